@@ -1,0 +1,103 @@
+//! What the target holds now (as the writer observed it), what it can store, and what our
+//! state store remembers from earlier runs.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::desired::UserValues;
+
+/// A value the target can hold for a user. The plan only compares and writes attributes the
+/// target advertises.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Attribute {
+    UserName,
+    Email,
+    GivenName,
+    FamilyName,
+    Gender,
+    BirthDate,
+    ExcludeFromSurveys,
+    EmploymentStart,
+    EmploymentEnd,
+    Active,
+    Manager,
+    /// A configured extra mapping, by target attribute path.
+    Extra(String),
+}
+
+impl Attribute {
+    /// A stable, readable name for reports and plans.
+    pub fn name(&self) -> String {
+        match self {
+            Attribute::UserName => "userName".into(),
+            Attribute::Email => "email".into(),
+            Attribute::GivenName => "givenName".into(),
+            Attribute::FamilyName => "familyName".into(),
+            Attribute::Gender => "gender".into(),
+            Attribute::BirthDate => "birthDate".into(),
+            Attribute::ExcludeFromSurveys => "excludeFromSurveys".into(),
+            Attribute::EmploymentStart => "employmentStartDate".into(),
+            Attribute::EmploymentEnd => "employmentEndDate".into(),
+            Attribute::Active => "active".into(),
+            Attribute::Manager => "manager".into(),
+            Attribute::Extra(path) => path.clone(),
+        }
+    }
+}
+
+/// The attributes the target advertises. Core attributes (userName, names, active) are always
+/// there; the rest depend on the server's schemas.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub attributes: BTreeSet<Attribute>,
+}
+
+impl Capabilities {
+    /// userName, email, names and active: what every SCIM server holds.
+    pub fn core() -> Capabilities {
+        Capabilities {
+            attributes: [
+                Attribute::UserName,
+                Attribute::Email,
+                Attribute::GivenName,
+                Attribute::FamilyName,
+                Attribute::Active,
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    pub fn supports(&self, attribute: &Attribute) -> bool {
+        self.attributes.contains(attribute)
+    }
+}
+
+/// One user as the target reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetUser {
+    /// The target's own id.
+    pub id: String,
+    pub external_id: Option<String>,
+    /// Values as the target holds them; attributes it did not return are `None`/empty.
+    pub values: UserValues,
+    /// The target id of the user's manager.
+    pub manager_id: Option<String>,
+}
+
+/// Everything the target holds that the plan needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub users: Vec<TargetUser>,
+    pub capabilities: Capabilities,
+}
+
+/// What our state store remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// External id -> target id, for every user we created, adopted or linked.
+    pub links: BTreeMap<String, String>,
+    /// Target ids of users this tool created.
+    pub created: BTreeSet<String>,
+}

@@ -1,0 +1,79 @@
+//! The state Winningtemp should have after a run: one entry per user we manage.
+
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::finding::Finding;
+
+/// Winningtemp's gender values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Gender {
+    #[default]
+    None,
+    Male,
+    Female,
+    NonBinary,
+}
+
+impl Gender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::None => "None",
+            Gender::Male => "Male",
+            Gender::Female => "Female",
+            Gender::NonBinary => "NonBinary",
+        }
+    }
+
+    /// Reads Winningtemp's spelling back (case-insensitive); unknown text is `None`.
+    pub fn parse(text: &str) -> Option<Gender> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "none" => Some(Gender::None),
+            "male" => Some(Gender::Male),
+            "female" => Some(Gender::Female),
+            "nonbinary" => Some(Gender::NonBinary),
+            _ => None,
+        }
+    }
+}
+
+/// Every value we may write for a user, in target terms. Shared by the desired state and by what
+/// the target reports back (`current`), so that the plan compares like with like.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserValues {
+    /// Work email, trimmed and lower-cased.
+    pub user_name: String,
+    pub email: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub gender: Option<Gender>,
+    pub birth_date: Option<Date>,
+    pub exclude_from_surveys: Option<bool>,
+    pub employment_start: Option<Date>,
+    pub employment_end: Option<Date>,
+    pub active: bool,
+    /// Configured extra mappings: target attribute path -> value.
+    pub extra: BTreeMap<String, String>,
+}
+
+/// A user as the desired state wants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredUser {
+    /// Flex `Id`.
+    pub external_id: String,
+    pub values: UserValues,
+    /// The external id of the user's manager, when the manager is also a desired user.
+    pub manager_external_id: Option<String>,
+    /// Depth in the manager tree (0 = no manager); creates run in this order.
+    pub manager_depth: u32,
+}
+
+/// The whole desired state of one run, plus what the map step found along the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    pub users: BTreeMap<String, DesiredUser>,
+    pub findings: Vec<Finding>,
+    /// How many employee records the source held (before any was skipped).
+    pub source_records: usize,
+}

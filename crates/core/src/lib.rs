@@ -1,0 +1,19 @@
+//! The pure core of flexsync: what the source says, what the target should hold, and the plan
+//! that gets it there. No I/O, no clock: dates and capabilities are inputs.
+//!
+//! Layout:
+//! - [`snapshot`]: one full read of Flex, as raw as it came (strings where we must still judge).
+//! - [`finding`]: data-quality findings, each naming a record and a field.
+//! - [`desired`]: the state Winningtemp should have (users with every mapped value).
+//! - [`mapping`]: the settings the map step takes from configuration.
+//! - [`map`]: snapshot + settings + day -> desired state and findings.
+//! - [`current`]: what the target holds now, and what our state store remembers.
+//! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
+
+pub mod current;
+pub mod desired;
+pub mod finding;
+pub mod map;
+pub mod mapping;
+pub mod plan;
+pub mod snapshot;

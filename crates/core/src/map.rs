@@ -1,0 +1,1 @@
+//! The map step: snapshot + settings + day -> desired state and findings.

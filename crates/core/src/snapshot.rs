@@ -1,0 +1,84 @@
+//! A full read of the Flex source for the configured companies, before any judgement.
+//!
+//! Values that the map step must validate (dates, gender, employment type) stay as the text the
+//! API sent, so that a finding can quote them.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Everything one run read from Flex. Built by the Flex client; consumed by [`crate::map`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub companies: Vec<SourceCompany>,
+    pub employees: Vec<SourceEmployee>,
+    pub periods: Vec<SourcePeriod>,
+    pub dimensions: Vec<SourceDimension>,
+    pub default_accounts: Vec<SourceDefaultAccount>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceCompany {
+    /// Flex company GUID.
+    pub id: String,
+    pub number: Option<i64>,
+    pub name: Option<String>,
+}
+
+/// One Flex employee record. A person employed by two companies has two records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceEmployee {
+    /// Flex `Id` (GUID as text). Becomes the Winningtemp external id.
+    pub id: String,
+    /// Flex `CompanyId` (GUID as text).
+    pub company_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email_work: Option<String>,
+    /// `DateOfBirth` as sent, e.g. `1990-03-12T00:00:00`.
+    pub date_of_birth: Option<String>,
+    /// `Gender` as sent: `"1"`, `"2"`, `"0"`, or a text value.
+    pub gender: Option<String>,
+    pub manager_id: Option<String>,
+    pub employment_number: Option<String>,
+    /// `Employment.EmploymentType` as sent: `"0"`, `"1"`, or a text such as `"Extern personal"`.
+    pub employment_type: Option<String>,
+    /// Every other scalar field of the record, by its PascalCase name (`City`, `Country`, ...),
+    /// as text; used by configured extra mappings and group levels.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One Flex employment period. `to` = None is open-ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourcePeriod {
+    pub id: Option<String>,
+    pub employee_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// An accounting dimension (`AccountDistribution`) and its accounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceDimension {
+    pub id: String,
+    pub company_id: String,
+    pub name: String,
+    pub accounts: Vec<SourceAccount>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceAccount {
+    pub id: String,
+    pub code: String,
+    pub name: Option<String>,
+}
+
+/// An employee's dated value in one dimension (`EmploymentDefaultAccount`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceDefaultAccount {
+    pub employee_id: String,
+    pub dimension_id: String,
+    pub account_id: Option<String>,
+    pub account_code: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}

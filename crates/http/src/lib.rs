@@ -1,0 +1,167 @@
+//! The HTTP transport shared by the Flex and SCIM clients: one `reqwest` client with timeouts,
+//! a cap on concurrent requests, and retries decided by the pure [`retry`] module.
+
+pub mod retry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+pub use retry::{Decision, Outcome, RetryPolicy};
+
+/// How one end (Flex or SCIM) is reached.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Requests in flight at once against this end.
+    pub max_concurrent: usize,
+    pub retry: RetryPolicy,
+    /// Skip TLS certificate verification. Only ever set by explicit operator choice.
+    pub accept_invalid_certs: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            max_concurrent: 8,
+            retry: RetryPolicy::default(),
+            accept_invalid_certs: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("could not build the HTTP client: {0}")]
+    Build(String),
+    #[error("request failed after {attempts} attempt(s): {message}")]
+    Transport { attempts: u32, message: String },
+}
+
+/// Counts of what the transport did, for reports and benchmarks.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// A client for one end. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    client: reqwest::Client,
+    limit: Arc<Semaphore>,
+    settings: HttpSettings,
+    stats: Arc<TransportStats>,
+}
+
+impl Transport {
+    pub fn new(settings: HttpSettings) -> Result<Transport, HttpError> {
+        // Every crate uses the ring provider; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .tls_danger_accept_invalid_certs(settings.accept_invalid_certs)
+            .user_agent(concat!("flexsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpError::Build(e.to_string()))?;
+        Ok(Transport {
+            client,
+            limit: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            settings,
+            stats: Arc::new(TransportStats::default()),
+        })
+    }
+
+    pub fn stats(&self) -> &TransportStats {
+        &self.stats
+    }
+
+    /// Sends the request that `build` makes, retrying as the policy decides. `idempotent` says
+    /// whether a request that may have reached the server can be sent again after a connection
+    /// error; answers of 429 and 503 are always retried, as the server did not act on them.
+    /// The final response is returned whatever its status: callers judge it.
+    pub async fn send<F>(&self, idempotent: bool, build: F) -> Result<reqwest::Response, HttpError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let _permit = self
+            .limit
+            .acquire()
+            .await
+            .map_err(|e| HttpError::Build(e.to_string()))?;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let result = build(&self.client).send().await;
+            let outcome = match &result {
+                Ok(response) => Outcome::Status {
+                    status: response.status().as_u16(),
+                    retry_after: response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                },
+                Err(error) if error.is_connect() => Outcome::ConnectFailed,
+                Err(_) => Outcome::Interrupted,
+            };
+            let decision = retry::decide(
+                &self.settings.retry,
+                &outcome,
+                idempotent,
+                attempt,
+                jiff::Timestamp::now(),
+                jitter_fraction(),
+            );
+            match (decision, result) {
+                (Decision::RetryAfter(wait), _) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying request");
+                    tokio::time::sleep(wait).await;
+                }
+                (Decision::Stop, Ok(response)) => return Ok(response),
+                (Decision::Stop, Err(error)) => {
+                    return Err(HttpError::Transport {
+                        attempts: attempt,
+                        message: describe(&error),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A reqwest error with its causes, without the URL's query (which may hold filters on
+/// personal data) and never with headers.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "connection error".to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A number in [0, 1) that differs from call to call, for back-off jitter.
+fn jitter_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    (hasher.finish() % 10_000) as f64 / 10_000.0
+}
