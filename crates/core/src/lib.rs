@@ -9,10 +9,12 @@
 //! - [`map`]: snapshot + settings + day -> desired state and findings.
 //! - [`current`]: what the target holds now, and what our state store remembers.
 //! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
+//! - [`guard`]: refuses plans that look like the result of bad source data.
 
 pub mod current;
 pub mod desired;
 pub mod finding;
+pub mod guard;
 pub mod map;
 pub mod mapping;
 pub mod plan;

@@ -1,10 +1,14 @@
 //! The plan: desired + current + memory -> an ordered list of typed operations, each with a
-//! reason. Pure: running it twice on the same inputs gives the same plan.
+//! reason. Pure: the same inputs always give the same plan, and planning against the state a
+//! plan produces gives an empty plan.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::current::Attribute;
-use crate::desired::UserValues;
+use crate::current::{Attribute, Current, Memory, TargetUser};
+use crate::desired::{Desired, DesiredUser, UserValues};
+use crate::finding::Severity;
 
 /// One attribute that will change, shown as text for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,8 +22,8 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
-    /// Create a user. `manager_external_id` is linked in the same request when the manager's
-    /// target id is known by then, otherwise in a later `SetManager`.
+    /// Create a user, linked to `manager_external_id` in the same request (the manager
+    /// exists by then: managers come first).
     CreateUser {
         external_id: String,
         values: UserValues,
@@ -27,7 +31,8 @@ pub enum Operation {
         attributes: Vec<Attribute>,
         manager_external_id: Option<String>,
     },
-    /// Take over an existing account with the same userName and no externalId.
+    /// Take over an existing account with the same userName and no externalId: set the
+    /// externalId and the attributes in `changes`.
     AdoptUser {
         target_id: String,
         external_id: String,
@@ -54,13 +59,40 @@ pub enum Operation {
         changes: Vec<Change>,
     },
     /// Link (or unlink, when `manager_external_id` is None) a user's manager. `target_id` is
-    /// None when the user is created in this run.
+    /// None when the user is created in this run; the writer resolves both ids when it gets here.
     SetManager {
         target_id: Option<String>,
         external_id: String,
         manager_external_id: Option<String>,
+        /// The target id of the manager the user has now.
         before: Option<String>,
     },
+}
+
+impl Operation {
+    /// The external id of the user the operation is about.
+    pub fn external_id(&self) -> &str {
+        match self {
+            Operation::CreateUser { external_id, .. }
+            | Operation::AdoptUser { external_id, .. }
+            | Operation::UpdateUser { external_id, .. }
+            | Operation::DeactivateUser { external_id, .. }
+            | Operation::ReactivateUser { external_id, .. }
+            | Operation::SetManager { external_id, .. } => external_id,
+        }
+    }
+
+    /// A short name for counting and reports: `create`, `adopt`, `update`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::CreateUser { .. } => "create",
+            Operation::AdoptUser { .. } => "adopt",
+            Operation::UpdateUser { .. } => "update",
+            Operation::DeactivateUser { .. } => "deactivate",
+            Operation::ReactivateUser { .. } => "reactivate",
+            Operation::SetManager { .. } => "set_manager",
+        }
+    }
 }
 
 /// An operation and why it is there.
@@ -91,4 +123,443 @@ pub struct Plan {
     pub steps: Vec<Step>,
     pub not_sent: Vec<NotSent>,
     pub conflicts: Vec<Conflict>,
+    /// Target users with an external id we no longer see in Flex, left alone because their Flex
+    /// record is still there but was skipped for a data-quality finding.
+    pub held: Vec<String>,
+    /// Manager links that cannot be made yet (the manager is not in the target and will not be
+    /// created in this run); they are planned again on every run until they can be.
+    pub waiting: Vec<Conflict>,
 }
+
+impl Plan {
+    /// Steps per kind, for summaries.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for step in &self.steps {
+            *counts.entry(step.operation.kind()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// The attributes compared and written besides `active` and `manager`, in a fixed order.
+fn value_attributes(values: &UserValues) -> Vec<Attribute> {
+    let mut attributes = vec![
+        Attribute::UserName,
+        Attribute::Email,
+        Attribute::GivenName,
+        Attribute::FamilyName,
+        Attribute::Gender,
+        Attribute::BirthDate,
+        Attribute::ExcludeFromSurveys,
+        Attribute::EmploymentStart,
+        Attribute::EmploymentEnd,
+    ];
+    attributes.extend(values.extra.keys().cloned().map(Attribute::Extra));
+    attributes
+}
+
+/// An attribute's value as text, for comparing and for people. `None` = no value.
+pub fn value_text(values: &UserValues, attribute: &Attribute) -> Option<String> {
+    match attribute {
+        Attribute::UserName => Some(values.user_name.clone()),
+        Attribute::Email => values.email.clone(),
+        Attribute::GivenName => Some(values.given_name.clone()),
+        Attribute::FamilyName => Some(values.family_name.clone()),
+        Attribute::Gender => values.gender.map(|g| g.as_str().to_string()),
+        Attribute::BirthDate => values.birth_date.map(|d| d.to_string()),
+        Attribute::ExcludeFromSurveys => values.exclude_from_surveys.map(|b| b.to_string()),
+        Attribute::EmploymentStart => values.employment_start.map(|d| d.to_string()),
+        Attribute::EmploymentEnd => values.employment_end.map(|d| d.to_string()),
+        Attribute::Active => Some(values.active.to_string()),
+        Attribute::Manager => None,
+        Attribute::Extra(path) => values.extra.get(path).cloned(),
+    }
+}
+
+/// Emails and user names are compared without regard to case.
+fn same_value(attribute: &Attribute, desired: &Option<String>, current: &Option<String>) -> bool {
+    match attribute {
+        Attribute::UserName | Attribute::Email => {
+            desired.as_deref().map(str::to_lowercase) == current.as_deref().map(str::to_lowercase)
+        }
+        _ => desired == current,
+    }
+}
+
+/// The supported attributes whose desired value differs from the target's.
+fn changes(current: &Current, desired: &UserValues, target: &UserValues) -> Vec<Change> {
+    value_attributes(desired)
+        .into_iter()
+        .filter(|attribute| current.capabilities.supports(attribute))
+        .filter_map(|attribute| {
+            let after = value_text(desired, &attribute);
+            let before = value_text(target, &attribute);
+            if after.is_none() && before.is_none() || same_value(&attribute, &after, &before) {
+                return None;
+            }
+            Some(Change {
+                attribute,
+                before,
+                after,
+            })
+        })
+        .collect()
+}
+
+/// Where each target user can be found.
+struct TargetIndex<'a> {
+    by_id: BTreeMap<&'a str, &'a TargetUser>,
+    by_external_id: BTreeMap<&'a str, &'a TargetUser>,
+    by_user_name: BTreeMap<String, &'a TargetUser>,
+}
+
+impl<'a> TargetIndex<'a> {
+    fn new(current: &'a Current) -> TargetIndex<'a> {
+        let mut index = TargetIndex {
+            by_id: BTreeMap::new(),
+            by_external_id: BTreeMap::new(),
+            by_user_name: BTreeMap::new(),
+        };
+        // Sorted by id so that, where a server holds duplicates, the same one always wins.
+        let mut users: Vec<&TargetUser> = current.users.iter().collect();
+        users.sort_by(|a, b| a.id.cmp(&b.id));
+        for user in users {
+            index.by_id.insert(&user.id, user);
+            if let Some(external_id) = user.external_id.as_deref() {
+                index.by_external_id.entry(external_id).or_insert(user);
+            }
+            index
+                .by_user_name
+                .entry(user.values.user_name.to_lowercase())
+                .or_insert(user);
+        }
+        index
+    }
+
+    /// The target user that is this desired user: by external id, then by our remembered link.
+    fn linked(&self, desired: &DesiredUser, memory: &Memory) -> Option<&'a TargetUser> {
+        self.by_external_id
+            .get(desired.external_id.as_str())
+            .copied()
+            .or_else(|| {
+                let target_id = memory.links.get(&desired.external_id)?;
+                let user = self.by_id.get(target_id.as_str()).copied()?;
+                // A remembered link is only trusted while the account carries no other external id.
+                match &user.external_id {
+                    Some(other) if other != &desired.external_id => None,
+                    _ => Some(user),
+                }
+            })
+    }
+
+    /// The target id that a desired manager has now, if it exists in the target.
+    fn manager_target_id(&self, external_id: &str, memory: &Memory) -> Option<String> {
+        self.by_external_id
+            .get(external_id)
+            .map(|u| u.id.clone())
+            .or_else(|| {
+                let id = memory.links.get(external_id)?;
+                self.by_id.contains_key(id.as_str()).then(|| id.clone())
+            })
+    }
+}
+
+/// Works out the operations that take the target from `current` to `desired`.
+pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
+    let index = TargetIndex::new(current);
+    let manage_managers = current.capabilities.supports(&Attribute::Manager);
+
+    let mut creates = Vec::new();
+    let mut adopts = Vec::new();
+    let mut updates = Vec::new();
+    let mut managers = Vec::new();
+    let mut deactivations = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut waiting = Vec::new();
+    let mut claimed: BTreeSet<&str> = BTreeSet::new();
+
+    // Managers before their reports, so that most links go in the create request itself.
+    let mut ordered: Vec<&DesiredUser> = desired.users.values().collect();
+    ordered.sort_by(|a, b| {
+        (a.manager_depth, &a.external_id).cmp(&(b.manager_depth, &b.external_id))
+    });
+
+    // A manager can be linked once they exist in the target: now, or after this run's creates.
+    let linkable = |manager: &str| {
+        index.manager_target_id(manager, memory).is_some()
+            || desired.users.get(manager).is_some_and(|m| {
+                m.values.active
+                    || index
+                        .by_user_name
+                        .get(&m.values.user_name.to_lowercase())
+                        .is_some_and(|t| t.external_id.is_none())
+            })
+    };
+
+    for user in ordered {
+        let external_id = user.external_id.clone();
+        if let Some(manager) = user.manager_external_id.as_deref() {
+            if manage_managers && !linkable(manager) {
+                waiting.push(Conflict {
+                    external_id: external_id.clone(),
+                    problem: format!(
+                        "manager {manager} is not in the target and is not active in Flex: \
+                         linked once they are"
+                    ),
+                });
+            }
+        }
+        let manage_managers = manage_managers
+            && user.manager_external_id.as_deref().is_none_or(linkable);
+        let found = index.linked(user, memory);
+        if let Some(target) = found {
+            claimed.insert(&target.id);
+            let mut diff = changes(current, &user.values, &target.values);
+            let relinked = target.external_id.as_deref() != Some(external_id.as_str());
+            if relinked {
+                if user.values.active != target.values.active {
+                    diff.push(active_change(user.values.active));
+                }
+                adopts.push(Step {
+                    operation: Operation::AdoptUser {
+                        target_id: target.id.clone(),
+                        external_id: external_id.clone(),
+                        values: user.values.clone(),
+                        changes: diff,
+                    },
+                    reason: "our remembered account lost its externalId: set it again".into(),
+                });
+            } else {
+                push_lifecycle(&mut updates, &mut deactivations, user, target, diff);
+            }
+            if manage_managers {
+                managers.extend(manager_step(user, Some(target), &index, memory));
+            }
+            continue;
+        }
+
+        match index.by_user_name.get(&user.values.user_name.to_lowercase()) {
+            Some(target) if target.external_id.is_none() && !claimed.contains(target.id.as_str()) => {
+                claimed.insert(&target.id);
+                let mut diff = changes(current, &user.values, &target.values);
+                if user.values.active != target.values.active {
+                    diff.push(active_change(user.values.active));
+                }
+                adopts.push(Step {
+                    operation: Operation::AdoptUser {
+                        target_id: target.id.clone(),
+                        external_id: external_id.clone(),
+                        values: user.values.clone(),
+                        changes: diff,
+                    },
+                    reason: format!(
+                        "an account named {} exists without externalId: adopt it",
+                        user.values.user_name
+                    ),
+                });
+                if manage_managers {
+                    managers.extend(manager_step(user, Some(target), &index, memory));
+                }
+            }
+            Some(target) => conflicts.push(Conflict {
+                external_id: external_id.clone(),
+                problem: format!(
+                    "userName {} is taken by target user {} (externalId {})",
+                    user.values.user_name,
+                    target.id,
+                    target.external_id.as_deref().unwrap_or("none"),
+                ),
+            }),
+            None if user.values.active => {
+                let attributes = create_attributes(current, &user.values);
+                let manager_external_id = if manage_managers {
+                    user.manager_external_id.clone()
+                } else {
+                    None
+                };
+                creates.push(Step {
+                    operation: Operation::CreateUser {
+                        external_id: external_id.clone(),
+                        values: user.values.clone(),
+                        attributes,
+                        manager_external_id,
+                    },
+                    reason: "active in Flex, not in the target".into(),
+                });
+                // Its manager exists by the time it is created (managers come first: found,
+                // adopted or created earlier in this run), so the link goes in the request. A
+                // manager whose own create fails is linked by a later run's plan.
+            }
+            None => {}
+        }
+    }
+
+    let held_records: BTreeSet<&str> = desired
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Skipped)
+        .map(|f| f.record.as_str())
+        .collect();
+    let mut held = Vec::new();
+    let mut leavers: Vec<&TargetUser> = current
+        .users
+        .iter()
+        .filter(|u| !claimed.contains(u.id.as_str()))
+        .collect();
+    leavers.sort_by(|a, b| a.id.cmp(&b.id));
+    for target in leavers {
+        let Some(external_id) = target.external_id.as_deref() else {
+            continue; // never touch accounts without an externalId
+        };
+        if desired.users.contains_key(external_id) {
+            continue; // a duplicate account of a managed user: reported by the writer, not paused
+        }
+        if held_records.contains(external_id) {
+            held.push(external_id.to_string());
+            continue;
+        }
+        if target.values.active {
+            deactivations.push(Step {
+                operation: Operation::DeactivateUser {
+                    target_id: target.id.clone(),
+                    external_id: external_id.to_string(),
+                },
+                reason: "no longer in Flex".into(),
+            });
+        }
+    }
+
+    let mut steps = adopts;
+    steps.extend(creates);
+    steps.extend(updates);
+    steps.extend(managers);
+    steps.extend(deactivations);
+    Plan {
+        steps,
+        not_sent: not_sent(desired, current),
+        conflicts,
+        held,
+        waiting,
+    }
+}
+
+fn active_change(active: bool) -> Change {
+    Change {
+        attribute: Attribute::Active,
+        before: Some((!active).to_string()),
+        after: Some(active.to_string()),
+    }
+}
+
+/// Update, reactivate or pause a user that is linked already.
+fn push_lifecycle(
+    updates: &mut Vec<Step>,
+    deactivations: &mut Vec<Step>,
+    user: &DesiredUser,
+    target: &TargetUser,
+    diff: Vec<Change>,
+) {
+    let external_id = user.external_id.clone();
+    let target_id = target.id.clone();
+    match (user.values.active, target.values.active) {
+        (true, false) => updates.push(Step {
+            operation: Operation::ReactivateUser {
+                target_id,
+                external_id,
+                values: user.values.clone(),
+                changes: diff,
+            },
+            reason: "employed again in Flex".into(),
+        }),
+        (desired_active, current_active) => {
+            if !diff.is_empty() {
+                updates.push(Step {
+                    operation: Operation::UpdateUser {
+                        target_id: target_id.clone(),
+                        external_id: external_id.clone(),
+                        values: user.values.clone(),
+                        changes: diff,
+                    },
+                    reason: "changed in Flex".into(),
+                });
+            }
+            if !desired_active && current_active {
+                deactivations.push(Step {
+                    operation: Operation::DeactivateUser {
+                        target_id,
+                        external_id,
+                    },
+                    reason: "no employment period covers today".into(),
+                });
+            }
+        }
+    }
+}
+
+/// A `SetManager` step when the user's manager in the target is not the desired one.
+fn manager_step(
+    user: &DesiredUser,
+    target: Option<&TargetUser>,
+    index: &TargetIndex<'_>,
+    memory: &Memory,
+) -> Option<Step> {
+    let before = target.and_then(|t| t.manager_id.clone());
+    let wanted = user.manager_external_id.as_deref();
+    let wanted_id = wanted.and_then(|m| index.manager_target_id(m, memory));
+    let reason = match (wanted, &wanted_id, &before) {
+        (None, _, None) => return None,
+        (None, _, Some(_)) => "no manager in Flex",
+        (Some(_), Some(id), Some(now)) if id == now => return None,
+        (Some(_), Some(_), _) => "manager changed in Flex",
+        (Some(_), None, _) => "link the manager once both users exist",
+    };
+    Some(Step {
+        operation: Operation::SetManager {
+            target_id: target.map(|t| t.id.clone()),
+            external_id: user.external_id.clone(),
+            manager_external_id: wanted.map(str::to_string),
+            before,
+        },
+        reason: reason.into(),
+    })
+}
+
+/// The supported attributes with a value, for a create request.
+fn create_attributes(current: &Current, values: &UserValues) -> Vec<Attribute> {
+    let mut attributes: Vec<Attribute> = value_attributes(values)
+        .into_iter()
+        .filter(|a| current.capabilities.supports(a) && value_text(values, a).is_some())
+        .collect();
+    attributes.push(Attribute::Active);
+    attributes
+}
+
+/// Mapped values the target does not advertise, counted per attribute.
+fn not_sent(desired: &Desired, current: &Current) -> Vec<NotSent> {
+    let mut counts: BTreeMap<Attribute, usize> = BTreeMap::new();
+    for user in desired.users.values() {
+        for attribute in value_attributes(&user.values) {
+            if !current.capabilities.supports(&attribute)
+                && value_text(&user.values, &attribute).is_some()
+            {
+                *counts.entry(attribute).or_insert(0) += 1;
+            }
+        }
+        if user.manager_external_id.is_some() && !current.capabilities.supports(&Attribute::Manager)
+        {
+            *counts.entry(Attribute::Manager).or_insert(0) += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(attribute, users)| NotSent { attribute, users })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,0 @@
-//! The map step: snapshot + settings + day -> desired state and findings.

@@ -1,0 +1,388 @@
+//! The map step: snapshot + settings + day -> desired state and findings. Pure: no clock, no I/O.
+//!
+//! Order of judgement: each record on its own ([`people`], [`dates`]), then duplicate ids and
+//! emails across records, then manager links ([`managers`]) among the users that remain.
+
+pub mod dates;
+pub mod managers;
+pub mod people;
+
+#[cfg(test)]
+mod tests;
+
+use jiff::civil::Date;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::desired::{Desired, DesiredUser, UserValues};
+use crate::finding::{Finding, Severity};
+use crate::mapping::MappingSettings;
+use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
+
+use dates::{Span, employment_on, merge_spans, parse_date};
+use managers::ManagerProblem;
+use people::{BirthProblem, EmailProblem, clean};
+
+const MANAGER_FIELD: &str = "ImmediateManagerEmployeeId";
+
+/// Turns one full read of Flex into the users Winningtemp should have on `today`.
+pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desired {
+    let mut findings = Vec::new();
+    let periods = periods_by_employee(&snapshot.periods);
+    let no_periods: Vec<&SourcePeriod> = Vec::new();
+
+    let mut candidates = Vec::new();
+    for (id, employee) in unique_records(&snapshot.employees, &mut findings) {
+        let own_periods = periods.get(id.as_str()).unwrap_or(&no_periods);
+        match candidate(id, employee, own_periods, settings, today) {
+            Ok(candidate) => candidates.push(candidate),
+            Err(skipped) => findings.push(skipped),
+        }
+    }
+    let candidates = one_per_email(candidates, &mut findings);
+
+    let records: BTreeSet<&str> = snapshot
+        .employees
+        .iter()
+        .map(|employee| employee.id.trim())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let user_ids: BTreeSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
+    let mut links = BTreeMap::new();
+    for candidate in &candidates {
+        let id = candidate.external_id.as_str();
+        match managers::resolve(id, candidate.manager_id.as_deref(), &user_ids, &records) {
+            Ok(None) => {}
+            Ok(Some(manager)) => {
+                links.insert(id.to_string(), manager);
+            }
+            Err(problem) => findings.push(manager_finding(id, problem)),
+        }
+    }
+    for cycle in managers::break_cycles(&mut links) {
+        findings.push(cycle_finding(&cycle));
+    }
+    let depths = managers::depths(user_ids.iter().copied(), &links);
+
+    let mut users = BTreeMap::new();
+    for candidate in candidates {
+        findings.extend(candidate.findings);
+        let id = candidate.external_id;
+        let user = DesiredUser {
+            manager_external_id: links.get(&id).cloned(),
+            manager_depth: depths.get(&id).copied().unwrap_or(0),
+            external_id: id.clone(),
+            values: candidate.values,
+        };
+        users.insert(id, user);
+    }
+    findings.sort();
+    Desired { users, findings, source_records: snapshot.employees.len() }
+}
+
+fn finding(
+    record: &str,
+    field: &str,
+    kind: &str,
+    problem: String,
+    action: &str,
+    severity: Severity,
+) -> Finding {
+    Finding {
+        record: record.to_string(),
+        field: field.to_string(),
+        kind: kind.to_string(),
+        problem,
+        action: action.to_string(),
+        severity,
+    }
+}
+
+/// Employment periods by trimmed employee id, in source order.
+fn periods_by_employee(periods: &[SourcePeriod]) -> BTreeMap<&str, Vec<&SourcePeriod>> {
+    let mut by_employee: BTreeMap<&str, Vec<&SourcePeriod>> = BTreeMap::new();
+    for period in periods {
+        by_employee.entry(period.employee_id.trim()).or_default().push(period);
+    }
+    by_employee
+}
+
+/// The records to judge, by trimmed `Id`: a record without an `Id` is skipped, and of records
+/// sharing an `Id` the first is kept.
+fn unique_records<'a>(
+    employees: &'a [SourceEmployee],
+    findings: &mut Vec<Finding>,
+) -> Vec<(String, &'a SourceEmployee)> {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut records = Vec::new();
+    for (index, employee) in employees.iter().enumerate() {
+        let id = employee.id.trim();
+        if id.is_empty() {
+            let email = clean(employee.email_work.as_deref()).unwrap_or("none");
+            findings.push(finding(
+                &format!("employees[{index}]"),
+                "Id",
+                "missing_id",
+                format!("employee record {index} has no Id (EmailWork: {email})"),
+                "skipped",
+                Severity::Skipped,
+            ));
+        } else if let Some(first) = seen.get(id) {
+            findings.push(finding(
+                id,
+                "Id",
+                "duplicate_id",
+                format!("employee records {first} and {index} share this Id"),
+                &format!("kept record {first}, skipped record {index}"),
+                Severity::Skipped,
+            ));
+        } else {
+            seen.insert(id, index);
+            records.push((id.to_string(), employee));
+        }
+    }
+    records
+}
+
+/// A record that can become a user, before duplicate emails and managers are settled.
+#[derive(Debug)]
+struct Candidate {
+    external_id: String,
+    values: UserValues,
+    manager_id: Option<String>,
+    /// The earliest start of any usable employment period.
+    first_start: Option<Date>,
+    findings: Vec<Finding>,
+}
+
+/// Judges one record on its own. `Err` is the finding that skips it.
+fn candidate(
+    id: String,
+    employee: &SourceEmployee,
+    periods: &[&SourcePeriod],
+    settings: &MappingSettings,
+    today: Date,
+) -> Result<Candidate, Finding> {
+    let user_name = people::user_name(employee.email_work.as_deref()).map_err(|problem| {
+        let (kind, problem) = match problem {
+            EmailProblem::Missing => ("missing_email", "EmailWork is missing".to_string()),
+            EmailProblem::NotAnEmail(text) => (
+                "invalid_email",
+                format!("EmailWork '{text}' is not an email address (one '@', text on both sides, no spaces)"),
+            ),
+        };
+        finding(&id, "EmailWork", kind, problem, "skipped", Severity::Skipped)
+    })?;
+
+    let mut findings = Vec::new();
+    let given_name = name(&id, "FirstName", employee.first_name.as_deref(), &mut findings);
+    let family_name = name(&id, "LastName", employee.last_name.as_deref(), &mut findings);
+
+    let gender = match people::gender(employee.gender.as_deref()) {
+        Ok(gender) => Some(gender),
+        Err(text) => {
+            findings.push(finding(
+                &id,
+                "Gender",
+                "unknown_gender",
+                format!("Gender '{text}' is not a known value (1, 2, 0, Man, Kvinna, Male, Female, Woman)"),
+                "taken without gender",
+                Severity::Degraded,
+            ));
+            None
+        }
+    };
+
+    let birth_date = match people::birth_date(employee.date_of_birth.as_deref(), today) {
+        Ok(date) => date,
+        Err(problem) => {
+            let (kind, problem) = match problem {
+                BirthProblem::Unparseable => ("invalid_date", "DateOfBirth is not a date (YYYY-MM-DD)"),
+                BirthProblem::InTheFuture => ("birth_date_in_future", "DateOfBirth is after today"),
+                BirthProblem::Before1900 => ("birth_date_before_1900", "DateOfBirth is before 1900"),
+            };
+            findings.push(finding(
+                &id,
+                "DateOfBirth",
+                kind,
+                problem.to_string(),
+                "taken without birthday",
+                Severity::Degraded,
+            ));
+            None
+        }
+    };
+
+    let employment_type =
+        people::employment_type(employee.employment_type.as_deref(), &settings.exclude_employment_types);
+    if employment_type.unknown {
+        let text = clean(employee.employment_type.as_deref()).unwrap_or_default();
+        findings.push(finding(
+            &id,
+            "EmploymentType",
+            "unknown_employment_type",
+            format!(
+                "EmploymentType '{text}' is not a known type (0/Anställd/Employee, \
+                 1/Extern personal/External personnel)"
+            ),
+            "not excluded from surveys",
+            Severity::Notice,
+        ));
+    }
+
+    let spans = merge_spans(spans(&id, periods, &mut findings));
+    let employment = employment_on(&spans, today);
+    if employment.span.is_none() {
+        findings.push(finding(
+            &id,
+            "EmploymentPeriods",
+            "no_employment_period",
+            "the employee has no usable employment period".to_string(),
+            "taken as inactive, without employment dates",
+            Severity::Degraded,
+        ));
+    }
+
+    Ok(Candidate {
+        values: UserValues {
+            email: Some(user_name.clone()),
+            user_name,
+            given_name,
+            family_name,
+            gender,
+            birth_date,
+            exclude_from_surveys: Some(employment_type.exclude_from_surveys),
+            employment_start: employment.span.map(|span| span.from),
+            employment_end: employment.span.and_then(|span| span.to),
+            active: employment.active,
+            extra: people::extra(&employee.fields, &settings.extra),
+        },
+        manager_id: clean(employee.manager_id.as_deref()).map(str::to_string),
+        first_start: spans.first().map(|span| span.from),
+        external_id: id,
+        findings,
+    })
+}
+
+/// A trimmed name; blank or missing is `""` with a finding.
+fn name(id: &str, field: &str, value: Option<&str>, findings: &mut Vec<Finding>) -> String {
+    match clean(value) {
+        Some(text) => text.to_string(),
+        None => {
+            findings.push(finding(
+                id,
+                field,
+                "missing_name",
+                format!("{field} is missing"),
+                "taken with an empty name",
+                Severity::Degraded,
+            ));
+            String::new()
+        }
+    }
+}
+
+/// The usable spans of one employee's periods; each period that cannot be used gets a finding.
+fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for period in periods {
+        let label = match clean(period.id.as_deref()) {
+            Some(period_id) => format!("employment period {period_id}"),
+            None => "an employment period without Id".to_string(),
+        };
+        let mut ignore = |field: &str, kind: &str, problem: String| {
+            findings.push(finding(id, field, kind, problem, "period ignored", Severity::Degraded));
+        };
+        let from = match clean(period.from.as_deref()) {
+            None => {
+                ignore("FromDate", "missing_date", format!("{label} has no FromDate"));
+                continue;
+            }
+            Some(text) => match parse_date(text) {
+                Some(date) => date,
+                None => {
+                    ignore("FromDate", "invalid_date", format!("{label} has FromDate '{text}', not a date"));
+                    continue;
+                }
+            },
+        };
+        let to = match clean(period.to.as_deref()) {
+            None => None,
+            Some(text) => match parse_date(text) {
+                Some(date) => Some(date),
+                None => {
+                    ignore("ToDate", "invalid_date", format!("{label} has ToDate '{text}', not a date"));
+                    continue;
+                }
+            },
+        };
+        if let Some(to) = to.filter(|to| *to < from) {
+            ignore(
+                "ToDate",
+                "period_end_before_start",
+                format!("{label} ends ({to}) before it starts ({from})"),
+            );
+            continue;
+        }
+        spans.push(Span { from, to });
+    }
+    spans
+}
+
+/// Keeps one record per user name: the active one, then the one employed earliest, then the
+/// lowest Id. The others are skipped with a finding naming who kept the email.
+fn one_per_email(candidates: Vec<Candidate>, findings: &mut Vec<Finding>) -> Vec<Candidate> {
+    let mut by_email: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for candidate in candidates {
+        by_email.entry(candidate.values.user_name.clone()).or_default().push(candidate);
+    }
+    let mut kept = Vec::new();
+    for (email, mut group) in by_email {
+        group.sort_by(|a, b| {
+            let key = |c: &Candidate| (!c.values.active, c.first_start.is_none(), c.first_start);
+            key(a).cmp(&key(b)).then_with(|| a.external_id.cmp(&b.external_id))
+        });
+        let mut group = group.into_iter();
+        let Some(winner) = group.next() else {
+            continue;
+        };
+        for loser in group {
+            findings.push(finding(
+                &loser.external_id,
+                "EmailWork",
+                "duplicate_email",
+                format!("EmailWork '{email}' is also on employee {}", winner.external_id),
+                &format!("skipped; employee {} keeps the email", winner.external_id),
+                Severity::Skipped,
+            ));
+        }
+        kept.push(winner);
+    }
+    kept
+}
+
+fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {
+    let (kind, problem) = match problem {
+        ManagerProblem::Itself => ("self_manager", "the employee is named as their own manager".to_string()),
+        ManagerProblem::OutOfScope(manager) => (
+            "manager_out_of_scope",
+            format!("manager {manager} is in the source but is not a user of this sync"),
+        ),
+        ManagerProblem::Unknown(manager) => ("unknown_manager", format!("manager {manager} is not in the source")),
+    };
+    finding(id, MANAGER_FIELD, kind, problem, "created without manager", Severity::Degraded)
+}
+
+fn cycle_finding(cycle: &[String]) -> Finding {
+    let lowest = cycle.first().map(String::as_str).unwrap_or_default();
+    let mut path = cycle.join(" -> ");
+    path.push_str(" -> ");
+    path.push_str(lowest);
+    finding(
+        lowest,
+        MANAGER_FIELD,
+        "manager_cycle",
+        format!("managers form a cycle: {path}"),
+        "created without manager (the cycle is broken at its lowest Id)",
+        Severity::Degraded,
+    )
+}

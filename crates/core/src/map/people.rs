@@ -1,0 +1,241 @@
+//! One employee record's own values: work email, names, gender, birthday, employment type and
+//! extra fields, each judged on its own.
+
+use jiff::civil::Date;
+use std::collections::BTreeMap;
+
+use crate::desired::Gender;
+use crate::mapping::ExtraMapping;
+
+use super::dates::parse_date;
+
+/// Trims a text value; blank becomes None.
+pub fn clean(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|text| !text.is_empty())
+}
+
+/// Why a work email cannot be a user name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailProblem {
+    Missing,
+    NotAnEmail(String),
+}
+
+/// The user name from `EmailWork`: trimmed and lower-cased, with exactly one `@`, something on
+/// both sides, and no whitespace.
+pub fn user_name(email: Option<&str>) -> Result<String, EmailProblem> {
+    let email = clean(email).ok_or(EmailProblem::Missing)?;
+    let shaped = match email.split_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
+        None => false,
+    };
+    if !shaped || email.chars().any(char::is_whitespace) {
+        return Err(EmailProblem::NotAnEmail(email.to_string()));
+    }
+    Ok(email.to_lowercase())
+}
+
+/// Flex `Gender`: `1`/`2` or a text in English or Swedish. `0`, null and blank are "no gender"
+/// (Winningtemp `None`); anything else is not understood (`Err`, quoting the value).
+pub fn gender(value: Option<&str>) -> Result<Gender, String> {
+    let Some(text) = clean(value) else {
+        return Ok(Gender::None);
+    };
+    match text.to_lowercase().as_str() {
+        "0" => Ok(Gender::None),
+        "1" | "man" | "male" => Ok(Gender::Male),
+        "2" | "kvinna" | "female" | "woman" => Ok(Gender::Female),
+        _ => Err(text.to_string()),
+    }
+}
+
+/// Why a `DateOfBirth` was not taken. The value itself is never quoted: it may be a birthday
+/// or a national identity number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BirthProblem {
+    Unparseable,
+    InTheFuture,
+    Before1900,
+}
+
+/// Flex `DateOfBirth`: None when missing; a date no later than `today` and not before 1900.
+pub fn birth_date(value: Option<&str>, today: Date) -> Result<Option<Date>, BirthProblem> {
+    let Some(text) = clean(value) else {
+        return Ok(None);
+    };
+    let date = parse_date(text).ok_or(BirthProblem::Unparseable)?;
+    if date > today {
+        return Err(BirthProblem::InTheFuture);
+    }
+    if date.year() < 1900 {
+        return Err(BirthProblem::Before1900);
+    }
+    Ok(Some(date))
+}
+
+/// An employment type reduced to one spelling: `0` and `1` for the two known types whether they
+/// came as numbers or as text (English or Swedish), else the trimmed, lower-cased text.
+pub fn employment_kind(text: &str) -> String {
+    let lower = text.trim().to_lowercase();
+    if let Ok(number) = lower.parse::<i64>() {
+        return number.to_string();
+    }
+    match lower.as_str() {
+        "anställd" | "anstalld" | "employee" => "0".to_string(),
+        "extern personal" | "external personnel" => "1".to_string(),
+        _ => lower,
+    }
+}
+
+/// What the employment type says about surveys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmploymentType {
+    pub exclude_from_surveys: bool,
+    /// The value is neither a known type nor one the settings name.
+    pub unknown: bool,
+}
+
+/// Judges `Employment.EmploymentType` against the configured exclusions.
+pub fn employment_type(value: Option<&str>, exclude: &[String]) -> EmploymentType {
+    let Some(text) = clean(value) else {
+        return EmploymentType { exclude_from_surveys: false, unknown: false };
+    };
+    let kind = employment_kind(text);
+    let excluded = exclude.iter().any(|entry| employment_kind(entry) == kind);
+    let known = kind == "0" || kind == "1";
+    EmploymentType { exclude_from_surveys: excluded, unknown: !known && !excluded }
+}
+
+/// The configured extra values of a record: each source field that holds a non-blank value, by
+/// target attribute. The field is looked up by its exact name, then ignoring ASCII case.
+pub fn extra(fields: &BTreeMap<String, String>, mappings: &[ExtraMapping]) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    for mapping in mappings {
+        let source = mapping.source_field.trim();
+        let value = fields.get(source).or_else(|| {
+            fields
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(source))
+                .map(|(_, value)| value)
+        });
+        if let Some(value) = clean(value.map(String::as_str)) {
+            values.insert(mapping.target_attribute.trim().to_string(), value.to_string());
+        }
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn user_name_is_the_trimmed_lower_case_email() {
+        assert_eq!(user_name(Some("  Anna.Berg@Example.SE ")), Ok("anna.berg@example.se".to_string()));
+    }
+
+    #[test]
+    fn user_name_rejects_missing_and_misshapen_emails() {
+        assert_eq!(user_name(None), Err(EmailProblem::Missing));
+        assert_eq!(user_name(Some("   ")), Err(EmailProblem::Missing));
+        for bad in ["anna", "@example.se", "anna@", "a@b@c", "anna berg@example.se", "anna@exa\tmple.se"] {
+            assert_eq!(user_name(Some(bad)), Err(EmailProblem::NotAnEmail(bad.to_string())), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn gender_reads_numbers_and_words_in_any_case() {
+        for (text, expected) in [
+            ("1", Gender::Male),
+            ("2", Gender::Female),
+            ("0", Gender::None),
+            ("", Gender::None),
+            (" MAN ", Gender::Male),
+            ("Male", Gender::Male),
+            ("kvinna", Gender::Female),
+            ("KVINNA", Gender::Female),
+            ("Female", Gender::Female),
+            ("woman", Gender::Female),
+        ] {
+            assert_eq!(gender(Some(text)), Ok(expected), "{text:?}");
+        }
+        assert_eq!(gender(None), Ok(Gender::None));
+    }
+
+    #[test]
+    fn gender_quotes_what_it_does_not_understand() {
+        assert_eq!(gender(Some(" 3 ")), Err("3".to_string()));
+        assert_eq!(gender(Some("Annat")), Err("Annat".to_string()));
+    }
+
+    #[test]
+    fn birth_date_takes_plausible_past_dates_only() {
+        let today = date(2025, 6, 1);
+        assert_eq!(birth_date(Some("1990-03-12T00:00:00"), today), Ok(Some(date(1990, 3, 12))));
+        assert_eq!(birth_date(Some("2025-06-01"), today), Ok(Some(today)));
+        assert_eq!(birth_date(Some("1900-01-01"), today), Ok(Some(date(1900, 1, 1))));
+        assert_eq!(birth_date(None, today), Ok(None));
+        assert_eq!(birth_date(Some(" "), today), Ok(None));
+        assert_eq!(birth_date(Some("2025-06-02"), today), Err(BirthProblem::InTheFuture));
+        assert_eq!(birth_date(Some("1899-12-31"), today), Err(BirthProblem::Before1900));
+        assert_eq!(birth_date(Some("19900312-1234"), today), Err(BirthProblem::Unparseable));
+    }
+
+    #[test]
+    fn employment_kind_folds_numbers_and_both_languages() {
+        assert_eq!(employment_kind(" 1 "), "1");
+        assert_eq!(employment_kind("01"), "1");
+        assert_eq!(employment_kind("EXTERN PERSONAL"), "1");
+        assert_eq!(employment_kind("External personnel"), "1");
+        assert_eq!(employment_kind("Anställd"), "0");
+        assert_eq!(employment_kind("ANSTÄLLD"), "0");
+        assert_eq!(employment_kind("Employee"), "0");
+        assert_eq!(employment_kind("Konsult"), "konsult");
+    }
+
+    #[test]
+    fn employment_type_excludes_what_the_settings_name() {
+        let defaults = crate::mapping::MappingSettings::default().exclude_employment_types;
+        let external = EmploymentType { exclude_from_surveys: true, unknown: false };
+        let employee = EmploymentType { exclude_from_surveys: false, unknown: false };
+        assert_eq!(employment_type(Some("1"), &defaults), external);
+        assert_eq!(employment_type(Some("extern personal"), &defaults), external);
+        assert_eq!(employment_type(Some("0"), &defaults), employee);
+        assert_eq!(employment_type(None, &defaults), employee);
+        assert_eq!(
+            employment_type(Some("Konsult"), &defaults),
+            EmploymentType { exclude_from_surveys: false, unknown: true }
+        );
+        assert_eq!(employment_type(Some("7"), &defaults).unknown, true);
+        let by_text = vec!["External Personnel".to_string()];
+        assert_eq!(employment_type(Some("1"), &by_text), external);
+        let custom = vec![" konsult ".to_string()];
+        assert_eq!(employment_type(Some("KONSULT"), &custom), external);
+        assert_eq!(employment_type(Some("1"), &custom), employee);
+    }
+
+    #[test]
+    fn extra_copies_non_blank_fields_to_their_targets() {
+        let fields: BTreeMap<String, String> = [
+            ("City".to_string(), " Uppsala ".to_string()),
+            ("Country".to_string(), "  ".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let mappings = [
+            ExtraMapping { source_field: "City".into(), target_attribute: "city".into() },
+            ExtraMapping { source_field: "country".into(), target_attribute: "country".into() },
+            ExtraMapping { source_field: "Missing".into(), target_attribute: "missing".into() },
+            ExtraMapping { source_field: "city".into(), target_attribute: "town".into() },
+        ];
+        let values = extra(&fields, &mappings);
+        let expected: BTreeMap<String, String> = [
+            ("city".to_string(), "Uppsala".to_string()),
+            ("town".to_string(), "Uppsala".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(values, expected);
+    }
+}

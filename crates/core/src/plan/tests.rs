@@ -1,0 +1,520 @@
+//! Plan tests: worked examples, and properties checked against a simulated target.
+
+use super::*;
+use crate::current::Capabilities;
+use crate::desired::Gender;
+use crate::finding::Finding;
+use jiff::civil::date;
+use proptest::prelude::*;
+
+fn values(user_name: &str, active: bool) -> UserValues {
+    UserValues {
+        user_name: user_name.to_string(),
+        email: Some(user_name.to_string()),
+        given_name: "Given".into(),
+        family_name: "Family".into(),
+        gender: Some(Gender::Female),
+        birth_date: Some(date(1990, 1, 2)),
+        exclude_from_surveys: Some(false),
+        employment_start: Some(date(2020, 1, 1)),
+        employment_end: None,
+        active,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn desired_user(id: &str, active: bool, manager: Option<&str>, depth: u32) -> DesiredUser {
+    DesiredUser {
+        external_id: id.to_string(),
+        values: values(&format!("{id}@example.se"), active),
+        manager_external_id: manager.map(str::to_string),
+        manager_depth: depth,
+    }
+}
+
+fn desired(users: Vec<DesiredUser>) -> Desired {
+    Desired {
+        source_records: users.len(),
+        users: users
+            .into_iter()
+            .map(|u| (u.external_id.clone(), u))
+            .collect(),
+        findings: Vec::new(),
+    }
+}
+
+fn extended() -> Capabilities {
+    let mut caps = Capabilities::core();
+    caps.attributes.extend([
+        Attribute::Gender,
+        Attribute::BirthDate,
+        Attribute::ExcludeFromSurveys,
+        Attribute::EmploymentStart,
+        Attribute::EmploymentEnd,
+        Attribute::Manager,
+    ]);
+    caps
+}
+
+/// Carries out a plan against an in-memory target the way a faithful writer would.
+fn simulate(current: &Current, memory: &Memory, plan: &Plan) -> (Current, Memory) {
+    let mut current = current.clone();
+    let mut memory = memory.clone();
+    let caps = current.capabilities.clone();
+    let keep = |v: &UserValues| -> UserValues {
+        let mut kept = UserValues {
+            user_name: v.user_name.clone(),
+            given_name: v.given_name.clone(),
+            family_name: v.family_name.clone(),
+            active: v.active,
+            ..UserValues::default()
+        };
+        if caps.supports(&Attribute::Email) {
+            kept.email = v.email.clone();
+        }
+        if caps.supports(&Attribute::Gender) {
+            kept.gender = v.gender;
+        }
+        if caps.supports(&Attribute::BirthDate) {
+            kept.birth_date = v.birth_date;
+        }
+        if caps.supports(&Attribute::ExcludeFromSurveys) {
+            kept.exclude_from_surveys = v.exclude_from_surveys;
+        }
+        if caps.supports(&Attribute::EmploymentStart) {
+            kept.employment_start = v.employment_start;
+        }
+        if caps.supports(&Attribute::EmploymentEnd) {
+            kept.employment_end = v.employment_end;
+        }
+        kept
+    };
+    let target_of = |current: &Current, memory: &Memory, external_id: &str| -> Option<String> {
+        current
+            .users
+            .iter()
+            .find(|u| u.external_id.as_deref() == Some(external_id))
+            .map(|u| u.id.clone())
+            .or_else(|| memory.links.get(external_id).cloned())
+    };
+    for (n, step) in plan.steps.iter().enumerate() {
+        match &step.operation {
+            Operation::CreateUser {
+                external_id,
+                values,
+                manager_external_id,
+                ..
+            } => {
+                let id = format!("new-{n}");
+                let manager_id = manager_external_id
+                    .as_deref()
+                    .and_then(|m| target_of(&current, &memory, m));
+                current.users.push(TargetUser {
+                    id: id.clone(),
+                    external_id: Some(external_id.clone()),
+                    values: keep(values),
+                    manager_id,
+                });
+                memory.links.insert(external_id.clone(), id.clone());
+                memory.created.insert(id);
+            }
+            Operation::AdoptUser {
+                target_id,
+                external_id,
+                values,
+                ..
+            }
+            | Operation::UpdateUser {
+                target_id,
+                external_id,
+                values,
+                ..
+            }
+            | Operation::ReactivateUser {
+                target_id,
+                external_id,
+                values,
+                ..
+            } => {
+                let user = current.users.iter_mut().find(|u| &u.id == target_id).unwrap();
+                user.external_id = Some(external_id.clone());
+                let manager_id = user.manager_id.clone();
+                user.values = keep(values);
+                user.manager_id = manager_id;
+                memory.links.insert(external_id.clone(), target_id.clone());
+            }
+            Operation::DeactivateUser { target_id, .. } => {
+                let user = current.users.iter_mut().find(|u| &u.id == target_id).unwrap();
+                user.values.active = false;
+            }
+            Operation::SetManager {
+                external_id,
+                manager_external_id,
+                ..
+            } => {
+                let manager_id = manager_external_id
+                    .as_deref()
+                    .and_then(|m| target_of(&current, &memory, m));
+                let id = target_of(&current, &memory, external_id).unwrap();
+                let user = current.users.iter_mut().find(|u| u.id == id).unwrap();
+                user.manager_id = manager_id;
+            }
+        }
+    }
+    (current, memory)
+}
+
+#[test]
+fn creates_managers_before_their_reports_and_links_in_the_request() {
+    let desired = desired(vec![
+        desired_user("b", true, Some("a"), 1),
+        desired_user("a", true, None, 0),
+    ]);
+    let current = Current {
+        users: vec![],
+        capabilities: extended(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    let kinds: Vec<_> = plan.steps.iter().map(|s| s.operation.external_id()).collect();
+    assert_eq!(kinds, ["a", "b"]);
+    assert!(matches!(
+        &plan.steps[1].operation,
+        Operation::CreateUser { manager_external_id: Some(m), .. } if m == "a"
+    ));
+
+}
+
+#[test]
+fn an_unchanged_target_gives_an_empty_plan() {
+    let desired = desired(vec![
+        desired_user("a", true, None, 0),
+        desired_user("b", true, Some("a"), 1),
+    ]);
+    let empty = Current {
+        users: vec![],
+        capabilities: extended(),
+    };
+    let first = plan(&desired, &empty, &Memory::default());
+    let (after, memory) = simulate(&empty, &Memory::default(), &first);
+    let second = plan(&desired, &after, &memory);
+    assert!(second.is_empty(), "{second:#?}");
+}
+
+#[test]
+fn leavers_are_paused_and_users_without_external_id_are_left_alone() {
+    let desired = desired(vec![desired_user("a", true, None, 0)]);
+    let mut hand_made = TargetUser {
+        id: "t-hand".into(),
+        external_id: None,
+        values: values("boss@example.se", true),
+        manager_id: None,
+    };
+    hand_made.values.given_name = "Hand".into();
+    let current = Current {
+        users: vec![
+            TargetUser {
+                id: "t-a".into(),
+                external_id: Some("a".into()),
+                values: values("a@example.se", true),
+                manager_id: None,
+            },
+            TargetUser {
+                id: "t-gone".into(),
+                external_id: Some("gone".into()),
+                values: values("gone@example.se", true),
+                manager_id: None,
+            },
+            hand_made,
+        ],
+        capabilities: extended(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    assert_eq!(plan.steps.len(), 1, "{plan:#?}");
+    assert_eq!(
+        plan.steps[0].operation,
+        Operation::DeactivateUser {
+            target_id: "t-gone".into(),
+            external_id: "gone".into()
+        }
+    );
+}
+
+#[test]
+fn a_skipped_record_is_held_not_paused() {
+    let mut desired = desired(vec![]);
+    desired.findings.push(Finding {
+        record: "gone".into(),
+        field: "EmailWork".into(),
+        kind: "missing_email".into(),
+        problem: "no work email".into(),
+        action: "not created".into(),
+        severity: Severity::Skipped,
+    });
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t-gone".into(),
+            external_id: Some("gone".into()),
+            values: values("gone@example.se", true),
+            manager_id: None,
+        }],
+        capabilities: extended(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    assert!(plan.steps.is_empty());
+    assert_eq!(plan.held, ["gone"]);
+}
+
+#[test]
+fn adopts_an_account_with_the_same_user_name_and_no_external_id() {
+    let desired = desired(vec![desired_user("a", true, None, 0)]);
+    let mut existing = values("A@Example.se", true);
+    existing.given_name = "Old".into();
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t1".into(),
+            external_id: None,
+            values: existing,
+            manager_id: None,
+        }],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    match &plan.steps[..] {
+        [Step {
+            operation: Operation::AdoptUser { changes, .. },
+            ..
+        }] => {
+            let names: Vec<_> = changes.iter().map(|c| c.attribute.clone()).collect();
+            assert_eq!(names, [Attribute::GivenName]);
+        }
+        other => panic!("{other:#?}"),
+    }
+}
+
+#[test]
+fn a_user_name_held_by_another_managed_user_is_a_conflict() {
+    let desired = desired(vec![desired_user("a", true, None, 0)]);
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t1".into(),
+            external_id: Some("other".into()),
+            values: values("a@example.se", true),
+            manager_id: None,
+        }],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    assert_eq!(plan.conflicts.len(), 1);
+    assert!(
+        plan.steps
+            .iter()
+            .all(|s| !matches!(s.operation, Operation::CreateUser { .. }))
+    );
+}
+
+#[test]
+fn unsupported_values_are_counted_not_sent() {
+    let desired = desired(vec![
+        desired_user("a", true, None, 0),
+        desired_user("b", true, Some("a"), 1),
+    ]);
+    let current = Current {
+        users: vec![],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    let manager = plan
+        .not_sent
+        .iter()
+        .find(|n| n.attribute == Attribute::Manager)
+        .unwrap();
+    assert_eq!(manager.users, 1);
+    let gender = plan
+        .not_sent
+        .iter()
+        .find(|n| n.attribute == Attribute::Gender)
+        .unwrap();
+    assert_eq!(gender.users, 2);
+    for step in &plan.steps {
+        if let Operation::CreateUser { attributes, .. } = &step.operation {
+            assert!(!attributes.contains(&Attribute::Gender));
+        }
+    }
+}
+
+#[test]
+fn rehires_are_reactivated() {
+    let desired = desired(vec![desired_user("a", true, None, 0)]);
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t1".into(),
+            external_id: Some("a".into()),
+            values: values("a@example.se", false),
+            manager_id: None,
+        }],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default());
+    assert!(matches!(
+        plan.steps[..],
+        [Step {
+            operation: Operation::ReactivateUser { .. },
+            ..
+        }]
+    ));
+}
+
+fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
+    (
+        any::<bool>(),
+        prop::sample::select(vec!["Anna", "Björn", "Eva"]),
+        prop::option::of(prop::sample::select(vec![Gender::Male, Gender::Female, Gender::None])),
+        prop::option::of(1950i16..2000),
+        any::<bool>(),
+    )
+        .prop_map(move |(active, given, gender, year, upper)| {
+            let name = format!("user{n}@example.se");
+            UserValues {
+                user_name: if upper { name.to_uppercase() } else { name.clone() },
+                email: Some(name),
+                given_name: given.to_string(),
+                family_name: "Svensson".into(),
+                gender,
+                birth_date: year.map(|y| date(y, 3, 4)),
+                exclude_from_surveys: Some(!active),
+                employment_start: None,
+                employment_end: None,
+                active,
+                extra: BTreeMap::new(),
+            }
+        })
+}
+
+/// A desired state of up to 12 users with a manager forest, and a target holding a mix of
+/// linked, stale, hand-made and unrelated accounts.
+fn arb_case() -> impl Strategy<Value = (Desired, Current)> {
+    let users = (0usize..12).prop_flat_map(|count| {
+        let values: Vec<_> = (0..count).map(arb_values).collect();
+        let managers = prop::collection::vec(prop::option::of(0usize..12), count);
+        (values, managers)
+    });
+    let target = prop::collection::vec((0usize..16, 0u8..4, arb_values(99)), 0..10);
+    let caps = (any::<bool>(), any::<bool>());
+    (users, target, caps).prop_map(|((values, managers), target, (gender, manager))| {
+        let count = values.len();
+        let mut users: Vec<DesiredUser> = values
+            .into_iter()
+            .enumerate()
+            .map(|(i, values)| DesiredUser {
+                external_id: format!("e{i}"),
+                values,
+                // Only lower-numbered managers: a forest, as map guarantees.
+                manager_external_id: managers[i].filter(|m| *m < i).map(|m| format!("e{m}")),
+                manager_depth: 0,
+            })
+            .collect();
+        for i in 0..count {
+            users[i].manager_depth = users[i]
+                .manager_external_id
+                .as_deref()
+                .and_then(|m| m[1..].parse::<usize>().ok())
+                .map(|m| users[m].manager_depth + 1)
+                .unwrap_or(0);
+        }
+        let mut capabilities = Capabilities::core();
+        if gender {
+            capabilities.attributes.insert(Attribute::Gender);
+            capabilities.attributes.insert(Attribute::BirthDate);
+        }
+        if manager {
+            capabilities.attributes.insert(Attribute::Manager);
+        }
+        let mut seen_names = BTreeSet::new();
+        let targets = target
+            .into_iter()
+            .enumerate()
+            .filter_map(|(t, (who, kind, mut v))| {
+                // kind 0: linked by external id; 1: same userName, no externalId;
+                // 2: a stranger with an externalId; 3: a hand-made stranger.
+                let external_id = match kind {
+                    0 => Some(format!("e{who}")),
+                    2 => Some(format!("x{t}")),
+                    _ => None,
+                };
+                v.user_name = format!("user{}@example.se", if kind >= 2 { 100 + t } else { who });
+                if !seen_names.insert(v.user_name.clone()) {
+                    return None;
+                }
+                Some(TargetUser {
+                    id: format!("t{t}"),
+                    external_id,
+                    values: v,
+                    manager_id: None,
+                })
+            })
+            .collect();
+        (
+            desired(users),
+            Current {
+                users: targets,
+                capabilities,
+            },
+        )
+    })
+}
+
+proptest! {
+    #[test]
+    fn applying_the_plan_converges((desired, current) in arb_case()) {
+        let first = plan(&desired, &current, &Memory::default());
+        let (after, memory) = simulate(&current, &Memory::default(), &first);
+        let second = plan(&desired, &after, &memory);
+        prop_assert!(second.steps.is_empty(), "second plan: {:#?}", second.steps);
+
+        for user in desired.users.values() {
+            let target = after
+                .users
+                .iter()
+                .find(|t| t.external_id.as_deref() == Some(user.external_id.as_str()));
+            let conflicted = first.conflicts.iter().any(|c| c.external_id == user.external_id);
+            match target {
+                Some(t) => {
+                    prop_assert_eq!(t.values.active, user.values.active);
+                    prop_assert_eq!(&t.values.given_name, &user.values.given_name);
+                }
+                None => prop_assert!(!user.values.active || conflicted),
+            }
+        }
+    }
+
+    #[test]
+    fn accounts_without_external_id_are_only_ever_adopted((desired, current) in arb_case()) {
+        let plan = plan(&desired, &current, &Memory::default());
+        for step in &plan.steps {
+            let target_id = match &step.operation {
+                Operation::UpdateUser { target_id, .. }
+                | Operation::DeactivateUser { target_id, .. }
+                | Operation::ReactivateUser { target_id, .. } => Some(target_id),
+                Operation::SetManager { target_id, .. } => target_id.as_ref(),
+                _ => None,
+            };
+            if let Some(id) = target_id {
+                let t = current.users.iter().find(|u| &u.id == id).unwrap();
+                let adopted = plan.steps.iter().any(|s| matches!(
+                    &s.operation, Operation::AdoptUser { target_id, .. } if target_id == id));
+                prop_assert!(t.external_id.is_some() || adopted);
+            }
+        }
+    }
+
+    #[test]
+    fn nobody_active_in_flex_is_paused((desired, current) in arb_case()) {
+        let plan = plan(&desired, &current, &Memory::default());
+        for step in &plan.steps {
+            if let Operation::DeactivateUser { external_id, .. } = &step.operation {
+                let wanted_active = desired.users.get(external_id).is_some_and(|u| u.values.active);
+                prop_assert!(!wanted_active, "{} paused while active", external_id);
+            }
+        }
+    }
+}

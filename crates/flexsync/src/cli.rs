@@ -1,0 +1,121 @@
+//! The command line, as `design.md` fixes it: commands, flags and their help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "flexsync", version, about = "Keeps Winningtemp in step with Flex HRM")]
+pub struct Cli {
+    /// Log more (-v: debug, -vv: trace). Logs go to stderr.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything local: generated Flex data, both emulators, a full sync, changes, a second sync.
+    Demo {
+        #[arg(long, default_value_t = 250)]
+        employees: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// The SCIM emulator's profile.
+        #[arg(long, value_enum, default_value_t = ProfileArg::Extended)]
+        profile: ProfileArg,
+        /// Keep the emulators, state and reports in this folder (default: a temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show what a sync would do; nothing is written.
+    Plan {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print the plan and report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Carry out the plan.
+    Sync {
+        #[arg(long)]
+        config: PathBuf,
+        /// Let up to N deactivations through for this run, whatever the guard thresholds say.
+        #[arg(long, value_name = "N")]
+        allow_deactivations: Option<usize>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reach both ends and show what the target supports.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Past runs from the state store.
+    History {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Write a synthetic Flex data file.
+    Generate {
+        #[arg(long)]
+        employees: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run an emulator until interrupted.
+    Emulate {
+        #[command(subcommand)]
+        end: EmulateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmulateCommand {
+    /// The Flex HRM Web API, serving a data file.
+    Flex {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        faults: FaultArgs,
+    },
+    /// Winningtemp's SCIM 2.0 API.
+    Scim {
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: SocketAddr,
+        #[arg(long, env = "FLEXSYNC_EMULATOR_TOKEN")]
+        token: String,
+        #[arg(long, value_enum, default_value_t = ProfileArg::Documented)]
+        profile: ProfileArg,
+        #[command(flatten)]
+        faults: FaultArgs,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct FaultArgs {
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests answered 429/503 (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub error_share: f64,
+    /// `Retry-After` seconds sent with injected errors.
+    #[arg(long, default_value_t = 1)]
+    pub retry_after: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    Documented,
+    Extended,
+}

@@ -1,0 +1,255 @@
+//! What each command does: load the configuration, run, print, and give the exit code.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use flexsync_core::guard::Allowance;
+use flexsync_emulators::knobs::Faults;
+
+use crate::cli::{Cli, Command, EmulateCommand, FaultArgs, ProfileArg};
+use crate::config::Config;
+use crate::run::{self, Ends, Exit, Mode, RunFailure};
+
+/// Runs the command and returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return Exit::Usage as i32;
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(exit) => exit as i32,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            failure.exit as i32
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,flexsync=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLEXSYNC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn usage(error: anyhow::Error) -> RunFailure {
+    RunFailure {
+        exit: Exit::Usage,
+        error,
+    }
+}
+
+async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
+    match command {
+        Command::Plan { config, json } => plan_or_sync(&config, Mode::Plan, None, json).await,
+        Command::Sync {
+            config,
+            allow_deactivations,
+            json,
+        } => plan_or_sync(&config, Mode::Sync, allow_deactivations, json).await,
+        Command::Check { config } => check(&config).await,
+        Command::History { config, limit } => history(&config, limit),
+        Command::Generate {
+            employees,
+            seed,
+            out,
+        } => generate(employees, seed, &out).map_err(usage),
+        Command::Emulate { end } => emulate(end).await.map_err(usage),
+        Command::Demo {
+            employees,
+            seed,
+            profile,
+            dir,
+        } => crate::demo::run(employees, seed, profile, dir).await,
+    }
+}
+
+async fn plan_or_sync(
+    path: &Path,
+    mode: Mode,
+    allow_deactivations: Option<usize>,
+    json: bool,
+) -> Result<Exit, RunFailure> {
+    let config = Config::load(path).map_err(usage)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let ends = Ends::connect(&config)?;
+    let allowance = Allowance {
+        deactivations: allow_deactivations,
+    };
+    let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
+    let written = if mode == Mode::Sync {
+        Some(
+            result
+                .report
+                .write_json(&config.report_dir)
+                .with_context(|| format!("cannot write the report into {}", config.report_dir.display()))
+                .map_err(usage)?,
+        )
+    } else {
+        None
+    };
+    if json {
+        let document = serde_json::json!({ "report": result.report, "plan": result.plan });
+        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+    } else {
+        if mode == Mode::Plan {
+            print!("{}", crate::plan_view::render(&result.plan, &result.desired, 200));
+        }
+        print!("{}", result.report.render());
+        if let Some(path) = written {
+            println!("  report: {}", path.display());
+        }
+    }
+    Ok(result.exit)
+}
+
+async fn check(path: &Path) -> Result<Exit, RunFailure> {
+    let config = Config::load(path).map_err(usage)?;
+    let ends = Ends::connect(&config)?;
+    let unreachable = |error: anyhow::Error| RunFailure {
+        exit: Exit::Unreachable,
+        error,
+    };
+    let companies = ends
+        .flex
+        .companies()
+        .await
+        .context("Flex")
+        .map_err(unreachable)?;
+    println!("Flex: reached; the API user sees {} companies", companies.len());
+    for company in &companies {
+        println!(
+            "  {} {} ({})",
+            company.number.map(|n| n.to_string()).unwrap_or_default(),
+            company.name.as_deref().unwrap_or(""),
+            company.id
+        );
+    }
+    let info = ends
+        .scim
+        .discover()
+        .await
+        .context("Winningtemp SCIM")
+        .map_err(unreachable)?;
+    let map = crate::scim_writer::AttributeMap {
+        user_extension: config.user_extension.clone(),
+    };
+    let extra: Vec<String> = config
+        .mapping
+        .extra
+        .iter()
+        .map(|e| e.target_attribute.clone())
+        .collect();
+    let caps = map.capabilities(&info, &extra);
+    println!("Winningtemp SCIM: reached");
+    let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
+    println!("  user attributes we can write: {}", names.join(", "));
+    Ok(Exit::Done)
+}
+
+fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
+    let config = Config::load(path).map_err(usage)?;
+    let store = flexsync_state::StateStore::open(&config.state_path).map_err(|e| usage(e.into()))?;
+    let runs = store.runs(limit).map_err(|e| usage(e.into()))?;
+    if runs.is_empty() {
+        println!("no runs recorded in {}", config.state_path.display());
+    }
+    for run in runs {
+        println!(
+            "#{:<5} {:<5} {:<10} {}  {}",
+            run.id.0,
+            run.kind,
+            format!("{:?}", run.outcome).to_lowercase(),
+            run.started,
+            run.summary
+        );
+    }
+    Ok(Exit::Done)
+}
+
+fn generate(employees: usize, seed: u64, out: &Path) -> Result<Exit> {
+    let today = jiff::Zoned::now().date();
+    let document = flexsync_emulators::generate::generate(&flexsync_emulators::generate::GenerateOptions {
+        employees,
+        seed,
+        today,
+        companies: None,
+    });
+    let text = serde_json::to_string_pretty(&document)?;
+    std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!("wrote {employees} employees (seed {seed}) to {}", out.display());
+    Ok(Exit::Done)
+}
+
+fn faults(args: &FaultArgs) -> Faults {
+    Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        error_share: args.error_share.clamp(0.0, 1.0),
+        retry_after_seconds: args.retry_after,
+    }
+}
+
+async fn emulate(end: EmulateCommand) -> Result<Exit> {
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match end {
+        EmulateCommand::Flex {
+            data,
+            listen,
+            faults: fault_args,
+        } => {
+            let data = flexsync_emulators::flex::FlexData::load(&data)
+                .with_context(|| format!("cannot load {}", data.display()))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            println!("Flex emulator on http://{}/webapi/api", listener.local_addr()?);
+            let state = flexsync_emulators::flex::FlexEmulator::new(data, faults(&fault_args));
+            flexsync_emulators::flex::serve(listener, state, shutdown).await?;
+        }
+        EmulateCommand::Scim {
+            listen,
+            token,
+            profile,
+            faults: fault_args,
+        } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            println!("SCIM emulator on http://{}/api/scim", listener.local_addr()?);
+            let options = flexsync_emulators::scim::ScimOptions {
+                token,
+                profile: profile_of(profile),
+                faults: faults(&fault_args),
+                patch_returns_no_content: false,
+                max_results: 200,
+            };
+            let state = flexsync_emulators::scim::ScimEmulator::new(options);
+            flexsync_emulators::scim::serve(listener, state, shutdown).await?;
+        }
+    }
+    Ok(Exit::Done)
+}
+
+pub fn profile_of(profile: ProfileArg) -> flexsync_emulators::scim::Profile {
+    match profile {
+        ProfileArg::Documented => flexsync_emulators::scim::Profile::Documented,
+        ProfileArg::Extended => flexsync_emulators::scim::Profile::Extended,
+    }
+}

@@ -1,0 +1,378 @@
+//! Configuration: the TOML file as written (`RawConfig`, unknown keys refused) and the checked
+//! `Config` the rest of the program uses (parsed URLs, resolved secrets, settings per part).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use flexsync_core::guard::GuardSettings;
+use flexsync_core::mapping::{ExtraMapping, MappingSettings};
+use flexsync_flex::{AuthScheme, CompanyRef, FlexSettings};
+use flexsync_http::HttpSettings;
+use flexsync_scim::ScimSettings;
+
+pub const DEFAULT_USER_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub flex: RawFlex,
+    pub winningtemp: RawWinningtemp,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub mapping: RawMapping,
+    #[serde(default)]
+    pub guards: RawGuards,
+    #[serde(default)]
+    pub sync: RawSync,
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlex {
+    pub base_url: String,
+    pub api_prefix: Option<String>,
+    pub username: String,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub instance: CompanyOrText,
+    pub companies: Vec<CompanyOrText>,
+    /// "literal" (default), "base64", "base64-user".
+    pub auth: Option<String>,
+    pub page_size: Option<u32>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrent: Option<usize>,
+    pub danger_accept_invalid_certs: Option<bool>,
+}
+
+/// A number or a text in TOML: `companies = [1010, "1020"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CompanyOrText {
+    Number(i64),
+    Text(String),
+}
+
+impl CompanyOrText {
+    fn text(&self) -> String {
+        match self {
+            CompanyOrText::Number(n) => n.to_string(),
+            CompanyOrText::Text(t) => t.trim().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWinningtemp {
+    pub scim_url: String,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub user_extension: Option<String>,
+    pub page_size: Option<usize>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrent: Option<usize>,
+    pub danger_accept_invalid_certs: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    pub exclude_employment_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub extra: Vec<RawExtra>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtra {
+    pub field: String,
+    pub attribute: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuards {
+    pub max_deactivations: Option<usize>,
+    pub max_deactivation_share: Option<f64>,
+    pub deactivation_floor: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub time_zone: Option<String>,
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub dir: Option<PathBuf>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub flex: FlexSettings,
+    pub scim: ScimSettings,
+    pub user_extension: String,
+    pub state_path: PathBuf,
+    pub report_dir: PathBuf,
+    pub mapping: MappingSettings,
+    pub guards: GuardSettings,
+    pub time_zone: jiff::tz::TimeZone,
+    pub time_zone_name: String,
+    pub concurrency: usize,
+    /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Reads and checks a configuration file. Relative paths inside it are taken from the
+    /// file's folder.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_raw(raw, base)
+    }
+
+    pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Config> {
+        let mut warnings = Vec::new();
+        let relative = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let flex = raw.flex;
+        let password = secret(
+            "flex.password",
+            flex.password,
+            flex.password_env,
+            flex.password_file.as_deref().map(relative),
+            &mut warnings,
+        )?;
+        if flex.companies.is_empty() {
+            bail!("flex.companies: name at least one company number or GUID");
+        }
+        let companies = flex
+            .companies
+            .iter()
+            .map(|c| {
+                CompanyRef::parse(&c.text())
+                    .map_err(|e| anyhow!("flex.companies: {:?} is not a company number or GUID: {e}", c.text()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let auth = match flex.auth.as_deref().unwrap_or("literal") {
+            "literal" => AuthScheme::Literal,
+            "base64" => AuthScheme::Base64Full,
+            "base64-user" => AuthScheme::Base64UserPass,
+            other => bail!("flex.auth: {other:?} is not one of literal, base64, base64-user"),
+        };
+        let flex_http = http_settings(
+            flex.timeout_seconds,
+            flex.max_concurrent,
+            flex.danger_accept_invalid_certs,
+            "flex",
+            &mut warnings,
+        );
+        let api_prefix = flex.api_prefix.unwrap_or_else(|| "/webapi/api".to_string());
+        flexsync_flex::api_base_url(&flex.base_url, &api_prefix)
+            .map_err(|e| anyhow!("flex.base_url: {e}"))?;
+        let flex_settings = FlexSettings {
+            base_url: flex.base_url,
+            api_prefix,
+            username: flex.username,
+            password,
+            instance: flex.instance.text(),
+            companies,
+            auth,
+            page_size: flex.page_size.unwrap_or(500),
+            max_pages: 10_000,
+            http: flex_http,
+        };
+
+        let wt = raw.winningtemp;
+        let token = secret(
+            "winningtemp.token",
+            wt.token,
+            wt.token_env,
+            wt.token_file.as_deref().map(relative),
+            &mut warnings,
+        )?;
+        url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+        let scim_http = http_settings(
+            wt.timeout_seconds,
+            wt.max_concurrent,
+            wt.danger_accept_invalid_certs,
+            "winningtemp",
+            &mut warnings,
+        );
+        let concurrency = raw.sync.concurrency.unwrap_or(8).clamp(1, 64);
+        let scim = ScimSettings {
+            base_url: wt.scim_url,
+            token,
+            page_size: wt.page_size.unwrap_or(200),
+            max_pages: 10_000,
+            http: scim_http,
+        };
+
+        let mut mapping = MappingSettings::default();
+        if let Some(types) = raw.mapping.exclude_employment_types {
+            mapping.exclude_employment_types = types;
+        }
+        mapping.extra = raw
+            .mapping
+            .extra
+            .into_iter()
+            .map(|e| ExtraMapping {
+                source_field: e.field,
+                target_attribute: e.attribute,
+            })
+            .collect();
+
+        let defaults = GuardSettings::default();
+        let guards = GuardSettings {
+            max_deactivations: raw.guards.max_deactivations.unwrap_or(defaults.max_deactivations),
+            max_deactivation_share: raw
+                .guards
+                .max_deactivation_share
+                .unwrap_or(defaults.max_deactivation_share),
+            deactivation_floor: raw
+                .guards
+                .deactivation_floor
+                .unwrap_or(defaults.deactivation_floor),
+        };
+        if !(0.0..=1.0).contains(&guards.max_deactivation_share) {
+            bail!("guards.max_deactivation_share: give a share between 0.0 and 1.0");
+        }
+
+        let time_zone_name = raw
+            .sync
+            .time_zone
+            .unwrap_or_else(|| "Europe/Stockholm".to_string());
+        let time_zone = jiff::tz::TimeZone::get(&time_zone_name)
+            .map_err(|e| anyhow!("sync.time_zone: {time_zone_name:?}: {e}"))?;
+
+        let state_path = relative(
+            raw.state
+                .path
+                .as_deref()
+                .unwrap_or(Path::new("flexsync.db")),
+        );
+        let report_dir = match raw.report.dir {
+            Some(dir) => relative(&dir),
+            None => state_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("reports"),
+        };
+
+        Ok(Config {
+            flex: flex_settings,
+            scim,
+            user_extension: wt
+                .user_extension
+                .unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
+            state_path,
+            report_dir,
+            mapping,
+            guards,
+            time_zone,
+            time_zone_name,
+            concurrency,
+            warnings,
+        })
+    }
+}
+
+fn http_settings(
+    timeout_seconds: Option<u64>,
+    max_concurrent: Option<usize>,
+    insecure: Option<bool>,
+    section: &str,
+    warnings: &mut Vec<String>,
+) -> HttpSettings {
+    let mut http = HttpSettings::default();
+    if let Some(seconds) = timeout_seconds {
+        http.timeout = Duration::from_secs(seconds.max(1));
+    }
+    if let Some(n) = max_concurrent {
+        http.max_concurrent = n.clamp(1, 64);
+    }
+    if insecure == Some(true) {
+        http.accept_invalid_certs = true;
+        warnings.push(format!(
+            "{section}.danger_accept_invalid_certs is on: TLS certificates are NOT verified"
+        ));
+    }
+    http
+}
+
+/// Resolves a secret from exactly one of: inline value, environment variable, file.
+fn secret(
+    key: &str,
+    inline: Option<String>,
+    env: Option<String>,
+    file: Option<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<SecretString> {
+    let given = [inline.is_some(), env.is_some(), file.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if given != 1 {
+        bail!("{key}: give exactly one of `{key}`, `{key}_env` or `{key}_file`");
+    }
+    if let Some(value) = inline {
+        return Ok(SecretString::from(value));
+    }
+    if let Some(var) = env {
+        let value = std::env::var(&var)
+            .map_err(|_| anyhow!("{key}_env: the environment variable {var} is not set"))?;
+        return Ok(SecretString::from(value));
+    }
+    let Some(path) = file else {
+        bail!("{key}: no value")
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{key}_file: cannot read {}", path.display()))?;
+    if readable_by_others(&path) {
+        warnings.push(format!(
+            "{key}_file {} is readable by other users: chmod 600 it",
+            path.display()
+        ));
+    }
+    Ok(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &Path) -> bool {
+    false
+}

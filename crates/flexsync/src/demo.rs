@@ -1,0 +1,195 @@
+//! `flexsync demo`: a generated Flex organisation, both emulators on loopback ports, a full sync,
+//! a week of HR changes, and a second and third sync, each printed as it happens.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use flexsync_core::guard::Allowance;
+use flexsync_emulators::generate::{self, GenerateOptions};
+use flexsync_emulators::knobs::Faults;
+use flexsync_emulators::{flex, scim};
+
+use crate::cli::ProfileArg;
+use crate::config::Config;
+use crate::run::{self, Ends, Exit, Mode, RunFailure};
+
+const DEMO_TOKEN: &str = "demo-scim-token";
+
+fn failure(error: anyhow::Error) -> RunFailure {
+    RunFailure {
+        exit: Exit::Usage,
+        error,
+    }
+}
+
+pub async fn run(
+    employees: usize,
+    seed: u64,
+    profile: ProfileArg,
+    dir: Option<PathBuf>,
+) -> Result<Exit, RunFailure> {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("flexsync-demo-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+        .map_err(failure)?;
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC))
+        .date();
+
+    println!("== flexsync demo: {employees} employees, seed {seed}, SCIM profile {profile:?}");
+    println!("   working folder: {}", dir.display());
+    let clock = Instant::now();
+    let mut document = generate::generate(&GenerateOptions {
+        employees,
+        seed,
+        today,
+        companies: None,
+    });
+    let data_path = dir.join("flex-data.json");
+    let write_data = |document: &serde_json::Value| -> anyhow::Result<flex::FlexData> {
+        let text = serde_json::to_string_pretty(document)?;
+        std::fs::write(&data_path, &text)?;
+        Ok(flex::FlexData::from_json(&text)?)
+    };
+    let data = write_data(&document).map_err(failure)?;
+    println!(
+        "   generated Flex data in {:.1}s: {}",
+        clock.elapsed().as_secs_f64(),
+        data_path.display()
+    );
+
+    let flex_server = flex::start(data, Faults::default())
+        .await
+        .context("cannot start the Flex emulator")
+        .map_err(failure)?;
+    let scim_server = scim::start(scim::ScimOptions {
+        token: DEMO_TOKEN.to_string(),
+        profile: crate::commands::profile_of(profile),
+        faults: Faults::default(),
+        patch_returns_no_content: false,
+        max_results: 200,
+    })
+    .await
+    .context("cannot start the SCIM emulator")
+    .map_err(failure)?;
+    println!("   Flex emulator:  {}/webapi/api", flex_server.base_url());
+    println!("   SCIM emulator:  {}", scim_server.base_url());
+
+    let companies: Vec<String> = document["Companies"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c["CompanyNumber"].as_i64())
+                .map(|n| n.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let config_text = format!(
+        r#"# Written by `flexsync demo`: the same file shape a real sync uses.
+[flex]
+base_url = "{flex_url}"
+username = "{user}"
+password_file = "flex-password.txt"
+instance = "{instance}"
+companies = [{companies}]
+
+[winningtemp]
+scim_url = "{scim_url}"
+token_file = "scim-token.txt"
+
+[state]
+path = "flexsync.db"
+"#,
+        flex_url = flex_server.base_url(),
+        user = generate::DEMO_USERNAME,
+        instance = generate::DEMO_INSTANCE,
+        companies = companies.join(", "),
+        scim_url = scim_server.base_url(),
+    );
+    let config_path = dir.join("flexsync.toml");
+    let written: anyhow::Result<()> = (|| {
+        write_secret(&dir.join("flex-password.txt"), generate::DEMO_PASSWORD)?;
+        write_secret(&dir.join("scim-token.txt"), DEMO_TOKEN)?;
+        std::fs::write(&config_path, config_text)?;
+        Ok(())
+    })();
+    written.map_err(failure)?;
+    let config = Config::load(&config_path).map_err(failure)?;
+    println!("   configuration:  {}", config_path.display());
+
+    let mut exit = Exit::Done;
+    println!("\n== sync 1: everything is new");
+    exit = worst(exit, sync(&config, today, &scim_server).await?);
+
+    let changes = generate::apply_changes(&mut document, seed.wrapping_add(1), today, 8);
+    let data = write_data(&document).map_err(failure)?;
+    flex_server.set_data(data);
+    println!("\n== a week in HR: {} changes in Flex", changes.len());
+    for change in &changes {
+        println!("   * {change}");
+    }
+
+    println!("\n== plan: what sync 2 will do");
+    let ends = Ends::connect(&config)?;
+    let planned = run::run(&config, &ends, Mode::Plan, Allowance::default(), today).await?;
+    print!("{}", crate::plan_view::render(&planned.plan, &planned.desired, 40));
+
+    println!("\n== sync 2: the changes");
+    exit = worst(exit, sync(&config, today, &scim_server).await?);
+
+    println!("\n== sync 3: nothing changed, so nothing is written");
+    exit = worst(exit, sync(&config, today, &scim_server).await?);
+
+    println!(
+        "\n== done in {:.1}s. State, reports and data are in {}",
+        clock.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    flex_server.shutdown();
+    scim_server.shutdown();
+    Ok(exit)
+}
+
+/// One sync, its report, and the SCIM requests it caused by kind.
+async fn sync(
+    config: &Config,
+    today: jiff::civil::Date,
+    scim_server: &scim::RunningScim,
+) -> Result<Exit, RunFailure> {
+    scim_server.knobs.reset_counters();
+    let ends = Ends::connect(config)?;
+    let result = run::run(config, &ends, Mode::Sync, Allowance::default(), today).await?;
+    let path = result
+        .report
+        .write_json(&config.report_dir)
+        .context("cannot write the report")
+        .map_err(failure)?;
+    print!("{}", result.report.render());
+    let counters = scim_server.knobs.counters();
+    let by_kind: Vec<String> = counters.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    println!("  SCIM requests by kind: {}", by_kind.join(", "));
+    println!(
+        "  writes the SCIM server saw: {}",
+        scim_server.knobs.count_methods(&["POST", "PATCH", "PUT", "DELETE"])
+    );
+    println!("  report: {}", path.display());
+    Ok(result.exit)
+}
+
+fn worst(a: Exit, b: Exit) -> Exit {
+    if (b as i32) > (a as i32) { b } else { a }
+}
+
+fn write_secret(path: &std::path::Path, value: &str) -> anyhow::Result<()> {
+    std::fs::write(path, value)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! flexsync: keeps Winningtemp in step with Flex HRM. This crate is the program around the pure
+//! core: configuration, the SCIM writer, runs, reports and the command line.
+//!
+//! - [`cli`]: the command line's shape.
+//! - [`config`]: the TOML file, checked into a `Config`.
+//! - [`run`]: one run, read to report, and its exit code.
+//! - [`scim_writer`]: observing and changing Winningtemp over SCIM.
+//! - [`report`]: the run report (terminal and JSON).
+//! - [`plan_view`]: a plan as a readable diff.
+//! - [`commands`]: what each command does.
+//! - [`demo`]: `flexsync demo`, everything local.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod plan_view;
+pub mod report;
+pub mod run;
+pub mod scim_writer;

@@ -1,0 +1,201 @@
+//! The report of one run: built from the plan and the outcomes, written as JSON beside the state
+//! store, and rendered for the terminal.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use flexsync_core::finding::{Finding, Severity};
+use flexsync_core::guard::Refusal;
+use flexsync_core::plan::{Conflict, NotSent, Plan};
+
+use crate::scim_writer::StepOutcome;
+
+/// Everything an operator needs to know about one run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub run_id: Option<i64>,
+    pub kind: String,
+    pub started: String,
+    pub duration_ms: u64,
+    pub dry_run: bool,
+    /// Employee records read from Flex, and users in the desired state (active / paused).
+    pub source_records: usize,
+    pub desired_users: usize,
+    pub desired_active: usize,
+    pub target_users: usize,
+    pub planned: BTreeMap<String, usize>,
+    pub succeeded: BTreeMap<String, usize>,
+    pub failed: BTreeMap<String, usize>,
+    pub failures: Vec<StepOutcome>,
+    pub notes: Vec<StepOutcome>,
+    pub findings: Vec<Finding>,
+    pub not_sent: Vec<NotSent>,
+    pub conflicts: Vec<Conflict>,
+    pub waiting: Vec<Conflict>,
+    pub held: Vec<String>,
+    pub refused: Option<Refusal>,
+    pub warnings: Vec<String>,
+    /// HTTP requests sent, per end (including retries), and retries.
+    pub requests: BTreeMap<String, u64>,
+}
+
+impl RunReport {
+    pub fn from_plan(plan: &Plan) -> RunReport {
+        RunReport {
+            planned: plan
+                .counts()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            not_sent: plan.not_sent.clone(),
+            conflicts: plan.conflicts.clone(),
+            waiting: plan.waiting.clone(),
+            held: plan.held.clone(),
+            ..RunReport::default()
+        }
+    }
+
+    pub fn record_outcomes(&mut self, outcomes: Vec<StepOutcome>) {
+        for outcome in outcomes {
+            let bucket = if outcome.error.is_some() {
+                &mut self.failed
+            } else {
+                &mut self.succeeded
+            };
+            *bucket.entry(outcome.kind.to_string()).or_insert(0) += 1;
+            if outcome.error.is_some() {
+                self.failures.push(outcome);
+            } else if outcome.note.is_some() {
+                self.notes.push(outcome);
+            }
+        }
+        self.failures
+            .sort_by(|a, b| (&a.external_id, a.kind).cmp(&(&b.external_id, b.kind)));
+    }
+
+    pub fn failure_count(&self) -> usize {
+        self.failed.values().sum()
+    }
+
+    /// Writes `run-<id or time>.json` into `dir` and returns its path.
+    pub fn write_json(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let name = match self.run_id {
+            Some(id) => format!("run-{id:06}.json"),
+            None => format!("run-{}.json", self.started.replace([':', ' '], "-")),
+        };
+        let path = dir.join(name);
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, text)?;
+        std::fs::rename(&temporary, &path)?;
+        Ok(path)
+    }
+
+    /// A summary for the terminal.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let verb = if self.dry_run { "plan" } else { "sync" };
+        let _ = writeln!(
+            out,
+            "{verb}: {} Flex records -> {} users ({} active); target holds {} users",
+            self.source_records, self.desired_users, self.desired_active, self.target_users
+        );
+        if let Some(refusal) = &self.refused {
+            let _ = writeln!(out, "REFUSED by guard {}: {}", refusal.guard, refusal.problem);
+            let _ = writeln!(out, "  nothing was written; to proceed: {}", refusal.remedy);
+        }
+        let line = |counts: &BTreeMap<String, usize>| {
+            if counts.is_empty() {
+                "nothing".to_string()
+            } else {
+                counts
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let _ = writeln!(out, "  planned:   {}", line(&self.planned));
+        if !self.dry_run && self.refused.is_none() {
+            let _ = writeln!(out, "  done:      {}", line(&self.succeeded));
+            let _ = writeln!(out, "  failed:    {}", line(&self.failed));
+        }
+        for failure in self.failures.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "    ! {} {}: {}",
+                failure.kind,
+                failure.external_id,
+                failure.error.as_deref().unwrap_or("")
+            );
+        }
+        if self.failures.len() > 20 {
+            let _ = writeln!(out, "    ... {} more in the JSON report", self.failures.len() - 20);
+        }
+        let skipped = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Skipped)
+            .count();
+        let _ = writeln!(
+            out,
+            "  findings:  {} ({} records not synced)",
+            self.findings.len(),
+            skipped
+        );
+        for finding in self.findings.iter().take(15) {
+            let _ = writeln!(
+                out,
+                "    - {} {}: {} ({})",
+                finding.record, finding.field, finding.problem, finding.action
+            );
+        }
+        if self.findings.len() > 15 {
+            let _ = writeln!(out, "    ... {} more in the JSON report", self.findings.len() - 15);
+        }
+        for item in &self.not_sent {
+            let _ = writeln!(
+                out,
+                "  not sent:  {} for {} users (the target does not advertise it)",
+                item.attribute.name(),
+                item.users
+            );
+        }
+        for conflict in &self.conflicts {
+            let _ = writeln!(out, "  conflict:  {}: {}", conflict.external_id, conflict.problem);
+        }
+        if !self.waiting.is_empty() {
+            let _ = writeln!(
+                out,
+                "  waiting:   {} manager links wait for their manager to exist",
+                self.waiting.len()
+            );
+        }
+        if !self.held.is_empty() {
+            let _ = writeln!(
+                out,
+                "  held:      {} users kept as they are while their Flex record has findings",
+                self.held.len()
+            );
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "  warning:   {warning}");
+        }
+        let requests = self
+            .requests
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "  took {:.1}s; requests: {requests}",
+            self.duration_ms as f64 / 1000.0
+        );
+        out
+    }
+}

@@ -1,0 +1,296 @@
+//! One run, start to end: read Flex, map, observe Winningtemp, plan, judge, apply, report.
+//! `plan` stops after judging; `sync` goes on. The outcome carries the exit code.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::json;
+
+use flexsync_core::current::Current;
+use flexsync_core::desired::Desired;
+use flexsync_core::guard::{self, Allowance};
+use flexsync_core::plan::{self, Plan, Step};
+use flexsync_flex::FlexClient;
+use flexsync_scim::ScimClient;
+use flexsync_state::{OpOutcome, RunOutcome, StateStore};
+
+use crate::config::Config;
+use crate::report::RunReport;
+use crate::scim_writer::{self, Applier, AttributeMap, Journal, StepOutcome};
+
+/// How a run ended, as the command line's exit codes say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Done = 0,
+    RecordFailures = 1,
+    Usage = 2,
+    Refused = 3,
+    Unreachable = 4,
+}
+
+/// A run that could not be carried out, with the exit code it maps to.
+#[derive(Debug)]
+pub struct RunFailure {
+    pub exit: Exit,
+    pub error: anyhow::Error,
+}
+
+impl RunFailure {
+    fn new(exit: Exit, error: impl Into<anyhow::Error>) -> RunFailure {
+        RunFailure {
+            exit,
+            error: error.into(),
+        }
+    }
+}
+
+/// What a run produced, for the command line and for tests.
+pub struct RunResult {
+    pub report: RunReport,
+    pub plan: Plan,
+    pub desired: Desired,
+    pub current: Current,
+    pub exit: Exit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read both ends and plan; write nothing to Winningtemp.
+    Plan,
+    /// Plan and apply.
+    Sync,
+}
+
+/// The two clients, built once per run from the configuration.
+pub struct Ends {
+    pub flex: FlexClient,
+    pub scim: ScimClient,
+}
+
+impl Ends {
+    pub fn connect(config: &Config) -> Result<Ends, RunFailure> {
+        let flex = FlexClient::new(config.flex.clone()).map_err(|e| RunFailure::new(Exit::Usage, e))?;
+        let scim =
+            ScimClient::new(config.scim.clone()).map_err(|e| RunFailure::new(Exit::Usage, e))?;
+        Ok(Ends { flex, scim })
+    }
+}
+
+/// The day the run judges employment on, in the configured time zone.
+pub fn today(config: &Config) -> jiff::civil::Date {
+    jiff::Timestamp::now().to_zoned(config.time_zone.clone()).date()
+}
+
+/// Carries out one run. Every run is recorded in the state store, refused and failed ones too.
+pub async fn run(
+    config: &Config,
+    ends: &Ends,
+    mode: Mode,
+    allowance: Allowance,
+    today: jiff::civil::Date,
+) -> Result<RunResult, RunFailure> {
+    let clock = Instant::now();
+    let started = jiff::Timestamp::now();
+    let store = StateStore::open(&config.state_path).map_err(|e| RunFailure::new(Exit::Usage, e))?;
+    let holder = format!(
+        "flexsync {} (pid {})",
+        if mode == Mode::Sync { "sync" } else { "plan" },
+        std::process::id()
+    );
+    let _lock = match mode {
+        Mode::Sync => Some(
+            store
+                .acquire_lock(&holder, started, std::time::Duration::from_secs(6 * 3600))
+                .map_err(|e| RunFailure::new(Exit::Usage, e))?,
+        ),
+        Mode::Plan => None,
+    };
+    let kind = if mode == Mode::Sync { "sync" } else { "plan" };
+    let run_id = store
+        .begin_run(started, kind)
+        .map_err(|e| RunFailure::new(Exit::Usage, e))?;
+    let fail = |store: &StateStore, exit: Exit, error: anyhow::Error| {
+        let _ = store.finish_run(
+            run_id,
+            jiff::Timestamp::now(),
+            RunOutcome::Failed,
+            &json!({ "error": format!("{error:#}") }),
+        );
+        RunFailure::new(exit, error)
+    };
+
+    tracing::info!(run = run_id.0, "reading Flex");
+    let snapshot = match ends.flex.read_snapshot().await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            return Err(fail(
+                &store,
+                Exit::Unreachable,
+                anyhow::Error::new(error).context("reading Flex failed; nothing was written"),
+            ));
+        }
+    };
+    let desired = flexsync_core::map::map(&snapshot, &config.mapping, today);
+
+    tracing::info!(run = run_id.0, "reading Winningtemp");
+    let map = AttributeMap {
+        user_extension: config.user_extension.clone(),
+    };
+    let extra: Vec<String> = config
+        .mapping
+        .extra
+        .iter()
+        .map(|e| e.target_attribute.clone())
+        .collect();
+    let (current, _info) = match scim_writer::observe(&ends.scim, &map, &extra).await {
+        Ok(observed) => observed,
+        Err(error) => {
+            return Err(fail(
+                &store,
+                Exit::Unreachable,
+                anyhow::Error::new(error).context("reading Winningtemp failed; nothing was written"),
+            ));
+        }
+    };
+    let memory = store.memory().map_err(|e| fail(&store, Exit::Usage, e.into()))?;
+    let plan = plan::plan(&desired, &current, &memory);
+
+    let mut report = RunReport::from_plan(&plan);
+    report.run_id = Some(run_id.0);
+    report.kind = kind.to_string();
+    report.started = started.to_string();
+    report.dry_run = mode == Mode::Plan;
+    report.source_records = desired.source_records;
+    report.desired_users = desired.users.len();
+    report.desired_active = desired.users.values().filter(|u| u.values.active).count();
+    report.target_users = current.users.len();
+    report.findings = desired.findings.clone();
+    report.warnings = config.warnings.clone();
+    report.refused = guard::judge(&plan, &desired, &current, &config.guards, &allowance);
+
+    let mut exit = Exit::Done;
+    let outcome = if report.refused.is_some() {
+        exit = Exit::Refused;
+        RunOutcome::Refused
+    } else if mode == Mode::Sync {
+        let journal = StoreJournal {
+            store: Mutex::new(&store),
+            run: run_id,
+        };
+        let known = current
+            .users
+            .iter()
+            .filter_map(|u| Some((u.external_id.clone()?, u.id.clone())))
+            .chain(memory.links.clone())
+            .collect();
+        let applier = Applier {
+            client: &ends.scim,
+            map: &map,
+            capabilities: &current.capabilities,
+            concurrency: config.concurrency,
+            known: Arc::new(Mutex::new(known)),
+            journal: &journal,
+        };
+        report.record_outcomes(applier.apply(&plan).await);
+        if report.failure_count() > 0 {
+            exit = Exit::RecordFailures;
+            RunOutcome::Partial
+        } else {
+            RunOutcome::Succeeded
+        }
+    } else {
+        RunOutcome::Succeeded
+    };
+
+    report.duration_ms = clock.elapsed().as_millis() as u64;
+    report.requests = request_counts(ends);
+    let summary = json!({
+        "source_records": report.source_records,
+        "desired_users": report.desired_users,
+        "planned": report.planned,
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "findings": report.findings.len(),
+        "refused": report.refused.as_ref().map(|r| r.guard.clone()),
+    });
+    store
+        .finish_run(run_id, jiff::Timestamp::now(), outcome, &summary)
+        .map_err(|e| RunFailure::new(Exit::Usage, e))?;
+    Ok(RunResult {
+        report,
+        plan,
+        desired,
+        current,
+        exit,
+    })
+}
+
+fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let flex = ends.flex.transport_stats();
+    let scim = ends.scim.transport_stats();
+    [
+        ("flex".to_string(), flex.requests.load(Relaxed)),
+        ("flex_retries".to_string(), flex.retries.load(Relaxed)),
+        ("scim".to_string(), scim.requests.load(Relaxed)),
+        ("scim_retries".to_string(), scim.retries.load(Relaxed)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// Records intents and outcomes in the state store, and keeps the links it learns.
+struct StoreJournal<'a> {
+    store: Mutex<&'a StateStore>,
+    run: flexsync_state::RunId,
+}
+
+impl Journal for StoreJournal<'_> {
+    fn intent(&self, step: &Step) -> Option<i64> {
+        let store = self.store.lock().ok()?;
+        let detail = serde_json::to_value(step).unwrap_or_default();
+        match store.record_intent(self.run, step.operation.external_id(), step.operation.kind(), &detail) {
+            Ok(id) => Some(id.0),
+            Err(error) => {
+                tracing::warn!(%error, "could not record intent");
+                None
+            }
+        }
+    }
+
+    fn outcome(&self, intent: Option<i64>, outcome: &StepOutcome) {
+        let Ok(store) = self.store.lock() else {
+            return;
+        };
+        let now = jiff::Timestamp::now();
+        let result = match &outcome.error {
+            None => OpOutcome::Done {
+                target_id: outcome.target_id.clone(),
+            },
+            Some(message) => OpOutcome::Failed {
+                message: message.clone(),
+            },
+        };
+        if let Some(intent) = intent {
+            if let Err(error) = store.record_outcome(flexsync_state::OpId(intent), result, now) {
+                tracing::warn!(%error, "could not record outcome");
+            }
+        }
+        let saved = match (&outcome.error, &outcome.target_id) {
+            (None, Some(target_id)) => {
+                let created = outcome.kind == "create" && outcome.note.is_none();
+                let linked = matches!(outcome.kind, "create" | "adopt")
+                    .then(|| store.link(&outcome.external_id, target_id, created, now));
+                linked
+                    .unwrap_or(Ok(()))
+                    .and_then(|()| store.clear_failure(&outcome.external_id))
+            }
+            (Some(message), _) => store.record_failure(&outcome.external_id, message, now),
+            (None, None) => Ok(()),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%error, "could not update the state store");
+        }
+    }
+}
+
