@@ -1,1 +1,34 @@
-//! placeholder
+//! The flexsync state store: what one run leaves for the next. SQLite (bundled) in one file, WAL
+//! mode and a busy timeout, schema migrations embedded in the binary. A PostgreSQL backend for
+//! shared deployments is later work; this crate has SQLite only.
+//!
+//! The API is synchronous and every call is short, so async callers use it directly. Times are
+//! always passed in; the store never reads the clock.
+//!
+//! Layout:
+//! - [`store`]: [`StateStore::open`] / [`StateStore::open_in_memory`], connection settings.
+//! - [`schema`]: the tables and the migrations (see there for what each column means).
+//! - [`runs`]: runs, and the operations each run records before (intent) and after (outcome)
+//!   acting; [`StateStore::unfinished_intents`] shows where a crashed run stopped.
+//! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
+//! - [`lock`]: the run lock that keeps two runs from overlapping.
+//! - [`error`]: the one error type, [`StateError`].
+//!
+//! Source counts for the guards live in the run summary JSON under [`SOURCE_RECORDS`];
+//! [`StateStore::last_source_count`] reads it from [`StateStore::last_successful_run`].
+
+pub mod error;
+pub mod links;
+pub mod lock;
+pub mod runs;
+pub mod schema;
+pub mod store;
+
+pub use error::StateError;
+pub use links::FailureRecord;
+pub use lock::LockGuard;
+pub use runs::{
+    KIND_PLAN, KIND_SYNC, OpId, OpOutcome, OperationRecord, RunId, RunOutcome, RunRecord,
+    SOURCE_RECORDS,
+};
+pub use store::StateStore;

@@ -16,7 +16,9 @@ pub fn parse_date(text: &str) -> Option<Date> {
         }
     }
     let mut parts = date_part.split('-');
-    let (Some(year), Some(month), Some(day), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(year), Some(month), Some(day), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return None;
     };
     if year.len() != 4 || month.len() != 2 || day.len() != 2 {
@@ -56,11 +58,15 @@ fn is_time(text: &str) -> bool {
     let in_range = |part: &str, max: u32| part.len() == 2 && digits(part).is_some_and(|v| v <= max);
     let clock_ok = match parts.as_slice() {
         [hour, minute] => in_range(hour, 23) && in_range(minute, 59),
-        [hour, minute, second] => in_range(hour, 23) && in_range(minute, 59) && in_range(second, 60),
+        [hour, minute, second] => {
+            in_range(hour, 23) && in_range(minute, 59) && in_range(second, 60)
+        }
         _ => false,
     };
     let fraction_ok = match fraction {
-        Some(fraction) => parts.len() == 3 && (1..=9).contains(&fraction.len()) && digits(fraction).is_some(),
+        Some(fraction) => {
+            parts.len() == 3 && (1..=9).contains(&fraction.len()) && digits(fraction).is_some()
+        }
         None => true,
     };
     clock_ok && fraction_ok
@@ -73,11 +79,15 @@ fn is_offset(text: &str) -> bool {
     let Some(body) = text.strip_prefix(['+', '-']) else {
         return false;
     };
-    let two_digits = |part: &str, max: u32| part.len() == 2 && digits(part).is_some_and(|v| v <= max);
+    let two_digits =
+        |part: &str, max: u32| part.len() == 2 && digits(part).is_some_and(|v| v <= max);
     match body.split_once(':') {
         Some((hours, minutes)) => two_digits(hours, 23) && two_digits(minutes, 59),
         None if body.len() == 2 => two_digits(body, 23),
-        None => body.get(..2).is_some_and(|h| two_digits(h, 23)) && body.get(2..).is_some_and(|m| two_digits(m, 59)),
+        None => {
+            body.get(..2).is_some_and(|h| two_digits(h, 23))
+                && body.get(2..).is_some_and(|m| two_digits(m, 59))
+        }
     }
 }
 
@@ -130,11 +140,17 @@ pub struct Employment {
 /// The employment on `today` from disjoint spans sorted by start (as [`merge_spans`] returns).
 pub fn employment_on(spans: &[Span], today: Date) -> Employment {
     if let Some(span) = spans.iter().find(|span| span.covers(today)) {
-        return Employment { active: true, span: Some(*span) };
+        return Employment {
+            active: true,
+            span: Some(*span),
+        };
     }
     let next = spans.iter().find(|span| span.from > today);
     let span = next.or_else(|| spans.last()).copied();
-    Employment { active: false, span }
+    Employment {
+        active: false,
+        span,
+    }
 }
 
 #[cfg(test)]
@@ -164,8 +180,14 @@ mod tests {
 
     #[test]
     fn parse_date_keeps_the_written_day_whatever_the_offset() {
-        assert_eq!(parse_date("1990-03-12T23:30:00-11:00"), Some(date(1990, 3, 12)));
-        assert_eq!(parse_date("1990-03-12T00:30:00+14:00"), Some(date(1990, 3, 12)));
+        assert_eq!(
+            parse_date("1990-03-12T23:30:00-11:00"),
+            Some(date(1990, 3, 12))
+        );
+        assert_eq!(
+            parse_date("1990-03-12T00:30:00+14:00"),
+            Some(date(1990, 3, 12))
+        );
     }
 
     #[test]
@@ -244,19 +266,37 @@ mod tests {
         assert_eq!(between.span, Some(spans[2]));
 
         let before_all = employment_on(&spans, date(2018, 6, 1));
-        assert_eq!(before_all, Employment { active: false, span: Some(spans[0]) });
+        assert_eq!(
+            before_all,
+            Employment {
+                active: false,
+                span: Some(spans[0])
+            }
+        );
 
         let ended = merge_spans(vec![
             span(date(2019, 1, 1), Some(date(2019, 12, 31))),
             span(date(2020, 6, 1), Some(date(2020, 8, 31))),
         ]);
         let leaver = employment_on(&ended, date(2024, 1, 1));
-        assert_eq!(leaver, Employment { active: false, span: Some(ended[1]) });
+        assert_eq!(
+            leaver,
+            Employment {
+                active: false,
+                span: Some(ended[1])
+            }
+        );
     }
 
     #[test]
     fn employment_without_spans_is_inactive_with_no_dates() {
-        assert_eq!(employment_on(&[], date(2024, 1, 1)), Employment { active: false, span: None });
+        assert_eq!(
+            employment_on(&[], date(2024, 1, 1)),
+            Employment {
+                active: false,
+                span: None
+            }
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
     }
     for cycle in &cycles {
         if let Some(lowest) = cycle.first() {
-            let _ = lowest;
+            links.remove(lowest);
         }
     }
     cycles
@@ -76,7 +76,10 @@ pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
 
 /// The depth of every user: 0 without a manager, else the manager's depth + 1. `links` must be
 /// free of cycles (see [`break_cycles`]); a walk longer than the number of links stops anyway.
-pub fn depths<'a>(users: impl IntoIterator<Item = &'a str>, links: &BTreeMap<String, String>) -> BTreeMap<String, u32> {
+pub fn depths<'a>(
+    users: impl IntoIterator<Item = &'a str>,
+    links: &BTreeMap<String, String>,
+) -> BTreeMap<String, u32> {
     let mut depths: BTreeMap<String, u32> = BTreeMap::new();
     for user in users {
         let mut path: Vec<&str> = Vec::new();
@@ -105,7 +108,10 @@ mod tests {
     use super::*;
 
     fn links(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(user, manager)| (user.to_string(), manager.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(user, manager)| (user.to_string(), manager.to_string()))
+            .collect()
     }
 
     #[test]
@@ -114,13 +120,22 @@ mod tests {
         let records: BTreeSet<&str> = ["a", "b", "skipped"].into_iter().collect();
         assert_eq!(resolve("a", None, &users, &records), Ok(None));
         assert_eq!(resolve("a", Some("  "), &users, &records), Ok(None));
-        assert_eq!(resolve("a", Some(" b "), &users, &records), Ok(Some("b".into())));
-        assert_eq!(resolve("a", Some("a"), &users, &records), Err(ManagerProblem::Itself));
+        assert_eq!(
+            resolve("a", Some(" b "), &users, &records),
+            Ok(Some("b".into()))
+        );
+        assert_eq!(
+            resolve("a", Some("a"), &users, &records),
+            Err(ManagerProblem::Itself)
+        );
         assert_eq!(
             resolve("a", Some("skipped"), &users, &records),
             Err(ManagerProblem::OutOfScope("skipped".into()))
         );
-        assert_eq!(resolve("a", Some("ghost"), &users, &records), Err(ManagerProblem::Unknown("ghost".into())));
+        assert_eq!(
+            resolve("a", Some("ghost"), &users, &records),
+            Err(ManagerProblem::Unknown("ghost".into()))
+        );
     }
 
     #[test]
@@ -144,7 +159,13 @@ mod tests {
         );
         assert_eq!(
             graph,
-            links(&[("b", "a"), ("z", "y"), ("y", "x"), ("tail", "x"), ("c", "boss")])
+            links(&[
+                ("b", "a"),
+                ("z", "y"),
+                ("y", "x"),
+                ("tail", "x"),
+                ("c", "boss")
+            ])
         );
     }
 

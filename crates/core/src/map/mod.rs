@@ -32,13 +32,16 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
 
     let mut candidates = Vec::new();
     for (id, employee) in unique_records(&snapshot.employees, &mut findings) {
-        let own_periods = periods.get(id.as_str()).unwrap_or(&no_periods);
-        match candidate(id, employee, own_periods, settings, today) {
-            Ok(candidate) => candidates.push(candidate),
-            Err(skipped) => findings.push(skipped),
+        match people::user_name(employee.email_work.as_deref()) {
+            Ok(user_name) => {
+                let own_periods = periods.get(id.as_str()).unwrap_or(&no_periods);
+                let record = candidate(id, user_name, employee, own_periods, settings, today);
+                candidates.push(record);
+            }
+            Err(problem) => findings.push(email_finding(&id, problem)),
         }
     }
-    let candidates = one_per_email(candidates, &mut findings);
+    let (candidates, kept_by) = one_per_email(candidates, &mut findings);
 
     let records: BTreeSet<&str> = snapshot
         .employees
@@ -50,9 +53,24 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let mut links = BTreeMap::new();
     for candidate in &candidates {
         let id = candidate.external_id.as_str();
-        match managers::resolve(id, candidate.manager_id.as_deref(), &user_ids, &records) {
+        let named = candidate.manager_id.as_deref();
+        let merged = named.and_then(|named| Some((named, kept_by.get(named)?)));
+        let manager = merged.map_or(named, |(_, kept)| Some(kept.as_str()));
+        match managers::resolve(id, manager, &user_ids, &records) {
             Ok(None) => {}
             Ok(Some(manager)) => {
+                if let Some((named, _)) = merged {
+                    findings.push(finding(
+                        id,
+                        MANAGER_FIELD,
+                        "manager_merged",
+                        format!(
+                            "manager {named} was skipped: employee {manager} has the same EmailWork"
+                        ),
+                        &format!("linked to {manager}, the same person"),
+                        Severity::Notice,
+                    ));
+                }
                 links.insert(id.to_string(), manager);
             }
             Err(problem) => findings.push(manager_finding(id, problem)),
@@ -76,7 +94,11 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         users.insert(id, user);
     }
     findings.sort();
-    Desired { users, findings, source_records: snapshot.employees.len() }
+    Desired {
+        users,
+        findings,
+        source_records: snapshot.employees.len(),
+    }
 }
 
 fn finding(
@@ -101,7 +123,10 @@ fn finding(
 fn periods_by_employee(periods: &[SourcePeriod]) -> BTreeMap<&str, Vec<&SourcePeriod>> {
     let mut by_employee: BTreeMap<&str, Vec<&SourcePeriod>> = BTreeMap::new();
     for period in periods {
-        by_employee.entry(period.employee_id.trim()).or_default().push(period);
+        by_employee
+            .entry(period.employee_id.trim())
+            .or_default()
+            .push(period);
     }
     by_employee
 }
@@ -154,28 +179,42 @@ struct Candidate {
     findings: Vec<Finding>,
 }
 
-/// Judges one record on its own. `Err` is the finding that skips it.
+/// Why a record has no usable work email; the record is skipped.
+fn email_finding(id: &str, problem: EmailProblem) -> Finding {
+    let (kind, problem) = match problem {
+        EmailProblem::Missing => ("missing_email", "EmailWork is missing".to_string()),
+        EmailProblem::NotAnEmail(text) => (
+            "invalid_email",
+            format!(
+                "EmailWork '{text}' is not an email address (one '@', text on both sides, no spaces)"
+            ),
+        ),
+    };
+    finding(id, "EmailWork", kind, problem, "skipped", Severity::Skipped)
+}
+
+/// Judges the rest of one record, once its work email has given a user name.
 fn candidate(
     id: String,
+    user_name: String,
     employee: &SourceEmployee,
     periods: &[&SourcePeriod],
     settings: &MappingSettings,
     today: Date,
-) -> Result<Candidate, Finding> {
-    let user_name = people::user_name(employee.email_work.as_deref()).map_err(|problem| {
-        let (kind, problem) = match problem {
-            EmailProblem::Missing => ("missing_email", "EmailWork is missing".to_string()),
-            EmailProblem::NotAnEmail(text) => (
-                "invalid_email",
-                format!("EmailWork '{text}' is not an email address (one '@', text on both sides, no spaces)"),
-            ),
-        };
-        finding(&id, "EmailWork", kind, problem, "skipped", Severity::Skipped)
-    })?;
-
+) -> Candidate {
     let mut findings = Vec::new();
-    let given_name = name(&id, "FirstName", employee.first_name.as_deref(), &mut findings);
-    let family_name = name(&id, "LastName", employee.last_name.as_deref(), &mut findings);
+    let given_name = name(
+        &id,
+        "FirstName",
+        employee.first_name.as_deref(),
+        &mut findings,
+    );
+    let family_name = name(
+        &id,
+        "LastName",
+        employee.last_name.as_deref(),
+        &mut findings,
+    );
 
     let gender = match people::gender(employee.gender.as_deref()) {
         Ok(gender) => Some(gender),
@@ -196,9 +235,13 @@ fn candidate(
         Ok(date) => date,
         Err(problem) => {
             let (kind, problem) = match problem {
-                BirthProblem::Unparseable => ("invalid_date", "DateOfBirth is not a date (YYYY-MM-DD)"),
+                BirthProblem::Unparseable => {
+                    ("invalid_date", "DateOfBirth is not a date (YYYY-MM-DD)")
+                }
                 BirthProblem::InTheFuture => ("birth_date_in_future", "DateOfBirth is after today"),
-                BirthProblem::Before1900 => ("birth_date_before_1900", "DateOfBirth is before 1900"),
+                BirthProblem::Before1900 => {
+                    ("birth_date_before_1900", "DateOfBirth is before 1900")
+                }
             };
             findings.push(finding(
                 &id,
@@ -212,8 +255,10 @@ fn candidate(
         }
     };
 
-    let employment_type =
-        people::employment_type(employee.employment_type.as_deref(), &settings.exclude_employment_types);
+    let employment_type = people::employment_type(
+        employee.employment_type.as_deref(),
+        &settings.exclude_employment_types,
+    );
     if employment_type.unknown {
         let text = clean(employee.employment_type.as_deref()).unwrap_or_default();
         findings.push(finding(
@@ -242,7 +287,7 @@ fn candidate(
         ));
     }
 
-    Ok(Candidate {
+    Candidate {
         values: UserValues {
             email: Some(user_name.clone()),
             user_name,
@@ -260,7 +305,7 @@ fn candidate(
         first_start: spans.first().map(|span| span.from),
         external_id: id,
         findings,
-    })
+    }
 }
 
 /// A trimmed name; blank or missing is `""` with a finding.
@@ -290,17 +335,32 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
             None => "an employment period without Id".to_string(),
         };
         let mut ignore = |field: &str, kind: &str, problem: String| {
-            findings.push(finding(id, field, kind, problem, "period ignored", Severity::Degraded));
+            findings.push(finding(
+                id,
+                field,
+                kind,
+                problem,
+                "period ignored",
+                Severity::Degraded,
+            ));
         };
         let from = match clean(period.from.as_deref()) {
             None => {
-                ignore("FromDate", "missing_date", format!("{label} has no FromDate"));
+                ignore(
+                    "FromDate",
+                    "missing_date",
+                    format!("{label} has no FromDate"),
+                );
                 continue;
             }
             Some(text) => match parse_date(text) {
                 Some(date) => date,
                 None => {
-                    ignore("FromDate", "invalid_date", format!("{label} has FromDate '{text}', not a date"));
+                    ignore(
+                        "FromDate",
+                        "invalid_date",
+                        format!("{label} has FromDate '{text}', not a date"),
+                    );
                     continue;
                 }
             },
@@ -310,7 +370,11 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
             Some(text) => match parse_date(text) {
                 Some(date) => Some(date),
                 None => {
-                    ignore("ToDate", "invalid_date", format!("{label} has ToDate '{text}', not a date"));
+                    ignore(
+                        "ToDate",
+                        "invalid_date",
+                        format!("{label} has ToDate '{text}', not a date"),
+                    );
                     continue;
                 }
             },
@@ -329,17 +393,27 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
 }
 
 /// Keeps one record per user name: the active one, then the one employed earliest, then the
-/// lowest Id. The others are skipped with a finding naming who kept the email.
-fn one_per_email(candidates: Vec<Candidate>, findings: &mut Vec<Finding>) -> Vec<Candidate> {
+/// lowest Id. The others are skipped with a finding naming who kept the email. Also returns,
+/// for each skipped record, the record that kept its email (the same person in Winningtemp).
+fn one_per_email(
+    candidates: Vec<Candidate>,
+    findings: &mut Vec<Finding>,
+) -> (Vec<Candidate>, BTreeMap<String, String>) {
     let mut by_email: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     for candidate in candidates {
-        by_email.entry(candidate.values.user_name.clone()).or_default().push(candidate);
+        by_email
+            .entry(candidate.values.user_name.clone())
+            .or_default()
+            .push(candidate);
     }
     let mut kept = Vec::new();
+    let mut kept_by = BTreeMap::new();
     for (email, mut group) in by_email {
         group.sort_by(|a, b| {
             let key = |c: &Candidate| (!c.values.active, c.first_start.is_none(), c.first_start);
-            key(a).cmp(&key(b)).then_with(|| a.external_id.cmp(&b.external_id))
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.external_id.cmp(&b.external_id))
         });
         let mut group = group.into_iter();
         let Some(winner) = group.next() else {
@@ -350,26 +424,43 @@ fn one_per_email(candidates: Vec<Candidate>, findings: &mut Vec<Finding>) -> Vec
                 &loser.external_id,
                 "EmailWork",
                 "duplicate_email",
-                format!("EmailWork '{email}' is also on employee {}", winner.external_id),
+                format!(
+                    "EmailWork '{email}' is also on employee {}",
+                    winner.external_id
+                ),
                 &format!("skipped; employee {} keeps the email", winner.external_id),
                 Severity::Skipped,
             ));
+            kept_by.insert(loser.external_id, winner.external_id.clone());
         }
         kept.push(winner);
     }
-    kept
+    (kept, kept_by)
 }
 
 fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {
     let (kind, problem) = match problem {
-        ManagerProblem::Itself => ("self_manager", "the employee is named as their own manager".to_string()),
+        ManagerProblem::Itself => (
+            "self_manager",
+            "the employee is named as their own manager".to_string(),
+        ),
         ManagerProblem::OutOfScope(manager) => (
             "manager_out_of_scope",
             format!("manager {manager} is in the source but is not a user of this sync"),
         ),
-        ManagerProblem::Unknown(manager) => ("unknown_manager", format!("manager {manager} is not in the source")),
+        ManagerProblem::Unknown(manager) => (
+            "unknown_manager",
+            format!("manager {manager} is not in the source"),
+        ),
     };
-    finding(id, MANAGER_FIELD, kind, problem, "created without manager", Severity::Degraded)
+    finding(
+        id,
+        MANAGER_FIELD,
+        kind,
+        problem,
+        "created without manager",
+        Severity::Degraded,
+    )
 }
 
 fn cycle_finding(cycle: &[String]) -> Finding {

@@ -98,17 +98,26 @@ pub struct EmploymentType {
 /// Judges `Employment.EmploymentType` against the configured exclusions.
 pub fn employment_type(value: Option<&str>, exclude: &[String]) -> EmploymentType {
     let Some(text) = clean(value) else {
-        return EmploymentType { exclude_from_surveys: false, unknown: false };
+        return EmploymentType {
+            exclude_from_surveys: false,
+            unknown: false,
+        };
     };
     let kind = employment_kind(text);
     let excluded = exclude.iter().any(|entry| employment_kind(entry) == kind);
     let known = kind == "0" || kind == "1";
-    EmploymentType { exclude_from_surveys: excluded, unknown: !known && !excluded }
+    EmploymentType {
+        exclude_from_surveys: excluded,
+        unknown: !known && !excluded,
+    }
 }
 
 /// The configured extra values of a record: each source field that holds a non-blank value, by
 /// target attribute. The field is looked up by its exact name, then ignoring ASCII case.
-pub fn extra(fields: &BTreeMap<String, String>, mappings: &[ExtraMapping]) -> BTreeMap<String, String> {
+pub fn extra(
+    fields: &BTreeMap<String, String>,
+    mappings: &[ExtraMapping],
+) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     for mapping in mappings {
         let source = mapping.source_field.trim();
@@ -119,7 +128,10 @@ pub fn extra(fields: &BTreeMap<String, String>, mappings: &[ExtraMapping]) -> BT
                 .map(|(_, value)| value)
         });
         if let Some(value) = clean(value.map(String::as_str)) {
-            values.insert(mapping.target_attribute.trim().to_string(), value.to_string());
+            values.insert(
+                mapping.target_attribute.trim().to_string(),
+                value.to_string(),
+            );
         }
     }
     values
@@ -132,15 +144,29 @@ mod tests {
 
     #[test]
     fn user_name_is_the_trimmed_lower_case_email() {
-        assert_eq!(user_name(Some("  Anna.Berg@Example.SE ")), Ok("anna.berg@example.se".to_string()));
+        assert_eq!(
+            user_name(Some("  Anna.Berg@Example.SE ")),
+            Ok("anna.berg@example.se".to_string())
+        );
     }
 
     #[test]
     fn user_name_rejects_missing_and_misshapen_emails() {
         assert_eq!(user_name(None), Err(EmailProblem::Missing));
         assert_eq!(user_name(Some("   ")), Err(EmailProblem::Missing));
-        for bad in ["anna", "@example.se", "anna@", "a@b@c", "anna berg@example.se", "anna@exa\tmple.se"] {
-            assert_eq!(user_name(Some(bad)), Err(EmailProblem::NotAnEmail(bad.to_string())), "{bad:?}");
+        for bad in [
+            "anna",
+            "@example.se",
+            "anna@",
+            "a@b@c",
+            "anna berg@example.se",
+            "anna@exa\tmple.se",
+        ] {
+            assert_eq!(
+                user_name(Some(bad)),
+                Err(EmailProblem::NotAnEmail(bad.to_string())),
+                "{bad:?}"
+            );
         }
     }
 
@@ -172,14 +198,29 @@ mod tests {
     #[test]
     fn birth_date_takes_plausible_past_dates_only() {
         let today = date(2025, 6, 1);
-        assert_eq!(birth_date(Some("1990-03-12T00:00:00"), today), Ok(Some(date(1990, 3, 12))));
+        assert_eq!(
+            birth_date(Some("1990-03-12T00:00:00"), today),
+            Ok(Some(date(1990, 3, 12)))
+        );
         assert_eq!(birth_date(Some("2025-06-01"), today), Ok(Some(today)));
-        assert_eq!(birth_date(Some("1900-01-01"), today), Ok(Some(date(1900, 1, 1))));
+        assert_eq!(
+            birth_date(Some("1900-01-01"), today),
+            Ok(Some(date(1900, 1, 1)))
+        );
         assert_eq!(birth_date(None, today), Ok(None));
         assert_eq!(birth_date(Some(" "), today), Ok(None));
-        assert_eq!(birth_date(Some("2025-06-02"), today), Err(BirthProblem::InTheFuture));
-        assert_eq!(birth_date(Some("1899-12-31"), today), Err(BirthProblem::Before1900));
-        assert_eq!(birth_date(Some("19900312-1234"), today), Err(BirthProblem::Unparseable));
+        assert_eq!(
+            birth_date(Some("2025-06-02"), today),
+            Err(BirthProblem::InTheFuture)
+        );
+        assert_eq!(
+            birth_date(Some("1899-12-31"), today),
+            Err(BirthProblem::Before1900)
+        );
+        assert_eq!(
+            birth_date(Some("19900312-1234"), today),
+            Err(BirthProblem::Unparseable)
+        );
     }
 
     #[test]
@@ -197,17 +238,29 @@ mod tests {
     #[test]
     fn employment_type_excludes_what_the_settings_name() {
         let defaults = crate::mapping::MappingSettings::default().exclude_employment_types;
-        let external = EmploymentType { exclude_from_surveys: true, unknown: false };
-        let employee = EmploymentType { exclude_from_surveys: false, unknown: false };
+        let external = EmploymentType {
+            exclude_from_surveys: true,
+            unknown: false,
+        };
+        let employee = EmploymentType {
+            exclude_from_surveys: false,
+            unknown: false,
+        };
         assert_eq!(employment_type(Some("1"), &defaults), external);
-        assert_eq!(employment_type(Some("extern personal"), &defaults), external);
+        assert_eq!(
+            employment_type(Some("extern personal"), &defaults),
+            external
+        );
         assert_eq!(employment_type(Some("0"), &defaults), employee);
         assert_eq!(employment_type(None, &defaults), employee);
         assert_eq!(
             employment_type(Some("Konsult"), &defaults),
-            EmploymentType { exclude_from_surveys: false, unknown: true }
+            EmploymentType {
+                exclude_from_surveys: false,
+                unknown: true
+            }
         );
-        assert_eq!(employment_type(Some("7"), &defaults).unknown, true);
+        assert!(employment_type(Some("7"), &defaults).unknown);
         let by_text = vec!["External Personnel".to_string()];
         assert_eq!(employment_type(Some("1"), &by_text), external);
         let custom = vec![" konsult ".to_string()];
@@ -224,10 +277,22 @@ mod tests {
         .into_iter()
         .collect();
         let mappings = [
-            ExtraMapping { source_field: "City".into(), target_attribute: "city".into() },
-            ExtraMapping { source_field: "country".into(), target_attribute: "country".into() },
-            ExtraMapping { source_field: "Missing".into(), target_attribute: "missing".into() },
-            ExtraMapping { source_field: "city".into(), target_attribute: "town".into() },
+            ExtraMapping {
+                source_field: "City".into(),
+                target_attribute: "city".into(),
+            },
+            ExtraMapping {
+                source_field: "country".into(),
+                target_attribute: "country".into(),
+            },
+            ExtraMapping {
+                source_field: "Missing".into(),
+                target_attribute: "missing".into(),
+            },
+            ExtraMapping {
+                source_field: "city".into(),
+                target_attribute: "town".into(),
+            },
         ];
         let values = extra(&fields, &mappings);
         let expected: BTreeMap<String, String> = [

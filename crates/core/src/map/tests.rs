@@ -30,7 +30,10 @@ fn text(value: Option<&Value>) -> Option<String> {
 }
 
 fn list<'a>(document: &'a Value, key: &str) -> &'a [Value] {
-    document.get(key).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    document
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Reads an emulator data file (Flex API objects, PascalCase) into a snapshot, the way the Flex
@@ -84,31 +87,55 @@ fn snapshot_from_flex(json: &str) -> Snapshot {
             name: text(company.get("Name")),
         })
         .collect();
-    Snapshot { companies, employees, periods, ..Snapshot::default() }
+    Snapshot {
+        companies,
+        employees,
+        periods,
+        ..Snapshot::default()
+    }
 }
 
 fn settings_with_extras() -> MappingSettings {
     MappingSettings {
         extra: vec![
-            ExtraMapping { source_field: "City".into(), target_attribute: "city".into() },
-            ExtraMapping { source_field: "Country".into(), target_attribute: "country".into() },
+            ExtraMapping {
+                source_field: "City".into(),
+                target_attribute: "city".into(),
+            },
+            ExtraMapping {
+                source_field: "Country".into(),
+                target_attribute: "country".into(),
+            },
         ],
         ..MappingSettings::default()
     }
 }
 
 fn bad_cases() -> Desired {
-    map(&snapshot_from_flex(FLEX_BAD), &settings_with_extras(), TODAY)
+    map(
+        &snapshot_from_flex(FLEX_BAD),
+        &settings_with_extras(),
+        TODAY,
+    )
 }
 
 /// The kinds of the findings about one record, in order.
 fn kinds(desired: &Desired, record: &str) -> Vec<String> {
-    desired.findings.iter().filter(|f| f.record == record).map(|f| f.kind.clone()).collect()
+    desired
+        .findings
+        .iter()
+        .filter(|f| f.record == record)
+        .map(|f| f.kind.clone())
+        .collect()
 }
 
 #[test]
 fn golden_shared_example() {
-    let desired = map(&snapshot_from_flex(FLEX_SMALL), &settings_with_extras(), TODAY);
+    let desired = map(
+        &snapshot_from_flex(FLEX_SMALL),
+        &settings_with_extras(),
+        TODAY,
+    );
     insta::assert_json_snapshot!("flex_small", desired);
 }
 
@@ -139,7 +166,13 @@ fn values_are_trimmed_and_emails_lower_cased() {
     let mid = &desired.users["mid"];
     assert_eq!(mid.values.user_name, "olle.berg@example.se");
     assert_eq!(mid.values.email.as_deref(), Some("olle.berg@example.se"));
-    assert_eq!((mid.values.given_name.as_str(), mid.values.family_name.as_str()), ("Olle", "Berg"));
+    assert_eq!(
+        (
+            mid.values.given_name.as_str(),
+            mid.values.family_name.as_str()
+        ),
+        ("Olle", "Berg")
+    );
     assert_eq!(mid.manager_external_id.as_deref(), Some("boss"));
     assert_eq!(mid.values.birth_date, Some(date(1985, 5, 5)));
     assert!(kinds(&desired, "mid").is_empty());
@@ -159,8 +192,15 @@ fn bad_emails_and_ids_skip_only_their_record() {
         assert!(!desired.users.contains_key(record), "{record}");
         assert_eq!(kinds(&desired, record), vec![kind.to_string()], "{record}");
     }
-    let no_id = desired.findings.iter().find(|f| f.kind == "missing_id").unwrap();
-    assert_eq!((no_id.record.as_str(), no_id.severity), ("employees[19]", Severity::Skipped));
+    let no_id = desired
+        .findings
+        .iter()
+        .find(|f| f.kind == "missing_id")
+        .unwrap();
+    assert_eq!(
+        (no_id.record.as_str(), no_id.severity),
+        ("employees[19]", Severity::Skipped)
+    );
     assert_eq!(kinds(&desired, "boss"), vec!["duplicate_id".to_string()]);
     assert_eq!(desired.users["boss"].values.user_name, "eva.ek@example.se");
     assert_eq!(desired.source_records, 39);
@@ -178,7 +218,10 @@ fn duplicate_emails_keep_one_record_by_activity_then_start_then_id() {
         assert!(desired.users.contains_key(winner), "{winner}");
         assert!(!desired.users.contains_key(loser), "{loser}");
         let finding = desired.findings.iter().find(|f| f.record == loser).unwrap();
-        assert_eq!((finding.kind.as_str(), finding.severity), ("duplicate_email", Severity::Skipped));
+        assert_eq!(
+            (finding.kind.as_str(), finding.severity),
+            ("duplicate_email", Severity::Skipped)
+        );
         assert!(finding.action.contains(winner), "{finding:?}");
     }
 }
@@ -188,22 +231,44 @@ fn employment_periods_decide_activity_and_dates() {
     let desired = bad_cases();
     let values = |id: &str| desired.users[id].values.clone();
     let mid = values("mid");
-    assert_eq!((mid.active, mid.employment_start, mid.employment_end), (true, Some(date(2015, 1, 1)), None));
+    assert_eq!(
+        (mid.active, mid.employment_start, mid.employment_end),
+        (true, Some(date(2015, 1, 1)), None)
+    );
     let leaver = values("deep");
     assert_eq!(
-        (leaver.active, leaver.employment_start, leaver.employment_end),
+        (
+            leaver.active,
+            leaver.employment_start,
+            leaver.employment_end
+        ),
         (false, Some(date(2020, 3, 1)), Some(date(2024, 12, 31)))
     );
     let starter = values("future");
-    assert_eq!((starter.active, starter.employment_start), (false, Some(date(2025, 9, 1))));
+    assert_eq!(
+        (starter.active, starter.employment_start),
+        (false, Some(date(2025, 9, 1)))
+    );
     let none = values("no-periods");
     assert_eq!((none.active, none.employment_start), (false, None));
-    assert_eq!(kinds(&desired, "no-periods"), vec!["no_employment_period".to_string()]);
+    assert_eq!(
+        kinds(&desired, "no-periods"),
+        vec!["no_employment_period".to_string()]
+    );
     let bad = values("bad-periods");
-    assert_eq!((bad.active, bad.employment_start), (true, Some(date(2021, 1, 1))));
+    assert_eq!(
+        (bad.active, bad.employment_start),
+        (true, Some(date(2021, 1, 1)))
+    );
     assert_eq!(
         kinds(&desired, "bad-periods"),
-        ["invalid_date", "missing_date", "invalid_date", "period_end_before_start"].map(String::from)
+        [
+            "invalid_date",
+            "missing_date",
+            "invalid_date",
+            "period_end_before_start"
+        ]
+        .map(String::from)
     );
     assert_eq!(
         kinds(&desired, "all-bad-periods"),
@@ -215,22 +280,48 @@ fn employment_periods_decide_activity_and_dates() {
 fn gender_birthday_and_employment_type_degrade_with_findings() {
     let desired = bad_cases();
     let nameless = &desired.users["nameless"].values;
-    assert_eq!((nameless.given_name.as_str(), nameless.family_name.as_str()), ("", ""));
+    assert_eq!(
+        (nameless.given_name.as_str(), nameless.family_name.as_str()),
+        ("", "")
+    );
     assert_eq!((nameless.gender, nameless.birth_date), (None, None));
     assert_eq!(nameless.exclude_from_surveys, Some(false));
     assert_eq!(
         kinds(&desired, "nameless"),
-        ["invalid_date", "unknown_employment_type", "missing_name", "unknown_gender", "missing_name"]
-            .map(String::from)
+        [
+            "invalid_date",
+            "unknown_employment_type",
+            "missing_name",
+            "unknown_gender",
+            "missing_name"
+        ]
+        .map(String::from)
     );
-    let notice = desired.findings.iter().find(|f| f.kind == "unknown_employment_type").unwrap();
+    let notice = desired
+        .findings
+        .iter()
+        .find(|f| f.kind == "unknown_employment_type")
+        .unwrap();
     assert_eq!(notice.severity, Severity::Notice);
     assert_eq!(
         kinds(&desired, "odd"),
-        ["birth_date_in_future", "unknown_employment_type", "unknown_gender"].map(String::from)
+        [
+            "birth_date_in_future",
+            "unknown_employment_type",
+            "unknown_gender"
+        ]
+        .map(String::from)
     );
-    assert_eq!(kinds(&desired, "ancient"), vec!["birth_date_before_1900".to_string()]);
-    assert!(desired.findings.iter().all(|f| !f.problem.contains("2090") && !f.problem.contains("1850")));
+    assert_eq!(
+        kinds(&desired, "ancient"),
+        vec!["birth_date_before_1900".to_string()]
+    );
+    assert!(
+        desired
+            .findings
+            .iter()
+            .all(|f| !f.problem.contains("2090") && !f.problem.contains("1850"))
+    );
     for (id, gender) in [
         ("mid", Gender::Male),
         ("worker", Gender::Female),
@@ -252,7 +343,11 @@ fn gender_birthday_and_employment_type_degrade_with_findings() {
         ("array-employment", true),
         ("odd", false),
     ] {
-        assert_eq!(desired.users[id].values.exclude_from_surveys, Some(excluded), "{id}");
+        assert_eq!(
+            desired.users[id].values.exclude_from_surveys,
+            Some(excluded),
+            "{id}"
+        );
     }
 }
 
@@ -271,6 +366,11 @@ fn managers_link_to_desired_users_only() {
     let manager = |id: &str| desired.users[id].manager_external_id.clone();
     let depth = |id: &str| desired.users[id].manager_depth;
     assert_eq!(manager("reports-to-leaver").as_deref(), Some("deep"));
+    assert_eq!(manager("lost-dup-manager").as_deref(), Some("dup-active"));
+    assert_eq!(
+        kinds(&desired, "lost-dup-manager"),
+        vec!["manager_merged".to_string()]
+    );
     assert_eq!(
         ["boss", "mid", "worker", "deep", "reports-to-leaver"].map(depth),
         [0, 1, 2, 3, 4]
@@ -278,7 +378,6 @@ fn managers_link_to_desired_users_only() {
     for (id, kind) in [
         ("unknown-manager", "unknown_manager"),
         ("skipped-manager", "manager_out_of_scope"),
-        ("lost-dup-manager", "manager_out_of_scope"),
         ("self", "self_manager"),
     ] {
         assert_eq!(manager(id), None, "{id}");
@@ -300,8 +399,17 @@ fn manager_cycles_break_at_the_lowest_id() {
     assert_eq!(kinds(&desired, "cyc-a"), vec!["manager_cycle".to_string()]);
     assert_eq!(kinds(&desired, "ring-1"), vec!["manager_cycle".to_string()]);
     assert!(kinds(&desired, "cyc-b").is_empty());
-    let ring = desired.findings.iter().find(|f| f.record == "ring-1").unwrap();
-    assert!(ring.problem.contains("ring-1 -> ring-2 -> ring-3 -> ring-1"), "{}", ring.problem);
+    let ring = desired
+        .findings
+        .iter()
+        .find(|f| f.record == "ring-1")
+        .unwrap();
+    assert!(
+        ring.problem
+            .contains("ring-1 -> ring-2 -> ring-3 -> ring-1"),
+        "{}",
+        ring.problem
+    );
 }
 
 #[test]
@@ -310,7 +418,12 @@ fn findings_are_sorted_and_name_record_and_field() {
     let mut sorted = desired.findings.clone();
     sorted.sort_by(|a, b| (&a.record, &a.field, &a.kind).cmp(&(&b.record, &b.field, &b.kind)));
     assert_eq!(desired.findings, sorted);
-    assert!(desired.findings.iter().all(|f| !f.record.is_empty() && !f.field.is_empty()));
+    assert!(
+        desired
+            .findings
+            .iter()
+            .all(|f| !f.record.is_empty() && !f.field.is_empty())
+    );
 }
 
 #[test]
@@ -322,7 +435,10 @@ fn an_empty_snapshot_maps_to_nothing() {
 // ---- properties ----
 
 fn maybe_padded(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-    (prop::sample::select(pool), prop::sample::select(&["", " ", "\t"][..]))
+    (
+        prop::sample::select(pool),
+        prop::sample::select(&["", " ", "\t"][..]),
+    )
         .prop_map(|(text, pad)| format!("{pad}{text}{pad}"))
 }
 
@@ -330,8 +446,10 @@ fn field(pool: &'static [&'static str]) -> impl Strategy<Value = Option<String>>
     prop::option::of(prop_oneof![3 => maybe_padded(pool), 1 => any::<String>()])
 }
 
-const IDS: &[&str] = &["e1", "e2", "e3", "e4", "e5", "e6", ""];
-const EMAILS: &[&str] = &["a@x.se", "A@X.se", "b@x.se", "c@y", "bad", "x@@y", "d e@x.se", "İ@x.se", "ß@x.se"];
+const IDS: &[&str] = &[
+    "e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9", "e10", "",
+];
+const BAD_EMAILS: &[&str] = &["bad", "x@@y", "d e@x.se", "@x.se", "İ@x.se", "ß@X.SE"];
 const DATES: &[&str] = &[
     "2020-01-01",
     "2024-06-01T00:00:00",
@@ -345,40 +463,108 @@ const GENDERS: &[&str] = &["0", "1", "2", "Kvinna", "MAN", "3", ""];
 const TYPES: &[&str] = &["0", "1", "Extern personal", "anställd", "Konsult", ""];
 
 fn id() -> impl Strategy<Value = String> {
-    prop_oneof![4 => maybe_padded(IDS), 1 => any::<String>()]
+    prop_oneof![8 => maybe_padded(IDS), 1 => any::<String>()]
+}
+
+/// Mostly distinct valid emails (so that most records become users), some colliding in case
+/// only, some misshapen, some arbitrary.
+fn email() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        12 => "[a-hA-H]{1,2}@[xX]\\.se".prop_map(Some),
+        2 => maybe_padded(BAD_EMAILS).prop_map(Some),
+        1 => any::<String>().prop_map(Some),
+        1 => Just(None),
+    ]
 }
 
 fn employee() -> impl Strategy<Value = SourceEmployee> {
     (
         id(),
-        (field(&["Anna", ""]), field(&["Berg"]), field(EMAILS), field(DATES)),
-        (field(GENDERS), prop::option::of(id()), field(TYPES)),
+        (
+            field(&["Anna", ""]),
+            field(&["Berg"]),
+            email(),
+            field(DATES),
+        ),
+        (
+            field(GENDERS),
+            prop_oneof![1 => Just(None), 6 => id().prop_map(Some)],
+            field(TYPES),
+        ),
         prop::collection::btree_map(maybe_padded(&["City", "Country"]), any::<String>(), 0..3),
     )
-        .prop_map(|(id, (first_name, last_name, email_work, date_of_birth), (gender, manager_id, employment_type), fields)| {
-            SourceEmployee {
+        .prop_map(
+            |(
                 id,
-                first_name,
-                last_name,
-                email_work,
-                date_of_birth,
-                gender,
-                manager_id,
-                employment_type,
+                (first_name, last_name, email_work, date_of_birth),
+                (gender, manager_id, employment_type),
                 fields,
-                ..SourceEmployee::default()
-            }
-        })
+            )| {
+                SourceEmployee {
+                    id,
+                    first_name,
+                    last_name,
+                    email_work,
+                    date_of_birth,
+                    gender,
+                    manager_id,
+                    employment_type,
+                    fields,
+                    ..SourceEmployee::default()
+                }
+            },
+        )
 }
 
 fn period() -> impl Strategy<Value = SourcePeriod> {
-    (prop::option::of(any::<String>()), id(), field(DATES), field(DATES))
-        .prop_map(|(id, employee_id, from, to)| SourcePeriod { id, employee_id, from, to })
+    (
+        prop::option::of(any::<String>()),
+        id(),
+        field(DATES),
+        field(DATES),
+    )
+        .prop_map(|(id, employee_id, from, to)| SourcePeriod {
+            id,
+            employee_id,
+            from,
+            to,
+        })
 }
 
+/// Snapshots whose records mostly carry distinct ids `e0`, `e1`, ... and mostly name one of
+/// them as manager (so that links, chains and cycles are common), with some repeated, blank or
+/// arbitrary ids among them.
 fn snapshot() -> impl Strategy<Value = Snapshot> {
-    (prop::collection::vec(employee(), 0..12), prop::collection::vec(period(), 0..16))
-        .prop_map(|(employees, periods)| Snapshot { employees, periods, ..Snapshot::default() })
+    let record = (
+        employee(),
+        prop::bool::weighted(0.8),
+        prop::option::weighted(0.85, any::<prop::sample::Index>()),
+    );
+    (
+        prop::collection::vec(record, 0..14),
+        prop::collection::vec(period(), 0..16),
+    )
+        .prop_map(|(records, periods)| {
+            let count = records.len();
+            let employees = records
+                .into_iter()
+                .enumerate()
+                .map(|(index, (mut employee, by_index, manager))| {
+                    if by_index {
+                        employee.id = format!("e{index}");
+                    }
+                    if let Some(manager) = manager {
+                        employee.manager_id = Some(format!("e{}", manager.index(count)));
+                    }
+                    employee
+                })
+                .collect();
+            Snapshot {
+                employees,
+                periods,
+                ..Snapshot::default()
+            }
+        })
 }
 
 fn settings() -> impl Strategy<Value = MappingSettings> {
@@ -390,7 +576,10 @@ fn settings() -> impl Strategy<Value = MappingSettings> {
             exclude_employment_types,
             extra: extra
                 .into_iter()
-                .map(|(source_field, target_attribute)| ExtraMapping { source_field, target_attribute })
+                .map(|(source_field, target_attribute)| ExtraMapping {
+                    source_field,
+                    target_attribute,
+                })
                 .collect(),
         })
 }
@@ -472,5 +661,53 @@ proptest! {
             reordered.employees.reverse();
         }
         prop_assert_eq!(map(&reordered, &settings, today), desired);
+    }
+}
+
+/// Guards the generators above: the properties only mean something if generated snapshots
+/// really hold links, cycles, duplicate emails and skipped records.
+#[test]
+fn generated_snapshots_exercise_the_hard_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut count = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..256 {
+        let snapshot = snapshot().new_tree(&mut runner).unwrap().current();
+        let desired = map(&snapshot, &MappingSettings::default(), TODAY);
+        *count.entry("users".into()).or_default() += desired.users.len();
+        *count.entry("links".into()).or_default() += desired
+            .users
+            .values()
+            .filter(|u| u.manager_external_id.is_some())
+            .count();
+        *count.entry("deep".into()).or_default() += desired
+            .users
+            .values()
+            .filter(|u| u.manager_depth >= 2)
+            .count();
+        for finding in &desired.findings {
+            *count.entry(finding.kind.clone()).or_default() += 1;
+        }
+    }
+    for kind in [
+        "users",
+        "links",
+        "deep",
+        "manager_cycle",
+        "duplicate_email",
+        "duplicate_id",
+        "missing_id",
+        "invalid_email",
+        "no_employment_period",
+        "period_end_before_start",
+        "manager_out_of_scope",
+        "unknown_manager",
+        "self_manager",
+    ] {
+        assert!(
+            count.get(kind).copied().unwrap_or(0) > 0,
+            "no {kind} in {count:?}"
+        );
     }
 }

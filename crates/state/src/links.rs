@@ -1,0 +1,288 @@
+//! What the store remembers per person: the link from external id to target id (and whether we
+//! created that target user), and the record-level failures kept for retry with growing intervals.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use flexsync_core::current::Memory;
+use jiff::Timestamp;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StateError;
+use crate::store::StateStore;
+
+/// Failures of one record in a row, since its last success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureRecord {
+    pub external_id: String,
+    pub count: u32,
+    pub first_at: Timestamp,
+    pub last_at: Timestamp,
+    pub last_message: String,
+}
+
+impl StateStore {
+    /// Links `external_id` to `target_id` (insert or replace). `created_by_us` stays true once
+    /// true for the same target id; linking to a *different* target takes the new flag, so we
+    /// never claim to have created a user we adopted.
+    pub fn link(
+        &self,
+        external_id: &str,
+        target_id: &str,
+        created_by_us: bool,
+        at: Timestamp,
+    ) -> Result<(), StateError> {
+        let sql = self.sql("link a user");
+        self.with_conn("link a user", |conn| {
+            conn.execute(
+                "INSERT INTO links (external_id, target_id, created_by_us, linked_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (external_id) DO UPDATE SET
+                     created_by_us = CASE WHEN links.target_id = excluded.target_id
+                         THEN max(links.created_by_us, excluded.created_by_us)
+                         ELSE excluded.created_by_us END,
+                     target_id = excluded.target_id,
+                     linked_at = excluded.linked_at",
+                params![external_id, target_id, created_by_us, at.to_string()],
+            )
+            .map_err(&sql)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the link of `external_id` (no error when there is none).
+    pub fn unlink(&self, external_id: &str) -> Result<(), StateError> {
+        let sql = self.sql("unlink a user");
+        self.with_conn("unlink a user", |conn| {
+            conn.execute(
+                "DELETE FROM links WHERE external_id = ?1",
+                params![external_id],
+            )
+            .map_err(&sql)?;
+            Ok(())
+        })
+    }
+
+    /// Every link, and the target ids we created, as the plan reads them.
+    pub fn memory(&self) -> Result<Memory, StateError> {
+        let sql = self.sql("read links");
+        let rows: Vec<(String, String, bool)> = self.with_conn("read links", |conn| {
+            let mut statement = conn
+                .prepare("SELECT external_id, target_id, created_by_us FROM links")
+                .map_err(&sql)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .map_err(&sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
+        })?;
+        let mut links = BTreeMap::new();
+        let mut created = BTreeSet::new();
+        for (external_id, target_id, created_by_us) in rows {
+            if created_by_us {
+                created.insert(target_id.clone());
+            }
+            links.insert(external_id, target_id);
+        }
+        Ok(Memory { links, created })
+    }
+
+    /// Counts one more failure for `external_id` and returns the record as it now stands.
+    pub fn record_failure(
+        &self,
+        external_id: &str,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<FailureRecord, StateError> {
+        let sql = self.sql("record a failure");
+        let (count, first_at): (i64, String) = self.with_conn("record a failure", |conn| {
+            conn.query_row(
+                "INSERT INTO failures (external_id, count, first_at, last_at, last_message)
+                 VALUES (?1, 1, ?2, ?2, ?3)
+                 ON CONFLICT (external_id) DO UPDATE SET
+                     count = failures.count + 1,
+                     last_at = excluded.last_at,
+                     last_message = excluded.last_message
+                 RETURNING count, first_at",
+                params![external_id, at.to_string(), message],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(&sql)
+        })?;
+        Ok(FailureRecord {
+            external_id: external_id.to_string(),
+            count: self.count(external_id, count)?,
+            first_at: self.timestamp("failures", external_id, "first_at", &first_at)?,
+            last_at: at,
+            last_message: message.to_string(),
+        })
+    }
+
+    /// Forgets the failures of `external_id` (after it succeeded, or left the source).
+    pub fn clear_failure(&self, external_id: &str) -> Result<(), StateError> {
+        let sql = self.sql("clear a failure");
+        self.with_conn("clear a failure", |conn| {
+            conn.execute(
+                "DELETE FROM failures WHERE external_id = ?1",
+                params![external_id],
+            )
+            .map_err(&sql)?;
+            Ok(())
+        })
+    }
+
+    /// Every record that is failing, by external id.
+    pub fn failures(&self) -> Result<Vec<FailureRecord>, StateError> {
+        let sql = self.sql("list failures");
+        let rows: Vec<(String, i64, String, String, String)> =
+            self.with_conn("list failures", |conn| {
+                let mut statement = conn
+                    .prepare(
+                        "SELECT external_id, count, first_at, last_at, last_message
+                         FROM failures ORDER BY external_id",
+                    )
+                    .map_err(&sql)?;
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    })
+                    .map_err(&sql)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
+            })?;
+        rows.into_iter()
+            .map(|(external_id, count, first_at, last_at, last_message)| {
+                Ok(FailureRecord {
+                    count: self.count(&external_id, count)?,
+                    first_at: self.timestamp("failures", &external_id, "first_at", &first_at)?,
+                    last_at: self.timestamp("failures", &external_id, "last_at", &last_at)?,
+                    external_id,
+                    last_message,
+                })
+            })
+            .collect()
+    }
+
+    fn count(&self, external_id: &str, count: i64) -> Result<u32, StateError> {
+        u32::try_from(count)
+            .map_err(|_| self.corrupt("failures", external_id, "count", count.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn links_build_the_memory() {
+        let store = StateStore::open_in_memory().unwrap();
+        assert_eq!(store.memory().unwrap(), Memory::default());
+        let t = at("2025-02-01T00:00:00Z");
+        store.link("E2", "T2", false, t).unwrap();
+        store.link("E1", "T1", true, t).unwrap();
+        store.link("E3", "T3", true, t).unwrap();
+        store.unlink("E3").unwrap();
+        store.unlink("never-linked").unwrap();
+
+        let memory = store.memory().unwrap();
+        let links: Vec<(&str, &str)> = memory
+            .links
+            .iter()
+            .map(|(e, t)| (e.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(links, vec![("E1", "T1"), ("E2", "T2")]);
+        assert_eq!(
+            memory
+                .created
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            vec!["T1"]
+        );
+    }
+
+    #[test]
+    fn created_by_us_stays_true_for_the_same_target() {
+        let store = StateStore::open_in_memory().unwrap();
+        let t = at("2025-02-01T00:00:00Z");
+        store.link("E1", "T1", true, t).unwrap();
+        store.link("E1", "T1", false, t).unwrap();
+        let memory = store.memory().unwrap();
+        assert!(memory.created.contains("T1"));
+
+        // An adopted user never becomes "created" by relinking it as adopted.
+        store.link("E2", "T2", false, t).unwrap();
+        store.link("E2", "T2", false, t).unwrap();
+        assert!(!store.memory().unwrap().created.contains("T2"));
+        // ... but a later create of the same link marks it.
+        store.link("E2", "T2", true, t).unwrap();
+        assert!(store.memory().unwrap().created.contains("T2"));
+    }
+
+    #[test]
+    fn relinking_to_another_target_does_not_carry_created_over() {
+        let store = StateStore::open_in_memory().unwrap();
+        let t = at("2025-02-01T00:00:00Z");
+        store.link("E1", "T1", true, t).unwrap();
+        store.link("E1", "T9", false, t).unwrap();
+        let memory = store.memory().unwrap();
+        assert_eq!(memory.links.get("E1").map(String::as_str), Some("T9"));
+        assert!(memory.created.is_empty(), "{memory:?}");
+    }
+
+    #[test]
+    fn failures_count_up_keep_the_first_time_and_clear() {
+        let store = StateStore::open_in_memory().unwrap();
+        let first = store
+            .record_failure("E1", "missing EmailWork", at("2025-02-01T06:00:00Z"))
+            .unwrap();
+        assert_eq!(first.count, 1);
+        assert_eq!(first.first_at, at("2025-02-01T06:00:00Z"));
+        store
+            .record_failure("E2", "409 uniqueness", at("2025-02-01T06:00:00Z"))
+            .unwrap();
+        let third = store
+            .record_failure("E1", "400 invalidValue", at("2025-02-03T06:00:00Z"))
+            .unwrap();
+        let second = store
+            .record_failure("E1", "still bad", at("2025-02-04T06:00:00Z"))
+            .unwrap();
+        assert_eq!(third.count, 2);
+        assert_eq!(second.count, 3);
+
+        let failures = store.failures().unwrap();
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[0], second);
+        assert_eq!(
+            failures[0],
+            FailureRecord {
+                external_id: "E1".into(),
+                count: 3,
+                first_at: at("2025-02-01T06:00:00Z"),
+                last_at: at("2025-02-04T06:00:00Z"),
+                last_message: "still bad".into(),
+            }
+        );
+        assert_eq!(failures[1].external_id, "E2");
+        assert_eq!(failures[1].count, 1);
+
+        store.clear_failure("E1").unwrap();
+        let failures = store.failures().unwrap();
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].external_id, "E2");
+
+        let again = store
+            .record_failure("E1", "new trouble", at("2025-03-01T06:00:00Z"))
+            .unwrap();
+        assert_eq!(again.count, 1);
+        assert_eq!(again.first_at, at("2025-03-01T06:00:00Z"));
+    }
+}

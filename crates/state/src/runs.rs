@@ -1,0 +1,656 @@
+//! Runs and the operations they perform: each intent is written before acting and its outcome
+//! after, so an intent without an outcome shows where an earlier process stopped.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StateError;
+use crate::store::StateStore;
+
+/// The run kind whose summaries feed the guards.
+pub const KIND_SYNC: &str = "sync";
+/// A run that only planned; it never writes and never becomes a guard baseline.
+pub const KIND_PLAN: &str = "plan";
+
+/// The key in a run summary that holds how many source records the run read.
+pub const SOURCE_RECORDS: &str = "source_records";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OpId(pub i64);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for OpId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Everything planned was done.
+    Succeeded,
+    /// Done, with record-level failures.
+    Partial,
+    /// A guard refused the plan; nothing was written.
+    Refused,
+    /// The run stopped (an end could not be reached, a read failed, ...).
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::Partial => "partial",
+            RunOutcome::Refused => "refused",
+            RunOutcome::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<RunOutcome> {
+        [
+            RunOutcome::Succeeded,
+            RunOutcome::Partial,
+            RunOutcome::Refused,
+            RunOutcome::Failed,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// One run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub kind: String,
+    pub started: Timestamp,
+    /// `None` while running, or when the process stopped before finishing the run.
+    pub finished: Option<Timestamp>,
+    pub outcome: Option<RunOutcome>,
+    pub summary: Option<serde_json::Value>,
+}
+
+/// What came of one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OpOutcome {
+    Done { target_id: String },
+    Failed { message: String },
+}
+
+/// One operation as stored: the intent, and its outcome once known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationRecord {
+    pub id: OpId,
+    pub run: RunId,
+    pub external_id: String,
+    pub operation: String,
+    pub detail: serde_json::Value,
+    pub outcome: Option<OpOutcome>,
+    pub finished: Option<Timestamp>,
+}
+
+const RUN_COLUMNS: &str = "id, kind, started, finished, outcome, summary";
+const OP_COLUMNS: &str =
+    "id, run_id, external_id, operation, detail, outcome, target_id, message, finished";
+
+type RawRun = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+type RawOp = (
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl StateStore {
+    /// Starts a run of `kind` ([`KIND_SYNC`] or [`KIND_PLAN`]).
+    pub fn begin_run(&self, started: Timestamp, kind: &str) -> Result<RunId, StateError> {
+        let sql = self.sql("begin a run");
+        self.with_conn("begin a run", |conn| {
+            conn.execute(
+                "INSERT INTO runs (kind, started) VALUES (?1, ?2)",
+                params![kind, started.to_string()],
+            )
+            .map_err(&sql)?;
+            Ok(RunId(conn.last_insert_rowid()))
+        })
+    }
+
+    /// Finishes an open run. Put [`SOURCE_RECORDS`] in the summary of every run that read the
+    /// source, so [`StateStore::last_source_count`] can find it.
+    pub fn finish_run(
+        &self,
+        run: RunId,
+        finished: Timestamp,
+        outcome: RunOutcome,
+        summary: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        let operation = "finish a run";
+        let sql = self.sql(operation);
+        let changed = self.with_conn(operation, |conn| {
+            conn.execute(
+                "UPDATE runs SET finished = ?2, outcome = ?3, summary = ?4
+                 WHERE id = ?1 AND finished IS NULL",
+                params![
+                    run.0,
+                    finished.to_string(),
+                    outcome.as_str(),
+                    summary.to_string()
+                ],
+            )
+            .map_err(&sql)
+        })?;
+        if changed == 0 {
+            return Err(self.missing(operation, format!("no open run {run}")));
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` runs, newest first.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let raw = self.query_runs(
+            "list runs",
+            &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"),
+            params![limit],
+        )?;
+        raw.into_iter().map(|row| self.decode_run(row)).collect()
+    }
+
+    /// The newest `sync` run that completed its work: outcome `succeeded` or `partial` (record
+    /// failures do not make the source read less trustworthy). `plan`, refused and failed runs
+    /// never count, so a refused shrink never becomes the next baseline.
+    pub fn last_successful_run(&self) -> Result<Option<RunRecord>, StateError> {
+        let raw = self.query_runs(
+            "find the last successful run",
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE kind = ?1 AND outcome IN ('succeeded', 'partial')
+                 ORDER BY id DESC LIMIT 1"
+            ),
+            params![KIND_SYNC],
+        )?;
+        raw.into_iter()
+            .next()
+            .map(|row| self.decode_run(row))
+            .transpose()
+    }
+
+    /// `source_records` from the summary of [`StateStore::last_successful_run`]; `None` when
+    /// there is no such run or its summary lacks the number.
+    pub fn last_source_count(&self) -> Result<Option<usize>, StateError> {
+        Ok(self.last_successful_run()?.and_then(|run| {
+            run.summary
+                .as_ref()
+                .and_then(|summary| summary.get(SOURCE_RECORDS))
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|count| usize::try_from(count).ok())
+        }))
+    }
+
+    /// Records what is about to be done, before doing it.
+    pub fn record_intent(
+        &self,
+        run: RunId,
+        external_id: &str,
+        operation: &str,
+        detail: &serde_json::Value,
+    ) -> Result<OpId, StateError> {
+        let sql = self.sql("record an intent");
+        self.with_conn("record an intent", |conn| {
+            conn.execute(
+                "INSERT INTO operations (run_id, external_id, operation, detail)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![run.0, external_id, operation, detail.to_string()],
+            )
+            .map_err(&sql)?;
+            Ok(OpId(conn.last_insert_rowid()))
+        })
+    }
+
+    /// Records what came of an intent. Each intent gets exactly one outcome.
+    pub fn record_outcome(
+        &self,
+        op: OpId,
+        outcome: OpOutcome,
+        at: Timestamp,
+    ) -> Result<(), StateError> {
+        let operation = "record an outcome";
+        let sql = self.sql(operation);
+        let (kind, target_id, message) = match outcome {
+            OpOutcome::Done { target_id } => ("done", Some(target_id), None),
+            OpOutcome::Failed { message } => ("failed", None, Some(message)),
+        };
+        let changed = self.with_conn(operation, |conn| {
+            conn.execute(
+                "UPDATE operations SET outcome = ?2, target_id = ?3, message = ?4, finished = ?5
+                 WHERE id = ?1 AND outcome IS NULL",
+                params![op.0, kind, target_id, message, at.to_string()],
+            )
+            .map_err(&sql)
+        })?;
+        if changed == 0 {
+            return Err(self.missing(operation, format!("no operation {op} without an outcome")));
+        }
+        Ok(())
+    }
+
+    /// The operations of one run, in the order they were recorded.
+    pub fn operations(&self, run: RunId) -> Result<Vec<OperationRecord>, StateError> {
+        let raw = self.query_ops(
+            "list a run's operations",
+            &format!("SELECT {OP_COLUMNS} FROM operations WHERE run_id = ?1 ORDER BY id"),
+            params![run.0],
+        )?;
+        raw.into_iter().map(|row| self.decode_op(row)).collect()
+    }
+
+    /// Every intent that has no outcome, oldest first: the process stopped between acting and
+    /// recording, so the target may or may not hold the change. Call this after taking the run
+    /// lock and before recording new intents; settle each one with
+    /// [`StateStore::record_outcome`] (e.g. `Failed { message: "interrupted" }`) once the
+    /// target has been checked, and it stops being reported.
+    pub fn unfinished_intents(&self) -> Result<Vec<OperationRecord>, StateError> {
+        let raw = self.query_ops(
+            "list unfinished intents",
+            &format!("SELECT {OP_COLUMNS} FROM operations WHERE outcome IS NULL ORDER BY id"),
+            params![],
+        )?;
+        raw.into_iter().map(|row| self.decode_op(row)).collect()
+    }
+
+    fn query_runs(
+        &self,
+        operation: &'static str,
+        query: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RawRun>, StateError> {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| {
+            let mut statement = conn.prepare(query).map_err(&sql)?;
+            let rows = statement
+                .query_map(params, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                })
+                .map_err(&sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
+        })
+    }
+
+    fn query_ops(
+        &self,
+        operation: &'static str,
+        query: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RawOp>, StateError> {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| {
+            let mut statement = conn.prepare(query).map_err(&sql)?;
+            let rows = statement
+                .query_map(params, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                        row.get(7)?,
+                        row.get(8)?,
+                    ))
+                })
+                .map_err(&sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
+        })
+    }
+
+    fn decode_run(&self, raw: RawRun) -> Result<RunRecord, StateError> {
+        let (id, kind, started, finished, outcome, summary) = raw;
+        let outcome = outcome
+            .map(|text| {
+                RunOutcome::parse(&text)
+                    .ok_or_else(|| self.corrupt("runs", id, "outcome", format!("{text:?}")))
+            })
+            .transpose()?;
+        Ok(RunRecord {
+            id: RunId(id),
+            kind,
+            started: self.timestamp("runs", id, "started", &started)?,
+            finished: finished
+                .map(|text| self.timestamp("runs", id, "finished", &text))
+                .transpose()?,
+            outcome,
+            summary: summary
+                .map(|text| self.json("runs", id, "summary", &text))
+                .transpose()?,
+        })
+    }
+
+    fn decode_op(&self, raw: RawOp) -> Result<OperationRecord, StateError> {
+        let (id, run, external_id, operation, detail, outcome, target_id, message, finished) = raw;
+        let outcome = match outcome.as_deref() {
+            None => None,
+            Some("done") => Some(OpOutcome::Done {
+                target_id: target_id.unwrap_or_default(),
+            }),
+            Some("failed") => Some(OpOutcome::Failed {
+                message: message.unwrap_or_default(),
+            }),
+            Some(other) => {
+                return Err(self.corrupt("operations", id, "outcome", format!("{other:?}")));
+            }
+        };
+        Ok(OperationRecord {
+            id: OpId(id),
+            run: RunId(run),
+            external_id,
+            operation,
+            detail: self.json("operations", id, "detail", &detail)?,
+            outcome,
+            finished: finished
+                .map(|text| self.timestamp("operations", id, "finished", &text))
+                .transpose()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn run_lifecycle_is_listed_newest_first() {
+        let store = StateStore::open_in_memory().unwrap();
+        let first = store
+            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .unwrap();
+        store
+            .finish_run(
+                first,
+                at("2025-01-01T06:05:00Z"),
+                RunOutcome::Succeeded,
+                &json!({"source_records": 10}),
+            )
+            .unwrap();
+        let second = store
+            .begin_run(at("2025-01-02T06:00:00Z"), KIND_PLAN)
+            .unwrap();
+        assert!(second > first);
+
+        let runs = store.runs(10).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].id, second);
+        assert_eq!(runs[0].kind, KIND_PLAN);
+        assert_eq!(runs[0].finished, None);
+        assert_eq!(runs[0].outcome, None);
+        assert_eq!(runs[0].summary, None);
+        assert_eq!(runs[1].id, first);
+        assert_eq!(runs[1].started, at("2025-01-01T06:00:00Z"));
+        assert_eq!(runs[1].finished, Some(at("2025-01-01T06:05:00Z")));
+        assert_eq!(runs[1].outcome, Some(RunOutcome::Succeeded));
+        assert_eq!(runs[1].summary, Some(json!({"source_records": 10})));
+
+        assert_eq!(store.runs(1).unwrap().len(), 1);
+        assert_eq!(store.runs(1).unwrap()[0].id, second);
+    }
+
+    #[test]
+    fn a_run_is_finished_once() {
+        let store = StateStore::open_in_memory().unwrap();
+        let run = store
+            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .unwrap();
+        let done = at("2025-01-01T06:01:00Z");
+        store
+            .finish_run(run, done, RunOutcome::Failed, &json!({}))
+            .unwrap();
+        let again = store.finish_run(run, done, RunOutcome::Succeeded, &json!({}));
+        assert!(
+            matches!(again, Err(StateError::Missing { .. })),
+            "{again:?}"
+        );
+        let unknown = store.finish_run(RunId(999), done, RunOutcome::Succeeded, &json!({}));
+        let error = unknown.unwrap_err().to_string();
+        assert!(error.contains("999"), "{error}");
+        assert_eq!(store.runs(5).unwrap()[0].outcome, Some(RunOutcome::Failed));
+    }
+
+    #[test]
+    fn last_successful_run_skips_plans_refusals_failures_and_open_runs() {
+        let store = StateStore::open_in_memory().unwrap();
+        assert_eq!(store.last_successful_run().unwrap(), None);
+        assert_eq!(store.last_source_count().unwrap(), None);
+
+        let finish = |kind: &str, outcome: Option<RunOutcome>, count: u64| {
+            let run = store.begin_run(at("2025-01-01T06:00:00Z"), kind).unwrap();
+            if let Some(outcome) = outcome {
+                store
+                    .finish_run(
+                        run,
+                        at("2025-01-01T06:01:00Z"),
+                        outcome,
+                        &json!({ "source_records": count }),
+                    )
+                    .unwrap();
+            }
+            run
+        };
+        finish(KIND_SYNC, Some(RunOutcome::Succeeded), 100);
+        let partial = finish(KIND_SYNC, Some(RunOutcome::Partial), 98);
+        finish(KIND_SYNC, Some(RunOutcome::Refused), 3);
+        finish(KIND_SYNC, Some(RunOutcome::Failed), 0);
+        finish(KIND_PLAN, Some(RunOutcome::Succeeded), 5);
+        finish(KIND_SYNC, None, 0);
+
+        let last = store.last_successful_run().unwrap().unwrap();
+        assert_eq!(last.id, partial);
+        assert_eq!(store.last_source_count().unwrap(), Some(98));
+    }
+
+    #[test]
+    fn a_summary_without_source_records_gives_no_count() {
+        let store = StateStore::open_in_memory().unwrap();
+        let run = store
+            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .unwrap();
+        store
+            .finish_run(
+                run,
+                at("2025-01-01T06:01:00Z"),
+                RunOutcome::Succeeded,
+                &json!({"created": 4}),
+            )
+            .unwrap();
+        assert!(store.last_successful_run().unwrap().is_some());
+        assert_eq!(store.last_source_count().unwrap(), None);
+    }
+
+    #[test]
+    fn intents_and_outcomes_are_kept_per_run_in_order() {
+        let store = StateStore::open_in_memory().unwrap();
+        let run = store
+            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .unwrap();
+        let other = store
+            .begin_run(at("2025-01-01T07:00:00Z"), KIND_SYNC)
+            .unwrap();
+        let create = store
+            .record_intent(run, "E1", "create", &json!({"userName": "a@x.se"}))
+            .unwrap();
+        let update = store
+            .record_intent(run, "E2", "update", &json!({"givenName": ["A", "B"]}))
+            .unwrap();
+        store
+            .record_intent(other, "E3", "deactivate", &json!(null))
+            .unwrap();
+
+        let done_at = at("2025-01-01T06:00:05Z");
+        store
+            .record_outcome(
+                create,
+                OpOutcome::Done {
+                    target_id: "T1".into(),
+                },
+                done_at,
+            )
+            .unwrap();
+        store
+            .record_outcome(
+                update,
+                OpOutcome::Failed {
+                    message: "400 invalidValue".into(),
+                },
+                done_at,
+            )
+            .unwrap();
+
+        let ops = store.operations(run).unwrap();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].id, create);
+        assert_eq!(ops[0].run, run);
+        assert_eq!(ops[0].external_id, "E1");
+        assert_eq!(ops[0].operation, "create");
+        assert_eq!(ops[0].detail, json!({"userName": "a@x.se"}));
+        assert_eq!(
+            ops[0].outcome,
+            Some(OpOutcome::Done {
+                target_id: "T1".into()
+            })
+        );
+        assert_eq!(ops[0].finished, Some(done_at));
+        assert_eq!(ops[1].id, update);
+        assert_eq!(
+            ops[1].outcome,
+            Some(OpOutcome::Failed {
+                message: "400 invalidValue".into()
+            })
+        );
+        assert_eq!(store.operations(other).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_outcome_is_recorded_once() {
+        let store = StateStore::open_in_memory().unwrap();
+        let run = store
+            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .unwrap();
+        let op = store
+            .record_intent(run, "E1", "create", &json!({}))
+            .unwrap();
+        let done = OpOutcome::Done {
+            target_id: "T1".into(),
+        };
+        let t = at("2025-01-01T06:00:01Z");
+        store.record_outcome(op, done.clone(), t).unwrap();
+        let again = store.record_outcome(op, done, t);
+        assert!(
+            matches!(again, Err(StateError::Missing { .. })),
+            "{again:?}"
+        );
+        assert_eq!(
+            store.operations(run).unwrap()[0].outcome,
+            Some(OpOutcome::Done {
+                target_id: "T1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn an_intent_for_an_unknown_run_is_refused() {
+        let store = StateStore::open_in_memory().unwrap();
+        let result = store.record_intent(RunId(42), "E1", "create", &json!({}));
+        assert!(matches!(result, Err(StateError::Sql { .. })), "{result:?}");
+    }
+
+    #[test]
+    fn unfinished_intents_survive_a_crash_until_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (crashed_run, pending) = {
+            let store = StateStore::open(&path).unwrap();
+            let run = store
+                .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+                .unwrap();
+            let finished = store
+                .record_intent(run, "E1", "create", &json!({}))
+                .unwrap();
+            store
+                .record_outcome(
+                    finished,
+                    OpOutcome::Done {
+                        target_id: "T1".into(),
+                    },
+                    at("2025-01-01T06:00:01Z"),
+                )
+                .unwrap();
+            let pending = store
+                .record_intent(run, "E2", "update", &json!({"active": false}))
+                .unwrap();
+            // The process dies here: no outcome, no finish_run.
+            (run, pending)
+        };
+
+        let store = StateStore::open(&path).unwrap();
+        let unfinished = store.unfinished_intents().unwrap();
+        assert_eq!(unfinished.len(), 1);
+        assert_eq!(unfinished[0].id, pending);
+        assert_eq!(unfinished[0].run, crashed_run);
+        assert_eq!(unfinished[0].external_id, "E2");
+        assert_eq!(unfinished[0].operation, "update");
+        assert_eq!(unfinished[0].detail, json!({"active": false}));
+        assert_eq!(unfinished[0].outcome, None);
+        assert_eq!(store.runs(1).unwrap()[0].finished, None);
+
+        store
+            .record_outcome(
+                pending,
+                OpOutcome::Failed {
+                    message: "interrupted".into(),
+                },
+                at("2025-01-02T06:00:00Z"),
+            )
+            .unwrap();
+        assert!(store.unfinished_intents().unwrap().is_empty());
+    }
+}

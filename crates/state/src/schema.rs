@@ -1,0 +1,100 @@
+//! The SQLite schema and its migrations, applied in order and tracked with `PRAGMA user_version`.
+//!
+//! Tables (times are RFC 3339 UTC text as `jiff::Timestamp` prints them; JSON is text):
+//! - `runs`: one row per `sync` or `plan` run. `finished`, `outcome` and `summary` stay NULL
+//!   until the run is finished; a run left open was interrupted. The summary JSON holds
+//!   `source_records` (the number of source records read), which the guards compare against.
+//! - `operations`: one row per operation a run meant to perform, written *before* acting
+//!   (`run_id`, `external_id`, `operation`, `detail`). `outcome` (`done` or `failed`),
+//!   `target_id`, `message` and `finished` are filled in afterwards; a row without an outcome
+//!   means the process stopped between intent and outcome.
+//! - `links`: external id (Flex `Id`) -> target id, and whether this tool created that target
+//!   user (`created_by_us`, 0 or 1).
+//! - `failures`: per external id, how often it failed in a row, first and last time, last message.
+//! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
+//!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// Each entry moves the schema from version `index` to `index + 1`. Append only; never edit.
+pub const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind     TEXT NOT NULL,
+    started  TEXT NOT NULL,
+    finished TEXT,
+    outcome  TEXT CHECK (outcome IN ('succeeded', 'partial', 'refused', 'failed')),
+    summary  TEXT
+);
+
+CREATE TABLE operations (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    external_id TEXT NOT NULL,
+    operation   TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    outcome     TEXT CHECK (outcome IN ('done', 'failed')),
+    target_id   TEXT,
+    message     TEXT,
+    finished    TEXT
+);
+CREATE INDEX operations_by_run ON operations(run_id);
+CREATE INDEX operations_open ON operations(id) WHERE outcome IS NULL;
+
+CREATE TABLE links (
+    external_id   TEXT PRIMARY KEY NOT NULL,
+    target_id     TEXT NOT NULL,
+    created_by_us INTEGER NOT NULL CHECK (created_by_us IN (0, 1)),
+    linked_at     TEXT NOT NULL
+);
+
+CREATE TABLE failures (
+    external_id  TEXT PRIMARY KEY NOT NULL,
+    count        INTEGER NOT NULL,
+    first_at     TEXT NOT NULL,
+    last_at      TEXT NOT NULL,
+    last_message TEXT NOT NULL
+);
+
+CREATE TABLE run_lock (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    holder     TEXT,
+    since      TEXT,
+    generation INTEGER NOT NULL
+);
+INSERT INTO run_lock (id, holder, since, generation) VALUES (1, NULL, NULL, 0);
+"#];
+
+/// Why migrating stopped.
+#[derive(Debug)]
+pub enum MigrateError {
+    Sql(rusqlite::Error),
+    Newer { found: i64, known: i64 },
+}
+
+impl From<rusqlite::Error> for MigrateError {
+    fn from(error: rusqlite::Error) -> Self {
+        MigrateError::Sql(error)
+    }
+}
+
+/// Brings the database up to the newest schema. Safe to call on every open: applied migrations
+/// are skipped, and the version is re-read inside a write transaction so two openers cannot both
+/// apply the same step.
+pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > known {
+        return Err(MigrateError::Newer { found, known });
+    }
+    for (version, sql) in (1_i64..)
+        .zip(MIGRATIONS.iter())
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Opening the store (file or memory), connection settings, and the small helpers every table
+//! module uses: running a call on the connection and decoding stored times and JSON.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::Connection;
+
+use crate::error::StateError;
+use crate::schema::{self, MigrateError};
+
+/// How long a call waits for another process's write transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A handle on one state database. Cheap to clone; clones share one connection, and each call
+/// holds it only for that call. Every method is synchronous and short, so async callers may call
+/// them directly.
+#[derive(Debug, Clone)]
+pub struct StateStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl StateStore {
+    /// Opens (creating the parent directory and the file if needed) and migrates the database at
+    /// `path`.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+                path: path.to_path_buf(),
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|source| StateError::Sql {
+            path: path.to_path_buf(),
+            operation: "open",
+            source,
+        })?;
+        StateStore::setup(path.to_path_buf(), conn)
+    }
+
+    /// A private database that lives as long as this handle and its clones (for `plan` runs
+    /// without a state file, and tests).
+    pub fn open_in_memory() -> Result<StateStore, StateError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(|source| StateError::Sql {
+            path: path.clone(),
+            operation: "open",
+            source,
+        })?;
+        StateStore::setup(path, conn)
+    }
+
+    /// Where the database lives (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn setup(path: PathBuf, mut conn: Connection) -> Result<StateStore, StateError> {
+        let sql = |operation| {
+            let path = path.clone();
+            move |source| StateError::Sql {
+                path,
+                operation,
+                source,
+            }
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(sql("set the busy timeout"))?;
+        // In-memory databases answer "memory"; that is fine.
+        let _mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(sql("switch to WAL mode"))?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sql("enable foreign keys"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql("set synchronous mode"))?;
+        schema::migrate(&mut conn).map_err(|error| match error {
+            MigrateError::Sql(source) => StateError::Sql {
+                path: path.clone(),
+                operation: "migrate the schema",
+                source,
+            },
+            MigrateError::Newer { found, known } => StateError::NewerSchema {
+                path: path.clone(),
+                found,
+                known,
+            },
+        })?;
+        Ok(StateStore {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    /// Runs `call` on the connection. `operation` names the call in errors.
+    pub(crate) fn with_conn<T>(
+        &self,
+        operation: &'static str,
+        call: impl FnOnce(&mut Connection) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let mut conn = self.inner.conn.lock().map_err(|_| StateError::Poisoned {
+            path: self.inner.path.clone(),
+            operation,
+        })?;
+        call(&mut conn)
+    }
+
+    /// Maps a SQLite error to [`StateError::Sql`] for `operation`.
+    pub(crate) fn sql(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
+        let path = self.inner.path.clone();
+        move |source| StateError::Sql {
+            path: path.clone(),
+            operation,
+            source,
+        }
+    }
+
+    pub(crate) fn missing(&self, operation: &'static str, what: String) -> StateError {
+        StateError::Missing {
+            path: self.inner.path.clone(),
+            operation,
+            what,
+        }
+    }
+
+    pub(crate) fn corrupt(
+        &self,
+        table: &'static str,
+        row: impl ToString,
+        column: &'static str,
+        detail: impl ToString,
+    ) -> StateError {
+        StateError::Corrupt {
+            path: self.inner.path.clone(),
+            table,
+            row: row.to_string(),
+            column,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Decodes a stored time.
+    pub(crate) fn timestamp(
+        &self,
+        table: &'static str,
+        row: impl ToString,
+        column: &'static str,
+        text: &str,
+    ) -> Result<Timestamp, StateError> {
+        text.parse::<Timestamp>()
+            .map_err(|error| self.corrupt(table, row, column, format!("{text:?}: {error}")))
+    }
+
+    /// Decodes a stored JSON document.
+    pub(crate) fn json(
+        &self,
+        table: &'static str,
+        row: impl ToString,
+        column: &'static str,
+        text: &str,
+    ) -> Result<serde_json::Value, StateError> {
+        serde_json::from_str(text).map_err(|error| self.corrupt(table, row, column, error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_creates_the_parent_directory_and_migrates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("deeper").join("state.db");
+        let store = StateStore::open(&path).unwrap();
+        assert!(path.is_file());
+        assert_eq!(store.path(), path);
+        drop(store);
+
+        // Reopening must not re-run migrations (they would fail on existing tables).
+        let store = StateStore::open(&path).unwrap();
+        let (version, mode): (i64, String) = store
+            .with_conn("inspect", |conn| {
+                let version = conn
+                    .pragma_query_value(None, "user_version", |row| row.get(0))
+                    .unwrap();
+                let mode = conn
+                    .pragma_query_value(None, "journal_mode", |row| row.get(0))
+                    .unwrap();
+                Ok((version, mode))
+            })
+            .unwrap();
+        assert_eq!(version, i64::try_from(schema::MIGRATIONS.len()).unwrap());
+        assert_eq!(mode.to_lowercase(), "wal");
+    }
+
+    #[test]
+    fn data_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
+        StateStore::open(&path)
+            .unwrap()
+            .link("E1", "T1", true, at)
+            .unwrap();
+        let memory = StateStore::open(&path).unwrap().memory().unwrap();
+        assert_eq!(memory.links.get("E1").map(String::as_str), Some("T1"));
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(StateStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+
+        let error = StateStore::open(&path).unwrap_err();
+        match &error {
+            StateError::NewerSchema { found, .. } => assert_eq!(*found, 99),
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        assert!(error.to_string().contains("state.db"), "{error}");
+    }
+
+    #[test]
+    fn a_path_that_cannot_be_a_directory_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"not a directory").unwrap();
+        let path = blocker.join("state.db");
+        let error = StateStore::open(&path).unwrap_err();
+        assert!(matches!(error, StateError::CreateDir { .. }), "{error:?}");
+        assert!(error.to_string().contains("state.db"), "{error}");
+    }
+
+    #[test]
+    fn a_corrupt_time_names_table_row_and_column() {
+        let store = StateStore::open_in_memory().unwrap();
+        let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
+        store.record_failure("E7", "boom", at).unwrap();
+        store
+            .with_conn("break", |conn| {
+                conn.execute("UPDATE failures SET last_at = 'yesterday'", [])
+                    .unwrap();
+                Ok(())
+            })
+            .unwrap();
+        let error = store.failures().unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("failures"), "{text}");
+        assert!(text.contains("E7"), "{text}");
+        assert!(text.contains("last_at"), "{text}");
+    }
+}
