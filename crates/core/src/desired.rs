@@ -67,12 +67,34 @@ pub struct DesiredUser {
     pub manager_external_id: Option<String>,
     /// Depth in the manager tree (0 = no manager); creates run in this order.
     pub manager_depth: u32,
+    /// The external id of the group the user belongs to (the lowest level they have a value
+    /// for), when groups are configured.
+    pub group: Option<String>,
+}
+
+/// A group of the tree built from organisational fields. Its external id is derived from its
+/// path of keys (company, then each level's key), never from its name alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredGroup {
+    pub external_id: String,
+    /// The label shown (the account name, or the field value).
+    pub display_name: String,
+    /// The labels from the top down to this group, e.g. `["Stockholm", "Ekonomi"]`.
+    pub path: Vec<String>,
+    pub parent_external_id: Option<String>,
+    /// External ids of the users who sit directly in this group.
+    pub members: Vec<String>,
+    /// External ids of the managers of this group's members ("Manager places another user as
+    /// the manager for the group this user belongs to").
+    pub managers: Vec<String>,
 }
 
 /// The whole desired state of one run, plus what the map step found along the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desired {
     pub users: BTreeMap<String, DesiredUser>,
+    /// The group tree, by external id; empty when no group levels are configured.
+    pub groups: BTreeMap<String, DesiredGroup>,
     pub findings: Vec<Finding>,
     /// How many employee records the source held (before any was skipped).
     pub source_records: usize,

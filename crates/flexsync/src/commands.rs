@@ -176,7 +176,7 @@ fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
             run.kind,
             format!("{:?}", run.outcome).to_lowercase(),
             run.started,
-            run.summary
+            run.summary.map(|s| s.to_string()).unwrap_or_default()
         );
     }
     Ok(Exit::Done)

@@ -179,7 +179,7 @@ impl Config {
             .companies
             .iter()
             .map(|c| {
-                CompanyRef::parse(&c.text())
+                c.text().parse::<CompanyRef>()
                     .map_err(|e| anyhow!("flex.companies: {:?} is not a company number or GUID: {e}", c.text()))
             })
             .collect::<Result<Vec<_>>>()?;

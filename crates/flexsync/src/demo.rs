@@ -149,8 +149,8 @@ path = "flexsync.db"
         clock.elapsed().as_secs_f64(),
         dir.display()
     );
-    flex_server.shutdown();
-    scim_server.shutdown();
+    let _ = flex_server.shutdown().await;
+    let _ = scim_server.shutdown().await;
     Ok(exit)
 }
 

@@ -174,7 +174,7 @@ pub async fn run(
         RunOutcome::Refused
     } else if mode == Mode::Sync {
         let journal = StoreJournal {
-            store: Mutex::new(&store),
+            store: store.clone(),
             run: run_id,
         };
         let known = current
@@ -228,7 +228,7 @@ pub async fn run(
 fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
     use std::sync::atomic::Ordering::Relaxed;
     let flex = ends.flex.transport_stats();
-    let scim = ends.scim.transport_stats();
+    let scim = ends.scim.stats();
     [
         ("flex".to_string(), flex.requests.load(Relaxed)),
         ("flex_retries".to_string(), flex.retries.load(Relaxed)),
@@ -240,14 +240,14 @@ fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
 }
 
 /// Records intents and outcomes in the state store, and keeps the links it learns.
-struct StoreJournal<'a> {
-    store: Mutex<&'a StateStore>,
+struct StoreJournal {
+    store: StateStore,
     run: flexsync_state::RunId,
 }
 
-impl Journal for StoreJournal<'_> {
+impl Journal for StoreJournal {
     fn intent(&self, step: &Step) -> Option<i64> {
-        let store = self.store.lock().ok()?;
+        let store = &self.store;
         let detail = serde_json::to_value(step).unwrap_or_default();
         match store.record_intent(self.run, step.operation.external_id(), step.operation.kind(), &detail) {
             Ok(id) => Some(id.0),
@@ -259,13 +259,11 @@ impl Journal for StoreJournal<'_> {
     }
 
     fn outcome(&self, intent: Option<i64>, outcome: &StepOutcome) {
-        let Ok(store) = self.store.lock() else {
-            return;
-        };
+        let store = &self.store;
         let now = jiff::Timestamp::now();
         let result = match &outcome.error {
             None => OpOutcome::Done {
-                target_id: outcome.target_id.clone(),
+                target_id: outcome.target_id.clone().unwrap_or_default(),
             },
             Some(message) => OpOutcome::Failed {
                 message: message.clone(),
@@ -285,7 +283,9 @@ impl Journal for StoreJournal<'_> {
                     .unwrap_or(Ok(()))
                     .and_then(|()| store.clear_failure(&outcome.external_id))
             }
-            (Some(message), _) => store.record_failure(&outcome.external_id, message, now),
+            (Some(message), _) => store
+                .record_failure(&outcome.external_id, message, now)
+                .map(|_| ()),
             (None, None) => Ok(()),
         };
         if let Err(error) = saved {

@@ -124,7 +124,7 @@ pub fn target_user(map: &AttributeMap, user: &ScimUser, extra: &[String]) -> Opt
         .iter()
         .find(|e| e.primary == Some(true))
         .or_else(|| user.emails.first())
-        .and_then(|e| e.value.clone());
+        .map(|e| e.value.clone());
     let mut extra_values = BTreeMap::new();
     for path in extra {
         let (schema, attribute) = split_urn(path);
@@ -148,7 +148,7 @@ pub fn target_user(map: &AttributeMap, user: &ScimUser, extra: &[String]) -> Opt
         id,
         external_id: user.external_id.clone(),
         values: UserValues {
-            user_name: user.user_name.clone().unwrap_or_default(),
+            user_name: user.user_name.clone(),
             email,
             given_name: user
                 .name
@@ -409,7 +409,7 @@ impl Applier<'_> {
         let mut extensions: BTreeMap<String, Value> = BTreeMap::new();
         let mut user = ScimUser {
             external_id: Some(external_id.to_string()),
-            user_name: Some(values.user_name.clone()),
+            user_name: values.user_name.clone(),
             name: Some(Name {
                 given_name: Some(values.given_name.clone()),
                 family_name: Some(values.family_name.clone()),
@@ -424,8 +424,8 @@ impl Applier<'_> {
                 if *attribute == Attribute::Email {
                     if let Some(email) = &values.email {
                         user.emails = vec![Email {
-                            value: Some(email.clone()),
-                            r#type: Some("work".into()),
+                            value: email.clone(),
+                            kind: Some("work".into()),
                             primary: Some(true),
                         }];
                     }

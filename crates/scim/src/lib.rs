@@ -1,1 +1,22 @@
-//! placeholder
+//! SCIM 2.0 for flexsync: our own wire types and a client for the SCIM writer.
+//!
+//! Layout:
+//! - [`wire`]: serde types for users, groups, list responses, PATCH bodies, error bodies and
+//!   discovery documents; unknown extension attributes are kept, never dropped.
+//! - [`discovery`]: [`ServerInfo`], what the server advertises, built purely from its
+//!   discovery documents.
+//! - [`client`]: [`ScimClient`], every request through the shared HTTP transport.
+//! - [`error`]: [`ScimError`], with the status, `scimType` and the resource asked for.
+
+pub mod client;
+pub mod discovery;
+pub mod error;
+pub mod wire;
+
+pub use client::{ScimClient, ScimSettings};
+pub use discovery::ServerInfo;
+pub use error::ScimError;
+pub use wire::{
+    ENTERPRISE_USER_SCHEMA, Email, GROUP_SCHEMA, Member, Meta, Name, Op, PatchOp, PatchOperation,
+    ScimGroup, ScimUser, USER_SCHEMA,
+};

@@ -88,6 +88,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         let user = DesiredUser {
             manager_external_id: links.get(&id).cloned(),
             manager_depth: depths.get(&id).copied().unwrap_or(0),
+            group: None,
             external_id: id.clone(),
             values: candidate.values,
         };
@@ -97,6 +98,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     Desired {
         users,
         findings,
+        groups: std::collections::BTreeMap::new(),
         source_records: snapshot.employees.len(),
     }
 }

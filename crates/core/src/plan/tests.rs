@@ -29,6 +29,7 @@ fn desired_user(id: &str, active: bool, manager: Option<&str>, depth: u32) -> De
         values: values(&format!("{id}@example.se"), active),
         manager_external_id: manager.map(str::to_string),
         manager_depth: depth,
+        group: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
             .map(|u| (u.external_id.clone(), u))
             .collect(),
         findings: Vec::new(),
+        groups: BTreeMap::new(),
     }
 }
 
@@ -411,6 +413,7 @@ fn arb_case() -> impl Strategy<Value = (Desired, Current)> {
                 // Only lower-numbered managers: a forest, as map guarantees.
                 manager_external_id: managers[i].filter(|m| *m < i).map(|m| format!("e{m}")),
                 manager_depth: 0,
+                group: None,
             })
             .collect();
         for i in 0..count {

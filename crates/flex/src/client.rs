@@ -1,0 +1,828 @@
+//! The Flex HRM client: settings, authentication, paged reads, and the full read of the
+//! configured companies into a [`Snapshot`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use flexsync_core::snapshot::{
+    Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee, SourcePeriod,
+};
+use flexsync_http::{HttpSettings, Transport, TransportStats};
+use reqwest::header::HeaderValue;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use url::Url;
+
+use crate::error::FlexError;
+use crate::wire::{self, Parsed};
+
+/// How to reach Flex and what to read.
+#[derive(Debug, Clone)]
+pub struct FlexSettings {
+    /// As customers quote it: `https://x.flexhosting.se`, or a URL with the API path.
+    pub base_url: String,
+    /// Appended to a base URL without a path. Default `/webapi/api`.
+    pub api_prefix: String,
+    pub username: String,
+    pub password: SecretString,
+    /// The HRM customer number, sent as the `Instance` header and in the credentials.
+    pub instance: String,
+    /// The companies to read. Empty means every company Flex lists.
+    pub companies: Vec<CompanyRef>,
+    pub auth: AuthScheme,
+    pub page_size: u32,
+    /// A list with more pages than this is refused as partial.
+    pub max_pages: u32,
+    pub http: HttpSettings,
+}
+
+impl Default for FlexSettings {
+    fn default() -> Self {
+        FlexSettings {
+            base_url: String::new(),
+            api_prefix: "/webapi/api".to_string(),
+            username: String::new(),
+            password: SecretString::from(String::new()),
+            instance: String::new(),
+            companies: Vec::new(),
+            auth: AuthScheme::default(),
+            page_size: 500,
+            max_pages: 10_000,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+/// A configured company: its number (e.g. `1010`) or its GUID.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CompanyRef {
+    Number(i64),
+    Guid(String),
+}
+
+impl FromStr for CompanyRef {
+    type Err = FlexError;
+
+    /// Digits are a company number; anything else is taken as a GUID.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(FlexError::Settings("a company is empty".to_string()));
+        }
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse()
+                .map(CompanyRef::Number)
+                .map_err(|_| FlexError::Settings(format!("company number {text} is too large")));
+        }
+        Ok(CompanyRef::Guid(text.to_string()))
+    }
+}
+
+impl fmt::Display for CompanyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompanyRef::Number(n) => write!(f, "{n}"),
+            CompanyRef::Guid(g) => f.write_str(g),
+        }
+    }
+}
+
+impl CompanyRef {
+    fn matches(&self, company: &SourceCompany) -> bool {
+        match self {
+            CompanyRef::Number(n) => company.number == Some(*n),
+            CompanyRef::Guid(g) => company.id.eq_ignore_ascii_case(g),
+        }
+    }
+}
+
+/// How the credentials are put in the `Authorization` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthScheme {
+    /// `Basic instance:user:password`, written literally: the form known to work.
+    #[default]
+    Literal,
+    /// `Basic base64(instance:user:password)`.
+    Base64Full,
+    /// `Basic base64(user:password)`; the instance goes in the `Instance` header only.
+    Base64UserPass,
+}
+
+impl FromStr for AuthScheme {
+    type Err = FlexError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "literal" => Ok(AuthScheme::Literal),
+            "base64-full" | "base64" => Ok(AuthScheme::Base64Full),
+            "base64-user-pass" | "base64-userpass" | "base64-user" => {
+                Ok(AuthScheme::Base64UserPass)
+            }
+            other => Err(FlexError::Settings(format!(
+                "unknown auth scheme {other:?} (literal, base64-full, base64-user-pass)"
+            ))),
+        }
+    }
+}
+
+/// The API root for a base URL as customers quote it: a URL without a path gets `prefix`; a URL
+/// with a path is taken as it is. A missing scheme means `https`.
+pub fn api_base_url(base: &str, prefix: &str) -> Result<Url, FlexError> {
+    let bad = |reason: &str| FlexError::BaseUrl {
+        url: base.to_string(),
+        reason: reason.to_string(),
+    };
+    let text = base.trim();
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let text = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("https://{text}")
+    };
+    let mut url = Url::parse(&text).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("only http and https are supported"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("credentials belong in the settings, not in the URL"));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    if url.path() == "/" || url.path().is_empty() {
+        let prefix = prefix.trim().trim_matches('/');
+        url.set_path(prefix);
+    }
+    let path = url.path().trim_end_matches('/').to_string();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// A problem with one record or field that did not stop the read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadWarning {
+    /// What was being read, e.g. `employees of company 1010 (GUID)`.
+    pub what: String,
+    /// The record's id, or its position in the list when it has none.
+    pub record: String,
+    /// The field, when one field was skipped; `None` when the whole record was dropped.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ReadWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: record {}", self.what, self.record)?;
+        if let Some(field) = &self.field {
+            write!(f, ", field {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A full read: the snapshot, and what was skipped on the way.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlexRead {
+    pub snapshot: Snapshot,
+    pub warnings: Vec<ReadWarning>,
+    /// Records dropped because they lacked what identifies them (e.g. no `Id`).
+    pub dropped: u64,
+}
+
+/// A client for one Flex instance. Cheap to clone.
+#[derive(Clone)]
+pub struct FlexClient {
+    base: Url,
+    authorization: HeaderValue,
+    instance: HeaderValue,
+    /// Texts that must never appear in an error: the password and the header value.
+    secrets: Vec<SecretString>,
+    companies: Vec<CompanyRef>,
+    page_size: u32,
+    max_pages: u32,
+    transport: Transport,
+}
+
+impl fmt::Debug for FlexClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlexClient")
+            .field("base", &self.base.as_str())
+            .field("companies", &self.companies)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlexClient {
+    pub fn new(settings: FlexSettings) -> Result<FlexClient, FlexError> {
+        let base = api_base_url(&settings.base_url, &settings.api_prefix)?;
+        if settings.page_size == 0 || settings.max_pages == 0 {
+            return Err(FlexError::Settings(
+                "page_size and max_pages must be at least 1".to_string(),
+            ));
+        }
+        let instance = settings.instance.trim().to_string();
+        let password = settings.password.expose_secret();
+        let credentials = match settings.auth {
+            AuthScheme::Literal => format!("{instance}:{}:{password}", settings.username),
+            AuthScheme::Base64Full => base64::engine::general_purpose::STANDARD
+                .encode(format!("{instance}:{}:{password}", settings.username)),
+            AuthScheme::Base64UserPass => base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{password}", settings.username)),
+        };
+        let mut authorization =
+            HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|_| {
+                FlexError::Settings(
+                    "the username or password holds characters that cannot be sent in the \
+                     literal Basic form; choose a base64 auth scheme"
+                        .to_string(),
+                )
+            })?;
+        authorization.set_sensitive(true);
+        let instance_header = HeaderValue::from_str(&instance)
+            .map_err(|_| FlexError::Settings(format!("instance {instance:?} is not valid")))?;
+        let mut secrets = vec![SecretString::from(credentials)];
+        if !password.is_empty() {
+            secrets.push(settings.password.clone());
+        }
+        let transport = Transport::new(settings.http).map_err(FlexError::Client)?;
+        Ok(FlexClient {
+            base,
+            authorization,
+            instance: instance_header,
+            secrets,
+            companies: settings.companies,
+            page_size: settings.page_size,
+            max_pages: settings.max_pages,
+            transport,
+        })
+    }
+
+    /// The API root every request is made under.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Requests sent so far (retries included) and retries, for reports and the CLI.
+    pub fn transport_stats(&self) -> &TransportStats {
+        self.transport.stats()
+    }
+
+    /// Every company the API user can see (`GET /companies`).
+    pub async fn companies(&self) -> Result<Vec<SourceCompany>, FlexError> {
+        let mut warnings = Vec::new();
+        let mut dropped = 0;
+        let companies = self.read_companies(&mut warnings, &mut dropped).await?;
+        for warning in &warnings {
+            tracing::warn!(%warning, "skipped while reading Flex companies");
+        }
+        Ok(companies)
+    }
+
+    /// Reads the configured companies whole; warnings are logged. See [`FlexClient::read`].
+    pub async fn read_snapshot(&self) -> Result<Snapshot, FlexError> {
+        let read = self.read().await?;
+        for warning in &read.warnings {
+            tracing::warn!(%warning, "skipped while reading Flex");
+        }
+        Ok(read.snapshot)
+    }
+
+    /// Reads the configured companies whole: employees, employment periods, dimensions with
+    /// their accounts, and default accounts. Any failed or partial list fails the read.
+    pub async fn read(&self) -> Result<FlexRead, FlexError> {
+        let mut out = FlexRead::default();
+        let listed = self
+            .read_companies(&mut out.warnings, &mut out.dropped)
+            .await?;
+        let companies = self.resolve(&listed)?;
+        for company in &companies {
+            let part = self.read_company(company).await?;
+            out.snapshot.employees.extend(part.snapshot.employees);
+            out.snapshot.periods.extend(part.snapshot.periods);
+            out.snapshot.dimensions.extend(part.snapshot.dimensions);
+            out.snapshot
+                .default_accounts
+                .extend(part.snapshot.default_accounts);
+            out.warnings.extend(part.warnings);
+            out.dropped += part.dropped;
+        }
+        out.snapshot.companies = companies;
+        Ok(out)
+    }
+
+    /// The configured companies, in configured order without repeats; all listed ones when
+    /// none are configured.
+    fn resolve(&self, listed: &[SourceCompany]) -> Result<Vec<SourceCompany>, FlexError> {
+        if self.companies.is_empty() {
+            return Ok(listed.to_vec());
+        }
+        let mut out: Vec<SourceCompany> = Vec::new();
+        for reference in &self.companies {
+            let Some(company) = listed.iter().find(|c| reference.matches(c)) else {
+                let known: Vec<String> = listed.iter().map(company_label).collect();
+                return Err(FlexError::UnknownCompany {
+                    reference: reference.to_string(),
+                    known: if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    },
+                });
+            };
+            if !out.iter().any(|c| c.id == company.id) {
+                out.push(company.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_companies(
+        &self,
+        warnings: &mut Vec<ReadWarning>,
+        dropped: &mut u64,
+    ) -> Result<Vec<SourceCompany>, FlexError> {
+        let what = "the company list".to_string();
+        let items = self.read_list(&["companies"], None, &what).await?;
+        let mut companies = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            if let Some(company) = take(wire::company(item), item, index, &what, warnings, dropped)
+            {
+                if !companies.iter().any(|c: &SourceCompany| c.id == company.id) {
+                    companies.push(company);
+                }
+            }
+        }
+        Ok(companies)
+    }
+
+    async fn read_company(&self, company: &SourceCompany) -> Result<FlexRead, FlexError> {
+        let label = company_label(company);
+        let id = company.id.as_str();
+        let employees_what = format!("employees of company {label}");
+        let periods_what = format!("employment periods of company {label}");
+        let defaults_what = format!("default accounts of company {label}");
+        let (employees, periods, dimensions, defaults) = tokio::try_join!(
+            self.read_list(&["employees"], Some(id), &employees_what),
+            self.read_list(&["employmentperiods"], Some(id), &periods_what),
+            self.read_dimensions(company, &label),
+            self.read_list(&["employmentdefaultaccounts"], Some(id), &defaults_what),
+        )?;
+        let mut out = FlexRead::default();
+        let (warnings, dropped) = (&mut out.warnings, &mut out.dropped);
+
+        let what = employees_what;
+        let mut by_id: BTreeMap<String, SourceEmployee> = BTreeMap::new();
+        for (index, item) in employees.iter().enumerate() {
+            let Some(employee) = take(
+                wire::employee(item, id),
+                item,
+                index,
+                &what,
+                warnings,
+                dropped,
+            ) else {
+                continue;
+            };
+            if !employee.company_id.eq_ignore_ascii_case(id) {
+                warnings.push(ReadWarning {
+                    what: what.clone(),
+                    record: employee.id.clone(),
+                    field: Some("CompanyId".to_string()),
+                    message: "belongs to another company; left out".to_string(),
+                });
+                continue;
+            }
+            if by_id.contains_key(&employee.id) {
+                warnings.push(ReadWarning {
+                    what: what.clone(),
+                    record: employee.id.clone(),
+                    field: None,
+                    message: "came twice (did the list change during the read?); kept once"
+                        .to_string(),
+                });
+                continue;
+            }
+            by_id.insert(employee.id.clone(), employee);
+        }
+        let ids: BTreeSet<String> = by_id.keys().cloned().collect();
+
+        let what = periods_what;
+        let mut kept_periods: Vec<SourcePeriod> = periods
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| take(wire::period(item), item, i, &what, warnings, dropped))
+            .filter(|p| ids.contains(&p.employee_id))
+            .collect();
+        kept_periods.sort_by(|a, b| {
+            (&a.employee_id, &a.from, &a.id).cmp(&(&b.employee_id, &b.from, &b.id))
+        });
+        kept_periods.dedup();
+
+        let what = defaults_what;
+        let mut kept_defaults: Vec<SourceDefaultAccount> = defaults
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                take(
+                    wire::default_account(item),
+                    item,
+                    i,
+                    &what,
+                    warnings,
+                    dropped,
+                )
+            })
+            .filter(|d| ids.contains(&d.employee_id))
+            .collect();
+        kept_defaults.sort_by(|a, b| {
+            (&a.employee_id, &a.dimension_id, &a.from, &a.account_code).cmp(&(
+                &b.employee_id,
+                &b.dimension_id,
+                &b.from,
+                &b.account_code,
+            ))
+        });
+        kept_defaults.dedup();
+
+        let (dimensions, dimension_warnings, dimension_dropped) = dimensions;
+        warnings.extend(dimension_warnings);
+        *dropped += dimension_dropped;
+
+        out.snapshot.employees = by_id.into_values().collect();
+        out.snapshot.periods = kept_periods;
+        out.snapshot.dimensions = dimensions;
+        out.snapshot.default_accounts = kept_defaults;
+        Ok(out)
+    }
+
+    /// The company's dimensions, each with its accounts.
+    async fn read_dimensions(
+        &self,
+        company: &SourceCompany,
+        label: &str,
+    ) -> Result<(Vec<SourceDimension>, Vec<ReadWarning>, u64), FlexError> {
+        let mut warnings = Vec::new();
+        let mut dropped = 0;
+        let what = format!("dimensions (account distributions) of company {label}");
+        let items = self
+            .read_list(
+                &["companies", &company.id, "accountdistributions"],
+                None,
+                &what,
+            )
+            .await?;
+        let mut dimensions: Vec<SourceDimension> = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let Some(mut dimension) = take(
+                wire::dimension(item, &company.id),
+                item,
+                index,
+                &what,
+                &mut warnings,
+                &mut dropped,
+            ) else {
+                continue;
+            };
+            if !dimension.company_id.eq_ignore_ascii_case(&company.id)
+                || dimensions.iter().any(|d| d.id == dimension.id)
+            {
+                continue;
+            }
+            let what = format!(
+                "accounts of dimension {} ({}) of company {label}",
+                dimension.name, dimension.id
+            );
+            let accounts = self
+                .read_list(
+                    &["accountdistributions", &dimension.id, "accounts"],
+                    None,
+                    &what,
+                )
+                .await?;
+            for (index, item) in accounts.iter().enumerate() {
+                if let Some(account) = take(
+                    wire::account(item),
+                    item,
+                    index,
+                    &what,
+                    &mut warnings,
+                    &mut dropped,
+                ) {
+                    if !dimension.accounts.iter().any(|a| a.id == account.id) {
+                        dimension.accounts.push(account);
+                    }
+                }
+            }
+            dimension
+                .accounts
+                .sort_by(|a, b| (&a.code, &a.id).cmp(&(&b.code, &b.id)));
+            dimensions.push(dimension);
+        }
+        dimensions.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok((dimensions, warnings, dropped))
+    }
+
+    /// Reads a whole list page by page. Stops when `TotalItemCount` items are read, on an empty
+    /// page, or (without a total) when a page repeats, as from a server that ignores paging.
+    /// A short page does not end the read: the server may cap the page size. Refuses a read
+    /// that ends short of the total, repeats a page despite a total, or runs into `max_pages`.
+    async fn read_list(
+        &self,
+        path: &[&str],
+        company_id: Option<&str>,
+        what: &str,
+    ) -> Result<Vec<Value>, FlexError> {
+        let mut items: Vec<Value> = Vec::new();
+        let mut total: Option<u64> = None;
+        let mut previous: Option<Vec<Value>> = None;
+        for page_index in 0..self.max_pages {
+            let mut url = self.url(path);
+            {
+                let mut query = url.query_pairs_mut();
+                if let Some(id) = company_id {
+                    query.append_pair("companyId", id);
+                }
+                query.append_pair("pageIndex", &page_index.to_string());
+                query.append_pair("pageSize", &self.page_size.to_string());
+            }
+            let body = self.get_json(url, what).await?;
+            let page = wire::parse_page(&body).map_err(|reason| FlexError::Body {
+                what: what.to_string(),
+                reason: format!("unexpected answer: {reason}"),
+            })?;
+            if page.total.is_some() {
+                total = page.total;
+            }
+            if page.items.is_empty() {
+                return finish_list(items, total, what);
+            }
+            // A server that ignores paging sends the same page again.
+            if previous.as_ref() == Some(&page.items) {
+                return match total {
+                    None => Ok(items),
+                    Some(_) => Err(FlexError::Body {
+                        what: what.to_string(),
+                        reason: "Flex sent the same page twice, so paging does not work and \
+                                 the read would be partial"
+                            .to_string(),
+                    }),
+                };
+            }
+            items.extend(page.items.iter().cloned());
+            if total.is_some_and(|total| items.len() as u64 >= total) {
+                return Ok(items);
+            }
+            previous = Some(page.items);
+        }
+        Err(FlexError::PageCap {
+            what: what.to_string(),
+            max_pages: self.max_pages,
+        })
+    }
+
+    fn url(&self, path: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path);
+        }
+        url
+    }
+
+    /// One GET, judged: a 2xx answer with a JSON body, or an error naming `what`.
+    async fn get_json(&self, url: Url, what: &str) -> Result<Value, FlexError> {
+        let response = self
+            .transport
+            .send(true, |client| {
+                client
+                    .get(url.clone())
+                    .header(reqwest::header::AUTHORIZATION, self.authorization.clone())
+                    .header("Instance", self.instance.clone())
+                    .header(reqwest::header::ACCEPT, "application/json")
+            })
+            .await
+            .map_err(|source| FlexError::Transport {
+                what: what.to_string(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.map_err(|e| FlexError::Body {
+            what: what.to_string(),
+            reason: format!("the answer could not be read whole: {}", describe(e)),
+        })?;
+        if !(200..300).contains(&status) {
+            let message = wire::error_message(&body).map(|m| self.scrub(m));
+            let what = what.to_string();
+            return Err(match status {
+                401 => FlexError::Unauthorized { what, message },
+                403 => FlexError::Forbidden { what, message },
+                404 => FlexError::NotFound { what, message },
+                _ => FlexError::Status {
+                    what,
+                    status,
+                    message,
+                },
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            let reason = if e.is_eof() {
+                format!("the answer ends before its JSON does (cut off?): {e}")
+            } else {
+                format!(
+                    "the answer is not JSON (content type {}): {e}",
+                    content_type.as_deref().unwrap_or("not given")
+                )
+            };
+            FlexError::Body {
+                what: what.to_string(),
+                reason,
+            }
+        })
+    }
+
+    /// Removes any secret from a text the server sent before it goes into an error.
+    fn scrub(&self, mut text: String) -> String {
+        for secret in &self.secrets {
+            let secret = secret.expose_secret();
+            if !secret.is_empty() && text.contains(secret) {
+                text = text.replace(secret, "***");
+            }
+        }
+        text
+    }
+}
+
+fn finish_list(items: Vec<Value>, total: Option<u64>, what: &str) -> Result<Vec<Value>, FlexError> {
+    match total {
+        Some(total) if (items.len() as u64) < total => Err(FlexError::Partial {
+            what: what.to_string(),
+            read: items.len() as u64,
+            total,
+        }),
+        _ => Ok(items),
+    }
+}
+
+/// Keeps a parsed record, turning its problems into warnings; counts a dropped record.
+fn take<T>(
+    parsed: Parsed<T>,
+    item: &Value,
+    index: usize,
+    what: &str,
+    warnings: &mut Vec<ReadWarning>,
+    dropped: &mut u64,
+) -> Option<T> {
+    let record = wire::record_label(item).unwrap_or_else(|| format!("#{}", index + 1));
+    for problem in parsed.problems {
+        warnings.push(ReadWarning {
+            what: what.to_string(),
+            record: record.clone(),
+            field: Some(problem.field),
+            message: problem.problem,
+        });
+    }
+    match parsed.record {
+        Ok(record) => Some(record),
+        Err(missing) => {
+            *dropped += 1;
+            warnings.push(ReadWarning {
+                what: what.to_string(),
+                record,
+                field: None,
+                message: format!("{missing}; dropped"),
+            });
+            None
+        }
+    }
+}
+
+/// `1010 (GUID)`, or the GUID alone when the number is unknown.
+fn company_label(company: &SourceCompany) -> String {
+    match company.number {
+        Some(number) => format!("{number} ({})", company.id),
+        None => company.id.clone(),
+    }
+}
+
+/// A reqwest error and its causes, without the URL.
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_as_customers_quote_them() {
+        let cases = [
+            (
+                "https://x.flexhosting.se",
+                "https://x.flexhosting.se/webapi/api",
+            ),
+            (
+                "https://x.flexhosting.se/",
+                "https://x.flexhosting.se/webapi/api",
+            ),
+            ("x.flexhosting.se", "https://x.flexhosting.se/webapi/api"),
+            ("https://api.flexhrm.com/api", "https://api.flexhrm.com/api"),
+            (
+                "https://api.flexhrm.com/api/",
+                "https://api.flexhrm.com/api",
+            ),
+            (
+                "https://x.flexhosting.se/webapi/api/",
+                "https://x.flexhosting.se/webapi/api",
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/webapi/api"),
+        ];
+        for (base, expected) in cases {
+            let url = api_base_url(base, "/webapi/api").unwrap();
+            assert_eq!(url.as_str(), expected, "for {base}");
+        }
+        assert_eq!(
+            api_base_url("https://h.se", "/custom/").unwrap().as_str(),
+            "https://h.se/custom"
+        );
+    }
+
+    #[test]
+    fn base_urls_that_cannot_work_are_refused() {
+        for base in ["", "ftp://x.se", "https://user:pw@x.se", "http://"] {
+            assert!(
+                matches!(
+                    api_base_url(base, "/webapi/api"),
+                    Err(FlexError::BaseUrl { .. })
+                ),
+                "{base:?} was accepted"
+            );
+        }
+        let error = api_base_url("https://user:pw@x.se", "/webapi/api").unwrap_err();
+        assert!(!error.to_string().is_empty());
+    }
+
+    #[test]
+    fn company_refs_from_text() {
+        assert_eq!(
+            "1010".parse::<CompanyRef>().unwrap(),
+            CompanyRef::Number(1010)
+        );
+        assert_eq!(
+            " f4af5684-2f27-57d4-94ad-a5d1b45f0459 "
+                .parse::<CompanyRef>()
+                .unwrap(),
+            CompanyRef::Guid("f4af5684-2f27-57d4-94ad-a5d1b45f0459".to_string())
+        );
+        assert!("".parse::<CompanyRef>().is_err());
+        assert!("99999999999999999999999".parse::<CompanyRef>().is_err());
+    }
+
+    #[test]
+    fn auth_schemes_from_text() {
+        assert_eq!(
+            "literal".parse::<AuthScheme>().unwrap(),
+            AuthScheme::Literal
+        );
+        assert_eq!(
+            "Base64".parse::<AuthScheme>().unwrap(),
+            AuthScheme::Base64Full
+        );
+        assert_eq!(
+            "base64_user_pass".parse::<AuthScheme>().unwrap(),
+            AuthScheme::Base64UserPass
+        );
+        assert!("bearer".parse::<AuthScheme>().is_err());
+    }
+
+    #[test]
+    fn a_password_unfit_for_the_literal_form_is_refused_without_showing_it() {
+        let settings = FlexSettings {
+            base_url: "https://x.se".to_string(),
+            username: "u".to_string(),
+            password: SecretString::from("line\nbreak".to_string()),
+            instance: "1".to_string(),
+            ..FlexSettings::default()
+        };
+        let error = FlexClient::new(settings).unwrap_err();
+        assert!(!error.to_string().contains("line"));
+    }
+}

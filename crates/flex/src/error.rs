@@ -1,0 +1,82 @@
+//! The errors of the Flex client. Each names what was being read (resource and company), never
+//! the password or the `Authorization` header.
+
+use flexsync_http::HttpError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlexError {
+    #[error("invalid Flex base URL {url:?}: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("invalid Flex settings: {0}")]
+    Settings(String),
+    #[error("could not set up the HTTP client for Flex: {0}")]
+    Client(#[source] HttpError),
+    #[error(
+        "{what}: 401 unauthorized: Flex did not accept the API user's credentials (check the \
+         username, password, instance and auth scheme){}",
+        said(.message)
+    )]
+    Unauthorized {
+        what: String,
+        message: Option<String>,
+    },
+    #[error(
+        "{what}: 403 forbidden: the API user may not read this company or resource{}",
+        said(.message)
+    )]
+    Forbidden {
+        what: String,
+        message: Option<String>,
+    },
+    #[error("{what}: 404 not found{}", said(.message))]
+    NotFound {
+        what: String,
+        message: Option<String>,
+    },
+    #[error("{what}: Flex answered {status}{}", said(.message))]
+    Status {
+        what: String,
+        status: u16,
+        message: Option<String>,
+    },
+    #[error("{what}: {reason}")]
+    Body { what: String, reason: String },
+    #[error("{what}: {source}")]
+    Transport {
+        what: String,
+        #[source]
+        source: HttpError,
+    },
+    #[error(
+        "{what}: the read looks partial: {read} of {total} items came back, so nothing may be \
+         written from it"
+    )]
+    Partial { what: String, read: u64, total: u64 },
+    #[error(
+        "{what}: still more pages after {max_pages} pages; the read looks partial (raise \
+         max_pages or page_size if the list is really this long)"
+    )]
+    PageCap { what: String, max_pages: u32 },
+    #[error("configured company {reference} is not among the companies Flex lists ({known})")]
+    UnknownCompany { reference: String, known: String },
+}
+
+impl FlexError {
+    /// The HTTP status Flex answered with, if the error is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FlexError::Unauthorized { .. } => Some(401),
+            FlexError::Forbidden { .. } => Some(403),
+            FlexError::NotFound { .. } => Some(404),
+            FlexError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+fn said(message: &Option<String>) -> String {
+    match message {
+        Some(text) => format!(" (Flex said: {text})"),
+        None => String::new(),
+    }
+}

@@ -1,0 +1,685 @@
+//! Tolerant reading of Flex API JSON: page envelopes and the API objects, turned into the
+//! snapshot types of `flexsync-core` without ever failing a whole list for one odd record.
+//!
+//! Keys match case-insensitively (PascalCase or camelCase), every field may be missing or null,
+//! ids and enums may come as numbers or text, and a field of the wrong shape is skipped and
+//! reported as a [`FieldProblem`] while the rest of the record is kept.
+
+use std::collections::BTreeMap;
+
+use flexsync_core::snapshot::{
+    SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
+    SourcePeriod,
+};
+use serde_json::{Map, Value};
+
+/// One page of a list, whatever envelope it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// `TotalItemCount`, when the envelope carries one.
+    pub total: Option<u64>,
+}
+
+/// Reads a list answer: `{"Items": [...], "TotalItemCount": n}` (any key case), an object whose
+/// only array property holds the items, or a bare array.
+pub fn parse_page(body: &Value) -> Result<Page, String> {
+    match body {
+        Value::Array(items) => Ok(Page {
+            items: items.clone(),
+            total: None,
+        }),
+        Value::Object(map) => {
+            let total = field(map, "TotalItemCount").and_then(as_count);
+            let items = match field(map, "Items") {
+                Some(Value::Array(items)) => items.clone(),
+                Some(Value::Null) => Vec::new(),
+                Some(other) => {
+                    return Err(format!("\"Items\" is {}, not a list", kind(other)));
+                }
+                None => {
+                    let mut arrays = map.values().filter_map(|v| v.as_array());
+                    match (arrays.next(), arrays.next()) {
+                        (Some(items), None) => items.clone(),
+                        (None, _) => return Err("the answer holds no list of items".to_string()),
+                        (Some(_), Some(_)) => {
+                            return Err("the answer holds several lists and no \"Items\"".into());
+                        }
+                    }
+                }
+            };
+            Ok(Page { items, total })
+        }
+        other => Err(format!("the answer is {}, not a list", kind(other))),
+    }
+}
+
+/// A field of one record that could not be read as it is; the field is skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// PascalCase field name, e.g. `FirstName` or `Employment.EmploymentType`.
+    pub field: String,
+    pub problem: String,
+}
+
+/// What reading one record gave: the record, unless it lacked what identifies it, and the
+/// problems met on the way. `missing` names the identifying field that was absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<T> {
+    pub record: Result<T, Missing>,
+    pub problems: Vec<FieldProblem>,
+}
+
+/// Why a record was dropped: it had no usable value for the named field, or it was no object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    Field(&'static str),
+    NotAnObject(&'static str),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Field(name) => write!(f, "no {name}"),
+            Missing::NotAnObject(kind) => write!(f, "the record is {kind}, not an object"),
+        }
+    }
+}
+
+/// Collects the problems of one record while its fields are read.
+struct Reader<'a> {
+    map: &'a Map<String, Value>,
+    prefix: &'static str,
+    problems: Vec<FieldProblem>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(map: &'a Map<String, Value>, prefix: &'static str) -> Self {
+        Reader {
+            map,
+            prefix,
+            problems: Vec::new(),
+        }
+    }
+
+    /// A scalar field as text; `None` when missing, null, or of the wrong shape (reported).
+    fn text(&mut self, name: &str) -> Option<String> {
+        let value = field(self.map, name)?;
+        match scalar_text(value) {
+            Ok(text) => text,
+            Err(shape) => {
+                self.problems.push(FieldProblem {
+                    field: format!("{}{name}", self.prefix),
+                    problem: format!("expected a text or number, found {shape}; skipped"),
+                });
+                None
+            }
+        }
+    }
+
+    /// An identifier: text or number, not empty.
+    fn id(&mut self, name: &str) -> Option<String> {
+        self.text(name)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+    }
+}
+
+/// Reads one company. Drops it when it has no `Id`.
+pub fn company(value: &Value) -> Parsed<SourceCompany> {
+    let Some(map) = value.as_object() else {
+        return not_an_object(value);
+    };
+    let mut r = Reader::new(map, "");
+    let id = r.id("Id");
+    let number = match r.text("CompanyNumber") {
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                r.problems.push(FieldProblem {
+                    field: "CompanyNumber".to_string(),
+                    problem: "not a whole number; skipped".to_string(),
+                });
+                None
+            }
+        },
+        None => None,
+    };
+    let name = r.text("Name");
+    finish(r, id.ok_or(Missing::Field("Id")), |id| SourceCompany {
+        id,
+        number,
+        name,
+    })
+}
+
+/// The fields of an employee that have their own place in [`SourceEmployee`]; every other
+/// scalar field goes into `fields`.
+const EMPLOYEE_KNOWN: [&str; 9] = [
+    "Id",
+    "CompanyId",
+    "FirstName",
+    "LastName",
+    "EmailWork",
+    "DateOfBirth",
+    "Gender",
+    "ImmediateManagerEmployeeId",
+    "Employment",
+];
+
+/// Reads one employee. `company_id` is used when the record does not say its company.
+pub fn employee(value: &Value, company_id: &str) -> Parsed<SourceEmployee> {
+    let Some(map) = value.as_object() else {
+        return not_an_object(value);
+    };
+    let mut r = Reader::new(map, "");
+    let id = r.id("Id");
+    let company = r.id("CompanyId").unwrap_or_else(|| company_id.to_string());
+    let first_name = r.text("FirstName");
+    let last_name = r.text("LastName");
+    let email_work = r.text("EmailWork");
+    let date_of_birth = r.text("DateOfBirth");
+    let gender = r.text("Gender");
+    let manager_id = r.id("ImmediateManagerEmployeeId");
+
+    let mut fields = scalar_fields(map, "", &EMPLOYEE_KNOWN);
+    let (employment_number, employment_type) = match employment(map, &mut r.problems) {
+        Some(employment) => {
+            let mut e = Reader::new(employment, "Employment.");
+            let number = e.text("EmploymentNumber");
+            let kind = e.text("EmploymentType");
+            r.problems.append(&mut e.problems);
+            fields.extend(scalar_fields(
+                employment,
+                "Employment.",
+                &["EmploymentNumber", "EmploymentType"],
+            ));
+            (number, kind)
+        }
+        // Some shapes carry the employment on the employee itself.
+        None => {
+            let number = r.text("EmploymentNumber");
+            let kind = r.text("EmploymentType");
+            fields.remove("EmploymentNumber");
+            fields.remove("EmploymentType");
+            (number, kind)
+        }
+    };
+
+    finish(r, id.ok_or(Missing::Field("Id")), |id| SourceEmployee {
+        id,
+        company_id: company,
+        first_name,
+        last_name,
+        email_work,
+        date_of_birth,
+        gender,
+        manager_id,
+        employment_number,
+        employment_type,
+        fields,
+    })
+}
+
+/// `Employment` as an object or a list of objects (the first is taken).
+fn employment<'a>(
+    map: &'a Map<String, Value>,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<&'a Map<String, Value>> {
+    match field(map, "Employment")? {
+        Value::Object(employment) => Some(employment),
+        Value::Array(list) => {
+            let objects: Vec<&Map<String, Value>> =
+                list.iter().filter_map(Value::as_object).collect();
+            if objects.len() != list.len() || objects.len() > 1 {
+                problems.push(FieldProblem {
+                    field: "Employment".to_string(),
+                    problem: format!(
+                        "a list of {} entries where one employment was expected; the first \
+                         employment is used",
+                        list.len()
+                    ),
+                });
+            }
+            objects.first().copied()
+        }
+        Value::Null => None,
+        other => {
+            problems.push(FieldProblem {
+                field: "Employment".to_string(),
+                problem: format!("expected an object, found {}; skipped", kind(other)),
+            });
+            None
+        }
+    }
+}
+
+/// Reads one employment period. Drops it when it names no employee.
+pub fn period(value: &Value) -> Parsed<SourcePeriod> {
+    let Some(map) = value.as_object() else {
+        return not_an_object(value);
+    };
+    let mut r = Reader::new(map, "");
+    let id = r.id("Id");
+    let employee_id = r.id("EmployeeId");
+    let from = r.text("FromDate");
+    let to = r.text("ToDate");
+    finish(
+        r,
+        employee_id.ok_or(Missing::Field("EmployeeId")),
+        |employee_id| SourcePeriod {
+            id,
+            employee_id,
+            from,
+            to,
+        },
+    )
+}
+
+/// Reads one dimension (`AccountDistribution`) without its accounts, which are read apart.
+pub fn dimension(value: &Value, company_id: &str) -> Parsed<SourceDimension> {
+    let Some(map) = value.as_object() else {
+        return not_an_object(value);
+    };
+    let mut r = Reader::new(map, "");
+    let id = r.id("Id");
+    let company = r.id("CompanyId").unwrap_or_else(|| company_id.to_string());
+    let name = r.text("Name");
+    if name.is_none() {
+        r.problems.push(FieldProblem {
+            field: "Name".to_string(),
+            problem: "missing; the dimension has no name".to_string(),
+        });
+    }
+    finish(r, id.ok_or(Missing::Field("Id")), |id| SourceDimension {
+        id,
+        company_id: company,
+        name: name.unwrap_or_default(),
+        accounts: Vec::new(),
+    })
+}
+
+/// Reads one account of a dimension. Drops it without `Id` or without `Code` (the code is the
+/// stable key of a group).
+pub fn account(value: &Value) -> Parsed<SourceAccount> {
+    let Some(map) = value.as_object() else {
+        return not_an_object(value);
+    };
+    let mut r = Reader::new(map, "");
+    let id = r.id("Id");
+    let code = r.id("Code");
+    let name = r.text("Name");
+    let key = match (id, code) {
+        (Some(id), Some(code)) => Ok((id, code)),
+        (None, _) => Err(Missing::Field("Id")),
+        (_, None) => Err(Missing::Field("Code")),
+    };
+    finish(r, key, |(id, code)| SourceAccount { id, code, name })
+}
+
+/// Reads one default account (`EmploymentDefaultAccount`). Drops it when it names no employee
+/// or no dimension.
+pub fn default_account(value: &Value) -> Parsed<SourceDefaultAccount> {
+    let Some(map) = value.as_object() else {
+        return not_an_object(value);
+    };
+    let mut r = Reader::new(map, "");
+    let employee_id = r.id("EmployeeId");
+    let dimension_id = r.id("AccountDistributionId");
+    let account_id = r.id("AccountId");
+    let account_code = r.id("AccountCode");
+    let from = r.text("FromDate");
+    let to = r.text("TomDate").or_else(|| r.text("ToDate"));
+    let key = match (employee_id, dimension_id) {
+        (Some(e), Some(d)) => Ok((e, d)),
+        (None, _) => Err(Missing::Field("EmployeeId")),
+        (_, None) => Err(Missing::Field("AccountDistributionId")),
+    };
+    finish(r, key, |(employee_id, dimension_id)| SourceDefaultAccount {
+        employee_id,
+        dimension_id,
+        account_id,
+        account_code,
+        from,
+        to,
+    })
+}
+
+/// The record's `Id` (or `EmployeeId`), for naming a record in a warning.
+pub fn record_label(value: &Value) -> Option<String> {
+    let map = value.as_object()?;
+    ["Id", "EmployeeId"]
+        .iter()
+        .find_map(|name| field(map, name).and_then(|v| scalar_text(v).ok().flatten()))
+}
+
+/// The server's `Message` from an error body, if it sent one.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let text = match &value {
+        Value::Object(map) => field(map, "Message").and_then(Value::as_str)?.to_string(),
+        Value::String(text) => text.clone(),
+        _ => return None,
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    Some(text.chars().take(300).collect())
+}
+
+fn finish<K, T>(r: Reader<'_>, key: Result<K, Missing>, build: impl FnOnce(K) -> T) -> Parsed<T> {
+    Parsed {
+        record: key.map(build),
+        problems: r.problems,
+    }
+}
+
+fn not_an_object<T>(value: &Value) -> Parsed<T> {
+    Parsed {
+        record: Err(Missing::NotAnObject(kind(value))),
+        problems: Vec::new(),
+    }
+}
+
+/// A key of an object: the exact name first, then any case.
+pub fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    map.get(name).or_else(|| {
+        map.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    })
+}
+
+/// A scalar as text: `Ok(None)` for null, `Err(shape)` for a list or an object.
+fn scalar_text(value: &Value) -> Result<Option<String>, &'static str> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(text.clone())),
+        Value::Bool(b) => Ok(Some(b.to_string())),
+        Value::Number(n) => Ok(Some(number_text(n))),
+        other => Err(kind(other)),
+    }
+}
+
+/// Whole numbers sent as `1.0` read as `1`, so that `Gender` and `EmploymentType` compare.
+fn number_text(n: &serde_json::Number) -> String {
+    if n.is_f64() {
+        if let Some(f) = n.as_f64() {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                return format!("{}", f as i64);
+            }
+        }
+    }
+    n.to_string()
+}
+
+/// Every non-null scalar field not in `known`, by PascalCase name with `prefix`.
+fn scalar_fields(
+    map: &Map<String, Value>,
+    prefix: &str,
+    known: &[&str],
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in map {
+        if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        let Ok(Some(text)) = scalar_text(value) else {
+            continue;
+        };
+        let name = format!("{prefix}{}", pascal_case(key));
+        // When a key comes in two spellings, the PascalCase one wins.
+        if !out.contains_key(&name) || key.as_str() == pascal_case(key) {
+            out.insert(name, text);
+        }
+    }
+    out
+}
+
+fn pascal_case(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn as_count(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn page_envelopes_in_every_accepted_shape() {
+        let pascal = json!({"PageIndex": 0, "PageSize": 2, "TotalItemCount": 3, "Items": [1, 2]});
+        assert_eq!(
+            parse_page(&pascal).unwrap(),
+            Page {
+                items: vec![json!(1), json!(2)],
+                total: Some(3)
+            }
+        );
+        let camel = json!({"totalItemCount": "3", "items": [1]});
+        assert_eq!(parse_page(&camel).unwrap().total, Some(3));
+        assert_eq!(parse_page(&camel).unwrap().items, vec![json!(1)]);
+        let only_array = json!({"Count": 1, "Employees": [{"Id": "a"}]});
+        assert_eq!(parse_page(&only_array).unwrap().items.len(), 1);
+        let bare = json!([{"Id": "a"}, {"Id": "b"}]);
+        assert_eq!(parse_page(&bare).unwrap().items.len(), 2);
+        assert_eq!(parse_page(&bare).unwrap().total, None);
+        let null_items = json!({"TotalItemCount": 0, "Items": null});
+        assert!(parse_page(&null_items).unwrap().items.is_empty());
+    }
+
+    #[test]
+    fn page_envelopes_that_hold_no_list_are_refused() {
+        assert!(parse_page(&json!({"Message": "hi"})).is_err());
+        assert!(parse_page(&json!({"A": [], "B": []})).is_err());
+        assert!(parse_page(&json!({"Items": "x"})).is_err());
+        assert!(parse_page(&json!("text")).is_err());
+        assert!(parse_page(&Value::Null).is_err());
+    }
+
+    #[test]
+    fn employee_in_pascal_case_keeps_every_field() {
+        let value = json!({
+            "Id": "e1", "CompanyId": "c1", "FirstName": "Sara", "LastName": "Nilsson",
+            "Name": "Sara Nilsson", "DateOfBirth": "1981-02-14T00:00:00", "Gender": 2,
+            "EmailWork": "sara@example.se", "EmailPrivate": null,
+            "ImmediateManagerEmployeeId": null, "City": "Uppsala", "IsInAuditProcess": false,
+            "Employment": {"EmploymentNumber": "A1", "EmploymentType": 0, "Title": "Chef"}
+        });
+        let parsed = employee(&value, "other");
+        assert!(parsed.problems.is_empty());
+        let e = parsed.record.unwrap();
+        assert_eq!(e.id, "e1");
+        assert_eq!(e.company_id, "c1");
+        assert_eq!(e.first_name.as_deref(), Some("Sara"));
+        assert_eq!(e.date_of_birth.as_deref(), Some("1981-02-14T00:00:00"));
+        assert_eq!(e.gender.as_deref(), Some("2"));
+        assert_eq!(e.manager_id, None);
+        assert_eq!(e.employment_number.as_deref(), Some("A1"));
+        assert_eq!(e.employment_type.as_deref(), Some("0"));
+        let keys: Vec<&str> = e.fields.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["City", "Employment.Title", "IsInAuditProcess", "Name"],
+            "null fields and the fields with their own place are left out"
+        );
+        assert_eq!(e.fields["IsInAuditProcess"], "false");
+    }
+
+    #[test]
+    fn employee_in_camel_case_with_odd_shapes() {
+        let value = json!({
+            "id": 42, "firstName": "Ali", "gender": "Man", "dateOfBirth": "1990-12-12T00:00:00.000+01:00",
+            "immediateManagerEmployeeId": "m1", "city": "Lund",
+            "employment": [{"employmentNumber": 7, "employmentType": "Extern personal"}]
+        });
+        let parsed = employee(&value, "c9");
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let e = parsed.record.unwrap();
+        assert_eq!(e.id, "42");
+        assert_eq!(
+            e.company_id, "c9",
+            "the company read falls in when the record names none"
+        );
+        assert_eq!(e.gender.as_deref(), Some("Man"));
+        assert_eq!(
+            e.date_of_birth.as_deref(),
+            Some("1990-12-12T00:00:00.000+01:00")
+        );
+        assert_eq!(e.manager_id.as_deref(), Some("m1"));
+        assert_eq!(e.employment_number.as_deref(), Some("7"));
+        assert_eq!(e.employment_type.as_deref(), Some("Extern personal"));
+        assert_eq!(e.fields.get("City").map(String::as_str), Some("Lund"));
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_shape_is_skipped_and_the_record_kept() {
+        let value = json!({
+            "Id": "e1", "FirstName": {"x": 1}, "LastName": "Berg", "Gender": [1],
+            "Employment": "full time"
+        });
+        let parsed = employee(&value, "c1");
+        let e = parsed.record.unwrap();
+        assert_eq!(e.first_name, None);
+        assert_eq!(e.gender, None);
+        assert_eq!(e.last_name.as_deref(), Some("Berg"));
+        let fields: Vec<&str> = parsed.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["FirstName", "Gender", "Employment"]);
+    }
+
+    #[test]
+    fn records_without_their_key_are_dropped() {
+        assert_eq!(
+            employee(&json!({"FirstName": "X"}), "c").record,
+            Err(Missing::Field("Id"))
+        );
+        assert_eq!(
+            employee(&json!({"Id": "  "}), "c").record,
+            Err(Missing::Field("Id"))
+        );
+        assert_eq!(
+            employee(&json!("e1"), "c").record,
+            Err(Missing::NotAnObject("a text"))
+        );
+        assert_eq!(
+            period(&json!({"Id": "p"})).record,
+            Err(Missing::Field("EmployeeId"))
+        );
+        assert_eq!(
+            account(&json!({"Id": "a"})).record,
+            Err(Missing::Field("Code"))
+        );
+        assert_eq!(
+            default_account(&json!({"EmployeeId": "e"})).record,
+            Err(Missing::Field("AccountDistributionId"))
+        );
+    }
+
+    #[test]
+    fn periods_accounts_and_default_accounts() {
+        let p = period(&json!({"id": "p1", "employeeId": "e1", "fromDate": "2020-01-01T00:00:00", "toDate": null}))
+            .record
+            .unwrap();
+        assert_eq!(p.employee_id, "e1");
+        assert_eq!(p.from.as_deref(), Some("2020-01-01T00:00:00"));
+        assert_eq!(p.to, None);
+        let a = account(&json!({"Id": "a1", "Code": 200, "Name": "Ekonomi"}))
+            .record
+            .unwrap();
+        assert_eq!(a.code, "200");
+        let d = default_account(&json!({
+            "EmployeeId": "e1", "AccountDistributionId": "d1", "AccountId": "a1",
+            "AccountCode": "200", "FromDate": "2021-09-01T00:00:00", "TomDate": "2022-01-01T00:00:00"
+        }))
+        .record
+        .unwrap();
+        assert_eq!(d.to.as_deref(), Some("2022-01-01T00:00:00"));
+        assert_eq!(d.account_code.as_deref(), Some("200"));
+        let c = company(&json!({"Id": "c1", "CompanyNumber": "1010", "Name": "AB"}))
+            .record
+            .unwrap();
+        assert_eq!(c.number, Some(1010));
+    }
+
+    #[test]
+    fn whole_numbers_sent_as_decimals_read_as_whole_numbers() {
+        let e = employee(&json!({"Id": "e", "Gender": 1.0}), "c")
+            .record
+            .unwrap();
+        assert_eq!(e.gender.as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn parsing_never_panics_on_any_shape() {
+        let shapes = [
+            json!(null),
+            json!(true),
+            json!(1.5),
+            json!("x"),
+            json!([]),
+            json!({}),
+            json!([null, {"a": []}]),
+            json!({"Items": {}}),
+        ];
+        for a in &shapes {
+            let mut record = serde_json::Map::new();
+            for key in [
+                "Id",
+                "CompanyId",
+                "Employment",
+                "EmployeeId",
+                "Code",
+                "AccountDistributionId",
+                "CompanyNumber",
+                "Items",
+                "TotalItemCount",
+            ] {
+                record.insert(key.to_string(), a.clone());
+            }
+            let record = Value::Object(record);
+            for value in [a, &record] {
+                let _ = parse_page(value);
+                let _ = employee(value, "c");
+                let _ = period(value);
+                let _ = dimension(value, "c");
+                let _ = account(value);
+                let _ = default_account(value);
+                let _ = company(value);
+                let _ = record_label(value);
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages_are_read_from_json_bodies_only() {
+        assert_eq!(
+            error_message(br#"{"Message": "nope"}"#).as_deref(),
+            Some("nope")
+        );
+        assert_eq!(error_message(br#"{"message": "x"}"#).as_deref(), Some("x"));
+        assert_eq!(error_message(b"<html>"), None);
+    }
+}

@@ -1,0 +1,744 @@
+//! The Flex client against the Flex emulator over real sockets.
+
+// The shared helpers below are test code too; clippy only exempts `#[test]` functions.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use flexsync_core::snapshot::Snapshot;
+use flexsync_emulators::flex::{self, FlexData, ListStyle, PageFault, PageFaultKind, RunningFlex};
+use flexsync_emulators::knobs::Faults;
+use flexsync_flex::{AuthScheme, CompanyRef, FlexClient, FlexError, FlexSettings};
+use flexsync_http::{HttpSettings, RetryPolicy};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+const EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/examples/flex-small.json"
+);
+
+fn example_json() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(EXAMPLE).unwrap()).unwrap()
+}
+
+fn example() -> FlexData {
+    FlexData::load(EXAMPLE).unwrap()
+}
+
+/// Quick retries, so that tests of retries and failures do not wait.
+fn fast_http() -> HttpSettings {
+    HttpSettings {
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_retry_after: Duration::from_secs(5),
+        },
+        ..HttpSettings::default()
+    }
+}
+
+/// Settings for the data's first API user and every company of the data, by number.
+fn settings(flex: &RunningFlex, data: &FlexData) -> FlexSettings {
+    let user = &data.api_users[0];
+    let companies = data
+        .companies
+        .iter()
+        .map(|c| {
+            let number = c.get("CompanyNumber").or(c.get("companyNumber"));
+            CompanyRef::Number(number.and_then(Value::as_i64).unwrap())
+        })
+        .collect();
+    FlexSettings {
+        base_url: flex.base_url(),
+        username: user.username.clone(),
+        password: SecretString::from(user.password.clone()),
+        instance: data.instance.clone(),
+        companies,
+        http: fast_http(),
+        ..FlexSettings::default()
+    }
+}
+
+fn guid(kind: u32, n: usize) -> String {
+    format!("{kind:08x}-0000-4000-8000-{n:012x}")
+}
+
+/// Companies `(number, employee count)`, each with one dimension of one account; every
+/// employee has one period and one default account. Users: `all` and `only-first`.
+fn synthetic(companies: &[(i64, usize)]) -> FlexData {
+    let (mut comps, mut emps, mut periods, mut dists, mut defaults) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (ci, (number, count)) in companies.iter().enumerate() {
+        let company = guid(1, ci);
+        let dimension = guid(2, ci);
+        let account = guid(3, ci);
+        comps.push(
+            json!({"Id": company, "CompanyNumber": number, "Name": format!("Bolag {number} AB")}),
+        );
+        dists.push(
+            json!({"Id": dimension, "CompanyId": company, "Name": "Avdelning",
+            "Accounts": [{"Id": account, "Code": format!("{number}0"), "Name": "Ekonomi"}]}),
+        );
+        for i in 0..*count {
+            let n = ci * 100_000 + i;
+            let employee = guid(4, n);
+            emps.push(json!({"Id": employee, "CompanyId": company, "FirstName": format!("Person{n}"),
+                "LastName": "Test", "EmailWork": format!("p{n}@example.se"), "Gender": i % 3,
+                "Employment": {"EmploymentNumber": format!("{number}-{i:04}"), "EmploymentType": 0}}));
+            periods.push(
+                json!({"Id": guid(5, n), "CompanyId": company, "EmployeeId": employee,
+                "FromDate": "2020-01-01T00:00:00", "ToDate": null}),
+            );
+            defaults.push(json!({"Id": guid(6, n), "CompanyId": company, "EmployeeId": employee,
+                "AccountDistributionId": dimension, "AccountId": account,
+                "AccountCode": format!("{number}0"), "FromDate": "2020-01-01T00:00:00", "TomDate": null}));
+        }
+    }
+    FlexData::from_value(json!({
+        "Instance": "5257",
+        "ApiUsers": [
+            {"Username": "all", "Password": "pw:with:colons", "CompanyIds": null},
+            {"Username": "only-first", "Password": "pw-first", "CompanyIds": [guid(1, 0)]}
+        ],
+        "Companies": comps, "Employees": emps, "EmploymentPeriods": periods,
+        "AccountDistributions": dists, "EmploymentDefaultAccounts": defaults
+    }))
+    .unwrap()
+}
+
+async fn read(settings: FlexSettings) -> Result<Snapshot, FlexError> {
+    FlexClient::new(settings).unwrap().read_snapshot().await
+}
+
+#[tokio::test]
+async fn reads_the_example_file_whole() {
+    let data = example();
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let client = FlexClient::new(settings(&flex, &data)).unwrap();
+    let read = client.read().await.unwrap();
+    assert!(read.warnings.is_empty(), "{:?}", read.warnings);
+    assert_eq!(read.dropped, 0);
+    let snapshot = read.snapshot;
+    let file = example_json();
+    let list = |name: &str| file[name].as_array().unwrap().clone();
+
+    assert_eq!(snapshot.companies.len(), list("Companies").len());
+    assert_eq!(snapshot.companies[0].id, list("Companies")[0]["Id"]);
+    assert_eq!(
+        snapshot.companies[0].number,
+        list("Companies")[0]["CompanyNumber"].as_i64()
+    );
+    assert_eq!(snapshot.employees.len(), 4);
+    assert_eq!(snapshot.periods.len(), 4);
+    assert_eq!(snapshot.dimensions.len(), 2);
+    assert_eq!(snapshot.default_accounts.len(), 8);
+
+    for record in list("Employees") {
+        let e = snapshot
+            .employees
+            .iter()
+            .find(|e| e.id == record["Id"])
+            .unwrap();
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        assert_eq!(e.company_id, record["CompanyId"]);
+        assert_eq!(e.first_name, text(&record["FirstName"]));
+        assert_eq!(e.last_name, text(&record["LastName"]));
+        assert_eq!(e.email_work, text(&record["EmailWork"]));
+        assert_eq!(e.date_of_birth, text(&record["DateOfBirth"]));
+        assert_eq!(e.manager_id, text(&record["ImmediateManagerEmployeeId"]));
+        assert_eq!(e.gender, Some(record["Gender"].to_string()));
+        assert_eq!(
+            e.employment_number,
+            text(&record["Employment"]["EmploymentNumber"])
+        );
+        assert_eq!(
+            e.employment_type,
+            Some(record["Employment"]["EmploymentType"].to_string())
+        );
+        assert_eq!(
+            e.fields.get("City").map(String::as_str),
+            record["City"].as_str()
+        );
+        assert_eq!(
+            e.fields.get("Name").map(String::as_str),
+            record["Name"].as_str()
+        );
+        assert!(!e.fields.contains_key("FirstName"));
+        assert!(
+            !e.fields.contains_key("EmailPrivate"),
+            "null fields are left out"
+        );
+    }
+    for dist in list("AccountDistributions") {
+        let d = snapshot
+            .dimensions
+            .iter()
+            .find(|d| d.id == dist["Id"])
+            .unwrap();
+        assert_eq!(d.name, dist["Name"]);
+        let mut codes: Vec<&str> = dist["Accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["Code"].as_str().unwrap())
+            .collect();
+        codes.sort();
+        let read_codes: Vec<&str> = d.accounts.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(read_codes, codes);
+    }
+    for default in list("EmploymentDefaultAccounts") {
+        assert!(snapshot.default_accounts.iter().any(|d| {
+            d.employee_id == default["EmployeeId"]
+                && d.dimension_id == default["AccountDistributionId"]
+                && d.account_code.as_deref() == default["AccountCode"].as_str()
+        }));
+    }
+    let stats = client.transport_stats();
+    assert_eq!(
+        stats.requests.load(Relaxed),
+        flex.knobs.counters().values().sum::<u64>()
+    );
+    assert_eq!(stats.retries.load(Relaxed), 0);
+}
+
+#[tokio::test]
+async fn pages_through_long_lists() {
+    let data = synthetic(&[(100, 57)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let page_size = 5;
+    let snapshot = read(FlexSettings {
+        page_size,
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap();
+    assert_eq!(snapshot.employees.len(), data.employees.len());
+    assert_eq!(snapshot.periods.len(), data.employment_periods.len());
+    assert_eq!(
+        snapshot.default_accounts.len(),
+        data.employment_default_accounts.len()
+    );
+    let mut ids: Vec<&str> = snapshot.employees.iter().map(|e| e.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), data.employees.len(), "no employee read twice");
+    let pages = data.employees.len().div_ceil(page_size as usize) as u64;
+    assert_eq!(flex.route_count("GET /employees"), pages);
+    assert_eq!(flex.route_count("GET /employmentperiods"), pages);
+}
+
+#[tokio::test]
+async fn reads_lists_in_every_envelope_shape() {
+    let data = synthetic(&[(100, 12)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let settings = FlexSettings {
+        page_size: 5,
+        ..settings(&flex, &data)
+    };
+    let expected = read(settings.clone()).await.unwrap();
+    assert_eq!(expected.employees.len(), 12);
+    for style in [
+        ListStyle::CamelCase,
+        ListStyle::BareArray,
+        ListStyle::Unpaged,
+    ] {
+        flex.set_list_style(style);
+        let snapshot = read(settings.clone()).await.unwrap();
+        assert_eq!(snapshot, expected, "{style:?}");
+    }
+}
+
+#[tokio::test]
+async fn reads_in_every_auth_scheme() {
+    let data = synthetic(&[(100, 3)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let literal = read(settings(&flex, &data)).await.unwrap();
+    assert_eq!(literal.employees.len(), 3);
+    for auth in [AuthScheme::Base64Full, AuthScheme::Base64UserPass] {
+        let snapshot = read(FlexSettings {
+            auth,
+            ..settings(&flex, &data)
+        })
+        .await
+        .unwrap();
+        assert_eq!(snapshot, literal, "{auth:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_credentials_are_401_naming_the_resource_without_the_password() {
+    let data = synthetic(&[(100, 3)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    for auth in [
+        AuthScheme::Literal,
+        AuthScheme::Base64Full,
+        AuthScheme::Base64UserPass,
+    ] {
+        let wrong = "Wrong-Secret-123";
+        let error = read(FlexSettings {
+            auth,
+            password: SecretString::from(wrong.to_string()),
+            ..settings(&flex, &data)
+        })
+        .await
+        .unwrap_err();
+        assert!(matches!(error, FlexError::Unauthorized { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains("the company list: 401"), "{text}");
+        assert!(!text.contains(wrong), "{text}");
+        assert!(!format!("{error:?}").contains(wrong));
+    }
+    let error = read(FlexSettings {
+        instance: "9999".to_string(),
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(error.status(), Some(401), "a wrong instance is refused");
+}
+
+#[tokio::test]
+async fn a_forbidden_company_is_403_naming_company_and_resource() {
+    let data = synthetic(&[(100, 4), (200, 3)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let restricted = FlexSettings {
+        username: "only-first".to_string(),
+        password: SecretString::from("pw-first".to_string()),
+        ..settings(&flex, &data)
+    };
+    let error = read(restricted.clone()).await.unwrap_err();
+    assert!(matches!(error, FlexError::Forbidden { .. }), "{error:?}");
+    let text = error.to_string();
+    let second = guid(1, 1);
+    assert!(
+        text.contains(&format!("of company 200 ({second}): 403 forbidden")),
+        "{text}"
+    );
+    assert!(
+        [
+            "employees",
+            "employment periods",
+            "dimensions",
+            "default accounts"
+        ]
+        .iter()
+        .any(|resource| text.starts_with(resource)),
+        "{text}"
+    );
+
+    let first_only = read(FlexSettings {
+        companies: vec![CompanyRef::Number(100)],
+        ..restricted
+    })
+    .await
+    .unwrap();
+    assert_eq!(first_only.employees.len(), 4);
+    assert!(
+        first_only
+            .employees
+            .iter()
+            .all(|e| e.company_id == guid(1, 0))
+    );
+}
+
+#[tokio::test]
+async fn two_companies_are_read_apart() {
+    let data = synthetic(&[(100, 4), (200, 3)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let snapshot = read(settings(&flex, &data)).await.unwrap();
+    assert_eq!(snapshot.companies.len(), 2);
+    assert_eq!(snapshot.employees.len(), 7);
+    assert_eq!(snapshot.dimensions.len(), 2);
+    for period in &snapshot.periods {
+        let owner = snapshot
+            .employees
+            .iter()
+            .find(|e| e.id == period.employee_id)
+            .unwrap();
+        assert!(owner.company_id == guid(1, 0) || owner.company_id == guid(1, 1));
+    }
+    assert_eq!(snapshot.periods.len(), 7);
+}
+
+#[tokio::test]
+async fn companies_by_guid_and_unknown_companies() {
+    let data = example();
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let id = data.companies[0]["Id"].as_str().unwrap().to_uppercase();
+    let by_guid = read(FlexSettings {
+        companies: vec![id.parse().unwrap()],
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap();
+    assert_eq!(by_guid.employees.len(), 4);
+
+    let error = read(FlexSettings {
+        companies: vec![CompanyRef::Number(999)],
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, FlexError::UnknownCompany { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("company 999"), "{error}");
+}
+
+#[tokio::test]
+async fn base_urls_with_and_without_the_api_path() {
+    let data = example();
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let host = flex.base_url();
+    let mut snapshots = Vec::new();
+    for (base, prefix) in [
+        (host.clone(), "/webapi/api"),
+        (format!("{host}/"), "/webapi/api"),
+        (format!("{host}/api"), "/api"),
+        (format!("{host}/webapi/api/"), "/webapi/api"),
+    ] {
+        flex.knobs.reset_counters();
+        let snapshot = read(FlexSettings {
+            base_url: base.clone(),
+            ..settings(&flex, &data)
+        })
+        .await
+        .unwrap();
+        let counters = flex.knobs.counters();
+        assert!(
+            counters
+                .keys()
+                .all(|k| k.starts_with(&format!("GET {prefix}/"))),
+            "{base}: {counters:?}"
+        );
+        snapshots.push(snapshot);
+    }
+    assert!(snapshots.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[tokio::test]
+async fn camel_case_and_odd_shapes_are_read_and_bad_fields_skipped() {
+    let company = guid(1, 0);
+    let (eva, ek) = (guid(4, 1), guid(4, 2));
+    let data = FlexData::from_value(json!({
+        "Instance": "5257",
+        "ApiUsers": [{"Username": "u", "Password": "p", "CompanyIds": null}],
+        "Companies": [{"id": company, "companyNumber": 300, "name": "Camel AB"}],
+        "Employees": [
+            {"id": eva, "companyId": company, "firstName": "Eva", "gender": "Kvinna",
+             "dateOfBirth": "1985-05-05T00:00:00.000+02:00", "city": "Lund",
+             "employment": [{"employmentNumber": "B1", "employmentType": "Extern personal"}]},
+            {"Id": ek, "CompanyId": company, "FirstName": {"bad": true}, "LastName": "Ek",
+             "Employment": {"EmploymentNumber": 2, "EmploymentType": 0}},
+            {"CompanyId": company, "FirstName": "Nobody"}
+        ],
+        "EmploymentPeriods": [
+            {"id": guid(5, 1), "employeeId": eva, "companyId": company,
+             "fromDate": "2021-01-01T00:00:00+01:00", "toDate": null},
+            {"id": guid(5, 2), "employeeId": guid(4, 99), "companyId": company,
+             "fromDate": "2021-01-01T00:00:00", "toDate": null}
+        ]
+    }))
+    .unwrap();
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let client = FlexClient::new(settings(&flex, &data)).unwrap();
+    let read = client.read().await.unwrap();
+    let snapshot = &read.snapshot;
+    assert_eq!(snapshot.companies[0].number, Some(300));
+    assert_eq!(snapshot.employees.len(), 2);
+    assert_eq!(
+        read.dropped, 1,
+        "the record without Id is dropped and counted"
+    );
+
+    let e = snapshot.employees.iter().find(|e| e.id == eva).unwrap();
+    assert_eq!(e.first_name.as_deref(), Some("Eva"));
+    assert_eq!(e.gender.as_deref(), Some("Kvinna"));
+    assert_eq!(
+        e.date_of_birth.as_deref(),
+        Some("1985-05-05T00:00:00.000+02:00")
+    );
+    assert_eq!(e.employment_number.as_deref(), Some("B1"));
+    assert_eq!(e.employment_type.as_deref(), Some("Extern personal"));
+    assert_eq!(e.fields.get("City").map(String::as_str), Some("Lund"));
+
+    let e = snapshot.employees.iter().find(|e| e.id == ek).unwrap();
+    assert_eq!(e.first_name, None);
+    assert_eq!(e.last_name.as_deref(), Some("Ek"));
+    assert_eq!(e.employment_number.as_deref(), Some("2"));
+    let bad_field = read
+        .warnings
+        .iter()
+        .find(|w| w.field.as_deref() == Some("FirstName"))
+        .unwrap();
+    assert_eq!(bad_field.record, ek);
+    assert!(
+        bad_field.to_string().contains("employees of company 300"),
+        "{bad_field}"
+    );
+
+    assert_eq!(
+        snapshot.periods.len(),
+        1,
+        "periods of other employees are left out"
+    );
+    assert_eq!(
+        snapshot.periods[0].from.as_deref(),
+        Some("2021-01-01T00:00:00+01:00")
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_stops_the_read() {
+    let data = example();
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    for (kind, words) in [
+        (PageFaultKind::NotJson, "not JSON"),
+        (PageFaultKind::Truncated, "cut off"),
+    ] {
+        flex.set_page_fault(Some(PageFault {
+            resource: "employees".to_string(),
+            page_index: 0,
+            kind,
+        }));
+        let error = read(settings(&flex, &data)).await.unwrap_err();
+        assert!(matches!(error, FlexError::Body { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(text.starts_with("employees of company 100 ("), "{text}");
+        assert!(text.contains(words), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_page_stops_the_read() {
+    let data = synthetic(&[(100, 30)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    flex.set_fail_page(Some(("employees".to_string(), 2)));
+    let settings = FlexSettings {
+        page_size: 5,
+        ..settings(&flex, &data)
+    };
+    let attempts = settings.http.retry.max_attempts;
+    let client = FlexClient::new(settings).unwrap();
+    let error = client.read().await.unwrap_err();
+    assert_eq!(error.status(), Some(500), "{error:?}");
+    assert!(
+        error.to_string().starts_with("employees of company 100"),
+        "{error}"
+    );
+    assert!(client.transport_stats().retries.load(Relaxed) >= u64::from(attempts - 1));
+
+    flex.set_fail_page(None);
+    assert_eq!(client.read().await.unwrap().snapshot.employees.len(), 30);
+}
+
+#[tokio::test]
+async fn a_short_read_is_detected() {
+    let data = synthetic(&[(100, 12)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    flex.set_short_page(Some(("employmentperiods".to_string(), 1)));
+    let error = read(FlexSettings {
+        page_size: 5,
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap_err();
+    let total = data.employment_periods.len() as u64;
+    match &error {
+        FlexError::Partial {
+            what,
+            read,
+            total: t,
+        } => {
+            assert!(
+                what.starts_with("employment periods of company 100"),
+                "{what}"
+            );
+            assert_eq!((*read, *t), (total - 1, total));
+        }
+        other => panic!("expected a partial read, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_page_cap_refuses_an_endless_list() {
+    let data = synthetic(&[(100, 20)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let error = read(FlexSettings {
+        page_size: 5,
+        max_pages: 3,
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, FlexError::PageCap { max_pages: 3, .. }),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn injected_429_and_503_are_retried() {
+    let data = synthetic(&[(100, 20)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let mut settings = FlexSettings {
+        page_size: 5,
+        ..settings(&flex, &data)
+    };
+    // Concurrent requests share the fault sequence; leave room for a few failures in a row.
+    settings.http.retry.max_attempts = 10;
+    let clean = read(settings.clone()).await.unwrap();
+    flex.knobs.reset_counters();
+    flex.knobs.set_faults(Faults {
+        error_share: 0.4,
+        retry_after_seconds: 0,
+        ..Faults::default()
+    });
+    let client = FlexClient::new(settings).unwrap();
+    let snapshot = client.read_snapshot().await.unwrap();
+    assert_eq!(snapshot, clean);
+    assert!(flex.knobs.injected() > 0);
+    assert_eq!(
+        client.transport_stats().retries.load(Relaxed),
+        flex.knobs.injected()
+    );
+}
+
+#[tokio::test]
+async fn a_changed_flex_is_read_as_it_is_now() {
+    let data = synthetic(&[(100, 5)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let client = FlexClient::new(settings(&flex, &data)).unwrap();
+    assert_eq!(client.read_snapshot().await.unwrap().employees.len(), 5);
+    let mut fewer = data.clone();
+    let gone = fewer.employees.remove(0);
+    flex.set_data(fewer);
+    let snapshot = client.read_snapshot().await.unwrap();
+    assert_eq!(snapshot.employees.len(), 4);
+    assert!(snapshot.employees.iter().all(|e| e.id != gone["Id"]));
+    assert_eq!(snapshot.periods.len(), 4, "the leaver's period is not kept");
+}
+
+#[tokio::test]
+async fn the_emulator_follows_the_api_contract() {
+    let data = example();
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let user = &data.api_users[0];
+    let auth = format!(
+        "Basic {}:{}:{}",
+        data.instance, user.username, user.password
+    );
+    let base = format!("{}/webapi/api", flex.base_url());
+    let company = data.companies[0]["Id"].as_str().unwrap();
+    let get = |path: String, auth: Option<&str>| {
+        let mut request = http
+            .get(format!("{base}{path}"))
+            .header("Instance", &data.instance);
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        request.send()
+    };
+
+    let anonymous = get("/companies".into(), None).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert!(
+        anonymous.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    let bearer = get("/companies".into(), Some("Bearer x")).await.unwrap();
+    assert_eq!(bearer.status(), 401);
+
+    let page: Value = get("/employees?PAGESIZE=3&pageindex=1".into(), Some(&auth))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["TotalItemCount"], 4);
+    assert_eq!(page["PageIndex"], 1);
+    assert_eq!(page["Items"].as_array().unwrap().len(), 1);
+
+    let first: Value = get("/employees?pageSize=1".into(), Some(&auth))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served = &first["Items"][0];
+    let in_file = data
+        .employees
+        .iter()
+        .find(|e| e["Id"] == served["Id"])
+        .unwrap();
+    assert_eq!(served, in_file, "records are served exactly as in the file");
+
+    let external: Value = get("/employees?employmentType=1".into(), Some(&auth))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected = data
+        .employees
+        .iter()
+        .filter(|e| e["Employment"]["EmploymentType"] == 1)
+        .count();
+    assert_eq!(external["Items"].as_array().unwrap().len(), expected);
+
+    for (path, status) in [
+        ("/employees?pageSize=1001".to_string(), 400),
+        ("/employees?pageIndex=-1".to_string(), 400),
+        ("/employees?companyId=nope".to_string(), 400),
+        ("/employees/nope".to_string(), 400),
+        (format!("/employees/{}", guid(9, 9)), 404),
+        (format!("/companies/{company}"), 200),
+        (format!("/instance/{}/companies", data.instance), 200),
+        ("/instance/0/companies".to_string(), 404),
+        (
+            format!("/accountdistributions/{}/accounts", guid(9, 9)),
+            404,
+        ),
+    ] {
+        let response = get(path.clone(), Some(&auth)).await.unwrap();
+        assert_eq!(response.status(), status, "{path}");
+        if status >= 400 {
+            let body: Value = response.json().await.unwrap();
+            assert!(body["Message"].is_string(), "{path}: {body}");
+        }
+    }
+
+    let dims: Value = get(
+        format!("/companies/{company}/accountdistributions"),
+        Some(&auth),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let dims = dims["Items"].as_array().unwrap();
+    assert_eq!(dims.len(), data.account_distributions.len());
+    assert!(dims.iter().all(|d| d.get("Accounts").is_none()));
+
+    let short: Value = http
+        .get(format!("{}/api/employees?pageSize=2", flex.base_url()))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        short["Items"].as_array().unwrap().len(),
+        2,
+        "served under /api too"
+    );
+}

@@ -1,0 +1,576 @@
+//! The SCIM 2.0 client: discovery, paged reads, lookups by filter, and writes of users and
+//! groups, every request through the shared [`flexsync_http::Transport`].
+
+use std::sync::atomic::Ordering;
+
+use flexsync_http::{HttpError, HttpSettings, Transport, TransportStats};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use crate::discovery::{ServerInfo, list_items};
+use crate::error::{ScimError, status_error};
+use crate::wire::{
+    ListResponse, Op, PatchOp, PatchOperation, ResourceType, Schema, ScimGroup, ScimUser,
+    ServiceProviderConfig, eq_filter,
+};
+
+const SCIM_JSON: &str = "application/scim+json";
+
+/// How to reach one SCIM server.
+#[derive(Debug, Clone)]
+pub struct ScimSettings {
+    /// The SCIM root, e.g. `https://scim.prod.winningtemp.com/api/scim`.
+    pub base_url: String,
+    pub token: SecretString,
+    /// `count` asked per page.
+    pub page_size: usize,
+    /// A read of more pages than this fails as partial.
+    pub max_pages: usize,
+    pub http: HttpSettings,
+}
+
+impl ScimSettings {
+    /// Settings with the default page size (200), page cap (10 000) and transport.
+    pub fn new(base_url: impl Into<String>, token: SecretString) -> ScimSettings {
+        ScimSettings {
+            base_url: base_url.into(),
+            token,
+            page_size: 200,
+            max_pages: 10_000,
+            http: HttpSettings::default(),
+        }
+    }
+}
+
+/// A client for one SCIM server.
+pub struct ScimClient {
+    transport: Transport,
+    base: Url,
+    token: SecretString,
+    page_size: usize,
+    max_pages: usize,
+}
+
+impl std::fmt::Debug for ScimClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimClient")
+            .field("base", &self.base.as_str())
+            .field("page_size", &self.page_size)
+            .field("max_pages", &self.max_pages)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful answer.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+/// What to do after one page of a paged read.
+#[derive(Debug, PartialEq, Eq)]
+enum Paging {
+    Next(u64),
+    Done,
+    /// An empty page came before `totalResults` records did.
+    Short {
+        total: u64,
+    },
+}
+
+/// `start` is the 1-based index asked for, `got` the records on the page, `collected` the
+/// records read so far (this page included).
+fn next_page(start: u64, got: u64, total: Option<u64>, collected: u64) -> Paging {
+    if got == 0 {
+        return match total {
+            Some(total) if collected < total => Paging::Short { total },
+            _ => Paging::Done,
+        };
+    }
+    match total {
+        Some(total) if start + got > total => Paging::Done,
+        _ => Paging::Next(start + got),
+    }
+}
+
+impl ScimClient {
+    pub fn new(settings: ScimSettings) -> Result<ScimClient, ScimError> {
+        let base = Url::parse(settings.base_url.trim())
+            .map_err(|e| ScimError::Settings(format!("base_url: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(ScimError::Settings(format!(
+                "base_url must be an http(s) URL, not {:?}",
+                base.as_str()
+            )));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(ScimError::Settings(
+                "base_url must not have a query or a fragment".into(),
+            ));
+        }
+        if settings.page_size == 0 || settings.max_pages == 0 {
+            return Err(ScimError::Settings(
+                "page_size and max_pages must be at least 1".into(),
+            ));
+        }
+        let transport = Transport::new(settings.http).map_err(|source| ScimError::Transport {
+            resource: "SCIM client".into(),
+            source,
+        })?;
+        Ok(ScimClient {
+            transport,
+            base,
+            token: settings.token,
+            page_size: settings.page_size,
+            max_pages: settings.max_pages,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Counts of requests sent and retried by this client's transport.
+    pub fn stats(&self) -> &TransportStats {
+        self.transport.stats()
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn request_count(&self) -> u64 {
+        self.transport.stats().requests.load(Ordering::Relaxed)
+    }
+
+    // ---- discovery
+
+    /// Reads `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas` (which may be absent).
+    pub async fn discover(&self) -> Result<ServerInfo, ScimError> {
+        let config: ServiceProviderConfig = self.get_json(&["ServiceProviderConfig"]).await?;
+        let types: Vec<ResourceType> = self.get_list("ResourceTypes").await?;
+        let schemas: Option<Vec<Schema>> = match self.get_list("Schemas").await {
+            Ok(schemas) => Some(schemas),
+            Err(error) if matches!(error.status(), Some(404 | 501)) => None,
+            Err(error) => return Err(error),
+        };
+        Ok(ServerInfo::from_documents(
+            &config,
+            &types,
+            schemas.as_deref(),
+        ))
+    }
+
+    // ---- users
+
+    /// Every user, page by page.
+    pub async fn list_users(&self) -> Result<Vec<ScimUser>, ScimError> {
+        self.list_all("Users", None).await
+    }
+
+    /// The user whose `externalId` is exactly `external_id`; more than one is an error.
+    pub async fn find_user_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<ScimUser>, ScimError> {
+        let filter = eq_filter("externalId", external_id);
+        let found: Vec<ScimUser> = self.list_all("Users", Some(&filter)).await?;
+        at_most_one(
+            found
+                .into_iter()
+                .filter(|u| u.external_id.as_deref() == Some(external_id))
+                .collect(),
+            format!("GET /Users?filter={filter}"),
+        )
+    }
+
+    /// The user whose `userName` is `user_name` (compared case-insensitively, as SCIM does).
+    pub async fn find_user_by_user_name(
+        &self,
+        user_name: &str,
+    ) -> Result<Option<ScimUser>, ScimError> {
+        let filter = eq_filter("userName", user_name);
+        let found: Vec<ScimUser> = self.list_all("Users", Some(&filter)).await?;
+        let wanted = user_name.to_lowercase();
+        at_most_one(
+            found
+                .into_iter()
+                .filter(|u| u.user_name.to_lowercase() == wanted)
+                .collect(),
+            format!("GET /Users?filter={filter}"),
+        )
+    }
+
+    pub async fn get_user(&self, id: &str) -> Result<ScimUser, ScimError> {
+        self.get_json(&["Users", id]).await
+    }
+
+    /// Creates a user; `schemas` is completed from the extensions it carries, and `id` and
+    /// `meta` are left to the server.
+    pub async fn create_user(&self, user: &ScimUser) -> Result<ScimUser, ScimError> {
+        let mut user = user.clone();
+        user.id = None;
+        user.meta = None;
+        user.complete_schemas();
+        self.create("Users", &user).await
+    }
+
+    /// Applies `operations`; `None` when the server answered 204 (or 200 without a body).
+    pub async fn patch_user(
+        &self,
+        id: &str,
+        operations: Vec<PatchOperation>,
+    ) -> Result<Option<ScimUser>, ScimError> {
+        self.patch("Users", id, operations).await
+    }
+
+    pub async fn delete_user(&self, id: &str) -> Result<(), ScimError> {
+        self.delete("Users", id).await
+    }
+
+    // ---- groups
+
+    pub async fn list_groups(&self) -> Result<Vec<ScimGroup>, ScimError> {
+        self.list_all("Groups", None).await
+    }
+
+    pub async fn find_group_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<ScimGroup>, ScimError> {
+        let filter = eq_filter("externalId", external_id);
+        let found: Vec<ScimGroup> = self.list_all("Groups", Some(&filter)).await?;
+        at_most_one(
+            found
+                .into_iter()
+                .filter(|g| g.external_id.as_deref() == Some(external_id))
+                .collect(),
+            format!("GET /Groups?filter={filter}"),
+        )
+    }
+
+    pub async fn get_group(&self, id: &str) -> Result<ScimGroup, ScimError> {
+        self.get_json(&["Groups", id]).await
+    }
+
+    pub async fn create_group(&self, group: &ScimGroup) -> Result<ScimGroup, ScimError> {
+        let mut group = group.clone();
+        group.id = None;
+        group.meta = None;
+        group.complete_schemas();
+        self.create("Groups", &group).await
+    }
+
+    pub async fn patch_group(
+        &self,
+        id: &str,
+        operations: Vec<PatchOperation>,
+    ) -> Result<Option<ScimGroup>, ScimError> {
+        self.patch("Groups", id, operations).await
+    }
+
+    pub async fn delete_group(&self, id: &str) -> Result<(), ScimError> {
+        self.delete("Groups", id).await
+    }
+
+    // ---- the verbs
+
+    async fn get_json<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, ScimError> {
+        let resource = describe(&Method::GET, segments);
+        let url = self.url(segments)?;
+        let answer = self
+            .send(Method::GET, url, &[], None, true, &resource)
+            .await?;
+        decode(&answer.body, &resource)
+    }
+
+    /// A discovery list, served as a ListResponse or a bare array.
+    async fn get_list<T: DeserializeOwned>(&self, endpoint: &str) -> Result<Vec<T>, ScimError> {
+        let body: Value = self.get_json(&[endpoint]).await?;
+        list_items(body).map_err(|message| ScimError::Decode {
+            resource: describe(&Method::GET, &[endpoint]),
+            message,
+        })
+    }
+
+    async fn create<T: Serialize + DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        resource_body: &T,
+    ) -> Result<T, ScimError> {
+        let resource = describe(&Method::POST, &[endpoint]);
+        let body = encode(resource_body, &resource)?;
+        let url = self.url(&[endpoint])?;
+        let answer = self
+            .send(Method::POST, url, &[], Some(body), false, &resource)
+            .await?;
+        decode(&answer.body, &resource)
+    }
+
+    async fn patch<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        id: &str,
+        operations: Vec<PatchOperation>,
+    ) -> Result<Option<T>, ScimError> {
+        let resource = describe(&Method::PATCH, &[endpoint, id]);
+        // Re-sending an "add" may duplicate values on some servers; replace and remove may not.
+        let idempotent = operations.iter().all(|o| o.op != Op::Add);
+        let body = encode(&PatchOp::new(operations), &resource)?;
+        let url = self.url(&[endpoint, id])?;
+        let answer = self
+            .send(Method::PATCH, url, &[], Some(body), idempotent, &resource)
+            .await?;
+        decode_optional(&answer, &resource)
+    }
+
+    async fn delete(&self, endpoint: &str, id: &str) -> Result<(), ScimError> {
+        let resource = describe(&Method::DELETE, &[endpoint, id]);
+        let url = self.url(&[endpoint, id])?;
+        self.send(Method::DELETE, url, &[], None, true, &resource)
+            .await?;
+        Ok(())
+    }
+
+    /// Reads every page of `endpoint` (optionally filtered): 1-based `startIndex`, `count`.
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        filter: Option<&str>,
+    ) -> Result<Vec<T>, ScimError> {
+        let mut resource = describe(&Method::GET, &[endpoint]);
+        if let Some(filter) = filter {
+            resource = format!("{resource}?filter={filter}");
+        }
+        let url = self.url(&[endpoint])?;
+        let mut items: Vec<T> = Vec::new();
+        let mut start: u64 = 1;
+        for _ in 0..self.max_pages {
+            let mut query = vec![
+                ("startIndex", start.to_string()),
+                ("count", self.page_size.to_string()),
+            ];
+            if let Some(filter) = filter {
+                query.push(("filter", filter.to_string()));
+            }
+            let answer = self
+                .send(Method::GET, url.clone(), &query, None, true, &resource)
+                .await?;
+            let page: ListResponse<Value> = decode(&answer.body, &resource)?;
+            let got = page.resources.len() as u64;
+            for (offset, raw) in page.resources.into_iter().enumerate() {
+                let position = start + offset as u64;
+                let id = raw.get("id").and_then(Value::as_str).map(str::to_string);
+                let item = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
+                    resource: format!(
+                        "{resource}, record {position}{}",
+                        id.map(|id| format!(" (id {id})")).unwrap_or_default()
+                    ),
+                    message: e.to_string(),
+                })?;
+                items.push(item);
+            }
+            match next_page(start, got, page.total_results, items.len() as u64) {
+                Paging::Next(next) => start = next,
+                Paging::Done => return Ok(items),
+                Paging::Short { total } => {
+                    return Err(ScimError::Partial {
+                        resource,
+                        reason: format!(
+                            "an empty page at index {start} after {} of {total} records",
+                            items.len()
+                        ),
+                    });
+                }
+            }
+        }
+        Err(ScimError::Partial {
+            resource,
+            reason: format!(
+                "stopped at the cap of {} pages after {} records",
+                self.max_pages,
+                items.len()
+            ),
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Result<Url, ScimError> {
+        let mut url = self.base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| ScimError::Settings("base_url cannot take a path".into()))?;
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        Ok(url)
+    }
+
+    /// Sends one request through the transport; any answer outside 2xx becomes
+    /// [`ScimError::Status`].
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+        idempotent: bool,
+        resource: &str,
+    ) -> Result<Answer, ScimError> {
+        let token = self.token.expose_secret();
+        let response = self
+            .transport
+            .send(idempotent, |client| {
+                let mut request = client
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(token)
+                    .header(ACCEPT, SCIM_JSON);
+                if !query.is_empty() {
+                    request = request.query(query);
+                }
+                if let Some(body) = &body {
+                    request = request.header(CONTENT_TYPE, SCIM_JSON).body(body.clone());
+                }
+                request
+            })
+            .await
+            .map_err(|source| ScimError::Transport {
+                resource: resource.to_string(),
+                source,
+            })?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| ScimError::Transport {
+                resource: resource.to_string(),
+                source: HttpError::Transport {
+                    attempts: 1,
+                    message: format!("reading the body: {}", e.without_url()),
+                },
+            })?
+            .to_vec();
+        tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
+        if !(200..300).contains(&status) {
+            return Err(status_error(status, &body, resource));
+        }
+        Ok(Answer { status, body })
+    }
+}
+
+/// `GET /Users/abc`, naming the request in errors.
+fn describe(method: &Method, segments: &[&str]) -> String {
+    format!("{method} /{}", segments.join("/"))
+}
+
+fn encode<T: Serialize>(value: &T, resource: &str) -> Result<Vec<u8>, ScimError> {
+    serde_json::to_vec(value).map_err(|e| ScimError::Decode {
+        resource: resource.to_string(),
+        message: format!("could not encode the request: {e}"),
+    })
+}
+
+fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimError> {
+    serde_json::from_slice(body).map_err(|e| ScimError::Decode {
+        resource: resource.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// A PATCH answer: 204 or an empty body is `None`, 200 with a resource is `Some`.
+fn decode_optional<T: DeserializeOwned>(
+    answer: &Answer,
+    resource: &str,
+) -> Result<Option<T>, ScimError> {
+    if answer.status == 204 || answer.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    decode(&answer.body, resource).map(Some)
+}
+
+fn at_most_one<T>(mut found: Vec<T>, resource: String) -> Result<Option<T>, ScimError> {
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        count => Err(ScimError::Ambiguous { resource, count }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_stops_when_the_total_is_reached() {
+        assert_eq!(next_page(1, 3, Some(10), 3), Paging::Next(4));
+        assert_eq!(next_page(7, 3, Some(10), 9), Paging::Next(10));
+        assert_eq!(next_page(10, 1, Some(10), 10), Paging::Done);
+        assert_eq!(next_page(1, 5, Some(5), 5), Paging::Done);
+    }
+
+    #[test]
+    fn paging_stops_on_an_empty_page_and_calls_a_short_one_partial() {
+        assert_eq!(next_page(1, 0, Some(0), 0), Paging::Done);
+        assert_eq!(next_page(1, 0, None, 0), Paging::Done);
+        assert_eq!(next_page(7, 0, Some(10), 6), Paging::Short { total: 10 });
+    }
+
+    #[test]
+    fn paging_without_a_total_goes_on_until_an_empty_page() {
+        assert_eq!(next_page(1, 2, None, 2), Paging::Next(3));
+    }
+
+    #[test]
+    fn patch_answers_with_and_without_a_body() {
+        let none = Answer {
+            status: 204,
+            body: Vec::new(),
+        };
+        let empty_200 = Answer {
+            status: 200,
+            body: b" \n".to_vec(),
+        };
+        let full = Answer {
+            status: 200,
+            body: br#"{"id":"u1","userName":"a@x.se","active":false}"#.to_vec(),
+        };
+        assert_eq!(decode_optional::<ScimUser>(&none, "x").unwrap(), None);
+        assert_eq!(decode_optional::<ScimUser>(&empty_200, "x").unwrap(), None);
+        let user = decode_optional::<ScimUser>(&full, "x").unwrap().unwrap();
+        assert_eq!(user.active, Some(false));
+    }
+
+    #[test]
+    fn urls_keep_the_base_path_and_encode_ids() {
+        let client = ScimClient::new(ScimSettings::new(
+            "https://scim.example.com/api/scim/",
+            SecretString::from("t"),
+        ))
+        .unwrap();
+        assert_eq!(
+            client.url(&["Users", "a/b c"]).unwrap().as_str(),
+            "https://scim.example.com/api/scim/Users/a%2Fb%20c"
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let token = || SecretString::from("t");
+        assert!(ScimClient::new(ScimSettings::new("not a url", token())).is_err());
+        assert!(ScimClient::new(ScimSettings::new("ftp://x/scim", token())).is_err());
+        let mut settings = ScimSettings::new("https://x/scim", token());
+        settings.page_size = 0;
+        assert!(ScimClient::new(settings).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let client = ScimClient::new(ScimSettings::new(
+            "https://x/scim",
+            SecretString::from("very-secret-token"),
+        ))
+        .unwrap();
+        assert!(!format!("{client:?}").contains("very-secret-token"));
+    }
+}

@@ -1,0 +1,597 @@
+//! The SCIM client over real sockets: against the third-party `scim2-server` (set
+//! `SCIM2_SERVER`; see interop/scim2-server/README.md), and against canned answers for server
+//! behaviours scim2-server does not show.
+// clippy.toml allows these inside #[test] functions only; the helpers below are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+#[path = "support/canned.rs"]
+mod canned;
+#[path = "support/scim2.rs"]
+mod scim2;
+
+use std::collections::BTreeSet;
+
+use flexsync_scim::{
+    ENTERPRISE_USER_SCHEMA, Email, GROUP_SCHEMA, Member, Name, PatchOperation, ScimClient,
+    ScimError, ScimGroup, ScimSettings, ScimUser, USER_SCHEMA,
+};
+use secrecy::SecretString;
+use serde_json::json;
+
+const WT_USER: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
+const WT_GROUP: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group";
+
+/// A server for one test, or `None` when the interop run is not configured.
+fn server(test: &str) -> Option<scim2::Scim2Server> {
+    scim2::start(test).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn client_with(server: &scim2::Scim2Server, page_size: usize, max_pages: usize) -> ScimClient {
+    let mut settings =
+        ScimSettings::new(&server.base_url, SecretString::from(server.token.clone()));
+    settings.page_size = page_size;
+    settings.max_pages = max_pages;
+    ScimClient::new(settings).unwrap()
+}
+
+fn client(server: &scim2::Scim2Server) -> ScimClient {
+    client_with(server, 200, 10_000)
+}
+
+fn person(external_id: &str, given: &str, family: &str) -> ScimUser {
+    let email = format!(
+        "{}.{}@example.se",
+        given.to_lowercase(),
+        family.to_lowercase()
+    );
+    ScimUser {
+        external_id: Some(external_id.into()),
+        user_name: email.clone(),
+        name: Some(Name {
+            given_name: Some(given.into()),
+            family_name: Some(family.into()),
+            formatted: None,
+        }),
+        emails: vec![Email {
+            value: email,
+            kind: Some("work".into()),
+            primary: Some(true),
+        }],
+        active: Some(true),
+        ..ScimUser::default()
+    }
+}
+
+fn status_of(error: &ScimError) -> (u16, Option<&str>) {
+    match error {
+        ScimError::Status {
+            status, scim_type, ..
+        } => (*status, scim_type.as_deref()),
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn discovery_sees_the_kit_extensions() {
+    let Some(server) = server("discovery_sees_the_kit_extensions") else {
+        return;
+    };
+    let info = client(&server).discover().await.unwrap();
+
+    assert!(info.patch && info.filter && info.bulk);
+    assert!(info.schemas_served);
+    assert_eq!(info.filter_max_results, Some(1000));
+    assert_eq!(info.user_extensions, vec![ENTERPRISE_USER_SCHEMA, WT_USER]);
+    assert_eq!(info.group_extensions, vec![WT_GROUP]);
+    assert!(info.supports_attribute(USER_SCHEMA, "name.givenName"));
+    assert!(info.supports_attribute(ENTERPRISE_USER_SCHEMA, "manager.value"));
+    for attribute in [
+        "gender",
+        "birthDate",
+        "excludeFromSurveys",
+        "employmentStartDate",
+        "employmentEndDate",
+    ] {
+        assert!(info.supports_attribute(WT_USER, attribute), "{attribute}");
+    }
+    assert!(info.supports_attribute(WT_GROUP, "parentExternalId"));
+    assert!(info.supports_attribute(GROUP_SCHEMA, "members.value"));
+    assert!(!info.supports_attribute(WT_USER, "shoeSize"));
+}
+
+#[tokio::test]
+async fn users_are_created_found_patched_and_deleted() {
+    let Some(server) = server("users_are_created_found_patched_and_deleted") else {
+        return;
+    };
+    let scim = client(&server);
+
+    let boss = scim.create_user(&person("1000", "Bo", "Ek")).await.unwrap();
+    let boss_id = boss.id.clone().unwrap();
+    let mut anna = person("1001", "Anna", "Berg");
+    anna.extensions.insert(
+        WT_USER.into(),
+        json!({
+            "gender": "Female",
+            "birthDate": "1985-04-12T00:00:00Z",
+            "excludeFromSurveys": false,
+            "employmentStartDate": "2020-01-01T00:00:00Z"
+        }),
+    );
+    anna.extensions.insert(
+        ENTERPRISE_USER_SCHEMA.into(),
+        json!({"department": "Sales"}),
+    );
+    let created = scim.create_user(&anna).await.unwrap();
+    let id = created.id.clone().unwrap();
+    assert!(created.schemas.iter().any(|s| s == WT_USER));
+    assert_eq!(
+        created.extension_attribute(WT_USER, "gender"),
+        Some(&json!("Female"))
+    );
+
+    let by_external = scim
+        .find_user_by_external_id("1001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_external.id.as_deref(), Some(id.as_str()));
+    let by_name = scim
+        .find_user_by_user_name("ANNA.BERG@example.se")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_name.id.as_deref(), Some(id.as_str()));
+    assert_eq!(scim.find_user_by_external_id("9999").await.unwrap(), None);
+    assert_eq!(
+        scim.find_user_by_user_name("nobody@example.se")
+            .await
+            .unwrap(),
+        None
+    );
+
+    let answer = scim
+        .patch_user(
+            &id,
+            vec![
+                PatchOperation::replace("active", json!(false)),
+                PatchOperation::replace("name.givenName", json!("Annie")),
+                PatchOperation::replace("name.familyName", json!("Berg-Lund")),
+                PatchOperation::replace(format!("{WT_USER}:gender"), json!("NonBinary")),
+                PatchOperation::replace(format!("{WT_USER}:excludeFromSurveys"), json!(true)),
+                PatchOperation::set_manager(&boss_id),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer, None, "scim2-server answers PATCH with 204");
+
+    let after = scim.get_user(&id).await.unwrap();
+    assert_eq!(after.active, Some(false));
+    let name = after.name.clone().unwrap();
+    assert_eq!(name.given_name.as_deref(), Some("Annie"));
+    assert_eq!(name.family_name.as_deref(), Some("Berg-Lund"));
+    assert_eq!(
+        after.extension_attribute(WT_USER, "gender"),
+        Some(&json!("NonBinary"))
+    );
+    assert_eq!(
+        after.extension_attribute(WT_USER, "excludeFromSurveys"),
+        Some(&json!(true))
+    );
+    assert_eq!(
+        after.extension_attribute(WT_USER, "birthDate"),
+        Some(&json!("1985-04-12T00:00:00Z"))
+    );
+    assert_eq!(
+        after.extension_attribute(ENTERPRISE_USER_SCHEMA, "department"),
+        Some(&json!("Sales"))
+    );
+    assert_eq!(after.manager_id(), Some(boss_id.as_str()));
+
+    scim.patch_user(
+        &id,
+        vec![
+            PatchOperation::remove(format!("{WT_USER}:employmentStartDate")),
+            PatchOperation::clear_manager(),
+        ],
+    )
+    .await
+    .unwrap();
+    let after = scim.get_user(&id).await.unwrap();
+    assert_eq!(
+        after.extension_attribute(WT_USER, "employmentStartDate"),
+        None
+    );
+    assert_eq!(after.manager_id(), None);
+
+    scim.delete_user(&id).await.unwrap();
+    assert!(scim.get_user(&id).await.unwrap_err().is_not_found());
+    assert_eq!(scim.find_user_by_external_id("1001").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn list_users_reads_every_page_and_no_more() {
+    let Some(server) = server("list_users_reads_every_page_and_no_more") else {
+        return;
+    };
+    let writer = client(&server);
+    for n in 1..=10 {
+        writer
+            .create_user(&person(&format!("{n}"), "Person", &format!("Number{n}")))
+            .await
+            .unwrap();
+    }
+
+    let reader = client_with(&server, 3, 100);
+    let users = reader.list_users().await.unwrap();
+    let ids: BTreeSet<_> = users.iter().filter_map(|u| u.external_id.clone()).collect();
+    let expected: BTreeSet<_> = (1..=10).map(|n| n.to_string()).collect();
+    assert_eq!(users.len(), 10);
+    assert_eq!(ids, expected);
+    // Pages start at 1, 4, 7 and 10; the last one reaches totalResults, so no empty page.
+    assert_eq!(reader.request_count(), 4);
+}
+
+#[tokio::test]
+async fn a_read_past_the_page_cap_fails_as_partial() {
+    let Some(server) = server("a_read_past_the_page_cap_fails_as_partial") else {
+        return;
+    };
+    let writer = client(&server);
+    for n in 1..=5 {
+        writer
+            .create_user(&person(&format!("{n}"), "Capped", &format!("User{n}")))
+            .await
+            .unwrap();
+    }
+    let capped = client_with(&server, 2, 2);
+    let error = capped.list_users().await.unwrap_err();
+    assert!(matches!(error, ScimError::Partial { .. }), "{error:?}");
+    assert_eq!(capped.request_count(), 2);
+    assert_eq!(
+        client_with(&server, 2, 3).list_users().await.unwrap().len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn groups_take_members_and_lose_them_by_filter_path() {
+    let Some(server) = server("groups_take_members_and_lose_them_by_filter_path") else {
+        return;
+    };
+    let scim = client(&server);
+    let mut ids = Vec::new();
+    for (n, given) in ["Ada", "Bea", "Cid"].iter().enumerate() {
+        let user = scim
+            .create_user(&person(&format!("{}", n + 1), given, "Lind"))
+            .await
+            .unwrap();
+        ids.push(user.id.unwrap());
+    }
+
+    let mut group = ScimGroup {
+        external_id: Some("c1/sthlm".into()),
+        display_name: "Stockholm".into(),
+        members: vec![Member {
+            value: ids[0].clone(),
+            display: None,
+        }],
+        ..ScimGroup::default()
+    };
+    group
+        .extensions
+        .insert(WT_GROUP.into(), json!({"parentExternalId": "c1"}));
+    let created = scim.create_group(&group).await.unwrap();
+    let gid = created.id.clone().unwrap();
+
+    let found = scim
+        .find_group_by_external_id("c1/sthlm")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id.as_deref(), Some(gid.as_str()));
+    assert_eq!(
+        found.extension_attribute(WT_GROUP, "parentExternalId"),
+        Some(&json!("c1"))
+    );
+    assert_eq!(scim.find_group_by_external_id("c1").await.unwrap(), None);
+
+    let answer = scim
+        .patch_group(&gid, vec![PatchOperation::add_members(&ids[1..])])
+        .await
+        .unwrap();
+    assert_eq!(answer, None);
+    scim.patch_group(&gid, vec![PatchOperation::remove_member(&ids[0])])
+        .await
+        .unwrap();
+    scim.patch_group(
+        &gid,
+        vec![
+            PatchOperation::replace("displayName", json!("Stockholm HQ")),
+            PatchOperation::replace(format!("{WT_GROUP}:parentExternalId"), json!("c2")),
+        ],
+    )
+    .await
+    .unwrap();
+
+    let after = scim.get_group(&gid).await.unwrap();
+    let members: BTreeSet<_> = after.members.iter().map(|m| m.value.clone()).collect();
+    assert_eq!(members, ids[1..].iter().cloned().collect());
+    assert_eq!(after.display_name, "Stockholm HQ");
+    assert_eq!(
+        after.extension_attribute(WT_GROUP, "parentExternalId"),
+        Some(&json!("c2"))
+    );
+    assert_eq!(scim.list_groups().await.unwrap().len(), 1);
+
+    scim.delete_group(&gid).await.unwrap();
+    assert!(scim.get_group(&gid).await.unwrap_err().is_not_found());
+    assert!(scim.list_groups().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn error_answers_are_parsed() {
+    let Some(server) = server("error_answers_are_parsed") else {
+        return;
+    };
+    let scim = client(&server);
+    let user = scim.create_user(&person("1", "Dag", "Holm")).await.unwrap();
+
+    let mut same_name = person("2", "Dag", "Holm");
+    same_name.user_name = same_name.user_name.to_uppercase();
+    let duplicate = scim.create_user(&same_name).await.unwrap_err();
+    assert_eq!(status_of(&duplicate), (409, Some("uniqueness")));
+    assert!(duplicate.is_uniqueness());
+    assert!(
+        duplicate.to_string().starts_with("POST /Users: "),
+        "{duplicate}"
+    );
+
+    let missing = scim.get_user("no-such-id").await.unwrap_err();
+    assert_eq!(status_of(&missing).0, 404);
+    assert!(missing.is_not_found());
+    assert!(missing.to_string().contains("no-such-id"), "{missing}");
+    assert!(
+        scim.delete_user("no-such-id")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+
+    let id = user.id.unwrap();
+    let bad_path = scim
+        .patch_user(&id, vec![PatchOperation::replace("shoeSize", json!(42))])
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&bad_path), (400, Some("invalidPath")));
+
+    let mut undeclared = person("3", "Eva", "Ros");
+    undeclared.extensions.insert("shoeSize".into(), json!(38));
+    let refused = scim.create_user(&undeclared).await.unwrap_err();
+    assert_eq!(status_of(&refused), (400, Some("invalidSyntax")));
+
+    let intruder = ScimClient::new(ScimSettings::new(
+        &server.base_url,
+        SecretString::from("wrong-token-value"),
+    ))
+    .unwrap();
+    let denied = intruder.list_users().await.unwrap_err();
+    assert_eq!(status_of(&denied).0, 401);
+    for error in [&duplicate, &missing, &bad_path, &refused, &denied] {
+        let text = format!("{error} {error:?}");
+        assert!(!text.contains(&server.token) && !text.contains("wrong-token-value"));
+    }
+}
+
+#[tokio::test]
+async fn filter_values_with_quotes_and_backslashes_find_their_user() {
+    let Some(server) = server("filter_values_with_quotes_and_backslashes_find_their_user") else {
+        return;
+    };
+    let scim = client(&server);
+    let mut odd = person(r#"ext"1\a"#, "Odd", "Name");
+    odd.user_name = r#"o"brien\x@example.se"#.into();
+    let created = scim.create_user(&odd).await.unwrap();
+    scim.create_user(&person(r#"ext"1"#, "Near", "Miss"))
+        .await
+        .unwrap();
+
+    let by_external = scim
+        .find_user_by_external_id(r#"ext"1\a"#)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_external.id, created.id);
+    let by_name = scim
+        .find_user_by_user_name(r#"o"brien\x@example.se"#)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_name.id, created.id);
+}
+
+#[tokio::test]
+async fn duplicate_external_ids_are_reported_not_guessed() {
+    let Some(server) = server("duplicate_external_ids_are_reported_not_guessed") else {
+        return;
+    };
+    let scim = client(&server);
+    scim.create_user(&person("77", "Twin", "One"))
+        .await
+        .unwrap();
+    // scim2-server does not enforce unique externalIds; the client must notice.
+    scim.create_user(&person("77", "Twin", "Two"))
+        .await
+        .unwrap();
+    let error = scim.find_user_by_external_id("77").await.unwrap_err();
+    assert!(
+        matches!(error, ScimError::Ambiguous { count: 2, .. }),
+        "{error:?}"
+    );
+}
+
+// ---- canned answers
+
+fn canned_client(server: &canned::Canned) -> ScimClient {
+    ScimClient::new(ScimSettings::new(
+        &server.base_url,
+        SecretString::from("canned-token"),
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn discovery_takes_bare_arrays_and_a_missing_schemas_endpoint() {
+    let resource_types = json!([
+        {"id": "User", "name": "User", "endpoint": "/Users", "schema": USER_SCHEMA,
+         "schemaExtensions": [{"schema": WT_USER, "required": false}]},
+        {"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": GROUP_SCHEMA}
+    ]);
+    let server = canned::serve(vec![
+        canned::route(
+            "GET",
+            "/ServiceProviderConfig",
+            200,
+            r#"{"patch":{"supported":true},"filter":{"supported":true,"maxResults":200},
+                "bulk":{"supported":false}}"#,
+        ),
+        canned::route("GET", "/ResourceTypes", 200, &resource_types.to_string()),
+        canned::route(
+            "GET",
+            "/Schemas",
+            404,
+            r#"{"status":404,"detail":"no schemas"}"#,
+        ),
+    ])
+    .await
+    .unwrap();
+
+    let info = canned_client(&server).discover().await.unwrap();
+    assert!(info.patch && info.filter && !info.bulk);
+    assert_eq!(info.filter_max_results, Some(200));
+    assert!(!info.schemas_served);
+    assert_eq!(info.user_extensions, vec![WT_USER]);
+    assert!(info.supports_attribute(USER_SCHEMA, "name.familyName"));
+    assert!(!info.supports_attribute(WT_USER, "gender"));
+
+    let requests = server.requests();
+    let paths: Vec<_> = requests.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/scim/ServiceProviderConfig",
+            "/scim/ResourceTypes",
+            "/scim/Schemas"
+        ]
+    );
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer canned-token")
+    );
+}
+
+#[tokio::test]
+async fn discovery_fails_when_schemas_fails_otherwise() {
+    let server = canned::serve(vec![
+        canned::route("GET", "/ServiceProviderConfig", 200, "{}"),
+        canned::route("GET", "/ResourceTypes", 200, "[]"),
+        canned::route("GET", "/Schemas", 403, r#"{"status":"403","detail":"no"}"#),
+    ])
+    .await
+    .unwrap();
+    let error = canned_client(&server).discover().await.unwrap_err();
+    assert_eq!(status_of(&error).0, 403);
+}
+
+#[tokio::test]
+async fn a_patch_answered_200_with_a_body_returns_the_user() {
+    let server = canned::serve(vec![canned::route(
+        "PATCH",
+        "/Users/u1",
+        200,
+        r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id":"u1","userName":"a@example.se","active":false}"#,
+    )])
+    .await
+    .unwrap();
+    let scim = canned_client(&server);
+
+    let user = scim
+        .patch_user("u1", vec![PatchOperation::replace("active", json!(false))])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.id.as_deref(), Some("u1"));
+    assert_eq!(user.active, Some(false));
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = &requests[0];
+    assert_eq!(sent.method, "PATCH");
+    assert_eq!(sent.header("content-type"), Some("application/scim+json"));
+    let body: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": false}]
+        })
+    );
+}
+
+#[tokio::test]
+async fn numeric_statuses_and_non_scim_bodies_become_status_errors() {
+    let server = canned::serve(vec![
+        canned::route(
+            "POST",
+            "/Users",
+            400,
+            r#"{"status":400,"scimType":"invalidValue","detail":"userName is required"}"#,
+        ),
+        canned::route(
+            "GET",
+            "/Users/u9",
+            403,
+            "<html><body>Forbidden by proxy</body></html>",
+        ),
+    ])
+    .await
+    .unwrap();
+    let scim = canned_client(&server);
+
+    let refused = scim
+        .create_user(&person("1", "No", "Name"))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&refused), (400, Some("invalidValue")));
+    assert!(
+        refused.to_string().contains("userName is required"),
+        "{refused}"
+    );
+
+    let forbidden = scim.get_user("u9").await.unwrap_err();
+    assert_eq!(status_of(&forbidden), (403, None));
+    assert!(
+        forbidden.to_string().contains("Forbidden by proxy"),
+        "{forbidden}"
+    );
+    assert!(!forbidden.is_retryable());
+}
+
+#[tokio::test]
+async fn a_page_that_comes_up_short_of_the_total_is_partial() {
+    // The server claims 5 users but the second page is empty: nothing may be taken as absent.
+    let server = canned::serve(vec![canned::route(
+        "GET",
+        "/Users",
+        200,
+        r#"{"totalResults":5,"itemsPerPage":0,"startIndex":1,"Resources":[]}"#,
+    )])
+    .await
+    .unwrap();
+    let error = canned_client(&server).list_users().await.unwrap_err();
+    assert!(matches!(error, ScimError::Partial { .. }), "{error:?}");
+    let target = &server.requests()[0].target;
+    assert_eq!(target, "/scim/Users?startIndex=1&count=200");
+}
