@@ -8,6 +8,7 @@ use serde_json::json;
 
 use flexsync_core::current::Current;
 use flexsync_core::desired::Desired;
+use flexsync_core::finding::{Finding, Severity};
 use flexsync_core::guard::{self, Allowance};
 use flexsync_core::plan::{self, Plan, Step};
 use flexsync_flex::FlexClient;
@@ -120,8 +121,8 @@ pub async fn run(
     };
 
     tracing::info!(run = run_id.0, "reading Flex");
-    let snapshot = match ends.flex.read_snapshot().await {
-        Ok(snapshot) => snapshot,
+    let read = match ends.flex.read().await {
+        Ok(read) => read,
         Err(error) => {
             return Err(fail(
                 &store,
@@ -130,7 +131,9 @@ pub async fn run(
             ));
         }
     };
-    let desired = flexsync_core::map::map(&snapshot, &config.mapping, today);
+    let mut desired = flexsync_core::map::map(&read.snapshot, &config.mapping, today);
+    desired.findings.extend(read.warnings.iter().map(read_finding));
+    desired.findings.sort();
 
     tracing::info!(run = run_id.0, "reading Winningtemp");
     let map = AttributeMap {
@@ -223,6 +226,27 @@ pub async fn run(
         current,
         exit,
     })
+}
+
+/// A field or record the Flex client could not read, as a finding naming both.
+fn read_finding(warning: &flexsync_flex::ReadWarning) -> Finding {
+    let dropped = warning.field.is_none();
+    Finding {
+        record: warning.record.clone(),
+        field: warning.field.clone().unwrap_or_else(|| "(record)".into()),
+        kind: if dropped { "unreadable_record" } else { "unreadable_field" }.into(),
+        problem: format!("{}: {}", warning.what, warning.message),
+        action: if dropped {
+            "record left out of this run".into()
+        } else {
+            "value ignored".into()
+        },
+        severity: if dropped {
+            Severity::Skipped
+        } else {
+            Severity::Degraded
+        },
+    }
 }
 
 fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
