@@ -76,7 +76,12 @@ pub fn generate(options: &GenerateOptions) -> Value {
         .collect();
     let sizes = split(options.employees, &weights);
     let first_name = rng.below(COMPANIES.len());
-    let mut out = Output::default();
+    let mut out = Output {
+        employees: Vec::with_capacity(options.employees),
+        periods: Vec::with_capacity(options.employees + options.employees / 50),
+        default_accounts: Vec::with_capacity(options.employees * 3),
+        ..Output::default()
+    };
     for (c, &size) in sizes.iter().enumerate() {
         let company = CompanyInput {
             index: c,
@@ -86,15 +91,25 @@ pub fn generate(options: &GenerateOptions) -> Value {
         };
         generate_company(&company, today, &mut rng, &mut ids, &mut out);
     }
-    json!({
-        "Instance": DEMO_INSTANCE,
-        "ApiUsers": [{"Username": DEMO_USERNAME, "Password": DEMO_PASSWORD, "CompanyIds": null}],
-        "Companies": out.companies,
-        "Employees": out.employees,
-        "EmploymentPeriods": out.periods,
-        "AccountDistributions": out.distributions,
-        "EmploymentDefaultAccounts": out.default_accounts,
-    })
+    // Moved in as they are: `json!` would copy every record once more.
+    let mut document = serde_json::Map::new();
+    document.insert("Instance".into(), json!(DEMO_INSTANCE));
+    document.insert(
+        "ApiUsers".into(),
+        json!([{"Username": DEMO_USERNAME, "Password": DEMO_PASSWORD, "CompanyIds": null}]),
+    );
+    document.insert("Companies".into(), Value::Array(out.companies));
+    document.insert("Employees".into(), Value::Array(out.employees));
+    document.insert("EmploymentPeriods".into(), Value::Array(out.periods));
+    document.insert(
+        "AccountDistributions".into(),
+        Value::Array(out.distributions),
+    );
+    document.insert(
+        "EmploymentDefaultAccounts".into(),
+        Value::Array(out.default_accounts),
+    );
+    Value::Object(document)
 }
 
 #[derive(Default)]
@@ -181,10 +196,22 @@ fn generate_company(
         .map(|t| (ids.guid(), t.code.to_string()))
         .collect();
     let account = |id: &str, code: &str, name: &str| {
-        json!({"Id": id, "Code": code, "Name": name,
-               "ActiveFromDate": founded.iso(), "ActiveTomDate": null})
+        json!({
+            "Id": id,
+            "Code": code,
+            "Name": name,
+            "ActiveFromDate": founded.iso(),
+            "ActiveTomDate": null,
+        })
     };
-    let dimension = |id: &str, name: &str, accounts: Vec<Value>| json!({"Id": id, "CompanyId": company_id, "Name": name, "Accounts": accounts});
+    let dimension = |id: &str, name: &str, accounts: Vec<Value>| {
+        json!({
+            "Id": id,
+            "CompanyId": company_id,
+            "Name": name,
+            "Accounts": accounts,
+        })
+    };
     out.distributions.push(dimension(
         &kontor_id,
         "Kontor",
@@ -443,11 +470,11 @@ fn fold(name: &str) -> String {
 fn email_variant(address: &str, rng: &mut Rng) -> String {
     match rng.below(3) {
         0 => address.to_string(),
-        1 => address
-            .split('.')
-            .map(capitalise)
-            .collect::<Vec<_>>()
-            .join("."),
+        1 => {
+            let (local, domain) = address.split_once('@').unwrap_or((address, ""));
+            let local: Vec<String> = local.split('.').map(capitalise).collect();
+            format!("{}@{domain}", local.join("."))
+        }
         _ => format!(" {address} "),
     }
 }
@@ -1729,12 +1756,9 @@ mod tests {
                 .filter(|a| normalised(a) != **a)
                 .count();
 
-            let domain = "@".to_string()
-                + &normalised(s(&employees[0], "EmailWork"))
-                    .split_once('@')
-                    .unwrap()
-                    .1
-                    .to_string();
+            let company = s(&items(&document, "Companies")[0], "Name");
+            let domain = COMPANIES.iter().find(|c| c.name == company).unwrap().domain;
+            let domain = format!("@{domain}");
             let mut numbers = BTreeSet::new();
             for e in employees {
                 let birth = s(e, "DateOfBirth");
@@ -2028,6 +2052,10 @@ mod tests {
         assert_eq!(file.api_users[0].password, DEMO_PASSWORD);
         assert!(file.api_users[0].company_ids.is_none());
         assert_eq!(file.employees.len(), 120);
+        let served = crate::flex::FlexData::from_value(document.clone()).unwrap();
+        assert_eq!(served.instance, DEMO_INSTANCE);
+        assert_eq!(served.employees.len(), 120);
+        assert_eq!(served.account_distributions.len(), 3);
 
         assert_eq!(keys(&document), TOP_KEYS);
         let all = |key: &str| items(&document, key).iter();
@@ -2315,26 +2343,5 @@ mod tests {
                 started.elapsed() - generated
             );
         }
-    }
-}
-#[cfg(test)]
-mod scratch {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn scratch_print() {
-        let n: usize = std::env::var("N").unwrap().parse().unwrap();
-        let mut d = generate(&GenerateOptions {
-            employees: n,
-            seed: 1,
-            today: jiff::civil::date(2025, 6, 16),
-            companies: None,
-        });
-        std::fs::write("/tmp/gen.json", serde_json::to_string_pretty(&d).unwrap()).unwrap();
-        let said = apply_changes(&mut d, 5, jiff::civil::date(2025, 6, 16), 3);
-        for l in said {
-            println!("{l}");
-        }
-        std::fs::write("/tmp/gen2.json", serde_json::to_string_pretty(&d).unwrap()).unwrap();
     }
 }
