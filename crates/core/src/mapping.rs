@@ -10,6 +10,8 @@ pub struct MappingSettings {
     pub exclude_employment_types: Vec<String>,
     /// Extra mappings: Flex employee field (PascalCase, e.g. `City`) -> target attribute path.
     pub extra: Vec<ExtraMapping>,
+    /// Future starters become active users this many days before their first day.
+    pub starter_lead_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +29,87 @@ impl Default for MappingSettings {
                 "Extern personal".to_string(),
             ],
             extra: Vec::new(),
+            starter_lead_days: 0,
         }
     }
+}
+
+/// How the group tree is built from organisational fields (see [`crate::groups`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSettings {
+    /// The levels, top-down; empty = no groups (unless `company_top`).
+    pub levels: Vec<GroupLevel>,
+    pub gap: GapRule,
+    /// One top group per company, labelled with the company name.
+    pub company_top: bool,
+    pub naming: GroupNaming,
+    /// The display name sent to the target.
+    pub display: DisplayName,
+    /// The most member ids in one add or remove operation.
+    pub member_chunk: usize,
+}
+
+impl Default for GroupSettings {
+    fn default() -> Self {
+        GroupSettings {
+            levels: Vec::new(),
+            gap: GapRule::default(),
+            company_top: false,
+            naming: GroupNaming::default(),
+            display: DisplayName::default(),
+            member_chunk: 100,
+        }
+    }
+}
+
+/// Where one level's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupLevel {
+    /// A Flex accounting dimension by name (e.g. `Kontor`): key = account code, label = name.
+    Dimension(String),
+    /// An employee field by its PascalCase name (e.g. `City`): key = normalised value.
+    Field(String),
+}
+
+impl GroupLevel {
+    pub fn name(&self) -> &str {
+        match self {
+            GroupLevel::Dimension(name) | GroupLevel::Field(name) => name,
+        }
+    }
+}
+
+/// What to do when a level above a user's lowest value is empty.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GapRule {
+    /// The user sits in the group of the last level before the first empty one.
+    #[default]
+    StopAtFirstEmpty,
+    /// Empty levels are left out of the path.
+    Skip,
+}
+
+/// How a group's external id is derived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupNaming {
+    /// From the path of keys (company, then each level's key).
+    #[default]
+    Path,
+    /// Compatibility with Winningtemp's standard integration: from the name alone, so groups
+    /// with the same name anywhere merge (each merge is reported).
+    NameOnly,
+}
+
+/// The display name a group gets in the target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayName {
+    /// The group's own label, e.g. `Ekonomi`.
+    #[default]
+    Label,
+    /// The labels from the top, e.g. `Stockholm / Ekonomi` (for targets without a tree).
+    FullPath,
 }

@@ -93,6 +93,7 @@ pub struct RawState {
 #[serde(deny_unknown_fields)]
 pub struct RawMapping {
     pub exclude_employment_types: Option<Vec<String>>,
+    pub starter_lead_days: Option<u32>,
     #[serde(default)]
     pub extra: Vec<RawExtra>,
 }
@@ -241,6 +242,7 @@ impl Config {
         if let Some(types) = raw.mapping.exclude_employment_types {
             mapping.exclude_employment_types = types;
         }
+        mapping.starter_lead_days = raw.mapping.starter_lead_days.unwrap_or(0);
         mapping.extra = raw
             .mapping
             .extra

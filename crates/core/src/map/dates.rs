@@ -138,7 +138,7 @@ pub struct Employment {
 }
 
 /// The employment on `today` from disjoint spans sorted by start (as [`merge_spans`] returns).
-pub fn employment_on(spans: &[Span], today: Date) -> Employment {
+pub fn employment_on(spans: &[Span], today: Date, lead_days: u32) -> Employment {
     if let Some(span) = spans.iter().find(|span| span.covers(today)) {
         return Employment {
             active: true,
@@ -146,9 +146,15 @@ pub fn employment_on(spans: &[Span], today: Date) -> Employment {
         };
     }
     let next = spans.iter().find(|span| span.from > today);
+    // A future starter appears `lead_days` before their first day.
+    let starts_soon = next.is_some_and(|span| {
+        today
+            .checked_add(jiff::Span::new().days(i64::from(lead_days)))
+            .is_ok_and(|horizon| span.from <= horizon)
+    });
     let span = next.or_else(|| spans.last()).copied();
     Employment {
-        active: false,
+        active: starts_soon,
         span,
     }
 }
@@ -257,15 +263,16 @@ mod tests {
             span(date(2021, 1, 1), Some(date(2021, 12, 31))),
             span(date(2023, 1, 1), None),
         ]);
-        let covering = employment_on(&spans, date(2021, 12, 31));
+        let covering = employment_on(&spans, date(2021, 12, 31), 0);
         assert!(covering.active);
         assert_eq!(covering.span, Some(spans[1]));
 
-        let between = employment_on(&spans, date(2022, 6, 1));
+        let between = employment_on(&spans, date(2022, 6, 1), 0);
         assert!(!between.active);
         assert_eq!(between.span, Some(spans[2]));
 
-        let before_all = employment_on(&spans, date(2018, 6, 1));
+        let before_all = employment_on(&spans, date(2018, 6, 1), 0);
+        assert!(employment_on(&spans, date(2018, 6, 1), 10_000).active);
         assert_eq!(
             before_all,
             Employment {
@@ -278,7 +285,7 @@ mod tests {
             span(date(2019, 1, 1), Some(date(2019, 12, 31))),
             span(date(2020, 6, 1), Some(date(2020, 8, 31))),
         ]);
-        let leaver = employment_on(&ended, date(2024, 1, 1));
+        let leaver = employment_on(&ended, date(2024, 1, 1), 0);
         assert_eq!(
             leaver,
             Employment {
@@ -291,7 +298,7 @@ mod tests {
     #[test]
     fn employment_without_spans_is_inactive_with_no_dates() {
         assert_eq!(
-            employment_on(&[], date(2024, 1, 1)),
+            employment_on(&[], date(2024, 1, 1), 0),
             Employment {
                 active: false,
                 span: None

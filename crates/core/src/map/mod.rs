@@ -277,7 +277,7 @@ fn candidate(
     }
 
     let spans = merge_spans(spans(&id, periods, &mut findings));
-    let employment = employment_on(&spans, today);
+    let employment = employment_on(&spans, today, settings.starter_lead_days);
     if employment.span.is_none() {
         findings.push(finding(
             &id,

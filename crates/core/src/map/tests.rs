@@ -571,17 +571,21 @@ fn settings() -> impl Strategy<Value = MappingSettings> {
     (
         prop::collection::vec(prop_oneof![maybe_padded(TYPES), any::<String>()], 0..3),
         prop::collection::vec((maybe_padded(&["City", "country"]), any::<String>()), 0..3),
+        0u32..400,
     )
-        .prop_map(|(exclude_employment_types, extra)| MappingSettings {
-            exclude_employment_types,
-            extra: extra
-                .into_iter()
-                .map(|(source_field, target_attribute)| ExtraMapping {
-                    source_field,
-                    target_attribute,
-                })
-                .collect(),
-        })
+        .prop_map(
+            |(exclude_employment_types, extra, starter_lead_days)| MappingSettings {
+                exclude_employment_types,
+                starter_lead_days,
+                extra: extra
+                    .into_iter()
+                    .map(|(source_field, target_attribute)| ExtraMapping {
+                        source_field,
+                        target_attribute,
+                    })
+                    .collect(),
+            },
+        )
 }
 
 fn today() -> impl Strategy<Value = Date> {
@@ -605,7 +609,8 @@ proptest! {
             prop_assert!(names.insert(name.clone()), "user name {} twice", name);
             if user.values.active {
                 let start = user.values.employment_start;
-                prop_assert!(start.is_some_and(|start| start <= today));
+                let horizon = today.checked_add(jiff::Span::new().days(i64::from(settings.starter_lead_days))).unwrap();
+                prop_assert!(start.is_some_and(|start| start <= horizon));
                 prop_assert!(user.values.employment_end.is_none_or(|end| today <= end));
             }
         }
