@@ -9,11 +9,13 @@
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`commands`]: what each command does.
 //! - [`demo`]: `flexsync demo`, everything local.
+//! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod file_writer;
 pub mod plan_view;
 pub mod report;
 pub mod run;

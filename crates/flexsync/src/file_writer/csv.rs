@@ -1,0 +1,603 @@
+//! Pure rendering of the desired state into Winningtemp's CSV files, and reading them back to
+//! say what changed since the last delivery.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::civil::Date;
+use serde::Deserialize;
+
+use flexsync_core::desired::{Desired, DesiredUser};
+
+use super::FileError;
+
+/// The users file's name.
+pub const USERS_FILE: &str = "wt_users.csv";
+/// The groups file's name.
+pub const GROUPS_FILE: &str = "wt_groups.csv";
+
+/// The field separator.
+pub const SEPARATOR: char = ';';
+/// Separates several external ids inside one field (a group's managers).
+pub const LIST_SEPARATOR: char = ',';
+
+/// The column names of both files; configurable, every field has a default.
+///
+/// Defaults, in file order:
+/// - users (`wt_users.csv`):
+///   `ExternalId;Username;Email;FirstName;LastName;Gender;Birthday;ManagerExternalId;ExcludeFromSurveys;EmploymentStartDate;EmploymentEndDate;Active;GroupExternalId`
+/// - groups (`wt_groups.csv`): `ExternalId;Name;ParentExternalId;ManagerExternalIds`
+///
+/// Format: UTF-8 without BOM, `;` between fields, a header row, lines end in LF (`\n`, also
+/// after the last line). A field is quoted with `"` when it holds `;`, `"`, CR or LF, and an
+/// inner `"` is doubled. Gender is `None`, `Male`, `Female` or `NonBinary`; dates are
+/// `YYYY-MM-DD`; booleans are `true`/`false`; a value that is not mapped is an empty field.
+/// A group's managers are its managers' external ids joined with `,`. Configured extra user
+/// mappings follow the fixed user columns, one column per attribute name, sorted by name.
+/// Rows are sorted by external id; paused users are included with `Active` = `false`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileColumns {
+    pub users: UserColumns,
+    pub groups: GroupColumns,
+}
+
+/// Column names of `wt_users.csv`. See [`FileColumns`] for the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserColumns {
+    pub external_id: String,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub gender: String,
+    pub birthday: String,
+    pub manager_external_id: String,
+    pub exclude_from_surveys: String,
+    pub employment_start_date: String,
+    pub employment_end_date: String,
+    pub active: String,
+    pub group_external_id: String,
+}
+
+impl Default for UserColumns {
+    fn default() -> Self {
+        UserColumns {
+            external_id: "ExternalId".into(),
+            username: "Username".into(),
+            email: "Email".into(),
+            first_name: "FirstName".into(),
+            last_name: "LastName".into(),
+            gender: "Gender".into(),
+            birthday: "Birthday".into(),
+            manager_external_id: "ManagerExternalId".into(),
+            exclude_from_surveys: "ExcludeFromSurveys".into(),
+            employment_start_date: "EmploymentStartDate".into(),
+            employment_end_date: "EmploymentEndDate".into(),
+            active: "Active".into(),
+            group_external_id: "GroupExternalId".into(),
+        }
+    }
+}
+
+impl UserColumns {
+    fn names(&self) -> [&str; 13] {
+        [
+            &self.external_id,
+            &self.username,
+            &self.email,
+            &self.first_name,
+            &self.last_name,
+            &self.gender,
+            &self.birthday,
+            &self.manager_external_id,
+            &self.exclude_from_surveys,
+            &self.employment_start_date,
+            &self.employment_end_date,
+            &self.active,
+            &self.group_external_id,
+        ]
+    }
+}
+
+/// Column names of `wt_groups.csv`. See [`FileColumns`] for the defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupColumns {
+    pub external_id: String,
+    pub name: String,
+    pub parent_external_id: String,
+    pub manager_external_ids: String,
+}
+
+impl Default for GroupColumns {
+    fn default() -> Self {
+        GroupColumns {
+            external_id: "ExternalId".into(),
+            name: "Name".into(),
+            parent_external_id: "ParentExternalId".into(),
+            manager_external_ids: "ManagerExternalIds".into(),
+        }
+    }
+}
+
+impl GroupColumns {
+    fn names(&self) -> [&str; 4] {
+        [
+            &self.external_id,
+            &self.name,
+            &self.parent_external_id,
+            &self.manager_external_ids,
+        ]
+    }
+}
+
+impl FileColumns {
+    /// Checks that every column name is non-blank and unique within its file.
+    pub fn validate(&self) -> Result<(), FileError> {
+        check_names("users", &self.users.names())?;
+        check_names("groups", &self.groups.names())
+    }
+}
+
+fn check_names(file: &str, names: &[&str]) -> Result<(), FileError> {
+    let mut seen = BTreeSet::new();
+    for name in names {
+        if name.trim().is_empty() {
+            return Err(FileError::Columns(format!(
+                "{file}: a column name is blank"
+            )));
+        }
+        if !seen.insert(*name) {
+            return Err(FileError::Columns(format!(
+                "{file}: the column name {name:?} is used twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Both files, `(name, content)`, users first.
+pub fn render_files(desired: &Desired, columns: &FileColumns) -> Vec<(String, String)> {
+    vec![
+        (USERS_FILE.to_string(), render_users(desired, columns)),
+        (GROUPS_FILE.to_string(), render_groups(desired, columns)),
+    ]
+}
+
+/// `wt_users.csv`: a header row, then one row per desired user (paused ones included), sorted
+/// by external id.
+pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
+    let extra: BTreeSet<&str> = desired
+        .users
+        .values()
+        .flat_map(|user| user.values.extra.keys().map(String::as_str))
+        .collect();
+    let mut header: Vec<String> = columns
+        .users
+        .names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    header.extend(extra.iter().map(|name| name.to_string()));
+
+    let mut out = String::new();
+    push_row(&mut out, &header);
+    // `users` is a BTreeMap keyed by external id, so the rows come out sorted.
+    for user in desired.users.values() {
+        let mut row = user_row(user);
+        row.extend(
+            extra
+                .iter()
+                .map(|name| user.values.extra.get(*name).cloned().unwrap_or_default()),
+        );
+        push_row(&mut out, &row);
+    }
+    out
+}
+
+fn user_row(user: &DesiredUser) -> Vec<String> {
+    let v = &user.values;
+    vec![
+        user.external_id.clone(),
+        v.user_name.clone(),
+        v.email.clone().unwrap_or_default(),
+        v.given_name.clone(),
+        v.family_name.clone(),
+        v.gender.map(|g| g.as_str().to_string()).unwrap_or_default(),
+        date(v.birth_date),
+        user.manager_external_id.clone().unwrap_or_default(),
+        v.exclude_from_surveys.map(boolean).unwrap_or_default(),
+        date(v.employment_start),
+        date(v.employment_end),
+        boolean(v.active),
+        user.group.clone().unwrap_or_default(),
+    ]
+}
+
+/// `wt_groups.csv`: a header row, then one row per group, sorted by external id.
+pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
+    let header: Vec<String> = columns
+        .groups
+        .names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mut out = String::new();
+    push_row(&mut out, &header);
+    for group in desired.groups.values() {
+        let managers: BTreeSet<&str> = group.managers.iter().map(String::as_str).collect();
+        let managers: Vec<&str> = managers.into_iter().collect();
+        let row = vec![
+            group.external_id.clone(),
+            group.display_name.clone(),
+            group.parent_external_id.clone().unwrap_or_default(),
+            managers.join(&LIST_SEPARATOR.to_string()),
+        ];
+        push_row(&mut out, &row);
+    }
+    out
+}
+
+fn date(value: Option<Date>) -> String {
+    value.map(|d| d.to_string()).unwrap_or_default()
+}
+
+fn boolean(value: bool) -> String {
+    if value { "true" } else { "false" }.to_string()
+}
+
+fn push_row(out: &mut String, fields: &[String]) {
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(SEPARATOR);
+        }
+        push_field(out, field);
+    }
+    out.push('\n');
+}
+
+fn push_field(out: &mut String, field: &str) {
+    let needs_quotes = field
+        .chars()
+        .any(|c| c == SEPARATOR || c == '"' || c == '\r' || c == '\n');
+    if needs_quotes {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+/// What changed between two deliveries of one file, by external id (each sorted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileDiff {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl FileDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Compares the last delivered content of a file with the new one. Rows are keyed by their
+/// first field (the external id in both files); a row is "changed" when any field differs,
+/// compared column by column under the header names so that reordered columns do not count.
+/// With no previous delivery every row is added.
+pub fn diff_delivery(previous: Option<&str>, current: &str) -> FileDiff {
+    let before = previous.map(keyed_rows).unwrap_or_default();
+    let after = keyed_rows(current);
+    let mut diff = FileDiff::default();
+    for (id, row) in &after {
+        match before.get(id) {
+            None => diff.added.push(id.clone()),
+            Some(old) if old != row => diff.changed.push(id.clone()),
+            Some(_) => {}
+        }
+    }
+    diff.removed = before
+        .keys()
+        .filter(|id| !after.contains_key(*id))
+        .cloned()
+        .collect();
+    diff
+}
+
+/// Rows by first field, each as header name -> value (empty values left out, so a column
+/// added with nothing in it is no change).
+fn keyed_rows(content: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut rows = parse(content).into_iter();
+    let header = rows.next().unwrap_or_default();
+    let mut keyed = BTreeMap::new();
+    for row in rows {
+        let Some(id) = row.first().filter(|id| !id.is_empty()) else {
+            continue;
+        };
+        let values = header
+            .iter()
+            .zip(row.iter())
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        keyed.insert(id.clone(), values);
+    }
+    keyed
+}
+
+/// Reads `;`-separated rows with the quoting [`render_users`] writes; accepts LF or CRLF.
+pub fn parse(content: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = content.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                '"' => quoted = false,
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            SEPARATOR => row.push(std::mem::take(&mut field)),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            _ => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flexsync_core::desired::{DesiredGroup, Gender, UserValues};
+
+    fn user(id: &str, first: &str, last: &str, email: &str) -> DesiredUser {
+        DesiredUser {
+            external_id: id.into(),
+            values: UserValues {
+                user_name: email.into(),
+                email: Some(email.into()),
+                given_name: first.into(),
+                family_name: last.into(),
+                active: true,
+                ..UserValues::default()
+            },
+            manager_external_id: None,
+            manager_depth: 0,
+            group: None,
+        }
+    }
+
+    fn group(id: &str, name: &str, parent: Option<&str>, managers: &[&str]) -> DesiredGroup {
+        DesiredGroup {
+            external_id: id.into(),
+            display_name: name.into(),
+            path: vec![name.into()],
+            parent_external_id: parent.map(String::from),
+            members: Vec::new(),
+            managers: managers.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    /// A small organisation: Swedish letters, a `;` and a quote in names, a paused leaver, an
+    /// external consultant, unmapped values, one extra mapping.
+    fn organisation() -> Desired {
+        let mut asa = user("1001", "Åsa", "Öberg", "asa.oberg@example.se");
+        asa.values.gender = Some(Gender::Female);
+        asa.values.birth_date = Some(jiff::civil::date(1980, 2, 29));
+        asa.values.exclude_from_surveys = Some(false);
+        asa.values.employment_start = Some(jiff::civil::date(2015, 8, 1));
+        asa.group = Some("se/sthlm".into());
+        asa.values.extra.insert("costCenter".into(), "K;100".into());
+
+        let mut erik = user(
+            "1002",
+            "Erik \"Kalle\"",
+            "Lind;qvist",
+            "erik.lindqvist@example.se",
+        );
+        erik.values.gender = Some(Gender::Male);
+        erik.values.exclude_from_surveys = Some(false);
+        erik.manager_external_id = Some("1001".into());
+        erik.manager_depth = 1;
+        erik.group = Some("se/sthlm/ekonomi".into());
+
+        let mut leaver = user("1003", "Göran", "Ärlig", "goran.arlig@example.se");
+        leaver.values.gender = Some(Gender::None);
+        leaver.values.employment_start = Some(jiff::civil::date(2010, 1, 4));
+        leaver.values.employment_end = Some(jiff::civil::date(2024, 12, 31));
+        leaver.values.active = false;
+        leaver.manager_external_id = Some("1001".into());
+        leaver.group = Some("se/sthlm/ekonomi".into());
+
+        let mut consultant = user("0999", "Kim", "Nonbinär", "kim.konsult@example.se");
+        consultant.values.gender = Some(Gender::NonBinary);
+        consultant.values.exclude_from_surveys = Some(true);
+        consultant.values.email = None;
+        consultant.group = Some("se/gbg/ekonomi".into());
+
+        let mut desired = Desired::default();
+        for u in [asa, erik, leaver, consultant] {
+            desired.users.insert(u.external_id.clone(), u);
+        }
+        for g in [
+            group("se/sthlm", "Stockholm", None, &["1001"]),
+            group(
+                "se/sthlm/ekonomi",
+                "Ekonomi; \"Löner\"",
+                Some("se/sthlm"),
+                &["1001", "1001"],
+            ),
+            group("se/gbg", "Göteborg", None, &[]),
+            group(
+                "se/gbg/ekonomi",
+                "Ekonomi",
+                Some("se/gbg"),
+                &["1002", "1001"],
+            ),
+        ] {
+            desired.groups.insert(g.external_id.clone(), g);
+        }
+        desired
+    }
+
+    #[test]
+    fn users_file_golden() {
+        insta::assert_snapshot!(render_users(&organisation(), &FileColumns::default()));
+    }
+
+    #[test]
+    fn groups_file_golden() {
+        insta::assert_snapshot!(render_groups(&organisation(), &FileColumns::default()));
+    }
+
+    #[test]
+    fn configured_column_names_are_the_headers() {
+        let mut columns = FileColumns::default();
+        columns.users.external_id = "EmployeeId".into();
+        columns.groups.name = "Group name".into();
+        let users = render_users(&organisation(), &columns);
+        let groups = render_groups(&organisation(), &columns);
+        assert!(users.starts_with("EmployeeId;Username;"), "{users}");
+        assert!(groups.starts_with("ExternalId;Group name;"), "{groups}");
+    }
+
+    #[test]
+    fn columns_from_toml_keep_defaults_for_what_is_not_named() {
+        let columns: FileColumns =
+            toml::from_str("[users]\nexternal_id = \"Id\"\n[groups]\nname = \"Namn\"\n").unwrap();
+        assert_eq!(columns.users.external_id, "Id");
+        assert_eq!(columns.users.username, "Username");
+        assert_eq!(columns.groups.name, "Namn");
+        assert!(toml::from_str::<FileColumns>("[users]\nnope = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn duplicate_or_blank_column_names_are_refused() {
+        assert!(FileColumns::default().validate().is_ok());
+        let mut columns = FileColumns::default();
+        columns.users.email = "Username".into();
+        let error = columns.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("users") && error.contains("Username"),
+            "{error}"
+        );
+        let mut columns = FileColumns::default();
+        columns.groups.name = " ".into();
+        assert!(
+            columns
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("groups")
+        );
+    }
+
+    #[test]
+    fn every_rendered_row_reads_back_to_the_same_fields() {
+        let desired = organisation();
+        let rows = parse(&render_users(&desired, &FileColumns::default()));
+        assert_eq!(rows.len(), desired.users.len() + 1);
+        assert!(rows.iter().all(|row| row.len() == rows[0].len()));
+        let erik = rows.iter().find(|row| row[0] == "1002").unwrap();
+        assert_eq!(erik[3], "Erik \"Kalle\"");
+        assert_eq!(erik[4], "Lind;qvist");
+        let ids: Vec<&str> = rows[1..].iter().map(|row| row[0].as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn parse_reads_quoted_newlines_and_crlf() {
+        let rows = parse("a;b\r\n\"x\ny\";\"q\"\"\"\r\nlast;");
+        assert_eq!(
+            rows,
+            vec![
+                vec!["a".to_string(), "b".into()],
+                vec!["x\ny".into(), "q\"".into()],
+                vec!["last".into(), "".into()],
+            ]
+        );
+    }
+
+    #[test]
+    fn first_delivery_adds_everything() {
+        let current = render_users(&organisation(), &FileColumns::default());
+        let diff = diff_delivery(None, &current);
+        assert_eq!(diff.added, vec!["0999", "1001", "1002", "1003"]);
+        assert!(diff.changed.is_empty() && diff.removed.is_empty());
+    }
+
+    #[test]
+    fn diff_names_added_changed_and_removed_ids() {
+        let columns = FileColumns::default();
+        let before = organisation();
+        let mut after = before.clone();
+        after.users.remove("0999");
+        if let Some(erik) = after.users.get_mut("1002") {
+            erik.values.family_name = "Lindqvist".into();
+        }
+        let newcomer = user("1004", "Nils", "Ny", "nils.ny@example.se");
+        after.users.insert(newcomer.external_id.clone(), newcomer);
+        let diff = diff_delivery(
+            Some(&render_users(&before, &columns)),
+            &render_users(&after, &columns),
+        );
+        assert_eq!(diff.added, vec!["1004"]);
+        assert_eq!(diff.changed, vec!["1002"]);
+        assert_eq!(diff.removed, vec!["0999"]);
+
+        let same = render_users(&before, &columns);
+        assert!(diff_delivery(Some(&same), &same).is_empty());
+    }
+
+    #[test]
+    fn diff_of_groups_sees_a_rename_and_a_new_manager() {
+        let columns = FileColumns::default();
+        let before = organisation();
+        let mut after = before.clone();
+        if let Some(g) = after.groups.get_mut("se/gbg") {
+            g.display_name = "Gothenburg".into();
+        }
+        if let Some(g) = after.groups.get_mut("se/sthlm") {
+            g.managers.push("1002".into());
+        }
+        let diff = diff_delivery(
+            Some(&render_groups(&before, &columns)),
+            &render_groups(&after, &columns),
+        );
+        assert_eq!(diff.changed, vec!["se/gbg", "se/sthlm"]);
+        assert!(diff.added.is_empty() && diff.removed.is_empty());
+    }
+
+    #[test]
+    fn renamed_columns_change_the_rows_that_have_a_value_there() {
+        let desired = organisation();
+        let default = render_users(&desired, &FileColumns::default());
+        let mut renamed = FileColumns::default();
+        renamed.users.email = "Mail".into();
+        let diff = diff_delivery(Some(&default), &render_users(&desired, &renamed));
+        // Rows with an email changed column name; the consultant has none.
+        assert_eq!(diff.changed, vec!["1001", "1002", "1003"]);
+    }
+}
