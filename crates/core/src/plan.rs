@@ -285,19 +285,18 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
 
     // Managers before their reports, so that most links go in the create request itself.
     let mut ordered: Vec<&DesiredUser> = desired.users.values().collect();
-    ordered.sort_by(|a, b| {
-        (a.manager_depth, &a.external_id).cmp(&(b.manager_depth, &b.external_id))
-    });
+    ordered
+        .sort_by(|a, b| (a.manager_depth, &a.external_id).cmp(&(b.manager_depth, &b.external_id)));
 
     // A manager can be linked once they exist in the target: now, or after this run's creates.
     let linkable = |manager: &str| {
         index.manager_target_id(manager, memory).is_some()
             || desired.users.get(manager).is_some_and(|m| {
-                m.values.active
-                    || index
-                        .by_user_name
-                        .get(&m.values.user_name.to_lowercase())
-                        .is_some_and(|t| t.external_id.is_none())
+                // Created in this run (its userName is free or adoptable), or adopted.
+                let holder = index.by_user_name.get(&m.values.user_name.to_lowercase());
+                let free = holder
+                    .is_none_or(|t| t.external_id.as_deref().is_none_or(|e| e == m.external_id));
+                (m.values.active && free) || holder.is_some_and(|t| t.external_id.is_none())
             })
     };
 
@@ -314,8 +313,8 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
                 });
             }
         }
-        let manage_managers = manage_managers
-            && user.manager_external_id.as_deref().is_none_or(linkable);
+        let manage_managers =
+            manage_managers && user.manager_external_id.as_deref().is_none_or(linkable);
         let found = index.linked(user, memory);
         if let Some(target) = found {
             claimed.insert(&target.id);
@@ -343,8 +342,13 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
             continue;
         }
 
-        match index.by_user_name.get(&user.values.user_name.to_lowercase()) {
-            Some(target) if target.external_id.is_none() && !claimed.contains(target.id.as_str()) => {
+        match index
+            .by_user_name
+            .get(&user.values.user_name.to_lowercase())
+        {
+            Some(target)
+                if target.external_id.is_none() && !claimed.contains(target.id.as_str()) =>
+            {
                 claimed.insert(&target.id);
                 let mut diff = changes(current, &user.values, &target.values);
                 if user.values.active != target.values.active {

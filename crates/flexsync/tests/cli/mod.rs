@@ -1,0 +1,131 @@
+//! The `flexsync` binary as an operator runs it: exit codes, messages, and no secrets in output.
+
+use std::process::{Command, Output};
+
+use flexsync_emulators::scim::Profile;
+
+use crate::support::*;
+
+async fn flexsync(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(&args)
+            .env_remove("FLEXSYNC_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flexsync(args(&[
+        "demo",
+        "--employees",
+        "40",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]))
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("sync 1"), "{stdout}");
+    assert!(dir.path().join("flexsync.toml").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_config_file_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such.toml");
+    let out = flexsync(args(&["plan", "--config", missing.to_str().unwrap()])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no-such.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_config_key_is_a_usage_error_that_names_it() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/unknown-key.toml"
+    );
+    let out = flexsync(args(&["plan", "--config", path])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("shoe_size"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_scim_server_exits_4() {
+    let doc = example();
+    let flex = flexsync_emulators::flex::start(flex_data(&doc), Default::default())
+        .await
+        .unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &flex.base_url(),
+        &Login::of(&doc),
+        &format!("http://127.0.0.1:{port}/api/scim"),
+        TOKEN,
+        "",
+    );
+    let out = flexsync(args(&["sync", "--config", path.to_str().unwrap()])).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(
+        flex.route_count("GET /employees") > 0,
+        "Flex was read first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_json_is_valid_and_holds_no_secrets() {
+    let doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let out = flexsync(args(&[
+        "plan",
+        "--json",
+        "--config",
+        rig.config_path.to_str().unwrap(),
+    ]))
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(document["report"]["planned"]["create"], 4, "{document}");
+    let password = Login::of(&doc).password;
+    for secret in [password.as_str(), TOKEN] {
+        assert!(!stdout.contains(secret), "stdout holds a secret");
+        assert!(!text(&out.stderr).contains(secret), "stderr holds a secret");
+    }
+    assert_eq!(rig.scim.writes(), 0, "plan writes nothing");
+}

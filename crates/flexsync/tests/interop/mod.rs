@@ -1,0 +1,142 @@
+//! The shared example synced into scim2-server (a SCIM server nobody here wrote), read back
+//! through our own SCIM client.
+
+use flexsync::config::Config;
+use flexsync::run::{self, Ends, Exit, Mode};
+use flexsync_core::guard::Allowance;
+use flexsync_emulators::flex;
+use flexsync_emulators::knobs::Faults;
+use flexsync_scim::{ScimClient, ScimSettings, ScimUser};
+
+use crate::support::*;
+
+#[path = "../../../scim/tests/support/scim2.rs"]
+mod scim2;
+
+fn by_external_id<'a>(users: &'a [ScimUser], id: &str) -> &'a ScimUser {
+    users
+        .iter()
+        .find(|u| u.external_id.as_deref() == Some(id))
+        .unwrap_or_else(|| panic!("no user with externalId {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_example_syncs_into_scim2_server() {
+    let server = match scim2::start("shared_example_syncs_into_scim2_server") {
+        Ok(Some(server)) => server,
+        Ok(None) => return,
+        Err(error) => panic!("{error}"),
+    };
+    let doc = example();
+    let flex = flex::start(flex_data(&doc), Faults::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &flex.base_url(),
+        &Login::of(&doc),
+        &server.base_url,
+        &server.token,
+        "",
+    );
+    let config = Config::load(&path).unwrap();
+    let server = &server;
+    let config = &config;
+    let sync = |mode| async move {
+        let ends = Ends::connect(config).unwrap();
+        match run::run(config, &ends, mode, Allowance::default(), TODAY).await {
+            Ok(result) => result,
+            Err(failure) => panic!("{:#}\n{}", failure.error, server.log_tail()),
+        }
+    };
+    let first = sync(Mode::Sync).await;
+    assert_eq!(
+        first.exit,
+        Exit::Done,
+        "{}\n{}",
+        first.report.render(),
+        server.log_tail()
+    );
+    assert_eq!(first.report.succeeded.get("create"), Some(&4));
+
+    let client = ScimClient::new(ScimSettings::new(
+        server.base_url.clone(),
+        server.token.clone().into(),
+    ))
+    .unwrap();
+    let users = client.list_users().await.unwrap();
+    assert_eq!(users.len(), 4);
+    let id_of = |external: &str| by_external_id(&users, external).id.clone().unwrap();
+    for (external, email, family, gender, birth, manager, excluded) in [
+        (
+            SARA,
+            "sara.nilsson@example.se",
+            "Nilsson",
+            "Female",
+            "1981-02-14",
+            None,
+            false,
+        ),
+        (
+            JOHAN,
+            "johan.karlsson@example.se",
+            "Karlsson",
+            "Male",
+            "1987-06-01",
+            Some(SARA),
+            false,
+        ),
+        (
+            MARIA,
+            "maria.andersson@example.se",
+            "Andersson",
+            "Female",
+            "1993-09-09",
+            Some(JOHAN),
+            false,
+        ),
+        (
+            ALI,
+            "ali.hassan@partner.example",
+            "Hassan",
+            "Male",
+            "1990-12-12",
+            Some(JOHAN),
+            true,
+        ),
+    ] {
+        let user = by_external_id(&users, external);
+        assert_eq!(user.user_name, email);
+        assert_eq!(user.primary_email(), Some(email));
+        assert_eq!(
+            user.name.as_ref().and_then(|n| n.family_name.as_deref()),
+            Some(family)
+        );
+        assert_eq!(user.active, Some(true));
+        assert_eq!(
+            user.extension_attribute(WT, "gender")
+                .and_then(|v| v.as_str()),
+            Some(gender)
+        );
+        let birth_date = user
+            .extension_attribute(WT, "birthDate")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        assert!(birth_date.starts_with(birth), "{external}: {birth_date}");
+        assert_eq!(
+            user.extension_attribute(WT, "excludeFromSurveys")
+                .and_then(|v| v.as_bool()),
+            Some(excluded)
+        );
+        let manager_id = manager.map(id_of);
+        assert_eq!(user.manager_id(), manager_id.as_deref(), "{external}");
+    }
+
+    let planned = sync(Mode::Plan).await;
+    assert!(planned.plan.steps.is_empty(), "{:?}", planned.plan.steps);
+    let second = sync(Mode::Sync).await;
+    assert!(second.plan.steps.is_empty(), "{:?}", second.plan.steps);
+    assert!(second.report.succeeded.is_empty());
+    assert_eq!(client.list_users().await.unwrap().len(), 4);
+}

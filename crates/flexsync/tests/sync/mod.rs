@@ -1,0 +1,701 @@
+//! Whole syncs from the Flex emulator into the SCIM emulator: values, lifecycle, bad records,
+//! profiles, adoption, guards, read failures, record failures, faults and a larger organisation.
+
+use serde_json::{Value, json};
+
+use flexsync::run::{Exit, Mode};
+use flexsync_core::current::Attribute;
+use flexsync_core::guard::Allowance;
+use flexsync_emulators::generate::{self, GenerateOptions};
+use flexsync_emulators::knobs::Faults;
+use flexsync_emulators::scim::Profile;
+
+use crate::support::*;
+
+fn ext<'a>(user: &'a Value, name: &str) -> &'a Value {
+    &user[WT][name]
+}
+
+fn manager_of(user: &Value) -> Option<&str> {
+    user[ENTERPRISE]["manager"]["value"].as_str()
+}
+
+fn active(user: &Value) -> bool {
+    user["active"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn shared_example_syncs_every_value_into_the_extended_profile() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let result = rig.sync().await;
+    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert!(result.report.failures.is_empty());
+
+    let users = rig.users();
+    assert_eq!(users.len(), 4);
+    assert_no_duplicates(&users);
+    let expected = [
+        (
+            SARA,
+            "sara.nilsson@example.se",
+            "Sara",
+            "Nilsson",
+            "Female",
+            "1981-02-14",
+            None,
+            false,
+        ),
+        (
+            JOHAN,
+            "johan.karlsson@example.se",
+            "Johan",
+            "Karlsson",
+            "Male",
+            "1987-06-01",
+            Some(SARA),
+            false,
+        ),
+        (
+            MARIA,
+            "maria.andersson@example.se",
+            "Maria",
+            "Andersson",
+            "Female",
+            "1993-09-09",
+            Some(JOHAN),
+            false,
+        ),
+        (
+            ALI,
+            "ali.hassan@partner.example",
+            "Ali",
+            "Hassan",
+            "Male",
+            "1990-12-12",
+            Some(JOHAN),
+            true,
+        ),
+    ];
+    for (id, email, given, family, gender, birth, manager, excluded) in expected {
+        let user = rig.user(id);
+        assert_eq!(user["userName"], email, "{id}");
+        assert_eq!(user["emails"][0]["value"], email, "{id}");
+        assert_eq!(user["name"]["givenName"], given, "{id}");
+        assert_eq!(user["name"]["familyName"], family, "{id}");
+        assert_eq!(ext(&user, "gender"), gender, "{id}");
+        assert_eq!(
+            ext(&user, "birthDate"),
+            &json!(format!("{birth}T00:00:00Z")),
+            "{id}"
+        );
+        assert_eq!(ext(&user, "excludeFromSurveys"), excluded, "{id}");
+        assert_eq!(
+            ext(&user, "employmentStartDate"),
+            "2020-01-01T00:00:00Z",
+            "{id}"
+        );
+        assert!(active(&user), "{id}");
+        let manager_scim_id = manager.map(|m| rig.user(m)["id"].as_str().unwrap().to_string());
+        assert_eq!(manager_of(&user), manager_scim_id.as_deref(), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn second_sync_on_unchanged_data_writes_nothing() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let (_, first) = rig.sync_counted().await;
+    assert!(first >= 4, "the first sync wrote {first}");
+    let (second, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0);
+    assert_eq!(rig.write_requests(), 0);
+    assert!(second.plan.steps.is_empty(), "{:?}", second.plan.steps);
+    assert!(second.report.planned.is_empty());
+    assert_eq!(second.exit, Exit::Done);
+}
+
+#[tokio::test]
+async fn flex_changes_reach_the_target_and_leavers_are_paused_never_deleted() {
+    let mut doc = example();
+    let future_starter = test_id(1);
+    let removed = test_id(2);
+    add_employee(
+        &mut doc,
+        &removed,
+        "Rut",
+        "Berg",
+        Some("rut.berg@example.se"),
+        Some(SARA),
+        "2021-01-01",
+    );
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    assert_eq!(rig.sync().await.exit, Exit::Done);
+    let johan_id = rig.user(JOHAN)["id"].as_str().unwrap().to_string();
+    let sara_id = rig.user(SARA)["id"].as_str().unwrap().to_string();
+    let maria_scim_id = rig.user(MARIA)["id"].as_str().unwrap().to_string();
+    let ali_scim_id = rig.user(ALI)["id"].as_str().unwrap().to_string();
+
+    // Surname and work email; a new manager; a leaver; a future starter; a removed record.
+    employee_mut(&mut doc, MARIA)["LastName"] = json!("Lind");
+    employee_mut(&mut doc, MARIA)["EmailWork"] = json!("maria.lind@example.se");
+    employee_mut(&mut doc, ALI)["ImmediateManagerEmployeeId"] = json!(SARA);
+    periods_mut(&mut doc, JOHAN)[0]["ToDate"] = json!("2026-10-31T00:00:00");
+    add_employee(
+        &mut doc,
+        &future_starter,
+        "Nils",
+        "Ny",
+        Some("nils.ny@example.se"),
+        Some(SARA),
+        "2026-12-15",
+    );
+    remove_employee(&mut doc, &removed);
+    rig.set_flex(&doc);
+    let result = rig.sync().await;
+    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+
+    let users = rig.users();
+    assert_eq!(
+        users.len(),
+        5,
+        "nothing is deleted and the future starter is not created"
+    );
+    assert!(find(&users, &future_starter).is_none());
+    let maria = rig.user(MARIA);
+    assert_eq!(maria["id"], maria_scim_id.as_str());
+    assert_eq!(maria["name"]["familyName"], "Lind");
+    assert_eq!(maria["userName"], "maria.lind@example.se");
+    assert_eq!(maria["emails"][0]["value"], "maria.lind@example.se");
+    assert!(active(&maria));
+    let ali = rig.user(ALI);
+    assert_eq!(ali["id"], ali_scim_id.as_str());
+    assert_eq!(manager_of(&ali), Some(sara_id.as_str()));
+    let johan = rig.user(JOHAN);
+    assert!(!active(&johan), "the leaver is paused");
+    assert_eq!(johan["id"], johan_id.as_str());
+    assert!(
+        !active(&rig.user(&removed)),
+        "the removed employee is paused"
+    );
+    assert!(active(&rig.user(SARA)));
+
+    // Rehire: a second, open period makes the same account active again.
+    add_period(&mut doc, JOHAN, "2026-11-20", None);
+    rig.set_flex(&doc);
+    assert_eq!(rig.sync().await.exit, Exit::Done);
+    let johan = rig.user(JOHAN);
+    assert!(active(&johan), "the rehire is active again");
+    assert_eq!(
+        johan["id"],
+        johan_id.as_str(),
+        "the rehire keeps the same account"
+    );
+    assert_eq!(rig.users().len(), 5);
+
+    let (last, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", last.plan.steps);
+}
+
+#[tokio::test]
+async fn bad_records_are_reported_and_the_others_are_synced() {
+    let mut doc = example();
+    let no_email = test_id(1);
+    let dup_first = test_id(2);
+    let dup_second = test_id(3);
+    let odd_gender = test_id(4);
+    let bad_birth = test_id(5);
+    let orphan = test_id(6);
+    let nobody = test_id(99);
+    add_employee(
+        &mut doc,
+        &no_email,
+        "Utan",
+        "Epost",
+        None,
+        Some(SARA),
+        "2021-01-01",
+    );
+    add_employee(
+        &mut doc,
+        &dup_first,
+        "Dubbel",
+        "Ett",
+        Some("dup@example.se"),
+        None,
+        "2021-01-01",
+    );
+    add_employee(
+        &mut doc,
+        &dup_second,
+        "Dubbel",
+        "Tva",
+        Some("dup@example.se"),
+        None,
+        "2023-01-01",
+    );
+    add_employee(
+        &mut doc,
+        &odd_gender,
+        "Udda",
+        "Kon",
+        Some("udda@example.se"),
+        None,
+        "2021-01-01",
+    )["Gender"] = json!(7);
+    add_employee(
+        &mut doc,
+        &bad_birth,
+        "Fel",
+        "Datum",
+        Some("fel@example.se"),
+        None,
+        "2021-01-01",
+    )["DateOfBirth"] = json!("1985-02-30T00:00:00");
+    add_employee(
+        &mut doc,
+        &orphan,
+        "Ingen",
+        "Chef",
+        Some("ingen@example.se"),
+        Some(&nobody),
+        "2021-01-01",
+    );
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let result = rig.sync().await;
+    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+
+    let finding = |record: &str, field: &str| {
+        result
+            .report
+            .findings
+            .iter()
+            .find(|f| f.record == record && f.field == field)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no finding on {record} {field}: {:#?}",
+                    result.report.findings
+                )
+            })
+            .clone()
+    };
+    finding(&no_email, "EmailWork");
+    assert!(
+        finding(&dup_second, "EmailWork")
+            .problem
+            .contains(&dup_first)
+    );
+    finding(&odd_gender, "Gender");
+    finding(&bad_birth, "DateOfBirth");
+    assert!(
+        finding(&orphan, "ImmediateManagerEmployeeId")
+            .problem
+            .contains(&nobody)
+    );
+
+    let users = rig.users();
+    assert_eq!(
+        users.len(),
+        8,
+        "the four good records and four taken with findings"
+    );
+    assert_no_duplicates(&users);
+    for id in [
+        SARA,
+        JOHAN,
+        MARIA,
+        ALI,
+        &dup_first,
+        &odd_gender,
+        &bad_birth,
+        &orphan,
+    ] {
+        assert!(active(&rig.user(id)), "{id}");
+    }
+    assert!(find(&users, &no_email).is_none());
+    assert!(find(&users, &dup_second).is_none());
+    let gender = ext(&rig.user(&odd_gender), "gender").clone();
+    assert!(gender.is_null() || gender == "None", "gender {gender}");
+    assert!(ext(&rig.user(&bad_birth), "birthDate").is_null());
+    assert_eq!(ext(&rig.user(&bad_birth), "gender"), "Female");
+    assert!(manager_of(&rig.user(&orphan)).is_none());
+    assert!(manager_of(&rig.user(MARIA)).is_some());
+
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", again.plan.steps);
+}
+
+#[tokio::test]
+async fn documented_profile_gets_core_attributes_and_reports_what_is_not_sent() {
+    let rig = Rig::start(&example(), Profile::Documented).await;
+    let result = rig.sync().await;
+    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    let users = rig.users();
+    assert_eq!(users.len(), 4);
+    for user in &users {
+        assert!(user.get(WT).is_none(), "{user}");
+        assert!(user.get(ENTERPRISE).is_none(), "{user}");
+        assert!(user["name"]["givenName"].is_string());
+        assert!(active(user));
+    }
+    assert_eq!(rig.user(SARA)["userName"], "sara.nilsson@example.se");
+    let not_sent = |attribute: Attribute| {
+        result
+            .report
+            .not_sent
+            .iter()
+            .find(|n| n.attribute == attribute)
+            .map(|n| n.users)
+    };
+    assert_eq!(not_sent(Attribute::Gender), Some(4));
+    assert_eq!(not_sent(Attribute::BirthDate), Some(4));
+    assert_eq!(not_sent(Attribute::Manager), Some(3));
+    assert_eq!(not_sent(Attribute::ExcludeFromSurveys), Some(4));
+    assert_eq!(not_sent(Attribute::EmploymentStart), Some(4));
+
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", again.plan.steps);
+    assert!(again.plan.steps.is_empty());
+}
+
+#[tokio::test]
+async fn hand_made_account_with_the_same_user_name_is_adopted_and_others_are_never_touched() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let same = rig
+        .scim
+        .insert_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "Maria.Andersson@example.se",
+            "name": {"givenName": "Maria", "familyName": "A"},
+            "active": true
+        }))
+        .unwrap();
+    let other = rig
+        .scim
+        .insert_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "consultant@elsewhere.example",
+            "name": {"givenName": "Con", "familyName": "Sultant"},
+            "active": true
+        }))
+        .unwrap();
+    let other_version = other["meta"]["version"].clone();
+    assert!(!other_version.is_null());
+
+    let result = rig.sync().await;
+    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.report.succeeded.get("adopt"), Some(&1));
+    let users = rig.users();
+    assert_eq!(users.len(), 5, "adopted, not duplicated");
+    assert_no_duplicates(&users);
+    let maria = rig.user(MARIA);
+    assert_eq!(maria["id"], same["id"]);
+    assert_eq!(maria["name"]["familyName"], "Andersson");
+    assert_eq!(ext(&maria, "gender"), "Female");
+
+    // Not in Flex, but never ours: left alone however often we sync.
+    rig.sync().await;
+    rig.sync().await;
+    let untouched = rig
+        .users()
+        .into_iter()
+        .find(|u| u["id"] == other["id"])
+        .unwrap();
+    assert_eq!(untouched["meta"]["version"], other_version);
+    assert!(active(&untouched));
+    assert!(untouched.get("externalId").is_none_or(Value::is_null));
+}
+
+#[tokio::test]
+async fn company_without_employees_is_refused_and_nothing_is_written() {
+    let mut doc = example();
+    for list in [
+        "Employees",
+        "EmploymentPeriods",
+        "EmploymentDefaultAccounts",
+    ] {
+        doc[list] = json!([]);
+    }
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let (result, writes) = rig.sync_counted().await;
+    assert_eq!(result.exit, Exit::Refused);
+    assert_eq!(result.exit as i32, 3);
+    assert_eq!(
+        result.report.refused.as_ref().unwrap().guard,
+        "empty_source"
+    );
+    assert_eq!(writes, 0);
+    assert!(rig.users().is_empty());
+}
+
+#[tokio::test]
+async fn removing_many_employees_is_refused_until_allowed() {
+    let mut doc = example();
+    let staff = add_staff(&mut doc, 10);
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.users().len(), 14);
+    for id in &staff[..8] {
+        remove_employee(&mut doc, id);
+    }
+    rig.set_flex(&doc);
+
+    let (refused, writes) = rig.sync_counted().await;
+    assert_eq!(refused.exit, Exit::Refused, "{}", refused.report.render());
+    assert_eq!(writes, 0);
+    assert!(rig.users().iter().all(active));
+
+    rig.scim.knobs.reset_counters();
+    let short = rig
+        .run(
+            Mode::Sync,
+            Allowance {
+                deactivations: Some(7),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        short.exit,
+        Exit::Refused,
+        "an allowance below the count is not enough"
+    );
+    assert_eq!(rig.write_requests(), 0);
+
+    let allowed = rig
+        .run(
+            Mode::Sync,
+            Allowance {
+                deactivations: Some(8),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(allowed.exit, Exit::Done, "{}", allowed.report.render());
+    assert_eq!(allowed.report.succeeded.get("deactivate"), Some(&8));
+    let users = rig.users();
+    assert_eq!(users.len(), 14, "paused, never deleted");
+    assert_eq!(users.iter().filter(|u| !active(u)).count(), 8);
+}
+
+async fn assert_failed_read_writes_nothing(rig: &Rig) {
+    rig.scim.knobs.reset_counters();
+    let before = rig.scim.writes();
+    let failure = match rig.run(Mode::Sync, Allowance::default()).await {
+        Ok(result) => panic!("the run did not fail: {}", result.report.render()),
+        Err(failure) => failure,
+    };
+    assert_eq!(failure.exit, Exit::Unreachable, "{:#}", failure.error);
+    assert_eq!(failure.exit as i32, 4);
+    assert_eq!(rig.scim.writes(), before);
+    assert_eq!(rig.write_requests(), 0);
+    assert_eq!(rig.users().len(), 4);
+    assert!(
+        rig.users().iter().all(active),
+        "a failed read pauses nobody"
+    );
+}
+
+#[tokio::test]
+async fn failing_employee_page_fails_the_run_and_writes_nothing() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    assert_eq!(rig.sync().await.exit, Exit::Done);
+    rig.flex.set_fail_page(Some(("employees".to_string(), 0)));
+    assert_failed_read_writes_nothing(&rig).await;
+    rig.flex.set_fail_page(None);
+    rig.flex.set_short_page(Some(("employees".to_string(), 0)));
+    assert_failed_read_writes_nothing(&rig).await;
+}
+
+#[tokio::test]
+async fn api_user_without_rights_fails_the_run_and_writes_nothing() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    assert_eq!(rig.sync().await.exit, Exit::Done);
+    doc["ApiUsers"][0]["CompanyIds"] = json!(["999"]);
+    rig.set_flex(&doc);
+    assert_failed_read_writes_nothing(&rig).await;
+}
+
+#[tokio::test]
+async fn user_name_held_by_another_managed_account_is_a_conflict_and_others_sync() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    rig.scim
+        .insert_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "johan.karlsson@example.se",
+            "externalId": "someone-else",
+            "name": {"givenName": "J", "familyName": "K"},
+            "active": true
+        }))
+        .unwrap();
+    let result = rig.sync().await;
+    let conflict = result
+        .report
+        .conflicts
+        .iter()
+        .find(|c| c.external_id == JOHAN)
+        .unwrap_or_else(|| panic!("no conflict: {}", result.report.render()));
+    assert!(conflict.problem.contains("johan.karlsson@example.se"));
+    let users = rig.users();
+    assert_eq!(users.len(), 4, "three synced beside the hand-made account");
+    for id in [SARA, MARIA, ALI] {
+        assert!(active(&rig.user(id)), "{id}");
+    }
+    assert!(find(&users, JOHAN).is_none());
+    assert_eq!(
+        find(&users, "someone-else").unwrap()["name"]["familyName"],
+        "K"
+    );
+}
+
+#[tokio::test]
+async fn one_failing_write_does_not_stop_the_others() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.scim
+        .insert_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "taken@example.se",
+            "externalId": "someone-else",
+            "active": true
+        }))
+        .unwrap();
+    assert_eq!(rig.sync().await.exit, Exit::Done);
+
+    // Johan's new email is another account's userName: his update fails, the others go through.
+    employee_mut(&mut doc, JOHAN)["EmailWork"] = json!("taken@example.se");
+    employee_mut(&mut doc, MARIA)["LastName"] = json!("Lind");
+    employee_mut(&mut doc, ALI)["LastName"] = json!("Haddad");
+    rig.set_flex(&doc);
+    let result = rig.sync().await;
+    assert_eq!(
+        result.exit,
+        Exit::RecordFailures,
+        "{}",
+        result.report.render()
+    );
+    assert_eq!(result.exit as i32, 1);
+    assert_eq!(
+        result.report.failures.len(),
+        1,
+        "{:?}",
+        result.report.failures
+    );
+    assert_eq!(result.report.failures[0].external_id, JOHAN);
+    assert_eq!(rig.user(MARIA)["name"]["familyName"], "Lind");
+    assert_eq!(rig.user(ALI)["name"]["familyName"], "Haddad");
+    assert_eq!(rig.user(JOHAN)["userName"], "johan.karlsson@example.se");
+    assert_no_duplicates(&rig.users());
+}
+
+#[tokio::test]
+async fn sync_converges_through_injected_429_and_503() {
+    let mut doc = example();
+    add_staff(&mut doc, 16);
+    let faults = Faults {
+        latency: std::time::Duration::ZERO,
+        error_share: 0.2,
+        retry_after_seconds: 0,
+    };
+    let mut options = scim_options(Profile::Extended);
+    options.faults = faults.clone();
+    let rig = Rig::with(&doc, options, faults, "").await;
+    let first = rig.sync().await;
+    assert!(rig.scim.knobs.injected() > 0, "no SCIM fault was injected");
+    assert!(rig.flex.knobs.injected() > 0, "no Flex fault was injected");
+    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert!(
+        first
+            .report
+            .requests
+            .get("scim_retries")
+            .is_some_and(|n| *n > 0)
+    );
+    let users = rig.users();
+    assert_eq!(users.len(), 20);
+    assert_no_duplicates(&users);
+    for user in &users {
+        assert!(active(user));
+    }
+    assert!(manager_of(&rig.user(&test_id(16))).is_some());
+
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", again.plan.steps);
+    assert_eq!(rig.users().len(), 20);
+}
+
+#[tokio::test]
+async fn generated_organisation_syncs_changes_and_then_settles() {
+    let options = GenerateOptions {
+        employees: 300,
+        seed: 11,
+        today: TODAY,
+        companies: None,
+    };
+    let mut doc = generate::generate(&options);
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let first = rig.sync().await;
+    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    let created = first.report.succeeded.get("create").copied().unwrap_or(0);
+    assert!(created > 200, "created {created}");
+    assert_eq!(rig.users().len(), created);
+    assert_eq!(first.report.desired_active, created);
+
+    let changes = generate::apply_changes(&mut doc, 12, TODAY, 6);
+    assert!(changes.len() >= 10, "{changes:?}");
+    rig.set_flex(&doc);
+    let second = rig.sync().await;
+    assert_eq!(second.exit, Exit::Done, "{}", second.report.render());
+    assert!(
+        second
+            .report
+            .succeeded
+            .get("create")
+            .is_some_and(|n| *n >= 1)
+    );
+    assert!(
+        second
+            .report
+            .succeeded
+            .get("deactivate")
+            .is_some_and(|n| *n >= 1)
+    );
+    assert!(
+        second
+            .report
+            .succeeded
+            .get("update")
+            .is_some_and(|n| *n >= 1)
+    );
+    assert_no_duplicates(&rig.users());
+
+    let (third, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", third.plan.steps);
+    assert!(third.plan.steps.is_empty());
+}
+
+#[tokio::test]
+async fn manager_in_conflict_leaves_the_link_waiting_instead_of_failing_every_run() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    rig.scim
+        .insert_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "sara.nilsson@example.se",
+            "externalId": "another-system-1",
+            "active": true
+        }))
+        .unwrap();
+    let first = rig.sync().await;
+    assert!(first.report.conflicts.iter().any(|c| c.external_id == SARA));
+    assert!(manager_of(&rig.user(JOHAN)).is_none());
+    assert!(
+        first.report.waiting.iter().any(|w| w.external_id == JOHAN),
+        "Johan's manager link cannot be made this run: {}",
+        first.report.render()
+    );
+    for _ in 0..2 {
+        let (again, writes) = rig.sync_counted().await;
+        assert_eq!(again.exit, Exit::Done, "{}", again.report.render());
+        assert!(again.report.waiting.iter().any(|w| w.external_id == JOHAN));
+        assert_eq!(writes, 0, "{:?}", again.plan.steps);
+    }
+}

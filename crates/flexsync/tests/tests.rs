@@ -1,0 +1,8 @@
+//! The one integration-test binary of the `flexsync` crate: whole runs against the emulators (and
+//! scim2-server) over real sockets, and the command line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod interop;
+mod support;
+mod sync;
