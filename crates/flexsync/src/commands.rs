@@ -15,7 +15,10 @@ use crate::run::{self, Ends, Exit, Mode, RunFailure};
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -97,7 +100,12 @@ async fn plan_or_sync(
             result
                 .report
                 .write_json(&config.report_dir)
-                .with_context(|| format!("cannot write the report into {}", config.report_dir.display()))
+                .with_context(|| {
+                    format!(
+                        "cannot write the report into {}",
+                        config.report_dir.display()
+                    )
+                })
                 .map_err(usage)?,
         )
     } else {
@@ -105,10 +113,16 @@ async fn plan_or_sync(
     };
     if json {
         let document = serde_json::json!({ "report": result.report, "plan": result.plan });
-        println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&document).unwrap_or_default()
+        );
     } else {
         if mode == Mode::Plan {
-            print!("{}", crate::plan_view::render(&result.plan, &result.desired, 200));
+            print!(
+                "{}",
+                crate::plan_view::render(&result.plan, &result.desired, 200)
+            );
         }
         print!("{}", result.report.render());
         if let Some(path) = written {
@@ -131,7 +145,10 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
         .await
         .context("Flex")
         .map_err(unreachable)?;
-    println!("Flex: reached; the API user sees {} companies", companies.len());
+    println!(
+        "Flex: reached; the API user sees {} companies",
+        companies.len()
+    );
     for company in &companies {
         println!(
             "  {} {} ({})",
@@ -140,8 +157,11 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
             company.id
         );
     }
-    let info = ends
-        .scim
+    let Some(scim) = &ends.scim else {
+        println!("Winningtemp SCIM: not configured (file channel only)");
+        return Ok(Exit::Done);
+    };
+    let info = scim
         .discover()
         .await
         .context("Winningtemp SCIM")
@@ -164,7 +184,8 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
 
 fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
     let config = Config::load(path).map_err(usage)?;
-    let store = flexsync_state::StateStore::open(&config.state_path).map_err(|e| usage(e.into()))?;
+    let store =
+        flexsync_state::StateStore::open(&config.state_path).map_err(|e| usage(e.into()))?;
     let runs = store.runs(limit).map_err(|e| usage(e.into()))?;
     if runs.is_empty() {
         println!("no runs recorded in {}", config.state_path.display());
@@ -184,15 +205,19 @@ fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
 
 fn generate(employees: usize, seed: u64, out: &Path) -> Result<Exit> {
     let today = jiff::Zoned::now().date();
-    let document = flexsync_emulators::generate::generate(&flexsync_emulators::generate::GenerateOptions {
-        employees,
-        seed,
-        today,
-        companies: None,
-    });
+    let document =
+        flexsync_emulators::generate::generate(&flexsync_emulators::generate::GenerateOptions {
+            employees,
+            seed,
+            today,
+            companies: None,
+        });
     let text = serde_json::to_string_pretty(&document)?;
     std::fs::write(out, text).with_context(|| format!("cannot write {}", out.display()))?;
-    println!("wrote {employees} employees (seed {seed}) to {}", out.display());
+    println!(
+        "wrote {employees} employees (seed {seed}) to {}",
+        out.display()
+    );
     Ok(Exit::Done)
 }
 
@@ -219,7 +244,10 @@ async fn emulate(end: EmulateCommand) -> Result<Exit> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            println!("Flex emulator on http://{}/webapi/api", listener.local_addr()?);
+            println!(
+                "Flex emulator on http://{}/webapi/api",
+                listener.local_addr()?
+            );
             let state = flexsync_emulators::flex::FlexEmulator::new(data, faults(&fault_args));
             flexsync_emulators::flex::serve(listener, state, shutdown).await?;
         }
@@ -232,7 +260,10 @@ async fn emulate(end: EmulateCommand) -> Result<Exit> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            println!("SCIM emulator on http://{}/api/scim", listener.local_addr()?);
+            println!(
+                "SCIM emulator on http://{}/api/scim",
+                listener.local_addr()?
+            );
             let options = flexsync_emulators::scim::ScimOptions {
                 token,
                 profile: profile_of(profile),

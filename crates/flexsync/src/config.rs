@@ -14,13 +14,17 @@ use flexsync_flex::{AuthScheme, CompanyRef, FlexSettings};
 use flexsync_http::HttpSettings;
 use flexsync_scim::ScimSettings;
 
-pub const DEFAULT_USER_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
+use crate::file_writer::{Destination, FileColumns, SftpTarget};
+
+pub const DEFAULT_USER_EXTENSION: &str =
+    "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub flex: RawFlex,
-    pub winningtemp: RawWinningtemp,
+    pub winningtemp: Option<RawWinningtemp>,
+    pub files: Option<RawFiles>,
     #[serde(default)]
     pub state: RawState,
     #[serde(default)]
@@ -83,6 +87,30 @@ pub struct RawWinningtemp {
     pub danger_accept_invalid_certs: Option<bool>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFiles {
+    /// A local folder (it must exist).
+    pub dir: Option<PathBuf>,
+    pub sftp: Option<RawSftp>,
+    /// Where a copy of the last delivery is kept, for the change report.
+    pub last_delivery_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub columns: FileColumns,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSftp {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: String,
+    pub private_key_file: PathBuf,
+    pub known_hosts_file: PathBuf,
+    #[serde(default)]
+    pub remote_dir: String,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
@@ -126,11 +154,22 @@ pub struct RawReport {
     pub dir: Option<PathBuf>,
 }
 
+/// Where and how the CSV files are delivered.
+#[derive(Debug, Clone)]
+pub struct FileChannel {
+    pub destination: Destination,
+    pub last_delivery_dir: PathBuf,
+    pub columns: FileColumns,
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub flex: FlexSettings,
-    pub scim: ScimSettings,
+    /// The live SCIM channel, when `[winningtemp]` is configured.
+    pub scim: Option<ScimSettings>,
+    /// The CSV file channel, when `[files]` is configured.
+    pub files: Option<FileChannel>,
     pub user_extension: String,
     pub state_path: PathBuf,
     pub report_dir: PathBuf,
@@ -180,8 +219,12 @@ impl Config {
             .companies
             .iter()
             .map(|c| {
-                c.text().parse::<CompanyRef>()
-                    .map_err(|e| anyhow!("flex.companies: {:?} is not a company number or GUID: {e}", c.text()))
+                c.text().parse::<CompanyRef>().map_err(|e| {
+                    anyhow!(
+                        "flex.companies: {:?} is not a company number or GUID: {e}",
+                        c.text()
+                    )
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let auth = match flex.auth.as_deref().unwrap_or("literal") {
@@ -213,29 +256,34 @@ impl Config {
             http: flex_http,
         };
 
-        let wt = raw.winningtemp;
-        let token = secret(
-            "winningtemp.token",
-            wt.token,
-            wt.token_env,
-            wt.token_file.as_deref().map(relative),
-            &mut warnings,
-        )?;
-        url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
-        let scim_http = http_settings(
-            wt.timeout_seconds,
-            wt.max_concurrent,
-            wt.danger_accept_invalid_certs,
-            "winningtemp",
-            &mut warnings,
-        );
         let concurrency = raw.sync.concurrency.unwrap_or(8).clamp(1, 64);
-        let scim = ScimSettings {
-            base_url: wt.scim_url,
-            token,
-            page_size: wt.page_size.unwrap_or(200),
-            max_pages: 10_000,
-            http: scim_http,
+        let (scim, user_extension) = match raw.winningtemp {
+            Some(wt) => {
+                let token = secret(
+                    "winningtemp.token",
+                    wt.token,
+                    wt.token_env,
+                    wt.token_file.as_deref().map(relative),
+                    &mut warnings,
+                )?;
+                url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+                let http = http_settings(
+                    wt.timeout_seconds,
+                    wt.max_concurrent,
+                    wt.danger_accept_invalid_certs,
+                    "winningtemp",
+                    &mut warnings,
+                );
+                let settings = ScimSettings {
+                    base_url: wt.scim_url,
+                    token,
+                    page_size: wt.page_size.unwrap_or(200),
+                    max_pages: 10_000,
+                    http,
+                };
+                (Some(settings), wt.user_extension)
+            }
+            None => (None, None),
         };
 
         let mut mapping = MappingSettings::default();
@@ -255,7 +303,10 @@ impl Config {
 
         let defaults = GuardSettings::default();
         let guards = GuardSettings {
-            max_deactivations: raw.guards.max_deactivations.unwrap_or(defaults.max_deactivations),
+            max_deactivations: raw
+                .guards
+                .max_deactivations
+                .unwrap_or(defaults.max_deactivations),
             max_deactivation_share: raw
                 .guards
                 .max_deactivation_share
@@ -282,6 +333,42 @@ impl Config {
                 .as_deref()
                 .unwrap_or(Path::new("flexsync.db")),
         );
+        let files = match raw.files {
+            Some(files) => {
+                let destination = match (files.dir, files.sftp) {
+                    (Some(dir), None) => Destination::Folder(relative(&dir)),
+                    (None, Some(sftp)) => Destination::Sftp(SftpTarget {
+                        host: sftp.host,
+                        port: sftp.port.unwrap_or(22),
+                        user: sftp.user,
+                        private_key: relative(&sftp.private_key_file),
+                        known_hosts: relative(&sftp.known_hosts_file),
+                        remote_dir: sftp.remote_dir,
+                    }),
+                    _ => bail!("files: give exactly one of `dir` or `[files.sftp]`"),
+                };
+                files
+                    .columns
+                    .validate()
+                    .map_err(|e| anyhow!("files.columns: {e}"))?;
+                let last_delivery_dir = match files.last_delivery_dir {
+                    Some(dir) => relative(&dir),
+                    None => state_path
+                        .parent()
+                        .unwrap_or(Path::new("."))
+                        .join("last-delivery"),
+                };
+                Some(FileChannel {
+                    destination,
+                    last_delivery_dir,
+                    columns: files.columns,
+                })
+            }
+            None => None,
+        };
+        if scim.is_none() && files.is_none() {
+            bail!("configure at least one channel: [winningtemp] (SCIM) or [files] (CSV)");
+        }
         let report_dir = match raw.report.dir {
             Some(dir) => relative(&dir),
             None => state_path
@@ -293,9 +380,8 @@ impl Config {
         Ok(Config {
             flex: flex_settings,
             scim,
-            user_extension: wt
-                .user_extension
-                .unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
+            files,
+            user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
             state_path,
             report_dir,
             mapping,
@@ -365,7 +451,9 @@ fn secret(
             path.display()
         ));
     }
-    Ok(SecretString::from(text.trim_end_matches(['\r', '\n']).to_string()))
+    Ok(SecretString::from(
+        text.trim_end_matches(['\r', '\n']).to_string(),
+    ))
 }
 
 #[cfg(unix)]
@@ -377,4 +465,38 @@ fn readable_by_others(path: &Path) -> bool {
 #[cfg(not(unix))]
 fn readable_by_others(_path: &Path) -> bool {
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let text = include_str!("../../../flexsync.example.toml");
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        assert_eq!(raw.flex.companies.len(), 1);
+        // Every commented-out key, uncommented, is a known key too.
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|rest| rest.contains(" = ") || rest.starts_with('['))
+                    .unwrap_or(line)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let raw: RawConfig = toml::from_str(&uncommented).unwrap();
+        assert!(
+            raw.files
+                .is_some_and(|f| f.sftp.is_some() && f.dir.is_some())
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\ncolour = \"red\"\n";
+        let error = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
+        assert!(error.contains("colour"), "{error}");
+    }
 }

@@ -40,6 +40,8 @@ pub struct RunReport {
     pub warnings: Vec<String>,
     /// HTTP requests sent, per end (including retries), and retries.
     pub requests: BTreeMap<String, u64>,
+    /// The file channel: what changed per file since the last delivery.
+    pub file_changes: BTreeMap<String, crate::file_writer::FileDiff>,
 }
 
 impl RunReport {
@@ -105,7 +107,11 @@ impl RunReport {
             self.source_records, self.desired_users, self.desired_active, self.target_users
         );
         if let Some(refusal) = &self.refused {
-            let _ = writeln!(out, "REFUSED by guard {}: {}", refusal.guard, refusal.problem);
+            let _ = writeln!(
+                out,
+                "REFUSED by guard {}: {}",
+                refusal.guard, refusal.problem
+            );
             let _ = writeln!(out, "  nothing was written; to proceed: {}", refusal.remedy);
         }
         let line = |counts: &BTreeMap<String, usize>| {
@@ -134,7 +140,11 @@ impl RunReport {
             );
         }
         if self.failures.len() > 20 {
-            let _ = writeln!(out, "    ... {} more in the JSON report", self.failures.len() - 20);
+            let _ = writeln!(
+                out,
+                "    ... {} more in the JSON report",
+                self.failures.len() - 20
+            );
         }
         let skipped = self
             .findings
@@ -155,7 +165,11 @@ impl RunReport {
             );
         }
         if self.findings.len() > 15 {
-            let _ = writeln!(out, "    ... {} more in the JSON report", self.findings.len() - 15);
+            let _ = writeln!(
+                out,
+                "    ... {} more in the JSON report",
+                self.findings.len() - 15
+            );
         }
         for item in &self.not_sent {
             let _ = writeln!(
@@ -166,7 +180,11 @@ impl RunReport {
             );
         }
         for conflict in &self.conflicts {
-            let _ = writeln!(out, "  conflict:  {}: {}", conflict.external_id, conflict.problem);
+            let _ = writeln!(
+                out,
+                "  conflict:  {}: {}",
+                conflict.external_id, conflict.problem
+            );
         }
         if !self.waiting.is_empty() {
             let _ = writeln!(
@@ -180,6 +198,15 @@ impl RunReport {
                 out,
                 "  held:      {} users kept as they are while their Flex record has findings",
                 self.held.len()
+            );
+        }
+        for (name, diff) in &self.file_changes {
+            let _ = writeln!(
+                out,
+                "  file:      {name}: {} added, {} changed, {} removed since the last delivery",
+                diff.added.len(),
+                diff.changed.len(),
+                diff.removed.len()
             );
         }
         for warning in &self.warnings {

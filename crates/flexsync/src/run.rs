@@ -15,7 +15,10 @@ use flexsync_flex::FlexClient;
 use flexsync_scim::ScimClient;
 use flexsync_state::{OpOutcome, RunOutcome, StateStore};
 
-use crate::config::Config;
+use std::collections::BTreeMap;
+
+use crate::config::{Config, FileChannel};
+use crate::file_writer;
 use crate::report::RunReport;
 use crate::scim_writer::{self, Applier, AttributeMap, Journal, StepOutcome};
 
@@ -65,21 +68,29 @@ pub enum Mode {
 /// The two clients, built once per run from the configuration.
 pub struct Ends {
     pub flex: FlexClient,
-    pub scim: ScimClient,
+    /// None when only the file channel is configured.
+    pub scim: Option<ScimClient>,
 }
 
 impl Ends {
     pub fn connect(config: &Config) -> Result<Ends, RunFailure> {
-        let flex = FlexClient::new(config.flex.clone()).map_err(|e| RunFailure::new(Exit::Usage, e))?;
-        let scim =
-            ScimClient::new(config.scim.clone()).map_err(|e| RunFailure::new(Exit::Usage, e))?;
+        let flex =
+            FlexClient::new(config.flex.clone()).map_err(|e| RunFailure::new(Exit::Usage, e))?;
+        let scim = match &config.scim {
+            Some(settings) => Some(
+                ScimClient::new(settings.clone()).map_err(|e| RunFailure::new(Exit::Usage, e))?,
+            ),
+            None => None,
+        };
         Ok(Ends { flex, scim })
     }
 }
 
 /// The day the run judges employment on, in the configured time zone.
 pub fn today(config: &Config) -> jiff::civil::Date {
-    jiff::Timestamp::now().to_zoned(config.time_zone.clone()).date()
+    jiff::Timestamp::now()
+        .to_zoned(config.time_zone.clone())
+        .date()
 }
 
 /// Carries out one run. Every run is recorded in the state store, refused and failed ones too.
@@ -92,7 +103,8 @@ pub async fn run(
 ) -> Result<RunResult, RunFailure> {
     let clock = Instant::now();
     let started = jiff::Timestamp::now();
-    let store = StateStore::open(&config.state_path).map_err(|e| RunFailure::new(Exit::Usage, e))?;
+    let store =
+        StateStore::open(&config.state_path).map_err(|e| RunFailure::new(Exit::Usage, e))?;
     let holder = format!(
         "flexsync {} (pid {})",
         if mode == Mode::Sync { "sync" } else { "plan" },
@@ -132,7 +144,9 @@ pub async fn run(
         }
     };
     let mut desired = flexsync_core::map::map(&read.snapshot, &config.mapping, today);
-    desired.findings.extend(read.warnings.iter().map(read_finding));
+    desired
+        .findings
+        .extend(read.warnings.iter().map(read_finding));
     desired.findings.sort();
 
     tracing::info!(run = run_id.0, "reading Winningtemp");
@@ -145,18 +159,34 @@ pub async fn run(
         .iter()
         .map(|e| e.target_attribute.clone())
         .collect();
-    let (current, _info) = match scim_writer::observe(&ends.scim, &map, &extra).await {
-        Ok(observed) => observed,
-        Err(error) => {
-            return Err(fail(
-                &store,
-                Exit::Unreachable,
-                anyhow::Error::new(error).context("reading Winningtemp failed; nothing was written"),
-            ));
-        }
+    let memory = store
+        .memory()
+        .map_err(|e| fail(&store, Exit::Usage, e.into()))?;
+    let current = match &ends.scim {
+        Some(scim) => match scim_writer::observe(scim, &map, &extra).await {
+            Ok((current, _info)) => current,
+            Err(error) => {
+                return Err(fail(
+                    &store,
+                    Exit::Unreachable,
+                    anyhow::Error::new(error)
+                        .context("reading Winningtemp failed; nothing was written"),
+                ));
+            }
+        },
+        None => Current::default(),
     };
-    let memory = store.memory().map_err(|e| fail(&store, Exit::Usage, e.into()))?;
-    let plan = plan::plan(&desired, &current, &memory);
+    let plan = match &ends.scim {
+        Some(_) => plan::plan(&desired, &current, &memory),
+        None => Plan::default(),
+    };
+
+    // The file channel delivers the whole state; its changes are judged like the plan's.
+    let files = config.files.as_ref().map(|channel| {
+        let rendered = file_writer::render_files(&desired, &channel.columns);
+        let changes = file_writer::changes_since_last(&channel.last_delivery_dir, &rendered);
+        (channel, rendered, changes)
+    });
 
     let mut report = RunReport::from_plan(&plan);
     report.run_id = Some(run_id.0);
@@ -170,31 +200,52 @@ pub async fn run(
     report.findings = desired.findings.clone();
     report.warnings = config.warnings.clone();
     report.refused = guard::judge(&plan, &desired, &current, &config.guards, &allowance);
+    if let Some((_, _, changes)) = &files {
+        match changes {
+            Ok(changes) => {
+                report.file_changes = changes
+                    .iter()
+                    .map(|(name, diff)| (name.clone(), diff.clone()))
+                    .collect();
+                if report.refused.is_none() {
+                    report.refused = judge_file_removals(changes, &config.guards, &allowance);
+                }
+            }
+            Err(error) => report
+                .warnings
+                .push(format!("cannot read the last delivery: {error}")),
+        }
+    }
 
     let mut exit = Exit::Done;
     let outcome = if report.refused.is_some() {
         exit = Exit::Refused;
         RunOutcome::Refused
     } else if mode == Mode::Sync {
-        let journal = StoreJournal {
-            store: store.clone(),
-            run: run_id,
-        };
-        let known = current
-            .users
-            .iter()
-            .filter_map(|u| Some((u.external_id.clone()?, u.id.clone())))
-            .chain(memory.links.clone())
-            .collect();
-        let applier = Applier {
-            client: &ends.scim,
-            map: &map,
-            capabilities: &current.capabilities,
-            concurrency: config.concurrency,
-            known: Arc::new(Mutex::new(known)),
-            journal: &journal,
-        };
-        report.record_outcomes(applier.apply(&plan).await);
+        if let Some(scim) = &ends.scim {
+            let journal = StoreJournal {
+                store: store.clone(),
+                run: run_id,
+            };
+            let known = current
+                .users
+                .iter()
+                .filter_map(|u| Some((u.external_id.clone()?, u.id.clone())))
+                .chain(memory.links.clone())
+                .collect();
+            let applier = Applier {
+                client: scim,
+                map: &map,
+                capabilities: &current.capabilities,
+                concurrency: config.concurrency,
+                known: Arc::new(Mutex::new(known)),
+                journal: &journal,
+            };
+            report.record_outcomes(applier.apply(&plan).await);
+        }
+        if let Some((channel, rendered, _)) = files {
+            report.record_outcomes(vec![deliver_files(channel, rendered).await]);
+        }
         if report.failure_count() > 0 {
             exit = Exit::RecordFailures;
             RunOutcome::Partial
@@ -228,13 +279,68 @@ pub async fn run(
     })
 }
 
+/// Delivers the files (blocking I/O off the async threads) and remembers what was delivered.
+async fn deliver_files(channel: &FileChannel, rendered: Vec<(String, String)>) -> StepOutcome {
+    let destination = channel.destination.clone();
+    let last = channel.last_delivery_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let delivery = file_writer::deliver(&rendered, &destination)?;
+        file_writer::remember_delivery(&last, &rendered)?;
+        Ok::<_, file_writer::FileError>(delivery)
+    })
+    .await;
+    let (target_id, error) = match result {
+        Ok(Ok(delivery)) => (Some(delivery.destination), None),
+        Ok(Err(error)) => (None, Some(error.to_string())),
+        Err(error) => (None, Some(format!("the delivery task failed: {error}"))),
+    };
+    StepOutcome {
+        external_id: "(files)".into(),
+        kind: "deliver_files",
+        target_id,
+        error,
+        note: None,
+    }
+}
+
+/// Users that would vanish from the users file count as pauses for the guards.
+fn judge_file_removals(
+    changes: &BTreeMap<String, file_writer::FileDiff>,
+    settings: &guard::GuardSettings,
+    allowance: &Allowance,
+) -> Option<guard::Refusal> {
+    let removed = changes
+        .get(file_writer::USERS_FILE)
+        .map_or(0, |diff| diff.removed.len());
+    let allowed = allowance.deactivations.is_some_and(|n| removed <= n);
+    if removed <= settings.deactivation_floor.max(settings.max_deactivations) || allowed {
+        return None;
+    }
+    Some(guard::Refusal {
+        guard: "file_removals".into(),
+        problem: format!(
+            "{removed} users would disappear from {} (limit {})",
+            file_writer::USERS_FILE,
+            settings.max_deactivations
+        ),
+        remedy: format!(
+            "review `flexsync plan`, then run `flexsync sync --allow-deactivations {removed}` once"
+        ),
+    })
+}
+
 /// A field or record the Flex client could not read, as a finding naming both.
 fn read_finding(warning: &flexsync_flex::ReadWarning) -> Finding {
     let dropped = warning.field.is_none();
     Finding {
         record: warning.record.clone(),
         field: warning.field.clone().unwrap_or_else(|| "(record)".into()),
-        kind: if dropped { "unreadable_record" } else { "unreadable_field" }.into(),
+        kind: if dropped {
+            "unreadable_record"
+        } else {
+            "unreadable_field"
+        }
+        .into(),
         problem: format!("{}: {}", warning.what, warning.message),
         action: if dropped {
             "record left out of this run".into()
@@ -252,15 +358,17 @@ fn read_finding(warning: &flexsync_flex::ReadWarning) -> Finding {
 fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
     use std::sync::atomic::Ordering::Relaxed;
     let flex = ends.flex.transport_stats();
-    let scim = ends.scim.stats();
-    [
+    let mut counts: std::collections::BTreeMap<String, u64> = [
         ("flex".to_string(), flex.requests.load(Relaxed)),
         ("flex_retries".to_string(), flex.retries.load(Relaxed)),
-        ("scim".to_string(), scim.requests.load(Relaxed)),
-        ("scim_retries".to_string(), scim.retries.load(Relaxed)),
     ]
     .into_iter()
-    .collect()
+    .collect();
+    if let Some(scim) = &ends.scim {
+        counts.insert("scim".into(), scim.stats().requests.load(Relaxed));
+        counts.insert("scim_retries".into(), scim.stats().retries.load(Relaxed));
+    }
+    counts
 }
 
 /// Records intents and outcomes in the state store, and keeps the links it learns.
@@ -273,7 +381,12 @@ impl Journal for StoreJournal {
     fn intent(&self, step: &Step) -> Option<i64> {
         let store = &self.store;
         let detail = serde_json::to_value(step).unwrap_or_default();
-        match store.record_intent(self.run, step.operation.external_id(), step.operation.kind(), &detail) {
+        match store.record_intent(
+            self.run,
+            step.operation.external_id(),
+            step.operation.kind(),
+            &detail,
+        ) {
             Ok(id) => Some(id.0),
             Err(error) => {
                 tracing::warn!(%error, "could not record intent");
@@ -317,4 +430,3 @@ impl Journal for StoreJournal {
         }
     }
 }
-

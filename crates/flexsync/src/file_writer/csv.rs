@@ -271,7 +271,7 @@ fn push_field(out: &mut String, field: &str) {
 }
 
 /// What changed between two deliveries of one file, by external id (each sorted).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FileDiff {
     pub added: Vec<String>,
     pub changed: Vec<String>,

@@ -699,3 +699,42 @@ async fn manager_in_conflict_leaves_the_link_waiting_instead_of_failing_every_ru
         assert_eq!(writes, 0, "{:?}", again.plan.steps);
     }
 }
+
+#[tokio::test]
+async fn file_channel_delivers_both_files_beside_scim_and_reports_changes() {
+    let out = tempfile::tempdir().unwrap();
+    let extra = format!("[files]\ndir = {:?}\n", out.path().display().to_string());
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let first = rig.sync().await;
+    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    let users = std::fs::read_to_string(out.path().join("wt_users.csv")).unwrap();
+    let lines: Vec<&str> = users.lines().collect();
+    assert_eq!(lines.len(), 5, "{users}");
+    assert!(lines[0].starts_with("ExternalId;Username;"), "{}", lines[0]);
+    assert!(users.contains("sara.nilsson@example.se"));
+    assert!(out.path().join("wt_groups.csv").exists());
+    let added = &first.report.file_changes["wt_users.csv"].added;
+    assert_eq!(added.len(), 4);
+
+    let mut doc = example();
+    employee_mut(&mut doc, "e423a86d-fa95-5497-91bd-7b2e753e538a")["LastName"] = json!("Berg");
+    rig.set_flex(&doc);
+    let second = rig.sync().await;
+    let diff = &second.report.file_changes["wt_users.csv"];
+    assert_eq!(diff.changed, ["e423a86d-fa95-5497-91bd-7b2e753e538a"]);
+    assert!(diff.added.is_empty() && diff.removed.is_empty());
+    let users = std::fs::read_to_string(out.path().join("wt_users.csv")).unwrap();
+    assert!(users.contains(";Berg;"), "{users}");
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|name| name.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
