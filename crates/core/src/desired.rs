@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use crate::finding::Finding;
 
 /// Winningtemp's gender values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Gender {
     #[default]
     None,
