@@ -7,13 +7,17 @@
 //! - [`desired`]: the state Winningtemp should have (users with every mapped value).
 //! - [`mapping`]: the settings the map step takes from configuration.
 //! - [`map`]: snapshot + settings + day -> desired state and findings.
+//! - [`groups`]: the group tree from organisational fields, added to the desired state.
 //! - [`current`]: what the target holds now, and what our state store remembers.
 //! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
+//! - [`group_plan`]: desired groups + target groups -> group operations.
 //! - [`guard`]: refuses plans that look like the result of bad source data.
 
 pub mod current;
 pub mod desired;
 pub mod finding;
+pub mod group_plan;
+pub mod groups;
 pub mod guard;
 pub mod map;
 pub mod mapping;

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "flexsync", version, about = "Keeps Winningtemp in step with Flex HRM")]
+#[command(
+    name = "flexsync",
+    version,
+    about = "Keeps Winningtemp in step with Flex HRM"
+)]
 pub struct Cli {
     /// Log more (-v: debug, -vv: trace). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

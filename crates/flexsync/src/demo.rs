@@ -37,7 +37,9 @@ pub async fn run(
         .with_context(|| format!("cannot create {}", dir.display()))
         .map_err(failure)?;
     let today = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC))
+        .with_time_zone(
+            jiff::tz::TimeZone::get("Europe/Stockholm").unwrap_or(jiff::tz::TimeZone::UTC),
+        )
         .date();
 
     println!("== flexsync demo: {employees} employees, seed {seed}, SCIM profile {profile:?}");
@@ -123,7 +125,10 @@ path = "flexsync.db"
 
     let mut exit = Exit::Done;
     println!("\n== sync 1: everything is new");
-    exit = worst(exit, sync(&config, today, &scim_server, Allowance::default()).await?);
+    exit = worst(
+        exit,
+        sync(&config, today, &scim_server, Allowance::default()).await?,
+    );
 
     let changes = generate::apply_changes(&mut document, seed.wrapping_add(1), today, 8);
     let data = write_data(&document).map_err(failure)?;
@@ -136,12 +141,20 @@ path = "flexsync.db"
     println!("\n== plan: what sync 2 will do");
     let ends = Ends::connect(&config)?;
     let planned = run::run(&config, &ends, Mode::Plan, Allowance::default(), today).await?;
-    print!("{}", crate::plan_view::render(&planned.plan, &planned.desired, 40));
+    print!(
+        "{}",
+        crate::plan_view::render(&planned.plan, &planned.desired, 40)
+    );
 
     println!("\n== sync 2: the changes");
     let second = sync(&config, today, &scim_server, Allowance::default()).await?;
     if second == Exit::Refused {
-        let pauses = planned.report.planned.get("deactivate").copied().unwrap_or(0);
+        let pauses = planned
+            .report
+            .planned
+            .get("deactivate")
+            .copied()
+            .unwrap_or(0);
         println!(
             "\n== the guard stopped a large share of pauses; the operator has reviewed the plan\n   \
              and lets it through once: flexsync sync --allow-deactivations {pauses}"
@@ -155,7 +168,10 @@ path = "flexsync.db"
     }
 
     println!("\n== sync 3: nothing changed, so nothing is written");
-    exit = worst(exit, sync(&config, today, &scim_server, Allowance::default()).await?);
+    exit = worst(
+        exit,
+        sync(&config, today, &scim_server, Allowance::default()).await?,
+    );
 
     println!(
         "\n== done in {:.1}s. State, reports and data are in {}",
@@ -188,7 +204,9 @@ async fn sync(
     println!("  SCIM requests by kind: {}", by_kind.join(", "));
     println!(
         "  writes the SCIM server saw: {}",
-        scim_server.knobs.count_methods(&["POST", "PATCH", "PUT", "DELETE"])
+        scim_server
+            .knobs
+            .count_methods(&["POST", "PATCH", "PUT", "DELETE"])
     );
     println!("  report: {}", path.display());
     Ok(result.exit)

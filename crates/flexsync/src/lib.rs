@@ -5,6 +5,7 @@
 //! - [`config`]: the TOML file, checked into a `Config`.
 //! - [`run`]: one run, read to report, and its exit code.
 //! - [`scim_writer`]: observing and changing Winningtemp over SCIM.
+//! - [`scim_groups`]: the group tree over SCIM: observe, apply a group plan, render.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`commands`]: what each command does.
@@ -19,4 +20,5 @@ pub mod file_writer;
 pub mod plan_view;
 pub mod report;
 pub mod run;
+pub mod scim_groups;
 pub mod scim_writer;

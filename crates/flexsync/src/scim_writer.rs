@@ -160,7 +160,9 @@ pub fn target_user(map: &AttributeMap, user: &ScimUser, extra: &[String]) -> Opt
                 .as_ref()
                 .and_then(|n| n.family_name.clone())
                 .unwrap_or_default(),
-            gender: ext_value("gender").and_then(Value::as_str).and_then(Gender::parse),
+            gender: ext_value("gender")
+                .and_then(Value::as_str)
+                .and_then(Gender::parse),
             birth_date: ext_value("birthDate").and_then(parse_date),
             exclude_from_surveys: ext_value("excludeFromSurveys").and_then(Value::as_bool),
             employment_start: ext_value("employmentStartDate").and_then(parse_date),
@@ -337,8 +339,11 @@ impl Applier<'_> {
                 Ok(Some(target_id.clone()))
             }
             Operation::DeactivateUser { target_id, .. } => {
-                self.patch(target_id, vec![PatchOperation::replace("active", json!(false))])
-                    .await?;
+                self.patch(
+                    target_id,
+                    vec![PatchOperation::replace("active", json!(false))],
+                )
+                .await?;
                 Ok(Some(target_id.clone()))
             }
             Operation::SetManager {

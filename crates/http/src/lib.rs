@@ -124,7 +124,11 @@ impl Transport {
             match (decision, result) {
                 (Decision::RetryAfter(wait), _) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying request");
+                    tracing::debug!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying request"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 (Decision::Stop, Ok(response)) => return Ok(response),

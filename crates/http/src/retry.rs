@@ -7,7 +7,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The server answered.
-    Status { status: u16, retry_after: Option<String> },
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
     /// No connection was made: the request never reached the server.
     ConnectFailed,
     /// The connection broke or timed out after the request may have been sent.
@@ -134,21 +137,30 @@ mod tests {
             decide(&p, &status(502, None), true, 1, now(), 0.0),
             Decision::RetryAfter(_)
         ));
-        assert_eq!(decide(&p, &status(502, None), false, 1, now(), 0.0), Decision::Stop);
+        assert_eq!(
+            decide(&p, &status(502, None), false, 1, now(), 0.0),
+            Decision::Stop
+        );
     }
 
     #[test]
     fn never_retries_client_errors() {
         let p = RetryPolicy::default();
         for code in [400, 401, 403, 404, 409] {
-            assert_eq!(decide(&p, &status(code, None), true, 1, now(), 0.5), Decision::Stop);
+            assert_eq!(
+                decide(&p, &status(code, None), true, 1, now(), 0.5),
+                Decision::Stop
+            );
         }
     }
 
     #[test]
     fn interrupted_writes_are_not_resent() {
         let p = RetryPolicy::default();
-        assert_eq!(decide(&p, &Outcome::Interrupted, false, 1, now(), 0.5), Decision::Stop);
+        assert_eq!(
+            decide(&p, &Outcome::Interrupted, false, 1, now(), 0.5),
+            Decision::Stop
+        );
         assert!(matches!(
             decide(&p, &Outcome::ConnectFailed, false, 1, now(), 0.5),
             Decision::RetryAfter(_)
@@ -203,6 +215,9 @@ mod tests {
     #[test]
     fn gives_up_on_an_unreasonable_retry_after() {
         let p = RetryPolicy::default();
-        assert_eq!(decide(&p, &status(503, Some("86400")), true, 1, now(), 0.0), Decision::Stop);
+        assert_eq!(
+            decide(&p, &status(503, Some("86400")), true, 1, now(), 0.0),
+            Decision::Stop
+        );
     }
 }

@@ -138,7 +138,11 @@ fn simulate(current: &Current, memory: &Memory, plan: &Plan) -> (Current, Memory
                 values,
                 ..
             } => {
-                let user = current.users.iter_mut().find(|u| &u.id == target_id).unwrap();
+                let user = current
+                    .users
+                    .iter_mut()
+                    .find(|u| &u.id == target_id)
+                    .unwrap();
                 user.external_id = Some(external_id.clone());
                 let manager_id = user.manager_id.clone();
                 user.values = keep(values);
@@ -146,7 +150,11 @@ fn simulate(current: &Current, memory: &Memory, plan: &Plan) -> (Current, Memory
                 memory.links.insert(external_id.clone(), target_id.clone());
             }
             Operation::DeactivateUser { target_id, .. } => {
-                let user = current.users.iter_mut().find(|u| &u.id == target_id).unwrap();
+                let user = current
+                    .users
+                    .iter_mut()
+                    .find(|u| &u.id == target_id)
+                    .unwrap();
                 user.values.active = false;
             }
             Operation::SetManager {
@@ -177,13 +185,16 @@ fn creates_managers_before_their_reports_and_links_in_the_request() {
         capabilities: extended(),
     };
     let plan = plan(&desired, &current, &Memory::default());
-    let kinds: Vec<_> = plan.steps.iter().map(|s| s.operation.external_id()).collect();
+    let kinds: Vec<_> = plan
+        .steps
+        .iter()
+        .map(|s| s.operation.external_id())
+        .collect();
     assert_eq!(kinds, ["a", "b"]);
     assert!(matches!(
         &plan.steps[1].operation,
         Operation::CreateUser { manager_external_id: Some(m), .. } if m == "a"
     ));
-
 }
 
 #[test]
@@ -282,10 +293,12 @@ fn adopts_an_account_with_the_same_user_name_and_no_external_id() {
     };
     let plan = plan(&desired, &current, &Memory::default());
     match &plan.steps[..] {
-        [Step {
-            operation: Operation::AdoptUser { changes, .. },
-            ..
-        }] => {
+        [
+            Step {
+                operation: Operation::AdoptUser { changes, .. },
+                ..
+            },
+        ] => {
             let names: Vec<_> = changes.iter().map(|c| c.attribute.clone()).collect();
             assert_eq!(names, [Attribute::GivenName]);
         }
@@ -370,14 +383,22 @@ fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
     (
         any::<bool>(),
         prop::sample::select(vec!["Anna", "Björn", "Eva"]),
-        prop::option::of(prop::sample::select(vec![Gender::Male, Gender::Female, Gender::None])),
+        prop::option::of(prop::sample::select(vec![
+            Gender::Male,
+            Gender::Female,
+            Gender::None,
+        ])),
         prop::option::of(1950i16..2000),
         any::<bool>(),
     )
         .prop_map(move |(active, given, gender, year, upper)| {
             let name = format!("user{n}@example.se");
             UserValues {
-                user_name: if upper { name.to_uppercase() } else { name.clone() },
+                user_name: if upper {
+                    name.to_uppercase()
+                } else {
+                    name.clone()
+                },
                 email: Some(name),
                 given_name: given.to_string(),
                 family_name: "Svensson".into(),

@@ -1,0 +1,410 @@
+//! The group plan: desired groups + the groups the target holds -> ordered group operations,
+//! each with a reason. Pure. Groups without an externalId in the target are never touched, and
+//! only groups flexsync created (the state store's memory) are ever retired.
+//!
+//! Members in operations are users' external ids: users are synced first, and the writer
+//! resolves them to target ids when it applies the plan.
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::desired::{Desired, DesiredGroup};
+use crate::groups::{NAME_PREFIX, PATH_PREFIX};
+use crate::mapping::{DisplayName, GroupSettings};
+
+/// What the target can hold for groups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupCapabilities {
+    /// The server advertises a parent attribute, so the tree can be built over this channel.
+    pub parent: bool,
+}
+
+/// A group as the target holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetGroup {
+    /// The target's id.
+    pub id: String,
+    pub external_id: Option<String>,
+    pub display_name: String,
+    pub parent_external_id: Option<String>,
+    /// Target ids of the members.
+    pub members: BTreeSet<String>,
+}
+
+/// A typed group operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum GroupOperation {
+    /// Create a group (its parent exists by then: creates run top-down).
+    CreateGroup {
+        external_id: String,
+        display_name: String,
+        parent_external_id: Option<String>,
+    },
+    RenameGroup {
+        target_id: String,
+        external_id: String,
+        before: String,
+        after: String,
+    },
+    /// Change the parent (only where the target can hold one).
+    MoveGroup {
+        target_id: String,
+        external_id: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
+    /// Add users (external ids); `target_id` is None for a group created in this run.
+    AddMembers {
+        target_id: Option<String>,
+        external_id: String,
+        users: Vec<String>,
+    },
+    /// Remove users (external ids) that flexsync manages.
+    RemoveMembers {
+        target_id: String,
+        external_id: String,
+        users: Vec<String>,
+    },
+    /// Delete a group flexsync created that has no members and no child groups left.
+    RetireGroup {
+        target_id: String,
+        external_id: String,
+        display_name: String,
+    },
+}
+
+impl GroupOperation {
+    /// The external id of the group the operation is about.
+    pub fn external_id(&self) -> &str {
+        match self {
+            GroupOperation::CreateGroup { external_id, .. }
+            | GroupOperation::RenameGroup { external_id, .. }
+            | GroupOperation::MoveGroup { external_id, .. }
+            | GroupOperation::AddMembers { external_id, .. }
+            | GroupOperation::RemoveMembers { external_id, .. }
+            | GroupOperation::RetireGroup { external_id, .. } => external_id,
+        }
+    }
+
+    /// A short name for reports, e.g. `create_group`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GroupOperation::CreateGroup { .. } => "create_group",
+            GroupOperation::RenameGroup { .. } => "rename_group",
+            GroupOperation::MoveGroup { .. } => "move_group",
+            GroupOperation::AddMembers { .. } => "add_members",
+            GroupOperation::RemoveMembers { .. } => "remove_members",
+            GroupOperation::RetireGroup { .. } => "retire_group",
+        }
+    }
+}
+
+/// One operation and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStep {
+    pub operation: GroupOperation,
+    pub reason: String,
+}
+
+/// Something the plan left alone, for the report.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GroupNote {
+    /// The group's external id (or target id when it has none).
+    pub group: String,
+    pub kind: String,
+    pub message: String,
+}
+
+/// The ordered group operations: creates top-down, renames, moves, member removals,
+/// retirements bottom-up, then member additions (so a user leaves the old group first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupPlan {
+    pub steps: Vec<GroupStep>,
+    /// The desired tree has parents the target cannot hold: groups go flat, and the tree must
+    /// be placed by hand in Winningtemp or delivered as files.
+    pub tree_by_hand: bool,
+    pub notes: Vec<GroupNote>,
+}
+
+impl GroupPlan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// The display name the target should show for `group`.
+pub fn display_name(group: &DesiredGroup, display: DisplayName) -> String {
+    match display {
+        DisplayName::Label => group.display_name.clone(),
+        DisplayName::FullPath => group.path.join(" / "),
+    }
+}
+
+/// Plans the group operations. `user_ids` maps user external ids to target ids (users the
+/// target holds); only members that are such users are ever removed. `created` holds the
+/// external ids of the groups flexsync created in earlier runs.
+pub fn plan_groups(
+    desired: &Desired,
+    current: &[TargetGroup],
+    user_ids: &BTreeMap<String, String>,
+    created: &BTreeSet<String>,
+    caps: GroupCapabilities,
+    settings: &GroupSettings,
+) -> GroupPlan {
+    let mut plan = GroupPlan {
+        tree_by_hand: !caps.parent
+            && desired
+                .groups
+                .values()
+                .any(|g| g.parent_external_id.is_some()),
+        ..GroupPlan::default()
+    };
+    let managed: BTreeMap<&str, &str> = user_ids
+        .iter()
+        .map(|(external, target)| (target.as_str(), external.as_str()))
+        .collect();
+    let chunk = settings.member_chunk.max(1);
+
+    let mut sorted: Vec<&TargetGroup> = current.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut targets: BTreeMap<&str, &TargetGroup> = BTreeMap::new();
+    for group in sorted {
+        let Some(external_id) = group.external_id.as_deref().filter(|e| !e.is_empty()) else {
+            continue;
+        };
+        if let Some(first) = targets.get(external_id) {
+            plan.notes.push(GroupNote {
+                group: external_id.to_string(),
+                kind: "duplicate_external_id".to_string(),
+                message: format!(
+                    "target groups {} and {} share this externalId; {} is left alone",
+                    first.id, group.id, group.id
+                ),
+            });
+        } else {
+            targets.insert(external_id, group);
+        }
+    }
+
+    // Top-down: by depth in the desired tree (a parent always comes before its children).
+    let mut wanted: Vec<(usize, &DesiredGroup)> = desired
+        .groups
+        .values()
+        .map(|group| (depth(group, desired), group))
+        .collect();
+    wanted.sort_by(|a, b| (a.0, &a.1.external_id).cmp(&(b.0, &b.1.external_id)));
+
+    let (mut creates, mut renames, mut moves, mut removes, mut adds) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (_, group) in &wanted {
+        let external_id = group.external_id.clone();
+        let name = display_name(group, settings.display);
+        let parent = group.parent_external_id.clone().filter(|_| caps.parent);
+        let members: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let Some(target) = targets.get(external_id.as_str()) else {
+            creates.push(GroupStep {
+                reason: format!("new in Flex: {}", group.path.join(" > ")),
+                operation: GroupOperation::CreateGroup {
+                    external_id: external_id.clone(),
+                    display_name: name,
+                    parent_external_id: parent,
+                },
+            });
+            let users: Vec<&str> = members.into_iter().collect();
+            for part in users.chunks(chunk) {
+                adds.push(GroupStep {
+                    reason: format!("in the new group in Flex: {}", users_text(part.len())),
+                    operation: GroupOperation::AddMembers {
+                        target_id: None,
+                        external_id: external_id.clone(),
+                        users: part.iter().map(|u| u.to_string()).collect(),
+                    },
+                });
+            }
+            continue;
+        };
+        if target.display_name != name {
+            renames.push(GroupStep {
+                reason: format!("renamed in Flex: '{}' -> '{name}'", target.display_name),
+                operation: GroupOperation::RenameGroup {
+                    target_id: target.id.clone(),
+                    external_id: external_id.clone(),
+                    before: target.display_name.clone(),
+                    after: name,
+                },
+            });
+        }
+        if caps.parent && target.parent_external_id != parent {
+            moves.push(GroupStep {
+                reason: "the group's place in the tree changed in Flex".to_string(),
+                operation: GroupOperation::MoveGroup {
+                    target_id: target.id.clone(),
+                    external_id: external_id.clone(),
+                    before: target.parent_external_id.clone(),
+                    after: parent,
+                },
+            });
+        }
+        let held: BTreeSet<&str> = target
+            .members
+            .iter()
+            .filter_map(|id| managed.get(id.as_str()).copied())
+            .collect();
+        let gone: Vec<&str> = held.difference(&members).copied().collect();
+        for part in gone.chunks(chunk) {
+            removes.push(GroupStep {
+                reason: format!(
+                    "no longer in this group in Flex: {}",
+                    users_text(part.len())
+                ),
+                operation: GroupOperation::RemoveMembers {
+                    target_id: target.id.clone(),
+                    external_id: external_id.clone(),
+                    users: part.iter().map(|u| u.to_string()).collect(),
+                },
+            });
+        }
+        let new: Vec<&str> = members.difference(&held).copied().collect();
+        for part in new.chunks(chunk) {
+            adds.push(GroupStep {
+                reason: format!("now in this group in Flex: {}", users_text(part.len())),
+                operation: GroupOperation::AddMembers {
+                    target_id: Some(target.id.clone()),
+                    external_id: external_id.clone(),
+                    users: part.iter().map(|u| u.to_string()).collect(),
+                },
+            });
+        }
+    }
+
+    let retires = retirements(desired, current, &targets, created, caps, &mut plan.notes);
+    plan.steps = [creates, renames, moves, removes, retires, adds].concat();
+    plan.notes.sort();
+    plan
+}
+
+/// How many ancestors a desired group has (a cycle, which the tree never has, stops the walk).
+fn depth(group: &DesiredGroup, desired: &Desired) -> usize {
+    let mut seen = BTreeSet::new();
+    let mut at = group;
+    while let Some(parent) = at
+        .parent_external_id
+        .as_ref()
+        .and_then(|p| desired.groups.get(p))
+    {
+        if !seen.insert(parent.external_id.as_str()) {
+            break;
+        }
+        at = parent;
+    }
+    seen.len()
+}
+
+fn users_text(count: usize) -> String {
+    if count == 1 {
+        "1 user".to_string()
+    } else {
+        format!("{count} users")
+    }
+}
+
+/// Groups flexsync created that Flex no longer has, deepest first; a group that still has a
+/// child group staying in the target is kept (with a note).
+fn retirements(
+    desired: &Desired,
+    current: &[TargetGroup],
+    targets: &BTreeMap<&str, &TargetGroup>,
+    created: &BTreeSet<String>,
+    caps: GroupCapabilities,
+    notes: &mut Vec<GroupNote>,
+) -> Vec<GroupStep> {
+    // A child's parent once this plan's moves are done.
+    let parent_after = |child: &TargetGroup| -> Option<String> {
+        let wanted = child
+            .external_id
+            .as_deref()
+            .and_then(|e| desired.groups.get(e));
+        match wanted {
+            Some(group) if caps.parent => group.parent_external_id.clone(),
+            _ => child.parent_external_id.clone(),
+        }
+    };
+    let mut candidates: BTreeSet<&str> = BTreeSet::new();
+    for external_id in targets.keys().copied() {
+        if desired.groups.contains_key(external_id) {
+            continue;
+        }
+        if created.contains(external_id) {
+            candidates.insert(external_id);
+        } else if external_id.starts_with(PATH_PREFIX) || external_id.starts_with(NAME_PREFIX) {
+            notes.push(GroupNote {
+                group: external_id.to_string(),
+                kind: "not_created_by_flexsync".to_string(),
+                message: "no longer in Flex, but flexsync did not create it: left alone"
+                    .to_string(),
+            });
+        }
+    }
+    loop {
+        let blocked: Vec<&str> = candidates
+            .iter()
+            .copied()
+            .filter(|candidate| {
+                current.iter().any(|child| {
+                    parent_after(child).as_deref() == Some(*candidate)
+                        && child
+                            .external_id
+                            .as_deref()
+                            .is_none_or(|e| !candidates.contains(e))
+                })
+            })
+            .collect();
+        if blocked.is_empty() {
+            break;
+        }
+        for external_id in blocked {
+            candidates.remove(external_id);
+            notes.push(GroupNote {
+                group: external_id.to_string(),
+                kind: "retire_blocked".to_string(),
+                message: "no longer in Flex, but a group that stays sits under it: kept"
+                    .to_string(),
+            });
+        }
+    }
+    let depth = |start: &str| {
+        let mut seen = BTreeSet::new();
+        let mut at = start;
+        while let Some(parent) = targets
+            .get(at)
+            .and_then(|g| g.parent_external_id.as_deref())
+        {
+            if !seen.insert(at) {
+                break;
+            }
+            at = parent;
+        }
+        seen.len()
+    };
+    let mut ordered: Vec<(usize, &str)> = candidates.iter().map(|c| (depth(c), *c)).collect();
+    ordered.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    ordered
+        .into_iter()
+        .filter_map(|(_, external_id)| {
+            let target = targets.get(external_id)?;
+            Some(GroupStep {
+                reason: "no members and no child groups left in Flex; created by flexsync"
+                    .to_string(),
+                operation: GroupOperation::RetireGroup {
+                    target_id: target.id.clone(),
+                    external_id: external_id.to_string(),
+                    display_name: target.display_name.clone(),
+                },
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,343 @@
+//! Golden group plans for a changing organisation, and properties: applying a plan and
+//! planning again yields nothing.
+
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{GroupCapabilities, GroupOperation, GroupPlan, TargetGroup, plan_groups};
+use crate::desired::Desired;
+use crate::groups::tests::{any_settings, build, desired_for, example, generated, settings};
+use crate::mapping::{DisplayName, GapRule, GroupNaming, GroupSettings};
+
+const TREE: GroupCapabilities = GroupCapabilities { parent: true };
+const FLAT: GroupCapabilities = GroupCapabilities { parent: false };
+
+/// Every user is in the target as `t-<external id>`.
+fn user_ids(desired: &Desired) -> BTreeMap<String, String> {
+    desired
+        .users
+        .keys()
+        .map(|id| (id.clone(), format!("t-{id}")))
+        .collect()
+}
+
+/// What a faithful target looks like after `plan`; also checks the order is one a strict
+/// server accepts (parents before children, no group deleted while it has children).
+fn apply(
+    mut groups: Vec<TargetGroup>,
+    plan: &GroupPlan,
+    user_ids: &BTreeMap<String, String>,
+    created: &mut BTreeSet<String>,
+) -> Vec<TargetGroup> {
+    let find = |groups: &mut Vec<TargetGroup>, external_id: &str| -> usize {
+        groups
+            .iter()
+            .position(|g| g.external_id.as_deref() == Some(external_id))
+            .unwrap()
+    };
+    for step in &plan.steps {
+        match &step.operation {
+            GroupOperation::CreateGroup {
+                external_id,
+                display_name,
+                parent_external_id,
+            } => {
+                if let Some(parent) = parent_external_id {
+                    assert!(
+                        groups
+                            .iter()
+                            .any(|g| g.external_id.as_ref() == Some(parent)),
+                        "parent {parent} of {external_id} is created first"
+                    );
+                }
+                created.insert(external_id.clone());
+                groups.push(TargetGroup {
+                    id: format!("g-{external_id}"),
+                    external_id: Some(external_id.clone()),
+                    display_name: display_name.clone(),
+                    parent_external_id: parent_external_id.clone(),
+                    members: BTreeSet::new(),
+                });
+            }
+            GroupOperation::RenameGroup {
+                external_id, after, ..
+            } => {
+                let at = find(&mut groups, external_id);
+                groups[at].display_name = after.clone();
+            }
+            GroupOperation::MoveGroup {
+                external_id, after, ..
+            } => {
+                let at = find(&mut groups, external_id);
+                groups[at].parent_external_id = after.clone();
+            }
+            GroupOperation::AddMembers {
+                external_id, users, ..
+            } => {
+                let at = find(&mut groups, external_id);
+                for user in users {
+                    groups[at].members.insert(user_ids[user].clone());
+                }
+            }
+            GroupOperation::RemoveMembers {
+                external_id, users, ..
+            } => {
+                let at = find(&mut groups, external_id);
+                for user in users {
+                    groups[at].members.remove(&user_ids[user]);
+                }
+            }
+            GroupOperation::RetireGroup { external_id, .. } => {
+                assert!(
+                    !groups
+                        .iter()
+                        .any(|g| g.parent_external_id.as_ref() == Some(external_id)),
+                    "{external_id} has no children when retired"
+                );
+                let at = find(&mut groups, external_id);
+                groups.remove(at);
+            }
+        }
+    }
+    groups
+}
+
+fn hand_made() -> Vec<TargetGroup> {
+    vec![
+        TargetGroup {
+            id: "h1".into(),
+            external_id: None,
+            display_name: "Made by hand".into(),
+            parent_external_id: None,
+            members: ["t-e01".to_string(), "t-e02".to_string()].into(),
+        },
+        TargetGroup {
+            id: "h2".into(),
+            external_id: Some("grp:9999".into()),
+            display_name: "Old integration".into(),
+            parent_external_id: None,
+            members: BTreeSet::new(),
+        },
+    ]
+}
+
+#[test]
+fn first_run_creates_the_tree_top_down() {
+    let settings = settings(GapRule::StopAtFirstEmpty, true, GroupNaming::Path);
+    let desired = desired_for(&example().snapshot, &settings);
+    let ids = user_ids(&desired);
+    let plan = plan_groups(
+        &desired,
+        &hand_made(),
+        &ids,
+        &BTreeSet::new(),
+        TREE,
+        &settings,
+    );
+    insta::assert_json_snapshot!(plan);
+}
+
+#[test]
+fn documented_profile_creates_flat_groups_with_full_paths() {
+    let settings = GroupSettings {
+        display: DisplayName::FullPath,
+        ..settings(GapRule::StopAtFirstEmpty, false, GroupNaming::Path)
+    };
+    let desired = desired_for(&example().snapshot, &settings);
+    let plan = plan_groups(
+        &desired,
+        &[],
+        &user_ids(&desired),
+        &BTreeSet::new(),
+        FLAT,
+        &settings,
+    );
+    assert!(plan.tree_by_hand);
+    let names: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.operation {
+            GroupOperation::CreateGroup {
+                display_name,
+                parent_external_id,
+                ..
+            } => {
+                assert_eq!(parent_external_id, &None);
+                Some(display_name.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(names.contains(&"Stockholm / Ekonomi / Leverantörsreskontra"));
+    assert!(names.contains(&"Göteborg / Ekonomi"));
+}
+
+#[test]
+fn second_run_renames_moves_people_and_retires_what_emptied() {
+    let settings = settings(GapRule::StopAtFirstEmpty, true, GroupNaming::Path);
+    let mut org = example();
+    let day_one = desired_for(&org.snapshot, &settings);
+    let ids = user_ids(&day_one);
+    let mut created = BTreeSet::new();
+    let first = plan_groups(&day_one, &hand_made(), &ids, &created, TREE, &settings);
+    let mut target = apply(hand_made(), &first, &ids, &mut created);
+
+    // In Flex: Ekonomi renamed; e01 leaves the team (the team empties); e04 moves from
+    // Göteborg to Stockholm (Göteborg > Ekonomi empties). In Winningtemp: someone moved
+    // Stockholm under the hand-made group.
+    org.rename("c-a", "Avdelning", "200", "Ekonomi och finans");
+    org.snapshot
+        .default_accounts
+        .retain(|d| !(d.employee_id == "e01" && d.dimension_id == "c-a-Team"));
+    for d in org.snapshot.default_accounts.iter_mut() {
+        if d.employee_id == "e04" && d.dimension_id == "c-a-Kontor" {
+            d.account_id = Some("c-a-Kontor-100".into());
+            d.account_code = Some("100".into());
+        }
+    }
+    for g in target.iter_mut() {
+        if g.external_id.as_deref() == Some("grp:1010/kontor=100") {
+            g.parent_external_id = Some("grp:9999".into());
+        }
+    }
+    let day_two = desired_for(&org.snapshot, &settings);
+    let second = plan_groups(&day_two, &target, &ids, &created, TREE, &settings);
+    insta::assert_json_snapshot!(second);
+
+    let target = apply(target, &second, &ids, &mut created);
+    let again = plan_groups(&day_two, &target, &ids, &created, TREE, &settings);
+    assert!(again.is_empty(), "{again:#?}");
+    assert!(target.iter().any(|g| g.id == "h1" && g.members.len() == 2));
+}
+
+#[test]
+fn members_are_added_and_removed_in_chunks() {
+    let settings = GroupSettings {
+        member_chunk: 2,
+        ..settings(GapRule::StopAtFirstEmpty, true, GroupNaming::Path)
+    };
+    let desired = desired_for(&example().snapshot, &settings);
+    let plan = plan_groups(
+        &desired,
+        &[],
+        &user_ids(&desired),
+        &BTreeSet::new(),
+        TREE,
+        &settings,
+    );
+    for step in &plan.steps {
+        if let GroupOperation::AddMembers { users, .. } = &step.operation {
+            assert!(!users.is_empty() && users.len() <= 2);
+        }
+    }
+    let added: usize = plan
+        .steps
+        .iter()
+        .map(|s| match &s.operation {
+            GroupOperation::AddMembers { users, .. } => users.len(),
+            _ => 0,
+        })
+        .sum();
+    let members: usize = desired.groups.values().map(|g| g.members.len()).sum();
+    assert_eq!(added, members);
+}
+
+#[test]
+fn groups_not_created_by_flexsync_are_never_retired() {
+    let settings = settings(GapRule::StopAtFirstEmpty, false, GroupNaming::Path);
+    let desired = Desired::default();
+    let target = vec![TargetGroup {
+        id: "x".into(),
+        external_id: Some("grp:1010/kontor=100".into()),
+        display_name: "Stockholm".into(),
+        ..TargetGroup::default()
+    }];
+    let plan = plan_groups(
+        &desired,
+        &target,
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+        TREE,
+        &settings,
+    );
+    assert!(plan.is_empty());
+    assert_eq!(plan.notes[0].kind, "not_created_by_flexsync");
+    let created = BTreeSet::from(["grp:1010/kontor=100".to_string()]);
+    let plan = plan_groups(
+        &desired,
+        &target,
+        &BTreeMap::new(),
+        &created,
+        TREE,
+        &settings,
+    );
+    assert_eq!(plan.steps[0].operation.kind(), "retire_group");
+}
+
+#[test]
+fn a_created_group_with_a_foreign_child_is_kept() {
+    let settings = settings(GapRule::StopAtFirstEmpty, false, GroupNaming::Path);
+    let target = vec![
+        TargetGroup {
+            id: "x".into(),
+            external_id: Some("grp:1/kontor=1".into()),
+            display_name: "Ours".into(),
+            ..TargetGroup::default()
+        },
+        TargetGroup {
+            id: "y".into(),
+            external_id: None,
+            display_name: "Theirs".into(),
+            parent_external_id: Some("grp:1/kontor=1".into()),
+            ..TargetGroup::default()
+        },
+    ];
+    let created = BTreeSet::from(["grp:1/kontor=1".to_string()]);
+    let plan = plan_groups(
+        &Desired::default(),
+        &target,
+        &BTreeMap::new(),
+        &created,
+        TREE,
+        &settings,
+    );
+    assert!(plan.is_empty());
+    assert_eq!(plan.notes[0].kind, "retire_blocked");
+}
+
+proptest! {
+    #[test]
+    fn planning_after_applying_yields_nothing(
+        first in generated(),
+        second in generated(),
+        settings in any_settings(),
+        parent in prop::bool::ANY,
+        chunk in 1usize..4,
+    ) {
+        let settings = GroupSettings { member_chunk: chunk, ..settings };
+        let caps = GroupCapabilities { parent };
+        let one = desired_for(&build(&first, 0), &settings);
+        let two = desired_for(&build(&second, 1), &settings);
+        let mut ids = user_ids(&one);
+        ids.extend(user_ids(&two));
+        let mut created = BTreeSet::new();
+
+        let plan = plan_groups(&one, &[], &ids, &created, caps, &settings);
+        let target = apply(Vec::new(), &plan, &ids, &mut created);
+        prop_assert!(plan_groups(&one, &target, &ids, &created, caps, &settings).is_empty());
+
+        let plan = plan_groups(&two, &target, &ids, &created, caps, &settings);
+        let target = apply(target, &plan, &ids, &mut created);
+        let again = plan_groups(&two, &target, &ids, &created, caps, &settings);
+        prop_assert!(again.is_empty(), "{:#?}", again);
+
+        // The target now holds exactly the desired groups, with the desired members.
+        let held: BTreeSet<&str> = target.iter().filter_map(|g| g.external_id.as_deref()).collect();
+        prop_assert_eq!(held, two.groups.keys().map(String::as_str).collect::<BTreeSet<_>>());
+        for group in &target {
+            let wanted = &two.groups[group.external_id.as_deref().unwrap()];
+            let members: BTreeSet<String> = wanted.members.iter().map(|m| ids[m].clone()).collect();
+            prop_assert_eq!(&group.members, &members);
+        }
+    }
+}

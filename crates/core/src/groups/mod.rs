@@ -1,0 +1,502 @@
+//! The group tree: each active user's organisational values (dimension accounts or employee
+//! fields) on the day become a path of groups, added to the desired state. Pure: no clock.
+//!
+//! A group's external id comes from its path of keys: `grp:<company>/<level>=<key>/...`, where
+//! `<company>` is the company number (or id), `<level>` the normalised level name and `<key>` the
+//! normalised account code or field value. Renaming an account changes the label, not the id.
+//! Only active users are members (paused users sit in no group, so a group of leavers empties
+//! and can be retired); `DesiredUser.group` is set for exactly the members.
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use jiff::civil::Date;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::desired::{Desired, DesiredGroup};
+use crate::finding::{Finding, Severity};
+use crate::map::dates::parse_date;
+use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
+use crate::snapshot::{
+    Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
+};
+
+/// The prefix of every external id derived from a path of keys.
+pub const PATH_PREFIX: &str = "grp:";
+/// The prefix of external ids derived from a name alone (compatibility naming).
+pub const NAME_PREFIX: &str = "grp-name:";
+
+/// One step of a user's path: which level, its key and its label.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Segment {
+    /// The normalised level name (`company` for the company).
+    tag: String,
+    key: String,
+    label: String,
+}
+
+/// Case-folded, whitespace collapsed and trimmed.
+pub fn normalise(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// A normalised text made safe as one part of an external id: `%`, `/`, `=`, quotes,
+/// backslashes and control characters are percent-encoded, so distinct paths never collide.
+fn id_part(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in normalise(text).chars() {
+        if matches!(c, '%' | '/' | '=' | '"' | '\\') || c.is_control() {
+            let mut buffer = [0u8; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The external id of the group at the end of `segments` (company segment first).
+fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> String {
+    match naming {
+        GroupNaming::Path => {
+            let mut id = format!("{PATH_PREFIX}{}", id_part(company));
+            for segment in segments.iter().filter(|s| s.tag != COMPANY_TAG) {
+                id.push('/');
+                id.push_str(&id_part(&segment.tag));
+                id.push('=');
+                id.push_str(&id_part(&segment.key));
+            }
+            id
+        }
+        GroupNaming::NameOnly => {
+            let label = segments.last().map_or("", |s| s.label.as_str());
+            format!("{NAME_PREFIX}{}", id_part(label))
+        }
+    }
+}
+
+const COMPANY_TAG: &str = "company";
+
+/// The source read once, indexed for lookups.
+struct Index<'a> {
+    employees: BTreeMap<&'a str, &'a SourceEmployee>,
+    companies: BTreeMap<&'a str, &'a SourceCompany>,
+    /// (company id, normalised dimension name) -> dimension; the first one wins.
+    dimensions: BTreeMap<(&'a str, String), &'a SourceDimension>,
+    /// (employee id, dimension id) -> dated default accounts.
+    defaults: BTreeMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
+}
+
+impl<'a> Index<'a> {
+    fn new(snapshot: &'a Snapshot) -> Index<'a> {
+        let mut index = Index {
+            employees: BTreeMap::new(),
+            companies: BTreeMap::new(),
+            dimensions: BTreeMap::new(),
+            defaults: BTreeMap::new(),
+        };
+        for employee in &snapshot.employees {
+            index
+                .employees
+                .entry(employee.id.trim())
+                .or_insert(employee);
+        }
+        for company in &snapshot.companies {
+            index.companies.entry(company.id.trim()).or_insert(company);
+        }
+        for dimension in &snapshot.dimensions {
+            let key = (dimension.company_id.trim(), normalise(&dimension.name));
+            index.dimensions.entry(key).or_insert(dimension);
+        }
+        for default in &snapshot.default_accounts {
+            let key = (default.employee_id.trim(), default.dimension_id.trim());
+            index.defaults.entry(key).or_default().push(default);
+        }
+        index
+    }
+}
+
+/// Builds the group tree for the users of `desired` (call after the map step) and sets each
+/// active user's group. Findings name the users whose path had gaps or unusable values.
+pub fn build_groups(
+    snapshot: &Snapshot,
+    settings: &GroupSettings,
+    today: Date,
+    desired: &mut Desired,
+) {
+    if settings.levels.is_empty() && !settings.company_top {
+        return;
+    }
+    let index = Index::new(snapshot);
+    let mut builder = Builder {
+        settings,
+        today,
+        index: &index,
+        findings: Vec::new(),
+        missing_dimensions: BTreeSet::new(),
+        groups: BTreeMap::new(),
+        origins: BTreeMap::new(),
+        merges: BTreeSet::new(),
+    };
+    let mut placed: BTreeMap<String, String> = BTreeMap::new();
+    for (user_id, user) in &desired.users {
+        if !user.values.active {
+            continue;
+        }
+        let Some(employee) = index.employees.get(user_id.as_str()) else {
+            continue;
+        };
+        if let Some(group) = builder.place(user_id, employee) {
+            placed.insert(user_id.clone(), group);
+        }
+    }
+    let Builder {
+        mut groups,
+        mut findings,
+        ..
+    } = builder;
+    for (user_id, user) in desired.users.iter_mut() {
+        user.group = placed.get(user_id).cloned();
+        if let Some(group) = user.group.as_ref().and_then(|id| groups.get_mut(id)) {
+            group.members.push(user_id.clone());
+            if let Some(manager) = &user.manager_external_id {
+                group.managers.push(manager.clone());
+            }
+        }
+    }
+    prune(&mut groups);
+    for group in groups.values_mut() {
+        group.members.sort();
+        group.members.dedup();
+        group.managers.sort();
+        group.managers.dedup();
+    }
+    desired.groups = groups;
+    desired.findings.append(&mut findings);
+    desired.findings.sort();
+}
+
+struct Builder<'s, 'a> {
+    settings: &'s GroupSettings,
+    today: Date,
+    index: &'s Index<'a>,
+    findings: Vec<Finding>,
+    /// (company id, dimension name) already reported as missing.
+    missing_dimensions: BTreeSet<(String, String)>,
+    groups: BTreeMap<String, DesiredGroup>,
+    /// External id -> the path of keys that first made it, to detect merges.
+    origins: BTreeMap<String, String>,
+    merges: BTreeSet<(String, String)>,
+}
+
+impl Builder<'_, '_> {
+    /// The user's path: makes every group on it and returns the external id of the last.
+    fn place(&mut self, user_id: &str, employee: &SourceEmployee) -> Option<String> {
+        let company_id = employee.company_id.trim();
+        let company = self.index.companies.get(company_id).copied();
+        let company_key = company
+            .and_then(|c| c.number)
+            .map_or_else(|| company_id.to_string(), |n| n.to_string());
+
+        let values: Vec<Option<Segment>> = self
+            .settings
+            .levels
+            .iter()
+            .map(|level| self.value(user_id, employee, company_id, level))
+            .collect();
+        let mut segments = Vec::new();
+        if self.settings.company_top {
+            let label = company
+                .and_then(|c| c.name.as_deref())
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map_or_else(|| company_key.clone(), str::to_string);
+            segments.push(Segment {
+                tag: COMPANY_TAG.to_string(),
+                key: company_key.clone(),
+                label,
+            });
+        }
+        segments.extend(self.path(user_id, &values));
+        if segments.is_empty() {
+            if values.iter().any(Option::is_some) {
+                return None;
+            }
+            self.findings.push(Finding {
+                record: user_id.to_string(),
+                field: self.level_names(),
+                kind: "group_none".to_string(),
+                problem: "the employee has no value in any group level".to_string(),
+                action: "placed in no group".to_string(),
+                severity: Severity::Notice,
+            });
+            return None;
+        }
+
+        let mut parent: Option<String> = None;
+        for end in 1..=segments.len() {
+            let prefix = &segments[..end];
+            let id = external_id(&company_key, prefix, self.settings.naming);
+            let origin = key_path(&company_key, prefix);
+            match self.origins.get(&id) {
+                None => {
+                    self.origins.insert(id.clone(), origin);
+                    let labels: Vec<String> = prefix.iter().map(|s| s.label.clone()).collect();
+                    self.groups.insert(
+                        id.clone(),
+                        DesiredGroup {
+                            external_id: id.clone(),
+                            display_name: labels.last().cloned().unwrap_or_default(),
+                            path: labels,
+                            parent_external_id: parent.clone(),
+                            members: Vec::new(),
+                            managers: Vec::new(),
+                        },
+                    );
+                }
+                Some(first) if *first != origin => {
+                    if self.merges.insert((id.clone(), origin.clone())) {
+                        let first = first.clone();
+                        let level = prefix.last().map_or("", |s| s.tag.as_str());
+                        self.findings.push(Finding {
+                            record: id.clone(),
+                            field: level.to_string(),
+                            kind: "group_name_merged".to_string(),
+                            problem: format!(
+                                "the groups at {first} and {origin} have the same name"
+                            ),
+                            action: "merged into one group (groups keyed by name alone)"
+                                .to_string(),
+                            severity: Severity::Notice,
+                        });
+                    }
+                }
+                Some(_) => {}
+            }
+            parent = Some(id);
+        }
+        parent
+    }
+
+    /// The levels that make the user's path, by the gap rule; gaps are reported.
+    fn path(&mut self, user_id: &str, values: &[Option<Segment>]) -> Vec<Segment> {
+        let Some(lowest) = values.iter().rposition(Option::is_some) else {
+            return Vec::new();
+        };
+        let gaps: Vec<&str> = values[..lowest]
+            .iter()
+            .zip(&self.settings.levels)
+            .filter(|(value, _)| value.is_none())
+            .map(|(_, level)| level.name())
+            .collect();
+        let path: Vec<Segment> = match self.settings.gap {
+            GapRule::StopAtFirstEmpty => values.iter().map_while(Clone::clone).collect(),
+            GapRule::Skip => values.iter().flatten().cloned().collect(),
+        };
+        if !gaps.is_empty() {
+            let labels: Vec<&str> = path.iter().map(|s| s.label.as_str()).collect();
+            let placed = if labels.is_empty() {
+                "no level".to_string()
+            } else {
+                labels.join(" > ")
+            };
+            let action = match self.settings.gap {
+                GapRule::StopAtFirstEmpty => {
+                    format!("stopped at the first empty level: placed in {placed}")
+                }
+                GapRule::Skip => format!("empty levels skipped: placed in {placed}"),
+            };
+            self.findings.push(Finding {
+                record: user_id.to_string(),
+                field: gaps.join(", "),
+                kind: "group_gap".to_string(),
+                problem: format!(
+                    "empty group level {} above a level with a value",
+                    gaps.join(", ")
+                ),
+                action,
+                severity: Severity::Notice,
+            });
+        }
+        path
+    }
+
+    fn level_names(&self) -> String {
+        let names: Vec<&str> = self.settings.levels.iter().map(GroupLevel::name).collect();
+        names.join(", ")
+    }
+
+    /// The user's value in one level, or None (with a finding when the source was unusable).
+    fn value(
+        &mut self,
+        user_id: &str,
+        employee: &SourceEmployee,
+        company_id: &str,
+        level: &GroupLevel,
+    ) -> Option<Segment> {
+        match level {
+            GroupLevel::Field(name) => {
+                let text = employee.fields.get(name)?.trim();
+                if text.is_empty() {
+                    return None;
+                }
+                Some(Segment {
+                    tag: normalise(name),
+                    key: normalise(text),
+                    label: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                })
+            }
+            GroupLevel::Dimension(name) => self.account(user_id, company_id, name),
+        }
+    }
+
+    /// The user's default account on the day in the company's dimension called `name`.
+    fn account(&mut self, user_id: &str, company_id: &str, name: &str) -> Option<Segment> {
+        let index = self.index;
+        let Some(dimension) = index.dimensions.get(&(company_id, normalise(name))) else {
+            if self
+                .missing_dimensions
+                .insert((company_id.to_string(), name.to_string()))
+            {
+                self.findings.push(Finding {
+                    record: company_id.to_string(),
+                    field: "AccountDistribution".to_string(),
+                    kind: "group_dimension_missing".to_string(),
+                    problem: format!("the company has no dimension named '{name}'"),
+                    action: "its employees have no value in this level".to_string(),
+                    severity: Severity::Degraded,
+                });
+            }
+            return None;
+        };
+        let defaults = index.defaults.get(&(user_id, dimension.id.trim()))?;
+        let mut current = Vec::new();
+        for default in defaults {
+            let from = self.date(user_id, "FromDate", default.from.as_deref(), name);
+            let to = self.date(user_id, "TomDate", default.to.as_deref(), name);
+            let (Some(from), Some(to)) = (from, to) else {
+                continue;
+            };
+            let started = from.is_none_or(|from| from <= self.today);
+            let running = to.is_none_or(|to| self.today <= to);
+            if started && running {
+                current.push((from, *default));
+            }
+        }
+        current.sort_by_key(|(from, _)| *from);
+        let (_, default) = current.last()?;
+        let by_id = default
+            .account_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .and_then(|id| dimension.accounts.iter().find(|a| a.id.trim() == id));
+        let by_code = || {
+            let code = default.account_code.as_deref().map(str::trim)?;
+            dimension
+                .accounts
+                .iter()
+                .find(|a| !code.is_empty() && a.code.trim() == code)
+        };
+        let Some(account) = by_id.or_else(by_code) else {
+            self.findings.push(Finding {
+                record: user_id.to_string(),
+                field: "AccountId".to_string(),
+                kind: "unknown_account".to_string(),
+                problem: format!(
+                    "the default account (id {}, code {}) in dimension '{name}' is not an \
+                     account of that dimension",
+                    default.account_id.as_deref().unwrap_or("none"),
+                    default.account_code.as_deref().unwrap_or("none"),
+                ),
+                action: format!("no value in level '{name}'"),
+                severity: Severity::Degraded,
+            });
+            return None;
+        };
+        let code = account.code.trim();
+        let key = if code.is_empty() {
+            account.id.trim()
+        } else {
+            code
+        };
+        let label = account
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(key);
+        Some(Segment {
+            tag: normalise(name),
+            key: normalise(key),
+            label: label.to_string(),
+        })
+    }
+
+    /// A default account's date: Ok(None) when blank; an unreadable date is reported and the
+    /// default account is ignored (outer None).
+    fn date(
+        &mut self,
+        user_id: &str,
+        field: &str,
+        text: Option<&str>,
+        dimension: &str,
+    ) -> Option<Option<Date>> {
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Some(None);
+        };
+        match parse_date(text) {
+            Some(date) => Some(Some(date)),
+            None => {
+                self.findings.push(Finding {
+                    record: user_id.to_string(),
+                    field: field.to_string(),
+                    kind: "invalid_date".to_string(),
+                    problem: format!(
+                        "a default account in dimension '{dimension}' has {field} '{text}', \
+                         not a date"
+                    ),
+                    action: "default account ignored".to_string(),
+                    severity: Severity::Degraded,
+                });
+                None
+            }
+        }
+    }
+}
+
+/// Drops groups with no members below them: with names as keys, a path can fold back into a
+/// group above it (`A > B > A`) and leave the groups between empty.
+fn prune(groups: &mut BTreeMap<String, DesiredGroup>) {
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    for group in groups.values().filter(|g| !g.members.is_empty()) {
+        let mut at = Some(group);
+        while let Some(current) = at {
+            if !keep.insert(current.external_id.clone()) {
+                break;
+            }
+            at = current
+                .parent_external_id
+                .as_ref()
+                .and_then(|parent| groups.get(parent));
+        }
+    }
+    groups.retain(|id, _| keep.contains(id));
+}
+
+/// The path of keys, readable, for merge findings.
+fn key_path(company: &str, segments: &[Segment]) -> String {
+    let mut parts = vec![company.to_string()];
+    parts.extend(
+        segments
+            .iter()
+            .filter(|s| s.tag != COMPANY_TAG)
+            .map(|s| format!("{}={}", s.tag, s.key)),
+    );
+    parts.join("/")
+}

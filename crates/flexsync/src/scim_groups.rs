@@ -1,0 +1,630 @@
+//! Groups over SCIM: observing the target's groups, carrying out a group plan step by step
+//! (one failed step never stops the rest), and the tree as an indented outline for people.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use flexsync_core::desired::{Desired, DesiredGroup};
+use flexsync_core::group_plan::{GroupCapabilities, GroupOperation, GroupPlan, TargetGroup};
+use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimGroup, ServerInfo};
+
+use crate::scim_writer::StepOutcome;
+
+/// The Winningtemp group extension of `winningtemp.md`.
+pub const GROUP_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group";
+/// The default parent attribute: `parentExternalId` in [`GROUP_EXTENSION`].
+pub const DEFAULT_PARENT_ATTRIBUTE: &str =
+    "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group:parentExternalId";
+
+/// `urn:...:Group:parentExternalId` -> (schema URN, attribute); a bare name is an attribute of
+/// [`GROUP_EXTENSION`].
+fn split_parent_attribute(parent_attr: &str) -> (&str, &str) {
+    match parent_attr.rsplit_once(':') {
+        Some((urn, attribute)) if parent_attr.starts_with("urn:") => (urn, attribute),
+        _ => (GROUP_EXTENSION, parent_attr),
+    }
+}
+
+/// Whether the server advertises the parent attribute (the `extended` profile does, the
+/// `documented` one does not).
+pub fn group_capabilities(info: &ServerInfo, parent_attr: &str) -> GroupCapabilities {
+    let (urn, attribute) = split_parent_attribute(parent_attr);
+    GroupCapabilities {
+        parent: info.has_group_extension(urn) && info.supports_attribute(urn, attribute),
+    }
+}
+
+/// A SCIM group in plan terms; None without a server id.
+pub fn target_group(group: &ScimGroup, parent_attr: &str) -> Option<TargetGroup> {
+    let (urn, attribute) = split_parent_attribute(parent_attr);
+    Some(TargetGroup {
+        id: group.id.clone()?,
+        external_id: group.external_id.clone(),
+        display_name: group.display_name.clone(),
+        parent_external_id: group
+            .extension_attribute(urn, attribute)
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        members: group.members.iter().map(|m| m.value.clone()).collect(),
+    })
+}
+
+/// Every group the target holds.
+pub async fn observe_groups(
+    client: &ScimClient,
+    parent_attr: &str,
+) -> Result<Vec<TargetGroup>, ScimError> {
+    Ok(client
+        .list_groups()
+        .await?
+        .iter()
+        .filter_map(|group| target_group(group, parent_attr))
+        .collect())
+}
+
+/// Carries out a group plan in its order. `user_ids` maps user external ids to target ids
+/// (the users are synced first); a member without a target id is reported, not sent.
+pub async fn apply_group_plan(
+    client: &ScimClient,
+    plan: &GroupPlan,
+    user_ids: &BTreeMap<String, String>,
+    parent_attr: &str,
+) -> Vec<StepOutcome> {
+    let mut applier = GroupApplier {
+        client,
+        user_ids,
+        parent_attr: split_parent_attribute(parent_attr),
+        created: BTreeMap::new(),
+        failed: BTreeSet::new(),
+    };
+    let mut outcomes = Vec::new();
+    for step in &plan.steps {
+        outcomes.push(applier.run(&step.operation).await);
+    }
+    outcomes
+}
+
+struct GroupApplier<'a> {
+    client: &'a ScimClient,
+    user_ids: &'a BTreeMap<String, String>,
+    parent_attr: (&'a str, &'a str),
+    /// External id -> target id of the groups created in this run.
+    created: BTreeMap<String, String>,
+    /// Groups whose create failed: their later steps fail without a request.
+    failed: BTreeSet<String>,
+}
+
+impl GroupApplier<'_> {
+    async fn run(&mut self, operation: &GroupOperation) -> StepOutcome {
+        let external_id = operation.external_id().to_string();
+        let mut outcome = StepOutcome {
+            external_id: external_id.clone(),
+            kind: operation.kind(),
+            target_id: None,
+            error: None,
+            note: None,
+        };
+        let result = match operation {
+            GroupOperation::CreateGroup {
+                display_name,
+                parent_external_id,
+                ..
+            } => self
+                .create(&external_id, display_name, parent_external_id.as_deref())
+                .await
+                .map(|(id, note)| {
+                    outcome.target_id = Some(id);
+                    outcome.note = note;
+                }),
+            GroupOperation::RenameGroup {
+                target_id, after, ..
+            } => {
+                outcome.target_id = Some(target_id.clone());
+                let op = PatchOperation::replace("displayName", json!(after));
+                self.patch(target_id, vec![op]).await
+            }
+            GroupOperation::MoveGroup {
+                target_id, after, ..
+            } => {
+                outcome.target_id = Some(target_id.clone());
+                let path = format!("{}:{}", self.parent_attr.0, self.parent_attr.1);
+                let op = match after {
+                    Some(parent) => PatchOperation::replace(path, json!(parent)),
+                    None => PatchOperation::remove(path),
+                };
+                self.patch(target_id, vec![op]).await
+            }
+            GroupOperation::AddMembers {
+                target_id, users, ..
+            } => match self.group_id(&external_id, target_id.as_deref()) {
+                Err(error) => Err(error),
+                Ok(group) => {
+                    outcome.target_id = Some(group.clone());
+                    let (ids, missing) = self.resolve(users);
+                    outcome.note = missing;
+                    if ids.is_empty() {
+                        Ok(())
+                    } else {
+                        let op = PatchOperation::add_members(&ids);
+                        self.patch(&group, vec![op]).await
+                    }
+                }
+            },
+            GroupOperation::RemoveMembers {
+                target_id, users, ..
+            } => {
+                outcome.target_id = Some(target_id.clone());
+                let (ids, missing) = self.resolve(users);
+                outcome.note = missing;
+                let ops: Vec<PatchOperation> = ids
+                    .iter()
+                    .map(|id| PatchOperation::remove_member(id))
+                    .collect();
+                if ops.is_empty() {
+                    Ok(())
+                } else {
+                    self.patch(target_id, ops).await
+                }
+            }
+            GroupOperation::RetireGroup { target_id, .. } => {
+                outcome.target_id = Some(target_id.clone());
+                match self.client.delete_group(target_id).await {
+                    Err(error) if error.is_not_found() => {
+                        outcome.note = Some("already gone".to_string());
+                        Ok(())
+                    }
+                    other => other.map_err(|e| e.to_string()),
+                }
+            }
+        };
+        if let Err(error) = result {
+            if matches!(operation, GroupOperation::CreateGroup { .. }) {
+                self.failed.insert(external_id);
+            }
+            outcome.error = Some(error);
+        }
+        outcome
+    }
+
+    /// Creates the group; if the server already holds one with this externalId (say, from a
+    /// run whose record was lost), that one is taken.
+    async fn create(
+        &mut self,
+        external_id: &str,
+        display_name: &str,
+        parent: Option<&str>,
+    ) -> Result<(String, Option<String>), String> {
+        let mut group = ScimGroup {
+            external_id: Some(external_id.to_string()),
+            display_name: display_name.to_string(),
+            ..ScimGroup::default()
+        };
+        if let Some(parent) = parent {
+            let (urn, attribute) = self.parent_attr;
+            group
+                .extensions
+                .insert(urn.to_string(), json!({ attribute: parent }));
+        }
+        let (id, note) = match self.client.create_group(&group).await {
+            Ok(made) => (made.id, None),
+            Err(error) => match self.client.find_group_by_external_id(external_id).await {
+                Ok(Some(found)) => (
+                    found.id,
+                    Some(format!("already existed (create answered: {error})")),
+                ),
+                _ => return Err(error.to_string()),
+            },
+        };
+        let id = id.ok_or_else(|| "the server answered without an id".to_string())?;
+        self.created.insert(external_id.to_string(), id.clone());
+        Ok((id, note))
+    }
+
+    /// The target id of a group: given, or made earlier in this run.
+    fn group_id(&self, external_id: &str, target_id: Option<&str>) -> Result<String, String> {
+        if let Some(id) = target_id {
+            return Ok(id.to_string());
+        }
+        if let Some(id) = self.created.get(external_id) {
+            return Ok(id.clone());
+        }
+        if self.failed.contains(external_id) {
+            return Err("the group could not be created".to_string());
+        }
+        Err("the group has no target id".to_string())
+    }
+
+    /// Target ids of users, and a note naming those without one.
+    fn resolve(&self, users: &[String]) -> (Vec<String>, Option<String>) {
+        let mut ids = Vec::new();
+        let mut missing = Vec::new();
+        for user in users {
+            match self.user_ids.get(user) {
+                Some(id) => ids.push(id.clone()),
+                None => missing.push(user.as_str()),
+            }
+        }
+        let note = (!missing.is_empty())
+            .then(|| format!("users not in the target, left out: {}", missing.join(", ")));
+        (ids, note)
+    }
+
+    async fn patch(&self, id: &str, operations: Vec<PatchOperation>) -> Result<(), String> {
+        self.client
+            .patch_group(id, operations)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The desired tree as an indented outline with member counts (direct, and in all below).
+pub fn render_tree(desired: &Desired) -> String {
+    let mut children: BTreeMap<Option<&str>, Vec<&DesiredGroup>> = BTreeMap::new();
+    for group in desired.groups.values() {
+        let parent = group
+            .parent_external_id
+            .as_deref()
+            .filter(|p| desired.groups.contains_key(*p));
+        children.entry(parent).or_default().push(group);
+    }
+    for list in children.values_mut() {
+        list.sort_by(|a, b| {
+            (&a.display_name, &a.external_id).cmp(&(&b.display_name, &b.external_id))
+        });
+    }
+    let mut out = String::new();
+    let mut stack: Vec<(usize, &DesiredGroup)> = children
+        .get(&None)
+        .map(|roots| roots.iter().rev().map(|g| (0, *g)).collect())
+        .unwrap_or_default();
+    while let Some((depth, group)) = stack.pop() {
+        let direct = group.members.len();
+        let total = members_below(group, &children);
+        out.push_str(&format!(
+            "{}{} ({direct} {}, {total} in all)\n",
+            "  ".repeat(depth),
+            group.display_name,
+            if direct == 1 { "member" } else { "members" },
+        ));
+        if let Some(list) = children.get(&Some(group.external_id.as_str())) {
+            stack.extend(list.iter().rev().map(|g| (depth + 1, *g)));
+        }
+    }
+    let outside = desired
+        .users
+        .values()
+        .filter(|u| u.values.active && u.group.is_none())
+        .count();
+    if !desired.groups.is_empty() && outside > 0 {
+        out.push_str(&format!("(in no group: {outside} active users)\n"));
+    }
+    out
+}
+
+fn members_below(
+    group: &DesiredGroup,
+    children: &BTreeMap<Option<&str>, Vec<&DesiredGroup>>,
+) -> usize {
+    let mut total = 0;
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![group];
+    while let Some(at) = todo.pop() {
+        if !seen.insert(at.external_id.as_str()) {
+            continue;
+        }
+        total += at.members.len();
+        if let Some(list) = children.get(&Some(at.external_id.as_str())) {
+            todo.extend(list.iter().copied());
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flexsync_core::group_plan::plan_groups;
+    use flexsync_core::groups::build_groups;
+    use flexsync_core::map::map;
+    use flexsync_core::mapping::{
+        DisplayName, GapRule, GroupLevel, GroupNaming, GroupSettings, MappingSettings,
+    };
+    use flexsync_core::snapshot::{
+        Snapshot, SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension,
+        SourceEmployee, SourcePeriod,
+    };
+    use flexsync_emulators::scim::{Profile, ScimOptions, start};
+    use flexsync_scim::ScimSettings;
+    use jiff::civil::{Date, date};
+    use secrecy::SecretString;
+
+    const TODAY: Date = date(2025, 6, 1);
+
+    /// One company, offices and departments; `placements` = (employee, office, department).
+    fn snapshot(placements: &[(&str, &str, Option<&str>)], ekonomi: &str) -> Snapshot {
+        let dimension = |name: &str, accounts: &[(&str, &str)]| SourceDimension {
+            id: format!("d-{name}"),
+            company_id: "c".into(),
+            name: name.into(),
+            accounts: accounts
+                .iter()
+                .map(|(code, label)| SourceAccount {
+                    id: format!("a-{name}-{code}"),
+                    code: code.to_string(),
+                    name: Some(label.to_string()),
+                })
+                .collect(),
+        };
+        let default = |employee: &str, name: &str, code: &str| SourceDefaultAccount {
+            employee_id: employee.into(),
+            dimension_id: format!("d-{name}"),
+            account_id: Some(format!("a-{name}-{code}")),
+            account_code: Some(code.into()),
+            from: Some("2020-01-01T00:00:00".into()),
+            to: None,
+        };
+        let mut snapshot = Snapshot {
+            companies: vec![SourceCompany {
+                id: "c".into(),
+                number: Some(1010),
+                name: Some("Exempel AB".into()),
+            }],
+            dimensions: vec![
+                dimension("Kontor", &[("100", "Stockholm"), ("110", "Göteborg")]),
+                dimension("Avdelning", &[("200", ekonomi), ("210", "IT")]),
+            ],
+            ..Snapshot::default()
+        };
+        for (employee, office, department) in placements {
+            snapshot.employees.push(SourceEmployee {
+                id: employee.to_string(),
+                company_id: "c".into(),
+                first_name: Some("Förnamn".into()),
+                last_name: Some(employee.to_string()),
+                email_work: Some(format!("{employee}@example.se")),
+                manager_id: (*employee != "e1").then(|| "e1".to_string()),
+                ..SourceEmployee::default()
+            });
+            snapshot.periods.push(SourcePeriod {
+                id: None,
+                employee_id: employee.to_string(),
+                from: Some("2020-01-01".into()),
+                to: None,
+            });
+            snapshot
+                .default_accounts
+                .push(default(employee, "Kontor", office));
+            if let Some(department) = department {
+                snapshot
+                    .default_accounts
+                    .push(default(employee, "Avdelning", department));
+            }
+        }
+        snapshot
+    }
+
+    fn settings() -> GroupSettings {
+        GroupSettings {
+            levels: vec![
+                GroupLevel::Dimension("Kontor".into()),
+                GroupLevel::Dimension("Avdelning".into()),
+            ],
+            gap: GapRule::StopAtFirstEmpty,
+            company_top: true,
+            naming: GroupNaming::Path,
+            display: DisplayName::FullPath,
+            member_chunk: 2,
+        }
+    }
+
+    fn desired(snapshot: &Snapshot) -> Desired {
+        let mut desired = map(snapshot, &MappingSettings::default(), TODAY);
+        build_groups(snapshot, &settings(), TODAY, &mut desired);
+        desired
+    }
+
+    /// Plans against what the server holds, applies, and returns the outcomes.
+    async fn sync(
+        client: &ScimClient,
+        desired: &Desired,
+        user_ids: &BTreeMap<String, String>,
+        created: &mut BTreeSet<String>,
+        caps: GroupCapabilities,
+    ) -> (GroupPlan, Vec<StepOutcome>) {
+        let current = observe_groups(client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap();
+        let plan = plan_groups(desired, &current, user_ids, created, caps, &settings());
+        let outcomes = apply_group_plan(client, &plan, user_ids, DEFAULT_PARENT_ATTRIBUTE).await;
+        for outcome in &outcomes {
+            assert_eq!(outcome.error, None, "{outcome:?}");
+            if outcome.kind == "create_group" {
+                created.insert(outcome.external_id.clone());
+            }
+        }
+        (plan, outcomes)
+    }
+
+    async fn round_trip(profile: Profile) {
+        let server = start(ScimOptions {
+            profile,
+            ..ScimOptions::default()
+        })
+        .await
+        .unwrap();
+        let token = SecretString::from(server.emulator().options().token.clone());
+        let client = ScimClient::new(ScimSettings::new(server.base_url(), token)).unwrap();
+        let info = client.discover().await.unwrap();
+        let caps = group_capabilities(&info, DEFAULT_PARENT_ATTRIBUTE);
+        assert_eq!(caps.parent, profile == Profile::Extended);
+
+        let day_one = snapshot(
+            &[
+                ("e1", "100", None),
+                ("e2", "100", Some("200")),
+                ("e3", "100", Some("200")),
+                ("e4", "100", Some("200")),
+                ("e5", "110", Some("200")),
+            ],
+            "Ekonomi",
+        );
+        let first = desired(&day_one);
+        let mut user_ids = BTreeMap::new();
+        for (id, user) in &first.users {
+            let made = server
+                .insert_user(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user.values.user_name,
+                    "externalId": id,
+                    "name": {"givenName": "Förnamn", "familyName": id},
+                    "active": true,
+                }))
+                .unwrap();
+            user_ids.insert(id.clone(), made["id"].as_str().unwrap().to_string());
+        }
+        let mut created = BTreeSet::new();
+        let (plan, _) = sync(&client, &first, &user_ids, &mut created, caps).await;
+        assert_eq!(plan.tree_by_hand, !caps.parent);
+
+        let held = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap();
+        assert_eq!(held.len(), first.groups.len());
+        for group in &held {
+            let wanted = &first.groups[group.external_id.as_deref().unwrap()];
+            let members: BTreeSet<String> =
+                wanted.members.iter().map(|m| user_ids[m].clone()).collect();
+            assert_eq!(group.members, members);
+            assert_eq!(group.display_name, wanted.path.join(" / "));
+            let parent = wanted.parent_external_id.clone().filter(|_| caps.parent);
+            assert_eq!(group.parent_external_id, parent);
+        }
+        let current = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap();
+        let again = plan_groups(&first, &current, &user_ids, &created, caps, &settings());
+        assert!(again.is_empty(), "{again:#?}");
+
+        // Ekonomi is renamed, e5 moves to Stockholm (Göteborg empties), e4 moves to IT.
+        let day_two = snapshot(
+            &[
+                ("e1", "100", None),
+                ("e2", "100", Some("200")),
+                ("e3", "100", Some("200")),
+                ("e4", "100", Some("210")),
+                ("e5", "100", Some("200")),
+            ],
+            "Ekonomi och finans",
+        );
+        let second = desired(&day_two);
+        let (plan, outcomes) = sync(&client, &second, &user_ids, &mut created, caps).await;
+        let kinds: BTreeSet<&str> = outcomes.iter().map(|o| o.kind).collect();
+        for kind in [
+            "create_group",
+            "rename_group",
+            "add_members",
+            "remove_members",
+            "retire_group",
+        ] {
+            assert!(kinds.contains(kind), "{kind} in {plan:#?}");
+        }
+        let held = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap();
+        let ids: BTreeSet<&str> = held
+            .iter()
+            .filter_map(|g| g.external_id.as_deref())
+            .collect();
+        let wanted: BTreeSet<&str> = second.groups.keys().map(String::as_str).collect();
+        assert_eq!(ids, wanted);
+        assert!(!ids.contains("grp:1010/kontor=110"));
+        let current = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap();
+        let again = plan_groups(&second, &current, &user_ids, &created, caps, &settings());
+        assert!(again.is_empty(), "{again:#?}");
+        server.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn groups_round_trip_on_the_documented_profile() {
+        round_trip(Profile::Documented).await;
+    }
+
+    #[tokio::test]
+    async fn groups_round_trip_on_the_extended_profile() {
+        round_trip(Profile::Extended).await;
+    }
+
+    #[tokio::test]
+    async fn a_move_is_sent_as_the_parent_attribute() {
+        let server = start(ScimOptions {
+            profile: Profile::Extended,
+            ..ScimOptions::default()
+        })
+        .await
+        .unwrap();
+        let token = SecretString::from(server.emulator().options().token.clone());
+        let client = ScimClient::new(ScimSettings::new(server.base_url(), token)).unwrap();
+        let caps = GroupCapabilities { parent: true };
+        let first = desired(&snapshot(&[("e1", "100", Some("200"))], "Ekonomi"));
+        let e1 = server
+            .insert_user(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "e1@example.se",
+                "externalId": "e1",
+                "name": {"givenName": "Förnamn", "familyName": "e1"},
+            }))
+            .unwrap();
+        let user_ids = BTreeMap::from([("e1".to_string(), e1["id"].as_str().unwrap().to_string())]);
+        let mut created = BTreeSet::new();
+        sync(&client, &first, &user_ids, &mut created, caps).await;
+        // Someone moves Ekonomi to the top by hand; the next run puts it back.
+        let ekonomi = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|g| g.external_id.as_deref() == Some("grp:1010/kontor=100/avdelning=200"))
+            .unwrap();
+        let path = DEFAULT_PARENT_ATTRIBUTE.to_string();
+        client
+            .patch_group(&ekonomi.id, vec![PatchOperation::remove(path)])
+            .await
+            .unwrap();
+        let (plan, _) = sync(&client, &first, &user_ids, &mut created, caps).await;
+        assert_eq!(plan.steps.len(), 1, "{plan:#?}");
+        assert_eq!(plan.steps[0].operation.kind(), "move_group");
+        let held = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
+            .await
+            .unwrap();
+        let moved = held.iter().find(|g| g.id == ekonomi.id).unwrap();
+        assert_eq!(
+            moved.parent_external_id.as_deref(),
+            Some("grp:1010/kontor=100")
+        );
+        server.shutdown().await.unwrap();
+    }
+
+    #[test]
+    fn the_tree_renders_as_an_outline_with_counts() {
+        let desired = desired(&snapshot(
+            &[
+                ("e1", "100", None),
+                ("e2", "100", Some("200")),
+                ("e3", "100", Some("200")),
+                ("e5", "110", Some("210")),
+            ],
+            "Ekonomi",
+        ));
+        let expected = "\
+Exempel AB (0 members, 4 in all)
+  Göteborg (0 members, 1 in all)
+    IT (1 member, 1 in all)
+  Stockholm (1 member, 3 in all)
+    Ekonomi (2 members, 2 in all)
+";
+        assert_eq!(render_tree(&desired), expected);
+    }
+}
