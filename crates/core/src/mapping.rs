@@ -36,6 +36,7 @@ impl Default for MappingSettings {
 
 /// How the group tree is built from organisational fields (see [`crate::groups`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct GroupSettings {
     /// The levels, top-down; empty = no groups (unless `company_top`).
     pub levels: Vec<GroupLevel>,

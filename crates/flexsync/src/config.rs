@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use flexsync_core::guard::GuardSettings;
-use flexsync_core::mapping::{ExtraMapping, MappingSettings};
+use flexsync_core::mapping::{ExtraMapping, GroupSettings, MappingSettings};
 use flexsync_flex::{AuthScheme, CompanyRef, FlexSettings};
 use flexsync_http::HttpSettings;
 use flexsync_scim::ScimSettings;
@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub state: RawState,
     #[serde(default)]
     pub mapping: RawMapping,
+    #[serde(default)]
+    pub groups: GroupSettings,
     #[serde(default)]
     pub guards: RawGuards,
     #[serde(default)]
@@ -174,6 +176,7 @@ pub struct Config {
     pub state_path: PathBuf,
     pub report_dir: PathBuf,
     pub mapping: MappingSettings,
+    pub groups: GroupSettings,
     pub guards: GuardSettings,
     pub time_zone: jiff::tz::TimeZone,
     pub time_zone_name: String,
@@ -385,6 +388,7 @@ impl Config {
             state_path,
             report_dir,
             mapping,
+            groups: raw.groups,
             guards,
             time_zone,
             time_zone_name,

@@ -105,6 +105,12 @@ token_file = "scim-token.txt"
 
 [state]
 path = "flexsync.db"
+
+[groups]
+levels = [{{ dimension = "Kontor" }}, {{ dimension = "Avdelning" }}, {{ dimension = "Team" }}]
+
+[files]
+dir = "outbox"
 "#,
         flex_url = flex_server.base_url(),
         user = generate::DEMO_USERNAME,
@@ -116,6 +122,7 @@ path = "flexsync.db"
     let written: anyhow::Result<()> = (|| {
         write_secret(&dir.join("flex-password.txt"), generate::DEMO_PASSWORD)?;
         write_secret(&dir.join("scim-token.txt"), DEMO_TOKEN)?;
+        std::fs::create_dir_all(dir.join("outbox"))?;
         std::fs::write(&config_path, config_text)?;
         Ok(())
     })();
@@ -128,6 +135,17 @@ path = "flexsync.db"
     exit = worst(
         exit,
         sync(&config, today, &scim_server, Allowance::default()).await?,
+    );
+    let ends = Ends::connect(&config)?;
+    let first = run::run(&config, &ends, Mode::Plan, Allowance::default(), today).await?;
+    let tree = crate::scim_groups::render_tree(&first.desired);
+    println!("\n== the group tree built from Kontor > Avdelning > Team (first 40 lines):");
+    for line in tree.lines().take(40) {
+        println!("   {line}");
+    }
+    println!(
+        "   ({} groups; delivered with their parents in outbox/wt_groups.csv)",
+        first.desired.groups.len()
     );
 
     let changes = generate::apply_changes(&mut document, seed.wrapping_add(1), today, 8);

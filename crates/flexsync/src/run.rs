@@ -144,6 +144,7 @@ pub async fn run(
         }
     };
     let mut desired = flexsync_core::map::map(&read.snapshot, &config.mapping, today);
+    flexsync_core::groups::build_groups(&read.snapshot, &config.groups, today, &mut desired);
     desired
         .findings
         .extend(read.warnings.iter().map(read_finding));
