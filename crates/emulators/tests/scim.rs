@@ -27,11 +27,18 @@ struct Env {
 
 async fn env(profile: Profile) -> Env {
     env_with(ScimOptions {
-        token: TOKEN.to_string(),
         profile,
-        ..ScimOptions::default()
+        ..options()
     })
     .await
+}
+
+/// The default options with the test token.
+fn options() -> ScimOptions {
+    ScimOptions {
+        token: TOKEN.to_string(),
+        ..ScimOptions::default()
+    }
 }
 
 async fn env_with(options: ScimOptions) -> Env {
@@ -126,6 +133,21 @@ fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, scim_typ
     );
 }
 
+/// A 400 `invalidSyntax` error whose detail names `what`.
+fn assert_invalid_syntax_naming(status: StatusCode, body: &Value, what: &str) {
+    assert_error(status, body, StatusCode::BAD_REQUEST, Some("invalidSyntax"));
+    assert!(body["detail"].as_str().unwrap().contains(what), "{body}");
+}
+
+/// The string `field` of every object in the array `list`.
+fn texts<'a, C: FromIterator<&'a str>>(list: &'a Value, field: &str) -> C {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[field].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn bearer_token_is_required() {
     let env = env(Profile::Documented).await;
@@ -148,9 +170,8 @@ async fn bearer_token_is_required() {
 #[tokio::test]
 async fn documented_profile_advertises_only_core_attributes() {
     let env = env_with(ScimOptions {
-        token: TOKEN.to_string(),
         max_results: 50,
-        ..ScimOptions::default()
+        ..options()
     })
     .await;
     let (status, config) = env.get("/ServiceProviderConfig").await;
@@ -171,22 +192,12 @@ async fn documented_profile_advertises_only_core_attributes() {
         assert_eq!(t["schemaExtensions"], json!([]), "{t}");
     }
     let (_, schemas) = env.get("/Schemas").await;
-    let ids: Vec<&str> = schemas["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = texts(&schemas["Resources"], "id");
     assert_eq!(ids, vec![USER, GROUP]);
 
     let (status, schema) = env.get(&format!("/Schemas/{USER}")).await;
     assert_eq!(status, StatusCode::OK);
-    let names: BTreeSet<&str> = schema["attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names: BTreeSet<&str> = texts(&schema["attributes"], "name");
     let expected: BTreeSet<&str> = [
         "userName",
         "name",
@@ -337,12 +348,7 @@ async fn create_get_and_list_with_paging_and_filters() {
             r#"(externalId eq "E1" or emails.value ew "5@example.se") and not (active eq false)"#,
         )
         .await;
-    let mut names: Vec<&str> = combined["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["userName"].as_str().unwrap())
-        .collect();
+    let mut names: Vec<&str> = texts(&combined["Resources"], "userName");
     names.sort();
     assert_eq!(names, vec!["person1@example.se", "person5@example.se"]);
     let (_, starts) = env
@@ -356,12 +362,7 @@ async fn create_get_and_list_with_paging_and_filters() {
     let (_, later) = env
         .filter("Users", &format!(r#"meta.lastModified ge "{since}""#))
         .await;
-    let later: BTreeSet<&str> = later["Resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["externalId"].as_str().unwrap())
-        .collect();
+    let later: BTreeSet<&str> = texts(&later["Resources"], "externalId");
     assert!(
         later.contains("E3") && later.contains("E99") && !later.contains("E0"),
         "{later:?}"
@@ -388,9 +389,8 @@ async fn create_get_and_list_with_paging_and_filters() {
 #[tokio::test]
 async fn page_size_is_capped_at_max_results() {
     let env = env_with(ScimOptions {
-        token: TOKEN.to_string(),
         max_results: 2,
-        ..ScimOptions::default()
+        ..options()
     })
     .await;
     for n in 0..5 {
@@ -494,9 +494,8 @@ async fn patch_with_paths_and_with_value_objects() {
 #[tokio::test]
 async fn patch_can_answer_no_content() {
     let env = env_with(ScimOptions {
-        token: TOKEN.to_string(),
         patch_returns_no_content: true,
-        ..ScimOptions::default()
+        ..options()
     })
     .await;
     let created = env.create_user(1).await;
@@ -518,68 +517,29 @@ async fn undeclared_attributes_are_invalid_syntax_naming_them() {
     let mut with_nickname = user(1);
     with_nickname["nickName"] = json!("Nick");
     let (status, body) = env.post("/Users", with_nickname).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
-    );
-    assert!(
-        body["detail"].as_str().unwrap().contains("nickName"),
-        "{body}"
-    );
+    assert_invalid_syntax_naming(status, &body, "nickName");
 
     let mut with_extension = user(1);
     with_extension[WT_USER] = json!({"gender": "Male"});
     let (status, body) = env.post("/Users", with_extension).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
-    );
-    assert!(body["detail"].as_str().unwrap().contains(WT_USER), "{body}");
+    assert_invalid_syntax_naming(status, &body, WT_USER);
 
     let mut with_sub = user(1);
     with_sub["name"]["middleName"] = json!("M");
     let (status, body) = env.post("/Users", with_sub).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
-    );
-    assert!(
-        body["detail"].as_str().unwrap().contains("name.middleName"),
-        "{body}"
-    );
+    assert_invalid_syntax_naming(status, &body, "name.middleName");
 
     let created = env.create_user(1).await;
     let path = format!("/Users/{}", id(&created));
     let (status, body) = env
         .patch(&path, json!([{"op": "add", "path": format!("{ENTERPRISE}:manager"), "value": {"value": id(&created)}}]))
         .await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
-    );
-    assert!(
-        body["detail"].as_str().unwrap().contains(ENTERPRISE),
-        "{body}"
-    );
+    assert_invalid_syntax_naming(status, &body, ENTERPRISE);
 
     let mut put_body = user(1);
     put_body["title"] = json!("Boss");
     let (status, body) = env.call(Method::PUT, &path, Some(put_body)).await;
-    assert_error(
-        status,
-        &body,
-        StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
-    );
-    assert!(body["detail"].as_str().unwrap().contains("title"), "{body}");
+    assert_invalid_syntax_naming(status, &body, "title");
 
     let mut wrong_type = user(2);
     wrong_type["active"] = json!("true");

@@ -222,28 +222,24 @@ pub struct PatchOperation {
 }
 
 impl PatchOperation {
-    pub fn replace(path: impl Into<String>, value: Value) -> PatchOperation {
+    fn at_path(op: Op, path: impl Into<String>, value: Option<Value>) -> PatchOperation {
         PatchOperation {
-            op: Op::Replace,
+            op,
             path: Some(path.into()),
-            value: Some(value),
+            value,
         }
+    }
+
+    pub fn replace(path: impl Into<String>, value: Value) -> PatchOperation {
+        PatchOperation::at_path(Op::Replace, path, Some(value))
     }
 
     pub fn add(path: impl Into<String>, value: Value) -> PatchOperation {
-        PatchOperation {
-            op: Op::Add,
-            path: Some(path.into()),
-            value: Some(value),
-        }
+        PatchOperation::at_path(Op::Add, path, Some(value))
     }
 
     pub fn remove(path: impl Into<String>) -> PatchOperation {
-        PatchOperation {
-            op: Op::Remove,
-            path: Some(path.into()),
-            value: None,
-        }
+        PatchOperation::at_path(Op::Remove, path, None)
     }
 
     /// Adds users to a group's `members` by server id.

@@ -32,49 +32,38 @@ impl StateStore {
         created_by_us: bool,
         at: Timestamp,
     ) -> Result<(), StateError> {
-        let sql = self.sql("link a user");
-        self.with_conn("link a user", |conn| {
-            conn.execute(
-                "INSERT INTO links (external_id, target_id, created_by_us, linked_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (external_id) DO UPDATE SET
-                     created_by_us = CASE WHEN links.target_id = excluded.target_id
-                         THEN max(links.created_by_us, excluded.created_by_us)
-                         ELSE excluded.created_by_us END,
-                     target_id = excluded.target_id,
-                     linked_at = excluded.linked_at",
-                params![external_id, target_id, created_by_us, at.to_string()],
-            )
-            .map_err(&sql)?;
-            Ok(())
-        })
+        self.execute(
+            "link a user",
+            "INSERT INTO links (external_id, target_id, created_by_us, linked_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (external_id) DO UPDATE SET
+                 created_by_us = CASE WHEN links.target_id = excluded.target_id
+                     THEN max(links.created_by_us, excluded.created_by_us)
+                     ELSE excluded.created_by_us END,
+                 target_id = excluded.target_id,
+                 linked_at = excluded.linked_at",
+            params![external_id, target_id, created_by_us, at.to_string()],
+        )?;
+        Ok(())
     }
 
     /// Forgets the link of `external_id` (no error when there is none).
     pub fn unlink(&self, external_id: &str) -> Result<(), StateError> {
-        let sql = self.sql("unlink a user");
-        self.with_conn("unlink a user", |conn| {
-            conn.execute(
-                "DELETE FROM links WHERE external_id = ?1",
-                params![external_id],
-            )
-            .map_err(&sql)?;
-            Ok(())
-        })
+        self.execute(
+            "unlink a user",
+            "DELETE FROM links WHERE external_id = ?1",
+            params![external_id],
+        )?;
+        Ok(())
     }
 
     /// Every link, and the target ids we created, as the plan reads them.
     pub fn memory(&self) -> Result<Memory, StateError> {
-        let sql = self.sql("read links");
-        let rows: Vec<(String, String, bool)> = self.with_conn("read links", |conn| {
-            let mut statement = conn
-                .prepare("SELECT external_id, target_id, created_by_us FROM links")
-                .map_err(&sql)?;
-            let rows = statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                .map_err(&sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
-        })?;
+        let rows: Vec<(String, String, bool)> = self.rows(
+            "read links",
+            "SELECT external_id, target_id, created_by_us FROM links",
+            [],
+        )?;
         let mut links = BTreeMap::new();
         let mut created = BTreeSet::new();
         for (external_id, target_id, created_by_us) in rows {
@@ -119,41 +108,22 @@ impl StateStore {
 
     /// Forgets the failures of `external_id` (after it succeeded, or left the source).
     pub fn clear_failure(&self, external_id: &str) -> Result<(), StateError> {
-        let sql = self.sql("clear a failure");
-        self.with_conn("clear a failure", |conn| {
-            conn.execute(
-                "DELETE FROM failures WHERE external_id = ?1",
-                params![external_id],
-            )
-            .map_err(&sql)?;
-            Ok(())
-        })
+        self.execute(
+            "clear a failure",
+            "DELETE FROM failures WHERE external_id = ?1",
+            params![external_id],
+        )?;
+        Ok(())
     }
 
     /// Every record that is failing, by external id.
     pub fn failures(&self) -> Result<Vec<FailureRecord>, StateError> {
-        let sql = self.sql("list failures");
-        let rows: Vec<(String, i64, String, String, String)> =
-            self.with_conn("list failures", |conn| {
-                let mut statement = conn
-                    .prepare(
-                        "SELECT external_id, count, first_at, last_at, last_message
-                         FROM failures ORDER BY external_id",
-                    )
-                    .map_err(&sql)?;
-                let rows = statement
-                    .query_map([], |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                        ))
-                    })
-                    .map_err(&sql)?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
-            })?;
+        let rows: Vec<(String, i64, String, String, String)> = self.rows(
+            "list failures",
+            "SELECT external_id, count, first_at, last_at, last_message
+             FROM failures ORDER BY external_id",
+            [],
+        )?;
         rows.into_iter()
             .map(|(external_id, count, first_at, last_at, last_message)| {
                 Ok(FailureRecord {

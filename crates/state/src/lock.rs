@@ -78,15 +78,11 @@ impl LockGuard {
     /// Marks the lock as fresh at `at`, so a long run is not taken for stale. Fails with
     /// [`StateError::LockLost`] when another run took it over meanwhile.
     pub fn renew(&self, at: Timestamp) -> Result<(), StateError> {
-        let operation = "renew the run lock";
-        let sql = self.store.sql(operation);
-        let changed = self.store.with_conn(operation, |conn| {
-            conn.execute(
-                "UPDATE run_lock SET since = ?1 WHERE id = 1 AND generation = ?2",
-                params![at.to_string(), self.generation],
-            )
-            .map_err(&sql)
-        })?;
+        let changed = self.store.execute(
+            "renew the run lock",
+            "UPDATE run_lock SET since = ?1 WHERE id = 1 AND generation = ?2",
+            params![at.to_string(), self.generation],
+        )?;
         if changed == 0 {
             return Err(StateError::LockLost {
                 path: self.store.path().to_path_buf(),
@@ -104,16 +100,12 @@ impl LockGuard {
     }
 
     fn free(&self) -> Result<(), StateError> {
-        let operation = "release the run lock";
-        let sql = self.store.sql(operation);
-        self.store.with_conn(operation, |conn| {
-            conn.execute(
-                "UPDATE run_lock SET holder = NULL, since = NULL WHERE id = 1 AND generation = ?1",
-                params![self.generation],
-            )
-            .map_err(&sql)?;
-            Ok(())
-        })
+        self.store.execute(
+            "release the run lock",
+            "UPDATE run_lock SET holder = NULL, since = NULL WHERE id = 1 AND generation = ?1",
+            params![self.generation],
+        )?;
+        Ok(())
     }
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use jiff::Timestamp;
-use rusqlite::params;
+use rusqlite::{Params, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
@@ -133,15 +133,12 @@ type RawOp = (
 impl StateStore {
     /// Starts a run of `kind` ([`KIND_SYNC`] or [`KIND_PLAN`]).
     pub fn begin_run(&self, started: Timestamp, kind: &str) -> Result<RunId, StateError> {
-        let sql = self.sql("begin a run");
-        self.with_conn("begin a run", |conn| {
-            conn.execute(
-                "INSERT INTO runs (kind, started) VALUES (?1, ?2)",
-                params![kind, started.to_string()],
-            )
-            .map_err(&sql)?;
-            Ok(RunId(conn.last_insert_rowid()))
-        })
+        self.insert(
+            "begin a run",
+            "INSERT INTO runs (kind, started) VALUES (?1, ?2)",
+            params![kind, started.to_string()],
+        )
+        .map(RunId)
     }
 
     /// Finishes an open run. Put [`SOURCE_RECORDS`] in the summary of every run that read the
@@ -154,20 +151,17 @@ impl StateStore {
         summary: &serde_json::Value,
     ) -> Result<(), StateError> {
         let operation = "finish a run";
-        let sql = self.sql(operation);
-        let changed = self.with_conn(operation, |conn| {
-            conn.execute(
-                "UPDATE runs SET finished = ?2, outcome = ?3, summary = ?4
-                 WHERE id = ?1 AND finished IS NULL",
-                params![
-                    run.0,
-                    finished.to_string(),
-                    outcome.as_str(),
-                    summary.to_string()
-                ],
-            )
-            .map_err(&sql)
-        })?;
+        let changed = self.execute(
+            operation,
+            "UPDATE runs SET finished = ?2, outcome = ?3, summary = ?4
+             WHERE id = ?1 AND finished IS NULL",
+            params![
+                run.0,
+                finished.to_string(),
+                outcome.as_str(),
+                summary.to_string()
+            ],
+        )?;
         if changed == 0 {
             return Err(self.missing(operation, format!("no open run {run}")));
         }
@@ -177,31 +171,19 @@ impl StateStore {
     /// The newest `limit` runs, newest first.
     pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let raw = self.query_runs(
-            "list runs",
-            &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"),
-            params![limit],
-        )?;
-        raw.into_iter().map(|row| self.decode_run(row)).collect()
+        self.query_runs("list runs", "ORDER BY id DESC LIMIT ?1", params![limit])
     }
 
     /// The newest `sync` run that completed its work: outcome `succeeded` or `partial` (record
     /// failures do not make the source read less trustworthy). `plan`, refused and failed runs
     /// never count, so a refused shrink never becomes the next baseline.
     pub fn last_successful_run(&self) -> Result<Option<RunRecord>, StateError> {
-        let raw = self.query_runs(
+        let runs = self.query_runs(
             "find the last successful run",
-            &format!(
-                "SELECT {RUN_COLUMNS} FROM runs
-                 WHERE kind = ?1 AND outcome IN ('succeeded', 'partial')
-                 ORDER BY id DESC LIMIT 1"
-            ),
+            "WHERE kind = ?1 AND outcome IN ('succeeded', 'partial') ORDER BY id DESC LIMIT 1",
             params![KIND_SYNC],
         )?;
-        raw.into_iter()
-            .next()
-            .map(|row| self.decode_run(row))
-            .transpose()
+        Ok(runs.into_iter().next())
     }
 
     /// `source_records` from the summary of [`StateStore::last_successful_run`]; `None` when
@@ -224,16 +206,13 @@ impl StateStore {
         operation: &str,
         detail: &serde_json::Value,
     ) -> Result<OpId, StateError> {
-        let sql = self.sql("record an intent");
-        self.with_conn("record an intent", |conn| {
-            conn.execute(
-                "INSERT INTO operations (run_id, external_id, operation, detail)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![run.0, external_id, operation, detail.to_string()],
-            )
-            .map_err(&sql)?;
-            Ok(OpId(conn.last_insert_rowid()))
-        })
+        self.insert(
+            "record an intent",
+            "INSERT INTO operations (run_id, external_id, operation, detail)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![run.0, external_id, operation, detail.to_string()],
+        )
+        .map(OpId)
     }
 
     /// Records what came of an intent. Each intent gets exactly one outcome.
@@ -244,19 +223,16 @@ impl StateStore {
         at: Timestamp,
     ) -> Result<(), StateError> {
         let operation = "record an outcome";
-        let sql = self.sql(operation);
         let (kind, target_id, message) = match outcome {
             OpOutcome::Done { target_id } => ("done", Some(target_id), None),
             OpOutcome::Failed { message } => ("failed", None, Some(message)),
         };
-        let changed = self.with_conn(operation, |conn| {
-            conn.execute(
-                "UPDATE operations SET outcome = ?2, target_id = ?3, message = ?4, finished = ?5
-                 WHERE id = ?1 AND outcome IS NULL",
-                params![op.0, kind, target_id, message, at.to_string()],
-            )
-            .map_err(&sql)
-        })?;
+        let changed = self.execute(
+            operation,
+            "UPDATE operations SET outcome = ?2, target_id = ?3, message = ?4, finished = ?5
+             WHERE id = ?1 AND outcome IS NULL",
+            params![op.0, kind, target_id, message, at.to_string()],
+        )?;
         if changed == 0 {
             return Err(self.missing(operation, format!("no operation {op} without an outcome")));
         }
@@ -265,12 +241,11 @@ impl StateStore {
 
     /// The operations of one run, in the order they were recorded.
     pub fn operations(&self, run: RunId) -> Result<Vec<OperationRecord>, StateError> {
-        let raw = self.query_ops(
+        self.query_ops(
             "list a run's operations",
-            &format!("SELECT {OP_COLUMNS} FROM operations WHERE run_id = ?1 ORDER BY id"),
+            "WHERE run_id = ?1 ORDER BY id",
             params![run.0],
-        )?;
-        raw.into_iter().map(|row| self.decode_op(row)).collect()
+        )
     }
 
     /// Every intent that has no outcome, oldest first: the process stopped between acting and
@@ -279,65 +254,35 @@ impl StateStore {
     /// [`StateStore::record_outcome`] (e.g. `Failed { message: "interrupted" }`) once the
     /// target has been checked, and it stops being reported.
     pub fn unfinished_intents(&self) -> Result<Vec<OperationRecord>, StateError> {
-        let raw = self.query_ops(
+        self.query_ops(
             "list unfinished intents",
-            &format!("SELECT {OP_COLUMNS} FROM operations WHERE outcome IS NULL ORDER BY id"),
+            "WHERE outcome IS NULL ORDER BY id",
             params![],
-        )?;
-        raw.into_iter().map(|row| self.decode_op(row)).collect()
+        )
     }
 
+    /// The runs that `SELECT ... FROM runs {clauses}` finds.
     fn query_runs(
         &self,
         operation: &'static str,
-        query: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<RawRun>, StateError> {
-        let sql = self.sql(operation);
-        self.with_conn(operation, |conn| {
-            let mut statement = conn.prepare(query).map_err(&sql)?;
-            let rows = statement
-                .query_map(params, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
-                })
-                .map_err(&sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
-        })
+        clauses: &str,
+        params: impl Params,
+    ) -> Result<Vec<RunRecord>, StateError> {
+        let query = format!("SELECT {RUN_COLUMNS} FROM runs {clauses}");
+        let raw: Vec<RawRun> = self.rows(operation, &query, params)?;
+        raw.into_iter().map(|row| self.decode_run(row)).collect()
     }
 
+    /// The operations that `SELECT ... FROM operations {clauses}` finds.
     fn query_ops(
         &self,
         operation: &'static str,
-        query: &str,
-        params: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<RawOp>, StateError> {
-        let sql = self.sql(operation);
-        self.with_conn(operation, |conn| {
-            let mut statement = conn.prepare(query).map_err(&sql)?;
-            let rows = statement
-                .query_map(params, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                        row.get(7)?,
-                        row.get(8)?,
-                    ))
-                })
-                .map_err(&sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
-        })
+        clauses: &str,
+        params: impl Params,
+    ) -> Result<Vec<OperationRecord>, StateError> {
+        let query = format!("SELECT {OP_COLUMNS} FROM operations {clauses}");
+        let raw: Vec<RawOp> = self.rows(operation, &query, params)?;
+        raw.into_iter().map(|row| self.decode_op(row)).collect()
     }
 
     fn decode_run(&self, raw: RawRun) -> Result<RunRecord, StateError> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rusqlite::Connection;
+use rusqlite::{Connection, Params, Row};
 
 use crate::error::StateError;
 use crate::schema::{self, MigrateError};
@@ -114,6 +114,51 @@ impl StateStore {
             operation,
         })?;
         call(&mut conn)
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    pub(crate) fn execute(
+        &self,
+        operation: &'static str,
+        query: &str,
+        params: impl Params,
+    ) -> Result<usize, StateError> {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| conn.execute(query, params).map_err(&sql))
+    }
+
+    /// Runs one `INSERT` and returns the id of the new row.
+    pub(crate) fn insert(
+        &self,
+        operation: &'static str,
+        query: &str,
+        params: impl Params,
+    ) -> Result<i64, StateError> {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| {
+            conn.execute(query, params).map_err(&sql)?;
+            Ok(conn.last_insert_rowid())
+        })
+    }
+
+    /// Every row `query` returns, each read as `T` (a tuple of the selected columns).
+    pub(crate) fn rows<T>(
+        &self,
+        operation: &'static str,
+        query: &str,
+        params: impl Params,
+    ) -> Result<Vec<T>, StateError>
+    where
+        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
+    {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| {
+            let mut statement = conn.prepare(query).map_err(&sql)?;
+            let rows = statement
+                .query_map(params, |row| T::try_from(row))
+                .map_err(&sql)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
+        })
     }
 
     /// Maps a SQLite error to [`StateError::Sql`] for `operation`.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -90,35 +90,41 @@ impl IntoResponse for ApiError {
 }
 
 type Answer = Result<Response, ApiError>;
-type RawQuery = Result<Query<Vec<(String, String)>>, QueryRejection>;
 
-/// What every request starts with: the data, the caller, and the query with lowercase keys.
+/// What every request starts with: the emulator, its data, the authenticated caller, and the
+/// query with lowercase keys. Extracting it answers 401 or 400 before any handler runs.
 struct Call {
+    emulator: FlexEmulator,
     served: Arc<Served>,
     user: ApiUser,
     params: BTreeMap<String, String>,
 }
 
-impl Call {
-    fn begin(
+impl FromRequestParts<FlexEmulator> for Call {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
         emulator: &FlexEmulator,
-        headers: &HeaderMap,
-        query: RawQuery,
     ) -> Result<Call, ApiError> {
+        let query = Query::<Vec<(String, String)>>::from_request_parts(parts, emulator).await;
         let served = emulator.served();
-        let user = authenticate(&served, headers)?;
+        let user = authenticate(&served, &parts.headers)?;
         let Query(pairs) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
         let params = pairs
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect();
         Ok(Call {
+            emulator: emulator.clone(),
             served,
             user,
             params,
         })
     }
+}
 
+impl Call {
     fn param(&self, name: &str) -> Option<&str> {
         self.params
             .get(name)
@@ -259,7 +265,8 @@ fn number_param(call: &Call, name: &str, key: &str) -> Result<Option<i64>, ApiEr
 }
 
 /// One page of `items` in the envelope, or the fault injected for this page.
-fn page(emulator: &FlexEmulator, call: &Call, resource: &str, items: Vec<Value>) -> Answer {
+fn page(call: &Call, resource: &str, items: Vec<Value>) -> Answer {
+    let emulator = &call.emulator;
     let index = number_param(call, "pageIndex", "pageindex")?.unwrap_or(0);
     let size = number_param(call, "pageSize", "pagesize")?.unwrap_or(20);
     if index < 0 {
@@ -334,12 +341,7 @@ fn page(emulator: &FlexEmulator, call: &Call, resource: &str, items: Vec<Value>)
     }
 }
 
-async fn employees(
-    State(emulator): State<FlexEmulator>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn employees(call: Call) -> Answer {
     let mut company = call.company_filter()?;
     if let Some(number) = number_param(&call, "companynumber", "companynumber")? {
         let id = match call.served.company_by_number(number) {
@@ -350,11 +352,11 @@ async fn employees(
             Some(id) => {
                 call.check_company(&id)?;
                 if company.as_ref().is_some_and(|c| *c != id) {
-                    return page(&emulator, &call, EMPLOYEES, Vec::new());
+                    return page(&call, EMPLOYEES, Vec::new());
                 }
                 company = Some(id);
             }
-            None => return page(&emulator, &call, EMPLOYEES, Vec::new()),
+            None => return page(&call, EMPLOYEES, Vec::new()),
         }
     }
     let number = call.param("employmentnumber");
@@ -394,7 +396,7 @@ async fn employees(
             })
             && since.is_none_or(|since| modified(e).is_none_or(|m| m >= since))
     });
-    page(&emulator, &call, EMPLOYEES, items)
+    page(&call, EMPLOYEES, items)
 }
 
 /// `EmploymentType` as its number, also when sent as text (Swedish or English).
@@ -443,27 +445,15 @@ fn find_employee(call: &Call, id: &str) -> Result<Value, ApiError> {
     Ok(employee)
 }
 
-async fn employee(
-    State(emulator): State<FlexEmulator>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn employee(Path(id): Path<String>, call: Call) -> Answer {
     Ok(Json(find_employee(&call, &id)?).into_response())
 }
 
-async fn employee_periods(
-    State(emulator): State<FlexEmulator>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn employee_periods(Path(id): Path<String>, call: Call) -> Answer {
     find_employee(&call, &id)?;
     let id = guid(&id, "id")?;
     let items = of_employee(&call.served.periods, Some(&id));
-    page(&emulator, &call, EMPLOYMENT_PERIODS, items)
+    page(&call, EMPLOYMENT_PERIODS, items)
 }
 
 fn of_employee(records: &[Value], employee: Option<&str>) -> Vec<Value> {
@@ -479,14 +469,7 @@ fn of_employee(records: &[Value], employee: Option<&str>) -> Vec<Value> {
 }
 
 /// The lists filtered by `companyId` and `employeeId`.
-fn employee_records(
-    emulator: &FlexEmulator,
-    headers: &HeaderMap,
-    query: RawQuery,
-    resource: &str,
-    pick: fn(&Served) -> &Vec<Value>,
-) -> Answer {
-    let call = Call::begin(emulator, headers, query)?;
+fn employee_records(call: Call, resource: &str, pick: fn(&Served) -> &Vec<Value>) -> Answer {
     let company = call.company_filter()?;
     let employee = match call.param("employeeid") {
         Some(id) => Some(guid(id, "employeeId")?),
@@ -494,51 +477,27 @@ fn employee_records(
     };
     let items = call.of_company(pick(&call.served), company.as_deref());
     let items = of_employee(&items, employee.as_deref());
-    page(emulator, &call, resource, items)
+    page(&call, resource, items)
 }
 
-async fn employment_periods(
-    State(emulator): State<FlexEmulator>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    employee_records(&emulator, &headers, query, EMPLOYMENT_PERIODS, |s| {
-        &s.periods
-    })
+async fn employment_periods(call: Call) -> Answer {
+    employee_records(call, EMPLOYMENT_PERIODS, |s| &s.periods)
 }
 
-async fn default_accounts(
-    State(emulator): State<FlexEmulator>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    employee_records(&emulator, &headers, query, DEFAULT_ACCOUNTS, |s| {
-        &s.default_accounts
-    })
+async fn default_accounts(call: Call) -> Answer {
+    employee_records(call, DEFAULT_ACCOUNTS, |s| &s.default_accounts)
 }
 
-async fn companies(
-    State(emulator): State<FlexEmulator>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn companies(call: Call) -> Answer {
     let items = call.served.companies.clone();
-    page(&emulator, &call, COMPANIES, items)
+    page(&call, COMPANIES, items)
 }
 
-async fn instance_companies(
-    State(emulator): State<FlexEmulator>,
-    Path(instance): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn instance_companies(Path(instance): Path<String>, call: Call) -> Answer {
     if instance.trim() != call.served.data.instance {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "no such instance"));
     }
-    let items = call.served.companies.clone();
-    page(&emulator, &call, COMPANIES, items)
+    companies(call).await
 }
 
 /// The company with this id, if the caller may read it.
@@ -553,23 +512,11 @@ fn find_company(call: &Call, id: &str) -> Result<Value, ApiError> {
     Ok(company)
 }
 
-async fn company(
-    State(emulator): State<FlexEmulator>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn company(Path(id): Path<String>, call: Call) -> Answer {
     Ok(Json(find_company(&call, &id)?).into_response())
 }
 
-async fn account_distributions(
-    State(emulator): State<FlexEmulator>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn account_distributions(Path(id): Path<String>, call: Call) -> Answer {
     find_company(&call, &id)?;
     let id = guid(&id, "id")?;
     let items: Vec<Value> = call
@@ -586,16 +533,10 @@ async fn account_distributions(
             d
         })
         .collect();
-    page(&emulator, &call, ACCOUNT_DISTRIBUTIONS, items)
+    page(&call, ACCOUNT_DISTRIBUTIONS, items)
 }
 
-async fn accounts(
-    State(emulator): State<FlexEmulator>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    query: RawQuery,
-) -> Answer {
-    let call = Call::begin(&emulator, &headers, query)?;
+async fn accounts(Path(id): Path<String>, call: Call) -> Answer {
     let id = guid(&id, "id")?;
     let distribution = call.served.distribution(&id).cloned().ok_or_else(|| {
         ApiError::new(
@@ -612,5 +553,5 @@ async fn accounts(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    page(&emulator, &call, ACCOUNTS, items)
+    page(&call, ACCOUNTS, items)
 }

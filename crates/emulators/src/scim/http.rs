@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use serde_json::{Value, json};
 
 use super::ScimEmulator;
@@ -31,44 +31,28 @@ pub fn router(state: ScimEmulator) -> Router {
         .route("/ResourceTypes/{id}", get(resource_type))
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema_by_id))
-        .route(
-            "/Users",
-            get(|s: State<ScimEmulator>, q: Params| list(s, ResourceKind::User, q))
-                .post(|s: State<ScimEmulator>, b: Bytes| create(s, ResourceKind::User, b)),
-        )
-        .route(
-            "/Users/{id}",
-            get(|s: State<ScimEmulator>, p: Path<String>| read(s, ResourceKind::User, p))
-                .put(|s: State<ScimEmulator>, p: Path<String>, b: Bytes| {
-                    replace(s, ResourceKind::User, p, b)
-                })
-                .patch(|s: State<ScimEmulator>, p: Path<String>, b: Bytes| {
-                    modify(s, ResourceKind::User, p, b)
-                })
-                .delete(|s: State<ScimEmulator>, p: Path<String>| remove(s, ResourceKind::User, p)),
-        )
-        .route(
-            "/Groups",
-            get(|s: State<ScimEmulator>, q: Params| list(s, ResourceKind::Group, q))
-                .post(|s: State<ScimEmulator>, b: Bytes| create(s, ResourceKind::Group, b)),
-        )
-        .route(
-            "/Groups/{id}",
-            get(|s: State<ScimEmulator>, p: Path<String>| read(s, ResourceKind::Group, p))
-                .put(|s: State<ScimEmulator>, p: Path<String>, b: Bytes| {
-                    replace(s, ResourceKind::Group, p, b)
-                })
-                .patch(|s: State<ScimEmulator>, p: Path<String>, b: Bytes| {
-                    modify(s, ResourceKind::Group, p, b)
-                })
-                .delete(|s: State<ScimEmulator>, p: Path<String>| {
-                    remove(s, ResourceKind::Group, p)
-                }),
-        )
+        .route("/Users", collection(ResourceKind::User))
+        .route("/Users/{id}", item(ResourceKind::User))
+        .route("/Groups", collection(ResourceKind::Group))
+        .route("/Groups/{id}", item(ResourceKind::Group))
         .route_layer(from_fn_with_state(state.clone(), auth))
         .route_layer(from_fn_with_state(knobs, knobs::apply))
         .with_state(state);
     Router::new().nest("/api/scim", api).fallback(unknown_path)
+}
+
+/// `GET` (search) and `POST` (create) on `/Users` or `/Groups`.
+fn collection(kind: ResourceKind) -> MethodRouter<ScimEmulator> {
+    get(move |s: State<ScimEmulator>, q: Params| list(s, kind, q))
+        .post(move |s: State<ScimEmulator>, b: Bytes| create(s, kind, b))
+}
+
+/// `GET`, `PUT`, `PATCH` and `DELETE` on `/Users/{id}` or `/Groups/{id}`.
+fn item(kind: ResourceKind) -> MethodRouter<ScimEmulator> {
+    get(move |s: State<ScimEmulator>, p: Path<String>| read(s, kind, p))
+        .put(move |s: State<ScimEmulator>, p: Path<String>, b: Bytes| replace(s, kind, p, b))
+        .patch(move |s: State<ScimEmulator>, p: Path<String>, b: Bytes| modify(s, kind, p, b))
+        .delete(move |s: State<ScimEmulator>, p: Path<String>| remove(s, kind, p))
 }
 
 impl IntoResponse for ScimError {
@@ -210,15 +194,14 @@ fn number(params: &[(String, String)], name: &str) -> Result<Option<i64>, ScimEr
     }
 }
 
+type Answer = Result<Response, ScimError>;
+
 async fn list(
     State(state): State<ScimEmulator>,
     kind: ResourceKind,
     Query(params): Params,
-) -> Response {
-    match list_page(&state, kind, &params) {
-        Ok(body) => ok(&body),
-        Err(e) => e.into_response(),
-    }
+) -> Answer {
+    Ok(ok(&list_page(&state, kind, &params)?))
 }
 
 fn list_page(
@@ -249,34 +232,27 @@ fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))
 }
 
-async fn create(State(state): State<ScimEmulator>, kind: ResourceKind, body: Bytes) -> Response {
-    let created = parse_body(&body)
-        .and_then(|v| state.store().create(kind, &v, jiff::Timestamp::now(), true));
-    match created {
-        Ok(resource) => {
-            let mut response = scim_json(StatusCode::CREATED, &resource);
-            let location = resource
-                .pointer("/meta/location")
-                .and_then(Value::as_str)
-                .and_then(|l| HeaderValue::from_str(l).ok());
-            if let Some(location) = location {
-                response.headers_mut().insert(header::LOCATION, location);
-            }
-            response
-        }
-        Err(e) => e.into_response(),
+async fn create(State(state): State<ScimEmulator>, kind: ResourceKind, body: Bytes) -> Answer {
+    let resource = state
+        .store()
+        .create(kind, &parse_body(&body)?, jiff::Timestamp::now(), true)?;
+    let mut response = scim_json(StatusCode::CREATED, &resource);
+    let location = resource
+        .pointer("/meta/location")
+        .and_then(Value::as_str)
+        .and_then(|l| HeaderValue::from_str(l).ok());
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
     }
+    Ok(response)
 }
 
 async fn read(
     State(state): State<ScimEmulator>,
     kind: ResourceKind,
     Path(id): Path<String>,
-) -> Response {
-    match state.store().get(kind, &id) {
-        Ok(resource) => ok(&resource),
-        Err(e) => e.into_response(),
-    }
+) -> Answer {
+    Ok(ok(&state.store().get(kind, &id)?))
 }
 
 async fn replace(
@@ -284,13 +260,11 @@ async fn replace(
     kind: ResourceKind,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let replaced = parse_body(&body)
-        .and_then(|v| state.store().replace(kind, &id, &v, jiff::Timestamp::now()));
-    match replaced {
-        Ok(resource) => ok(&resource),
-        Err(e) => e.into_response(),
-    }
+) -> Answer {
+    let resource = state
+        .store()
+        .replace(kind, &id, &parse_body(&body)?, jiff::Timestamp::now())?;
+    Ok(ok(&resource))
 }
 
 async fn modify(
@@ -298,24 +272,22 @@ async fn modify(
     kind: ResourceKind,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let patched = parse_body(&body)
-        .and_then(|v| patch::parse_request(&v))
-        .and_then(|ops| state.store().patch(kind, &id, &ops, jiff::Timestamp::now()));
-    match patched {
-        Ok(_) if state.options().patch_returns_no_content => StatusCode::NO_CONTENT.into_response(),
-        Ok(resource) => ok(&resource),
-        Err(e) => e.into_response(),
+) -> Answer {
+    let operations = patch::parse_request(&parse_body(&body)?)?;
+    let resource = state
+        .store()
+        .patch(kind, &id, &operations, jiff::Timestamp::now())?;
+    if state.options().patch_returns_no_content {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    Ok(ok(&resource))
 }
 
 async fn remove(
     State(state): State<ScimEmulator>,
     kind: ResourceKind,
     Path(id): Path<String>,
-) -> Response {
-    match state.store().delete(kind, &id, jiff::Timestamp::now()) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Answer {
+    state.store().delete(kind, &id, jiff::Timestamp::now())?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
