@@ -1,5 +1,5 @@
 //! Test knobs shared by both emulators: added latency, a share of 429/503 answers with
-//! `Retry-After`, dropped connections, and request counters by method and route.
+//! `Retry-After`, a share of dropped connections, and request counters by method and route.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,6 +31,10 @@ pub struct Knobs {
     counters: Mutex<BTreeMap<String, u64>>,
     injected: AtomicU64,
     sequence: AtomicU64,
+    /// Share of requests answered by closing the connection, as `f64` bits (see `set_drop_share`).
+    drop_share: AtomicU64,
+    dropped: AtomicU64,
+    drop_sequence: AtomicU64,
 }
 
 impl Knobs {
@@ -71,11 +75,33 @@ impl Knobs {
             c.clear();
         }
         self.injected.store(0, Ordering::Relaxed);
+        self.dropped.store(0, Ordering::Relaxed);
     }
 
-    /// How many faults were injected since the last reset.
+    /// How many 429/503 answers were injected since the last reset.
     pub fn injected(&self) -> u64 {
         self.injected.load(Ordering::Relaxed)
+    }
+
+    /// Sets the share (clamped to 0.0..=1.0) of requests that are handled and then answered by
+    /// closing the connection: the server acted (a POST did create), the client never hears of
+    /// it and sees the connection break. Kept apart from [`Faults`] so its literals stay valid.
+    pub fn set_drop_share(&self, share: f64) {
+        let share = if share.is_nan() {
+            0.0
+        } else {
+            share.clamp(0.0, 1.0)
+        };
+        self.drop_share.store(share.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn drop_share(&self) -> f64 {
+        f64::from_bits(self.drop_share.load(Ordering::Relaxed))
+    }
+
+    /// How many connections were dropped since the last reset.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     fn count(&self, key: String) {
@@ -85,11 +111,12 @@ impl Knobs {
     }
 
     /// Deterministic spread of injected faults: request n fails when the running share says so.
-    fn should_fail(&self, share: f64) -> bool {
+    /// Each kind of fault keeps its own `sequence`, so one share does not shift the other.
+    fn should_fail(sequence: &AtomicU64, share: f64) -> bool {
         if share <= 0.0 {
             return false;
         }
-        let n = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let n = sequence.fetch_add(1, Ordering::Relaxed);
         let before = (n as f64 * share).floor();
         let after = ((n + 1) as f64 * share).floor();
         after > before
@@ -109,7 +136,7 @@ pub async fn apply(State(knobs): State<Arc<Knobs>>, request: Request, next: Next
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
-    if knobs.should_fail(faults.error_share) {
+    if Knobs::should_fail(&knobs.sequence, faults.error_share) {
         let n = knobs.injected.fetch_add(1, Ordering::Relaxed);
         let status = if n % 2 == 0 {
             StatusCode::TOO_MANY_REQUESTS
@@ -122,5 +149,117 @@ pub async fn apply(State(knobs): State<Arc<Knobs>>, request: Request, next: Next
         }
         return response;
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if Knobs::should_fail(&knobs.drop_sequence, knobs.drop_share()) {
+        knobs.dropped.fetch_add(1, Ordering::Relaxed);
+        return dropped_connection();
+    }
+    response
+}
+
+/// A response that cannot be sent: its body fails before the first byte, so hyper closes the
+/// connection with the head still unsent and the client sees the connection break unanswered.
+fn dropped_connection() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "injected dropped connection",
+        ))
+    });
+    Response::new(Body::from_stream(failing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::post;
+
+    /// A server whose one route counts the requests it handled, behind the knobs.
+    async fn serve(knobs: Arc<Knobs>) -> (String, Arc<AtomicU64>) {
+        let handled = Arc::new(AtomicU64::new(0));
+        let seen = handled.clone();
+        let app = Router::new()
+            .route(
+                "/things",
+                post(move || {
+                    let seen = seen.clone();
+                    async move {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                        "made"
+                    }
+                }),
+            )
+            .route_layer(axum::middleware::from_fn_with_state(knobs, apply));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/things"), handled)
+    }
+
+    fn client() -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::new()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_is_handled_but_never_answered() {
+        let knobs = Knobs::new(Faults::default());
+        knobs.set_drop_share(1.0);
+        let (url, handled) = serve(knobs.clone()).await;
+        let http = client();
+
+        let error = http.post(&url).send().await.unwrap_err();
+        assert!(error.status().is_none(), "{error:?}");
+        assert!(!error.is_connect(), "the connection was made: {error:?}");
+        assert_eq!(handled.load(Ordering::Relaxed), 1, "the server acted");
+        assert_eq!(knobs.dropped(), 1);
+        assert_eq!(knobs.injected(), 0);
+        assert_eq!(knobs.counters().get("POST /things"), Some(&1));
+
+        knobs.set_drop_share(0.0);
+        let answer = http.post(&url).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(answer.text().await.unwrap(), "made");
+        assert_eq!(handled.load(Ordering::Relaxed), 2);
+        assert_eq!(knobs.dropped(), 1);
+    }
+
+    #[tokio::test]
+    async fn drops_follow_their_share_beside_injected_errors() {
+        let knobs = Knobs::new(Faults {
+            error_share: 0.5,
+            ..Faults::default()
+        });
+        knobs.set_drop_share(0.25);
+        let (url, handled) = serve(knobs.clone()).await;
+        let http = client();
+        let (mut answered, mut refused, mut broken) = (0, 0, 0);
+        for _ in 0..16 {
+            match http.post(&url).send().await {
+                Ok(r) if r.status() == StatusCode::OK => answered += 1,
+                Ok(_) => refused += 1,
+                Err(_) => broken += 1,
+            }
+        }
+        // Half are refused before the handler; a quarter of the handled ones are dropped.
+        assert_eq!((answered, refused, broken), (6, 8, 2));
+        assert_eq!(handled.load(Ordering::Relaxed), 8);
+        assert_eq!((knobs.injected(), knobs.dropped()), (8, 2));
+        knobs.reset_counters();
+        assert_eq!((knobs.injected(), knobs.dropped()), (0, 0));
+        assert!(knobs.counters().is_empty());
+    }
+
+    #[test]
+    fn drop_share_is_clamped() {
+        let knobs = Knobs::new(Faults::default());
+        assert_eq!(knobs.drop_share(), 0.0);
+        knobs.set_drop_share(7.0);
+        assert_eq!(knobs.drop_share(), 1.0);
+        knobs.set_drop_share(-1.0);
+        assert_eq!(knobs.drop_share(), 0.0);
+        knobs.set_drop_share(f64::NAN);
+        assert_eq!(knobs.drop_share(), 0.0);
+    }
 }

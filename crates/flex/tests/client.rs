@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use flexsync_core::snapshot::Snapshot;
@@ -741,4 +742,400 @@ async fn the_emulator_follows_the_api_contract() {
         2,
         "served under /api too"
     );
+}
+
+// ---- secrets never leak
+
+/// Everything this test binary logs, at every level, through `tracing` and the `log` crate
+/// (reqwest and rustls log through `log`). Every test of the binary writes here.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LogSink(Arc::clone(&sink)))
+            .try_init()
+            .unwrap();
+        buffer
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The forms a password takes on the wire: itself and every `Authorization` credential.
+fn secret_forms(instance: &str, username: &str, password: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
+    vec![
+        password.to_string(),
+        format!("{instance}:{username}:{password}"),
+        b64(format!("{instance}:{username}:{password}")),
+        b64(format!("{username}:{password}")),
+    ]
+}
+
+/// The error's Display, alternate Display, Debug and every source in its chain.
+fn error_texts(error: &FlexError) -> String {
+    let mut text = format!("{error}\n{error:#}\n{error:?}\n{error:#?}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!("\n{cause}\n{cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn assert_free_of(text: &str, secrets: &[String], context: &str) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{context} holds the secret {secret:?}:\n{text}"
+        );
+    }
+}
+
+/// A careless server on 127.0.0.1 that answers every request with `status` and a Flex error
+/// body quoting the `Authorization` header, raw and base64-decoded.
+async fn echoing_server(status: u16) -> String {
+    use base64::Engine as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 2048];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let authorization = head
+                    .split("\r\n")
+                    .filter_map(|line| line.split_once(':'))
+                    .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                    .map(|(_, value)| value.trim().to_string())
+                    .unwrap_or_default();
+                let decoded = authorization
+                    .strip_prefix("Basic ")
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .map(|bytes| String::from_utf8_lossy(&bytes).to_string())
+                    .unwrap_or_default();
+                let body = json!({
+                    "Message": format!("refused {authorization} (that is {decoded})")
+                })
+                .to_string();
+                let answer = format!(
+                    "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[tokio::test]
+async fn secrets_never_reach_logs_or_errors() {
+    let logs = captured_logs();
+    let data = synthetic(&[(100, 12)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    let good = settings(&flex, &data);
+    let wrong = "Wrong-Secret-4711";
+    let mut secrets = secret_forms(&data.instance, &good.username, wrong);
+    secrets.extend(secret_forms(
+        &data.instance,
+        &good.username,
+        &data.api_users[0].password,
+    ));
+    let mut errors: Vec<(String, FlexError)> = Vec::new();
+
+    // A wrong password, in every auth scheme: 401.
+    for auth in [
+        AuthScheme::Literal,
+        AuthScheme::Base64Full,
+        AuthScheme::Base64UserPass,
+    ] {
+        let error = read(FlexSettings {
+            auth,
+            password: SecretString::from(wrong.to_string()),
+            ..good.clone()
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(error.status(), Some(401), "{error:?}");
+        errors.push((format!("401 in {auth:?}"), error));
+    }
+
+    // The right password, a page that keeps failing with 500 after retries, then a clean read.
+    flex.set_fail_page(Some(("employees".to_string(), 1)));
+    let client = FlexClient::new(FlexSettings {
+        page_size: 5,
+        ..good.clone()
+    })
+    .unwrap();
+    let error = client.read().await.unwrap_err();
+    assert_eq!(error.status(), Some(500), "{error:?}");
+    assert!(client.transport_stats().retries.load(Relaxed) > 0);
+    errors.push(("500 after retries".to_string(), error));
+    flex.set_fail_page(None);
+    assert_eq!(client.read().await.unwrap().snapshot.employees.len(), 12);
+
+    // A server that quotes the credentials back in its 401 and 500 answers.
+    for status in [401, 500] {
+        let base_url = echoing_server(status).await;
+        for auth in [
+            AuthScheme::Literal,
+            AuthScheme::Base64Full,
+            AuthScheme::Base64UserPass,
+        ] {
+            let error = read(FlexSettings {
+                base_url: base_url.clone(),
+                auth,
+                password: SecretString::from(wrong.to_string()),
+                ..good.clone()
+            })
+            .await
+            .unwrap_err();
+            assert_eq!(error.status(), Some(status), "{error:?}");
+            let text = error.to_string();
+            assert!(
+                text.contains("refused"),
+                "the server's message is kept: {text}"
+            );
+            errors.push((format!("echoed {status} in {auth:?}"), error));
+        }
+    }
+
+    for (context, error) in &errors {
+        assert_free_of(&error_texts(error), &secrets, context);
+    }
+    assert_free_of(&format!("{client:?}"), &secrets, "the client's Debug");
+
+    tracing::trace!(canary = "flex-secrets-canary", "log capture check");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        text.contains("flex-secrets-canary"),
+        "TRACE lines are captured"
+    );
+    assert!(
+        text.contains("retrying request"),
+        "the transport's lines are captured"
+    );
+    assert!(
+        text.contains("reqwest::"),
+        "the `log` crate's lines are captured"
+    );
+    assert_free_of(&text, &secrets, "the logs");
+}
+
+// ---- parsing never panics
+
+mod parsing {
+    use flexsync_flex::wire;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// Field names the parsers look for, in both cases, so that generated records go deep.
+    const KEYS: &[&str] = &[
+        "Id",
+        "id",
+        "CompanyId",
+        "CompanyNumber",
+        "Name",
+        "FirstName",
+        "lastName",
+        "EmailWork",
+        "DateOfBirth",
+        "Gender",
+        "ImmediateManagerEmployeeId",
+        "Employment",
+        "employment",
+        "EmploymentNumber",
+        "EmploymentType",
+        "EmployeeId",
+        "FromDate",
+        "ToDate",
+        "TomDate",
+        "Code",
+        "AccountDistributionId",
+        "AccountId",
+        "AccountCode",
+        "Accounts",
+        "Items",
+        "items",
+        "TotalItemCount",
+        "totalItemCount",
+        "Message",
+    ];
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(KEYS).prop_map(str::to_string),
+            1 => "\\PC{0,8}",
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[ 0-9]{0,6}".prop_map(Value::String),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}".prop_map(Value::String),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..8)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A well-formed employee with some fields replaced by anything at all, and whether its
+    /// `Id` was left alone.
+    fn employee_like() -> impl Strategy<Value = (Value, bool)> {
+        prop::collection::vec((key(), json_value()), 0..4).prop_map(|changes| {
+            let mut record = json!({
+                "Id": "e1", "CompanyId": "c1", "FirstName": "Sara", "LastName": "Nilsson",
+                "DateOfBirth": "1981-02-14T00:00:00", "Gender": 2, "EmailWork": "sara@example.se",
+                "ImmediateManagerEmployeeId": "m1", "City": "Uppsala",
+                "Employment": {"EmploymentNumber": "A1", "EmploymentType": 0}
+            });
+            let id_kept = changes
+                .iter()
+                .all(|(key, _)| !key.eq_ignore_ascii_case("Id"));
+            if let Value::Object(map) = &mut record {
+                for (key, value) in changes {
+                    map.insert(key, value);
+                }
+            }
+            (record, id_kept)
+        })
+    }
+
+    /// Raw bytes, JSON cut off anywhere, and JSON with one byte changed.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..256),
+            (json_value(), any::<prop::sample::Index>()).prop_map(|(value, at)| {
+                let bytes = value.to_string().into_bytes();
+                let cut = at.index(bytes.len() + 1);
+                bytes[..cut].to_vec()
+            }),
+            (json_value(), any::<prop::sample::Index>(), any::<u8>()).prop_map(
+                |(value, at, byte)| {
+                    let mut bytes = value.to_string().into_bytes();
+                    if !bytes.is_empty() {
+                        let i = at.index(bytes.len());
+                        bytes[i] = byte;
+                    }
+                    bytes
+                }
+            ),
+        ]
+    }
+
+    /// Feeds one value to every record parser; checks what holds whatever the input.
+    fn parse_everything(value: &Value) -> Result<(), TestCaseError> {
+        if let Ok(page) = wire::parse_page(value) {
+            if let Value::Array(items) = value {
+                prop_assert_eq!(&page.items, items);
+            }
+        }
+        if let Ok(e) = wire::employee(value, "c1").record {
+            prop_assert!(!e.id.is_empty() && e.id.trim() == e.id);
+            prop_assert!(!e.company_id.is_empty());
+        }
+        if let Ok(p) = wire::period(value).record {
+            prop_assert!(!p.employee_id.trim().is_empty());
+        }
+        if let Ok(d) = wire::dimension(value, "c1").record {
+            prop_assert!(!d.id.trim().is_empty());
+        }
+        if let Ok(a) = wire::account(value).record {
+            prop_assert!(!a.id.trim().is_empty() && !a.code.trim().is_empty());
+        }
+        if let Ok(d) = wire::default_account(value).record {
+            prop_assert!(!d.employee_id.trim().is_empty() && !d.dimension_id.trim().is_empty());
+        }
+        if let Ok(c) = wire::company(value).record {
+            prop_assert!(!c.id.trim().is_empty());
+        }
+        let _ = wire::record_label(value);
+        if let Value::Object(map) = value {
+            for name in KEYS {
+                let _ = wire::field(map, name);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_json_value_is_read_or_refused_without_a_panic(value in json_value()) {
+            parse_everything(&value)?;
+            let items = match &value {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            for item in &items {
+                parse_everything(item)?;
+            }
+            let envelope = json!({"Items": items, "TotalItemCount": items.len()});
+            let page = wire::parse_page(&envelope).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(page.items, items.clone());
+            prop_assert_eq!(page.total, Some(items.len() as u64));
+        }
+
+        #[test]
+        fn a_bad_field_never_drops_an_employee((record, id_kept) in employee_like()) {
+            parse_everything(&record)?;
+            let parsed = wire::employee(&record, "c1");
+            if id_kept {
+                let employee = parsed.record.map_err(|m| TestCaseError::fail(m.to_string()))?;
+                prop_assert_eq!(employee.id, "e1");
+            }
+        }
+
+        #[test]
+        fn any_body_is_read_or_refused_without_a_panic(bytes in body()) {
+            if let Some(message) = wire::error_message(&bytes) {
+                prop_assert!(!message.is_empty() && message.chars().count() <= 300);
+            }
+            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+                parse_everything(&value)?;
+            }
+        }
+    }
 }

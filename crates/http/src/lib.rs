@@ -1,14 +1,18 @@
 //! The HTTP transport shared by the Flex and SCIM clients: one `reqwest` client with timeouts,
-//! a cap on concurrent requests, and retries decided by the pure [`retry`] module.
+//! a cap on concurrent requests, a rate limit kept by the pure [`rate`] module, and retries
+//! decided by the pure [`retry`] module.
 
+pub mod rate;
 pub mod retry;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
+pub use rate::TokenBucket;
 pub use retry::{Decision, Outcome, RetryPolicy};
 
 /// How one end (Flex or SCIM) is reached.
@@ -19,6 +23,9 @@ pub struct HttpSettings {
     pub connect_timeout: Duration,
     /// Requests in flight at once against this end.
     pub max_concurrent: usize,
+    /// Requests a second against this end, every attempt counted (retries too), with a small
+    /// burst (see [`TokenBucket`]). `None`, zero or a negative number: no limit.
+    pub rate_per_second: Option<f64>,
     pub retry: RetryPolicy,
     /// Skip TLS certificate verification. Only ever set by explicit operator choice.
     pub accept_invalid_certs: bool,
@@ -30,6 +37,7 @@ impl Default for HttpSettings {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             max_concurrent: 8,
+            rate_per_second: None,
             retry: RetryPolicy::default(),
             accept_invalid_certs: false,
         }
@@ -49,6 +57,8 @@ pub enum HttpError {
 pub struct TransportStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
+    /// Attempts that had to wait for the rate limit before they were sent.
+    pub rate_waits: AtomicU64,
 }
 
 /// A client for one end. Cheap to clone.
@@ -56,6 +66,7 @@ pub struct TransportStats {
 pub struct Transport {
     client: reqwest::Client,
     limit: Arc<Semaphore>,
+    rate: Option<Arc<RateLimit>>,
     settings: HttpSettings,
     stats: Arc<TransportStats>,
 }
@@ -74,6 +85,10 @@ impl Transport {
         Ok(Transport {
             client,
             limit: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            rate: settings
+                .rate_per_second
+                .and_then(TokenBucket::new)
+                .map(|bucket| Arc::new(RateLimit::new(bucket))),
             settings,
             stats: Arc::new(TransportStats::default()),
         })
@@ -99,6 +114,18 @@ impl Transport {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
+            if let Some(rate) = &self.rate {
+                let wait = rate.reserve();
+                if !wait.is_zero() {
+                    self.stats.rate_waits.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "waiting for the rate limit"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = build(&self.client).send().await;
             let outcome = match &result {
@@ -140,6 +167,29 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// The token bucket of one end against tokio's clock (which tests may pause).
+struct RateLimit {
+    origin: Instant,
+    bucket: Mutex<TokenBucket>,
+}
+
+impl RateLimit {
+    fn new(bucket: TokenBucket) -> RateLimit {
+        RateLimit {
+            origin: Instant::now(),
+            bucket: Mutex::new(bucket),
+        }
+    }
+
+    /// Takes a token now; returns how long to wait before sending.
+    fn reserve(&self) -> Duration {
+        let now = self.origin.elapsed();
+        // The bucket is plain numbers: one left by a panicking holder is still sound.
+        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+        bucket.take(now)
     }
 }
 

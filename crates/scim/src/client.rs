@@ -175,15 +175,10 @@ impl ScimClient {
         &self,
         external_id: &str,
     ) -> Result<Option<ScimUser>, ScimError> {
-        let filter = eq_filter("externalId", external_id);
-        let found: Vec<ScimUser> = self.list_all("Users", Some(&filter)).await?;
-        at_most_one(
-            found
-                .into_iter()
-                .filter(|u| u.external_id.as_deref() == Some(external_id))
-                .collect(),
-            format!("GET /Users?filter={filter}"),
-        )
+        self.find_one("Users", "externalId", external_id, |u: &ScimUser| {
+            u.external_id.as_deref() == Some(external_id)
+        })
+        .await
     }
 
     /// The user whose `userName` is `user_name` (compared case-insensitively, as SCIM does).
@@ -191,16 +186,11 @@ impl ScimClient {
         &self,
         user_name: &str,
     ) -> Result<Option<ScimUser>, ScimError> {
-        let filter = eq_filter("userName", user_name);
-        let found: Vec<ScimUser> = self.list_all("Users", Some(&filter)).await?;
         let wanted = user_name.to_lowercase();
-        at_most_one(
-            found
-                .into_iter()
-                .filter(|u| u.user_name.to_lowercase() == wanted)
-                .collect(),
-            format!("GET /Users?filter={filter}"),
-        )
+        self.find_one("Users", "userName", user_name, |u: &ScimUser| {
+            u.user_name.to_lowercase() == wanted
+        })
+        .await
     }
 
     pub async fn get_user(&self, id: &str) -> Result<ScimUser, ScimError> {
@@ -240,15 +230,10 @@ impl ScimClient {
         &self,
         external_id: &str,
     ) -> Result<Option<ScimGroup>, ScimError> {
-        let filter = eq_filter("externalId", external_id);
-        let found: Vec<ScimGroup> = self.list_all("Groups", Some(&filter)).await?;
-        at_most_one(
-            found
-                .into_iter()
-                .filter(|g| g.external_id.as_deref() == Some(external_id))
-                .collect(),
-            format!("GET /Groups?filter={filter}"),
-        )
+        self.find_one("Groups", "externalId", external_id, |g: &ScimGroup| {
+            g.external_id.as_deref() == Some(external_id)
+        })
+        .await
     }
 
     pub async fn get_group(&self, id: &str) -> Result<ScimGroup, ScimError> {
@@ -332,6 +317,27 @@ impl ScimClient {
         self.send(Method::DELETE, url, &[], None, true, &resource)
             .await?;
         Ok(())
+    }
+
+    /// The one resource of `endpoint` with `attribute eq value` that `matches` also accepts
+    /// (servers may match more loosely than asked); more than one is an error.
+    async fn find_one<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        attribute: &str,
+        value: &str,
+        matches: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, ScimError> {
+        let filter = eq_filter(attribute, value);
+        let found: Vec<T> = self.list_all(endpoint, Some(&filter)).await?;
+        let mut kept: Vec<T> = found.into_iter().filter(|item| matches(item)).collect();
+        match kept.len() {
+            0 | 1 => Ok(kept.pop()),
+            count => Err(ScimError::Ambiguous {
+                resource: format!("GET /{endpoint}?filter={filter}"),
+                count,
+            }),
+        }
     }
 
     /// Reads every page of `endpoint` (optionally filtered): 1-based `startIndex`, `count`.
@@ -454,6 +460,14 @@ impl ScimClient {
             .to_vec();
         tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
         if !(200..300).contains(&status) {
+            // A careless server may quote our token back; it never goes further than here.
+            let body = if token.is_empty() {
+                body
+            } else {
+                String::from_utf8_lossy(&body)
+                    .replace(token, "***")
+                    .into_bytes()
+            };
             return Err(status_error(status, &body, resource));
         }
         Ok(Answer { status, body })
@@ -488,13 +502,6 @@ fn decode_optional<T: DeserializeOwned>(
         return Ok(None);
     }
     decode(&answer.body, resource).map(Some)
-}
-
-fn at_most_one<T>(mut found: Vec<T>, resource: String) -> Result<Option<T>, ScimError> {
-    match found.len() {
-        0 | 1 => Ok(found.pop()),
-        count => Err(ScimError::Ambiguous { resource, count }),
-    }
 }
 
 #[cfg(test)]

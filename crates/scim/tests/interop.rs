@@ -10,6 +10,8 @@ mod canned;
 mod scim2;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use flexsync_scim::{
     ENTERPRISE_USER_SCHEMA, Email, GROUP_SCHEMA, Member, Name, PatchOperation, ScimClient,
@@ -594,4 +596,362 @@ async fn a_page_that_comes_up_short_of_the_total_is_partial() {
     assert!(matches!(error, ScimError::Partial { .. }), "{error:?}");
     let target = &server.requests()[0].target;
     assert_eq!(target, "/scim/Users?startIndex=1&count=200");
+}
+
+// ---- secrets never leak
+
+/// Everything this test binary logs, at every level, through `tracing` and the `log` crate
+/// (reqwest and rustls log through `log`). Every test of the binary writes here.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buffer);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LogSink(Arc::clone(&sink)))
+            .try_init()
+            .unwrap();
+        buffer
+    })
+    .clone()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The error's Display, alternate Display, Debug and every source in its chain.
+fn error_texts(error: &ScimError) -> String {
+    let mut text = format!("{error}\n{error:#}\n{error:?}\n{error:#?}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!("\n{cause}\n{cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_token_never_reaches_logs_or_errors() {
+    let logs = captured_logs();
+    let token = "scim-Secret-Token-8812";
+    let server = canned::serve(vec![
+        canned::route(
+            "GET",
+            "/ServiceProviderConfig",
+            401,
+            r#"{"status":"401","detail":"invalid bearer token"}"#,
+        ),
+        canned::route("GET", "/Users", 401, "Unauthorized"),
+        canned::route(
+            "GET",
+            "/Groups",
+            500,
+            "<html><body>Internal error</body></html>",
+        ),
+        canned::route(
+            "POST",
+            "/Users",
+            500,
+            r#"{"status":500,"detail":"database down"}"#,
+        ),
+        canned::route("PATCH", "/Users/u1", 503, ""),
+    ])
+    .await
+    .unwrap();
+    let mut settings = ScimSettings::new(&server.base_url, SecretString::from(token));
+    settings.http.retry.max_attempts = 3;
+    settings.http.retry.base_delay = std::time::Duration::from_millis(1);
+    settings.http.retry.max_delay = std::time::Duration::from_millis(2);
+    let scim = ScimClient::new(settings).unwrap();
+
+    let mut errors = Vec::new();
+    let error = scim.discover().await.unwrap_err();
+    assert_eq!(error.status(), Some(401), "{error:?}");
+    errors.push(error);
+    let error = scim.list_users().await.unwrap_err();
+    assert_eq!(error.status(), Some(401), "{error:?}");
+    errors.push(error);
+    let error = scim.list_groups().await.unwrap_err();
+    assert_eq!(error.status(), Some(500), "{error:?}");
+    errors.push(error);
+    let error = scim
+        .create_user(&person("1", "Ann", "Berg"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(500), "{error:?}");
+    errors.push(error);
+    let error = scim
+        .patch_user("u1", vec![PatchOperation::replace("active", json!(false))])
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(503), "{error:?}");
+    errors.push(error);
+    assert!(scim.stats().retries.load(Ordering::Relaxed) > 0);
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") == Some(&format!("Bearer {token}"))),
+        "the token was sent, so there was something to leak"
+    );
+
+    for error in &errors {
+        let text = error_texts(error);
+        assert!(!text.contains(token), "an error holds the token:\n{text}");
+    }
+    assert!(!format!("{scim:?}").contains(token));
+
+    tracing::trace!(canary = "scim-secrets-canary", "log capture check");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        text.contains("scim-secrets-canary"),
+        "TRACE lines are captured"
+    );
+    assert!(
+        text.contains("retrying request"),
+        "the transport's lines are captured"
+    );
+    assert!(
+        text.contains("reqwest::"),
+        "the `log` crate's lines are captured"
+    );
+    assert!(!text.contains(token), "the logs hold the token:\n{text}");
+}
+
+#[tokio::test]
+async fn a_token_quoted_back_by_the_server_is_not_repeated() {
+    let token = "scim-Echoed-Token-5150";
+    let server = canned::serve(vec![
+        canned::route(
+            "GET",
+            "/Users/u1",
+            401,
+            &format!(r#"{{"status":"401","detail":"token {token} has expired"}}"#),
+        ),
+        canned::route(
+            "GET",
+            "/Users/u2",
+            500,
+            &format!("<html>request had Authorization: Bearer {token}</html>"),
+        ),
+    ])
+    .await
+    .unwrap();
+    let mut settings = ScimSettings::new(&server.base_url, SecretString::from(token));
+    settings.http.retry.max_attempts = 2;
+    settings.http.retry.base_delay = std::time::Duration::from_millis(1);
+    let scim = ScimClient::new(settings).unwrap();
+    for (id, status) in [("u1", 401), ("u2", 500)] {
+        let error = scim.get_user(id).await.unwrap_err();
+        assert_eq!(error.status(), Some(status), "{error:?}");
+        let text = error_texts(&error);
+        assert!(!text.contains(token), "an error holds the token:\n{text}");
+    }
+}
+
+// ---- parsing never panics
+
+mod parsing {
+    use flexsync_scim::discovery::list_items;
+    use flexsync_scim::error::status_error;
+    use flexsync_scim::wire::{ListResponse, ScimErrorBody};
+    use flexsync_scim::{ScimGroup, ScimUser};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// Attribute names the wire types look for, so that generated resources go deep.
+    const KEYS: &[&str] = &[
+        "schemas",
+        "id",
+        "externalId",
+        "userName",
+        "name",
+        "givenName",
+        "familyName",
+        "emails",
+        "value",
+        "type",
+        "primary",
+        "active",
+        "displayName",
+        "members",
+        "display",
+        "meta",
+        "lastModified",
+        "Resources",
+        "resources",
+        "totalResults",
+        "startIndex",
+        "itemsPerPage",
+        "status",
+        "scimType",
+        "detail",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+    ];
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => prop::sample::select(KEYS).prop_map(str::to_string),
+            1 => "\\PC{0,8}",
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+            "[ 0-9]{0,4}".prop_map(Value::String),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..8)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A well-formed user or group with some attributes replaced by anything at all.
+    fn resource_like() -> impl Strategy<Value = Value> {
+        let user = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": "u1", "externalId": "1001", "userName": "sara@example.se",
+            "name": {"givenName": "Sara", "familyName": "Nilsson"},
+            "emails": [{"value": "sara@example.se", "type": "work", "primary": true}],
+            "active": true, "meta": {"resourceType": "User", "version": "W/\"1\""},
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "u0"}}
+        });
+        let group = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "id": "g1", "externalId": "dept-200", "displayName": "Ekonomi",
+            "members": [{"value": "u1", "display": "Sara"}]
+        });
+        (
+            prop_oneof![Just(user), Just(group)],
+            prop::collection::vec((key(), json_value()), 0..3),
+        )
+            .prop_map(|(mut resource, changes)| {
+                if let Value::Object(map) = &mut resource {
+                    for (key, value) in changes {
+                        map.insert(key, value);
+                    }
+                }
+                resource
+            })
+    }
+
+    /// Raw bytes, JSON cut off anywhere, and JSON with one byte changed.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..512),
+            (json_value(), any::<prop::sample::Index>()).prop_map(|(value, at)| {
+                let bytes = value.to_string().into_bytes();
+                let cut = at.index(bytes.len() + 1);
+                bytes[..cut].to_vec()
+            }),
+            (json_value(), any::<prop::sample::Index>(), any::<u8>()).prop_map(
+                |(value, at, byte)| {
+                    let mut bytes = value.to_string().into_bytes();
+                    if !bytes.is_empty() {
+                        let i = at.index(bytes.len());
+                        bytes[i] = byte;
+                    }
+                    bytes
+                }
+            ),
+        ]
+    }
+
+    /// Reads one value as every wire type the client reads; a resource read is written back
+    /// and read again unchanged.
+    fn read_everything(value: &Value) -> Result<(), TestCaseError> {
+        if let Ok(page) = serde_json::from_value::<ListResponse<Value>>(value.clone()) {
+            for resource in page.resources {
+                read_everything(&resource)?;
+            }
+        }
+        let _ = serde_json::from_value::<ListResponse<ScimUser>>(value.clone());
+        let _ = serde_json::from_value::<ListResponse<ScimGroup>>(value.clone());
+        let _ = serde_json::from_value::<ScimErrorBody>(value.clone()).map(|b| b.status);
+        let _ = list_items::<Value>(value.clone());
+        if let Ok(user) = serde_json::from_value::<ScimUser>(value.clone()) {
+            let again: ScimUser = serde_json::from_value(serde_json::to_value(&user).unwrap())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(again, user);
+        }
+        if let Ok(group) = serde_json::from_value::<ScimGroup>(value.clone()) {
+            let again: ScimGroup = serde_json::from_value(serde_json::to_value(&group).unwrap())
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(again, group);
+        }
+        Ok(())
+    }
+
+    /// An error body of any shape becomes a status error naming the status and the request.
+    fn judge_error_body(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
+        let error = status_error(status, body, "GET /Users");
+        prop_assert_eq!(error.status(), Some(status));
+        let text = error.to_string();
+        prop_assert!(
+            text.starts_with("GET /Users: the server answered"),
+            "{}",
+            text
+        );
+        let _ = serde_json::from_slice::<ScimErrorBody>(body);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_json_value_is_read_or_refused_without_a_panic(
+            value in prop_oneof![json_value(), resource_like()],
+            status in 100u16..600,
+        ) {
+            read_everything(&value)?;
+            let resources = match &value {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            let page = json!({"totalResults": resources.len(), "Resources": resources});
+            let read: ListResponse<Value> = serde_json::from_value(page)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(read.total_results, Some(resources.len() as u64));
+            prop_assert_eq!(read.resources, resources);
+            judge_error_body(status, value.to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn any_body_is_read_or_refused_without_a_panic(
+            bytes in body(),
+            status in 100u16..600,
+        ) {
+            judge_error_body(status, &bytes)?;
+            let _ = serde_json::from_slice::<ListResponse<Value>>(&bytes);
+            let _ = serde_json::from_slice::<ListResponse<ScimUser>>(&bytes);
+            if let Ok(value) = serde_json::from_slice::<Value>(&bytes) {
+                read_everything(&value)?;
+            }
+        }
+    }
 }
