@@ -1,14 +1,17 @@
 //! Guards judge a plan before anything is written, and refuse plans that look like the result
-//! of bad source data: an empty source, or more users paused than an operator would expect.
+//! of bad source data: an empty or shrunken source, or more users paused or groups retired than
+//! an operator would expect.
 
 use serde::{Deserialize, Serialize};
 
 use crate::current::Current;
 use crate::desired::Desired;
+use crate::group_plan::{GroupOperation, GroupPlan};
 use crate::plan::{Operation, Plan};
 
 /// Thresholds, from configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GuardSettings {
     /// Refuse when more users than this would be paused.
     pub max_deactivations: usize,
@@ -16,6 +19,11 @@ pub struct GuardSettings {
     pub max_deactivation_share: f64,
     /// Paused users up to this count are always allowed, whatever their share (small orgs).
     pub deactivation_floor: usize,
+    /// Refuse when the source holds more than this share (0.0..=1.0) fewer employee records
+    /// than at the last successful run.
+    pub max_source_drop_share: f64,
+    /// Refuse when more groups than this would be retired.
+    pub max_group_retirements: usize,
 }
 
 impl Default for GuardSettings {
@@ -24,6 +32,8 @@ impl Default for GuardSettings {
             max_deactivations: 50,
             max_deactivation_share: 0.10,
             deactivation_floor: 5,
+            max_source_drop_share: 0.2,
+            max_group_retirements: 10,
         }
     }
 }
@@ -33,6 +43,12 @@ impl Default for GuardSettings {
 pub struct Allowance {
     /// `--allow-deactivations N`: up to N deactivations pass whatever the thresholds say.
     pub deactivations: Option<usize>,
+    /// `--allow-source-drop`: the source may have shrunk beyond `max_source_drop_share`.
+    #[serde(default)]
+    pub source_drop: bool,
+    /// `--allow-group-retirements N`: up to N group retirements pass.
+    #[serde(default)]
+    pub group_retirements: Option<usize>,
 }
 
 /// Why a plan was refused, and how to let it through once.
@@ -43,13 +59,26 @@ pub struct Refusal {
     pub remedy: String,
 }
 
-/// Judges a plan; `None` lets it through.
+/// The number of `RetireGroup` steps in a group plan, for [`judge`].
+pub fn group_retirements(plan: &GroupPlan) -> usize {
+    plan.steps
+        .iter()
+        .filter(|s| matches!(s.operation, GroupOperation::RetireGroup { .. }))
+        .count()
+}
+
+/// Judges a plan; `None` lets it through. `last_source_records` is the source record count of
+/// the last successful run (None on the first run); `group_retirements` the number of groups
+/// the group plan retires. The guards are judged in a fixed order and the first that trips is
+/// returned: empty source, source drop, deactivations, group retirements.
 pub fn judge(
     plan: &Plan,
     desired: &Desired,
     current: &Current,
     settings: &GuardSettings,
     allowance: &Allowance,
+    last_source_records: Option<usize>,
+    group_retirements: usize,
 ) -> Option<Refusal> {
     if desired.source_records == 0 {
         return Some(Refusal {
@@ -59,6 +88,71 @@ pub fn judge(
                 .into(),
         });
     }
+    source_drop(
+        desired.source_records,
+        last_source_records,
+        settings,
+        allowance,
+    )
+    .or_else(|| deactivations(plan, current, settings, allowance))
+    .or_else(|| group_retirement(group_retirements, settings, allowance))
+}
+
+fn source_drop(
+    records: usize,
+    last: Option<usize>,
+    settings: &GuardSettings,
+    allowance: &Allowance,
+) -> Option<Refusal> {
+    let last = last.filter(|last| *last > records)?;
+    let share = (last - records) as f64 / last as f64;
+    if share <= settings.max_source_drop_share || allowance.source_drop {
+        return None;
+    }
+    Some(Refusal {
+        guard: "source_drop".into(),
+        problem: format!(
+            "Flex returned {records} employee records, {:.0}% fewer than the {last} of the last \
+             successful run (limit: {:.0}%)",
+            share * 100.0,
+            settings.max_source_drop_share * 100.0
+        ),
+        remedy: "check that every configured company was read in full; if the drop is real, run \
+                 `flexsync sync --allow-source-drop` once"
+            .into(),
+    })
+}
+
+fn group_retirement(
+    retirements: usize,
+    settings: &GuardSettings,
+    allowance: &Allowance,
+) -> Option<Refusal> {
+    if retirements <= settings.max_group_retirements
+        || allowance
+            .group_retirements
+            .is_some_and(|n| retirements <= n)
+    {
+        return None;
+    }
+    Some(Refusal {
+        guard: "group_retirements".into(),
+        problem: format!(
+            "{retirements} groups would be retired (limit: {})",
+            settings.max_group_retirements
+        ),
+        remedy: format!(
+            "review `flexsync plan`, then run `flexsync sync --allow-group-retirements {retirements}` once"
+        ),
+    })
+}
+
+fn deactivations(
+    plan: &Plan,
+    current: &Current,
+    settings: &GuardSettings,
+    allowance: &Allowance,
+) -> Option<Refusal> {
     let deactivations = plan
         .steps
         .iter()
@@ -95,4 +189,202 @@ pub fn judge(
             "review `flexsync plan`, then run `flexsync sync --allow-deactivations {deactivations}` once"
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::current::TargetUser;
+    use crate::desired::UserValues;
+    use crate::group_plan::GroupStep;
+    use crate::plan::Step;
+
+    /// `managed` active managed users in the target, the first `paused` of them paused by the
+    /// plan, and `records` employee records in the source.
+    fn case(managed: usize, paused: usize, records: usize) -> (Plan, Desired, Current) {
+        let users: Vec<TargetUser> = (0..managed)
+            .map(|i| TargetUser {
+                id: format!("t{i}"),
+                external_id: Some(format!("e{i}")),
+                values: UserValues {
+                    active: true,
+                    ..UserValues::default()
+                },
+                manager_id: None,
+            })
+            .collect();
+        let steps = users
+            .iter()
+            .take(paused)
+            .map(|u| Step {
+                operation: Operation::DeactivateUser {
+                    target_id: u.id.clone(),
+                    external_id: u.external_id.clone().unwrap_or_default(),
+                },
+                reason: "no longer in Flex".into(),
+            })
+            .collect();
+        let desired = Desired {
+            source_records: records,
+            ..Desired::default()
+        };
+        let current = Current {
+            users,
+            ..Current::default()
+        };
+        (
+            Plan {
+                steps,
+                ..Plan::default()
+            },
+            desired,
+            current,
+        )
+    }
+
+    fn guard_of(
+        case: &(Plan, Desired, Current),
+        allowance: &Allowance,
+        last: Option<usize>,
+        retirements: usize,
+    ) -> Option<String> {
+        let (plan, desired, current) = case;
+        judge(
+            plan,
+            desired,
+            current,
+            &GuardSettings::default(),
+            allowance,
+            last,
+            retirements,
+        )
+        .map(|r| r.guard)
+    }
+
+    #[test]
+    fn an_empty_source_is_refused_whatever_is_allowed() {
+        let allow_all = Allowance {
+            deactivations: Some(1000),
+            source_drop: true,
+            group_retirements: Some(1000),
+        };
+        let guard = guard_of(&case(10, 0, 0), &allow_all, Some(10), 0);
+        assert_eq!(guard.as_deref(), Some("empty_source"));
+    }
+
+    #[test]
+    fn a_source_that_shrank_beyond_the_share_is_refused_until_allowed() {
+        let none = Allowance::default();
+        let refused = judge(
+            &Plan::default(),
+            &case(0, 0, 79).1,
+            &Current::default(),
+            &GuardSettings::default(),
+            &none,
+            Some(100),
+            0,
+        );
+        let Some(refusal) = refused else {
+            panic!("a drop of 21% passed");
+        };
+        assert_eq!(refusal.guard, "source_drop");
+        assert!(refusal.problem.contains("79") && refusal.problem.contains("100"));
+        assert!(refusal.remedy.contains("flexsync sync --allow-source-drop"));
+
+        assert_eq!(guard_of(&case(0, 0, 80), &none, Some(100), 0), None);
+        assert_eq!(guard_of(&case(0, 0, 150), &none, Some(100), 0), None);
+        assert_eq!(guard_of(&case(0, 0, 1), &none, None, 0), None);
+        let allowed = Allowance {
+            source_drop: true,
+            ..Allowance::default()
+        };
+        assert_eq!(guard_of(&case(0, 0, 1), &allowed, Some(100), 0), None);
+    }
+
+    #[test]
+    fn deactivations_over_the_share_are_refused_until_allowed() {
+        let none = Allowance::default();
+        assert_eq!(guard_of(&case(100, 10, 100), &none, Some(100), 0), None);
+        assert_eq!(
+            guard_of(&case(100, 11, 100), &none, Some(100), 0).as_deref(),
+            Some("deactivations")
+        );
+        // Up to the floor, whatever the share.
+        assert_eq!(guard_of(&case(6, 5, 6), &none, None, 0), None);
+        let allowed = Allowance {
+            deactivations: Some(11),
+            ..Allowance::default()
+        };
+        assert_eq!(guard_of(&case(100, 11, 100), &allowed, None, 0), None);
+    }
+
+    #[test]
+    fn a_source_drop_is_named_before_the_deactivations_it_causes() {
+        let guard = guard_of(&case(100, 30, 70), &Allowance::default(), Some(100), 0);
+        assert_eq!(guard.as_deref(), Some("source_drop"));
+    }
+
+    #[test]
+    fn group_retirements_over_the_limit_are_refused_until_allowed() {
+        let none = Allowance::default();
+        let (plan, desired, current) = case(10, 0, 10);
+        let Some(refusal) = judge(
+            &plan,
+            &desired,
+            &current,
+            &GuardSettings::default(),
+            &none,
+            None,
+            11,
+        ) else {
+            panic!("11 retirements passed");
+        };
+        assert_eq!(refusal.guard, "group_retirements");
+        assert!(
+            refusal
+                .remedy
+                .contains("flexsync sync --allow-group-retirements 11")
+        );
+        let case = (plan, desired, current);
+        assert_eq!(guard_of(&case, &none, None, 10), None);
+        let too_few = Allowance {
+            group_retirements: Some(10),
+            ..Allowance::default()
+        };
+        assert!(guard_of(&case, &too_few, None, 11).is_some());
+        let enough = Allowance {
+            group_retirements: Some(11),
+            ..Allowance::default()
+        };
+        assert_eq!(guard_of(&case, &enough, None, 11), None);
+    }
+
+    #[test]
+    fn group_retirements_counts_only_retire_steps() {
+        let step = |operation| GroupStep {
+            operation,
+            reason: "test".into(),
+        };
+        let plan = GroupPlan {
+            steps: vec![
+                step(GroupOperation::RetireGroup {
+                    target_id: "g1".into(),
+                    external_id: "a".into(),
+                    display_name: "A".into(),
+                }),
+                step(GroupOperation::CreateGroup {
+                    external_id: "b".into(),
+                    display_name: "B".into(),
+                    parent_external_id: None,
+                }),
+                step(GroupOperation::RetireGroup {
+                    target_id: "g2".into(),
+                    external_id: "c".into(),
+                    display_name: "C".into(),
+                }),
+            ],
+            ..GroupPlan::default()
+        };
+        assert_eq!(group_retirements(&plan), 2);
+    }
 }

@@ -12,6 +12,7 @@
 //! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
 //! - [`group_plan`]: desired groups + target groups -> group operations.
 //! - [`guard`]: refuses plans that look like the result of bad source data.
+//! - [`retry_hold`]: growing retry intervals for failing records, and holding them back.
 
 pub mod current;
 pub mod desired;
@@ -22,4 +23,5 @@ pub mod guard;
 pub mod map;
 pub mod mapping;
 pub mod plan;
+pub mod retry_hold;
 pub mod snapshot;

@@ -117,6 +117,26 @@ pub struct Conflict {
     pub problem: String,
 }
 
+/// A user who moved between configured companies: the account of their old Flex record is
+/// re-keyed to the new one instead of being paused and replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The new Flex `Id`.
+    pub external_id: String,
+    /// The Flex `Id` the account carried until now.
+    pub previous_external_id: String,
+    pub target_id: String,
+}
+
+/// Options of the plan that come from configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanSettings {
+    /// Winningtemp's KeepInactive rule: a user paused in the target is never made active again
+    /// (other values are still updated); such users are listed in [`Plan::kept_paused`].
+    pub keep_paused: bool,
+}
+
 /// The ordered operations of one run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -129,6 +149,12 @@ pub struct Plan {
     /// Manager links that cannot be made yet (the manager is not in the target and will not be
     /// created in this run); they are planned again on every run until they can be.
     pub waiting: Vec<Conflict>,
+    /// Users active in Flex but paused in the target, left paused by `keep_paused`.
+    #[serde(default)]
+    pub kept_paused: Vec<String>,
+    /// Accounts re-keyed because their person moved between configured companies.
+    #[serde(default)]
+    pub moves: Vec<Move>,
 }
 
 impl Plan {
@@ -257,6 +283,21 @@ impl<'a> TargetIndex<'a> {
             })
     }
 
+    /// The account of `user`'s old Flex record when the person moved between configured
+    /// companies: it holds their userName under an external id that is no longer a desired user,
+    /// and it is the same person (see [`same_person`]).
+    fn moved_from(&self, desired: &Desired, user: &DesiredUser) -> Option<&'a TargetUser> {
+        let holder = self
+            .by_user_name
+            .get(&user.values.user_name.to_lowercase())
+            .copied()?;
+        let old = holder.external_id.as_deref()?;
+        let moved = old != user.external_id
+            && !desired.users.contains_key(old)
+            && same_person(&user.values, &holder.values);
+        moved.then_some(holder)
+    }
+
     /// The target id that a desired manager has now, if it exists in the target.
     fn manager_target_id(&self, external_id: &str, memory: &Memory) -> Option<String> {
         self.by_external_id
@@ -269,8 +310,44 @@ impl<'a> TargetIndex<'a> {
     }
 }
 
+/// The same given and family name (ignoring case and surrounding spaces), and the same birth
+/// date when both have one.
+fn same_person(desired: &UserValues, target: &UserValues) -> bool {
+    let same = |a: &str, b: &str| a.trim().to_lowercase() == b.trim().to_lowercase();
+    same(&desired.given_name, &target.given_name)
+        && same(&desired.family_name, &target.family_name)
+        && match (desired.birth_date, target.birth_date) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+}
+
+/// The keep-paused rule, and the users it holds paused in this plan.
+struct Activity<'s> {
+    keep_paused: bool,
+    kept_paused: &'s mut Vec<String>,
+}
+
+impl Activity<'_> {
+    /// The values to write to `target` for `user`: `active` stays false when the keep-paused
+    /// rule holds a paused account, and the user is then listed in `kept_paused`.
+    fn values(&mut self, user: &DesiredUser, target: &TargetUser) -> UserValues {
+        let mut values = user.values.clone();
+        if self.keep_paused && values.active && !target.values.active {
+            values.active = false;
+            self.kept_paused.push(user.external_id.clone());
+        }
+        values
+    }
+}
+
 /// Works out the operations that take the target from `current` to `desired`.
-pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
+pub fn plan(
+    desired: &Desired,
+    current: &Current,
+    memory: &Memory,
+    settings: &PlanSettings,
+) -> Plan {
     let index = TargetIndex::new(current);
     let manage_managers = current.capabilities.supports(&Attribute::Manager);
 
@@ -281,6 +358,12 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
     let mut deactivations = Vec::new();
     let mut conflicts = Vec::new();
     let mut waiting = Vec::new();
+    let mut kept_paused = Vec::new();
+    let mut moves = Vec::new();
+    let mut activity = Activity {
+        keep_paused: settings.keep_paused,
+        kept_paused: &mut kept_paused,
+    };
     let mut claimed: BTreeSet<&str> = BTreeSet::new();
 
     // Managers before their reports, so that most links go in the create request itself.
@@ -296,7 +379,9 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
                 let holder = index.by_user_name.get(&m.values.user_name.to_lowercase());
                 let free = holder
                     .is_none_or(|t| t.external_id.as_deref().is_none_or(|e| e == m.external_id));
-                (m.values.active && free) || holder.is_some_and(|t| t.external_id.is_none())
+                (m.values.active && free)
+                    || holder.is_some_and(|t| t.external_id.is_none())
+                    || index.moved_from(desired, m).is_some()
             })
     };
 
@@ -318,23 +403,19 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
         let found = index.linked(user, memory);
         if let Some(target) = found {
             claimed.insert(&target.id);
-            let mut diff = changes(current, &user.values, &target.values);
+            let values = activity.values(user, target);
+            let diff = changes(current, &values, &target.values);
             let relinked = target.external_id.as_deref() != Some(external_id.as_str());
             if relinked {
-                if user.values.active != target.values.active {
-                    diff.push(active_change(user.values.active));
-                }
-                adopts.push(Step {
-                    operation: Operation::AdoptUser {
-                        target_id: target.id.clone(),
-                        external_id: external_id.clone(),
-                        values: user.values.clone(),
-                        changes: diff,
-                    },
-                    reason: "our remembered account lost its externalId: set it again".into(),
-                });
+                adopts.push(adopt(
+                    target,
+                    user,
+                    values,
+                    diff,
+                    "our remembered account lost its externalId: set it again".into(),
+                ));
             } else {
-                push_lifecycle(&mut updates, &mut deactivations, user, target, diff);
+                push_lifecycle(&mut updates, &mut deactivations, user, values, target, diff);
             }
             if manage_managers {
                 managers.extend(manager_step(user, Some(target), &index, memory));
@@ -350,21 +431,31 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
                 if target.external_id.is_none() && !claimed.contains(target.id.as_str()) =>
             {
                 claimed.insert(&target.id);
-                let mut diff = changes(current, &user.values, &target.values);
-                if user.values.active != target.values.active {
-                    diff.push(active_change(user.values.active));
+                let values = activity.values(user, target);
+                let diff = changes(current, &values, &target.values);
+                let reason = format!(
+                    "an account named {} exists without externalId: adopt it",
+                    user.values.user_name
+                );
+                adopts.push(adopt(target, user, values, diff, reason));
+                if manage_managers {
+                    managers.extend(manager_step(user, Some(target), &index, memory));
                 }
-                adopts.push(Step {
-                    operation: Operation::AdoptUser {
-                        target_id: target.id.clone(),
-                        external_id: external_id.clone(),
-                        values: user.values.clone(),
-                        changes: diff,
-                    },
-                    reason: format!(
-                        "an account named {} exists without externalId: adopt it",
-                        user.values.user_name
-                    ),
+            }
+            Some(target)
+                if !claimed.contains(target.id.as_str())
+                    && index.moved_from(desired, user).is_some() =>
+            {
+                claimed.insert(&target.id);
+                let previous = target.external_id.clone().unwrap_or_default();
+                let values = activity.values(user, target);
+                let diff = changes(current, &values, &target.values);
+                let reason = format!("moved between companies: {previous} -> {external_id}");
+                adopts.push(adopt(target, user, values, diff, reason));
+                moves.push(Move {
+                    external_id: external_id.clone(),
+                    previous_external_id: previous,
+                    target_id: target.id.clone(),
                 });
                 if manage_managers {
                     managers.extend(manager_step(user, Some(target), &index, memory));
@@ -373,10 +464,15 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
             Some(target) => conflicts.push(Conflict {
                 external_id: external_id.clone(),
                 problem: format!(
-                    "userName {} is taken by target user {} (externalId {})",
+                    "userName {} is taken by target user {} (externalId {}){}",
                     user.values.user_name,
                     target.id,
                     target.external_id.as_deref().unwrap_or("none"),
+                    match target.external_id.as_deref() {
+                        Some(old) if !desired.users.contains_key(old) =>
+                            "; not taken as a move between companies: names or birth date differ",
+                        _ => "",
+                    },
                 ),
             }),
             None if user.values.active => {
@@ -449,6 +545,8 @@ pub fn plan(desired: &Desired, current: &Current, memory: &Memory) -> Plan {
         conflicts,
         held,
         waiting,
+        kept_paused,
+        moves,
     }
 }
 
@@ -460,36 +558,65 @@ fn active_change(active: bool) -> Change {
     }
 }
 
-/// Update, reactivate or pause a user that is linked already.
+/// Sets the externalId of `target` to `user`'s, with every change (including `active`).
+fn adopt(
+    target: &TargetUser,
+    user: &DesiredUser,
+    values: UserValues,
+    mut diff: Vec<Change>,
+    reason: String,
+) -> Step {
+    if values.active != target.values.active {
+        diff.push(active_change(values.active));
+    }
+    Step {
+        operation: Operation::AdoptUser {
+            target_id: target.id.clone(),
+            external_id: user.external_id.clone(),
+            values,
+            changes: diff,
+        },
+        reason,
+    }
+}
+
+/// Update, reactivate or pause a user that is linked already. `values` are the values to
+/// write: `user`'s, with `active` false where the keep-paused rule holds the account.
 fn push_lifecycle(
     updates: &mut Vec<Step>,
     deactivations: &mut Vec<Step>,
     user: &DesiredUser,
+    values: UserValues,
     target: &TargetUser,
     diff: Vec<Change>,
 ) {
     let external_id = user.external_id.clone();
     let target_id = target.id.clone();
-    match (user.values.active, target.values.active) {
+    match (values.active, target.values.active) {
         (true, false) => updates.push(Step {
             operation: Operation::ReactivateUser {
                 target_id,
                 external_id,
-                values: user.values.clone(),
+                values,
                 changes: diff,
             },
             reason: "employed again in Flex".into(),
         }),
         (desired_active, current_active) => {
             if !diff.is_empty() {
+                let reason = if user.values.active && !desired_active {
+                    "changed in Flex; kept paused (keep_paused)"
+                } else {
+                    "changed in Flex"
+                };
                 updates.push(Step {
                     operation: Operation::UpdateUser {
                         target_id: target_id.clone(),
                         external_id: external_id.clone(),
-                        values: user.values.clone(),
+                        values,
                         changes: diff,
                     },
-                    reason: "changed in Flex".into(),
+                    reason: reason.into(),
                 });
             }
             if !desired_active && current_active {

@@ -184,7 +184,12 @@ fn creates_managers_before_their_reports_and_links_in_the_request() {
         users: vec![],
         capabilities: extended(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     let kinds: Vec<_> = plan
         .steps
         .iter()
@@ -207,9 +212,14 @@ fn an_unchanged_target_gives_an_empty_plan() {
         users: vec![],
         capabilities: extended(),
     };
-    let first = plan(&desired, &empty, &Memory::default());
+    let first = plan(
+        &desired,
+        &empty,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     let (after, memory) = simulate(&empty, &Memory::default(), &first);
-    let second = plan(&desired, &after, &memory);
+    let second = plan(&desired, &after, &memory, &PlanSettings::default());
     assert!(second.is_empty(), "{second:#?}");
 }
 
@@ -241,7 +251,12 @@ fn leavers_are_paused_and_users_without_external_id_are_left_alone() {
         ],
         capabilities: extended(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     assert_eq!(plan.steps.len(), 1, "{plan:#?}");
     assert_eq!(
         plan.steps[0].operation,
@@ -272,7 +287,12 @@ fn a_skipped_record_is_held_not_paused() {
         }],
         capabilities: extended(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     assert!(plan.steps.is_empty());
     assert_eq!(plan.held, ["gone"]);
 }
@@ -291,7 +311,12 @@ fn adopts_an_account_with_the_same_user_name_and_no_external_id() {
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     match &plan.steps[..] {
         [
             Step {
@@ -309,16 +334,24 @@ fn adopts_an_account_with_the_same_user_name_and_no_external_id() {
 #[test]
 fn a_user_name_held_by_another_managed_user_is_a_conflict() {
     let desired = desired(vec![desired_user("a", true, None, 0)]);
+    // Another person: with the same names and birth date it would be a move between companies.
+    let mut other = values("a@example.se", true);
+    other.given_name = "Someone".into();
     let current = Current {
         users: vec![TargetUser {
             id: "t1".into(),
             external_id: Some("other".into()),
-            values: values("a@example.se", true),
+            values: other,
             manager_id: None,
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     assert_eq!(plan.conflicts.len(), 1);
     assert!(
         plan.steps
@@ -337,7 +370,12 @@ fn unsupported_values_are_counted_not_sent() {
         users: vec![],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     let manager = plan
         .not_sent
         .iter()
@@ -369,7 +407,12 @@ fn rehires_are_reactivated() {
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(&desired, &current, &Memory::default());
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
     assert!(matches!(
         plan.steps[..],
         [Step {
@@ -377,6 +420,288 @@ fn rehires_are_reactivated() {
             ..
         }]
     ));
+}
+
+fn keep_paused() -> PlanSettings {
+    PlanSettings { keep_paused: true }
+}
+
+fn target(id: &str, external_id: Option<&str>, values: UserValues) -> TargetUser {
+    TargetUser {
+        id: id.into(),
+        external_id: external_id.map(str::to_string),
+        values,
+        manager_id: None,
+    }
+}
+
+#[test]
+fn keep_paused_updates_a_paused_user_but_never_reactivates_them() {
+    let desired = desired(vec![desired_user("a", true, None, 0)]);
+    let mut paused = values("a@example.se", false);
+    paused.given_name = "Old".into();
+    let current = Current {
+        users: vec![target("t1", Some("a"), paused)],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default(), &keep_paused());
+    match &plan.steps[..] {
+        [
+            Step {
+                operation:
+                    Operation::UpdateUser {
+                        values, changes, ..
+                    },
+                ..
+            },
+        ] => {
+            assert!(!values.active);
+            let names: Vec<_> = changes.iter().map(|c| c.attribute.clone()).collect();
+            assert_eq!(names, [Attribute::GivenName]);
+        }
+        other => panic!("{other:#?}"),
+    }
+    assert_eq!(plan.kept_paused, ["a"]);
+
+    let (after, memory) = simulate(&current, &Memory::default(), &plan);
+    assert!(!after.users[0].values.active);
+    let again = super::plan(&desired, &after, &memory, &keep_paused());
+    assert!(again.is_empty(), "{again:#?}");
+    assert_eq!(again.kept_paused, ["a"], "listed on every run");
+}
+
+#[test]
+fn keep_paused_also_holds_an_adopted_paused_account() {
+    let desired = desired(vec![desired_user("a", true, None, 0)]);
+    let current = Current {
+        users: vec![target("t1", None, values("a@example.se", false))],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default(), &keep_paused());
+    match &plan.steps[..] {
+        [
+            Step {
+                operation:
+                    Operation::AdoptUser {
+                        values, changes, ..
+                    },
+                ..
+            },
+        ] => {
+            assert!(!values.active);
+            assert!(changes.iter().all(|c| c.attribute != Attribute::Active));
+        }
+        other => panic!("{other:#?}"),
+    }
+    assert_eq!(plan.kept_paused, ["a"]);
+}
+
+#[test]
+fn keep_paused_still_pauses_leavers_and_creates_starters_active() {
+    let desired = desired(vec![
+        desired_user("new", true, None, 0),
+        desired_user("left", false, None, 0),
+    ]);
+    let current = Current {
+        users: vec![target(
+            "t-left",
+            Some("left"),
+            values("left@example.se", true),
+        )],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(&desired, &current, &Memory::default(), &keep_paused());
+    let kinds: Vec<_> = plan
+        .steps
+        .iter()
+        .map(|s| (s.operation.kind(), s.operation.external_id()))
+        .collect();
+    assert_eq!(kinds, [("create", "new"), ("deactivate", "left")]);
+    assert!(plan.kept_paused.is_empty());
+}
+
+/// The person moved from company 1 (record `old`, ended, its email now on `new`) to company 2.
+fn mover_case(old_values: UserValues) -> (Desired, Current) {
+    let mut desired = desired(vec![desired_user("new", true, None, 0)]);
+    desired.source_records = 2;
+    desired.findings.push(Finding {
+        record: "old".into(),
+        field: "EmailWork".into(),
+        kind: "duplicate_email".into(),
+        problem: "EmailWork 'new@example.se' is also on employee new".into(),
+        action: "skipped; employee new keeps the email".into(),
+        severity: Severity::Skipped,
+    });
+    let current = Current {
+        users: vec![target("t-old", Some("old"), old_values)],
+        capabilities: extended(),
+    };
+    (desired, current)
+}
+
+#[test]
+fn a_mover_between_companies_keeps_their_account() {
+    let mut old = values("New@Example.se", true);
+    old.given_name = "GIVEN ".into();
+    let (desired, current) = mover_case(old);
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    match &plan.steps[..] {
+        [
+            Step {
+                operation:
+                    Operation::AdoptUser {
+                        target_id,
+                        external_id,
+                        ..
+                    },
+                reason,
+            },
+        ] => {
+            assert_eq!((target_id.as_str(), external_id.as_str()), ("t-old", "new"));
+            assert_eq!(reason, "moved between companies: old -> new");
+        }
+        other => panic!("{other:#?}"),
+    }
+    assert_eq!(
+        plan.moves,
+        [Move {
+            external_id: "new".into(),
+            previous_external_id: "old".into(),
+            target_id: "t-old".into(),
+        }]
+    );
+    assert!(plan.conflicts.is_empty() && plan.held.is_empty());
+
+    let (after, memory) = simulate(&current, &Memory::default(), &plan);
+    assert_eq!(after.users.len(), 1);
+    let again = super::plan(&desired, &after, &memory, &PlanSettings::default());
+    assert!(again.is_empty() && again.moves.is_empty(), "{again:#?}");
+}
+
+#[test]
+fn a_mover_whose_old_account_was_paused_is_made_active_again() {
+    let (desired, current) = mover_case(values("new@example.se", false));
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    match &plan.steps[..] {
+        [
+            Step {
+                operation: Operation::AdoptUser { changes, .. },
+                ..
+            },
+        ] => assert_eq!(
+            changes.last().map(|c| &c.attribute),
+            Some(&Attribute::Active)
+        ),
+        other => panic!("{other:#?}"),
+    }
+    assert_eq!(plan.moves.len(), 1);
+}
+
+#[test]
+fn a_mover_without_a_birth_date_in_the_target_is_still_a_move() {
+    let mut old = values("new@example.se", true);
+    old.birth_date = None;
+    let (desired, current) = mover_case(old);
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    assert_eq!(plan.moves.len(), 1, "{plan:#?}");
+}
+
+#[test]
+fn another_person_on_the_old_account_is_a_conflict_not_a_move() {
+    for change in ["family name", "birth date"] {
+        let mut old = values("new@example.se", true);
+        match change {
+            "family name" => old.family_name = "Other".into(),
+            _ => old.birth_date = Some(date(1991, 1, 2)),
+        }
+        let (desired, current) = mover_case(old);
+        let plan = plan(
+            &desired,
+            &current,
+            &Memory::default(),
+            &PlanSettings::default(),
+        );
+        assert!(plan.steps.is_empty(), "{change}: {plan:#?}");
+        assert!(plan.moves.is_empty(), "{change}");
+        assert_eq!(plan.conflicts.len(), 1, "{change}");
+        assert!(
+            plan.conflicts[0].problem.contains("not taken as a move"),
+            "{}",
+            plan.conflicts[0].problem
+        );
+        assert_eq!(
+            plan.held,
+            ["old"],
+            "{change}: the old account is left alone"
+        );
+    }
+}
+
+#[test]
+fn an_account_of_a_record_still_in_the_source_is_not_a_move() {
+    let mut desired = desired(vec![
+        desired_user("new", true, None, 0),
+        desired_user("old", false, None, 0),
+    ]);
+    if let Some(old) = desired.users.get_mut("old") {
+        old.values.user_name = "old@example.se".into();
+    }
+    let current = Current {
+        users: vec![target("t-old", Some("old"), values("new@example.se", true))],
+        capabilities: extended(),
+    };
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    assert!(plan.moves.is_empty());
+    assert_eq!(plan.conflicts.len(), 1);
+    assert!(!plan.conflicts[0].problem.contains("move"));
+}
+
+#[test]
+fn a_moved_manager_is_linked_to_their_reports_in_the_same_run() {
+    let mut desired = desired(vec![
+        desired_user("new", true, None, 0),
+        desired_user("report", true, Some("new"), 1),
+    ]);
+    desired.source_records = 3;
+    let current = Current {
+        users: vec![target("t-old", Some("old"), values("new@example.se", true))],
+        capabilities: extended(),
+    };
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    assert!(plan.waiting.is_empty(), "{plan:#?}");
+    assert!(plan.steps.iter().any(|s| matches!(
+        &s.operation,
+        Operation::CreateUser { external_id, manager_external_id: Some(m), .. }
+            if external_id == "report" && m == "new"
+    )));
+    let (after, memory) = simulate(&current, &Memory::default(), &plan);
+    let again = super::plan(&desired, &after, &memory, &PlanSettings::default());
+    assert!(again.is_empty(), "{again:#?}");
 }
 
 fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
@@ -415,85 +740,95 @@ fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
 
 /// A desired state of up to 12 users with a manager forest, and a target holding a mix of
 /// linked, stale, hand-made and unrelated accounts.
-fn arb_case() -> impl Strategy<Value = (Desired, Current)> {
+fn arb_case() -> impl Strategy<Value = (Desired, Current, PlanSettings)> {
     let users = (0usize..12).prop_flat_map(|count| {
         let values: Vec<_> = (0..count).map(arb_values).collect();
         let managers = prop::collection::vec(prop::option::of(0usize..12), count);
         (values, managers)
     });
-    let target = prop::collection::vec((0usize..16, 0u8..4, arb_values(99)), 0..10);
+    let target = prop::collection::vec((0usize..16, 0u8..5, arb_values(99)), 0..10);
     let caps = (any::<bool>(), any::<bool>());
-    (users, target, caps).prop_map(|((values, managers), target, (gender, manager))| {
-        let count = values.len();
-        let mut users: Vec<DesiredUser> = values
-            .into_iter()
-            .enumerate()
-            .map(|(i, values)| DesiredUser {
-                external_id: format!("e{i}"),
-                values,
-                // Only lower-numbered managers: a forest, as map guarantees.
-                manager_external_id: managers[i].filter(|m| *m < i).map(|m| format!("e{m}")),
-                manager_depth: 0,
-                group: None,
-            })
-            .collect();
-        for i in 0..count {
-            users[i].manager_depth = users[i]
-                .manager_external_id
-                .as_deref()
-                .and_then(|m| m[1..].parse::<usize>().ok())
-                .map(|m| users[m].manager_depth + 1)
-                .unwrap_or(0);
-        }
-        let mut capabilities = Capabilities::core();
-        if gender {
-            capabilities.attributes.insert(Attribute::Gender);
-            capabilities.attributes.insert(Attribute::BirthDate);
-        }
-        if manager {
-            capabilities.attributes.insert(Attribute::Manager);
-        }
-        let mut seen_names = BTreeSet::new();
-        let targets = target
-            .into_iter()
-            .enumerate()
-            .filter_map(|(t, (who, kind, mut v))| {
-                // kind 0: linked by external id; 1: same userName, no externalId;
-                // 2: a stranger with an externalId; 3: a hand-made stranger.
-                let external_id = match kind {
-                    0 => Some(format!("e{who}")),
-                    2 => Some(format!("x{t}")),
-                    _ => None,
-                };
-                v.user_name = format!("user{}@example.se", if kind >= 2 { 100 + t } else { who });
-                if !seen_names.insert(v.user_name.clone()) {
-                    return None;
-                }
-                Some(TargetUser {
-                    id: format!("t{t}"),
-                    external_id,
-                    values: v,
-                    manager_id: None,
+    let settings = any::<bool>().prop_map(|keep_paused| PlanSettings { keep_paused });
+    (users, target, caps, settings).prop_map(
+        |((values, managers), target, (gender, manager), settings)| {
+            let count = values.len();
+            let mut users: Vec<DesiredUser> = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, values)| DesiredUser {
+                    external_id: format!("e{i}"),
+                    values,
+                    // Only lower-numbered managers: a forest, as map guarantees.
+                    manager_external_id: managers[i].filter(|m| *m < i).map(|m| format!("e{m}")),
+                    manager_depth: 0,
+                    group: None,
                 })
-            })
-            .collect();
-        (
-            desired(users),
-            Current {
-                users: targets,
-                capabilities,
-            },
-        )
-    })
+                .collect();
+            for i in 0..count {
+                users[i].manager_depth = users[i]
+                    .manager_external_id
+                    .as_deref()
+                    .and_then(|m| m[1..].parse::<usize>().ok())
+                    .map(|m| users[m].manager_depth + 1)
+                    .unwrap_or(0);
+            }
+            let mut capabilities = Capabilities::core();
+            if gender {
+                capabilities.attributes.insert(Attribute::Gender);
+                capabilities.attributes.insert(Attribute::BirthDate);
+            }
+            if manager {
+                capabilities.attributes.insert(Attribute::Manager);
+            }
+            let mut seen_names = BTreeSet::new();
+            let targets = target
+                .into_iter()
+                .enumerate()
+                .filter_map(|(t, (who, kind, mut v))| {
+                    // kind 0: linked by external id; 1: same userName, no externalId;
+                    // 2: a stranger with an externalId; 3: a hand-made stranger; 4: the account of
+                    // an old record no longer in the source, with a desired userName (a mover when
+                    // the person matches).
+                    let external_id = match kind {
+                        0 => Some(format!("e{who}")),
+                        2 => Some(format!("x{t}")),
+                        4 => Some(format!("old{t}")),
+                        _ => None,
+                    };
+                    let stranger = kind == 2 || kind == 3;
+                    v.user_name =
+                        format!("user{}@example.se", if stranger { 100 + t } else { who });
+                    if !seen_names.insert(v.user_name.clone()) {
+                        return None;
+                    }
+                    Some(TargetUser {
+                        id: format!("t{t}"),
+                        external_id,
+                        values: v,
+                        manager_id: None,
+                    })
+                })
+                .collect();
+            (
+                desired(users),
+                Current {
+                    users: targets,
+                    capabilities,
+                },
+                settings,
+            )
+        },
+    )
 }
 
 proptest! {
     #[test]
-    fn applying_the_plan_converges((desired, current) in arb_case()) {
-        let first = plan(&desired, &current, &Memory::default());
+    fn applying_the_plan_converges((desired, current, settings) in arb_case()) {
+        let first = plan(&desired, &current, &Memory::default(), &settings);
         let (after, memory) = simulate(&current, &Memory::default(), &first);
-        let second = plan(&desired, &after, &memory);
+        let second = plan(&desired, &after, &memory, &settings);
         prop_assert!(second.steps.is_empty(), "second plan: {:#?}", second.steps);
+        prop_assert_eq!(&second.kept_paused, &first.kept_paused);
 
         for user in desired.users.values() {
             let target = after
@@ -501,9 +836,10 @@ proptest! {
                 .iter()
                 .find(|t| t.external_id.as_deref() == Some(user.external_id.as_str()));
             let conflicted = first.conflicts.iter().any(|c| c.external_id == user.external_id);
+            let kept_paused = first.kept_paused.contains(&user.external_id);
             match target {
                 Some(t) => {
-                    prop_assert_eq!(t.values.active, user.values.active);
+                    prop_assert_eq!(t.values.active, user.values.active && !kept_paused);
                     prop_assert_eq!(&t.values.given_name, &user.values.given_name);
                 }
                 None => prop_assert!(!user.values.active || conflicted),
@@ -512,8 +848,8 @@ proptest! {
     }
 
     #[test]
-    fn accounts_without_external_id_are_only_ever_adopted((desired, current) in arb_case()) {
-        let plan = plan(&desired, &current, &Memory::default());
+    fn accounts_without_external_id_are_only_ever_adopted((desired, current, settings) in arb_case()) {
+        let plan = plan(&desired, &current, &Memory::default(), &settings);
         for step in &plan.steps {
             let target_id = match &step.operation {
                 Operation::UpdateUser { target_id, .. }
@@ -532,12 +868,70 @@ proptest! {
     }
 
     #[test]
-    fn nobody_active_in_flex_is_paused((desired, current) in arb_case()) {
-        let plan = plan(&desired, &current, &Memory::default());
+    fn nobody_active_in_flex_is_paused((desired, current, settings) in arb_case()) {
+        let plan = plan(&desired, &current, &Memory::default(), &settings);
         for step in &plan.steps {
             if let Operation::DeactivateUser { external_id, .. } = &step.operation {
                 let wanted_active = desired.users.get(external_id).is_some_and(|u| u.values.active);
                 prop_assert!(!wanted_active, "{} paused while active", external_id);
+            }
+        }
+    }
+
+    #[test]
+    fn keep_paused_never_makes_a_paused_account_active((desired, current, _) in arb_case()) {
+        let plan = plan(&desired, &current, &Memory::default(), &keep_paused());
+        let was_active = |id: &str| current.users.iter().any(|u| u.id == id && u.values.active);
+        for step in &plan.steps {
+            match &step.operation {
+                Operation::ReactivateUser { external_id, .. } => {
+                    prop_assert!(false, "{} reactivated", external_id);
+                }
+                Operation::AdoptUser { target_id, values, .. }
+                | Operation::UpdateUser { target_id, values, .. } => {
+                    prop_assert!(!values.active || was_active(target_id), "{:#?}", step);
+                }
+                _ => {}
+            }
+        }
+        for id in &plan.kept_paused {
+            prop_assert!(desired.users.get(id).is_some_and(|u| u.values.active));
+        }
+        let without = super::plan(&desired, &current, &Memory::default(), &PlanSettings::default());
+        let reactivated = without.steps.iter().filter(|s| match &s.operation {
+            Operation::ReactivateUser { .. } => true,
+            Operation::AdoptUser { target_id, values, .. } => values.active && !was_active(target_id),
+            _ => false,
+        }).count();
+        prop_assert_eq!(reactivated, plan.kept_paused.len());
+    }
+
+    #[test]
+    fn moves_rekey_exactly_the_accounts_of_the_same_person((desired, current, settings) in arb_case()) {
+        let plan = plan(&desired, &current, &Memory::default(), &settings);
+        for user in desired.users.values() {
+            let name = user.values.user_name.to_lowercase();
+            let linked = current.users.iter().any(|t| t.external_id.as_deref() == Some(user.external_id.as_str()));
+            let holder = current.users.iter()
+                .filter(|t| t.values.user_name.to_lowercase() == name)
+                .min_by(|a, b| a.id.cmp(&b.id));
+            let mover = !linked && holder.is_some_and(|t| {
+                t.external_id.as_deref().is_some_and(|old| !desired.users.contains_key(old))
+                    && t.values.given_name.to_lowercase() == user.values.given_name.to_lowercase()
+                    && t.values.family_name.to_lowercase() == user.values.family_name.to_lowercase()
+                    && (t.values.birth_date.is_none()
+                        || user.values.birth_date.is_none()
+                        || t.values.birth_date == user.values.birth_date)
+            });
+            let moved = plan.moves.iter().find(|m| m.external_id == user.external_id);
+            prop_assert_eq!(mover, moved.is_some(), "{}: {:#?}", &user.external_id, &plan);
+            if let (Some(m), Some(t)) = (moved, holder) {
+                prop_assert_eq!(&m.target_id, &t.id);
+                prop_assert_eq!(Some(&m.previous_external_id), t.external_id.as_ref());
+                let paused = plan.steps.iter().any(|s| matches!(
+                    &s.operation, Operation::DeactivateUser { target_id, .. } if *target_id == t.id));
+                prop_assert!(!paused || !user.values.active, "a mover's account is paused");
+                prop_assert!(plan.conflicts.iter().all(|c| c.external_id != user.external_id));
             }
         }
     }
