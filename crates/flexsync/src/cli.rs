@@ -49,6 +49,12 @@ pub enum Command {
         /// Let up to N deactivations through for this run, whatever the guard thresholds say.
         #[arg(long, value_name = "N")]
         allow_deactivations: Option<usize>,
+        /// Let a source that shrank more than the guard allows through, for this run.
+        #[arg(long)]
+        allow_source_drop: bool,
+        /// Let up to N group retirements through for this run.
+        #[arg(long, value_name = "N")]
+        allow_group_retirements: Option<usize>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,

@@ -57,12 +57,23 @@ fn usage(error: anyhow::Error) -> RunFailure {
 
 async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
     match command {
-        Command::Plan { config, json } => plan_or_sync(&config, Mode::Plan, None, json).await,
+        Command::Plan { config, json } => {
+            plan_or_sync(&config, Mode::Plan, Allowance::default(), json).await
+        }
         Command::Sync {
             config,
             allow_deactivations,
+            allow_source_drop,
+            allow_group_retirements,
             json,
-        } => plan_or_sync(&config, Mode::Sync, allow_deactivations, json).await,
+        } => {
+            let allowance = Allowance {
+                deactivations: allow_deactivations,
+                source_drop: allow_source_drop,
+                group_retirements: allow_group_retirements,
+            };
+            plan_or_sync(&config, Mode::Sync, allowance, json).await
+        }
         Command::Check { config } => check(&config).await,
         Command::History { config, limit } => history(&config, limit),
         Command::Generate {
@@ -83,7 +94,7 @@ async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
 async fn plan_or_sync(
     path: &Path,
     mode: Mode,
-    allow_deactivations: Option<usize>,
+    allowance: Allowance,
     json: bool,
 ) -> Result<Exit, RunFailure> {
     let config = Config::load(path).map_err(usage)?;
@@ -91,9 +102,6 @@ async fn plan_or_sync(
         eprintln!("warning: {warning}");
     }
     let ends = Ends::connect(&config)?;
-    let allowance = Allowance {
-        deactivations: allow_deactivations,
-    };
     let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
     let written = if mode == Mode::Sync {
         Some(
@@ -112,7 +120,11 @@ async fn plan_or_sync(
         None
     };
     if json {
-        let document = serde_json::json!({ "report": result.report, "plan": result.plan });
+        let document = serde_json::json!({
+            "report": result.report,
+            "plan": result.plan,
+            "group_plan": result.group_plan,
+        });
         println!(
             "{}",
             serde_json::to_string_pretty(&document).unwrap_or_default()
@@ -122,6 +134,10 @@ async fn plan_or_sync(
             print!(
                 "{}",
                 crate::plan_view::render(&result.plan, &result.desired, 200)
+            );
+            print!(
+                "{}",
+                crate::plan_view::render_groups(&result.group_plan, &result.desired, 100)
             );
         }
         print!("{}", result.report.render());

@@ -10,6 +10,8 @@ use serde::Deserialize;
 
 use flexsync_core::guard::GuardSettings;
 use flexsync_core::mapping::{ExtraMapping, GroupSettings, MappingSettings};
+use flexsync_core::plan::PlanSettings;
+use flexsync_core::retry_hold::HoldPolicy;
 use flexsync_flex::{AuthScheme, CompanyRef, FlexSettings};
 use flexsync_http::HttpSettings;
 use flexsync_scim::ScimSettings;
@@ -55,6 +57,8 @@ pub struct RawFlex {
     pub page_size: Option<u32>,
     pub timeout_seconds: Option<u64>,
     pub max_concurrent: Option<usize>,
+    /// Requests per second at most (retries included); none = no limit.
+    pub rate_per_second: Option<f64>,
     pub danger_accept_invalid_certs: Option<bool>,
 }
 
@@ -83,9 +87,13 @@ pub struct RawWinningtemp {
     pub token_env: Option<String>,
     pub token_file: Option<PathBuf>,
     pub user_extension: Option<String>,
+    /// The group attribute that holds a group's parent (`urn:...:Group:parentExternalId`).
+    pub group_parent_attribute: Option<String>,
     pub page_size: Option<usize>,
     pub timeout_seconds: Option<u64>,
     pub max_concurrent: Option<usize>,
+    /// Requests per second at most (retries included); none = no limit.
+    pub rate_per_second: Option<f64>,
     pub danger_accept_invalid_certs: Option<bool>,
 }
 
@@ -139,6 +147,8 @@ pub struct RawExtra {
 #[serde(deny_unknown_fields)]
 pub struct RawGuards {
     pub max_deactivations: Option<usize>,
+    pub max_source_drop_share: Option<f64>,
+    pub max_group_retirements: Option<usize>,
     pub max_deactivation_share: Option<f64>,
     pub deactivation_floor: Option<usize>,
 }
@@ -147,6 +157,14 @@ pub struct RawGuards {
 #[serde(deny_unknown_fields)]
 pub struct RawSync {
     pub time_zone: Option<String>,
+    /// Winningtemp's KeepInactive rule: never make a paused user active again.
+    pub keep_paused: Option<bool>,
+    /// A record that failed waits this many minutes before it is tried again, doubling with
+    /// each failure in a row, up to a week.
+    pub retry_base_minutes: Option<u64>,
+    /// After this many failures in a row a record is held: tried weekly and listed in every
+    /// report until it succeeds.
+    pub hold_after_failures: Option<u32>,
     pub concurrency: Option<usize>,
 }
 
@@ -173,11 +191,14 @@ pub struct Config {
     /// The CSV file channel, when `[files]` is configured.
     pub files: Option<FileChannel>,
     pub user_extension: String,
+    pub group_parent_attribute: String,
     pub state_path: PathBuf,
     pub report_dir: PathBuf,
     pub mapping: MappingSettings,
     pub groups: GroupSettings,
     pub guards: GuardSettings,
+    pub plan: PlanSettings,
+    pub hold: HoldPolicy,
     pub time_zone: jiff::tz::TimeZone,
     pub time_zone_name: String,
     pub concurrency: usize,
@@ -239,6 +260,7 @@ impl Config {
         let flex_http = http_settings(
             flex.timeout_seconds,
             flex.max_concurrent,
+            flex.rate_per_second,
             flex.danger_accept_invalid_certs,
             "flex",
             &mut warnings,
@@ -260,7 +282,7 @@ impl Config {
         };
 
         let concurrency = raw.sync.concurrency.unwrap_or(8).clamp(1, 64);
-        let (scim, user_extension) = match raw.winningtemp {
+        let (scim, user_extension, group_parent_attribute) = match raw.winningtemp {
             Some(wt) => {
                 let token = secret(
                     "winningtemp.token",
@@ -273,6 +295,7 @@ impl Config {
                 let http = http_settings(
                     wt.timeout_seconds,
                     wt.max_concurrent,
+                    wt.rate_per_second,
                     wt.danger_accept_invalid_certs,
                     "winningtemp",
                     &mut warnings,
@@ -284,9 +307,9 @@ impl Config {
                     max_pages: 10_000,
                     http,
                 };
-                (Some(settings), wt.user_extension)
+                (Some(settings), wt.user_extension, wt.group_parent_attribute)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
 
         let mut mapping = MappingSettings::default();
@@ -318,11 +341,23 @@ impl Config {
                 .guards
                 .deactivation_floor
                 .unwrap_or(defaults.deactivation_floor),
+            max_source_drop_share: raw
+                .guards
+                .max_source_drop_share
+                .unwrap_or(defaults.max_source_drop_share),
+            max_group_retirements: raw
+                .guards
+                .max_group_retirements
+                .unwrap_or(defaults.max_group_retirements),
         };
+        if !(0.0..=1.0).contains(&guards.max_source_drop_share) {
+            bail!("guards.max_source_drop_share: give a share between 0.0 and 1.0");
+        }
         if !(0.0..=1.0).contains(&guards.max_deactivation_share) {
             bail!("guards.max_deactivation_share: give a share between 0.0 and 1.0");
         }
 
+        let hold = hold_policy(&raw.sync)?;
         let time_zone_name = raw
             .sync
             .time_zone
@@ -385,11 +420,17 @@ impl Config {
             scim,
             files,
             user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
+            group_parent_attribute: group_parent_attribute
+                .unwrap_or_else(|| crate::scim_groups::DEFAULT_PARENT_ATTRIBUTE.to_string()),
             state_path,
             report_dir,
             mapping,
             groups: raw.groups,
             guards,
+            plan: PlanSettings {
+                keep_paused: raw.sync.keep_paused.unwrap_or(false),
+            },
+            hold,
             time_zone,
             time_zone_name,
             concurrency,
@@ -398,9 +439,23 @@ impl Config {
     }
 }
 
+fn hold_policy(sync: &RawSync) -> Result<HoldPolicy> {
+    let mut policy = HoldPolicy::default();
+    if let Some(minutes) = sync.retry_base_minutes {
+        let minutes = i64::try_from(minutes)
+            .map_err(|_| anyhow!("sync.retry_base_minutes: {minutes} is too large"))?;
+        policy.base = jiff::SignedDuration::from_mins(minutes).min(policy.max);
+    }
+    if let Some(count) = sync.hold_after_failures {
+        policy.hold_after = count.max(1);
+    }
+    Ok(policy)
+}
+
 fn http_settings(
     timeout_seconds: Option<u64>,
     max_concurrent: Option<usize>,
+    rate_per_second: Option<f64>,
     insecure: Option<bool>,
     section: &str,
     warnings: &mut Vec<String>,
@@ -412,6 +467,7 @@ fn http_settings(
     if let Some(n) = max_concurrent {
         http.max_concurrent = n.clamp(1, 64);
     }
+    http.rate_per_second = rate_per_second.filter(|r| r.is_finite() && *r > 0.0);
     if insecure == Some(true) {
         http.accept_invalid_certs = true;
         warnings.push(format!(
@@ -485,6 +541,7 @@ mod tests {
             .lines()
             .map(|line| {
                 line.strip_prefix("# ")
+                    .filter(|rest| !rest.starts_with("e.g."))
                     .filter(|rest| rest.contains(" = ") || rest.starts_with('['))
                     .unwrap_or(line)
             })

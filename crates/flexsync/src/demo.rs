@@ -163,6 +163,10 @@ dir = "outbox"
         "{}",
         crate::plan_view::render(&planned.plan, &planned.desired, 40)
     );
+    print!(
+        "{}",
+        crate::plan_view::render_groups(&planned.group_plan, &planned.desired, 20)
+    );
 
     println!("\n== sync 2: the changes");
     let second = sync(&config, today, &scim_server, Allowance::default()).await?;
@@ -179,6 +183,7 @@ dir = "outbox"
         );
         let allowance = Allowance {
             deactivations: Some(pauses),
+            ..Allowance::default()
         };
         exit = worst(exit, sync(&config, today, &scim_server, allowance).await?);
     } else {

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use flexsync_core::desired::Desired;
+use flexsync_core::group_plan::{GroupOperation, GroupPlan};
 use flexsync_core::plan::{Change, Operation, Plan};
 
 fn changes_text(changes: &[Change]) -> String {
@@ -90,6 +91,57 @@ pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
     }
     if plan.steps.len() > limit {
         let _ = writeln!(out, "  ... and {} more steps", plan.steps.len() - limit);
+    }
+    out
+}
+
+/// Group steps: `+` create, `~` rename or move, `>` members, `-` retire.
+pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> String {
+    let mut out = String::new();
+    let label = |external_id: &str| {
+        desired
+            .groups
+            .get(external_id)
+            .map(|g| g.path.join(" / "))
+            .unwrap_or_else(|| external_id.to_string())
+    };
+    for step in plan.steps.iter().take(limit) {
+        let line = match &step.operation {
+            GroupOperation::CreateGroup { external_id, .. } => {
+                format!("+ group    {}", label(external_id))
+            }
+            GroupOperation::RenameGroup { before, after, .. } => {
+                format!("~ rename   group {before} -> {after}")
+            }
+            GroupOperation::MoveGroup {
+                external_id,
+                before,
+                after,
+                ..
+            } => format!(
+                "~ move     {}: parent {} -> {}",
+                label(external_id),
+                before.as_deref().unwrap_or("(top)"),
+                after.as_deref().unwrap_or("(top)")
+            ),
+            GroupOperation::AddMembers {
+                external_id, users, ..
+            } => format!("> members  {}: +{} users", label(external_id), users.len()),
+            GroupOperation::RemoveMembers {
+                external_id, users, ..
+            } => format!("> members  {}: -{} users", label(external_id), users.len()),
+            GroupOperation::RetireGroup { display_name, .. } => {
+                format!("- retire   group {display_name}")
+            }
+        };
+        let _ = writeln!(out, "  {line}   [{}]", step.reason);
+    }
+    if plan.steps.len() > limit {
+        let _ = writeln!(
+            out,
+            "  ... and {} more group steps",
+            plan.steps.len() - limit
+        );
     }
     out
 }

@@ -40,6 +40,18 @@ pub struct RunReport {
     pub warnings: Vec<String>,
     /// HTTP requests sent, per end (including retries), and retries.
     pub requests: BTreeMap<String, u64>,
+    /// Steps of records that failed lately, put off until their next try.
+    pub deferred: Vec<flexsync_core::retry_hold::Deferred>,
+    /// Records held back after repeated failures: listed on every run until they succeed.
+    pub held_back: Vec<String>,
+    /// Accounts re-keyed because their person moved between configured companies.
+    pub moves: Vec<flexsync_core::plan::Move>,
+    /// Users active in Flex but kept paused (the keep_paused rule).
+    pub kept_paused: Vec<String>,
+    /// Group steps left alone, with why.
+    pub group_notes: Vec<flexsync_core::group_plan::GroupNote>,
+    /// The SCIM server cannot hold a group's parent: groups were made flat.
+    pub tree_by_hand: bool,
     /// The file channel: what changed per file since the last delivery.
     pub file_changes: BTreeMap<String, crate::file_writer::FileDiff>,
 }
@@ -56,8 +68,21 @@ impl RunReport {
             conflicts: plan.conflicts.clone(),
             waiting: plan.waiting.clone(),
             held: plan.held.clone(),
+            moves: plan.moves.clone(),
+            kept_paused: plan.kept_paused.clone(),
             ..RunReport::default()
         }
+    }
+
+    pub fn add_group_plan(&mut self, plan: &flexsync_core::group_plan::GroupPlan) {
+        for step in &plan.steps {
+            *self
+                .planned
+                .entry(step.operation.kind().to_string())
+                .or_insert(0) += 1;
+        }
+        self.group_notes = plan.notes.clone();
+        self.tree_by_hand = plan.tree_by_hand;
     }
 
     pub fn record_outcomes(&mut self, outcomes: Vec<StepOutcome>) {
@@ -198,6 +223,47 @@ impl RunReport {
                 out,
                 "  held:      {} users kept as they are while their Flex record has findings",
                 self.held.len()
+            );
+        }
+        for moved in &self.moves {
+            let _ = writeln!(
+                out,
+                "  moved:     {} -> {} (same person, another company; account {} kept)",
+                moved.previous_external_id, moved.external_id, moved.target_id
+            );
+        }
+        if !self.kept_paused.is_empty() {
+            let _ = writeln!(
+                out,
+                "  kept paused: {} users active in Flex stay paused (keep_paused)",
+                self.kept_paused.len()
+            );
+        }
+        if !self.deferred.is_empty() {
+            let _ = writeln!(
+                out,
+                "  deferred:  {} steps of records that failed lately wait for their next try",
+                self.deferred.len()
+            );
+        }
+        for external_id in &self.held_back {
+            let _ = writeln!(
+                out,
+                "  HELD:      {external_id} failed repeatedly; tried weekly until it succeeds"
+            );
+        }
+        if self.tree_by_hand {
+            let _ = writeln!(
+                out,
+                "  groups:    the SCIM server advertises no group parent: groups are flat; place \
+                 the tree by hand in Winningtemp or deliver it as files ([files])"
+            );
+        }
+        for note in self.group_notes.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "  group:     {} ({}): {}",
+                note.group, note.kind, note.message
             );
         }
         for (name, diff) in &self.file_changes {

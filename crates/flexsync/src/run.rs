@@ -6,20 +6,23 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use flexsync_core::current::Current;
+use flexsync_core::current::{Current, Memory};
 use flexsync_core::desired::Desired;
 use flexsync_core::finding::{Finding, Severity};
+use flexsync_core::group_plan::{GroupCapabilities, GroupPlan, TargetGroup, plan_groups};
 use flexsync_core::guard::{self, Allowance};
 use flexsync_core::plan::{self, Plan, Step};
+use flexsync_core::retry_hold::{self, RecordFailure};
 use flexsync_flex::FlexClient;
 use flexsync_scim::ScimClient;
 use flexsync_state::{OpOutcome, RunOutcome, StateStore};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::{Config, FileChannel};
 use crate::file_writer;
 use crate::report::RunReport;
+use crate::scim_groups;
 use crate::scim_writer::{self, Applier, AttributeMap, Journal, StepOutcome};
 
 /// How a run ended, as the command line's exit codes say it.
@@ -52,6 +55,7 @@ impl RunFailure {
 pub struct RunResult {
     pub report: RunReport,
     pub plan: Plan,
+    pub group_plan: GroupPlan,
     pub desired: Desired,
     pub current: Current,
     pub exit: Exit,
@@ -105,17 +109,10 @@ pub async fn run(
     let started = jiff::Timestamp::now();
     let store =
         StateStore::open(&config.state_path).map_err(|e| RunFailure::new(Exit::Usage, e))?;
-    let holder = format!(
-        "flexsync {} (pid {})",
-        if mode == Mode::Sync { "sync" } else { "plan" },
-        std::process::id()
-    );
     let _lock = match mode {
-        Mode::Sync => Some(
-            store
-                .acquire_lock(&holder, started, std::time::Duration::from_secs(6 * 3600))
-                .map_err(|e| RunFailure::new(Exit::Usage, e))?,
-        ),
+        Mode::Sync => {
+            Some(take_lock(&store, started).map_err(|e| RunFailure::new(Exit::Usage, e))?)
+        }
         Mode::Plan => None,
     };
     let kind = if mode == Mode::Sync { "sync" } else { "plan" };
@@ -163,23 +160,48 @@ pub async fn run(
     let memory = store
         .memory()
         .map_err(|e| fail(&store, Exit::Usage, e.into()))?;
-    let current = match &ends.scim {
-        Some(scim) => match scim_writer::observe(scim, &map, &extra).await {
-            Ok((current, _info)) => current,
+    let observed = match &ends.scim {
+        Some(scim) => match observe(scim, &map, &extra, config).await {
+            Ok(observed) => observed,
             Err(error) => {
                 return Err(fail(
                     &store,
                     Exit::Unreachable,
-                    anyhow::Error::new(error)
-                        .context("reading Winningtemp failed; nothing was written"),
+                    error.context("reading Winningtemp failed; nothing was written"),
                 ));
             }
         },
-        None => Current::default(),
+        None => Observed::default(),
     };
-    let plan = match &ends.scim {
-        Some(_) => plan::plan(&desired, &current, &memory),
+    let current = observed.current;
+    let mut plan = match &ends.scim {
+        Some(_) => plan::plan(&desired, &current, &memory, &config.plan),
         None => Plan::default(),
+    };
+    // Records that failed lately wait their turn; held ones are listed in every report.
+    let failures = store
+        .failures()
+        .map_err(|e| fail(&store, Exit::Usage, e.into()))?;
+    let failures: Vec<RecordFailure> = failures
+        .into_iter()
+        .map(|f| RecordFailure {
+            external_id: f.external_id,
+            count: f.count,
+            last_at: f.last_at,
+        })
+        .collect();
+    let waits = retry_hold::held_back(&failures, started, &config.hold);
+    let deferred = retry_hold::defer(&mut plan, &waits, started);
+    let group_plan = match &observed.groups {
+        Some((caps, target_groups)) => plan_groups(
+            &desired,
+            target_groups,
+            &user_ids(&current, &memory),
+            &created_groups(&memory),
+            *caps,
+            &config.groups,
+        ),
+        None => GroupPlan::default(),
     };
 
     // The file channel delivers the whole state; its changes are judged like the plan's.
@@ -190,6 +212,13 @@ pub async fn run(
     });
 
     let mut report = RunReport::from_plan(&plan);
+    report.add_group_plan(&group_plan);
+    report.deferred = deferred;
+    report.held_back = waits
+        .iter()
+        .filter(|(_, state)| state.is_held())
+        .map(|(external_id, _)| external_id.clone())
+        .collect();
     report.run_id = Some(run_id.0);
     report.kind = kind.to_string();
     report.started = started.to_string();
@@ -200,7 +229,19 @@ pub async fn run(
     report.target_users = current.users.len();
     report.findings = desired.findings.clone();
     report.warnings = config.warnings.clone();
-    report.refused = guard::judge(&plan, &desired, &current, &config.guards, &allowance);
+    let last_source_records = store.last_source_count().unwrap_or_else(|error| {
+        tracing::warn!(%error, "could not read the last run's source count");
+        None
+    });
+    report.refused = guard::judge(
+        &plan,
+        &desired,
+        &current,
+        &config.guards,
+        &allowance,
+        last_source_records,
+        guard::group_retirements(&group_plan),
+    );
     if let Some((_, _, changes)) = &files {
         match changes {
             Ok(changes) => {
@@ -243,6 +284,18 @@ pub async fn run(
                 journal: &journal,
             };
             report.record_outcomes(applier.apply(&plan).await);
+            if !group_plan.is_empty() {
+                let known = applier.known.lock().map(|k| k.clone()).unwrap_or_default();
+                let outcomes = scim_groups::apply_group_plan(
+                    scim,
+                    &group_plan,
+                    &known,
+                    &config.group_parent_attribute,
+                )
+                .await;
+                remember_groups(&store, &outcomes);
+                report.record_outcomes(outcomes);
+            }
         }
         if let Some((channel, rendered, _)) = files {
             report.record_outcomes(vec![deliver_files(channel, rendered).await]);
@@ -274,10 +327,120 @@ pub async fn run(
     Ok(RunResult {
         report,
         plan,
+        group_plan,
         desired,
         current,
         exit,
     })
+}
+
+/// The run lock, named `flexsync sync (pid N on HOST)`. A lock whose holder is a process on
+/// this host that no longer runs (a killed run) is taken over at once; any other lock is only
+/// taken over once it is older than six hours.
+fn take_lock(
+    store: &StateStore,
+    now: jiff::Timestamp,
+) -> Result<flexsync_state::LockGuard, flexsync_state::StateError> {
+    let host = host_name();
+    let holder = format!("flexsync sync (pid {} on {host})", std::process::id());
+    let stale_after = std::time::Duration::from_secs(6 * 3600);
+    match store.acquire_lock(&holder, now, stale_after) {
+        Err(flexsync_state::StateError::Locked { holder: other, .. })
+            if holder_is_gone(&other, &host) =>
+        {
+            tracing::warn!(holder = %other, "taking over the lock of a run that no longer runs");
+            store.acquire_lock(&holder, now, std::time::Duration::ZERO)
+        }
+        result => result,
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// True when `holder` names a process on this host that has exited (Linux: no `/proc/PID`).
+fn holder_is_gone(holder: &str, host: &str) -> bool {
+    let Some(rest) = holder.split("(pid ").nth(1) else {
+        return false;
+    };
+    let Some((pid, tail)) = rest.split_once(" on ") else {
+        return false;
+    };
+    let same_host = tail.trim_end_matches(')') == host;
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    same_host
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// What the SCIM end holds: users, and groups when the group tree is configured.
+#[derive(Default)]
+struct Observed {
+    current: Current,
+    groups: Option<(GroupCapabilities, Vec<TargetGroup>)>,
+}
+
+async fn observe(
+    scim: &ScimClient,
+    map: &AttributeMap,
+    extra: &[String],
+    config: &Config,
+) -> anyhow::Result<Observed> {
+    let (current, info) = scim_writer::observe(scim, map, extra).await?;
+    let groups = if config.groups.levels.is_empty() && !config.groups.company_top {
+        None
+    } else {
+        let caps = scim_groups::group_capabilities(&info, &config.group_parent_attribute);
+        let target = scim_groups::observe_groups(scim, &config.group_parent_attribute).await?;
+        Some((caps, target))
+    };
+    Ok(Observed { current, groups })
+}
+
+/// User external id -> target id, from the target and from our links.
+fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<String, String> {
+    let mut ids: BTreeMap<String, String> = memory.links.clone();
+    for user in &current.users {
+        if let Some(external_id) = &user.external_id {
+            ids.insert(external_id.clone(), user.id.clone());
+        }
+    }
+    ids
+}
+
+/// External ids of the groups this tool created (their links are kept like users').
+fn created_groups(memory: &Memory) -> BTreeSet<String> {
+    memory
+        .links
+        .iter()
+        .filter(|(external_id, target_id)| {
+            external_id.starts_with("grp") && memory.created.contains(*target_id)
+        })
+        .map(|(external_id, _)| external_id.clone())
+        .collect()
+}
+
+/// Keeps the links of groups created in this run, and forgets retired ones.
+fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
+    let now = jiff::Timestamp::now();
+    for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
+        let saved = match (outcome.kind, &outcome.target_id) {
+            ("create_group", Some(target_id)) => {
+                store.link(&outcome.external_id, target_id, outcome.note.is_none(), now)
+            }
+            ("retire_group", _) => store.unlink(&outcome.external_id),
+            _ => Ok(()),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%error, "could not record a group link");
+        }
+    }
 }
 
 /// Delivers the files (blocking I/O off the async threads) and remembers what was delivered.
@@ -362,12 +525,14 @@ fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
     let mut counts: std::collections::BTreeMap<String, u64> = [
         ("flex".to_string(), flex.requests.load(Relaxed)),
         ("flex_retries".to_string(), flex.retries.load(Relaxed)),
+        ("flex_rate_waits".to_string(), flex.rate_waits.load(Relaxed)),
     ]
     .into_iter()
     .collect();
     if let Some(scim) = &ends.scim {
         counts.insert("scim".into(), scim.stats().requests.load(Relaxed));
         counts.insert("scim_retries".into(), scim.stats().retries.load(Relaxed));
+        counts.insert("scim_rate_waits".into(), scim.stats().rate_waits.load(Relaxed));
     }
     counts
 }
@@ -429,5 +594,32 @@ impl Journal for StoreJournal {
         if let Err(error) = saved {
             tracing::warn!(%error, "could not update the state store");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_holder_that_exited_on_this_host_is_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let host = host_name();
+        assert!(holder_is_gone(
+            &format!("flexsync sync (pid {pid} on {host})"),
+            &host
+        ));
+        let me = std::process::id();
+        assert!(!holder_is_gone(
+            &format!("flexsync sync (pid {me} on {host})"),
+            &host
+        ));
+        assert!(!holder_is_gone(
+            &format!("flexsync sync (pid {pid} on elsewhere)"),
+            &host
+        ));
+        assert!(!holder_is_gone("test holder", &host));
     }
 }

@@ -140,3 +140,84 @@ async fn shared_example_syncs_into_scim2_server() {
     assert!(second.report.succeeded.is_empty());
     assert_eq!(client.list_users().await.unwrap().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_tree_syncs_into_scim2_server_with_the_group_extension() {
+    let server = match scim2::start("the_group_tree_syncs_into_scim2_server") {
+        Ok(Some(server)) => server,
+        Ok(None) => return,
+        Err(error) => panic!("{error}"),
+    };
+    let doc = example();
+    let flex = flex::start(flex_data(&doc), Faults::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &flex.base_url(),
+        &Login::of(&doc),
+        &server.base_url,
+        &server.token,
+        "[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n",
+    );
+    let config = Config::load(&path).unwrap();
+    let sync = |mode| {
+        let config = &config;
+        let server = &server;
+        async move {
+            let ends = Ends::connect(config).unwrap();
+            match run::run(config, &ends, mode, Allowance::default(), TODAY).await {
+                Ok(result) => result,
+                Err(failure) => panic!("{:#}\n{}", failure.error, server.log_tail()),
+            }
+        }
+    };
+    let first = sync(Mode::Sync).await;
+    assert_eq!(
+        first.exit,
+        Exit::Done,
+        "{}\n{}",
+        first.report.render(),
+        server.log_tail()
+    );
+    assert!(
+        !first.report.tree_by_hand,
+        "scim2-server advertises the parent"
+    );
+
+    let client = ScimClient::new(ScimSettings::new(
+        server.base_url.clone(),
+        server.token.clone().into(),
+    ))
+    .unwrap();
+    let groups = client.list_groups().await.unwrap();
+    assert_eq!(groups.len(), 3);
+    let named = |name: &str| {
+        groups
+            .iter()
+            .find(|g| g.display_name == name)
+            .unwrap_or_else(|| panic!("no group {name}"))
+    };
+    let office = named("Uppsala").external_id.clone().unwrap();
+    let parent = |name: &str| {
+        named(name)
+            .extensions
+            .get("urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group")
+            .and_then(|e| e.get("parentExternalId"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    assert_eq!(parent("Ledning"), Some(office.clone()));
+    assert_eq!(parent("Utveckling"), Some(office));
+    assert_eq!(named("Utveckling").members.len(), 3);
+    assert_eq!(named("Ledning").members.len(), 1);
+
+    let second = sync(Mode::Sync).await;
+    assert!(second.plan.steps.is_empty(), "{:?}", second.plan.steps);
+    assert!(
+        second.group_plan.steps.is_empty(),
+        "{:?}",
+        second.group_plan.steps
+    );
+}

@@ -1,0 +1,141 @@
+//! The group tree from Flex dimensions, synced over SCIM: created top-down with parents, members
+//! placed, renames keep the group, moves follow people, and the documented profile goes flat.
+
+use serde_json::{Value, json};
+
+use flexsync::run::Exit;
+use flexsync_emulators::knobs::Faults;
+use flexsync_emulators::scim::Profile;
+
+use crate::support::*;
+
+const LEVELS: &str =
+    "[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n";
+const GROUP_EXT: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group";
+
+fn group<'a>(groups: &'a [Value], name: &str) -> &'a Value {
+    groups
+        .iter()
+        .find(|g| g["displayName"] == name)
+        .unwrap_or_else(|| panic!("no group {name}: {groups:#?}"))
+}
+
+fn member_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn scim_id(rig: &Rig, external_id: &str) -> String {
+    rig.user(external_id)["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_tree_is_created_with_parents_and_members_and_settles() {
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        LEVELS,
+    )
+    .await;
+    let first = rig.sync().await;
+    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    let groups = rig.scim.groups();
+    assert_eq!(groups.len(), 3, "{groups:#?}");
+    let office = group(&groups, "Uppsala");
+    let ledning = group(&groups, "Ledning");
+    let utveckling = group(&groups, "Utveckling");
+    let office_id = office["externalId"].as_str().unwrap();
+    assert!(office[GROUP_EXT]["parentExternalId"].is_null());
+    assert_eq!(ledning[GROUP_EXT]["parentExternalId"], office_id);
+    assert_eq!(utveckling[GROUP_EXT]["parentExternalId"], office_id);
+    assert_eq!(member_ids(ledning), [scim_id(&rig, SARA)]);
+    let mut developers = vec![
+        scim_id(&rig, JOHAN),
+        scim_id(&rig, MARIA),
+        scim_id(&rig, ALI),
+    ];
+    developers.sort();
+    assert_eq!(member_ids(utveckling), developers);
+    assert!(
+        member_ids(office).is_empty(),
+        "people sit in the lowest level they have"
+    );
+
+    let (second, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{}", second.report.render());
+    assert!(second.group_plan.is_empty());
+}
+
+#[tokio::test]
+async fn a_renamed_account_renames_its_group_and_a_move_follows_the_person() {
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        LEVELS,
+    )
+    .await;
+    rig.sync().await;
+    let before = rig.scim.groups();
+    let utveckling_id = group(&before, "Utveckling")["id"].clone();
+
+    let mut doc = example();
+    for distribution in doc["AccountDistributions"].as_array_mut().unwrap() {
+        for account in distribution["Accounts"].as_array_mut().unwrap() {
+            if account["Code"] == "20" {
+                account["Name"] = json!("Produktutveckling");
+            }
+        }
+    }
+    // Maria moves from Utveckling (20) to Ledning (10).
+    for row in doc["EmploymentDefaultAccounts"].as_array_mut().unwrap() {
+        if row["EmployeeId"] == MARIA && row["AccountCode"] == "20" {
+            row["AccountCode"] = json!("10");
+            row["AccountId"] = json!("79a7c2c9-0a7d-54a8-a824-a421e5387a9e");
+        }
+    }
+    rig.set_flex(&doc);
+    let second = rig.sync().await;
+    assert_eq!(second.exit, Exit::Done, "{}", second.report.render());
+    let after = rig.scim.groups();
+    assert_eq!(after.len(), 3);
+    let renamed = group(&after, "Produktutveckling");
+    assert_eq!(renamed["id"], utveckling_id, "a rename keeps the group");
+    assert!(!member_ids(renamed).contains(&scim_id(&rig, MARIA)));
+    assert!(member_ids(group(&after, "Ledning")).contains(&scim_id(&rig, MARIA)));
+    let (_, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0);
+}
+
+#[tokio::test]
+async fn the_documented_profile_gets_flat_groups_and_the_report_says_so() {
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Documented),
+        Faults::default(),
+        &format!("{LEVELS}display = \"full_path\"\n"),
+    )
+    .await;
+    let first = rig.sync().await;
+    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert!(first.report.tree_by_hand);
+    assert!(first.report.render().contains("place the tree by hand"));
+    let groups = rig.scim.groups();
+    let names: Vec<&str> = groups
+        .iter()
+        .map(|g| g["displayName"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Uppsala / Utveckling"), "{names:?}");
+    assert!(groups.iter().all(|g| g.get(GROUP_EXT).is_none()));
+    let (_, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0);
+}
