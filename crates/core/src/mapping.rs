@@ -48,6 +48,9 @@ pub struct GroupSettings {
     pub display: DisplayName,
     /// The most member ids in one add or remove operation.
     pub member_chunk: usize,
+    /// A group we created is retired once it has been empty this many days (0: at once).
+    /// Groups we did not create are never retired.
+    pub retire_after_days: u32,
 }
 
 impl Default for GroupSettings {
@@ -59,6 +62,7 @@ impl Default for GroupSettings {
             naming: GroupNaming::default(),
             display: DisplayName::default(),
             member_chunk: 100,
+            retire_after_days: 0,
         }
     }
 }

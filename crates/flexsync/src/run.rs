@@ -9,7 +9,9 @@ use serde_json::json;
 use flexsync_core::current::{Current, Memory};
 use flexsync_core::desired::Desired;
 use flexsync_core::finding::{Finding, Severity};
-use flexsync_core::group_plan::{GroupCapabilities, GroupPlan, TargetGroup, plan_groups};
+use flexsync_core::group_plan::{
+    Grace, GroupCapabilities, GroupPlan, TargetGroup, apply_grace, plan_groups,
+};
 use flexsync_core::guard::{self, Allowance};
 use flexsync_core::plan::{self, Plan, Step};
 use flexsync_core::retry_hold::{self, RecordFailure};
@@ -192,7 +194,7 @@ pub async fn run(
         .collect();
     let waits = retry_hold::held_back(&failures, started, &config.hold);
     let deferred = retry_hold::defer(&mut plan, &waits, started);
-    let group_plan = match &observed.groups {
+    let mut group_plan = match &observed.groups {
         Some((caps, target_groups)) => plan_groups(
             &desired,
             target_groups,
@@ -203,6 +205,15 @@ pub async fn run(
         ),
         None => GroupPlan::default(),
     };
+    let empty_since = store
+        .empty_groups()
+        .map_err(|e| fail(&store, Exit::Usage, e.into()))?;
+    let grace = apply_grace(
+        &mut group_plan,
+        &empty_since,
+        today,
+        config.groups.retire_after_days,
+    );
 
     // The file channel delivers the whole state; its changes are judged like the plan's.
     let files = config.files.as_ref().map(|channel| {
@@ -297,6 +308,7 @@ pub async fn run(
                 report.record_outcomes(outcomes);
             }
         }
+        remember_empty_groups(&store, &empty_since, &grace);
         if let Some((channel, rendered, _)) = files {
             report.record_outcomes(vec![deliver_files(channel, rendered).await]);
         }
@@ -434,12 +446,33 @@ fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
             ("create_group", Some(target_id)) => {
                 store.link(&outcome.external_id, target_id, outcome.note.is_none(), now)
             }
-            ("retire_group", _) => store.unlink(&outcome.external_id),
+            ("retire_group", _) => store
+                .unlink(&outcome.external_id)
+                .and_then(|()| store.clear_group_empty(&outcome.external_id)),
             _ => Ok(()),
         };
         if let Err(error) = saved {
             tracing::warn!(%error, "could not record a group link");
         }
+    }
+}
+
+/// Remembers since when each retirement candidate is empty; forgets groups that are not
+/// candidates any more (they have members again).
+fn remember_empty_groups(
+    store: &StateStore,
+    before: &BTreeMap<String, jiff::civil::Date>,
+    grace: &Grace,
+) {
+    let mut result = Ok(());
+    for (external_id, since) in &grace.empty {
+        result = result.and_then(|()| store.mark_group_empty(external_id, *since));
+    }
+    for external_id in before.keys().filter(|id| !grace.empty.contains_key(*id)) {
+        result = result.and_then(|()| store.clear_group_empty(external_id));
+    }
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not record empty groups");
     }
 }
 
@@ -532,7 +565,10 @@ fn request_counts(ends: &Ends) -> std::collections::BTreeMap<String, u64> {
     if let Some(scim) = &ends.scim {
         counts.insert("scim".into(), scim.stats().requests.load(Relaxed));
         counts.insert("scim_retries".into(), scim.stats().retries.load(Relaxed));
-        counts.insert("scim_rate_waits".into(), scim.stats().rate_waits.load(Relaxed));
+        counts.insert(
+            "scim_rate_waits".into(),
+            scim.stats().rate_waits.load(Relaxed),
+        );
     }
     counts
 }

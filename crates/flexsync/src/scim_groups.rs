@@ -416,6 +416,7 @@ mod tests {
             naming: GroupNaming::Path,
             display: DisplayName::FullPath,
             member_chunk: 2,
+            retire_after_days: 0,
         }
     }
 

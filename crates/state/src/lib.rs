@@ -12,12 +12,14 @@
 //!   acting; [`StateStore::unfinished_intents`] shows where a crashed run stopped.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
+//! - [`groups`]: groups we created that became empty, for the retirement grace period.
 //! - [`error`]: the one error type, [`StateError`].
 //!
 //! Source counts for the guards live in the run summary JSON under [`SOURCE_RECORDS`];
 //! [`StateStore::last_source_count`] reads it from [`StateStore::last_successful_run`].
 
 pub mod error;
+pub mod groups;
 pub mod links;
 pub mod lock;
 pub mod runs;

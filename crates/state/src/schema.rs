@@ -17,7 +17,8 @@
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Each entry moves the schema from version `index` to `index + 1`. Append only; never edit.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id       INTEGER PRIMARY KEY AUTOINCREMENT,
     kind     TEXT NOT NULL,
@@ -63,7 +64,14 @@ CREATE TABLE run_lock (
     generation INTEGER NOT NULL
 );
 INSERT INTO run_lock (id, holder, since, generation) VALUES (1, NULL, NULL, 0);
-"#];
+"#,
+    r#"
+CREATE TABLE empty_groups (
+    external_id TEXT PRIMARY KEY,
+    since       TEXT NOT NULL
+);
+"#,
+];
 
 /// Why migrating stopped.
 #[derive(Debug)]

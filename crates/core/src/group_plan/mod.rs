@@ -8,6 +8,10 @@
 #[cfg(test)]
 mod tests;
 
+mod grace;
+
+pub use grace::{Grace, apply_grace};
+
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 

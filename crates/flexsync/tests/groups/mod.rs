@@ -139,3 +139,63 @@ async fn the_documented_profile_gets_flat_groups_and_the_report_says_so() {
     let (_, writes) = rig.sync_counted().await;
     assert_eq!(writes, 0);
 }
+
+#[tokio::test]
+async fn an_emptied_group_we_created_is_retired_after_its_grace_period() {
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &format!("{LEVELS}retire_after_days = 3\n"),
+    )
+    .await;
+    rig.sync().await;
+    // Everyone in Utveckling (20) moves to Ledning (10): Utveckling is left empty.
+    let mut doc = example();
+    for row in doc["EmploymentDefaultAccounts"].as_array_mut().unwrap() {
+        if row["AccountCode"] == "20" {
+            row["AccountCode"] = json!("10");
+            row["AccountId"] = json!("79a7c2c9-0a7d-54a8-a824-a421e5387a9e");
+        }
+    }
+    rig.set_flex(&doc);
+    let on = |day: jiff::civil::Date| {
+        let config = rig.config.clone();
+        async move {
+            let ends = flexsync::run::Ends::connect(&config).unwrap();
+            flexsync::run::run(
+                &config,
+                &ends,
+                flexsync::run::Mode::Sync,
+                flexsync_core::guard::Allowance::default(),
+                day,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let first_empty_day = on(TODAY).await;
+    assert!(
+        first_empty_day
+            .report
+            .group_notes
+            .iter()
+            .any(|n| n.kind == "retirement_grace"),
+        "{}",
+        first_empty_day.report.render()
+    );
+    assert_eq!(rig.scim.groups().len(), 3, "kept during its grace period");
+    let two_days_on = on(TODAY.checked_add(jiff::Span::new().days(2)).unwrap()).await;
+    assert!(two_days_on.group_plan.is_empty());
+    assert_eq!(rig.scim.groups().len(), 3);
+    let three_days_on = on(TODAY.checked_add(jiff::Span::new().days(3)).unwrap()).await;
+    assert_eq!(three_days_on.report.succeeded.get("retire_group"), Some(&1));
+    let names: Vec<String> = rig
+        .scim
+        .groups()
+        .iter()
+        .map(|g| g["displayName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!names.contains(&"Utveckling".to_string()));
+}

@@ -1,0 +1,70 @@
+//! Groups we created that have become empty, and since when: the retirement grace period
+//! counts from that day.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use rusqlite::params;
+
+use crate::error::StateError;
+use crate::store::StateStore;
+
+impl StateStore {
+    /// Notes that a group is empty from `since`, unless it was noted already.
+    pub fn mark_group_empty(&self, external_id: &str, since: Date) -> Result<(), StateError> {
+        self.execute(
+            "mark a group empty",
+            "INSERT OR IGNORE INTO empty_groups (external_id, since) VALUES (?1, ?2)",
+            params![external_id, since.to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets that a group was empty (it has members again, or it was retired).
+    pub fn clear_group_empty(&self, external_id: &str) -> Result<(), StateError> {
+        self.execute(
+            "clear an empty group",
+            "DELETE FROM empty_groups WHERE external_id = ?1",
+            params![external_id],
+        )?;
+        Ok(())
+    }
+
+    /// Every group noted empty, with the day it was first seen empty.
+    pub fn empty_groups(&self) -> Result<BTreeMap<String, Date>, StateError> {
+        let rows: Vec<(String, String)> = self.rows(
+            "read empty groups",
+            "SELECT external_id, since FROM empty_groups",
+            [],
+        )?;
+        rows.into_iter()
+            .map(|(external_id, since)| {
+                let day = since.parse::<Date>().map_err(|e| StateError::Corrupt {
+                    path: self.path().to_path_buf(),
+                    table: "empty_groups",
+                    row: external_id.clone(),
+                    column: "since",
+                    detail: e.to_string(),
+                })?;
+                Ok((external_id, day))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::date;
+
+    use crate::store::StateStore;
+
+    #[test]
+    fn an_empty_group_keeps_its_first_day_until_cleared() {
+        let store = StateStore::open_in_memory().unwrap();
+        store.mark_group_empty("grp:1", date(2026, 11, 1)).unwrap();
+        store.mark_group_empty("grp:1", date(2026, 11, 5)).unwrap();
+        assert_eq!(store.empty_groups().unwrap()["grp:1"], date(2026, 11, 1));
+        store.clear_group_empty("grp:1").unwrap();
+        assert!(store.empty_groups().unwrap().is_empty());
+    }
+}
