@@ -117,6 +117,10 @@ pub async fn run(
         }
         Mode::Plan => None,
     };
+    let interrupted = match mode {
+        Mode::Sync => settle_interrupted(&store, started),
+        Mode::Plan => Vec::new(),
+    };
     let kind = if mode == Mode::Sync { "sync" } else { "plan" };
     let run_id = store
         .begin_run(started, kind)
@@ -240,6 +244,7 @@ pub async fn run(
     report.target_users = current.users.len();
     report.findings = desired.findings.clone();
     report.warnings = config.warnings.clone();
+    report.warnings.extend(interrupted);
     let last_source_records = store.last_source_count().unwrap_or_else(|error| {
         tracing::warn!(%error, "could not read the last run's source count");
         None
@@ -455,6 +460,45 @@ fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
             tracing::warn!(%error, "could not record a group link");
         }
     }
+}
+
+/// Writes that an earlier run announced but never finished (it was killed): each is closed as
+/// interrupted. Nothing else is needed: this run plans from what the target holds, and a create
+/// that did land is found by its externalId.
+fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Vec<String> {
+    let intents = match store.unfinished_intents() {
+        Ok(intents) => intents,
+        Err(error) => return vec![format!("could not read unfinished operations: {error}")],
+    };
+    let mut runs = BTreeSet::new();
+    for intent in &intents {
+        runs.insert(intent.run.0);
+        let outcome = OpOutcome::Failed {
+            message: "interrupted: the run stopped before the outcome was known".into(),
+        };
+        if let Err(error) = store.record_outcome(intent.id, outcome, now) {
+            tracing::warn!(%error, "could not close an interrupted operation");
+        }
+    }
+    if intents.is_empty() {
+        return Vec::new();
+    }
+    for run in &runs {
+        // A run killed mid-apply never finished; close it (a finished one refuses, harmlessly).
+        let _ = store.finish_run(
+            flexsync_state::RunId(*run),
+            now,
+            RunOutcome::Failed,
+            &json!({ "error": "interrupted" }),
+        );
+    }
+    let runs: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();
+    vec![format!(
+        "run {} stopped with {} writes under way; this run re-planned them from what \
+         Winningtemp holds",
+        runs.join(", "),
+        intents.len()
+    )]
 }
 
 /// Remembers since when each retirement candidate is empty; forgets groups that are not
