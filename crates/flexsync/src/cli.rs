@@ -64,6 +64,14 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// One person's way through map and plan: their Flex record's findings, the values and group
+    /// they map to, the account they match in Winningtemp, and what a sync would do to it.
+    Explain {
+        #[arg(long)]
+        config: PathBuf,
+        /// A Flex employee id or a work email.
+        who: String,
+    },
     /// Past runs from the state store.
     History {
         #[arg(long)]

@@ -75,6 +75,27 @@ async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
             plan_or_sync(&config, Mode::Sync, allowance, json).await
         }
         Command::Check { config } => check(&config).await,
+        Command::Explain { config, who } => {
+            let config = Config::load(&config).map_err(usage)?;
+            let ends = Ends::connect(&config)?;
+            let result = run::run(
+                &config,
+                &ends,
+                Mode::Plan,
+                Allowance::default(),
+                run::today(&config),
+            )
+            .await?;
+            match crate::plan_view::explain(&result, &who) {
+                Some(text) => {
+                    print!("{text}");
+                    Ok(Exit::Done)
+                }
+                None => Err(usage(anyhow::anyhow!(
+                    "{who}: no Flex employee record, user or finding has this id or work email"
+                ))),
+            }
+        }
         Command::History { config, limit } => history(&config, limit),
         Command::Generate {
             employees,

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::{GroupOperation, GroupPlan};
+
+use crate::run::RunResult;
 use flexsync_core::plan::{Change, Operation, Plan};
 
 fn changes_text(changes: &[Change]) -> String {
@@ -144,4 +146,110 @@ pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> Strin
         );
     }
     out
+}
+
+/// One person's way through map and plan, for `flexsync explain`: found by Flex id or by work
+/// email (any case). None when nothing in this run knows them.
+pub fn explain(result: &RunResult, who: &str) -> Option<String> {
+    let wanted = who.trim().to_lowercase();
+    let user = result
+        .desired
+        .users
+        .values()
+        .find(|u| u.external_id.to_lowercase() == wanted || u.values.user_name == wanted);
+    let external_id = user.map(|u| u.external_id.clone()).or_else(|| {
+        result
+            .desired
+            .findings
+            .iter()
+            .find(|f| f.record.to_lowercase() == wanted)
+            .map(|f| f.record.clone())
+    })?;
+    let mut out = String::new();
+    let _ = writeln!(out, "{external_id}");
+    let findings: Vec<_> = result
+        .desired
+        .findings
+        .iter()
+        .filter(|f| f.record == external_id)
+        .collect();
+    if findings.is_empty() {
+        let _ = writeln!(out, "  map:      no findings");
+    }
+    for finding in findings {
+        let _ = writeln!(
+            out,
+            "  finding:  {} {} ({:?}): {}; {}",
+            finding.field, finding.kind, finding.severity, finding.problem, finding.action
+        );
+    }
+    match user {
+        None => {
+            let _ = writeln!(out, "  desired:  not a Winningtemp user (see the findings)");
+        }
+        Some(user) => {
+            let v = &user.values;
+            let _ = writeln!(
+                out,
+                "  desired:  {} {} <{}>, {}, gender {}, excluded from surveys {}, employed {} to {}",
+                v.given_name,
+                v.family_name,
+                v.user_name,
+                if v.active { "active" } else { "paused" },
+                v.gender.map_or("(none)", |g| g.as_str()),
+                v.exclude_from_surveys.unwrap_or(false),
+                v.employment_start.map_or("?".into(), |d| d.to_string()),
+                v.employment_end.map_or("(open)".into(), |d| d.to_string()),
+            );
+            let _ = writeln!(
+                out,
+                "  manager:  {}",
+                user.manager_external_id.as_deref().unwrap_or("(none)")
+            );
+            let group = user
+                .group
+                .as_deref()
+                .and_then(|g| result.desired.groups.get(g))
+                .map(|g| g.path.join(" / "));
+            let _ = writeln!(out, "  group:    {}", group.as_deref().unwrap_or("(none)"));
+        }
+    }
+    let target = result
+        .current
+        .users
+        .iter()
+        .find(|t| t.external_id.as_deref() == Some(external_id.as_str()));
+    let _ = writeln!(
+        out,
+        "  target:   {}",
+        target.map_or("no account with this externalId".to_string(), |t| format!(
+            "account {} ({}, {})",
+            t.id,
+            t.values.user_name,
+            if t.values.active { "active" } else { "paused" }
+        ))
+    );
+    let steps: Vec<_> = result
+        .plan
+        .steps
+        .iter()
+        .filter(|s| s.operation.external_id() == external_id)
+        .collect();
+    if steps.is_empty() {
+        let _ = writeln!(out, "  plan:     nothing to do");
+    }
+    for step in steps {
+        let _ = writeln!(
+            out,
+            "  plan:     {} [{}]",
+            step.operation.kind(),
+            step.reason
+        );
+    }
+    for conflict in result.plan.conflicts.iter().chain(&result.plan.waiting) {
+        if conflict.external_id == external_id {
+            let _ = writeln!(out, "  note:     {}", conflict.problem);
+        }
+    }
+    Some(out)
 }

@@ -129,3 +129,32 @@ async fn plan_json_is_valid_and_holds_no_secrets() {
     }
     assert_eq!(rig.scim.writes(), 0, "plan writes nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_follows_one_person_through_map_and_plan() {
+    let mut doc = example();
+    doc["Employees"][0]["Gender"] = serde_json::json!(7);
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let out = flexsync(args(&[
+        "explain",
+        "--config",
+        &config,
+        "Maria.Andersson@example.se",
+    ]))
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with(MARIA), "{stdout}");
+    assert!(stdout.contains("plan:     create"), "{stdout}");
+    assert!(stdout.contains(&format!("manager:  {JOHAN}")), "{stdout}");
+
+    let out = flexsync(args(&["explain", "--config", &config, SARA])).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("unknown_gender"), "{stdout}");
+
+    let out = flexsync(args(&["explain", "--config", &config, "nobody@example.se"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("nobody@example.se"));
+    assert_eq!(rig.scim.writes(), 0, "explain writes nothing");
+}
