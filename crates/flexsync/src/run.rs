@@ -300,6 +300,15 @@ pub async fn run(
                 journal: &journal,
             };
             report.record_outcomes(applier.apply(&plan).await);
+            reconcile_memory(
+                &store,
+                &desired,
+                &current,
+                &memory,
+                &plan,
+                &failures,
+                &report.deferred,
+            );
             if !group_plan.is_empty() {
                 let known = applier.known.lock().map(|k| k.clone()).unwrap_or_default();
                 let outcomes = scim_groups::apply_group_plan(
@@ -499,6 +508,48 @@ fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Vec<String> {
         runs.join(", "),
         intents.len()
     )]
+}
+
+/// Brings the state store in line with what the target already holds: a user carrying one of our
+/// external ids but no link (its create landed while the answer was lost) is linked, and a record
+/// that failed before but needed nothing this run has its failure cleared.
+fn reconcile_memory(
+    store: &StateStore,
+    desired: &Desired,
+    current: &Current,
+    memory: &Memory,
+    plan: &Plan,
+    failures: &[RecordFailure],
+    deferred: &[retry_hold::Deferred],
+) {
+    let now = jiff::Timestamp::now();
+    let failed: BTreeSet<&str> = failures.iter().map(|f| f.external_id.as_str()).collect();
+    let mut touched: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.operation.external_id())
+        .collect();
+    touched.extend(deferred.iter().map(|d| d.external_id.as_str()));
+    let mut result = Ok(());
+    for user in &current.users {
+        let Some(external_id) = user.external_id.as_deref() else {
+            continue;
+        };
+        if !desired.users.contains_key(external_id) {
+            continue;
+        }
+        if !memory.links.contains_key(external_id) && !touched.contains(external_id) {
+            // Ours if one of our writes for it failed: the create that did land.
+            let created = failed.contains(external_id);
+            result = result.and_then(|()| store.link(external_id, &user.id, created, now));
+        }
+        if failed.contains(external_id) && !touched.contains(external_id) {
+            result = result.and_then(|()| store.clear_failure(external_id));
+        }
+    }
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not reconcile the state store with the target");
+    }
 }
 
 /// Remembers since when each retirement candidate is empty; forgets groups that are not

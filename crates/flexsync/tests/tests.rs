@@ -2,7 +2,9 @@
 //! scim2-server) over real sockets, and the command line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod chaos;
 mod cli;
+mod groups;
 mod interop;
 mod support;
 mod sync;

@@ -338,3 +338,30 @@ pub fn add_staff(doc: &mut Value, n: u32) -> Vec<String> {
         })
         .collect()
 }
+
+// Reading Flex documents and SCIM users back, independently of flexsync's mapping.
+
+/// Employees with an employment period that covers `today` (dates compared as ISO text).
+pub fn employed_on(doc: &Value, today: Date) -> std::collections::BTreeSet<String> {
+    let day = today.to_string();
+    doc["EmploymentPeriods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| {
+            let from = p["FromDate"].as_str().map(|d| &d[..10]);
+            let to = p["ToDate"].as_str().map(|d| &d[..10]);
+            from.is_some_and(|f| f <= day.as_str()) && to.is_none_or(|t| t >= day.as_str())
+        })
+        .filter_map(|p| p["EmployeeId"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The externalIds of the users that are paused (`active: false`).
+pub fn paused_ids(users: &[Value]) -> std::collections::BTreeSet<String> {
+    users
+        .iter()
+        .filter(|u| u["active"].as_bool() == Some(false))
+        .filter_map(|u| u["externalId"].as_str().map(str::to_string))
+        .collect()
+}
