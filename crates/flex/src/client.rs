@@ -378,7 +378,7 @@ impl FlexClient {
         let (warnings, dropped) = (&mut out.warnings, &mut out.dropped);
 
         let what = employees_what;
-        let mut by_id: BTreeMap<String, SourceEmployee> = BTreeMap::new();
+        let mut by_id: BTreeMap<String, Vec<SourceEmployee>> = BTreeMap::new();
         for (index, item) in employees.iter().enumerate() {
             let Some(employee) = take(
                 wire::employee(item, id),
@@ -399,17 +399,12 @@ impl FlexClient {
                 });
                 continue;
             }
-            if by_id.contains_key(&employee.id) {
-                warnings.push(ReadWarning {
-                    what: what.clone(),
-                    record: employee.id.clone(),
-                    field: None,
-                    message: "came twice (did the list change during the read?); kept once"
-                        .to_string(),
-                });
-                continue;
+            match by_id.get(&employee.id) {
+                // The same record twice: a page that shifted while we read. Keep one.
+                Some(kept) if kept.contains(&employee) => continue,
+                // Two different records with one Id: both go on, and the map step reports it.
+                _ => by_id.entry(employee.id.clone()).or_default().push(employee),
             }
-            by_id.insert(employee.id.clone(), employee);
         }
         let ids: BTreeSet<String> = by_id.keys().cloned().collect();
 
@@ -455,7 +450,7 @@ impl FlexClient {
         warnings.extend(dimension_warnings);
         *dropped += dimension_dropped;
 
-        out.snapshot.employees = by_id.into_values().collect();
+        out.snapshot.employees = by_id.into_values().flatten().collect();
         out.snapshot.periods = kept_periods;
         out.snapshot.dimensions = dimensions;
         out.snapshot.default_accounts = kept_defaults;

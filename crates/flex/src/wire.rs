@@ -117,6 +117,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A field that must be a JSON string (names, emails, dates); a number or other shape is
+    /// reported and skipped.
+    fn string(&mut self, name: &str) -> Option<String> {
+        let value = field(self.map, name)?;
+        match value {
+            Value::Null => None,
+            Value::String(text) => Some(text.clone()),
+            other => {
+                self.problems.push(FieldProblem {
+                    field: format!("{}{name}", self.prefix),
+                    problem: format!("expected a text, found {}; skipped", kind(other)),
+                });
+                None
+            }
+        }
+    }
+
     /// An identifier: text or number, not empty.
     fn id(&mut self, name: &str) -> Option<String> {
         self.text(name)
@@ -175,10 +192,10 @@ pub fn employee(value: &Value, company_id: &str) -> Parsed<SourceEmployee> {
     let mut r = Reader::new(map, "");
     let id = r.id("Id");
     let company = r.id("CompanyId").unwrap_or_else(|| company_id.to_string());
-    let first_name = r.text("FirstName");
-    let last_name = r.text("LastName");
-    let email_work = r.text("EmailWork");
-    let date_of_birth = r.text("DateOfBirth");
+    let first_name = r.string("FirstName");
+    let last_name = r.string("LastName");
+    let email_work = r.string("EmailWork");
+    let date_of_birth = r.string("DateOfBirth");
     let gender = r.text("Gender");
     let manager_id = r.id("ImmediateManagerEmployeeId");
 
@@ -568,6 +585,28 @@ mod tests {
         assert_eq!(e.last_name.as_deref(), Some("Berg"));
         let fields: Vec<&str> = parsed.problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["FirstName", "Gender", "Employment"]);
+    }
+
+    #[test]
+    fn names_emails_and_dates_must_be_text_but_ids_and_codes_may_be_numbers() {
+        let value = json!({
+            "Id": 17, "FirstName": 42, "LastName": true, "EmailWork": 1.5,
+            "DateOfBirth": 19900312, "Gender": 2
+        });
+        let parsed = employee(&value, "c1");
+        let e = parsed.record.unwrap();
+        assert_eq!(e.id, "17");
+        assert_eq!(e.gender.as_deref(), Some("2"));
+        assert_eq!(
+            (e.first_name, e.last_name, e.email_work),
+            (None, None, None)
+        );
+        assert_eq!(e.date_of_birth, None);
+        let fields: Vec<&str> = parsed.problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["FirstName", "LastName", "EmailWork", "DateOfBirth"]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! A group's external id comes from its path of keys: `grp:<company>/<level>=<key>/...`, where
 //! `<company>` is the company number (or id), `<level>` the normalised level name and `<key>` the
-//! normalised account code or field value. Renaming an account changes the label, not the id.
+//! normalised account code or field value (see [`normalise`]: values differing only in case,
+//! spaces or Unicode normalisation are one key). Renaming an account changes the label, not the id.
 //! Only active users are members (paused users sit in no group, so a group of leavers empties
 //! and can be retired); `DesiredUser.group` is set for exactly the members.
 
@@ -16,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, Severity};
 use crate::map::dates::parse_date;
+use crate::map::people::{nfc, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
 use crate::snapshot::{
     Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
@@ -35,12 +37,11 @@ struct Segment {
     label: String,
 }
 
-/// Case-folded, whitespace collapsed and trimmed.
+/// A group key: whitespace collapsed and trimmed, in Unicode NFC, case-folded (upper then lower
+/// case, so that e.g. "STRASSE" and "straße" fold alike).
 pub fn normalise(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    nfc(&nfc(&collapsed).to_uppercase().to_lowercase())
 }
 
 /// A normalised text made safe as one part of an external id: `%`, `/`, `=`, quotes,
@@ -211,11 +212,8 @@ impl Builder<'_, '_> {
             .collect();
         let mut segments = Vec::new();
         if self.settings.company_top {
-            let label = company
-                .and_then(|c| c.name.as_deref())
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .map_or_else(|| company_key.clone(), str::to_string);
+            let label = words(company.and_then(|c| c.name.as_deref()))
+                .unwrap_or_else(|| company_key.clone());
             segments.push(Segment {
                 tag: COMPANY_TAG.to_string(),
                 key: company_key.clone(),
@@ -341,14 +339,11 @@ impl Builder<'_, '_> {
     ) -> Option<Segment> {
         match level {
             GroupLevel::Field(name) => {
-                let text = employee.fields.get(name)?.trim();
-                if text.is_empty() {
-                    return None;
-                }
+                let text = words(employee.fields.get(name).map(String::as_str))?;
                 Some(Segment {
                     tag: normalise(name),
-                    key: normalise(text),
-                    label: text.split_whitespace().collect::<Vec<_>>().join(" "),
+                    key: normalise(&text),
+                    label: text,
                 })
             }
             GroupLevel::Dimension(name) => self.account(user_id, company_id, name),
@@ -397,11 +392,11 @@ impl Builder<'_, '_> {
             .filter(|id| !id.is_empty())
             .and_then(|id| dimension.accounts.iter().find(|a| a.id.trim() == id));
         let by_code = || {
-            let code = default.account_code.as_deref().map(str::trim)?;
+            let code = normalise(default.account_code.as_deref()?);
             dimension
                 .accounts
                 .iter()
-                .find(|a| !code.is_empty() && a.code.trim() == code)
+                .find(|a| !code.is_empty() && normalise(&a.code) == code)
         };
         let Some(account) = by_id.or_else(by_code) else {
             self.findings.push(Finding {
@@ -425,16 +420,11 @@ impl Builder<'_, '_> {
         } else {
             code
         };
-        let label = account
-            .name
-            .as_deref()
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .unwrap_or(key);
+        let label = words(account.name.as_deref()).unwrap_or_else(|| nfc(key));
         Some(Segment {
             tag: normalise(name),
             key: normalise(key),
-            label: label.to_string(),
+            label,
         })
     }
 

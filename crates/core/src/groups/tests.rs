@@ -352,6 +352,74 @@ fn field_levels_key_by_normalised_value() {
 }
 
 #[test]
+fn normalise_folds_case_spaces_and_unicode_forms() {
+    let key = super::normalise("G\u{f6}teborg  Centrum");
+    assert_eq!(key, "g\u{f6}teborg centrum");
+    for variant in [
+        "Go\u{308}teborg Centrum",
+        " G\u{d6}TEBORG\tcentrum ",
+        "GO\u{308}TEBORG   CENTRUM",
+    ] {
+        assert_eq!(super::normalise(variant), key, "{variant:?}");
+    }
+    assert_eq!(super::normalise("STRASSE"), super::normalise("Stra\u{df}e"));
+    assert_ne!(super::normalise("Malm\u{f6}"), super::normalise("Malmo"));
+}
+
+#[test]
+fn field_values_differing_only_in_case_spaces_or_nfd_are_one_group() {
+    let mut org = Org::new();
+    org.company("c", Some(1), "Bolaget");
+    org.employee("a", "c", None, true)
+        .field("a", "City", "G\u{f6}teborg");
+    org.employee("b", "c", None, true)
+        .field("b", "City", "Go\u{308}teborg");
+    org.employee("d", "c", None, true)
+        .field("d", "City", "  G\u{d6}TEBORG ");
+    let settings = GroupSettings {
+        levels: vec![GroupLevel::Field("City".into())],
+        ..GroupSettings::default()
+    };
+    let desired = desired_for(&org.snapshot, &settings);
+    let ids: Vec<&str> = desired.groups.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["grp:1/city=g\u{f6}teborg"]);
+    let group = &desired.groups["grp:1/city=g\u{f6}teborg"];
+    assert_eq!(group.members, ["a", "b", "d"]);
+    assert_eq!(
+        group.display_name, "G\u{f6}teborg",
+        "labels are composed too"
+    );
+}
+
+#[test]
+fn account_codes_match_whatever_their_case_spaces_or_unicode_form() {
+    let mut org = Org::new();
+    org.company("c", Some(1), "Bolaget");
+    org.dimension("c", "Kontor", &[("G\u{d6}T", "Go\u{308}teborg")]);
+    org.employee("a", "c", None, true);
+    org.employee("b", "c", None, true);
+    org.account("a", "c", "Kontor", "G\u{d6}T", None, None);
+    org.account("b", "c", "Kontor", "x", None, None);
+    for default in &mut org.snapshot.default_accounts {
+        if default.employee_id == "b" {
+            default.account_id = None;
+            default.account_code = Some(" go\u{308}t ".into());
+        }
+    }
+    let settings = GroupSettings {
+        levels: vec![GroupLevel::Dimension("Kontor".into())],
+        ..GroupSettings::default()
+    };
+    let desired = desired_for(&org.snapshot, &settings);
+    let ids: Vec<&str> = desired.groups.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["grp:1/kontor=g\u{f6}t"]);
+    let group = &desired.groups["grp:1/kontor=g\u{f6}t"];
+    assert_eq!(group.members, ["a", "b"]);
+    assert_eq!(group.display_name, "G\u{f6}teborg");
+    assert!(desired.findings.is_empty(), "{:?}", desired.findings);
+}
+
+#[test]
 fn keys_with_separators_do_not_collide() {
     let mut org = Org::new();
     org.company("c", Some(1), "Bolaget");

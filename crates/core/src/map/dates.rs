@@ -128,6 +128,33 @@ pub fn merge_spans(mut spans: Vec<Span>) -> Vec<Span> {
     merged
 }
 
+/// The pairs of spans that share at least one day, each as (earlier start, later start). A span
+/// is paired with the span before it that reaches furthest.
+pub fn overlaps(spans: &[Span]) -> Vec<(Span, Span)> {
+    let mut sorted = spans.to_vec();
+    sorted.sort();
+    let mut pairs = Vec::new();
+    let mut reaching: Option<Span> = None;
+    for span in sorted {
+        if let Some(before) = reaching {
+            if before.to.is_none_or(|end| span.from <= end) {
+                pairs.push((before, span));
+            }
+            let further = match (before.to, span.to) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(a), Some(b)) => b > a,
+            };
+            if further {
+                reaching = Some(span);
+            }
+        } else {
+            reaching = Some(span);
+        }
+    }
+    pairs
+}
+
 /// Where a person stands on a day, from their merged spans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Employment {
@@ -254,6 +281,19 @@ mod tests {
             span(date(2020, 1, 12), Some(date(2020, 1, 20))),
         ]);
         assert_eq!(merged.len(), 2);
+    }
+
+    #[test]
+    fn overlaps_name_spans_sharing_a_day_but_not_back_to_back_ones() {
+        let a = span(date(2020, 1, 1), Some(date(2020, 12, 31)));
+        let b = span(date(2020, 6, 1), Some(date(2020, 7, 31)));
+        let c = span(date(2020, 12, 31), None);
+        let d = span(date(2021, 6, 1), Some(date(2021, 6, 30)));
+        assert_eq!(overlaps(&[d, c, b, a]), vec![(a, b), (a, c), (c, d)]);
+        let next_day = span(date(2021, 1, 1), None);
+        assert!(overlaps(&[a, next_day]).is_empty());
+        assert!(overlaps(&[a]).is_empty());
+        assert_eq!(overlaps(&[a, a]), vec![(a, a)]);
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The map step: snapshot + settings + day -> desired state and findings. Pure: no clock, no I/O.
 //!
+//! Every text value is taken trimmed and in Unicode NFC (names also with inner spaces collapsed);
+//! work emails compare in NFC and lower case. Ids are compared exactly, trimmed.
+//!
 //! Order of judgement: each record on its own ([`people`], [`dates`]), then duplicate ids and
 //! emails across records, then manager links ([`managers`]) among the users that remain.
 
@@ -18,9 +21,9 @@ use crate::finding::{Finding, Severity};
 use crate::mapping::MappingSettings;
 use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
 
-use dates::{Span, employment_on, merge_spans, parse_date};
+use dates::{Span, employment_on, merge_spans, overlaps, parse_date};
 use managers::ManagerProblem;
-use people::{BirthProblem, EmailProblem, clean};
+use people::{BirthProblem, EmailProblem, clean, words};
 
 const MANAGER_FIELD: &str = "ImmediateManagerEmployeeId";
 
@@ -144,7 +147,7 @@ fn unique_records<'a>(
     for (index, employee) in employees.iter().enumerate() {
         let id = employee.id.trim();
         if id.is_empty() {
-            let email = clean(employee.email_work.as_deref()).unwrap_or("none");
+            let email = clean(employee.email_work.as_deref()).unwrap_or_else(|| "none".into());
             findings.push(finding(
                 &format!("employees[{index}]"),
                 "Id",
@@ -276,7 +279,11 @@ fn candidate(
         ));
     }
 
-    let spans = merge_spans(spans(&id, periods, &mut findings));
+    let spans = spans(&id, periods, &mut findings);
+    if let Some(finding) = overlap_finding(&id, &spans) {
+        findings.push(finding);
+    }
+    let spans = merge_spans(spans);
     let employment = employment_on(&spans, today, settings.starter_lead_days);
     if employment.span.is_none() {
         findings.push(finding(
@@ -303,17 +310,22 @@ fn candidate(
             active: employment.active,
             extra: people::extra(&employee.fields, &settings.extra),
         },
-        manager_id: clean(employee.manager_id.as_deref()).map(str::to_string),
+        manager_id: employee
+            .manager_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|manager| !manager.is_empty())
+            .map(str::to_string),
         first_start: spans.first().map(|span| span.from),
         external_id: id,
         findings,
     }
 }
 
-/// A trimmed name; blank or missing is `""` with a finding.
+/// A name trimmed, with inner spaces collapsed, in NFC; blank or missing is `""` with a finding.
 fn name(id: &str, field: &str, value: Option<&str>, findings: &mut Vec<Finding>) -> String {
-    match clean(value) {
-        Some(text) => text.to_string(),
+    match words(value) {
+        Some(text) => text,
         None => {
             findings.push(finding(
                 id,
@@ -355,7 +367,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
                 );
                 continue;
             }
-            Some(text) => match parse_date(text) {
+            Some(text) => match parse_date(&text) {
                 Some(date) => date,
                 None => {
                     ignore(
@@ -369,7 +381,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
         };
         let to = match clean(period.to.as_deref()) {
             None => None,
-            Some(text) => match parse_date(text) {
+            Some(text) => match parse_date(&text) {
                 Some(date) => Some(date),
                 None => {
                     ignore(
@@ -392,6 +404,31 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
         spans.push(Span { from, to });
     }
     spans
+}
+
+/// Names the employment periods that overlap (they are merged, which may hide a data error);
+/// periods that follow each other without a gap are normal and not reported.
+fn overlap_finding(id: &str, spans: &[Span]) -> Option<Finding> {
+    let pairs = overlaps(spans);
+    if pairs.is_empty() {
+        return None;
+    }
+    let shown = |span: &Span| match span.to {
+        Some(to) => format!("{} to {to}", span.from),
+        None => format!("{} onwards", span.from),
+    };
+    let listed: Vec<String> = pairs
+        .iter()
+        .map(|(a, b)| format!("{} overlaps {}", shown(a), shown(b)))
+        .collect();
+    Some(finding(
+        id,
+        "EmploymentPeriods",
+        "overlapping_periods",
+        format!("employment periods overlap: {}", listed.join("; ")),
+        "merged into one employment",
+        Severity::Notice,
+    ))
 }
 
 /// Keeps one record per user name: the active one, then the one employed earliest, then the

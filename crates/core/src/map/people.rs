@@ -1,17 +1,32 @@
 //! One employee record's own values: work email, names, gender, birthday, employment type and
-//! extra fields, each judged on its own.
+//! extra fields, each judged on its own; and the text forms every value is taken in (trimmed,
+//! Unicode NFC).
 
 use jiff::civil::Date;
 use std::collections::BTreeMap;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::desired::Gender;
 use crate::mapping::ExtraMapping;
 
 use super::dates::parse_date;
 
-/// Trims a text value; blank becomes None.
-pub fn clean(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|text| !text.is_empty())
+/// `text` in Unicode NFC, so a composed "Göteborg" and a decomposed "Go\u{308}teborg" are one
+/// value.
+pub fn nfc(text: &str) -> String {
+    text.nfc().collect()
+}
+
+/// A text value as the map step takes it: trimmed and in NFC; blank becomes None.
+pub fn clean(value: Option<&str>) -> Option<String> {
+    let text = value?.trim();
+    (!text.is_empty()).then(|| nfc(text))
+}
+
+/// Like [`clean`], with every inner run of whitespace made one space (names and labels).
+pub fn words(value: Option<&str>) -> Option<String> {
+    let text = value?.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!text.is_empty()).then(|| nfc(&text))
 }
 
 /// Why a work email cannot be a user name.
@@ -21,8 +36,8 @@ pub enum EmailProblem {
     NotAnEmail(String),
 }
 
-/// The user name from `EmailWork`: trimmed and lower-cased, with exactly one `@`, something on
-/// both sides, and no whitespace.
+/// The user name from `EmailWork`: trimmed, NFC and lower-cased, with exactly one `@`,
+/// something on both sides, and no whitespace.
 pub fn user_name(email: Option<&str>) -> Result<String, EmailProblem> {
     let email = clean(email).ok_or(EmailProblem::Missing)?;
     let shaped = match email.split_once('@') {
@@ -30,9 +45,9 @@ pub fn user_name(email: Option<&str>) -> Result<String, EmailProblem> {
         None => false,
     };
     if !shaped || email.chars().any(char::is_whitespace) {
-        return Err(EmailProblem::NotAnEmail(email.to_string()));
+        return Err(EmailProblem::NotAnEmail(email));
     }
-    Ok(email.to_lowercase())
+    Ok(nfc(&email.to_lowercase()))
 }
 
 /// Flex `Gender`: `1`/`2` or a text in English or Swedish. `0`, null and blank are "no gender"
@@ -45,7 +60,7 @@ pub fn gender(value: Option<&str>) -> Result<Gender, String> {
         "0" => Ok(Gender::None),
         "1" | "man" | "male" => Ok(Gender::Male),
         "2" | "kvinna" | "female" | "woman" => Ok(Gender::Female),
-        _ => Err(text.to_string()),
+        _ => Err(text),
     }
 }
 
@@ -63,7 +78,7 @@ pub fn birth_date(value: Option<&str>, today: Date) -> Result<Option<Date>, Birt
     let Some(text) = clean(value) else {
         return Ok(None);
     };
-    let date = parse_date(text).ok_or(BirthProblem::Unparseable)?;
+    let date = parse_date(&text).ok_or(BirthProblem::Unparseable)?;
     if date > today {
         return Err(BirthProblem::InTheFuture);
     }
@@ -74,9 +89,10 @@ pub fn birth_date(value: Option<&str>, today: Date) -> Result<Option<Date>, Birt
 }
 
 /// An employment type reduced to one spelling: `0` and `1` for the two known types whether they
-/// came as numbers or as text (English or Swedish), else the trimmed, lower-cased text.
+/// came as numbers or as text (English or Swedish), else the text with spaces collapsed, in NFC
+/// and lower-cased.
 pub fn employment_kind(text: &str) -> String {
-    let lower = text.trim().to_lowercase();
+    let lower = nfc(&words(Some(text)).unwrap_or_default().to_lowercase());
     if let Ok(number) = lower.parse::<i64>() {
         return number.to_string();
     }
@@ -103,7 +119,7 @@ pub fn employment_type(value: Option<&str>, exclude: &[String]) -> EmploymentTyp
             unknown: false,
         };
     };
-    let kind = employment_kind(text);
+    let kind = employment_kind(&text);
     let excluded = exclude.iter().any(|entry| employment_kind(entry) == kind);
     let known = kind == "0" || kind == "1";
     EmploymentType {
@@ -112,8 +128,9 @@ pub fn employment_type(value: Option<&str>, exclude: &[String]) -> EmploymentTyp
     }
 }
 
-/// The configured extra values of a record: each source field that holds a non-blank value, by
-/// target attribute. The field is looked up by its exact name, then ignoring ASCII case.
+/// The configured extra values of a record: each source field that holds a non-blank value
+/// (trimmed, NFC), by target attribute. The field is looked up by its exact name, then ignoring
+/// ASCII case.
 pub fn extra(
     fields: &BTreeMap<String, String>,
     mappings: &[ExtraMapping],
@@ -128,10 +145,7 @@ pub fn extra(
                 .map(|(_, value)| value)
         });
         if let Some(value) = clean(value.map(String::as_str)) {
-            values.insert(
-                mapping.target_attribute.trim().to_string(),
-                value.to_string(),
-            );
+            values.insert(mapping.target_attribute.trim().to_string(), value);
         }
     }
     values
@@ -148,6 +162,34 @@ mod tests {
             user_name(Some("  Anna.Berg@Example.SE ")),
             Ok("anna.berg@example.se".to_string())
         );
+    }
+
+    #[test]
+    fn user_names_differing_only_in_case_spaces_or_normalisation_are_equal() {
+        let composed = user_name(Some("\u{c5}sa.\u{d6}berg@Example.se"));
+        assert_eq!(composed, Ok("\u{e5}sa.\u{f6}berg@example.se".to_string()));
+        for variant in [
+            " A\u{30a}sa.O\u{308}berg@example.se ",
+            "a\u{30a}sa.o\u{308}berg@EXAMPLE.SE",
+            "\t\u{e5}sa.\u{f6}berg@example.se\n",
+        ] {
+            assert_eq!(user_name(Some(variant)), composed, "{variant:?}");
+        }
+    }
+
+    #[test]
+    fn text_values_are_trimmed_and_composed() {
+        assert_eq!(
+            clean(Some("  Go\u{308}teborg ")),
+            Some("G\u{f6}teborg".to_string())
+        );
+        assert_eq!(clean(Some(" \t ")), None);
+        assert_eq!(clean(None), None);
+        assert_eq!(
+            words(Some(" Anna  \t Mari\u{308}a ")),
+            Some("Anna Mar\u{ef}a".to_string())
+        );
+        assert_eq!(words(Some("   ")), None);
     }
 
     #[test]
@@ -233,6 +275,12 @@ mod tests {
         assert_eq!(employment_kind("ANSTÄLLD"), "0");
         assert_eq!(employment_kind("Employee"), "0");
         assert_eq!(employment_kind("Konsult"), "konsult");
+        assert_eq!(employment_kind("Ansta\u{308}lld"), "0");
+        assert_eq!(employment_kind(" Extern \t personal "), "1");
+        assert_eq!(
+            employment_kind("Timanst\u{e4}lld"),
+            employment_kind(" TIMANSTA\u{308}LLD ")
+        );
     }
 
     #[test]

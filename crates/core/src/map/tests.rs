@@ -175,7 +175,71 @@ fn values_are_trimmed_and_emails_lower_cased() {
     );
     assert_eq!(mid.manager_external_id.as_deref(), Some("boss"));
     assert_eq!(mid.values.birth_date, Some(date(1985, 5, 5)));
-    assert!(kinds(&desired, "mid").is_empty());
+    assert_eq!(kinds(&desired, "mid"), ["overlapping_periods"]);
+    let overlap = &desired.findings[desired
+        .findings
+        .iter()
+        .position(|f| f.record == "mid")
+        .unwrap()];
+    assert_eq!(
+        (overlap.field.as_str(), overlap.severity),
+        ("EmploymentPeriods", Severity::Notice)
+    );
+    assert!(overlap.problem.contains("2018-06-01"), "{overlap:?}");
+}
+
+fn person(id: &str, first: &str, last: &str, email: &str) -> (SourceEmployee, SourcePeriod) {
+    let employee = SourceEmployee {
+        id: id.into(),
+        company_id: "c".into(),
+        first_name: Some(first.into()),
+        last_name: Some(last.into()),
+        email_work: Some(email.into()),
+        employment_type: Some(" Extern  personal ".into()),
+        ..SourceEmployee::default()
+    };
+    let period = SourcePeriod {
+        id: Some(format!("p-{id}")),
+        employee_id: id.into(),
+        from: Some("2020-01-01".into()),
+        to: None,
+    };
+    (employee, period)
+}
+
+#[test]
+fn text_is_taken_in_nfc_and_emails_differing_only_in_case_spaces_or_nfd_are_one_user() {
+    let people = [
+        person(
+            "a",
+            " Go\u{308}ran ",
+            "\u{c5}kesson  Berg",
+            "goran.akesson@example.se",
+        ),
+        person("b", "Go\u{308}ran", "Åkesson", " GORAN.Akesson@Example.SE "),
+        person("c", "Märta", "Öst", "ma\u{308}rta@example.se"),
+        person("d", "Märta", "Öst", "M\u{c4}RTA@example.se"),
+    ];
+    let snapshot = Snapshot {
+        employees: people.iter().map(|(e, _)| e.clone()).collect(),
+        periods: people.iter().map(|(_, p)| p.clone()).collect(),
+        ..Snapshot::default()
+    };
+    let desired = map(&snapshot, &MappingSettings::default(), TODAY);
+    let ids: Vec<&str> = desired.users.keys().map(String::as_str).collect();
+    assert_eq!(ids, ["a", "c"]);
+    let a = &desired.users["a"].values;
+    assert_eq!(a.given_name, "G\u{f6}ran");
+    assert_eq!(a.family_name, "\u{c5}kesson Berg");
+    assert_eq!(desired.users["c"].values.user_name, "m\u{e4}rta@example.se");
+    assert!(a.exclude_from_surveys == Some(true), "{a:?}");
+    for (loser, winner) in [("b", "a"), ("d", "c")] {
+        assert_eq!(kinds(&desired, loser), ["duplicate_email"], "{loser}");
+        let finding = desired.findings.iter().find(|f| f.record == loser).unwrap();
+        assert_eq!(finding.field, "EmailWork");
+        assert!(finding.action.contains(winner), "{finding:?}");
+    }
+    assert!(kinds(&desired, "a").is_empty(), "{:?}", desired.findings);
 }
 
 #[test]

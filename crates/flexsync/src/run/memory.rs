@@ -1,0 +1,217 @@
+//! What the state store remembers around a run: intents and outcomes of every write, links of
+//! users and groups, interrupted runs, failures, and groups waiting out their grace period.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use flexsync_core::current::{Current, Memory};
+use flexsync_core::desired::Desired;
+use flexsync_core::group_plan::Grace;
+use flexsync_core::plan::{Plan, Step};
+use flexsync_core::retry_hold::{self, RecordFailure};
+use flexsync_state::{OpOutcome, RunOutcome, StateStore};
+
+use crate::scim_writer::{Journal, StepOutcome};
+
+/// User external id -> target id, from the target and from our links.
+pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<String, String> {
+    let mut ids: BTreeMap<String, String> = memory.links.clone();
+    for user in &current.users {
+        if let Some(external_id) = &user.external_id {
+            ids.insert(external_id.clone(), user.id.clone());
+        }
+    }
+    ids
+}
+
+/// External ids of the groups this tool created (their links are kept like users').
+pub(super) fn created_groups(memory: &Memory) -> BTreeSet<String> {
+    memory
+        .links
+        .iter()
+        .filter(|(external_id, target_id)| {
+            external_id.starts_with("grp") && memory.created.contains(*target_id)
+        })
+        .map(|(external_id, _)| external_id.clone())
+        .collect()
+}
+
+/// Keeps the links of groups created in this run, and forgets retired ones.
+pub(super) fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
+    let now = jiff::Timestamp::now();
+    for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
+        let saved = match (outcome.kind, &outcome.target_id) {
+            ("create_group", Some(target_id)) => {
+                store.link(&outcome.external_id, target_id, outcome.note.is_none(), now)
+            }
+            ("retire_group", _) => store
+                .unlink(&outcome.external_id)
+                .and_then(|()| store.clear_group_empty(&outcome.external_id)),
+            _ => Ok(()),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%error, "could not record a group link");
+        }
+    }
+}
+
+/// Writes that an earlier run announced but never finished (it was killed): each is closed as
+/// interrupted. Nothing else is needed: this run plans from what the target holds, and a create
+/// that did land is found by its externalId.
+pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Vec<String> {
+    let intents = match store.unfinished_intents() {
+        Ok(intents) => intents,
+        Err(error) => return vec![format!("could not read unfinished operations: {error}")],
+    };
+    let mut runs = BTreeSet::new();
+    for intent in &intents {
+        runs.insert(intent.run.0);
+        let outcome = OpOutcome::Failed {
+            message: "interrupted: the run stopped before the outcome was known".into(),
+        };
+        if let Err(error) = store.record_outcome(intent.id, outcome, now) {
+            tracing::warn!(%error, "could not close an interrupted operation");
+        }
+    }
+    if intents.is_empty() {
+        return Vec::new();
+    }
+    for run in &runs {
+        // A run killed mid-apply never finished; close it (a finished one refuses, harmlessly).
+        let _ = store.finish_run(
+            flexsync_state::RunId(*run),
+            now,
+            RunOutcome::Failed,
+            &json!({ "error": "interrupted" }),
+        );
+    }
+    let runs: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();
+    vec![format!(
+        "run {} stopped with {} writes under way; this run re-planned them from what \
+         Winningtemp holds",
+        runs.join(", "),
+        intents.len()
+    )]
+}
+
+/// Brings the state store in line with what the target already holds: a user carrying one of our
+/// external ids but no link (its create landed while the answer was lost) is linked, and a record
+/// that failed before but needed nothing this run has its failure cleared.
+pub(super) fn reconcile_memory(
+    store: &StateStore,
+    desired: &Desired,
+    current: &Current,
+    memory: &Memory,
+    plan: &Plan,
+    failures: &[RecordFailure],
+    deferred: &[retry_hold::Deferred],
+) {
+    let now = jiff::Timestamp::now();
+    let failed: BTreeSet<&str> = failures.iter().map(|f| f.external_id.as_str()).collect();
+    let mut touched: BTreeSet<&str> = plan
+        .steps
+        .iter()
+        .map(|s| s.operation.external_id())
+        .collect();
+    touched.extend(deferred.iter().map(|d| d.external_id.as_str()));
+    let mut result = Ok(());
+    for user in &current.users {
+        let Some(external_id) = user.external_id.as_deref() else {
+            continue;
+        };
+        if !desired.users.contains_key(external_id) {
+            continue;
+        }
+        if !memory.links.contains_key(external_id) && !touched.contains(external_id) {
+            // Ours if one of our writes for it failed: the create that did land.
+            let created = failed.contains(external_id);
+            result = result.and_then(|()| store.link(external_id, &user.id, created, now));
+        }
+        if failed.contains(external_id) && !touched.contains(external_id) {
+            result = result.and_then(|()| store.clear_failure(external_id));
+        }
+    }
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not reconcile the state store with the target");
+    }
+}
+
+/// Remembers since when each retirement candidate is empty; forgets groups that are not
+/// candidates any more (they have members again).
+pub(super) fn remember_empty_groups(
+    store: &StateStore,
+    before: &BTreeMap<String, jiff::civil::Date>,
+    grace: &Grace,
+) {
+    let mut result = Ok(());
+    for (external_id, since) in &grace.empty {
+        result = result.and_then(|()| store.mark_group_empty(external_id, *since));
+    }
+    for external_id in before.keys().filter(|id| !grace.empty.contains_key(*id)) {
+        result = result.and_then(|()| store.clear_group_empty(external_id));
+    }
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not record empty groups");
+    }
+}
+
+/// Records intents and outcomes in the state store, and keeps the links it learns.
+pub(super) struct StoreJournal {
+    pub(super) store: StateStore,
+    pub(super) run: flexsync_state::RunId,
+}
+
+impl Journal for StoreJournal {
+    fn intent(&self, step: &Step) -> Option<i64> {
+        let store = &self.store;
+        let detail = serde_json::to_value(step).unwrap_or_default();
+        match store.record_intent(
+            self.run,
+            step.operation.external_id(),
+            step.operation.kind(),
+            &detail,
+        ) {
+            Ok(id) => Some(id.0),
+            Err(error) => {
+                tracing::warn!(%error, "could not record intent");
+                None
+            }
+        }
+    }
+
+    fn outcome(&self, intent: Option<i64>, outcome: &StepOutcome) {
+        let store = &self.store;
+        let now = jiff::Timestamp::now();
+        let result = match &outcome.error {
+            None => OpOutcome::Done {
+                target_id: outcome.target_id.clone().unwrap_or_default(),
+            },
+            Some(message) => OpOutcome::Failed {
+                message: message.clone(),
+            },
+        };
+        if let Some(intent) = intent {
+            if let Err(error) = store.record_outcome(flexsync_state::OpId(intent), result, now) {
+                tracing::warn!(%error, "could not record outcome");
+            }
+        }
+        let saved = match (&outcome.error, &outcome.target_id) {
+            (None, Some(target_id)) => {
+                let created = outcome.kind == "create" && outcome.note.is_none();
+                let linked = matches!(outcome.kind, "create" | "adopt")
+                    .then(|| store.link(&outcome.external_id, target_id, created, now));
+                linked
+                    .unwrap_or(Ok(()))
+                    .and_then(|()| store.clear_failure(&outcome.external_id))
+            }
+            (Some(message), _) => store
+                .record_failure(&outcome.external_id, message, now)
+                .map(|_| ()),
+            (None, None) => Ok(()),
+        };
+        if let Err(error) = saved {
+            tracing::warn!(%error, "could not update the state store");
+        }
+    }
+}
