@@ -72,6 +72,12 @@ pub enum Command {
         /// A Flex employee id or a work email.
         who: String,
     },
+    /// Run `sync` on the configured schedule until stopped (SIGTERM or Ctrl-C), serving
+    /// /healthz and /metrics.
+    Daemon {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Past runs from the state store.
     History {
         #[arg(long)]

@@ -1,6 +1,6 @@
 //! What each command does: load the configuration, run, print, and give the exit code.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -10,11 +10,17 @@ use flexsync_emulators::knobs::Faults;
 
 use crate::cli::{Cli, Command, EmulateCommand, FaultArgs, ProfileArg};
 use crate::config::Config;
-use crate::run::{self, Ends, Exit, Mode, RunFailure};
+use crate::run::{self, Ends, Exit, Mode, RunFailure, RunResult};
 
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
-    init_logging(cli.verbose);
+    // A daemon's log is its record of the runs: say what each run did unless told otherwise.
+    let quiet = if matches!(cli.command, Command::Daemon { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.verbose, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -34,9 +40,9 @@ pub fn main(cli: Cli) -> i32 {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet: &str) {
     let default = match verbose {
-        0 => "warn",
+        0 => quiet,
         1 => "info,flexsync=debug",
         _ => "debug",
     };
@@ -45,10 +51,11 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
-fn usage(error: anyhow::Error) -> RunFailure {
+pub fn usage(error: anyhow::Error) -> RunFailure {
     RunFailure {
         exit: Exit::Usage,
         error,
@@ -75,6 +82,7 @@ async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
             plan_or_sync(&config, Mode::Sync, allowance, json).await
         }
         Command::Check { config } => check(&config).await,
+        Command::Daemon { config } => crate::daemon::run(&config).await,
         Command::Explain { config, who } => {
             let config = Config::load(&config).map_err(usage)?;
             let ends = Ends::connect(&config)?;
@@ -122,23 +130,16 @@ async fn plan_or_sync(
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
-    let ends = Ends::connect(&config)?;
-    let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
-    let written = if mode == Mode::Sync {
-        Some(
-            result
-                .report
-                .write_json(&config.report_dir)
-                .with_context(|| {
-                    format!(
-                        "cannot write the report into {}",
-                        config.report_dir.display()
-                    )
-                })
-                .map_err(usage)?,
-        )
-    } else {
-        None
+    let (result, written) = match mode {
+        Mode::Sync => {
+            let (result, written) = sync_and_report(&config, allowance).await?;
+            (result, Some(written))
+        }
+        Mode::Plan => {
+            let ends = Ends::connect(&config)?;
+            let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
+            (result, None)
+        }
     };
     if json {
         let document = serde_json::json!({
@@ -167,6 +168,27 @@ async fn plan_or_sync(
         }
     }
     Ok(result.exit)
+}
+
+/// One sync as `flexsync sync` carries it out: the run, then its JSON report in the report
+/// folder. The daemon's scheduled runs come through here too.
+pub async fn sync_and_report(
+    config: &Config,
+    allowance: Allowance,
+) -> Result<(RunResult, PathBuf), RunFailure> {
+    let ends = Ends::connect(config)?;
+    let result = run::run(config, &ends, Mode::Sync, allowance, run::today(config)).await?;
+    let written = result
+        .report
+        .write_json(&config.report_dir)
+        .with_context(|| {
+            format!(
+                "cannot write the report into {}",
+                config.report_dir.display()
+            )
+        })
+        .map_err(usage)?;
+    Ok((result, written))
 }
 
 async fn check(path: &Path) -> Result<Exit, RunFailure> {

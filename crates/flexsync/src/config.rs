@@ -1,6 +1,8 @@
 //! Configuration: the TOML file as written (`RawConfig`, unknown keys refused) and the checked
 //! `Config` the rest of the program uses (parsed URLs, resolved secrets, settings per part).
 
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use flexsync_http::HttpSettings;
 use flexsync_scim::ScimSettings;
 
 use crate::file_writer::{Destination, FileColumns, SftpTarget};
+use crate::schedule::{MAX_EVERY_MINUTES, Schedule, Slots, parse_time_of_day};
 
 pub const DEFAULT_USER_EXTENSION: &str =
     "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
@@ -39,6 +42,10 @@ pub struct RawConfig {
     pub sync: RawSync,
     #[serde(default)]
     pub report: RawReport,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub daemon: RawDaemon,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +181,34 @@ pub struct RawReport {
     pub dir: Option<PathBuf>,
 }
 
+/// When `flexsync daemon` runs a sync: `times` or `every_minutes`, not both.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Local times of day (`HH:MM`) in `sync.time_zone`; default `["01:00"]`.
+    pub times: Option<Vec<String>>,
+    pub every_minutes: Option<u32>,
+    pub run_at_start: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    /// Where `/healthz` and `/metrics` are served; default `127.0.0.1:9108`.
+    pub listen: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long a run in progress may take to finish.
+    pub stop_timeout_seconds: Option<u64>,
+}
+
+/// The daemon's HTTP address and stop behaviour.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub listen: SocketAddr,
+    pub stop_timeout: Duration,
+}
+
+pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
+
 /// Where and how the CSV files are delivered.
 #[derive(Debug, Clone)]
 pub struct FileChannel {
@@ -202,6 +237,9 @@ pub struct Config {
     pub time_zone: jiff::tz::TimeZone,
     pub time_zone_name: String,
     pub concurrency: usize,
+    /// When `flexsync daemon` runs.
+    pub schedule: Schedule,
+    pub daemon: DaemonSettings,
     /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
     pub warnings: Vec<String>,
 }
@@ -365,6 +403,9 @@ impl Config {
         let time_zone = jiff::tz::TimeZone::get(&time_zone_name)
             .map_err(|e| anyhow!("sync.time_zone: {time_zone_name:?}: {e}"))?;
 
+        let schedule = read_schedule(&raw.schedule, &time_zone)?;
+        let daemon = read_daemon(&raw.daemon)?;
+
         let state_path = relative(
             raw.state
                 .path
@@ -434,9 +475,56 @@ impl Config {
             time_zone,
             time_zone_name,
             concurrency,
+            schedule,
+            daemon,
             warnings,
         })
     }
+}
+
+fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -> Result<Schedule> {
+    let slots = match (&raw.times, raw.every_minutes) {
+        (Some(_), Some(_)) => bail!("schedule: give `times` or `every_minutes`, not both"),
+        (None, None) => Schedule::daily_at_one(time_zone.clone()).slots,
+        (None, Some(minutes)) => {
+            if !(1..=MAX_EVERY_MINUTES).contains(&minutes) {
+                bail!(
+                    "schedule.every_minutes: {minutes} is not between 1 and {MAX_EVERY_MINUTES}; use `times` for daily runs"
+                );
+            }
+            Slots::EveryMinutes(minutes)
+        }
+        (Some(times), None) => {
+            if times.is_empty() {
+                bail!("schedule.times: name at least one time of day, e.g. [\"01:00\"]");
+            }
+            let parsed = times
+                .iter()
+                .map(|text| {
+                    parse_time_of_day(text).ok_or_else(|| {
+                        anyhow!("schedule.times: {text:?} is not a time of day written HH:MM (00:00 to 23:59)")
+                    })
+                })
+                .collect::<Result<BTreeSet<_>>>()?;
+            Slots::Times(parsed)
+        }
+    };
+    Ok(Schedule {
+        slots,
+        time_zone: time_zone.clone(),
+        run_at_start: raw.run_at_start.unwrap_or(false),
+    })
+}
+
+fn read_daemon(raw: &RawDaemon) -> Result<DaemonSettings> {
+    let text = raw.listen.as_deref().unwrap_or(DEFAULT_DAEMON_LISTEN);
+    let listen = text.trim().parse::<SocketAddr>().map_err(|e| {
+        anyhow!("daemon.listen: {text:?} is not an address and port such as 127.0.0.1:9108: {e}")
+    })?;
+    Ok(DaemonSettings {
+        listen,
+        stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),
+    })
 }
 
 fn hold_policy(sync: &RawSync) -> Result<HoldPolicy> {
@@ -552,6 +640,72 @@ mod tests {
             raw.files
                 .is_some_and(|f| f.sftp.is_some() && f.dir.is_some())
         );
+    }
+
+    fn load(extra: &str) -> Result<Config> {
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken = \"t\"\n{extra}"
+        );
+        Config::from_raw(toml::from_str(&text)?, Path::new("."))
+    }
+
+    #[test]
+    fn the_daemon_runs_daily_at_one_on_loopback_by_default() {
+        let config = load("").unwrap();
+        assert_eq!(
+            config.schedule.describe(),
+            "daily at 01:00 (Europe/Stockholm)"
+        );
+        assert!(!config.schedule.run_at_start);
+        assert_eq!(config.daemon.listen.to_string(), DEFAULT_DAEMON_LISTEN);
+    }
+
+    #[test]
+    fn schedule_keys_are_read_in_the_sync_time_zone() {
+        let config = load(
+            "[sync]\ntime_zone = \"Europe/Helsinki\"\n[schedule]\ntimes = [\"22:15\", \"01:00\", \"01:00\"]\nrun_at_start = true\n[daemon]\nlisten = \"0.0.0.0:9200\"\nstop_timeout_seconds = 30\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.schedule.describe(),
+            "daily at 01:00, 22:15 (Europe/Helsinki)"
+        );
+        assert!(config.schedule.run_at_start);
+        assert_eq!(config.daemon.listen.to_string(), "0.0.0.0:9200");
+        assert_eq!(config.daemon.stop_timeout, Duration::from_secs(30));
+        let every = load("[schedule]\nevery_minutes = 5\n").unwrap();
+        assert_eq!(every.schedule.slots, Slots::EveryMinutes(5));
+        assert_eq!(every.schedule.warnings().len(), 1);
+    }
+
+    #[test]
+    fn bad_schedule_and_daemon_keys_are_named() {
+        for (extra, named) in [
+            (
+                "[schedule]\ntimes = [\"25:00\"]\n",
+                "schedule.times: \"25:00\"",
+            ),
+            ("[schedule]\ntimes = []\n", "schedule.times"),
+            (
+                "[schedule]\nevery_minutes = 0\n",
+                "schedule.every_minutes: 0",
+            ),
+            (
+                "[schedule]\nevery_minutes = 1441\n",
+                "schedule.every_minutes: 1441",
+            ),
+            (
+                "[schedule]\ntimes = [\"01:00\"]\nevery_minutes = 30\n",
+                "schedule: give `times` or `every_minutes`",
+            ),
+            (
+                "[daemon]\nlisten = \"localhost\"\n",
+                "daemon.listen: \"localhost\"",
+            ),
+        ] {
+            let error = format!("{:#}", load(extra).unwrap_err());
+            assert!(error.contains(named), "{extra}: {error}");
+        }
     }
 
     #[test]

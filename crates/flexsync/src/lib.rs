@@ -9,16 +9,20 @@
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`commands`]: what each command does.
+//! - [`schedule`]: when the daemon's next run is due (pure).
+//! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
 //! - [`demo`]: `flexsync demo`, everything local.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod file_writer;
 pub mod plan_view;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod scim_groups;
 pub mod scim_writer;

@@ -1,0 +1,623 @@
+//! `flexsync daemon`: syncs on the schedule, one at a time, until SIGTERM or Ctrl-C, and answers
+//! `GET /healthz` and `GET /metrics` from one `DaemonState`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use jiff::{Timestamp, Zoned};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use flexsync_core::guard::Allowance;
+
+use crate::commands::{sync_and_report, usage};
+use crate::config::Config;
+use crate::run::{Exit, RunFailure};
+use crate::schedule::next_run;
+
+/// The longest sleep between looks at the wall clock, so a clock change or a suspended machine
+/// delays a run by at most this much.
+const CLOCK_CHECK: Duration = Duration::from_secs(60);
+/// How long the HTTP server may take to close its connections on stop.
+const HTTP_STOP: Duration = Duration::from_secs(5);
+
+/// How a run ended: the exit code `flexsync sync` would have given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Done,
+    RecordFailures,
+    Refused,
+    Unreachable,
+    Usage,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Done,
+        Outcome::RecordFailures,
+        Outcome::Refused,
+        Outcome::Unreachable,
+        Outcome::Usage,
+    ];
+
+    pub fn of(exit: Exit) -> Outcome {
+        match exit {
+            Exit::Done => Outcome::Done,
+            Exit::RecordFailures => Outcome::RecordFailures,
+            Exit::Refused => Outcome::Refused,
+            Exit::Unreachable => Outcome::Unreachable,
+            Exit::Usage => Outcome::Usage,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::RecordFailures => "record_failures",
+            Outcome::Refused => "refused",
+            Outcome::Unreachable => "unreachable",
+            Outcome::Usage => "usage",
+        }
+    }
+}
+
+/// Operations of one kind in a run: carried out, and failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Operations {
+    pub ok: usize,
+    pub failed: usize,
+}
+
+/// One finished run, as the daemon keeps it.
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    /// The state store's run id; none when the run failed before or without a report.
+    pub id: Option<i64>,
+    pub outcome: Outcome,
+    pub finished: Zoned,
+    pub duration: Duration,
+    /// Per operation kind (create, update, pause, ...); empty when the run failed.
+    pub operations: BTreeMap<String, Operations>,
+    /// Findings on the Flex records; none when the run failed before mapping.
+    pub findings: Option<usize>,
+    pub report: Option<PathBuf>,
+    /// Why the run failed, when it did not produce a report.
+    pub error: Option<String>,
+}
+
+/// What the daemon knows: its runs so far and the next one. Logs each run and renders both
+/// `/healthz` and `/metrics`, so the log line and the figures come from one place.
+#[derive(Debug, Default)]
+pub struct DaemonState {
+    runs: BTreeMap<Outcome, u64>,
+    last: Option<FinishedRun>,
+    last_success: Option<Timestamp>,
+    next_run: Option<Zoned>,
+}
+
+impl DaemonState {
+    /// Keeps a finished run and the next run due after it, and logs the run.
+    pub fn record(&mut self, run: FinishedRun, next_run: Option<Zoned>) {
+        let id = run
+            .id
+            .map(|id| format!("#{id}"))
+            .unwrap_or_else(|| "-".into());
+        let report = run
+            .report
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match (&run.error, run.outcome) {
+            (Some(error), outcome) => tracing::error!(
+                run = %id, outcome = outcome.label(), "scheduled sync failed: {error}"
+            ),
+            (None, Outcome::Done) => tracing::info!(
+                run = %id, outcome = "done", seconds = run.duration.as_secs_f64(), %report,
+                "scheduled sync done"
+            ),
+            (None, outcome) => tracing::warn!(
+                run = %id, outcome = outcome.label(), %report, "scheduled sync needs attention"
+            ),
+        }
+        *self.runs.entry(run.outcome).or_insert(0) += 1;
+        if run.outcome == Outcome::Done {
+            self.last_success = Some(run.finished.timestamp());
+        }
+        self.last = Some(run);
+        self.set_next_run(next_run);
+    }
+
+    /// The next run due, or none while a run is in progress.
+    pub fn set_next_run(&mut self, next_run: Option<Zoned>) {
+        if let Some(next) = &next_run {
+            tracing::info!(next_run = %rfc3339(next), "next scheduled sync");
+        }
+        self.next_run = next_run;
+    }
+
+    /// The `/healthz` document.
+    pub fn healthz(&self) -> Value {
+        json!({
+            "status": "ok",
+            "last_run": self.last.as_ref().map(|run| json!({
+                "id": run.id,
+                "outcome": run.outcome.label(),
+                "finished": rfc3339(&run.finished),
+            })),
+            "next_run": self.next_run.as_ref().map(rfc3339),
+        })
+    }
+
+    /// The `/metrics` page in Prometheus' text format.
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        family(
+            &mut out,
+            "flexsync_runs_total",
+            "counter",
+            "Scheduled syncs since the daemon started, by outcome.",
+        );
+        for outcome in Outcome::ALL {
+            let count = self.runs.get(&outcome).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "flexsync_runs_total{{outcome=\"{}\"}} {count}",
+                outcome.label()
+            );
+        }
+        let last = self.last.as_ref();
+        gauge(
+            &mut out,
+            "flexsync_last_run_timestamp_seconds",
+            "When the last scheduled sync finished, in Unix seconds.",
+            last.map(|run| run.finished.timestamp().as_second().to_string()),
+        );
+        gauge(
+            &mut out,
+            "flexsync_last_success_timestamp_seconds",
+            "When the last scheduled sync that ended done (exit 0) finished, in Unix seconds.",
+            self.last_success.map(|t| t.as_second().to_string()),
+        );
+        gauge(
+            &mut out,
+            "flexsync_last_run_duration_seconds",
+            "How long the last scheduled sync took.",
+            last.map(|run| format!("{:.3}", run.duration.as_secs_f64())),
+        );
+        family(
+            &mut out,
+            "flexsync_last_run_operations",
+            "gauge",
+            "Operations of the last scheduled sync, by kind and result.",
+        );
+        for (kind, ops) in last.map(|run| &run.operations).into_iter().flatten() {
+            for (result, count) in [("ok", ops.ok), ("failed", ops.failed)] {
+                let _ = writeln!(
+                    out,
+                    "flexsync_last_run_operations{{kind=\"{}\",result=\"{result}\"}} {count}",
+                    label_value(kind)
+                );
+            }
+        }
+        gauge(
+            &mut out,
+            "flexsync_last_run_findings",
+            "Findings on Flex records in the last scheduled sync.",
+            last.and_then(|run| run.findings).map(|n| n.to_string()),
+        );
+        gauge(
+            &mut out,
+            "flexsync_next_run_timestamp_seconds",
+            "When the next scheduled sync is due, in Unix seconds (absent while one runs).",
+            self.next_run
+                .as_ref()
+                .map(|next| next.timestamp().as_second().to_string()),
+        );
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A gauge without labels; its sample is left out while the value is unknown.
+fn gauge(out: &mut String, name: &str, help: &str, value: Option<String>) {
+    family(out, name, "gauge", help);
+    if let Some(value) = value {
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A time as RFC 3339 with its local offset, e.g. `2026-03-30T01:00:00+02:00`.
+fn rfc3339(zoned: &Zoned) -> String {
+    zoned
+        .timestamp()
+        .display_with_offset(zoned.offset())
+        .to_string()
+}
+
+type Shared = Arc<Mutex<DaemonState>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `/healthz` and `/metrics` over one shared state.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<Shared>) -> axum::Json<Value> {
+    axum::Json(lock(&state).healthz())
+}
+
+async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        lock(&state).metrics(),
+    )
+}
+
+/// `flexsync daemon --config F`: loads the configuration, binds the HTTP address, and runs until
+/// SIGTERM or Ctrl-C. A configuration or bind error is a usage error (exit 2).
+pub async fn run(config_path: &Path) -> Result<Exit, RunFailure> {
+    let config = Config::load(config_path).map_err(usage)?;
+    for warning in config.warnings.iter().chain(&config.schedule.warnings()) {
+        tracing::warn!("{warning}");
+    }
+    let listen = config.daemon.listen;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            "daemon.listen = {listen} is not a loopback address: /healthz and /metrics are open to the network"
+        );
+    }
+    let stop = stop_signal().map_err(usage)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("daemon.listen: cannot listen on {listen}"))
+        .map_err(usage)?;
+    serve(config, listener, stop).await
+}
+
+/// Resolves on the first SIGTERM or Ctrl-C. The SIGTERM handler is in place once this returns.
+fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        tokio::select! {
+            _ = interrupt => tracing::info!("Ctrl-C: stopping"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
+        }
+        #[cfg(not(unix))]
+        interrupt.await;
+    })
+}
+
+/// The daemon on a bound listener until `stop` resolves: runs on the schedule, never two at
+/// once; a failed run is logged and the next slot comes as usual. On stop a run in progress
+/// may finish within `daemon.stop_timeout`.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<Exit, RunFailure> {
+    let state: Shared = Arc::default();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let app = router(state.clone());
+    let mut http_stop = stop_rx.clone();
+    let http = tokio::spawn(async move {
+        let serving = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped(&mut http_stop).await })
+            .await;
+        if let Err(error) = serving {
+            tracing::error!(%error, "the /healthz and /metrics server failed");
+        }
+    });
+    tracing::info!(
+        schedule = %config.schedule.describe(),
+        "flexsync daemon: /healthz and /metrics on http://{address}"
+    );
+
+    let mut stop_rx = stop_rx;
+    let mut due = if config.schedule.run_at_start {
+        None
+    } else {
+        Some(next_run(&now(&config), &config.schedule))
+    };
+    lock(&state).set_next_run(due.clone());
+    loop {
+        if let Some(due) = &due {
+            if !sleep_until(due.timestamp(), &mut stop_rx).await {
+                break;
+            }
+        }
+        lock(&state).set_next_run(None);
+        let run = scheduled_sync(&config);
+        tokio::pin!(run);
+        let finished = tokio::select! {
+            finished = &mut run => finished,
+            () = stopped(&mut stop_rx) => {
+                tracing::info!(
+                    "waiting up to {}s for the sync in progress to finish",
+                    config.daemon.stop_timeout.as_secs()
+                );
+                match tokio::time::timeout(config.daemon.stop_timeout, &mut run).await {
+                    Ok(finished) => lock(&state).record(finished, None),
+                    Err(_) => tracing::warn!(
+                        "the sync in progress did not finish within {}s; stopping without it (the next run settles it)",
+                        config.daemon.stop_timeout.as_secs()
+                    ),
+                }
+                break;
+            }
+        };
+        let next = next_run(&now(&config), &config.schedule);
+        lock(&state).record(finished, Some(next.clone()));
+        due = Some(next);
+    }
+
+    if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
+        tracing::warn!(
+            "the HTTP server did not close within {}s",
+            HTTP_STOP.as_secs()
+        );
+    }
+    tracing::info!("flexsync daemon stopped");
+    Ok(Exit::Done)
+}
+
+fn now(config: &Config) -> Zoned {
+    Timestamp::now().to_zoned(config.time_zone.clone())
+}
+
+/// One sync, the same way `flexsync sync` does it, kept as a finished run whatever its end.
+async fn scheduled_sync(config: &Config) -> FinishedRun {
+    let clock = std::time::Instant::now();
+    tracing::info!("scheduled sync starting");
+    let result = sync_and_report(config, Allowance::default()).await;
+    let finished = now(config);
+    let duration = clock.elapsed();
+    match result {
+        Ok((result, report_path)) => {
+            let report = &result.report;
+            let mut operations: BTreeMap<String, Operations> = BTreeMap::new();
+            for kind in report.planned.keys() {
+                operations.entry(kind.clone()).or_default();
+            }
+            for (kind, count) in &report.succeeded {
+                operations.entry(kind.clone()).or_default().ok = *count;
+            }
+            for (kind, count) in &report.failed {
+                operations.entry(kind.clone()).or_default().failed = *count;
+            }
+            FinishedRun {
+                id: report.run_id,
+                outcome: Outcome::of(result.exit),
+                finished,
+                duration,
+                operations,
+                findings: Some(report.findings.len()),
+                report: Some(report_path),
+                error: None,
+            }
+        }
+        Err(failure) => FinishedRun {
+            id: None,
+            outcome: Outcome::of(failure.exit),
+            finished,
+            duration,
+            operations: BTreeMap::new(),
+            findings: None,
+            report: None,
+            error: Some(format!("{:#}", failure.error)),
+        },
+    }
+}
+
+/// Resolves once stop is asked for; never when it cannot be asked for any more.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Sleeps until the wall clock reaches `due`, looking at it at least every `CLOCK_CHECK`.
+/// False when stop was asked for first.
+async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        let left = Timestamp::now().duration_until(due);
+        if left.is_zero() || left.is_negative() {
+            return true;
+        }
+        let nap = Duration::try_from(left)
+            .unwrap_or(CLOCK_CHECK)
+            .min(CLOCK_CHECK);
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            () = stopped(stop) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Zoned {
+        text.parse().unwrap()
+    }
+
+    fn done_run() -> FinishedRun {
+        FinishedRun {
+            id: Some(7),
+            outcome: Outcome::Done,
+            finished: at("2026-03-29T01:00:12+01:00[Europe/Stockholm]"),
+            duration: Duration::from_millis(12_345),
+            operations: BTreeMap::from([
+                ("create".to_string(), Operations { ok: 3, failed: 1 }),
+                ("pause".to_string(), Operations { ok: 0, failed: 0 }),
+            ]),
+            findings: Some(2),
+            report: None,
+            error: None,
+        }
+    }
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn before_any_run_only_the_counters_and_the_next_run_have_samples() {
+        let mut state = DaemonState::default();
+        state.set_next_run(Some(at("2026-03-30T01:00:00+02:00[Europe/Stockholm]")));
+        assert_eq!(
+            lines(&state.metrics()),
+            [
+                "flexsync_runs_total{outcome=\"done\"} 0",
+                "flexsync_runs_total{outcome=\"record_failures\"} 0",
+                "flexsync_runs_total{outcome=\"refused\"} 0",
+                "flexsync_runs_total{outcome=\"unreachable\"} 0",
+                "flexsync_runs_total{outcome=\"usage\"} 0",
+                "flexsync_next_run_timestamp_seconds 1774825200",
+            ]
+        );
+        assert_eq!(
+            state.healthz(),
+            json!({"status": "ok", "last_run": null, "next_run": "2026-03-30T01:00:00+02:00"})
+        );
+    }
+
+    #[test]
+    fn a_finished_run_shows_in_both_answers() {
+        let mut state = DaemonState::default();
+        let next = at("2026-03-30T01:00:00+02:00[Europe/Stockholm]");
+        state.record(done_run(), Some(next));
+        let metrics = state.metrics();
+        for line in [
+            "flexsync_runs_total{outcome=\"done\"} 1",
+            "flexsync_last_run_timestamp_seconds 1774742412",
+            "flexsync_last_success_timestamp_seconds 1774742412",
+            "flexsync_last_run_duration_seconds 12.345",
+            "flexsync_last_run_operations{kind=\"create\",result=\"ok\"} 3",
+            "flexsync_last_run_operations{kind=\"create\",result=\"failed\"} 1",
+            "flexsync_last_run_operations{kind=\"pause\",result=\"ok\"} 0",
+            "flexsync_last_run_findings 2",
+            "flexsync_next_run_timestamp_seconds 1774825200",
+        ] {
+            assert!(
+                lines(&metrics).contains(&line),
+                "{line} missing in\n{metrics}"
+            );
+        }
+        assert_eq!(
+            state.healthz(),
+            json!({
+                "status": "ok",
+                "last_run": {"id": 7, "outcome": "done", "finished": "2026-03-29T01:00:12+01:00"},
+                "next_run": "2026-03-30T01:00:00+02:00",
+            })
+        );
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_last_success_and_drops_the_old_figures() {
+        let mut state = DaemonState::default();
+        state.record(done_run(), None);
+        let failed = FinishedRun {
+            id: None,
+            outcome: Outcome::Unreachable,
+            finished: at("2026-03-30T01:00:30+02:00[Europe/Stockholm]"),
+            duration: Duration::from_secs(30),
+            operations: BTreeMap::new(),
+            findings: None,
+            report: None,
+            error: Some("reading Flex failed; nothing was written".into()),
+        };
+        state.record(failed, None);
+        let metrics = state.metrics();
+        let samples = lines(&metrics);
+        assert!(samples.contains(&"flexsync_runs_total{outcome=\"done\"} 1"));
+        assert!(samples.contains(&"flexsync_runs_total{outcome=\"unreachable\"} 1"));
+        assert!(samples.contains(&"flexsync_last_run_timestamp_seconds 1774825230"));
+        assert!(samples.contains(&"flexsync_last_success_timestamp_seconds 1774742412"));
+        assert!(
+            !metrics.contains("flexsync_last_run_operations{"),
+            "{metrics}"
+        );
+        assert!(
+            !samples
+                .iter()
+                .any(|l| l.starts_with("flexsync_last_run_findings"))
+        );
+        assert!(!samples.iter().any(|l| l.starts_with("flexsync_next_run")));
+        assert_eq!(state.healthz()["last_run"]["outcome"], "unreachable");
+        assert_eq!(state.healthz()["last_run"]["id"], Value::Null);
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_once() {
+        let mut state = DaemonState::default();
+        state.record(done_run(), None);
+        let metrics = state.metrics();
+        for name in [
+            "flexsync_runs_total",
+            "flexsync_last_run_timestamp_seconds",
+            "flexsync_last_success_timestamp_seconds",
+            "flexsync_last_run_duration_seconds",
+            "flexsync_last_run_operations",
+            "flexsync_last_run_findings",
+            "flexsync_next_run_timestamp_seconds",
+        ] {
+            let help = format!("# HELP {name} ");
+            let kind = format!("# TYPE {name} ");
+            assert_eq!(metrics.matches(&help).count(), 1, "{name}");
+            assert_eq!(metrics.matches(&kind).count(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

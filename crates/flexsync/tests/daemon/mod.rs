@@ -1,0 +1,276 @@
+//! `flexsync daemon` as an operator runs it: the real binary syncing on its schedule, answering
+//! /healthz and /metrics over a socket, and stopping cleanly on SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use flexsync_emulators::knobs::Faults;
+use flexsync_emulators::scim::Profile;
+
+use crate::support::*;
+
+/// Polls are 100 ms apart; this many make the 20 s bound.
+const POLLS: usize = 200;
+const STEP: Duration = Duration::from_millis(100);
+
+/// The daemon process; killed if a test ends before it stopped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let log = config.with_file_name("daemon.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(["daemon", "--config", config.to_str().unwrap()])
+            .env_remove("FLEXSYNC_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls /metrics until it holds `line`; the last page read.
+    async fn wait_for_metric(&mut self, port: u16, line: &str) -> String {
+        let mut page = String::new();
+        for _ in 0..POLLS {
+            if let Some((200, body)) = get(port, "/metrics").await {
+                page = body;
+                if page.lines().any(|l| l == line) {
+                    return page;
+                }
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the daemon exited early ({status}):\n{}", self.log());
+            }
+            tokio::time::sleep(STEP).await;
+        }
+        panic!("no `{line}` in /metrics:\n{page}\nlog:\n{}", self.log());
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to end.
+    async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(kill.success());
+        for _ in 0..POLLS {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(STEP).await;
+        }
+        panic!("the daemon did not stop on SIGTERM:\n{}", self.log());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn daemon_toml(port: u16) -> String {
+    format!(
+        "[schedule]\nrun_at_start = true\ntimes = [\"01:00\"]\n[daemon]\nlisten = \"127.0.0.1:{port}\"\n"
+    )
+}
+
+/// A plain HTTP/1.1 GET: the status and the body, or none while nothing answers.
+async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_syncs_at_start_reports_health_and_metrics_and_stops_on_sigterm() {
+    let doc = example();
+    let port = free_port();
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &daemon_toml(port),
+    )
+    .await;
+    let mut daemon = Daemon::start(&rig.config_path);
+
+    let metrics = daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"done\"} 1")
+        .await;
+    let employees = doc["Employees"].as_array().unwrap().len();
+    assert_eq!(rig.users().len(), employees);
+    assert_eq!(employees, 4);
+    for outcome in ["record_failures", "refused", "unreachable", "usage"] {
+        let line = format!("flexsync_runs_total{{outcome=\"{outcome}\"}} 0");
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    assert_eq!(
+        sample(
+            &metrics,
+            "flexsync_last_run_operations{kind=\"create\",result=\"ok\"}"
+        ),
+        Some(employees as f64),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "flexsync_last_run_operations{kind=\"create\",result=\"failed\"}"
+        ),
+        Some(0.0)
+    );
+    let finished = sample(&metrics, "flexsync_last_run_timestamp_seconds").unwrap();
+    assert_eq!(
+        sample(&metrics, "flexsync_last_success_timestamp_seconds"),
+        Some(finished)
+    );
+    assert!(sample(&metrics, "flexsync_last_run_duration_seconds").is_some_and(|s| s >= 0.0));
+    assert!(sample(&metrics, "flexsync_last_run_findings").is_some());
+
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["last_run"]["outcome"], "done", "{health}");
+    let run_id = health["last_run"]["id"].as_i64().unwrap();
+    let finished_at: jiff::Timestamp = health["last_run"]["finished"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(finished_at.as_second() as f64, finished);
+
+    // The next run is the configured 01:00, Stockholm time, after the run that just finished.
+    let next: jiff::Timestamp = health["next_run"].as_str().unwrap().parse().unwrap();
+    assert!(next > finished_at, "{health}");
+    let local = next.in_tz("Europe/Stockholm").unwrap();
+    assert_eq!((local.hour(), local.minute(), local.second()), (1, 0, 0));
+    assert!(next.duration_since(finished_at) <= jiff::SignedDuration::from_hours(25));
+    assert_eq!(
+        sample(&metrics, "flexsync_next_run_timestamp_seconds"),
+        Some(next.as_second() as f64)
+    );
+
+    // The same path as `flexsync sync`: the run's JSON report is in the report folder.
+    let report = rig.config.report_dir.join(format!("run-{run_id:06}.json"));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["kind"], "sync");
+    assert_eq!(report["succeeded"]["create"], employees);
+
+    let status = daemon.terminate().await;
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_counted_and_the_daemon_goes_on() {
+    let scim = flexsync_emulators::scim::start(scim_options(Profile::Extended))
+        .await
+        .unwrap();
+    // Both bound at once, so they differ; the first stays closed.
+    let (closed, port) = {
+        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        (
+            a.local_addr().unwrap().port(),
+            b.local_addr().unwrap().port(),
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("http://127.0.0.1:{closed}"),
+        &Login::of(&example()),
+        &scim.base_url(),
+        TOKEN,
+        &daemon_toml(port),
+    );
+    let mut daemon = Daemon::start(&config);
+
+    let metrics = daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"unreachable\"} 1")
+        .await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "flexsync_runs_total{outcome=\"done\"} 0")
+    );
+    assert_eq!(
+        sample(&metrics, "flexsync_last_success_timestamp_seconds"),
+        None
+    );
+    assert!(scim.users().is_empty(), "nothing is written");
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["last_run"]["outcome"], "unreachable", "{health}");
+    assert!(health["next_run"].is_string(), "{health}");
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still running");
+
+    let status = daemon.terminate().await;
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    assert!(
+        daemon.log().contains("scheduled sync failed"),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_schedule_stops_the_daemon_at_start_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &Login::of(&example()),
+        "http://127.0.0.1:9/api/scim",
+        TOKEN,
+        "[schedule]\ntimes = [\"25:00\"]\n",
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(["daemon", "--config", config.to_str().unwrap()])
+            .env_remove("FLEXSYNC_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("schedule.times: \"25:00\""), "{stderr}");
+}
