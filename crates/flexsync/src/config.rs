@@ -714,4 +714,35 @@ mod tests {
         let error = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
         assert!(error.contains("colour"), "{error}");
     }
+
+    #[test]
+    fn insecure_tls_and_a_secret_file_readable_by_others_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("password");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_file = {:?}\n\
+             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+             token = \"t\"\ndanger_accept_invalid_certs = true\n",
+            secret.display().to_string()
+        );
+        let path = dir.path().join("flexsync.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        let warnings = config.warnings.join("\n");
+        assert!(warnings.contains("readable by other users"), "{warnings}");
+        assert!(warnings.contains("NOT verified"), "{warnings}");
+        assert!(!warnings.contains("s3cret"));
+
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert!(
+            !config
+                .warnings
+                .join("\n")
+                .contains("readable by other users")
+        );
+    }
 }

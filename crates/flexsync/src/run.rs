@@ -237,6 +237,21 @@ pub async fn run(
 
     let mut report = RunReport::from_plan(&plan);
     report.add_group_plan(&group_plan);
+    let managed_groups = desired
+        .groups
+        .values()
+        .filter(|g| !g.managers.is_empty())
+        .count();
+    if observed.groups.is_some() && managed_groups > 0 {
+        report.warnings.push(format!(
+            "group managers ({managed_groups} groups) have no SCIM attribute to travel in; {}",
+            if config.files.is_some() {
+                "they are delivered in wt_groups.csv"
+            } else {
+                "configure [files] to deliver them"
+            }
+        ));
+    }
     report.deferred = deferred;
     report.held_back = waits
         .iter()
