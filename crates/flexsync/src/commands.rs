@@ -228,12 +228,7 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
     let map = crate::scim_writer::AttributeMap {
         user_extension: config.user_extension.clone(),
     };
-    let extra: Vec<String> = config
-        .mapping
-        .extra
-        .iter()
-        .map(|e| e.target_attribute.clone())
-        .collect();
+    let extra = config.extra_attributes();
     let caps = map.capabilities(&info, &extra);
     println!("Winningtemp SCIM: reached");
     let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();

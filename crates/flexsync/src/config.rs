@@ -245,6 +245,15 @@ pub struct Config {
 }
 
 impl Config {
+    /// The SCIM attribute paths of the configured extra mappings.
+    pub fn extra_attributes(&self) -> Vec<String> {
+        self.mapping
+            .extra
+            .iter()
+            .map(|e| e.target_attribute.clone())
+            .collect()
+    }
+
     /// Reads and checks a configuration file. Relative paths inside it are taken from the
     /// file's folder.
     pub fn load(path: &Path) -> Result<Config> {

@@ -166,12 +166,7 @@ pub async fn run(
     let map = AttributeMap {
         user_extension: config.user_extension.clone(),
     };
-    let extra: Vec<String> = config
-        .mapping
-        .extra
-        .iter()
-        .map(|e| e.target_attribute.clone())
-        .collect();
+    let extra = config.extra_attributes();
     let memory = store
         .memory()
         .map_err(|e| fail(&store, Exit::Usage, e.into()))?;

@@ -13,6 +13,61 @@ use crate::support::*;
 #[path = "../../../scim/tests/support/scim2.rs"]
 mod scim2;
 
+/// scim2-server and the Flex emulator (serving the shared example), with a config between them.
+struct Interop {
+    server: scim2::Scim2Server,
+    _flex: flex::RunningFlex,
+    _dir: tempfile::TempDir,
+    config: Config,
+}
+
+impl Interop {
+    /// None when scim2-server is not installed (the helper says SKIPPED, or fails in CI).
+    async fn start(test: &str, extra: &str) -> Option<Interop> {
+        let server = match scim2::start(test) {
+            Ok(Some(server)) => server,
+            Ok(None) => return None,
+            Err(error) => panic!("{error}"),
+        };
+        let doc = example();
+        let flex = flex::start(flex_data(&doc), Faults::default())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(
+            dir.path(),
+            &flex.base_url(),
+            &Login::of(&doc),
+            &server.base_url,
+            &server.token,
+            extra,
+        );
+        let config = Config::load(&path).unwrap();
+        Some(Interop {
+            server,
+            _flex: flex,
+            _dir: dir,
+            config,
+        })
+    }
+
+    async fn sync(&self, mode: Mode) -> run::RunResult {
+        let ends = Ends::connect(&self.config).unwrap();
+        match run::run(&self.config, &ends, mode, Allowance::default(), TODAY).await {
+            Ok(result) => result,
+            Err(failure) => panic!("{:#}\n{}", failure.error, self.server.log_tail()),
+        }
+    }
+
+    fn client(&self) -> ScimClient {
+        ScimClient::new(ScimSettings::new(
+            self.server.base_url.clone(),
+            self.server.token.clone().into(),
+        ))
+        .unwrap()
+    }
+}
+
 fn by_external_id<'a>(users: &'a [ScimUser], id: &str) -> &'a ScimUser {
     users
         .iter()
@@ -22,34 +77,11 @@ fn by_external_id<'a>(users: &'a [ScimUser], id: &str) -> &'a ScimUser {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_example_syncs_into_scim2_server() {
-    let server = match scim2::start("shared_example_syncs_into_scim2_server") {
-        Ok(Some(server)) => server,
-        Ok(None) => return,
-        Err(error) => panic!("{error}"),
+    let Some(rig) = Interop::start("shared_example_syncs_into_scim2_server", "").await else {
+        return;
     };
-    let doc = example();
-    let flex = flex::start(flex_data(&doc), Faults::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &flex.base_url(),
-        &Login::of(&doc),
-        &server.base_url,
-        &server.token,
-        "",
-    );
-    let config = Config::load(&path).unwrap();
-    let server = &server;
-    let config = &config;
-    let sync = |mode| async move {
-        let ends = Ends::connect(config).unwrap();
-        match run::run(config, &ends, mode, Allowance::default(), TODAY).await {
-            Ok(result) => result,
-            Err(failure) => panic!("{:#}\n{}", failure.error, server.log_tail()),
-        }
-    };
+    let server = &rig.server;
+    let sync = |mode| rig.sync(mode);
     let first = sync(Mode::Sync).await;
     assert_eq!(
         first.exit,
@@ -60,11 +92,7 @@ async fn shared_example_syncs_into_scim2_server() {
     );
     assert_eq!(first.report.succeeded.get("create"), Some(&4));
 
-    let client = ScimClient::new(ScimSettings::new(
-        server.base_url.clone(),
-        server.token.clone().into(),
-    ))
-    .unwrap();
+    let client = rig.client();
     let users = client.list_users().await.unwrap();
     assert_eq!(users.len(), 4);
     let id_of = |external: &str| by_external_id(&users, external).id.clone().unwrap();
@@ -143,36 +171,12 @@ async fn shared_example_syncs_into_scim2_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_tree_syncs_into_scim2_server_with_the_group_extension() {
-    let server = match scim2::start("the_group_tree_syncs_into_scim2_server") {
-        Ok(Some(server)) => server,
-        Ok(None) => return,
-        Err(error) => panic!("{error}"),
+    let levels = "[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n";
+    let Some(rig) = Interop::start("the_group_tree_syncs_into_scim2_server", levels).await else {
+        return;
     };
-    let doc = example();
-    let flex = flex::start(flex_data(&doc), Faults::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_config(
-        dir.path(),
-        &flex.base_url(),
-        &Login::of(&doc),
-        &server.base_url,
-        &server.token,
-        "[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n",
-    );
-    let config = Config::load(&path).unwrap();
-    let sync = |mode| {
-        let config = &config;
-        let server = &server;
-        async move {
-            let ends = Ends::connect(config).unwrap();
-            match run::run(config, &ends, mode, Allowance::default(), TODAY).await {
-                Ok(result) => result,
-                Err(failure) => panic!("{:#}\n{}", failure.error, server.log_tail()),
-            }
-        }
-    };
+    let server = &rig.server;
+    let sync = |mode| rig.sync(mode);
     let first = sync(Mode::Sync).await;
     assert_eq!(
         first.exit,
@@ -186,11 +190,7 @@ async fn the_group_tree_syncs_into_scim2_server_with_the_group_extension() {
         "scim2-server advertises the parent"
     );
 
-    let client = ScimClient::new(ScimSettings::new(
-        server.base_url.clone(),
-        server.token.clone().into(),
-    ))
-    .unwrap();
+    let client = rig.client();
     let groups = client.list_groups().await.unwrap();
     assert_eq!(groups.len(), 3);
     let named = |name: &str| {
