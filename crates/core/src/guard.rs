@@ -220,6 +220,8 @@ mod tests {
                 operation: Operation::DeactivateUser {
                     target_id: u.id.clone(),
                     external_id: u.external_id.clone().unwrap_or_default(),
+                    values: None,
+                    changes: Vec::new(),
                 },
                 reason: "no longer in Flex".into(),
             })

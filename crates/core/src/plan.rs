@@ -46,10 +46,15 @@ pub enum Operation {
         values: UserValues,
         changes: Vec<Change>,
     },
-    /// Pause a user (active = false).
+    /// Pause a user (active = false), in the same request as any other changes (a leaver's
+    /// end date): `values` holds them when `changes` is not empty.
     DeactivateUser {
         target_id: String,
         external_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        values: Option<UserValues>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        changes: Vec<Change>,
     },
     /// Make a paused user active again, with any other changes.
     ReactivateUser {
@@ -528,6 +533,8 @@ pub fn plan(
                 operation: Operation::DeactivateUser {
                     target_id: target.id.clone(),
                     external_id: external_id.to_string(),
+                    values: None,
+                    changes: Vec::new(),
                 },
                 reason: "no longer in Flex".into(),
             });
@@ -602,7 +609,16 @@ fn push_lifecycle(
             },
             reason: "employed again in Flex".into(),
         }),
-        (desired_active, current_active) => {
+        (false, true) => deactivations.push(Step {
+            operation: Operation::DeactivateUser {
+                target_id,
+                external_id,
+                values: (!diff.is_empty()).then_some(values),
+                changes: diff,
+            },
+            reason: "no employment period covers today".into(),
+        }),
+        (desired_active, _) => {
             if !diff.is_empty() {
                 let reason = if user.values.active && !desired_active {
                     "changed in Flex; kept paused (keep_paused)"
@@ -611,21 +627,12 @@ fn push_lifecycle(
                 };
                 updates.push(Step {
                     operation: Operation::UpdateUser {
-                        target_id: target_id.clone(),
-                        external_id: external_id.clone(),
+                        target_id,
+                        external_id,
                         values,
                         changes: diff,
                     },
                     reason: reason.into(),
-                });
-            }
-            if !desired_active && current_active {
-                deactivations.push(Step {
-                    operation: Operation::DeactivateUser {
-                        target_id,
-                        external_id,
-                    },
-                    reason: "no employment period covers today".into(),
                 });
             }
         }

@@ -211,6 +211,8 @@ mod tests {
         step(Operation::DeactivateUser {
             target_id: format!("t-{id}"),
             external_id: id.into(),
+            values: None,
+            changes: Vec::new(),
         })
     }
 

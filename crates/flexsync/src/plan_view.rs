@@ -73,9 +73,19 @@ pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
                     format!(": {}", changes_text(changes))
                 }
             ),
-            Operation::DeactivateUser { external_id, .. } => {
-                format!("- pause    {}", who(external_id))
-            }
+            Operation::DeactivateUser {
+                external_id,
+                changes,
+                ..
+            } => format!(
+                "- pause    {}{}",
+                who(external_id),
+                if changes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", changes_text(changes))
+                }
+            ),
             Operation::SetManager {
                 external_id,
                 manager_external_id,

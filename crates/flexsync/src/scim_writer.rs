@@ -338,12 +338,18 @@ impl Applier<'_> {
                 self.patch(target_id, ops).await?;
                 Ok(Some(target_id.clone()))
             }
-            Operation::DeactivateUser { target_id, .. } => {
-                self.patch(
-                    target_id,
-                    vec![PatchOperation::replace("active", json!(false))],
-                )
-                .await?;
+            Operation::DeactivateUser {
+                target_id,
+                values,
+                changes,
+                ..
+            } => {
+                let mut ops = match values {
+                    Some(values) => self.change_ops(values, changes.iter().map(|c| &c.attribute)),
+                    None => Vec::new(),
+                };
+                ops.push(PatchOperation::replace("active", json!(false)));
+                self.patch(target_id, ops).await?;
                 Ok(Some(target_id.clone()))
             }
             Operation::SetManager {

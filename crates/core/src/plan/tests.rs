@@ -149,12 +149,17 @@ fn simulate(current: &Current, memory: &Memory, plan: &Plan) -> (Current, Memory
                 user.manager_id = manager_id;
                 memory.links.insert(external_id.clone(), target_id.clone());
             }
-            Operation::DeactivateUser { target_id, .. } => {
+            Operation::DeactivateUser {
+                target_id, values, ..
+            } => {
                 let user = current
                     .users
                     .iter_mut()
                     .find(|u| &u.id == target_id)
                     .unwrap();
+                if let Some(values) = values {
+                    user.values = keep(values);
+                }
                 user.values.active = false;
             }
             Operation::SetManager {
@@ -262,7 +267,9 @@ fn leavers_are_paused_and_users_without_external_id_are_left_alone() {
         plan.steps[0].operation,
         Operation::DeactivateUser {
             target_id: "t-gone".into(),
-            external_id: "gone".into()
+            external_id: "gone".into(),
+            values: None,
+            changes: Vec::new(),
         }
     );
 }
@@ -420,6 +427,44 @@ fn rehires_are_reactivated() {
             ..
         }]
     ));
+}
+
+#[test]
+fn a_leavers_end_date_and_pause_go_in_one_step() {
+    let mut leaver = desired_user("a", false, None, 0);
+    leaver.values.employment_end = Some(date(2026, 11, 26));
+    let desired = desired(vec![leaver]);
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t1".into(),
+            external_id: Some("a".into()),
+            values: values("a@example.se", true),
+            manager_id: None,
+        }],
+        capabilities: extended(),
+    };
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    match &plan.steps[..] {
+        [Step {
+            operation:
+                Operation::DeactivateUser {
+                    values: Some(values),
+                    changes,
+                    ..
+                },
+            ..
+        }] => {
+            assert!(!values.active);
+            let names: Vec<_> = changes.iter().map(|c| c.attribute.clone()).collect();
+            assert_eq!(names, [Attribute::EmploymentEnd]);
+        }
+        other => panic!("{other:#?}"),
+    }
 }
 
 fn keep_paused() -> PlanSettings {
