@@ -524,11 +524,29 @@ impl FlexClient {
         Ok((dimensions, warnings, dropped))
     }
 
+    /// Reads a whole list, once more if it changed while it was read (its total moved, or fewer
+    /// distinct records came than it counts: a record shifted across a page boundary).
+    async fn read_list(
+        &self,
+        path: &[&str],
+        company_id: Option<&str>,
+        what: &str,
+    ) -> Result<Vec<Value>, FlexError> {
+        match self.read_list_once(path, company_id, what).await {
+            Err(FlexError::Unstable { detail, .. }) => {
+                tracing::warn!(what, %detail, "a Flex list changed while it was read; reading it again");
+                self.read_list_once(path, company_id, what).await
+            }
+            result => result,
+        }
+    }
+
     /// Reads a whole list page by page. Stops when `TotalItemCount` items are read, on an empty
     /// page, or (without a total) when a page repeats, as from a server that ignores paging.
     /// A short page does not end the read: the server may cap the page size. Refuses a read
-    /// that ends short of the total, repeats a page despite a total, or runs into `max_pages`.
-    async fn read_list(
+    /// that ends short of the total, repeats a page despite a total, runs into `max_pages`, or
+    /// changed under it (`Unstable`).
+    async fn read_list_once(
         &self,
         path: &[&str],
         company_id: Option<&str>,
@@ -552,8 +570,15 @@ impl FlexClient {
                 what: what.to_string(),
                 reason: format!("unexpected answer: {reason}"),
             })?;
-            if page.total.is_some() {
-                total = page.total;
+            match (total, page.total) {
+                (Some(before), Some(now)) if before != now => {
+                    return Err(FlexError::Unstable {
+                        what: what.to_string(),
+                        detail: format!("its total went from {before} to {now}"),
+                    });
+                }
+                (None, Some(_)) => total = page.total,
+                _ => {}
             }
             if page.items.is_empty() {
                 return finish_list(items, total, what);
@@ -571,7 +596,17 @@ impl FlexClient {
                 };
             }
             items.extend(page.items.iter().cloned());
-            if total.is_some_and(|total| items.len() as u64 >= total) {
+            if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
+                let distinct: BTreeSet<String> = items.iter().map(Value::to_string).collect();
+                if (distinct.len() as u64) < total {
+                    return Err(FlexError::Unstable {
+                        what: what.to_string(),
+                        detail: format!(
+                            "{} records came twice, so as many were missed",
+                            items.len() - distinct.len()
+                        ),
+                    });
+                }
                 return Ok(items);
             }
             previous = Some(page.items);

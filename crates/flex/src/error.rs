@@ -53,6 +53,11 @@ pub enum FlexError {
     )]
     Partial { what: String, read: u64, total: u64 },
     #[error(
+        "{what}: the list changed while it was read ({detail}), twice in a row; the read would \
+         be partial, so nothing was written (run again once Flex is quiet)"
+    )]
+    Unstable { what: String, detail: String },
+    #[error(
         "{what}: still more pages after {max_pages} pages; the read looks partial (raise \
          max_pages or page_size if the list is really this long)"
     )]

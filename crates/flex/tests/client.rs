@@ -565,6 +565,40 @@ async fn a_short_read_is_detected() {
 }
 
 #[tokio::test]
+async fn a_list_that_shifts_while_it_is_read_is_read_again_then_refused() {
+    let data = synthetic(&[(100, 12)]);
+    let flex = flex::start(data.clone(), Faults::default()).await.unwrap();
+    flex.set_page_fault(Some(flex::PageFault {
+        resource: "employees".to_string(),
+        page_index: 1,
+        kind: flex::PageFaultKind::Shifted,
+    }));
+    let error = read(FlexSettings {
+        page_size: 5,
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap_err();
+    match &error {
+        FlexError::Unstable { what, detail } => {
+            assert!(what.starts_with("employees of company 100"), "{what}");
+            assert!(detail.contains("came twice"), "{detail}");
+        }
+        other => panic!("expected an unstable read, got {other:?}"),
+    }
+    // Read twice before giving up: 3 pages each.
+    assert_eq!(flex.route_count("GET /employees"), 6);
+    flex.set_page_fault(None);
+    let read_again = read(FlexSettings {
+        page_size: 5,
+        ..settings(&flex, &data)
+    })
+    .await
+    .unwrap();
+    assert_eq!(read_again.employees.len(), 12);
+}
+
+#[tokio::test]
 async fn the_page_cap_refuses_an_endless_list() {
     let data = synthetic(&[(100, 20)]);
     let flex = flex::start(data.clone(), Faults::default()).await.unwrap();

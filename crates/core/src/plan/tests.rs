@@ -450,15 +450,17 @@ fn a_leavers_end_date_and_pause_go_in_one_step() {
         &PlanSettings::default(),
     );
     match &plan.steps[..] {
-        [Step {
-            operation:
-                Operation::DeactivateUser {
-                    values: Some(values),
-                    changes,
-                    ..
-                },
-            ..
-        }] => {
+        [
+            Step {
+                operation:
+                    Operation::DeactivateUser {
+                        values: Some(values),
+                        changes,
+                        ..
+                    },
+                ..
+            },
+        ] => {
             assert!(!values.active);
             let names: Vec<_> = changes.iter().map(|c| c.attribute.clone()).collect();
             assert_eq!(names, [Attribute::EmploymentEnd]);

@@ -283,16 +283,19 @@ fn page(call: &Call, resource: &str, items: Vec<Value>) -> Answer {
     } else {
         Vec::new()
     };
-    let start = usize::try_from(index.saturating_mul(size)).unwrap_or(usize::MAX);
+    let fault = emulator
+        .page_fault()
+        .filter(|f| f.resource.eq_ignore_ascii_case(resource) && i64::from(f.page_index) == index)
+        .map(|f| f.kind);
+    let mut start = usize::try_from(index.saturating_mul(size)).unwrap_or(usize::MAX);
+    if fault == Some(PageFaultKind::Shifted) {
+        start = start.saturating_sub(1);
+    }
     let mut slice: Vec<Value> = items
         .into_iter()
         .skip(start)
         .take(usize::try_from(size).unwrap_or(0))
         .collect();
-    let fault = emulator
-        .page_fault()
-        .filter(|f| f.resource.eq_ignore_ascii_case(resource) && i64::from(f.page_index) == index)
-        .map(|f| f.kind);
     if fault == Some(PageFaultKind::Fail) {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -30,6 +30,9 @@ pub enum PageFaultKind {
     NotJson,
     /// Answer 200 with the JSON cut off halfway.
     Truncated,
+    /// Start the page one item early, as when a record before it left the list between two
+    /// page reads: one item comes twice and another is never sent, with the same total.
+    Shifted,
 }
 
 /// A fault for one page of one resource (`employees`, `employmentperiods`, `companies`,
