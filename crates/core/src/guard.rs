@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::current::Current;
 use crate::desired::Desired;
 use crate::group_plan::{GroupOperation, GroupPlan};
-use crate::plan::{Operation, Plan};
+use crate::plan::Plan;
 
 /// Thresholds, from configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,11 +153,7 @@ fn deactivations(
     settings: &GuardSettings,
     allowance: &Allowance,
 ) -> Option<Refusal> {
-    let deactivations = plan
-        .steps
-        .iter()
-        .filter(|s| matches!(s.operation, Operation::DeactivateUser { .. }))
-        .count();
+    let deactivations = plan.steps.iter().filter(|s| s.operation.pauses()).count();
     if deactivations <= settings.deactivation_floor {
         return None;
     }
@@ -197,6 +193,7 @@ mod tests {
     use crate::current::TargetUser;
     use crate::desired::UserValues;
     use crate::group_plan::GroupStep;
+    use crate::plan::Operation;
     use crate::plan::Step;
 
     /// `managed` active managed users in the target, the first `paused` of them paused by the

@@ -87,6 +87,23 @@ impl Operation {
         }
     }
 
+    /// Whether the operation takes a user from active to paused: a pause, or an adoption or
+    /// update whose changes include `active: true -> false`. Guards count these.
+    pub fn pauses(&self) -> bool {
+        let sets_inactive = |changes: &[Change]| {
+            changes
+                .iter()
+                .any(|c| c.attribute == Attribute::Active && c.after.as_deref() == Some("false"))
+        };
+        match self {
+            Operation::DeactivateUser { .. } => true,
+            Operation::AdoptUser { changes, .. }
+            | Operation::UpdateUser { changes, .. }
+            | Operation::ReactivateUser { changes, .. } => sets_inactive(changes),
+            Operation::CreateUser { .. } | Operation::SetManager { .. } => false,
+        }
+    }
+
     /// A short name for counting and reports: `create`, `adopt`, `update`, ...
     pub fn kind(&self) -> &'static str {
         match self {
@@ -380,13 +397,11 @@ pub fn plan(
     let linkable = |manager: &str| {
         index.manager_target_id(manager, memory).is_some()
             || desired.users.get(manager).is_some_and(|m| {
-                // Created in this run (its userName is free or adoptable), or adopted.
+                // Created, adopted or re-keyed in this run: only managers active in Flex are.
                 let holder = index.by_user_name.get(&m.values.user_name.to_lowercase());
                 let free = holder
                     .is_none_or(|t| t.external_id.as_deref().is_none_or(|e| e == m.external_id));
-                (m.values.active && free)
-                    || holder.is_some_and(|t| t.external_id.is_none())
-                    || index.moved_from(desired, m).is_some()
+                m.values.active && (free || index.moved_from(desired, m).is_some())
             })
     };
 
@@ -432,6 +447,9 @@ pub fn plan(
             .by_user_name
             .get(&user.values.user_name.to_lowercase())
         {
+            // Never adopt an account only to pause it: accounts without an externalId are not
+            // ours until someone active in Flex claims them.
+            Some(target) if target.external_id.is_none() && !user.values.active => {}
             Some(target)
                 if target.external_id.is_none() && !claimed.contains(target.id.as_str()) =>
             {
@@ -448,7 +466,8 @@ pub fn plan(
                 }
             }
             Some(target)
-                if !claimed.contains(target.id.as_str())
+                if user.values.active
+                    && !claimed.contains(target.id.as_str())
                     && index.moved_from(desired, user).is_some() =>
             {
                 claimed.insert(&target.id);
@@ -466,6 +485,8 @@ pub fn plan(
                     managers.extend(manager_step(user, Some(target), &index, memory));
                 }
             }
+            // Someone paused in Flex needs no account, so a taken userName is no conflict.
+            Some(_) if !user.values.active => {}
             Some(target) => conflicts.push(Conflict {
                 external_id: external_id.clone(),
                 problem: format!(

@@ -430,6 +430,51 @@ fn rehires_are_reactivated() {
 }
 
 #[test]
+fn a_hand_made_account_is_never_adopted_only_to_be_paused() {
+    let desired = desired(vec![desired_user("a", false, None, 0)]);
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t-hand".into(),
+            external_id: None,
+            values: values("a@example.se", true),
+            manager_id: None,
+        }],
+        capabilities: Capabilities::core(),
+    };
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    assert!(plan.steps.is_empty(), "{plan:#?}");
+    assert!(plan.conflicts.is_empty());
+}
+
+#[test]
+fn every_step_that_pauses_someone_says_so() {
+    let pause = Change {
+        attribute: Attribute::Active,
+        before: Some("true".into()),
+        after: Some("false".into()),
+    };
+    let adopt = Operation::AdoptUser {
+        target_id: "t".into(),
+        external_id: "a".into(),
+        values: values("a@example.se", false),
+        changes: vec![pause],
+    };
+    assert!(adopt.pauses());
+    let update = Operation::UpdateUser {
+        target_id: "t".into(),
+        external_id: "a".into(),
+        values: values("a@example.se", true),
+        changes: vec![],
+    };
+    assert!(!update.pauses());
+}
+
+#[test]
 fn a_leavers_end_date_and_pause_go_in_one_step() {
     let mut leaver = desired_user("a", false, None, 0);
     leaver.values.employment_end = Some(date(2026, 11, 26));
@@ -962,7 +1007,7 @@ proptest! {
             let holder = current.users.iter()
                 .filter(|t| t.values.user_name.to_lowercase() == name)
                 .min_by(|a, b| a.id.cmp(&b.id));
-            let mover = !linked && holder.is_some_and(|t| {
+            let mover = user.values.active && !linked && holder.is_some_and(|t| {
                 t.external_id.as_deref().is_some_and(|old| !desired.users.contains_key(old))
                     && t.values.given_name.to_lowercase() == user.values.given_name.to_lowercase()
                     && t.values.family_name.to_lowercase() == user.values.family_name.to_lowercase()
