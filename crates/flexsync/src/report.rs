@@ -171,6 +171,15 @@ impl RunReport {
                 self.failures.len() - 20
             );
         }
+        for note in self.notes.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "    ~ {} {}: {}",
+                note.kind,
+                note.external_id,
+                note.note.as_deref().unwrap_or("")
+            );
+        }
         let skipped = self
             .findings
             .iter()

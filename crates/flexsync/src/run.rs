@@ -262,7 +262,9 @@ pub async fn run(
     report.desired_active = desired.users.values().filter(|u| u.values.active).count();
     report.target_users = current.users.len();
     report.findings = desired.findings.clone();
-    report.warnings = config.warnings.clone();
+    report
+        .warnings
+        .splice(0..0, config.warnings.iter().cloned());
     report.warnings.extend(interrupted);
     let last_source_records = store.last_source_count().unwrap_or_else(|error| {
         tracing::warn!(%error, "could not read the last run's source count");
@@ -304,12 +306,8 @@ pub async fn run(
                 store: store.clone(),
                 run: run_id,
             };
-            let known = current
-                .users
-                .iter()
-                .filter_map(|u| Some((u.external_id.clone()?, u.id.clone())))
-                .chain(memory.links.clone())
-                .collect();
+            // What the target shows wins over what we remember.
+            let known = user_ids(&current, &memory);
             let applier = Applier {
                 client: scim,
                 map: &map,

@@ -344,12 +344,21 @@ impl Applier<'_> {
                 changes,
                 ..
             } => {
+                let pause = PatchOperation::replace("active", json!(false));
                 let mut ops = match values {
                     Some(values) => self.change_ops(values, changes.iter().map(|c| &c.attribute)),
                     None => Vec::new(),
                 };
-                ops.push(PatchOperation::replace("active", json!(false)));
-                self.patch(target_id, ops).await?;
+                if ops.is_empty() {
+                    self.patch(target_id, vec![pause]).await?;
+                    return Ok(Some(target_id.clone()));
+                }
+                ops.push(pause.clone());
+                // A PATCH is all or nothing: if a last value is refused, the pause still goes.
+                if let Err(error) = self.patch(target_id, ops).await {
+                    self.patch(target_id, vec![pause]).await?;
+                    outcome.note = Some(format!("paused; its last values were refused: {error}"));
+                }
                 Ok(Some(target_id.clone()))
             }
             Operation::SetManager {
@@ -360,15 +369,20 @@ impl Applier<'_> {
             } => {
                 let Some(target_id) = target_id.clone().or_else(|| self.target_of(external_id))
                 else {
-                    return Err("the user does not exist in the target (its create failed)".into());
+                    // Its create failed, and was reported as that; nothing more to say here.
+                    outcome.note = Some("not linked: the user was not created".into());
+                    return Ok(None);
                 };
                 let path = self.map.patch_path(&Attribute::Manager);
                 let op = match manager_external_id {
                     Some(manager) => {
                         let Some(manager_id) = self.target_of(manager) else {
-                            return Err(format!(
-                                "manager {manager} does not exist in the target yet: retried next run"
+                            // The manager's own create failed or waits: not this user's failure.
+                            outcome.note = Some(format!(
+                                "manager {manager} does not exist in the target yet: linked by a \
+                                 later run"
                             ));
+                            return Ok(None);
                         };
                         PatchOperation::replace(&path, json!({ "value": manager_id }))
                     }

@@ -285,7 +285,15 @@ pub fn plan_groups(
         }
     }
 
-    let retires = retirements(desired, current, &targets, created, caps, &mut plan.notes);
+    let retires = retirements(
+        desired,
+        current,
+        &targets,
+        created,
+        &managed,
+        caps,
+        &mut plan.notes,
+    );
     plan.steps = [creates, renames, moves, removes, retires, adds].concat();
     plan.notes.sort();
     plan
@@ -323,6 +331,7 @@ fn retirements(
     current: &[TargetGroup],
     targets: &BTreeMap<&str, &TargetGroup>,
     created: &BTreeSet<String>,
+    managed: &BTreeMap<&str, &str>,
     caps: GroupCapabilities,
     notes: &mut Vec<GroupNote>,
 ) -> Vec<GroupStep> {
@@ -342,7 +351,19 @@ fn retirements(
         if desired.groups.contains_key(external_id) {
             continue;
         }
-        if created.contains(external_id) {
+        let strangers = targets.get(external_id).is_some_and(|g| {
+            g.members
+                .iter()
+                .any(|member| !managed.contains_key(member.as_str()))
+        });
+        if created.contains(external_id) && strangers {
+            notes.push(GroupNote {
+                group: external_id.to_string(),
+                kind: "retire_blocked".to_string(),
+                message: "no longer in Flex, but it has members flexsync does not manage: kept"
+                    .to_string(),
+            });
+        } else if created.contains(external_id) {
             candidates.insert(external_id);
         } else if external_id.starts_with(PATH_PREFIX) || external_id.starts_with(NAME_PREFIX) {
             notes.push(GroupNote {

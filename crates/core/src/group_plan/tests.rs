@@ -275,6 +275,30 @@ fn groups_not_created_by_flexsync_are_never_retired() {
 }
 
 #[test]
+fn a_group_we_created_is_kept_while_it_holds_members_we_do_not_manage() {
+    let settings = settings(GapRule::StopAtFirstEmpty, false, GroupNaming::Path);
+    let desired = Desired::default();
+    let target = vec![TargetGroup {
+        id: "x".into(),
+        external_id: Some("grp:1010/kontor=100".into()),
+        display_name: "Stockholm".into(),
+        members: BTreeSet::from(["consultant".to_string(), "t-e01".to_string()]),
+        ..TargetGroup::default()
+    }];
+    let created = BTreeSet::from(["grp:1010/kontor=100".to_string()]);
+    let ours = BTreeMap::from([("e01".to_string(), "t-e01".to_string())]);
+    let plan = plan_groups(&desired, &target, &ours, &created, TREE, &settings);
+    assert!(plan.is_empty(), "{plan:#?}");
+    assert_eq!(plan.notes[0].kind, "retire_blocked");
+    let only_ours = vec![TargetGroup {
+        members: BTreeSet::from(["t-e01".to_string()]),
+        ..target[0].clone()
+    }];
+    let plan = plan_groups(&desired, &only_ours, &ours, &created, TREE, &settings);
+    assert_eq!(plan.steps[0].operation.kind(), "retire_group");
+}
+
+#[test]
 fn a_created_group_with_a_foreign_child_is_kept() {
     let settings = settings(GapRule::StopAtFirstEmpty, false, GroupNaming::Path);
     let target = vec![

@@ -123,12 +123,23 @@ pub(super) fn reconcile_memory(
         if !desired.users.contains_key(external_id) {
             continue;
         }
-        if !memory.links.contains_key(external_id) && !touched.contains(external_id) {
+        if memory.links.get(external_id) != Some(&user.id) && !touched.contains(external_id) {
             // Ours if one of our writes for it failed: the create that did land.
             let created = failed.contains(external_id);
             result = result.and_then(|()| store.link(external_id, &user.id, created, now));
         }
         if failed.contains(external_id) && !touched.contains(external_id) {
+            result = result.and_then(|()| store.clear_failure(external_id));
+        }
+    }
+    // A record that failed and has since left both Flex and the target needs nothing more.
+    for external_id in &failed {
+        let gone = !desired.users.contains_key(*external_id)
+            && !current
+                .users
+                .iter()
+                .any(|u| u.external_id.as_deref() == Some(*external_id));
+        if gone {
             result = result.and_then(|()| store.clear_failure(external_id));
         }
     }
