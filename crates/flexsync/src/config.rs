@@ -259,8 +259,16 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        let raw: RawConfig = toml::from_str(&text)
-            .map_err(|e| anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            // Never the error's own rendering: it quotes the line, which may hold a secret.
+            let at = e.span().map_or(String::new(), |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" (line {line}, column {column})")
+            });
+            anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::from_raw(raw, base)
     }
@@ -753,5 +761,21 @@ mod tests {
                 .join("\n")
                 .contains("readable by other users")
         );
+    }
+
+    #[test]
+    fn a_config_error_names_the_place_but_never_quotes_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flexsync.toml");
+        let text =
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npasword = \"hunter2-secret\"\n";
+        std::fs::write(&path, text).unwrap();
+        let error = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(error.contains("pasword"), "{error}");
+        assert!(error.contains("line 4"), "{error}");
+        assert!(!error.contains("hunter2-secret"), "{error}");
+        std::fs::write(&path, "[winningtemp]\ntoken = abc-secret-token\n").unwrap();
+        let error = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(!error.contains("abc-secret-token"), "{error}");
     }
 }

@@ -23,7 +23,7 @@ mod files;
 mod lock;
 mod memory;
 
-use files::{deliver_files, judge_file_removals};
+use files::{deliver_files, judge_file_pauses};
 use lock::take_lock;
 use memory::{
     StoreJournal, created_groups, reconcile_memory, remember_empty_groups, remember_groups,
@@ -279,20 +279,15 @@ pub async fn run(
         last_source_records,
         guard::group_retirements(&group_plan),
     );
-    if let Some((_, _, changes)) = &files {
+    if let Some((channel, rendered, changes)) = &files {
         match changes {
-            Ok(changes) => {
-                report.file_changes = changes
-                    .iter()
-                    .map(|(name, diff)| (name.clone(), diff.clone()))
-                    .collect();
-                if report.refused.is_none() {
-                    report.refused = judge_file_removals(changes, &config.guards, &allowance);
-                }
-            }
+            Ok(changes) => report.file_changes = changes.clone(),
             Err(error) => report
                 .warnings
                 .push(format!("cannot read the last delivery: {error}")),
+        }
+        if report.refused.is_none() {
+            report.refused = judge_file_pauses(channel, rendered, &config.guards, &allowance);
         }
     }
 

@@ -307,6 +307,35 @@ pub fn diff_delivery(previous: Option<&str>, current: &str) -> FileDiff {
     diff
 }
 
+/// Users the new users file pauses, against the last delivery: rows that were active and are
+/// now inactive or gone. `active_before` counts the active rows delivered last time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePauses {
+    pub paused: Vec<String>,
+    pub active_before: usize,
+}
+
+/// Compares the `active_column` of two deliveries of the users file (see [`FilePauses`]).
+pub fn file_pauses(previous: Option<&str>, current: &str, active_column: &str) -> FilePauses {
+    let before = previous.map(keyed_rows).unwrap_or_default();
+    let after = keyed_rows(current);
+    let active = |row: &BTreeMap<String, String>| {
+        row.get(active_column)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    };
+    let mut pauses = FilePauses::default();
+    for (id, row) in &before {
+        if !active(row) {
+            continue;
+        }
+        pauses.active_before += 1;
+        if !after.get(id).is_some_and(active) {
+            pauses.paused.push(id.clone());
+        }
+    }
+    pauses
+}
+
 /// Rows by first field, each as header name -> value (empty values left out, so a column
 /// added with nothing in it is no change).
 fn keyed_rows(content: &str) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -368,6 +397,16 @@ pub fn parse(content: &str) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pauses_are_active_rows_that_turn_inactive_or_vanish() {
+        let before = "Id;Active\na;true\nb;true\nc;false\nd;true\n";
+        let after = "Id;Active\na;true\nb;false\nc;false\n";
+        let pauses = file_pauses(Some(before), after, "Active");
+        assert_eq!(pauses.paused, ["b", "d"]);
+        assert_eq!(pauses.active_before, 3);
+        assert_eq!(file_pauses(None, after, "Active"), FilePauses::default());
+    }
     use flexsync_core::desired::{DesiredGroup, Gender, UserValues};
 
     fn user(id: &str, first: &str, last: &str, email: &str) -> DesiredUser {

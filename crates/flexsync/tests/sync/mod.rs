@@ -744,3 +744,69 @@ async fn file_channel_delivers_both_files_beside_scim_and_reports_changes() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[tokio::test]
+async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() {
+    let mut doc = example();
+    let staff = add_staff(&mut doc, 16);
+    let flex = flexsync_emulators::flex::start(flex_data(&doc), Faults::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("outbox");
+    std::fs::create_dir_all(&out).unwrap();
+    let login = Login::of(&doc);
+    write_secret(&dir.path().join("flex-password.txt"), &login.password);
+    let companies: Vec<String> = login.companies.iter().map(i64::to_string).collect();
+    let text = format!(
+        "[flex]\nbase_url = \"{}\"\nusername = \"{}\"\npassword_file = \"flex-password.txt\"\n\
+         instance = \"{}\"\ncompanies = [{}]\n[files]\ndir = \"outbox\"\n",
+        flex.base_url(),
+        login.username,
+        login.instance,
+        companies.join(", ")
+    );
+    let path = dir.path().join("flexsync.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = flexsync::config::Config::load(&path).unwrap();
+    let sync = |allowance: Allowance| {
+        let config = config.clone();
+        async move {
+            let ends = flexsync::run::Ends::connect(&config).unwrap();
+            flexsync::run::run(&config, &ends, Mode::Sync, allowance, TODAY)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(sync(Allowance::default()).await.exit, Exit::Done);
+    let delivered = std::fs::read_to_string(out.join("wt_users.csv")).unwrap();
+
+    // Flex answers with every period of the added staff ended: they would all turn inactive.
+    for id in &staff {
+        for period in periods_mut(&mut doc, id) {
+            period["ToDate"] = json!("2026-10-31T00:00:00");
+        }
+    }
+    flex.set_data(flex_data(&doc));
+    let refused = sync(Allowance::default()).await;
+    assert_eq!(refused.exit, Exit::Refused, "{}", refused.report.render());
+    assert_eq!(
+        refused.report.refused.as_ref().unwrap().guard,
+        "file_pauses"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("wt_users.csv")).unwrap(),
+        delivered,
+        "a refused run delivers nothing"
+    );
+    let allowed = sync(Allowance {
+        deactivations: Some(16),
+        ..Allowance::default()
+    })
+    .await;
+    assert_eq!(allowed.exit, Exit::Done, "{}", allowed.report.render());
+    assert_ne!(
+        std::fs::read_to_string(out.join("wt_users.csv")).unwrap(),
+        delivered
+    );
+}
