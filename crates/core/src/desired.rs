@@ -100,4 +100,8 @@ pub struct Desired {
     pub findings: Vec<Finding>,
     /// How many employee records the source held (before any was skipped).
     pub source_records: usize,
+    /// Records left out of `users` (for a finding) whose employment does not cover the day:
+    /// their accounts are paused like any leaver's instead of being held.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub skipped_not_employed: std::collections::BTreeSet<String>,
 }

@@ -542,13 +542,29 @@ pub fn plan(
         let Some(external_id) = target.external_id.as_deref() else {
             continue; // never touch accounts without an externalId
         };
-        if desired.users.contains_key(external_id) {
-            continue; // a duplicate account of a managed user: reported by the writer, not paused
-        }
-        if held_records.contains(external_id) {
-            held.push(external_id.to_string());
-            continue;
-        }
+        let reason = if let Some(user) = desired.users.get(external_id) {
+            // A second account carrying a managed user's externalId: reported, and paused
+            // along with its twin when the person leaves.
+            conflicts.push(Conflict {
+                external_id: external_id.to_string(),
+                problem: format!(
+                    "target user {} carries the same externalId as the account flexsync manages",
+                    target.id
+                ),
+            });
+            if user.values.active {
+                continue;
+            }
+            "a duplicate account of someone who left"
+        } else if held_records.contains(external_id) {
+            if !desired.skipped_not_employed.contains(external_id) {
+                held.push(external_id.to_string());
+                continue;
+            }
+            "no employment period covers today (its Flex record has findings)"
+        } else {
+            "no longer in Flex"
+        };
         if target.values.active {
             deactivations.push(Step {
                 operation: Operation::DeactivateUser {
@@ -557,7 +573,7 @@ pub fn plan(
                     values: None,
                     changes: Vec::new(),
                 },
-                reason: "no longer in Flex".into(),
+                reason: reason.into(),
             });
         }
     }

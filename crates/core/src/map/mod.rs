@@ -97,12 +97,24 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         };
         users.insert(id, user);
     }
+    // Records skipped for a finding still tell whether the person works here today.
+    let skipped_not_employed = records
+        .iter()
+        .filter(|id| !users.contains_key(**id))
+        .filter(|id| {
+            let own = periods.get(**id).unwrap_or(&no_periods);
+            let spans = merge_spans(spans(id, own, &mut Vec::new()));
+            !employment_on(&spans, today, settings.starter_lead_days).active
+        })
+        .map(|id| id.to_string())
+        .collect();
     findings.sort();
     Desired {
         users,
         findings,
         groups: std::collections::BTreeMap::new(),
         source_records: snapshot.employees.len(),
+        skipped_not_employed,
     }
 }
 

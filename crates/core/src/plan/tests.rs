@@ -42,6 +42,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
             .collect(),
         findings: Vec::new(),
         groups: BTreeMap::new(),
+        skipped_not_employed: BTreeSet::new(),
     }
 }
 
@@ -427,6 +428,80 @@ fn rehires_are_reactivated() {
             ..
         }]
     ));
+}
+
+#[test]
+fn a_leaver_whose_record_has_a_finding_is_paused_not_held() {
+    let mut desired = desired(vec![]);
+    desired.findings.push(Finding {
+        record: "gone".into(),
+        field: "EmailWork".into(),
+        kind: "missing_email".into(),
+        problem: "no work email".into(),
+        action: "not created".into(),
+        severity: Severity::Skipped,
+    });
+    desired.skipped_not_employed.insert("gone".into());
+    let current = Current {
+        users: vec![TargetUser {
+            id: "t-gone".into(),
+            external_id: Some("gone".into()),
+            values: values("gone@example.se", true),
+            manager_id: None,
+        }],
+        capabilities: extended(),
+    };
+    let plan = plan(
+        &desired,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    assert!(plan.held.is_empty());
+    assert!(matches!(
+        &plan.steps[..],
+        [Step { operation: Operation::DeactivateUser { target_id, .. }, .. }] if target_id == "t-gone"
+    ));
+}
+
+#[test]
+fn a_second_account_with_a_managed_external_id_is_reported_and_paused_when_they_leave() {
+    let twin = |id: &str| TargetUser {
+        id: id.into(),
+        external_id: Some("a".into()),
+        values: values("a@example.se", true),
+        manager_id: None,
+    };
+    let current = Current {
+        users: vec![twin("t1"), twin("t2")],
+        capabilities: Capabilities::core(),
+    };
+    let staying = desired(vec![desired_user("a", true, None, 0)]);
+    let plan_staying = plan(
+        &staying,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    assert!(plan_staying.steps.is_empty());
+    assert_eq!(plan_staying.conflicts.len(), 1);
+    assert!(plan_staying.conflicts[0].problem.contains("t2"));
+    let leaving = desired(vec![desired_user("a", false, None, 0)]);
+    let plan_leaving = plan(
+        &leaving,
+        &current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    );
+    let paused: Vec<_> = plan_leaving
+        .steps
+        .iter()
+        .filter_map(|s| match &s.operation {
+            Operation::DeactivateUser { target_id, .. } => Some(target_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(paused, ["t1", "t2"]);
 }
 
 #[test]
