@@ -241,7 +241,15 @@ fn same_value(attribute: &Attribute, desired: &Option<String>, current: &Option<
 
 /// The supported attributes whose desired value differs from the target's.
 fn changes(current: &Current, desired: &UserValues, target: &UserValues) -> Vec<Change> {
-    value_attributes(desired)
+    let mut attributes = value_attributes(desired);
+    // An extra mapping whose Flex field went blank has no desired value, but the target's old
+    // value must still go: compare every extra the target holds for us.
+    for attribute in &current.capabilities.attributes {
+        if matches!(attribute, Attribute::Extra(_)) && !attributes.contains(attribute) {
+            attributes.push(attribute.clone());
+        }
+    }
+    attributes
         .into_iter()
         .filter(|attribute| current.capabilities.supports(attribute))
         .filter_map(|attribute| {

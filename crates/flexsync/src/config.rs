@@ -372,6 +372,20 @@ impl Config {
             mapping.exclude_employment_types = types;
         }
         mapping.starter_lead_days = raw.mapping.starter_lead_days.unwrap_or(0);
+        for extra in &raw.mapping.extra {
+            let qualified = extra
+                .attribute
+                .strip_prefix("urn:")
+                .and_then(|rest| rest.rsplit_once(':'))
+                .is_some_and(|(schema, name)| !schema.is_empty() && !name.is_empty());
+            if !qualified {
+                bail!(
+                    "mapping.extra: {:?} must be an extension attribute with its schema, e.g. \
+                     urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                    extra.attribute
+                );
+            }
+        }
         mapping.extra = raw
             .mapping
             .extra

@@ -810,3 +810,28 @@ async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() 
         delivered
     );
 }
+
+#[tokio::test]
+async fn an_extra_mapping_is_sent_updated_and_cleared() {
+    let extra = "[[mapping.extra]]\nfield = \"City\"\n\
+                 attribute = \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"\n";
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        extra,
+    )
+    .await;
+    rig.sync().await;
+    assert_eq!(rig.user(SARA)[ENTERPRISE]["department"], "Uppsala");
+    let mut doc = example();
+    employee_mut(&mut doc, SARA)["City"] = json!("Luleå");
+    employee_mut(&mut doc, JOHAN)["City"] = Value::Null;
+    rig.set_flex(&doc);
+    let second = rig.sync().await;
+    assert_eq!(second.exit, Exit::Done, "{}", second.report.render());
+    assert_eq!(rig.user(SARA)[ENTERPRISE]["department"], "Luleå");
+    assert!(rig.user(JOHAN)[ENTERPRISE]["department"].is_null());
+    let (_, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0);
+}
