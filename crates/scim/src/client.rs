@@ -314,9 +314,14 @@ impl ScimClient {
     async fn delete(&self, endpoint: &str, id: &str) -> Result<(), ScimError> {
         let resource = describe(&Method::DELETE, &[endpoint, id]);
         let url = self.url(&[endpoint, id])?;
-        self.send(Method::DELETE, url, &[], None, true, &resource)
-            .await?;
-        Ok(())
+        // A DELETE resent after a dropped connection finds the resource gone: that is success.
+        match self
+            .send(Method::DELETE, url, &[], None, true, &resource)
+            .await
+        {
+            Err(error) if error.is_not_found() => Ok(()),
+            result => result.map(|_| ()),
+        }
     }
 
     /// The one resource of `endpoint` with `attribute eq value` that `matches` also accepts

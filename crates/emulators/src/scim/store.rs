@@ -456,6 +456,22 @@ impl Store {
         {
             self.user_names.remove(&key);
         }
+        // Like a real server, no user keeps a manager that no longer exists.
+        for user in self.users.by_id.values_mut() {
+            let Some(Value::Object(enterprise)) = user.body.get_mut(ENTERPRISE_USER) else {
+                continue;
+            };
+            let points_here = enterprise
+                .get("manager")
+                .and_then(|m| m.get("value"))
+                .and_then(Value::as_str)
+                == Some(id);
+            if points_here {
+                enterprise.remove("manager");
+                user.modified = now;
+                user.version += 1;
+            }
+        }
         for group in self.groups.by_id.values_mut() {
             let Some(Value::Array(members)) = group.body.get_mut("members") else {
                 continue;
@@ -493,6 +509,37 @@ mod tests {
         let id = make_id(7, ResourceKind::User);
         let parts: Vec<usize> = id.split('-').map(str::len).collect();
         assert_eq!(parts, vec![8, 4, 4, 4, 12]);
+    }
+
+    #[test]
+    fn deleting_a_manager_unlinks_their_reports() {
+        let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let mut store = Store::new(Profile::Extended);
+        let boss = store
+            .create(ResourceKind::User, &json!({"userName": "boss"}), t0, true)
+            .unwrap();
+        let boss_id = boss["id"].as_str().unwrap().to_string();
+        let report = store
+            .create(
+                ResourceKind::User,
+                &json!({"userName": "r", ENTERPRISE_USER: {"manager": {"value": boss_id}}}),
+                t0,
+                true,
+            )
+            .unwrap();
+        let report_id = report["id"].as_str().unwrap().to_string();
+        store.delete(ResourceKind::User, &boss_id, t0).unwrap();
+        let after = store.get(ResourceKind::User, &report_id).unwrap();
+        assert!(after[ENTERPRISE_USER]["manager"].is_null(), "{after}");
+        // The report can still be changed (its manager is no longer checked against a ghost).
+        store
+            .replace(
+                ResourceKind::User,
+                &report_id,
+                &json!({"userName": "r", "active": false}),
+                t0,
+            )
+            .unwrap();
     }
 
     #[test]

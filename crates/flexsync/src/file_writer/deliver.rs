@@ -232,7 +232,10 @@ struct SftpOutcome {
 /// its files). No user or system ssh configuration is read; only key login is tried.
 fn run_sftp(target: &SftpTarget, local_dir: &Path, batch: &str) -> Result<SftpOutcome, FileError> {
     let known_hosts = ssh_option_path(&target.known_hosts)?;
-    let key = ssh_option_path(&target.private_key)?;
+    // `-i` is an argument of its own: no quotes (they would become part of the name).
+    let key = ssh_option_path(&target.private_key)?
+        .trim_matches('"')
+        .to_string();
     let mut child = Command::new("sftp")
         .current_dir(local_dir)
         .args(["-b", "-", "-F", "none", "-i", &key, "-P"])

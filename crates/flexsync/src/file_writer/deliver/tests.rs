@@ -343,6 +343,25 @@ fn sftp_delivery_uploads_whole_files_and_replaces_older_ones() {
 }
 
 #[test]
+fn sftp_delivery_works_with_a_key_whose_path_has_a_space() {
+    if !openssh_present("sftp_delivery_works_with_a_key_whose_path_has_a_space") {
+        return;
+    }
+    let server = Server::start();
+    let folder = server.dir.path().join("My Keys");
+    fs::create_dir_all(&folder).unwrap();
+    let key = folder.join("id key");
+    fs::copy(&server.client_key, &key).unwrap();
+    let mut target = server.target();
+    target.private_key = key;
+    deliver(&files("u\n", "g\n"), &Destination::Sftp(target)).unwrap();
+    assert_eq!(
+        names_in(&server.remote),
+        vec!["wt_groups.csv", "wt_users.csv"]
+    );
+}
+
+#[test]
 fn sftp_delivery_refuses_an_unknown_host_key() {
     if !openssh_present("sftp_delivery_refuses_an_unknown_host_key") {
         return;
