@@ -415,16 +415,17 @@ pub fn plan(
 
     for user in ordered {
         let external_id = user.external_id.clone();
-        if let Some(manager) = user.manager_external_id.as_deref() {
-            if manage_managers && !linkable(manager) {
-                waiting.push(Conflict {
-                    external_id: external_id.clone(),
-                    problem: format!(
-                        "manager {manager} is not in the target and is not active in Flex: \
+        if let Some(manager) = user.manager_external_id.as_deref()
+            && manage_managers
+            && !linkable(manager)
+        {
+            waiting.push(Conflict {
+                external_id: external_id.clone(),
+                problem: format!(
+                    "manager {manager} is not in the target and is not active in Flex: \
                          linked once they are"
-                    ),
-                });
-            }
+                ),
+            });
         }
         let manage_managers =
             manage_managers && user.manager_external_id.as_deref().is_none_or(linkable);

@@ -353,10 +353,9 @@ impl FlexClient {
         let mut companies = Vec::new();
         for (index, item) in items.iter().enumerate() {
             if let Some(company) = take(wire::company(item), item, index, &what, warnings, dropped)
+                && !companies.iter().any(|c: &SourceCompany| c.id == company.id)
             {
-                if !companies.iter().any(|c: &SourceCompany| c.id == company.id) {
-                    companies.push(company);
-                }
+                companies.push(company);
             }
         }
         Ok(companies)
@@ -509,10 +508,9 @@ impl FlexClient {
                     &what,
                     &mut warnings,
                     &mut dropped,
-                ) {
-                    if !dimension.accounts.iter().any(|a| a.id == account.id) {
-                        dimension.accounts.push(account);
-                    }
+                ) && !dimension.accounts.iter().any(|a| a.id == account.id)
+                {
+                    dimension.accounts.push(account);
                 }
             }
             dimension

@@ -421,12 +421,12 @@ fn scalar_text(value: &Value) -> Result<Option<String>, &'static str> {
 
 /// Whole numbers sent as `1.0` read as `1`, so that `Gender` and `EmploymentType` compare.
 fn number_text(n: &serde_json::Number) -> String {
-    if n.is_f64() {
-        if let Some(f) = n.as_f64() {
-            if f.fract() == 0.0 && f.abs() < 1e15 {
-                return format!("{}", f as i64);
-            }
-        }
+    if n.is_f64()
+        && let Some(f) = n.as_f64()
+        && f.fract() == 0.0
+        && f.abs() < 1e15
+    {
+        return format!("{}", f as i64);
     }
     n.to_string()
 }

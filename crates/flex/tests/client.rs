@@ -1100,10 +1100,10 @@ mod parsing {
 
     /// Feeds one value to every record parser; checks what holds whatever the input.
     fn parse_everything(value: &Value) -> Result<(), TestCaseError> {
-        if let Ok(page) = wire::parse_page(value) {
-            if let Value::Array(items) = value {
-                prop_assert_eq!(&page.items, items);
-            }
+        if let Ok(page) = wire::parse_page(value)
+            && let Value::Array(items) = value
+        {
+            prop_assert_eq!(&page.items, items);
         }
         if let Ok(e) = wire::employee(value, "c1").record {
             prop_assert!(!e.id.is_empty() && e.id.trim() == e.id);

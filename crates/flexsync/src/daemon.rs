@@ -366,10 +366,10 @@ pub async fn serve(
     };
     lock(&state).set_next_run(due.clone());
     loop {
-        if let Some(due) = &due {
-            if !sleep_until(due.timestamp(), &mut stop_rx).await {
-                break;
-            }
+        if let Some(due) = &due
+            && !sleep_until(due.timestamp(), &mut stop_rx).await
+        {
+            break;
         }
         lock(&state).set_next_run(None);
         let run = scheduled_sync(&config);

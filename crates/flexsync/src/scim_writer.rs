@@ -76,10 +76,10 @@ impl AttributeMap {
 
 /// `urn:...:User:department` -> (`urn:...:User`, `department`); a bare path is core.
 fn split_urn(path: &str) -> (String, String) {
-    if path.starts_with("urn:") {
-        if let Some((schema, attribute)) = path.rsplit_once(':') {
-            return (schema.to_string(), attribute.to_string());
-        }
+    if path.starts_with("urn:")
+        && let Some((schema, attribute)) = path.rsplit_once(':')
+    {
+        return (schema.to_string(), attribute.to_string());
     }
     (CORE_USER.to_string(), path.to_string())
 }
@@ -446,14 +446,14 @@ impl Applier<'_> {
         for attribute in attributes {
             let (schema, path) = self.map.location(attribute);
             if schema == CORE_USER {
-                if *attribute == Attribute::Email {
-                    if let Some(email) = &values.email {
-                        user.emails = vec![Email {
-                            value: email.clone(),
-                            kind: Some("work".into()),
-                            primary: Some(true),
-                        }];
-                    }
+                if *attribute == Attribute::Email
+                    && let Some(email) = &values.email
+                {
+                    user.emails = vec![Email {
+                        value: email.clone(),
+                        kind: Some("work".into()),
+                        primary: Some(true),
+                    }];
                 }
                 continue;
             }
@@ -465,15 +465,15 @@ impl Applier<'_> {
                 }
             }
         }
-        if let Some(manager_id) = manager_id {
-            if self.capabilities.supports(&Attribute::Manager) {
-                schemas.insert(ENTERPRISE_USER.to_string());
-                let entry = extensions
-                    .entry(ENTERPRISE_USER.to_string())
-                    .or_insert_with(|| json!({}));
-                if let Some(object) = entry.as_object_mut() {
-                    object.insert("manager".into(), json!({ "value": manager_id }));
-                }
+        if let Some(manager_id) = manager_id
+            && self.capabilities.supports(&Attribute::Manager)
+        {
+            schemas.insert(ENTERPRISE_USER.to_string());
+            let entry = extensions
+                .entry(ENTERPRISE_USER.to_string())
+                .or_insert_with(|| json!({}));
+            if let Some(object) = entry.as_object_mut() {
+                object.insert("manager".into(), json!({ "value": manager_id }));
             }
         }
         user.schemas = schemas.into_iter().collect();

@@ -73,13 +73,12 @@ pub fn decide(
         retry_after: Some(text),
         ..
     } = outcome
+        && let Some(wait) = parse_retry_after(text, now)
     {
-        if let Some(wait) = parse_retry_after(text, now) {
-            if wait > policy.max_retry_after {
-                return Decision::Stop;
-            }
-            return Decision::RetryAfter(wait.max(backoff.min(Duration::from_millis(50))));
+        if wait > policy.max_retry_after {
+            return Decision::Stop;
         }
+        return Decision::RetryAfter(wait.max(backoff.min(Duration::from_millis(50))));
     }
     Decision::RetryAfter(backoff)
 }

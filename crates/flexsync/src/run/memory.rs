@@ -202,10 +202,10 @@ impl Journal for StoreJournal {
                 message: message.clone(),
             },
         };
-        if let Some(intent) = intent {
-            if let Err(error) = store.record_outcome(flexsync_state::OpId(intent), result, now) {
-                tracing::warn!(%error, "could not record outcome");
-            }
+        if let Some(intent) = intent
+            && let Err(error) = store.record_outcome(flexsync_state::OpId(intent), result, now)
+        {
+            tracing::warn!(%error, "could not record outcome");
         }
         let saved = match (&outcome.error, &outcome.target_id) {
             (None, Some(target_id)) => {

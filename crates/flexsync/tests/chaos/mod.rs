@@ -82,20 +82,20 @@ fn assert_target_is_desired(rig: &Rig, doc: &Value, result: &RunResult) {
         if values.active {
             assert!(employed.contains(external_id), "{external_id} active");
         }
-        if let Some(manager_id) = wanted.manager_external_id.as_deref() {
-            if let Some(manager) = by_external.get(manager_id) {
-                let found = manager_of(user);
-                let holder = users
-                    .iter()
-                    .find(|u| u["id"].as_str() == found)
-                    .map(|u| u["externalId"].clone());
-                assert_eq!(
-                    found,
-                    manager["id"].as_str(),
-                    "{external_id}: manager should be {manager_id}; the target points at the \
+        if let Some(manager_id) = wanted.manager_external_id.as_deref()
+            && let Some(manager) = by_external.get(manager_id)
+        {
+            let found = manager_of(user);
+            let holder = users
+                .iter()
+                .find(|u| u["id"].as_str() == found)
+                .map(|u| u["externalId"].clone());
+            assert_eq!(
+                found,
+                manager["id"].as_str(),
+                "{external_id}: manager should be {manager_id}; the target points at the \
                      user with externalId {holder:?}"
-                );
-            }
+            );
         }
     }
     for (external_id, user) in &by_external {
