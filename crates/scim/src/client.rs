@@ -358,6 +358,7 @@ impl ScimClient {
         let url = self.url(&[endpoint])?;
         let mut items: Vec<T> = Vec::new();
         let mut start: u64 = 1;
+        let mut previous_first: Option<String> = None;
         for _ in 0..self.max_pages {
             let mut query = vec![
                 ("startIndex", start.to_string()),
@@ -371,6 +372,22 @@ impl ScimClient {
                 .await?;
             let page: ListResponse<Value> = decode(&answer.body, &resource)?;
             let got = page.resources.len() as u64;
+            let first = page
+                .resources
+                .first()
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if first.is_some() && first == previous_first {
+                return Err(ScimError::Partial {
+                    resource,
+                    reason: format!(
+                        "the page at index {start} repeats the one before: the server ignores \
+                         startIndex"
+                    ),
+                });
+            }
+            previous_first = first;
             for (offset, raw) in page.resources.into_iter().enumerate() {
                 let position = start + offset as u64;
                 let id = raw.get("id").and_then(Value::as_str).map(str::to_string);

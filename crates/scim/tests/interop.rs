@@ -594,6 +594,27 @@ async fn a_page_that_comes_up_short_of_the_total_is_partial() {
     assert_eq!(target, "/scim/Users?startIndex=1&count=200");
 }
 
+#[tokio::test]
+async fn a_server_that_ignores_start_index_is_caught_on_the_second_page() {
+    // No totalResults, and the same page whatever startIndex says.
+    let server = canned::serve(vec![canned::route(
+        "GET",
+        "/Users",
+        200,
+        r#"{"Resources":[{"id":"u1","userName":"a@example.se"}]}"#,
+    )])
+    .await
+    .unwrap();
+    let scim = ScimClient::new(ScimSettings {
+        page_size: 1,
+        ..ScimSettings::new(&server.base_url, SecretString::from("canned-token"))
+    })
+    .unwrap();
+    let error = scim.list_users().await.unwrap_err();
+    assert!(matches!(error, ScimError::Partial { .. }), "{error:?}");
+    assert_eq!(server.requests().len(), 2);
+}
+
 // ---- secrets never leak
 
 /// Everything this test binary logs, at every level, through `tracing` and the `log` crate
