@@ -170,7 +170,9 @@ impl Call {
     }
 
     /// Keeps the records of `company` (or of every company the caller may read).
-    fn of_company(&self, records: &[Value], company: Option<&str>) -> Vec<Value> {
+    /// The records of `company` (or of every company this user may read), by reference: only
+    /// the page served is ever copied.
+    fn of_company<'r>(&self, records: &'r [Value], company: Option<&str>) -> Vec<&'r Value> {
         records
             .iter()
             .filter(|r| {
@@ -180,7 +182,6 @@ impl Call {
                     None => owner.is_none_or(|o| self.may_read(&o)),
                 }
             })
-            .cloned()
             .collect()
     }
 }
@@ -265,7 +266,7 @@ fn number_param(call: &Call, name: &str, key: &str) -> Result<Option<i64>, ApiEr
 }
 
 /// One page of `items` in the envelope, or the fault injected for this page.
-fn page(call: &Call, resource: &str, items: Vec<Value>) -> Answer {
+fn page(call: &Call, resource: &str, items: Vec<&Value>) -> Answer {
     let emulator = &call.emulator;
     let index = number_param(call, "pageIndex", "pageindex")?.unwrap_or(0);
     let size = number_param(call, "pageSize", "pagesize")?.unwrap_or(20);
@@ -278,8 +279,8 @@ fn page(call: &Call, resource: &str, items: Vec<Value>) -> Answer {
         )));
     }
     let total = items.len();
-    let all = if emulator.list_style() == ListStyle::Unpaged {
-        items.clone()
+    let all: Vec<Value> = if emulator.list_style() == ListStyle::Unpaged {
+        items.iter().map(|v| (*v).clone()).collect()
     } else {
         Vec::new()
     };
@@ -295,6 +296,7 @@ fn page(call: &Call, resource: &str, items: Vec<Value>) -> Answer {
         .into_iter()
         .skip(start)
         .take(usize::try_from(size).unwrap_or(0))
+        .cloned()
         .collect();
     if fault == Some(PageFaultKind::Fail) {
         return Err(ApiError::new(
@@ -459,15 +461,17 @@ async fn employee_periods(Path(id): Path<String>, call: Call) -> Answer {
     page(&call, EMPLOYMENT_PERIODS, items)
 }
 
-fn of_employee(records: &[Value], employee: Option<&str>) -> Vec<Value> {
+fn of_employee<'r>(
+    records: impl IntoIterator<Item = &'r Value>,
+    employee: Option<&str>,
+) -> Vec<&'r Value> {
     records
-        .iter()
+        .into_iter()
         .filter(|r| {
             employee.is_none_or(|e| {
                 field_text(r, "EmployeeId").is_some_and(|id| id.eq_ignore_ascii_case(e))
             })
         })
-        .cloned()
         .collect()
 }
 
@@ -479,7 +483,7 @@ fn employee_records(call: Call, resource: &str, pick: fn(&Served) -> &Vec<Value>
         None => None,
     };
     let items = call.of_company(pick(&call.served), company.as_deref());
-    let items = of_employee(&items, employee.as_deref());
+    let items = of_employee(items, employee.as_deref());
     page(&call, resource, items)
 }
 
@@ -492,8 +496,7 @@ async fn default_accounts(call: Call) -> Answer {
 }
 
 async fn companies(call: Call) -> Answer {
-    let items = call.served.companies.clone();
-    page(&call, COMPANIES, items)
+    page(&call, COMPANIES, call.served.companies.iter().collect())
 }
 
 async fn instance_companies(Path(instance): Path<String>, call: Call) -> Answer {
@@ -536,7 +539,7 @@ async fn account_distributions(Path(id): Path<String>, call: Call) -> Answer {
             d
         })
         .collect();
-    page(&call, ACCOUNT_DISTRIBUTIONS, items)
+    page(&call, ACCOUNT_DISTRIBUTIONS, items.iter().collect())
 }
 
 async fn accounts(Path(id): Path<String>, call: Call) -> Answer {
@@ -556,5 +559,5 @@ async fn accounts(Path(id): Path<String>, call: Call) -> Answer {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    page(&call, ACCOUNTS, items)
+    page(&call, ACCOUNTS, items.iter().collect())
 }
