@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
     about = "Keeps Winningtemp in step with Flex HRM"
 )]
 pub struct Cli {
-    /// Log more (-v: debug, -vv: trace). Logs go to stderr.
+    /// Log more (-v: flexsync's debug lines, -vv: everything at debug). Logs go to stderr.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -55,7 +55,7 @@ pub enum Command {
         /// Let up to N group retirements through for this run.
         #[arg(long, value_name = "N")]
         allow_group_retirements: Option<usize>,
-        /// Print the report as JSON.
+        /// Print the report, the plan and the group plan as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -116,7 +116,7 @@ pub enum EmulateCommand {
     Scim {
         #[arg(long, default_value = "127.0.0.1:8082")]
         listen: SocketAddr,
-        #[arg(long, env = "FLEXSYNC_EMULATOR_TOKEN")]
+        #[arg(long, env = "FLEXSYNC_EMULATOR_TOKEN", hide_env_values = true)]
         token: String,
         #[arg(long, value_enum, default_value_t = ProfileArg::Documented)]
         profile: ProfileArg,

@@ -131,10 +131,7 @@ async fn plan_or_sync(
         eprintln!("warning: {warning}");
     }
     let (result, written) = match mode {
-        Mode::Sync => {
-            let (result, written) = sync_and_report(&config, allowance).await?;
-            (result, Some(written))
-        }
+        Mode::Sync => sync_and_report(&config, allowance).await?,
         Mode::Plan => {
             let ends = Ends::connect(&config)?;
             let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
@@ -172,23 +169,25 @@ async fn plan_or_sync(
 
 /// One sync as `flexsync sync` carries it out: the run, then its JSON report in the report
 /// folder. The daemon's scheduled runs come through here too.
+/// A report that cannot be written does not undo the run: it becomes a warning in the summary.
 pub async fn sync_and_report(
     config: &Config,
     allowance: Allowance,
-) -> Result<(RunResult, PathBuf), RunFailure> {
+) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
     let ends = Ends::connect(config)?;
-    let result = run::run(config, &ends, Mode::Sync, allowance, run::today(config)).await?;
-    let written = result
-        .report
-        .write_json(&config.report_dir)
-        .with_context(|| {
-            format!(
-                "cannot write the report into {}",
+    let mut result = run::run(config, &ends, Mode::Sync, allowance, run::today(config)).await?;
+    match result.report.write_json(&config.report_dir) {
+        Ok(written) => Ok((result, Some(written))),
+        Err(error) => {
+            let warning = format!(
+                "cannot write the report into {}: {error}",
                 config.report_dir.display()
-            )
-        })
-        .map_err(usage)?;
-    Ok((result, written))
+            );
+            tracing::warn!("{warning}");
+            result.report.warnings.push(warning);
+            Ok((result, None))
+        }
+    }
 }
 
 async fn check(path: &Path) -> Result<Exit, RunFailure> {
@@ -249,7 +248,7 @@ fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
             "#{:<5} {:<5} {:<10} {}  {}",
             run.id.0,
             run.kind,
-            format!("{:?}", run.outcome).to_lowercase(),
+            run.outcome.map_or("unfinished", |o| o.as_str()),
             run.started,
             run.summary.map(|s| s.to_string()).unwrap_or_default()
         );

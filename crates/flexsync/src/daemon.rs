@@ -103,6 +103,7 @@ pub struct DaemonState {
     runs: BTreeMap<Outcome, u64>,
     last: Option<FinishedRun>,
     last_success: Option<Timestamp>,
+    last_completed: Option<Timestamp>,
     next_run: Option<Zoned>,
 }
 
@@ -133,6 +134,9 @@ impl DaemonState {
         *self.runs.entry(run.outcome).or_insert(0) += 1;
         if run.outcome == Outcome::Done {
             self.last_success = Some(run.finished.timestamp());
+        }
+        if matches!(run.outcome, Outcome::Done | Outcome::RecordFailures) {
+            self.last_completed = Some(run.finished.timestamp());
         }
         self.last = Some(run);
         self.set_next_run(next_run);
@@ -188,6 +192,13 @@ impl DaemonState {
             "flexsync_last_success_timestamp_seconds",
             "When the last scheduled sync that ended done (exit 0) finished, in Unix seconds.",
             self.last_success.map(|t| t.as_second().to_string()),
+        );
+        gauge(
+            &mut out,
+            "flexsync_last_completed_timestamp_seconds",
+            "When the last scheduled sync that applied its plan (exit 0, or 1 with some records \
+             failing) finished, in Unix seconds.",
+            self.last_completed.map(|t| t.as_second().to_string()),
         );
         gauge(
             &mut out,
@@ -359,7 +370,7 @@ pub async fn serve(
     );
 
     let mut stop_rx = stop_rx;
-    let mut due = if config.schedule.run_at_start {
+    let mut due = if config.schedule.run_at_start || missed_a_slot(&config) {
         None
     } else {
         Some(next_run(&now(&config), &config.schedule))
@@ -391,7 +402,12 @@ pub async fn serve(
                 break;
             }
         };
-        let next = next_run(&now(&config), &config.schedule);
+        // Never before the slot just served, even if the wall clock stepped back meanwhile.
+        let after = match &due {
+            Some(slot) if slot.timestamp() > Timestamp::now() => slot.clone(),
+            _ => now(&config),
+        };
+        let next = next_run(&after, &config.schedule);
         lock(&state).record(finished, Some(next.clone()));
         due = Some(next);
     }
@@ -404,6 +420,34 @@ pub async fn serve(
     }
     tracing::info!("flexsync daemon stopped");
     Ok(Exit::Done)
+}
+
+/// Whether a scheduled slot passed since the last sync started (the daemon was down at the
+/// time): then it runs at once, as a persistent timer would.
+fn missed_a_slot(config: &Config) -> bool {
+    let Ok(store) = flexsync_state::StateStore::open(&config.state_path) else {
+        return false;
+    };
+    let last = store
+        .runs(50)
+        .ok()
+        .and_then(|runs| runs.into_iter().find(|run| run.kind == "sync"));
+    let Some(last) = last else {
+        return false;
+    };
+    let slot = next_run(
+        &last.started.to_zoned(config.time_zone.clone()),
+        &config.schedule,
+    );
+    let missed = slot.timestamp() <= Timestamp::now();
+    if missed {
+        tracing::warn!(
+            last_sync = %last.started,
+            missed = %slot,
+            "a scheduled sync was missed while the daemon was down: running one now"
+        );
+    }
+    missed
 }
 
 fn now(config: &Config) -> Zoned {
@@ -437,7 +481,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
                 duration,
                 operations,
                 findings: Some(report.findings.len()),
-                report: Some(report_path),
+                report: report_path,
                 error: None,
             }
         }
@@ -482,6 +526,37 @@ async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config_in(dir: &std::path::Path) -> Config {
+        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+                    instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+                    token = \"t\"\n";
+        let path = dir.join("flexsync.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap()
+    }
+
+    #[test]
+    fn a_slot_passed_while_the_daemon_was_down_is_caught_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        assert!(
+            !missed_a_slot(&config),
+            "no sync yet: wait for the first slot"
+        );
+        let store = flexsync_state::StateStore::open(&config.state_path).unwrap();
+        let two_days_ago = Timestamp::now() - jiff::SignedDuration::from_hours(48);
+        store.begin_run(two_days_ago, "sync").unwrap();
+        assert!(
+            missed_a_slot(&config),
+            "the daily 01:00 slot passed since then"
+        );
+        store.begin_run(Timestamp::now(), "sync").unwrap();
+        assert!(
+            !missed_a_slot(&config),
+            "just synced: the next slot is ahead"
+        );
+    }
 
     fn at(text: &str) -> Zoned {
         text.parse().unwrap()
@@ -538,6 +613,7 @@ mod tests {
             "flexsync_runs_total{outcome=\"done\"} 1",
             "flexsync_last_run_timestamp_seconds 1774742412",
             "flexsync_last_success_timestamp_seconds 1774742412",
+            "flexsync_last_completed_timestamp_seconds 1774742412",
             "flexsync_last_run_duration_seconds 12.345",
             "flexsync_last_run_operations{kind=\"create\",result=\"ok\"} 3",
             "flexsync_last_run_operations{kind=\"create\",result=\"failed\"} 1",

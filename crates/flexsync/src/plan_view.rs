@@ -33,7 +33,10 @@ pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
             .map(|u| format!("{} ({external_id})", u.values.user_name))
             .unwrap_or_else(|| external_id.to_string())
     };
-    for step in plan.steps.iter().take(limit) {
+    // Pauses first: they are what an operator reviews before letting a refused plan through.
+    let mut shown: Vec<_> = plan.steps.iter().collect();
+    shown.sort_by_key(|step| !step.operation.pauses());
+    for step in shown.iter().take(limit) {
         let line = match &step.operation {
             Operation::CreateUser {
                 external_id,
@@ -101,8 +104,18 @@ pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
         };
         let _ = writeln!(out, "  {line}   [{}]", step.reason);
     }
-    if plan.steps.len() > limit {
-        let _ = writeln!(out, "  ... and {} more steps", plan.steps.len() - limit);
+    if shown.len() > limit {
+        let mut hidden: std::collections::BTreeMap<&str, usize> = Default::default();
+        for step in &shown[limit..] {
+            *hidden.entry(step.operation.kind()).or_insert(0) += 1;
+        }
+        let hidden: Vec<String> = hidden.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "  ... and {} more steps: {} (all of them: --json)",
+            shown.len() - limit,
+            hidden.join(", ")
+        );
     }
     out
 }

@@ -28,6 +28,9 @@ pub struct RunReport {
     pub target_users: usize,
     pub planned: BTreeMap<String, usize>,
     pub succeeded: BTreeMap<String, usize>,
+    /// Steps that found nothing to write (e.g. a manager link whose manager does not exist
+    /// yet); each has a note.
+    pub skipped: BTreeMap<String, usize>,
     pub failed: BTreeMap<String, usize>,
     pub failures: Vec<StepOutcome>,
     pub notes: Vec<StepOutcome>,
@@ -89,6 +92,8 @@ impl RunReport {
         for outcome in outcomes {
             let bucket = if outcome.error.is_some() {
                 &mut self.failed
+            } else if outcome.target_id.is_none() && outcome.note.is_some() {
+                &mut self.skipped
             } else {
                 &mut self.succeeded
             };
@@ -154,6 +159,9 @@ impl RunReport {
         if !self.dry_run && self.refused.is_none() {
             let _ = writeln!(out, "  done:      {}", line(&self.succeeded));
             let _ = writeln!(out, "  failed:    {}", line(&self.failed));
+            if !self.skipped.is_empty() {
+                let _ = writeln!(out, "  skipped:   {}", line(&self.skipped));
+            }
         }
         for failure in self.failures.iter().take(20) {
             let _ = writeln!(
@@ -180,6 +188,13 @@ impl RunReport {
                 note.note.as_deref().unwrap_or("")
             );
         }
+        if self.notes.len() > 10 {
+            let _ = writeln!(
+                out,
+                "    ... {} more in the JSON report",
+                self.notes.len() - 10
+            );
+        }
         let skipped = self
             .findings
             .iter()
@@ -191,7 +206,10 @@ impl RunReport {
             self.findings.len(),
             skipped
         );
-        for finding in self.findings.iter().take(15) {
+        // Records left out first: they are people without an account.
+        let mut by_weight: Vec<&Finding> = self.findings.iter().collect();
+        by_weight.sort_by_key(|f| f.severity);
+        for finding in by_weight.into_iter().take(15) {
             let _ = writeln!(
                 out,
                 "    - {} {}: {} ({})",
@@ -273,6 +291,13 @@ impl RunReport {
                 out,
                 "  group:     {} ({}): {}",
                 note.group, note.kind, note.message
+            );
+        }
+        if self.group_notes.len() > 10 {
+            let _ = writeln!(
+                out,
+                "    ... {} more group notes in the JSON report",
+                self.group_notes.len() - 10
             );
         }
         for (name, diff) in &self.file_changes {

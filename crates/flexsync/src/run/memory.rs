@@ -74,7 +74,16 @@ pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Ve
             tracing::warn!(%error, "could not close an interrupted operation");
         }
     }
-    if intents.is_empty() {
+    // Syncs that never finished (killed while reading, before any write) are closed too.
+    if let Ok(earlier) = store.runs(200) {
+        for run in earlier
+            .iter()
+            .filter(|r| r.kind == "sync" && r.finished.is_none())
+        {
+            runs.insert(run.id.0);
+        }
+    }
+    if runs.is_empty() {
         return Vec::new();
     }
     for run in &runs {
@@ -87,10 +96,15 @@ pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Ve
         );
     }
     let runs: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();
+    let runs = runs.join(", ");
+    if intents.is_empty() {
+        return vec![format!(
+            "run {runs} stopped before it finished, with no write under way"
+        )];
+    }
     vec![format!(
-        "run {} stopped with {} writes under way; this run re-planned them from what \
+        "run {runs} stopped with {} writes under way; this run re-planned them from what \
          Winningtemp holds",
-        runs.join(", "),
         intents.len()
     )]
 }
