@@ -191,9 +191,30 @@ fn to_sftp(files: &[(String, String)], target: &SftpTarget) -> Result<(), FileEr
         // which replaces an existing file atomically (a plain SFTP rename would refuse).
         batch.push_str(&format!("rename {temp} {}\n", remote(name)));
     }
-    let outcome = run_sftp(target, &staging.path, &batch)?;
+    let mut outcome = run_sftp(target, &staging.path, &batch)?;
     if outcome.success {
         return Ok(());
+    }
+    // A server without the posix-rename extension refuses to rename over an existing file.
+    // The batch stopped at the first such rename; the files before it are in place. For that
+    // one and the rest: remove the old file, then rename (a reader may briefly find no file,
+    // never half a file).
+    let stuck = files.iter().position(|(name, _)| {
+        let temp = remote_path(&target.remote_dir, &format!("{name}{suffix}"));
+        outcome.connected && outcome.stderr.contains(&format!("rename \"{temp}\""))
+    });
+    if let Some(first) = stuck {
+        let replace: String = files[first..]
+            .iter()
+            .map(|(name, _)| {
+                let temp = remote(&format!("{name}{suffix}"));
+                format!("-rm {}\nrename {temp} {}\n", remote(name), remote(name))
+            })
+            .collect();
+        outcome = run_sftp(target, &staging.path, &replace)?;
+        if outcome.success {
+            return Ok(());
+        }
     }
     let host_key = outcome.stderr.contains("Host key verification failed");
     if !host_key && outcome.connected {

@@ -206,6 +206,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with("internal-sftp")
+    }
+
+    /// A server whose sftp subsystem is `subsystem` (e.g. with some requests denied).
+    fn start_with(subsystem: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let host_key = dir.path().join("host_key");
         let client_key = dir.path().join("client_key");
@@ -228,7 +233,7 @@ impl Server {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\n\
-                 UsePAM no\nPidFile {pid}\nSubsystem sftp internal-sftp\nLogLevel INFO\n",
+                 UsePAM no\nPidFile {pid}\nSubsystem sftp {subsystem}\nLogLevel INFO\n",
                 host = host_key.display(),
                 auth = authorized.display(),
                 pid = dir.path().join("sshd.pid").display(),
@@ -358,6 +363,28 @@ fn sftp_delivery_works_with_a_key_whose_path_has_a_space() {
     assert_eq!(
         names_in(&server.remote),
         vec!["wt_groups.csv", "wt_users.csv"]
+    );
+}
+
+#[test]
+fn sftp_delivery_replaces_files_on_a_server_without_posix_rename() {
+    if !openssh_present("sftp_delivery_replaces_files_on_a_server_without_posix_rename") {
+        return;
+    }
+    // Plain SFTP rename refuses an existing target; this server offers nothing better.
+    let server = Server::start_with("internal-sftp -P posix-rename");
+    let target = server.target();
+    let first = files("ExternalId\n1\n", "ExternalId\ng1\n");
+    deliver(&first, &Destination::Sftp(target.clone())).unwrap();
+    let second = files("ExternalId\n2\n", "ExternalId\ng2\n");
+    deliver(&second, &Destination::Sftp(target)).unwrap();
+    assert_eq!(
+        names_in(&server.remote),
+        vec!["wt_groups.csv", "wt_users.csv"]
+    );
+    assert_eq!(
+        fs::read_to_string(server.remote.join("wt_users.csv")).unwrap(),
+        second[0].1
     );
 }
 
