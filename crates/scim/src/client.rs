@@ -509,10 +509,12 @@ fn encode<T: Serialize>(value: &T, resource: &str) -> Result<Vec<u8>, ScimError>
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimError> {
-    serde_json::from_slice(body).map_err(|e| ScimError::Decode {
+    let error = |e: serde_json::Error| ScimError::Decode {
         resource: resource.to_string(),
         message: e.to_string(),
-    })
+    };
+    let value: Value = serde_json::from_slice(body).map_err(error)?;
+    serde_json::from_value(crate::wire::canonical_keys(value)).map_err(error)
 }
 
 /// A PATCH answer: 204 or an empty body is `None`, 200 with a resource is `Some`.

@@ -271,6 +271,62 @@ impl PatchOperation {
 
 /// A value as a filter string literal (a JSON string): quotes, backslashes and control
 /// characters escaped.
+/// SCIM attribute names are case-insensitive (RFC 7643 section 2.1), but our types read the
+/// standard spelling: this renames any other spelling of the core and message attributes we read
+/// (`UserName`, `EXTERNALID`, ...) to it, at every depth but inside extension objects (keyed by
+/// their URN), which are matched without regard to case where they are read.
+pub fn canonical_keys(value: Value) -> Value {
+    const NAMES: &[&str] = &[
+        "schemas",
+        "id",
+        "externalId",
+        "userName",
+        "name",
+        "givenName",
+        "familyName",
+        "formatted",
+        "emails",
+        "value",
+        "type",
+        "primary",
+        "active",
+        "displayName",
+        "meta",
+        "resourceType",
+        "created",
+        "lastModified",
+        "location",
+        "version",
+        "members",
+        "display",
+        "Resources",
+        "totalResults",
+        "itemsPerPage",
+        "startIndex",
+        "status",
+        "scimType",
+        "detail",
+    ];
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, inner)| {
+                    if key.contains(':') {
+                        return (key, inner);
+                    }
+                    let canonical = NAMES
+                        .iter()
+                        .find(|name| name.eq_ignore_ascii_case(&key))
+                        .map_or(key, |name| (*name).to_string());
+                    (canonical, canonical_keys(inner))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical_keys).collect()),
+        other => other,
+    }
+}
+
 pub fn quote_filter_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -417,6 +473,27 @@ pub struct SchemaAttribute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_names_are_read_whatever_their_case() {
+        let raw = json!({
+            "ID": "u1", "ExternalId": "e1", "USERNAME": "a@example.se",
+            "Name": {"GivenName": "Anna", "familyname": "Berg"},
+            "Emails": [{"Value": "a@example.se", "Primary": true}], "Active": false,
+            "urn:x:Ext": {"Department": "HR"}
+        });
+        let user: ScimUser = serde_json::from_value(canonical_keys(raw)).unwrap();
+        assert_eq!(user.id.as_deref(), Some("u1"));
+        assert_eq!(user.external_id.as_deref(), Some("e1"));
+        assert_eq!(user.user_name, "a@example.se");
+        let name = user.name.unwrap();
+        assert_eq!(name.given_name.as_deref(), Some("Anna"));
+        assert_eq!(name.family_name.as_deref(), Some("Berg"));
+        assert_eq!(user.emails[0].value, "a@example.se");
+        assert_eq!(user.active, Some(false));
+        // Extension objects keep their own spelling.
+        assert_eq!(user.extensions["urn:x:Ext"]["Department"], "HR");
+    }
 
     #[test]
     fn a_user_keeps_extension_and_unknown_attributes_through_a_round_trip() {
