@@ -33,6 +33,16 @@ fn desired_user(id: &str, active: bool, manager: Option<&str>, depth: u32) -> De
     }
 }
 
+/// The plan with nothing remembered and default settings.
+fn plan_with_defaults(desired: &Desired, current: &Current) -> Plan {
+    plan(
+        desired,
+        current,
+        &Memory::default(),
+        &PlanSettings::default(),
+    )
+}
+
 fn desired(users: Vec<DesiredUser>) -> Desired {
     Desired {
         source_records: users.len(),
@@ -190,12 +200,7 @@ fn creates_managers_before_their_reports_and_links_in_the_request() {
         users: vec![],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     let kinds: Vec<_> = plan
         .steps
         .iter()
@@ -218,12 +223,7 @@ fn an_unchanged_target_gives_an_empty_plan() {
         users: vec![],
         capabilities: extended(),
     };
-    let first = plan(
-        &desired,
-        &empty,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let first = plan_with_defaults(&desired, &empty);
     let (after, memory) = simulate(&empty, &Memory::default(), &first);
     let second = plan(&desired, &after, &memory, &PlanSettings::default());
     assert!(second.is_empty(), "{second:#?}");
@@ -257,12 +257,7 @@ fn leavers_are_paused_and_users_without_external_id_are_left_alone() {
         ],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert_eq!(plan.steps.len(), 1, "{plan:#?}");
     assert_eq!(
         plan.steps[0].operation,
@@ -295,12 +290,7 @@ fn a_skipped_record_is_held_not_paused() {
         }],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert!(plan.steps.is_empty());
     assert_eq!(plan.held, ["gone"]);
 }
@@ -319,12 +309,7 @@ fn adopts_an_account_with_the_same_user_name_and_no_external_id() {
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     match &plan.steps[..] {
         [
             Step {
@@ -354,12 +339,7 @@ fn a_user_name_held_by_another_managed_user_is_a_conflict() {
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert_eq!(plan.conflicts.len(), 1);
     assert!(
         plan.steps
@@ -378,12 +358,7 @@ fn unsupported_values_are_counted_not_sent() {
         users: vec![],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     let manager = plan
         .not_sent
         .iter()
@@ -415,12 +390,7 @@ fn rehires_are_reactivated() {
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert!(matches!(
         plan.steps[..],
         [Step {
@@ -451,12 +421,7 @@ fn a_leaver_whose_record_has_a_finding_is_paused_not_held() {
         }],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert!(plan.held.is_empty());
     assert!(matches!(
         &plan.steps[..],
@@ -477,22 +442,12 @@ fn a_second_account_with_a_managed_external_id_is_reported_and_paused_when_they_
         capabilities: Capabilities::core(),
     };
     let staying = desired(vec![desired_user("a", true, None, 0)]);
-    let plan_staying = plan(
-        &staying,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan_staying = plan_with_defaults(&staying, &current);
     assert!(plan_staying.steps.is_empty());
     assert_eq!(plan_staying.conflicts.len(), 1);
     assert!(plan_staying.conflicts[0].problem.contains("t2"));
     let leaving = desired(vec![desired_user("a", false, None, 0)]);
-    let plan_leaving = plan(
-        &leaving,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan_leaving = plan_with_defaults(&leaving, &current);
     let paused: Vec<_> = plan_leaving
         .steps
         .iter()
@@ -516,12 +471,7 @@ fn a_hand_made_account_is_never_adopted_only_to_be_paused() {
         }],
         capabilities: Capabilities::core(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert!(plan.steps.is_empty(), "{plan:#?}");
     assert!(plan.conflicts.is_empty());
 }
@@ -563,12 +513,7 @@ fn a_leavers_end_date_and_pause_go_in_one_step() {
         }],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     match &plan.steps[..] {
         [
             Step {
@@ -711,12 +656,7 @@ fn a_mover_between_companies_keeps_their_account() {
     let mut old = values("New@Example.se", true);
     old.given_name = "GIVEN ".into();
     let (desired, current) = mover_case(old);
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     match &plan.steps[..] {
         [
             Step {
@@ -753,12 +693,7 @@ fn a_mover_between_companies_keeps_their_account() {
 #[test]
 fn a_mover_whose_old_account_was_paused_is_made_active_again() {
     let (desired, current) = mover_case(values("new@example.se", false));
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     match &plan.steps[..] {
         [
             Step {
@@ -779,12 +714,7 @@ fn a_mover_without_a_birth_date_in_the_target_is_still_a_move() {
     let mut old = values("new@example.se", true);
     old.birth_date = None;
     let (desired, current) = mover_case(old);
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert_eq!(plan.moves.len(), 1, "{plan:#?}");
 }
 
@@ -797,12 +727,7 @@ fn another_person_on_the_old_account_is_a_conflict_not_a_move() {
             _ => old.birth_date = Some(date(1991, 1, 2)),
         }
         let (desired, current) = mover_case(old);
-        let plan = plan(
-            &desired,
-            &current,
-            &Memory::default(),
-            &PlanSettings::default(),
-        );
+        let plan = plan_with_defaults(&desired, &current);
         assert!(plan.steps.is_empty(), "{change}: {plan:#?}");
         assert!(plan.moves.is_empty(), "{change}");
         assert_eq!(plan.conflicts.len(), 1, "{change}");
@@ -832,12 +757,7 @@ fn an_account_of_a_record_still_in_the_source_is_not_a_move() {
         users: vec![target("t-old", Some("old"), values("new@example.se", true))],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert!(plan.moves.is_empty());
     assert_eq!(plan.conflicts.len(), 1);
     assert!(!plan.conflicts[0].problem.contains("move"));
@@ -854,12 +774,7 @@ fn a_moved_manager_is_linked_to_their_reports_in_the_same_run() {
         users: vec![target("t-old", Some("old"), values("new@example.se", true))],
         capabilities: extended(),
     };
-    let plan = plan(
-        &desired,
-        &current,
-        &Memory::default(),
-        &PlanSettings::default(),
-    );
+    let plan = plan_with_defaults(&desired, &current);
     assert!(plan.waiting.is_empty(), "{plan:#?}");
     assert!(plan.steps.iter().any(|s| matches!(
         &s.operation,
@@ -1064,7 +979,7 @@ proptest! {
         for id in &plan.kept_paused {
             prop_assert!(desired.users.get(id).is_some_and(|u| u.values.active));
         }
-        let without = super::plan(&desired, &current, &Memory::default(), &PlanSettings::default());
+        let without = plan_with_defaults(&desired, &current);
         let reactivated = without.steps.iter().filter(|s| match &s.operation {
             Operation::ReactivateUser { .. } => true,
             Operation::AdoptUser { target_id, values, .. } => values.active && !was_active(target_id),
