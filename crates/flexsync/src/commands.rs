@@ -10,6 +10,7 @@ use flexsync_emulators::knobs::Faults;
 
 use crate::cli::{Cli, Command, EmulateCommand, FaultArgs, ProfileArg};
 use crate::config::Config;
+use crate::report::RunReport;
 use crate::run::{self, Ends, Exit, Mode, RunFailure, RunResult};
 
 /// Runs the command and returns the process exit code.
@@ -56,10 +57,7 @@ fn init_logging(verbose: u8, quiet: &str) {
 }
 
 pub fn usage(error: anyhow::Error) -> RunFailure {
-    RunFailure {
-        exit: Exit::Usage,
-        error,
-    }
+    RunFailure::new(Exit::Usage, error)
 }
 
 async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
@@ -175,7 +173,20 @@ pub async fn sync_and_report(
     allowance: Allowance,
 ) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
     let ends = Ends::connect(config)?;
-    let mut result = run::run(config, &ends, Mode::Sync, allowance, run::today(config)).await?;
+    let mut result = match run::run(config, &ends, Mode::Sync, allowance, run::today(config)).await
+    {
+        Ok(result) => result,
+        Err(failure) => {
+            // A run that stopped before its plan still leaves a report saying why.
+            if let Some(run_id) = failure.run_id {
+                let report = RunReport::failed(run_id, &failure.error);
+                if let Err(error) = report.write_json(&config.report_dir) {
+                    tracing::warn!(%error, "cannot write the report of a failed run");
+                }
+            }
+            return Err(failure);
+        }
+    };
     match result.report.write_json(&config.report_dir) {
         Ok(written) => Ok((result, Some(written))),
         Err(error) => {
@@ -193,10 +204,7 @@ pub async fn sync_and_report(
 async fn check(path: &Path) -> Result<Exit, RunFailure> {
     let config = Config::load(path).map_err(usage)?;
     let ends = Ends::connect(&config)?;
-    let unreachable = |error: anyhow::Error| RunFailure {
-        exit: Exit::Unreachable,
-        error,
-    };
+    let unreachable = |error: anyhow::Error| RunFailure::new(Exit::Unreachable, error);
     let companies = ends
         .flex
         .companies()

@@ -486,7 +486,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
             }
         }
         Err(failure) => FinishedRun {
-            id: None,
+            id: failure.run_id,
             outcome: Outcome::of(failure.exit),
             finished,
             duration,

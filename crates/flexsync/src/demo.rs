@@ -18,10 +18,7 @@ use crate::run::{self, Ends, Exit, Mode, RunFailure};
 const DEMO_TOKEN: &str = "demo-scim-token";
 
 fn failure(error: anyhow::Error) -> RunFailure {
-    RunFailure {
-        exit: Exit::Usage,
-        error,
-    }
+    RunFailure::new(Exit::Usage, error)
 }
 
 pub async fn run(

@@ -55,6 +55,9 @@ pub struct RunReport {
     pub group_notes: Vec<flexsync_core::group_plan::GroupNote>,
     /// The SCIM server cannot hold a group's parent: groups were made flat.
     pub tree_by_hand: bool,
+    /// Why a run stopped before it had a plan (nothing was written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// The file channel: what changed per file since the last delivery.
     pub file_changes: BTreeMap<String, crate::file_writer::FileDiff>,
 }
@@ -73,6 +76,17 @@ impl RunReport {
             held: plan.held.clone(),
             moves: plan.moves.clone(),
             kept_paused: plan.kept_paused.clone(),
+            ..RunReport::default()
+        }
+    }
+
+    /// The report of a sync that stopped before its plan: which run, and why.
+    pub fn failed(run_id: i64, error: &anyhow::Error) -> RunReport {
+        RunReport {
+            run_id: Some(run_id),
+            kind: "sync".into(),
+            started: jiff::Timestamp::now().to_string(),
+            error: Some(format!("{error:#}")),
             ..RunReport::default()
         }
     }

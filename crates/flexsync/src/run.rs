@@ -51,13 +51,16 @@ pub enum Exit {
 pub struct RunFailure {
     pub exit: Exit,
     pub error: anyhow::Error,
+    /// The run's id in the state store, when it got that far.
+    pub run_id: Option<i64>,
 }
 
 impl RunFailure {
-    fn new(exit: Exit, error: impl Into<anyhow::Error>) -> RunFailure {
+    pub fn new(exit: Exit, error: impl Into<anyhow::Error>) -> RunFailure {
         RunFailure {
             exit,
             error: error.into(),
+            run_id: None,
         }
     }
 }
@@ -141,7 +144,10 @@ pub async fn run(
             RunOutcome::Failed,
             &json!({ "error": format!("{error:#}") }),
         );
-        RunFailure::new(exit, error)
+        RunFailure {
+            run_id: Some(run_id.0),
+            ..RunFailure::new(exit, error)
+        }
     };
 
     tracing::info!(run = run_id.0, "reading Flex");

@@ -158,3 +158,25 @@ async fn explain_follows_one_person_through_map_and_plan() {
     assert!(text(&out.stderr).contains("nobody@example.se"));
     assert_eq!(rig.scim.writes(), 0, "explain writes nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_fails_reading_flex_exits_4_and_still_leaves_a_report() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    rig.flex.set_fail_page(Some(("employees".to_string(), 0)));
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let out = flexsync(args(&["sync", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    let reports = rig.config_path.parent().unwrap().join("reports");
+    let written: Vec<_> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(written.len(), 1);
+    let report: serde_json::Value = serde_json::from_str(&written[0]).unwrap();
+    assert!(report["run_id"].is_number(), "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("employees"),
+        "{report}"
+    );
+    assert_eq!(rig.scim.writes(), 0);
+}
