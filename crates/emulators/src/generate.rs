@@ -1995,7 +1995,7 @@ mod tests {
     }
 
     /// The parts of the data file as the API documents them: a document that deserialises into
-    /// these reads as the shared example (`/work/shared/examples/flex-small.json`) does.
+    /// these reads as the small example (`crates/testkit/fixtures/flex-small.json`) does.
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase", deny_unknown_fields)]
     #[allow(dead_code)]

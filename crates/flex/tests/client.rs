@@ -15,17 +15,12 @@ use flexsync_http::{HttpSettings, RetryPolicy};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-const EXAMPLE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/examples/flex-small.json"
-);
-
 fn example_json() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(EXAMPLE).unwrap()).unwrap()
+    flexsync_testkit::fixtures::flex_small()
 }
 
 fn example() -> FlexData {
-    FlexData::load(EXAMPLE).unwrap()
+    FlexData::load(flexsync_testkit::fixtures::flex_small_path()).unwrap()
 }
 
 /// Quick retries, so that tests of retries and failures do not wait.

@@ -1,13 +1,10 @@
 //! The SCIM client over real sockets: against the third-party `scim2-server` (set
-//! `SCIM2_SERVER`; see interop/scim2-server/README.md), and against canned answers for server
+//! `SCIM2_SERVER`; see crates/testkit/scim2-server/README.md), and against canned answers for server
 //! behaviours scim2-server does not show.
 // clippy.toml allows these inside #[test] functions only; the helpers below are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-#[path = "support/canned.rs"]
-mod canned;
-#[path = "support/scim2.rs"]
-mod scim2;
+use flexsync_testkit::{canned, scim2};
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;

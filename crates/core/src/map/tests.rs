@@ -12,10 +12,7 @@ use crate::finding::Severity;
 use crate::mapping::{ExtraMapping, MappingSettings};
 use crate::snapshot::{Snapshot, SourceCompany, SourceEmployee, SourcePeriod};
 
-/// A copy of /work/shared/examples/flex-small.json, so the crate tests on its own.
-const FLEX_SMALL: &str = include_str!("fixtures/flex-small.json");
-/// Every bad case the map step handles, as the Flex API would send them.
-const FLEX_BAD: &str = include_str!("fixtures/flex-bad.json");
+use flexsync_testkit::fixtures::{FLEX_BAD, FLEX_SMALL};
 
 const TODAY: Date = date(2025, 6, 1);
 

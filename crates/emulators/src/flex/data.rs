@@ -284,7 +284,7 @@ impl Served {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../../../../../shared/examples/flex-small.json");
+    use flexsync_testkit::fixtures::FLEX_SMALL as EXAMPLE;
 
     #[test]
     fn reads_the_example_file_as_it_is() {

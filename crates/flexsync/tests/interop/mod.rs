@@ -1,4 +1,4 @@
-//! The shared example synced into scim2-server (a SCIM server nobody here wrote), read back
+//! The small example synced into scim2-server (a SCIM server nobody here wrote), read back
 //! through our own SCIM client.
 
 use flexsync::config::Config;
@@ -10,10 +10,9 @@ use flexsync_scim::{ScimClient, ScimSettings, ScimUser};
 
 use crate::support::*;
 
-#[path = "../../../scim/tests/support/scim2.rs"]
-mod scim2;
+use flexsync_testkit::scim2;
 
-/// scim2-server and the Flex emulator (serving the shared example), with a config between them.
+/// scim2-server and the Flex emulator (serving the small example), with a config between them.
 struct Interop {
     server: scim2::Scim2Server,
     _flex: flex::RunningFlex,

@@ -23,13 +23,9 @@ pub const JOHAN: &str = "5ac471f2-f8cf-5acf-b5d1-6c424b2eb4b9";
 pub const MARIA: &str = "e423a86d-fa95-5497-91bd-7b2e753e538a";
 pub const ALI: &str = "02c71d6c-e85f-5633-b8c5-b47d09cfafbf";
 
-/// The shared example, read as it is.
+/// The small example, read as it is.
 pub fn example() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/examples/flex-small.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    flexsync_testkit::fixtures::flex_small()
 }
 
 /// Who the config logs in as, taken from the document.

@@ -1,7 +1,6 @@
 //! A tiny HTTP/1.1 server on a loopback socket that answers fixed responses by method and path
 //! and records each request: for server behaviours scim2-server does not show (bare-array
 //! discovery lists, no `/Schemas`, PATCH answered 200 with a body, numeric error statuses).
-#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 

@@ -1,7 +1,5 @@
-//! Starts the third-party `scim2-server` (PyPI) with the schemas of `interop/scim2-server/`,
-//! for interop tests. Self-contained (std only), so any crate's tests can include it:
-//! `#[path = "../../scim/tests/support/scim2.rs"] mod scim2;`
-#![allow(dead_code)]
+//! Starts the third-party `scim2-server` (PyPI) on a loopback port, with the Winningtemp schemas
+//! of this crate's `scim2-server/` folder, for interop tests.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -48,7 +46,7 @@ impl Drop for Scim2Server {
 
 /// The interop kit: schemas and resource types handed to the server.
 pub fn kit_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/scim2-server")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scim2-server")
 }
 
 /// Starts a server on a free loopback port. `Ok(None)` means `SCIM2_SERVER` is unset and the
@@ -59,13 +57,13 @@ pub fn start(test: &str) -> Result<Option<Scim2Server>, String> {
         if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
             return Err(format!(
                 "{test}: {SERVER_ENV} is not set, and {REQUIRE_ENV}=1 requires the interop \
-                 tests; see interop/scim2-server/README.md"
+                 tests; see crates/testkit/scim2-server/README.md"
             ));
         }
         let _ = writeln!(
             std::io::stderr(),
             "SKIPPED {test}: {SERVER_ENV} is not set (path to the scim2-server executable; \
-             see interop/scim2-server/README.md)"
+             see crates/testkit/scim2-server/README.md)"
         );
         return Ok(None);
     };

@@ -1,0 +1,11 @@
+//! Test support shared by every crate's tests (a dev-dependency only): the Flex fixtures, and the
+//! harnesses that start servers nobody here wrote.
+//!
+//! - [`fixtures`]: Flex data files in the emulator's format.
+//! - [`scim2`]: the third-party `scim2-server` (PyPI) on a loopback port.
+//! - [`canned`]: a tiny HTTP server answering fixed responses, for server behaviours no real
+//!   server here shows.
+
+pub mod canned;
+pub mod fixtures;
+pub mod scim2;
