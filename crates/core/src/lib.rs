@@ -9,6 +9,7 @@
 //! - [`map`]: snapshot + settings + day -> desired state and findings.
 //! - [`groups`]: the group tree from organisational fields, added to the desired state.
 //! - [`current`]: what the target holds now, and what our state store remembers.
+//! - [`kind`]: the kinds of operation, as reports and the journal name them.
 //! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
 //! - [`group_plan`]: desired groups + target groups -> group operations.
 //! - [`guard`]: refuses plans that look like the result of bad source data.
@@ -20,6 +21,7 @@ pub mod finding;
 pub mod group_plan;
 pub mod groups;
 pub mod guard;
+pub mod kind;
 pub mod map;
 pub mod mapping;
 pub mod plan;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How Flex records become users. The defaults are the mapping of DEVELOPERS.md.
+/// How Flex records become users. The defaults are the built-in mapping the README's "What is synced" table lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MappingSettings {
     /// Employment types (as number or text, compared case-insensitively) whose users are

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::current::{Attribute, Current, Memory, TargetUser};
 use crate::desired::{Desired, DesiredUser, UserValues};
 use crate::finding::Severity;
+use crate::kind::OperationKind;
 
 /// One attribute that will change, shown as text for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,14 +106,14 @@ impl Operation {
     }
 
     /// A short name for counting and reports: `create`, `adopt`, `update`, ...
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> OperationKind {
         match self {
-            Operation::CreateUser { .. } => "create",
-            Operation::AdoptUser { .. } => "adopt",
-            Operation::UpdateUser { .. } => "update",
-            Operation::DeactivateUser { .. } => "deactivate",
-            Operation::ReactivateUser { .. } => "reactivate",
-            Operation::SetManager { .. } => "set_manager",
+            Operation::CreateUser { .. } => OperationKind::Create,
+            Operation::AdoptUser { .. } => OperationKind::Adopt,
+            Operation::UpdateUser { .. } => OperationKind::Update,
+            Operation::DeactivateUser { .. } => OperationKind::Deactivate,
+            Operation::ReactivateUser { .. } => OperationKind::Reactivate,
+            Operation::SetManager { .. } => OperationKind::SetManager,
         }
     }
 }
@@ -184,7 +185,7 @@ impl Plan {
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
         for step in &self.steps {
-            *counts.entry(step.operation.kind()).or_insert(0) += 1;
+            *counts.entry(step.operation.kind().as_str()).or_insert(0) += 1;
         }
         counts
     }

@@ -3,7 +3,9 @@
 //!
 //! After `n` failures in a row a record is next tried at `last_at + min(base * 2^(n-1), max)`.
 //! After `hold_after` failures it is held: still tried, at the `max` interval, and listed in every
-//! report until it succeeds. Pauses are never deferred: a leaver's account is closed on the
+//! report until it succeeds. A write the server refused for its content (a permanent failure) or
+//! because another resource holds its value (a conflict) is held at once, until what we would
+//! send changes; retrying the same request sooner cannot help. Pauses are never deferred: a leaver's account is closed on the
 //! first run that can, whatever failed before, because leaving a leaver active is the worse harm
 //! and a pause is a single request.
 
@@ -12,7 +14,42 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Operation, Plan};
+use crate::kind::OperationKind;
+use crate::plan::{Operation, Plan, Step};
+
+/// What kind of failure a write met, which decides when it is tried again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// The server was busy, failing or out of reach: tried again after growing intervals.
+    #[default]
+    Retryable,
+    /// The server refused what we sent: held until what we would send changes.
+    Permanent,
+    /// Another resource holds the value: held until what we would send changes, for a person
+    /// to settle.
+    Conflict,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Retryable => "retryable",
+            FailureClass::Permanent => "permanent",
+            FailureClass::Conflict => "conflict",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FailureClass> {
+        [
+            FailureClass::Retryable,
+            FailureClass::Permanent,
+            FailureClass::Conflict,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+}
 
 /// A record whose writes failed on earlier runs, as the state store remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +59,21 @@ pub struct RecordFailure {
     pub count: u32,
     /// When the last failure happened.
     pub last_at: Timestamp,
+    /// The last failure's class.
+    pub class: FailureClass,
+    /// The [`Step::fingerprint`] of the step that failed last.
+    pub failed_step: Option<u64>,
+}
+
+impl Step {
+    /// A stable fingerprint of what the step would send (FNV-1a over its JSON form): a held
+    /// step whose fingerprint changed is tried again at once.
+    pub fn fingerprint(&self) -> u64 {
+        let text = serde_json::to_string(&self.operation).unwrap_or_default();
+        text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
 }
 
 /// How long to wait before trying a failing record again.
@@ -57,6 +109,11 @@ pub enum HoldState {
     Held {
         since_count: u32,
         next_try: Timestamp,
+        /// The class of the last failure.
+        class: FailureClass,
+        /// For a permanent failure or a conflict: the fingerprint of the step that failed. A
+        /// step that would send something else is tried at once.
+        failed_step: Option<u64>,
     },
 }
 
@@ -107,7 +164,8 @@ pub fn held_back(
     }
     let mut waits = BTreeMap::new();
     for (external_id, failure) in latest {
-        let held = failure.count >= policy.hold_after;
+        let at_once = failure.class != FailureClass::Retryable;
+        let held = failure.count >= policy.hold_after || at_once;
         let interval = if held {
             policy.max
         } else {
@@ -121,6 +179,8 @@ pub fn held_back(
             HoldState::Held {
                 since_count: failure.count,
                 next_try,
+                class: failure.class,
+                failed_step: failure.failed_step.filter(|_| at_once),
             }
         } else if next_try > now {
             HoldState::NotYet { next_try }
@@ -136,10 +196,11 @@ pub fn held_back(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deferred {
     pub external_id: String,
-    /// The step's kind (`create`, `update`, ...).
-    pub kind: String,
+    pub kind: OperationKind,
     pub next_try: Timestamp,
     pub held: bool,
+    /// The class of the failure that holds it back.
+    pub class: FailureClass,
 }
 
 /// Removes the steps of records whose next try is after `now`, except pauses (see the module
@@ -155,18 +216,29 @@ pub fn defer(
             return true;
         }
         let external_id = step.operation.external_id();
-        match waits.get(external_id) {
-            Some(wait) if wait.next_try() > now => {
-                deferred.push(Deferred {
-                    external_id: external_id.to_string(),
-                    kind: step.operation.kind().to_string(),
-                    next_try: wait.next_try(),
-                    held: wait.is_held(),
-                });
-                false
-            }
-            _ => true,
+        let Some(wait) = waits.get(external_id) else {
+            return true;
+        };
+        let (class, changed) = match wait {
+            HoldState::NotYet { .. } => (FailureClass::Retryable, false),
+            HoldState::Held {
+                class, failed_step, ..
+            } => (
+                *class,
+                failed_step.is_some_and(|failed| failed != step.fingerprint()),
+            ),
+        };
+        if wait.next_try() <= now || changed {
+            return true;
         }
+        deferred.push(Deferred {
+            external_id: external_id.to_string(),
+            kind: step.operation.kind(),
+            next_try: wait.next_try(),
+            held: wait.is_held(),
+            class,
+        });
+        false
     });
     deferred
 }
@@ -188,6 +260,8 @@ mod tests {
             external_id: id.into(),
             count,
             last_at,
+            class: FailureClass::Retryable,
+            failed_step: None,
         }
     }
 
@@ -250,7 +324,9 @@ mod tests {
             soon.get("a"),
             Some(&HoldState::Held {
                 since_count: 5,
-                next_try: at(168 * HOUR)
+                next_try: at(168 * HOUR),
+                class: FailureClass::Retryable,
+                failed_step: None,
             })
         );
         assert!(matches!(soon.get("b"), Some(HoldState::NotYet { .. })));
@@ -258,6 +334,55 @@ mod tests {
         let later = held_back(&failures, at(1000 * HOUR), &policy);
         assert_eq!(later.keys().collect::<Vec<_>>(), ["a"]);
         assert!(later["a"].is_held());
+    }
+
+    #[test]
+    fn a_permanent_failure_is_held_at_once_until_the_step_changes() {
+        let policy = HoldPolicy::default();
+        let refused = update("a");
+        let failures = [RecordFailure {
+            class: FailureClass::Permanent,
+            failed_step: Some(refused.fingerprint()),
+            ..failure("a", 1, at(0))
+        }];
+        let waits = held_back(&failures, at(HOUR), &policy);
+        assert!(waits["a"].is_held(), "{waits:?}");
+        assert_eq!(waits["a"].next_try(), at(168 * HOUR));
+
+        // The same request again waits; a changed one is tried at once.
+        let mut same = Plan {
+            steps: vec![refused.clone()],
+            ..Plan::default()
+        };
+        let deferred = defer(&mut same, &waits, at(HOUR));
+        assert_eq!(deferred.len(), 1);
+        assert_eq!(deferred[0].class, FailureClass::Permanent);
+        assert!(deferred[0].held);
+        let mut changed_step = refused;
+        if let Operation::UpdateUser { values, .. } = &mut changed_step.operation {
+            values.given_name = "Anna".into();
+        }
+        let mut changed = Plan {
+            steps: vec![changed_step],
+            ..Plan::default()
+        };
+        assert!(defer(&mut changed, &waits, at(HOUR)).is_empty());
+        assert_eq!(changed.steps.len(), 1);
+    }
+
+    #[test]
+    fn a_conflict_is_held_at_once_but_a_retryable_failure_is_not() {
+        let policy = HoldPolicy::default();
+        let failures = [
+            RecordFailure {
+                class: FailureClass::Conflict,
+                ..failure("a", 1, at(0))
+            },
+            failure("b", 1, at(0)),
+        ];
+        let waits = held_back(&failures, at(HOUR / 2), &policy);
+        assert!(waits["a"].is_held());
+        assert!(!waits["b"].is_held());
     }
 
     #[test]
@@ -286,6 +411,8 @@ mod tests {
                 HoldState::Held {
                     since_count: 7,
                     next_try: at(HOUR),
+                    class: FailureClass::Retryable,
+                    failed_step: None,
                 },
             ),
         ]
@@ -296,16 +423,17 @@ mod tests {
             deferred,
             [Deferred {
                 external_id: "a".into(),
-                kind: "update".into(),
+                kind: OperationKind::Update,
                 next_try: at(2 * HOUR),
                 held: false,
+                class: FailureClass::Retryable,
             }]
         );
         // c is held but due now: it is tried.
         let left: Vec<_> = plan
             .steps
             .iter()
-            .map(|s| (s.operation.kind(), s.operation.external_id()))
+            .map(|s| (s.operation.kind().as_str(), s.operation.external_id()))
             .collect();
         assert_eq!(
             left,

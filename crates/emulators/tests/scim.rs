@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use flexsync_emulators::knobs::Faults;
-use flexsync_emulators::scim::{Profile, RunningScim, ScimOptions, start};
+use flexsync_emulators::scim::{AnswerCase, Profile, RunningScim, ScimOptions, start};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -767,4 +767,30 @@ async fn injected_429_carries_retry_after_and_is_counted_by_route() {
     assert_eq!(counters.get("POST /api/scim/Users"), Some(&1));
     assert_eq!(env.scim.writes(), 1);
     env.scim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn answer_case_respells_users_and_groups_but_not_discovery() {
+    let env = env_with(ScimOptions {
+        answer_case: AnswerCase::Upper,
+        ..options()
+    })
+    .await;
+    let (status, created) = env.post("/Users", user(1)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["USERNAME"], "person1@example.se", "{created}");
+    assert_eq!(created["NAME"]["GIVENNAME"], "Given1", "{created}");
+    let (_, list) = env.get("/Users").await;
+    assert_eq!(list["RESOURCES"][0]["EXTERNALID"], "E1", "{list}");
+    let (_, config) = env.get("/ServiceProviderConfig").await;
+    assert!(config.get("patch").is_some(), "{config}");
+
+    let pascal = env_with(ScimOptions {
+        answer_case: AnswerCase::Pascal,
+        ..options()
+    })
+    .await;
+    let (_, created) = pascal.post("/Users", user(2)).await;
+    assert_eq!(created["ExternalId"], "E2", "{created}");
+    assert!(created.get("externalId").is_none(), "{created}");
 }

@@ -1,4 +1,4 @@
-//! The command line, as `design.md` fixes it: commands, flags and their help.
+//! The command line (commands, flags and their help), as the README documents it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -232,11 +232,7 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
         .await
         .context("Winningtemp SCIM")
         .map_err(unreachable)?;
-    let map = crate::scim_writer::AttributeMap {
-        user_extension: config.user_extension.clone(),
-    };
-    let extra = config.extra_attributes();
-    let caps = map.capabilities(&info, &extra);
+    let caps = config.attribute_map().capabilities(&info);
     println!("Winningtemp SCIM: reached");
     let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
     println!("  user attributes we can write: {}", names.join(", "));
@@ -331,6 +327,7 @@ async fn emulate(end: EmulateCommand) -> Result<Exit> {
                 faults: faults(&fault_args),
                 patch_returns_no_content: false,
                 max_results: 200,
+                answer_case: Default::default(),
             };
             let state = flexsync_emulators::scim::ScimEmulator::new(options);
             flexsync_emulators::scim::serve(listener, state, shutdown).await?;

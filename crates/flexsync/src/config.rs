@@ -246,6 +246,14 @@ pub struct Config {
 
 impl Config {
     /// The SCIM attribute paths of the configured extra mappings.
+    /// Where each mapped value lives on the SCIM side, for this configuration.
+    pub fn attribute_map(&self) -> flexsync_winningtemp::AttributeMap {
+        flexsync_winningtemp::AttributeMap {
+            user_extension: self.user_extension.clone(),
+            extra: self.extra_attributes(),
+        }
+    }
+
     pub fn extra_attributes(&self) -> Vec<String> {
         self.mapping
             .extra
@@ -492,8 +500,9 @@ impl Config {
             scim,
             files,
             user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
-            group_parent_attribute: group_parent_attribute
-                .unwrap_or_else(|| crate::scim_groups::DEFAULT_PARENT_ATTRIBUTE.to_string()),
+            group_parent_attribute: group_parent_attribute.unwrap_or_else(|| {
+                flexsync_winningtemp::groups::DEFAULT_PARENT_ATTRIBUTE.to_string()
+            }),
             state_path,
             report_dir,
             mapping,

@@ -71,6 +71,7 @@ pub async fn run(
         faults: Faults::default(),
         patch_returns_no_content: false,
         max_results: 200,
+        answer_case: Default::default(),
     })
     .await
     .context("cannot start the SCIM emulator")
@@ -135,7 +136,7 @@ dir = "outbox"
     );
     let ends = Ends::connect(&config)?;
     let first = run::run(&config, &ends, Mode::Plan, Allowance::default(), today).await?;
-    let tree = crate::scim_groups::render_tree(&first.desired);
+    let tree = crate::tree_view::render_tree(&first.desired);
     println!("\n== the group tree built from Kontor > Avdelning > Team (first 40 lines):");
     for line in tree.lines().take(40) {
         println!("   {line}");

@@ -1,13 +1,13 @@
 //! flexsync: keeps Winningtemp in step with Flex HRM. This crate is the program around the pure
-//! core: configuration, the SCIM writer, runs, reports and the command line.
+//! core and the two ends' adapters: configuration, runs, the file channel, reports and the
+//! command line.
 //!
 //! - [`cli`]: the command line's shape.
 //! - [`config`]: the TOML file, checked into a `Config`.
 //! - [`run`]: one run, read to report, and its exit code.
-//! - [`scim_writer`]: observing and changing Winningtemp over SCIM.
-//! - [`scim_groups`]: the group tree over SCIM: observe, apply a group plan, render.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`plan_view`]: a plan as a readable diff.
+//! - [`tree_view`]: the group tree as an outline.
 //! - [`commands`]: what each command does.
 //! - [`schedule`]: when the daemon's next run is due (pure).
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
@@ -24,5 +24,4 @@ pub mod plan_view;
 pub mod report;
 pub mod run;
 pub mod schedule;
-pub mod scim_groups;
-pub mod scim_writer;
+pub mod tree_view;

@@ -107,7 +107,7 @@ pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
     if shown.len() > limit {
         let mut hidden: std::collections::BTreeMap<&str, usize> = Default::default();
         for step in &shown[limit..] {
-            *hidden.entry(step.operation.kind()).or_insert(0) += 1;
+            *hidden.entry(step.operation.kind().as_str()).or_insert(0) += 1;
         }
         let hidden: Vec<String> = hidden.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(

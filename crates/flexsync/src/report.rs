@@ -11,7 +11,9 @@ use flexsync_core::finding::{Finding, Severity};
 use flexsync_core::guard::Refusal;
 use flexsync_core::plan::{Conflict, NotSent, Plan};
 
-use crate::scim_writer::StepOutcome;
+use flexsync_winningtemp::StepOutcome;
+
+use crate::file_writer::DeliveryOutcome;
 
 /// Everything an operator needs to know about one run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -60,6 +62,9 @@ pub struct RunReport {
     pub error: Option<String>,
     /// The file channel: what changed per file since the last delivery.
     pub file_changes: BTreeMap<String, crate::file_writer::FileDiff>,
+    /// The file channel: where this run delivered the files, or why it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<crate::file_writer::DeliveryOutcome>,
 }
 
 impl RunReport {
@@ -122,8 +127,10 @@ impl RunReport {
             .sort_by(|a, b| (&a.external_id, a.kind).cmp(&(&b.external_id, b.kind)));
     }
 
+    /// Failed steps, and a failed delivery of the files.
     pub fn failure_count(&self) -> usize {
-        self.failed.values().sum()
+        let delivery = self.delivery.as_ref().is_some_and(|d| d.error.is_some());
+        self.failed.values().sum::<usize>() + usize::from(delivery)
     }
 
     /// Writes `run-<id or time>.json` into `dir` and returns its path.
@@ -183,7 +190,7 @@ impl RunReport {
                 "    ! {} {}: {}",
                 failure.kind,
                 failure.external_id,
-                failure.error.as_deref().unwrap_or("")
+                failure.error_message().unwrap_or("")
             );
         }
         if self.failures.len() > 20 {
@@ -313,6 +320,20 @@ impl RunReport {
                 "    ... {} more group notes in the JSON report",
                 self.group_notes.len() - 10
             );
+        }
+        match &self.delivery {
+            Some(DeliveryOutcome {
+                error: Some(error), ..
+            }) => {
+                let _ = writeln!(out, "  files:     NOT delivered: {error}");
+            }
+            Some(DeliveryOutcome {
+                destination: Some(destination),
+                ..
+            }) => {
+                let _ = writeln!(out, "  files:     delivered to {destination}");
+            }
+            _ => {}
         }
         for (name, diff) in &self.file_changes {
             let _ = writeln!(

@@ -33,8 +33,8 @@ use memory::{
 use crate::config::Config;
 use crate::file_writer;
 use crate::report::RunReport;
-use crate::scim_groups;
-use crate::scim_writer::{self, Applier, AttributeMap};
+use flexsync_winningtemp::users::{self, Applier};
+use flexsync_winningtemp::{AttributeMap, groups};
 
 /// How a run ended, as the command line's exit codes say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,15 +169,12 @@ pub async fn run(
     desired.findings.sort();
 
     tracing::info!(run = run_id.0, "reading Winningtemp");
-    let map = AttributeMap {
-        user_extension: config.user_extension.clone(),
-    };
-    let extra = config.extra_attributes();
+    let map = config.attribute_map();
     let memory = store
         .memory()
         .map_err(|e| fail(&store, Exit::Usage, e.into()))?;
     let observed = match &ends.scim {
-        Some(scim) => match observe(scim, &map, &extra, config).await {
+        Some(scim) => match observe(scim, &map, config).await {
             Ok(observed) => observed,
             Err(error) => {
                 return Err(fail(
@@ -204,6 +201,8 @@ pub async fn run(
             external_id: f.external_id,
             count: f.count,
             last_at: f.last_at,
+            class: f.class,
+            failed_step: f.failed_step,
         })
         .collect();
     let waits = retry_hold::held_back(&failures, started, &config.hold);
@@ -329,7 +328,7 @@ pub async fn run(
             );
             if !group_plan.is_empty() {
                 let known = applier.known.lock().map(|k| k.clone()).unwrap_or_default();
-                let outcomes = scim_groups::apply_group_plan(
+                let outcomes = groups::apply_group_plan(
                     scim,
                     &group_plan,
                     &known,
@@ -342,7 +341,7 @@ pub async fn run(
         }
         remember_empty_groups(&store, &empty_since, &grace);
         if let Some((channel, rendered, _)) = files {
-            report.record_outcomes(vec![deliver_files(channel, rendered).await]);
+            report.delivery = Some(deliver_files(channel, rendered).await);
         }
         if report.failure_count() > 0 {
             exit = Exit::RecordFailures;
@@ -388,15 +387,14 @@ struct Observed {
 async fn observe(
     scim: &ScimClient,
     map: &AttributeMap,
-    extra: &[String],
     config: &Config,
 ) -> anyhow::Result<Observed> {
-    let (current, info) = scim_writer::observe(scim, map, extra).await?;
+    let (current, info) = users::observe(scim, map).await?;
     let groups = if config.groups.levels.is_empty() && !config.groups.company_top {
         None
     } else {
-        let caps = scim_groups::group_capabilities(&info, &config.group_parent_attribute);
-        let target = scim_groups::observe_groups(scim, &config.group_parent_attribute).await?;
+        let caps = groups::group_capabilities(&info, &config.group_parent_attribute);
+        let target = groups::observe_groups(scim, &config.group_parent_attribute).await?;
         Some((caps, target))
     };
     Ok(Observed { current, groups })

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use flexsync_core::current::Memory;
+use flexsync_core::retry_hold::FailureClass;
 use jiff::Timestamp;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,10 @@ pub struct FailureRecord {
     pub first_at: Timestamp,
     pub last_at: Timestamp,
     pub last_message: String,
+    /// The last failure's class, which decides when the record is tried again.
+    pub class: FailureClass,
+    /// The fingerprint of the step that failed last.
+    pub failed_step: Option<u64>,
 }
 
 impl StateStore {
@@ -80,19 +85,25 @@ impl StateStore {
         &self,
         external_id: &str,
         message: &str,
+        class: FailureClass,
+        failed_step: Option<u64>,
         at: Timestamp,
     ) -> Result<FailureRecord, StateError> {
         let sql = self.sql("record a failure");
+        let step = failed_step.map(|f| format!("{f:016x}"));
         let (count, first_at): (i64, String) = self.with_conn("record a failure", |conn| {
             conn.query_row(
-                "INSERT INTO failures (external_id, count, first_at, last_at, last_message)
-                 VALUES (?1, 1, ?2, ?2, ?3)
+                "INSERT INTO failures
+                     (external_id, count, first_at, last_at, last_message, class, failed_step)
+                 VALUES (?1, 1, ?2, ?2, ?3, ?4, ?5)
                  ON CONFLICT (external_id) DO UPDATE SET
                      count = failures.count + 1,
                      last_at = excluded.last_at,
-                     last_message = excluded.last_message
+                     last_message = excluded.last_message,
+                     class = excluded.class,
+                     failed_step = excluded.failed_step
                  RETURNING count, first_at",
-                params![external_id, at.to_string(), message],
+                params![external_id, at.to_string(), message, class.as_str(), step],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(&sql)
@@ -103,6 +114,8 @@ impl StateStore {
             first_at: self.timestamp("failures", external_id, "first_at", &first_at)?,
             last_at: at,
             last_message: message.to_string(),
+            class,
+            failed_step,
         })
     }
 
@@ -118,22 +131,44 @@ impl StateStore {
 
     /// Every record that is failing, by external id.
     pub fn failures(&self) -> Result<Vec<FailureRecord>, StateError> {
-        let rows: Vec<(String, i64, String, String, String)> = self.rows(
+        type Row = (String, i64, String, String, String, String, Option<String>);
+        let rows: Vec<Row> = self.rows(
             "list failures",
-            "SELECT external_id, count, first_at, last_at, last_message
+            "SELECT external_id, count, first_at, last_at, last_message, class, failed_step
              FROM failures ORDER BY external_id",
             [],
         )?;
         rows.into_iter()
-            .map(|(external_id, count, first_at, last_at, last_message)| {
-                Ok(FailureRecord {
-                    count: self.count(&external_id, count)?,
-                    first_at: self.timestamp("failures", &external_id, "first_at", &first_at)?,
-                    last_at: self.timestamp("failures", &external_id, "last_at", &last_at)?,
-                    external_id,
-                    last_message,
-                })
-            })
+            .map(
+                |(external_id, count, first_at, last_at, last_message, class, step)| {
+                    let corrupt = |column: &'static str, value: String| {
+                        self.corrupt("failures", &external_id, column, value)
+                    };
+                    let class = FailureClass::parse(&class)
+                        .ok_or_else(|| corrupt("class", class.clone()))?;
+                    let failed_step = match step {
+                        Some(text) => Some(
+                            u64::from_str_radix(&text, 16)
+                                .map_err(|_| corrupt("failed_step", text.clone()))?,
+                        ),
+                        None => None,
+                    };
+                    Ok(FailureRecord {
+                        count: self.count(&external_id, count)?,
+                        first_at: self.timestamp(
+                            "failures",
+                            &external_id,
+                            "first_at",
+                            &first_at,
+                        )?,
+                        last_at: self.timestamp("failures", &external_id, "last_at", &last_at)?,
+                        external_id,
+                        last_message,
+                        class,
+                        failed_step,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -212,18 +247,42 @@ mod tests {
     fn failures_count_up_keep_the_first_time_and_clear() {
         let store = StateStore::open_in_memory().unwrap();
         let first = store
-            .record_failure("E1", "missing EmailWork", at("2025-02-01T06:00:00Z"))
+            .record_failure(
+                "E1",
+                "missing EmailWork",
+                FailureClass::Retryable,
+                None,
+                at("2025-02-01T06:00:00Z"),
+            )
             .unwrap();
         assert_eq!(first.count, 1);
         assert_eq!(first.first_at, at("2025-02-01T06:00:00Z"));
         store
-            .record_failure("E2", "409 uniqueness", at("2025-02-01T06:00:00Z"))
+            .record_failure(
+                "E2",
+                "409 uniqueness",
+                FailureClass::Retryable,
+                None,
+                at("2025-02-01T06:00:00Z"),
+            )
             .unwrap();
         let third = store
-            .record_failure("E1", "400 invalidValue", at("2025-02-03T06:00:00Z"))
+            .record_failure(
+                "E1",
+                "400 invalidValue",
+                FailureClass::Retryable,
+                None,
+                at("2025-02-03T06:00:00Z"),
+            )
             .unwrap();
         let second = store
-            .record_failure("E1", "still bad", at("2025-02-04T06:00:00Z"))
+            .record_failure(
+                "E1",
+                "still bad",
+                FailureClass::Permanent,
+                Some(u64::MAX),
+                at("2025-02-04T06:00:00Z"),
+            )
             .unwrap();
         assert_eq!(third.count, 2);
         assert_eq!(second.count, 3);
@@ -239,6 +298,8 @@ mod tests {
                 first_at: at("2025-02-01T06:00:00Z"),
                 last_at: at("2025-02-04T06:00:00Z"),
                 last_message: "still bad".into(),
+                class: FailureClass::Permanent,
+                failed_step: Some(u64::MAX),
             }
         );
         assert_eq!(failures[1].external_id, "E2");
@@ -250,7 +311,13 @@ mod tests {
         assert_eq!(failures[0].external_id, "E2");
 
         let again = store
-            .record_failure("E1", "new trouble", at("2025-03-01T06:00:00Z"))
+            .record_failure(
+                "E1",
+                "new trouble",
+                FailureClass::Retryable,
+                None,
+                at("2025-03-01T06:00:00Z"),
+            )
             .unwrap();
         assert_eq!(again.count, 1);
         assert_eq!(again.first_at, at("2025-03-01T06:00:00Z"));

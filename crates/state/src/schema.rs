@@ -10,7 +10,9 @@
 //!   means the process stopped between intent and outcome.
 //! - `links`: external id (Flex `Id`) -> target id, and whether this tool created that target
 //!   user (`created_by_us`, 0 or 1).
-//! - `failures`: per external id, how often it failed in a row, first and last time, last message.
+//! - `failures`: per external id, how often it failed in a row, first and last time, last message,
+//!   the last failure's class (`retryable`, `permanent`, `conflict`) and the fingerprint of the
+//!   step that failed (16 hex digits), so a held step that changes is tried again.
 //! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
 //!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
 
@@ -70,6 +72,11 @@ CREATE TABLE empty_groups (
     external_id TEXT PRIMARY KEY,
     since       TEXT NOT NULL
 );
+"#,
+    r#"
+ALTER TABLE failures ADD COLUMN class TEXT NOT NULL DEFAULT 'retryable'
+    CHECK (class IN ('retryable', 'permanent', 'conflict'));
+ALTER TABLE failures ADD COLUMN failed_step TEXT;
 "#,
 ];
 

@@ -222,6 +222,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flexsync_core::retry_hold::FailureClass;
 
     #[test]
     fn open_creates_the_parent_directory_and_migrates_once() {
@@ -294,7 +295,9 @@ mod tests {
     fn a_corrupt_time_names_table_row_and_column() {
         let store = StateStore::open_in_memory().unwrap();
         let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
-        store.record_failure("E7", "boom", at).unwrap();
+        store
+            .record_failure("E7", "boom", FailureClass::Retryable, None, at)
+            .unwrap();
         store
             .with_conn("break", |conn| {
                 conn.execute("UPDATE failures SET last_at = 'yesterday'", [])

@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::groups::{NAME_PREFIX, PATH_PREFIX};
+use crate::kind::OperationKind;
 use crate::mapping::{DisplayName, GroupSettings};
 
 /// What the target can hold for groups.
@@ -95,14 +96,14 @@ impl GroupOperation {
     }
 
     /// A short name for reports, e.g. `create_group`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> OperationKind {
         match self {
-            GroupOperation::CreateGroup { .. } => "create_group",
-            GroupOperation::RenameGroup { .. } => "rename_group",
-            GroupOperation::MoveGroup { .. } => "move_group",
-            GroupOperation::AddMembers { .. } => "add_members",
-            GroupOperation::RemoveMembers { .. } => "remove_members",
-            GroupOperation::RetireGroup { .. } => "retire_group",
+            GroupOperation::CreateGroup { .. } => OperationKind::CreateGroup,
+            GroupOperation::RenameGroup { .. } => OperationKind::RenameGroup,
+            GroupOperation::MoveGroup { .. } => OperationKind::MoveGroup,
+            GroupOperation::AddMembers { .. } => OperationKind::AddMembers,
+            GroupOperation::RemoveMembers { .. } => OperationKind::RemoveMembers,
+            GroupOperation::RetireGroup { .. } => OperationKind::RetireGroup,
         }
     }
 }

@@ -626,7 +626,7 @@ fn keep_paused_still_pauses_leavers_and_creates_starters_active() {
     let kinds: Vec<_> = plan
         .steps
         .iter()
-        .map(|s| (s.operation.kind(), s.operation.external_id()))
+        .map(|s| (s.operation.kind().as_str(), s.operation.external_id()))
         .collect();
     assert_eq!(kinds, [("create", "new"), ("deactivate", "left")]);
     assert!(plan.kept_paused.is_empty());

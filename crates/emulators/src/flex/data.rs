@@ -1,4 +1,4 @@
-//! The Flex emulator's data file (`flex-hrm-api.md` section 4): API objects kept as JSON values
+//! The Flex emulator's data file (`docs/flex-hrm-api.md` section 4): API objects kept as JSON values
 //! so they are served exactly as the file holds them, and the indexes the routes look them up by.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! The Flex HRM Web API emulator: serves a data file (`flex-hrm-api.md` section 4) over HTTP
+//! The Flex HRM Web API emulator: serves a data file (`docs/flex-hrm-api.md` section 4) over HTTP
 //! under `/webapi/api` and `/api`, with the shared knobs and page faults for tests.
 //!
 //! - [`data`]: the data file, kept as JSON values so records are served as the file holds them.

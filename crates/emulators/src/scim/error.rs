@@ -84,6 +84,14 @@ impl ScimError {
         }
     }
 
+    pub fn internal(detail: impl Into<String>) -> ScimError {
+        ScimError {
+            status: 500,
+            scim_type: None,
+            detail: detail.into(),
+        }
+    }
+
     /// The JSON body: `schemas`, `status` as a string, `scimType` when set, `detail`.
     pub fn body(&self) -> Value {
         let mut body = json!({

@@ -10,11 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use serde_json::{Value, json};
 
-use super::ScimEmulator;
 use super::error::ScimError;
 use super::filter::Filter;
 use super::patch;
 use super::schema::{ResourceKind, ResourceSchema, service_provider_config};
+use super::{AnswerCase, ScimEmulator};
 use crate::knobs;
 
 const SCIM_JSON: &str = "application/scim+json";
@@ -35,6 +35,7 @@ pub fn router(state: ScimEmulator) -> Router {
         .route("/Users/{id}", item(ResourceKind::User))
         .route("/Groups", collection(ResourceKind::Group))
         .route("/Groups/{id}", item(ResourceKind::Group))
+        .route_layer(from_fn_with_state(state.clone(), respell))
         .route_layer(from_fn_with_state(state.clone(), auth))
         .route_layer(from_fn_with_state(knobs, knobs::apply))
         .with_state(state);
@@ -103,6 +104,27 @@ async fn auth(State(state): State<ScimEmulator>, request: Request, next: Next) -
         return ScimError::unauthorized().into_response();
     }
     next.run(request).await
+}
+
+/// Answers Users and Groups with attribute names spelled as `ScimOptions::answer_case` says.
+async fn respell(State(state): State<ScimEmulator>, request: Request, next: Next) -> Response {
+    let case = state.options().answer_case;
+    let path = request.uri().path();
+    let resources = path.contains("/Users") || path.contains("/Groups");
+    let response = next.run(request).await;
+    if case == AnswerCase::AsDeclared || !resources {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ScimError::internal("could not read the answer to respell it").into_response();
+    };
+    let Ok(document) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let respelled = case.respell(document).to_string();
+    Response::from_parts(parts, axum::body::Body::from(respelled))
 }
 
 async fn unknown_path(request: Request) -> Response {

@@ -1,5 +1,5 @@
 //! The Winningtemp SCIM 2.0 emulator: a real HTTP server on a loopback port with the
-//! `documented` and `extended` profiles that `winningtemp.md` describes.
+//! `documented` and `extended` profiles that `docs/winningtemp-scim.md` describes.
 //!
 //! - [`schema`]: the schemas each profile advertises and validation against them.
 //! - [`filter`]: SCIM filter parsing and evaluation.
@@ -40,6 +40,52 @@ pub struct ScimOptions {
     pub patch_returns_no_content: bool,
     /// Largest page served, advertised as `filter.maxResults`.
     pub max_results: usize,
+    /// How attribute names are spelled in the Users and Groups it answers with.
+    pub answer_case: AnswerCase,
+}
+
+/// How the emulator spells attribute names in the resources it answers with. RFC 7643 section
+/// 2.1 makes attribute names case-insensitive, and some servers answer in their own spelling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AnswerCase {
+    /// As the schemas declare them (`externalId`, `birthDate`).
+    #[default]
+    AsDeclared,
+    /// Every key in capitals, schema URNs too (`EXTERNALID`, `BIRTHDATE`).
+    Upper,
+    /// Every attribute name with a capital first letter (`ExternalId`, `BirthDate`).
+    Pascal,
+}
+
+impl AnswerCase {
+    /// A JSON document with every object key respelled.
+    pub fn respell(self, value: Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(key, inner)| (self.key(key), self.respell(inner)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|item| self.respell(item)).collect())
+            }
+            other => other,
+        }
+    }
+
+    fn key(self, key: String) -> String {
+        match self {
+            AnswerCase::AsDeclared => key,
+            AnswerCase::Upper => key.to_uppercase(),
+            AnswerCase::Pascal if key.starts_with("urn:") => key,
+            AnswerCase::Pascal => {
+                let mut chars = key.chars();
+                chars.next().map_or(String::new(), |first| {
+                    first.to_uppercase().chain(chars).collect()
+                })
+            }
+        }
+    }
 }
 
 impl Default for ScimOptions {
@@ -50,6 +96,7 @@ impl Default for ScimOptions {
             faults: Faults::default(),
             patch_returns_no_content: false,
             max_results: 200,
+            answer_case: AnswerCase::AsDeclared,
         }
     }
 }

@@ -20,6 +20,15 @@ pub use deliver::{
     load_last_delivery, remember_delivery,
 };
 
+/// What one delivery of the files came to, for the report: where they went, or why not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryOutcome {
+    /// The destination as people read it (a folder, or `sftp://user@host/folder`).
+    pub destination: Option<String>,
+    /// None when the files were delivered.
+    pub error: Option<String>,
+}
+
 /// Why rendering settings were refused or a delivery failed. Nothing here carries a secret:
 /// paths and the server's own messages only.
 #[derive(Debug)]

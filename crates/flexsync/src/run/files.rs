@@ -4,14 +4,13 @@
 use flexsync_core::guard::{self, Allowance};
 
 use crate::config::FileChannel;
-use crate::file_writer;
-use crate::scim_writer::StepOutcome;
+use crate::file_writer::{self, DeliveryOutcome};
 
 /// Delivers the files (blocking I/O off the async threads) and remembers what was delivered.
 pub(super) async fn deliver_files(
     channel: &FileChannel,
     rendered: Vec<(String, String)>,
-) -> StepOutcome {
+) -> DeliveryOutcome {
     let destination = channel.destination.clone();
     let last = channel.last_delivery_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
@@ -20,18 +19,12 @@ pub(super) async fn deliver_files(
         Ok::<_, file_writer::FileError>(delivery)
     })
     .await;
-    let (target_id, error) = match result {
+    let (destination, error) = match result {
         Ok(Ok(delivery)) => (Some(delivery.destination), None),
         Ok(Err(error)) => (None, Some(error.to_string())),
         Err(error) => (None, Some(format!("the delivery task failed: {error}"))),
     };
-    StepOutcome {
-        external_id: "(files)".into(),
-        kind: "deliver_files",
-        target_id,
-        error,
-        note: None,
-    }
+    DeliveryOutcome { destination, error }
 }
 
 /// The deactivation guard for the file channel: users who are active in the last delivered users

@@ -12,7 +12,8 @@ use flexsync_core::plan::{Plan, Step};
 use flexsync_core::retry_hold::{self, RecordFailure};
 use flexsync_state::{OpOutcome, RunOutcome, StateStore};
 
-use crate::scim_writer::{Journal, StepOutcome};
+use flexsync_core::kind::OperationKind;
+use flexsync_winningtemp::{Journal, StepOutcome};
 
 /// User external id -> target id, from the target and from our links.
 pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<String, String> {
@@ -42,10 +43,10 @@ pub(super) fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
     let now = jiff::Timestamp::now();
     for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
         let saved = match (outcome.kind, &outcome.target_id) {
-            ("create_group", Some(target_id)) => {
+            (OperationKind::CreateGroup, Some(target_id)) => {
                 store.link(&outcome.external_id, target_id, outcome.note.is_none(), now)
             }
-            ("retire_group", _) => store
+            (OperationKind::RetireGroup, _) => store
                 .unlink(&outcome.external_id)
                 .and_then(|()| store.clear_group_empty(&outcome.external_id)),
             _ => Ok(()),
@@ -194,7 +195,7 @@ impl Journal for StoreJournal {
         match store.record_intent(
             self.run,
             step.operation.external_id(),
-            step.operation.kind(),
+            step.operation.kind().as_str(),
             &detail,
         ) {
             Ok(id) => Some(id.0),
@@ -205,15 +206,15 @@ impl Journal for StoreJournal {
         }
     }
 
-    fn outcome(&self, intent: Option<i64>, outcome: &StepOutcome) {
+    fn outcome(&self, intent: Option<i64>, step: &Step, outcome: &StepOutcome) {
         let store = &self.store;
         let now = jiff::Timestamp::now();
         let result = match &outcome.error {
             None => OpOutcome::Done {
                 target_id: outcome.target_id.clone().unwrap_or_default(),
             },
-            Some(message) => OpOutcome::Failed {
-                message: message.clone(),
+            Some(error) => OpOutcome::Failed {
+                message: error.message.clone(),
             },
         };
         if let Some(intent) = intent
@@ -223,15 +224,21 @@ impl Journal for StoreJournal {
         }
         let saved = match (&outcome.error, &outcome.target_id) {
             (None, Some(target_id)) => {
-                let created = outcome.kind == "create" && outcome.note.is_none();
-                let linked = matches!(outcome.kind, "create" | "adopt")
+                let created = outcome.kind == OperationKind::Create && outcome.note.is_none();
+                let linked = matches!(outcome.kind, OperationKind::Create | OperationKind::Adopt)
                     .then(|| store.link(&outcome.external_id, target_id, created, now));
                 linked
                     .unwrap_or(Ok(()))
                     .and_then(|()| store.clear_failure(&outcome.external_id))
             }
-            (Some(message), _) => store
-                .record_failure(&outcome.external_id, message, now)
+            (Some(error), _) => store
+                .record_failure(
+                    &outcome.external_id,
+                    &error.message,
+                    error.class,
+                    Some(step.fingerprint()),
+                    now,
+                )
                 .map(|_| ()),
             (None, None) => Ok(()),
         };

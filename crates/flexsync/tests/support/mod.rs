@@ -11,7 +11,7 @@ use flexsync::run::{self, Ends, Mode, RunFailure, RunResult};
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::flex::{self, FlexData, RunningFlex};
 use flexsync_emulators::knobs::Faults;
-use flexsync_emulators::scim::{self, Profile, RunningScim, ScimOptions};
+use flexsync_emulators::scim::{self, AnswerCase, Profile, RunningScim, ScimOptions};
 
 pub const TODAY: Date = date(2026, 11, 27);
 pub const TOKEN: &str = "test-scim-token-7f3a";
@@ -110,6 +110,7 @@ pub fn scim_options(profile: Profile) -> ScimOptions {
         faults: Faults::default(),
         patch_returns_no_content: false,
         max_results: 200,
+        answer_case: AnswerCase::AsDeclared,
     }
 }
 

@@ -8,7 +8,7 @@ use flexsync_core::current::Attribute;
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::generate::{self, GenerateOptions};
 use flexsync_emulators::knobs::Faults;
-use flexsync_emulators::scim::Profile;
+use flexsync_emulators::scim::{AnswerCase, Profile, ScimOptions};
 
 use crate::support::*;
 
@@ -111,6 +111,49 @@ async fn second_sync_on_unchanged_data_writes_nothing() {
     assert!(second.plan.steps.is_empty(), "{:?}", second.plan.steps);
     assert!(second.report.planned.is_empty());
     assert_eq!(second.exit, Exit::Done);
+}
+
+/// RFC 7643 2.1: attribute names are case-insensitive. A server that answers `EXTERNALID` and
+/// `BIRTHDATE` (or `ExternalId` and `BirthDate`) holds the same values, so the next run plans
+/// nothing.
+async fn a_server_answering_in_another_case_is_read_as_it_means(case: AnswerCase) {
+    let extra = "[[mapping.extra]]\nfield = \"City\"\n\
+                 attribute = \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"\n";
+    let options = ScimOptions {
+        answer_case: case,
+        ..scim_options(Profile::Extended)
+    };
+    let rig = Rig::with(&example(), options, Faults::default(), extra).await;
+    let first = rig.sync().await;
+    assert!(
+        first.report.failures.is_empty(),
+        "{:?}",
+        first.report.failures
+    );
+    let (second, writes) = rig.sync_counted().await;
+    assert!(!second.current.users.is_empty());
+    assert_eq!(writes, 0, "{:?}", second.plan.steps);
+    assert!(second.plan.steps.is_empty(), "{:?}", second.plan.steps);
+    let sara = second
+        .current
+        .users
+        .iter()
+        .find(|u| u.external_id.as_deref() == Some(SARA))
+        .expect("Sara is read back");
+    assert!(sara.values.birth_date.is_some());
+    assert!(sara.values.gender.is_some());
+    assert_eq!(sara.values.extra.len(), 1, "{:?}", sara.values.extra);
+    assert!(sara.manager_id.is_some() || second.desired.users[SARA].manager_external_id.is_none());
+}
+
+#[tokio::test]
+async fn a_server_answering_in_capitals_is_read_as_it_means() {
+    a_server_answering_in_another_case_is_read_as_it_means(AnswerCase::Upper).await;
+}
+
+#[tokio::test]
+async fn a_server_answering_in_pascal_case_is_read_as_it_means() {
+    a_server_answering_in_another_case_is_read_as_it_means(AnswerCase::Pascal).await;
 }
 
 #[tokio::test]

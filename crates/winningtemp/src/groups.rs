@@ -1,17 +1,16 @@
-//! Groups over SCIM: observing the target's groups, carrying out a group plan step by step
-//! (one failed step never stops the rest), and the tree as an indented outline for people.
+//! Groups over SCIM: observing the target's groups and carrying out a group plan step by step
+//! (one failed step never stops the rest).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use flexsync_core::desired::{Desired, DesiredGroup};
 use flexsync_core::group_plan::{GroupCapabilities, GroupOperation, GroupPlan, TargetGroup};
 use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimGroup, ServerInfo};
 
-use crate::scim_writer::StepOutcome;
+use crate::outcome::{ApplyError, StepOutcome};
 
-/// The Winningtemp group extension of `winningtemp.md`.
+/// The Winningtemp group extension (`docs/winningtemp-scim.md`).
 pub const GROUP_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group";
 /// The default parent attribute: `parentExternalId` in [`GROUP_EXTENSION`].
 pub const DEFAULT_PARENT_ATTRIBUTE: &str =
@@ -98,13 +97,7 @@ struct GroupApplier<'a> {
 impl GroupApplier<'_> {
     async fn run(&mut self, operation: &GroupOperation) -> StepOutcome {
         let external_id = operation.external_id().to_string();
-        let mut outcome = StepOutcome {
-            external_id: external_id.clone(),
-            kind: operation.kind(),
-            target_id: None,
-            error: None,
-            note: None,
-        };
+        let mut outcome = StepOutcome::new(external_id.clone(), operation.kind());
         let result = match operation {
             GroupOperation::CreateGroup {
                 display_name,
@@ -174,7 +167,7 @@ impl GroupApplier<'_> {
                         outcome.note = Some("already gone".to_string());
                         Ok(())
                     }
-                    other => other.map_err(|e| e.to_string()),
+                    other => other.map_err(ApplyError::from),
                 }
             }
         };
@@ -182,7 +175,7 @@ impl GroupApplier<'_> {
             if matches!(operation, GroupOperation::CreateGroup { .. }) {
                 self.failed.insert(external_id);
             }
-            outcome.error = Some(error);
+            outcome.fail(error);
         }
         outcome
     }
@@ -194,7 +187,7 @@ impl GroupApplier<'_> {
         external_id: &str,
         display_name: &str,
         parent: Option<&str>,
-    ) -> Result<(String, Option<String>), String> {
+    ) -> Result<(String, Option<String>), ApplyError> {
         let mut group = ScimGroup {
             external_id: Some(external_id.to_string()),
             display_name: display_name.to_string(),
@@ -213,16 +206,16 @@ impl GroupApplier<'_> {
                     found.id,
                     Some(format!("already existed (create answered: {error})")),
                 ),
-                _ => return Err(error.to_string()),
+                _ => return Err(error.into()),
             },
         };
-        let id = id.ok_or_else(|| "the server answered without an id".to_string())?;
+        let id = id.ok_or_else(|| ApplyError::permanent("the server answered without an id"))?;
         self.created.insert(external_id.to_string(), id.clone());
         Ok((id, note))
     }
 
     /// The target id of a group: given, or made earlier in this run.
-    fn group_id(&self, external_id: &str, target_id: Option<&str>) -> Result<String, String> {
+    fn group_id(&self, external_id: &str, target_id: Option<&str>) -> Result<String, ApplyError> {
         if let Some(id) = target_id {
             return Ok(id.to_string());
         }
@@ -230,9 +223,9 @@ impl GroupApplier<'_> {
             return Ok(id.clone());
         }
         if self.failed.contains(external_id) {
-            return Err("the group could not be created".to_string());
+            return Err(ApplyError::permanent("the group could not be created"));
         }
-        Err("the group has no target id".to_string())
+        Err(ApplyError::permanent("the group has no target id"))
     }
 
     /// Target ids of users, and a note naming those without one.
@@ -250,81 +243,16 @@ impl GroupApplier<'_> {
         (ids, note)
     }
 
-    async fn patch(&self, id: &str, operations: Vec<PatchOperation>) -> Result<(), String> {
-        self.client
-            .patch_group(id, operations)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    async fn patch(&self, id: &str, operations: Vec<PatchOperation>) -> Result<(), ApplyError> {
+        self.client.patch_group(id, operations).await?;
+        Ok(())
     }
-}
-
-/// The desired tree as an indented outline with member counts (direct, and in all below).
-pub fn render_tree(desired: &Desired) -> String {
-    let mut children: BTreeMap<Option<&str>, Vec<&DesiredGroup>> = BTreeMap::new();
-    for group in desired.groups.values() {
-        let parent = group
-            .parent_external_id
-            .as_deref()
-            .filter(|p| desired.groups.contains_key(*p));
-        children.entry(parent).or_default().push(group);
-    }
-    for list in children.values_mut() {
-        list.sort_by(|a, b| {
-            (&a.display_name, &a.external_id).cmp(&(&b.display_name, &b.external_id))
-        });
-    }
-    let mut out = String::new();
-    let mut stack: Vec<(usize, &DesiredGroup)> = children
-        .get(&None)
-        .map(|roots| roots.iter().rev().map(|g| (0, *g)).collect())
-        .unwrap_or_default();
-    while let Some((depth, group)) = stack.pop() {
-        let direct = group.members.len();
-        let total = members_below(group, &children);
-        out.push_str(&format!(
-            "{}{} ({direct} {}, {total} in all)\n",
-            "  ".repeat(depth),
-            group.display_name,
-            if direct == 1 { "member" } else { "members" },
-        ));
-        if let Some(list) = children.get(&Some(group.external_id.as_str())) {
-            stack.extend(list.iter().rev().map(|g| (depth + 1, *g)));
-        }
-    }
-    let outside = desired
-        .users
-        .values()
-        .filter(|u| u.values.active && u.group.is_none())
-        .count();
-    if !desired.groups.is_empty() && outside > 0 {
-        out.push_str(&format!("(in no group: {outside} active users)\n"));
-    }
-    out
-}
-
-fn members_below(
-    group: &DesiredGroup,
-    children: &BTreeMap<Option<&str>, Vec<&DesiredGroup>>,
-) -> usize {
-    let mut total = 0;
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![group];
-    while let Some(at) = todo.pop() {
-        if !seen.insert(at.external_id.as_str()) {
-            continue;
-        }
-        total += at.members.len();
-        if let Some(list) = children.get(&Some(at.external_id.as_str())) {
-            todo.extend(list.iter().copied());
-        }
-    }
-    total
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flexsync_core::desired::Desired;
     use flexsync_core::group_plan::plan_groups;
     use flexsync_core::groups::build_groups;
     use flexsync_core::map::map;
@@ -521,7 +449,7 @@ mod tests {
         );
         let second = desired(&day_two);
         let (plan, outcomes) = sync(&client, &second, &user_ids, &mut created, caps).await;
-        let kinds: BTreeSet<&str> = outcomes.iter().map(|o| o.kind).collect();
+        let kinds: BTreeSet<&str> = outcomes.iter().map(|o| o.kind.as_str()).collect();
         for kind in [
             "create_group",
             "rename_group",
@@ -606,26 +534,5 @@ mod tests {
             Some("grp:1010/kontor=100")
         );
         server.shutdown().await.unwrap();
-    }
-
-    #[test]
-    fn the_tree_renders_as_an_outline_with_counts() {
-        let desired = desired(&snapshot(
-            &[
-                ("e1", "100", None),
-                ("e2", "100", Some("200")),
-                ("e3", "100", Some("200")),
-                ("e5", "110", Some("210")),
-            ],
-            "Ekonomi",
-        ));
-        let expected = "\
-Exempel AB (0 members, 4 in all)
-  Göteborg (0 members, 1 in all)
-    IT (1 member, 1 in all)
-  Stockholm (1 member, 3 in all)
-    Ekonomi (2 members, 2 in all)
-";
-        assert_eq!(render_tree(&desired), expected);
     }
 }

@@ -1,0 +1,135 @@
+//! The desired group tree as an indented outline with member counts, for people.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use flexsync_core::desired::{Desired, DesiredGroup};
+
+/// The desired tree as an indented outline with member counts (direct, and in all below).
+pub fn render_tree(desired: &Desired) -> String {
+    let mut children: BTreeMap<Option<&str>, Vec<&DesiredGroup>> = BTreeMap::new();
+    for group in desired.groups.values() {
+        let parent = group
+            .parent_external_id
+            .as_deref()
+            .filter(|p| desired.groups.contains_key(*p));
+        children.entry(parent).or_default().push(group);
+    }
+    for list in children.values_mut() {
+        list.sort_by(|a, b| {
+            (&a.display_name, &a.external_id).cmp(&(&b.display_name, &b.external_id))
+        });
+    }
+    let mut out = String::new();
+    let mut stack: Vec<(usize, &DesiredGroup)> = children
+        .get(&None)
+        .map(|roots| roots.iter().rev().map(|g| (0, *g)).collect())
+        .unwrap_or_default();
+    while let Some((depth, group)) = stack.pop() {
+        let direct = group.members.len();
+        let total = members_below(group, &children);
+        out.push_str(&format!(
+            "{}{} ({direct} {}, {total} in all)\n",
+            "  ".repeat(depth),
+            group.display_name,
+            if direct == 1 { "member" } else { "members" },
+        ));
+        if let Some(list) = children.get(&Some(group.external_id.as_str())) {
+            stack.extend(list.iter().rev().map(|g| (depth + 1, *g)));
+        }
+    }
+    let outside = desired
+        .users
+        .values()
+        .filter(|u| u.values.active && u.group.is_none())
+        .count();
+    if !desired.groups.is_empty() && outside > 0 {
+        out.push_str(&format!("(in no group: {outside} active users)\n"));
+    }
+    out
+}
+
+fn members_below(
+    group: &DesiredGroup,
+    children: &BTreeMap<Option<&str>, Vec<&DesiredGroup>>,
+) -> usize {
+    let mut total = 0;
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![group];
+    while let Some(at) = todo.pop() {
+        if !seen.insert(at.external_id.as_str()) {
+            continue;
+        }
+        total += at.members.len();
+        if let Some(list) = children.get(&Some(at.external_id.as_str())) {
+            todo.extend(list.iter().copied());
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flexsync_core::desired::{DesiredUser, UserValues};
+
+    fn group(id: &str, name: &str, parent: Option<&str>, members: &[&str]) -> DesiredGroup {
+        DesiredGroup {
+            external_id: id.into(),
+            display_name: name.into(),
+            path: vec![name.into()],
+            parent_external_id: parent.map(str::to_string),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            managers: Vec::new(),
+        }
+    }
+
+    fn user(id: &str, group: Option<&str>) -> (String, DesiredUser) {
+        let user = DesiredUser {
+            external_id: id.into(),
+            values: UserValues {
+                active: true,
+                ..UserValues::default()
+            },
+            manager_external_id: None,
+            manager_depth: 0,
+            group: group.map(str::to_string),
+        };
+        (id.to_string(), user)
+    }
+
+    #[test]
+    fn the_tree_renders_as_an_outline_with_counts() {
+        let groups = [
+            group("c", "Exempel AB", None, &[]),
+            group("sthlm", "Stockholm", Some("c"), &["e1"]),
+            group("gbg", "Göteborg", Some("c"), &[]),
+            group("eko", "Ekonomi", Some("sthlm"), &["e2", "e3"]),
+            group("it", "IT", Some("gbg"), &["e5"]),
+        ];
+        let desired = Desired {
+            groups: groups
+                .into_iter()
+                .map(|g| (g.external_id.clone(), g))
+                .collect(),
+            users: [
+                user("e1", Some("sthlm")),
+                user("e2", Some("eko")),
+                user("e3", Some("eko")),
+                user("e5", Some("it")),
+                user("e9", None),
+            ]
+            .into_iter()
+            .collect(),
+            ..Desired::default()
+        };
+        let expected = "\
+Exempel AB (0 members, 4 in all)
+  Göteborg (0 members, 1 in all)
+    IT (1 member, 1 in all)
+  Stockholm (1 member, 3 in all)
+    Ekonomi (2 members, 2 in all)
+(in no group: 1 active users)
+";
+        assert_eq!(render_tree(&desired), expected);
+    }
+}

@@ -1,0 +1,18 @@
+//! The Winningtemp end of flexsync over SCIM 2.0: the one place that knows where each value lives
+//! on the target and how plans become requests. The SCIM wire types and the HTTP client are in
+//! `flexsync-scim`; the plans come from the pure core.
+//!
+//! - [`attributes`]: the table from each mapped attribute to its SCIM schema and path.
+//! - [`convert`]: core user values to SCIM users and PATCH operations, and back.
+//! - [`users`]: observing users, and carrying out a user plan in waves.
+//! - [`groups`]: observing groups, and carrying out a group plan.
+//! - [`outcome`]: step outcomes, typed write errors with their retry class, the journal.
+
+pub mod attributes;
+pub mod convert;
+pub mod groups;
+pub mod outcome;
+pub mod users;
+
+pub use attributes::AttributeMap;
+pub use outcome::{ApplyError, Journal, StepOutcome};

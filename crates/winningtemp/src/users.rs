@@ -1,0 +1,278 @@
+//! Users over SCIM: observing what Winningtemp holds (`Current`), and carrying out a user plan
+//! with bounded concurrency, recording every outcome; one failed record never stops the rest.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use serde_json::json;
+
+use flexsync_core::current::{Attribute, Capabilities, Current};
+use flexsync_core::plan::{Operation, Plan, Step};
+use flexsync_scim::{PatchOperation, ScimClient, ScimError, ServerInfo};
+
+use crate::attributes::AttributeMap;
+use crate::convert::{change_ops, manager_op, new_user, target_user};
+use crate::outcome::{ApplyError, Journal, StepOutcome};
+
+/// Reads what the target has: discovery, then every user.
+pub async fn observe(
+    client: &ScimClient,
+    map: &AttributeMap,
+) -> Result<(Current, ServerInfo), ScimError> {
+    let info = client.discover().await?;
+    let capabilities = map.capabilities(&info);
+    let users = client
+        .list_users()
+        .await?
+        .iter()
+        .filter_map(|u| target_user(map, u))
+        .collect();
+    Ok((
+        Current {
+            users,
+            capabilities,
+        },
+        info,
+    ))
+}
+
+/// Carries out a plan. Steps run in waves of independent operations: adoptions; creates, a
+/// manager before their reports; updates; manager links; pauses.
+pub struct Applier<'a> {
+    pub client: &'a ScimClient,
+    pub map: &'a AttributeMap,
+    pub capabilities: &'a Capabilities,
+    pub concurrency: usize,
+    /// External id -> target id of every user known to exist (grows as creates succeed).
+    pub known: Arc<Mutex<BTreeMap<String, String>>>,
+    pub journal: &'a dyn Journal,
+}
+
+impl Applier<'_> {
+    pub async fn apply(&self, plan: &Plan) -> Vec<StepOutcome> {
+        let mut outcomes = Vec::new();
+        for wave in waves(plan) {
+            let results: Vec<StepOutcome> = futures::stream::iter(wave)
+                .map(|step| self.run_step(step))
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+            outcomes.extend(results);
+        }
+        outcomes
+    }
+
+    fn target_of(&self, external_id: &str) -> Option<String> {
+        self.known
+            .lock()
+            .ok()
+            .and_then(|k| k.get(external_id).cloned())
+    }
+
+    fn remember(&self, external_id: &str, target_id: &str) {
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(external_id.to_string(), target_id.to_string());
+        }
+    }
+
+    async fn run_step(&self, step: &Step) -> StepOutcome {
+        let intent = self.journal.intent(step);
+        let mut outcome = StepOutcome::new(step.operation.external_id(), step.operation.kind());
+        match self.execute(&step.operation, &mut outcome).await {
+            Ok(target_id) => outcome.target_id = target_id,
+            Err(error) => outcome.fail(error),
+        }
+        self.journal.outcome(intent, step, &outcome);
+        outcome
+    }
+
+    async fn execute(
+        &self,
+        operation: &Operation,
+        outcome: &mut StepOutcome,
+    ) -> Result<Option<String>, ApplyError> {
+        match operation {
+            Operation::CreateUser {
+                external_id,
+                values,
+                attributes,
+                manager_external_id,
+            } => {
+                let manager_id = manager_external_id
+                    .as_deref()
+                    .and_then(|m| self.target_of(m));
+                // A manager travels only where the server holds managers.
+                let manager_id =
+                    manager_id.filter(|_| self.capabilities.supports(&Attribute::Manager));
+                let user = new_user(
+                    self.map,
+                    external_id,
+                    values,
+                    attributes,
+                    manager_id.as_deref(),
+                );
+                let created = match self.client.create_user(&user).await {
+                    Ok(created) => created,
+                    Err(error) if error.is_uniqueness() => {
+                        // Someone (or a run that crashed) made it already: find it by externalId.
+                        match self.client.find_user_by_external_id(external_id).await {
+                            Ok(Some(existing)) => {
+                                outcome.note = Some("existed already: adopted".into());
+                                existing
+                            }
+                            _ => return Err(error.into()),
+                        }
+                    }
+                    Err(error) => return Err(error.into()),
+                };
+                let id = created
+                    .id
+                    .ok_or_else(|| ApplyError::permanent("the server returned no id"))?;
+                self.remember(external_id, &id);
+                Ok(Some(id))
+            }
+            Operation::AdoptUser {
+                target_id,
+                external_id,
+                values,
+                changes,
+            } => {
+                let mut ops = vec![PatchOperation::replace("externalId", json!(external_id))];
+                ops.extend(change_ops(
+                    self.map,
+                    values,
+                    changes.iter().map(|c| &c.attribute),
+                ));
+                self.patch(target_id, ops).await?;
+                self.remember(external_id, target_id);
+                Ok(Some(target_id.clone()))
+            }
+            Operation::UpdateUser {
+                target_id,
+                values,
+                changes,
+                ..
+            } => {
+                let ops = change_ops(self.map, values, changes.iter().map(|c| &c.attribute));
+                self.patch(target_id, ops).await?;
+                Ok(Some(target_id.clone()))
+            }
+            Operation::ReactivateUser {
+                target_id,
+                values,
+                changes,
+                ..
+            } => {
+                let mut ops = change_ops(self.map, values, changes.iter().map(|c| &c.attribute));
+                ops.push(PatchOperation::replace("active", json!(true)));
+                self.patch(target_id, ops).await?;
+                Ok(Some(target_id.clone()))
+            }
+            Operation::DeactivateUser {
+                target_id,
+                values,
+                changes,
+                ..
+            } => {
+                let pause = PatchOperation::replace("active", json!(false));
+                let mut ops = match values {
+                    Some(values) => {
+                        change_ops(self.map, values, changes.iter().map(|c| &c.attribute))
+                    }
+                    None => Vec::new(),
+                };
+                if ops.is_empty() {
+                    self.patch(target_id, vec![pause]).await?;
+                    return Ok(Some(target_id.clone()));
+                }
+                ops.push(pause.clone());
+                // A PATCH is all or nothing: if a last value is refused, the pause still goes.
+                if let Err(error) = self.patch(target_id, ops).await {
+                    self.patch(target_id, vec![pause]).await?;
+                    outcome.note = Some(format!("paused; its last values were refused: {error}"));
+                }
+                Ok(Some(target_id.clone()))
+            }
+            Operation::SetManager {
+                target_id,
+                external_id,
+                manager_external_id,
+                ..
+            } => {
+                let Some(target_id) = target_id.clone().or_else(|| self.target_of(external_id))
+                else {
+                    // Its create failed, and was reported as that; nothing more to say here.
+                    outcome.note = Some("not linked: the user was not created".into());
+                    return Ok(None);
+                };
+                let manager_id = match manager_external_id {
+                    Some(manager) => {
+                        let Some(manager_id) = self.target_of(manager) else {
+                            // The manager's own create failed or waits: not this user's failure.
+                            outcome.note = Some(format!(
+                                "manager {manager} does not exist in the target yet: linked by a \
+                                 later run"
+                            ));
+                            return Ok(None);
+                        };
+                        Some(manager_id)
+                    }
+                    None => None,
+                };
+                let op = manager_op(self.map, manager_id.as_deref());
+                self.patch(&target_id, vec![op]).await?;
+                Ok(Some(target_id))
+            }
+        }
+    }
+
+    async fn patch(&self, target_id: &str, ops: Vec<PatchOperation>) -> Result<(), ApplyError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.client.patch_user(target_id, ops).await?;
+        Ok(())
+    }
+}
+
+/// Splits a plan into waves whose steps do not depend on each other. A create waits for the
+/// wave that creates its manager.
+fn waves(plan: &Plan) -> Vec<Vec<&Step>> {
+    let mut creates_at: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut adopts = Vec::new();
+    let mut creates: Vec<Vec<&Step>> = Vec::new();
+    let mut updates = Vec::new();
+    let mut managers = Vec::new();
+    let mut pauses = Vec::new();
+    for step in &plan.steps {
+        match &step.operation {
+            Operation::AdoptUser { .. } => adopts.push(step),
+            Operation::CreateUser {
+                external_id,
+                manager_external_id,
+                ..
+            } => {
+                let wave = manager_external_id
+                    .as_deref()
+                    .and_then(|m| creates_at.get(m))
+                    .map_or(0, |w| w + 1);
+                creates_at.insert(external_id, wave);
+                if creates.len() <= wave {
+                    creates.resize_with(wave + 1, Vec::new);
+                }
+                creates[wave].push(step);
+            }
+            Operation::UpdateUser { .. } | Operation::ReactivateUser { .. } => updates.push(step),
+            Operation::SetManager { .. } => managers.push(step),
+            Operation::DeactivateUser { .. } => pauses.push(step),
+        }
+    }
+    let mut all = vec![adopts];
+    all.extend(creates);
+    all.push(updates);
+    all.push(managers);
+    all.push(pauses);
+    all.retain(|w| !w.is_empty());
+    all
+}
