@@ -14,6 +14,87 @@ pub enum Severity {
     Notice,
 }
 
+/// What kind of finding, as reports and `--json` name it (`missing_email`, `duplicate_id`, ...).
+/// Declared in the order of those names, so findings sort as they always have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    #[serde(rename = "birth_date_before_1900")]
+    BirthDateBefore1900,
+    BirthDateInFuture,
+    DuplicateEmail,
+    DuplicateId,
+    GroupDimensionMissing,
+    GroupGap,
+    GroupNameMerged,
+    GroupNone,
+    InvalidDate,
+    InvalidEmail,
+    ManagerCycle,
+    ManagerMerged,
+    ManagerOutOfScope,
+    MissingDate,
+    MissingEmail,
+    MissingId,
+    MissingName,
+    NoEmploymentPeriod,
+    OverlappingPeriods,
+    PeriodEndBeforeStart,
+    SelfManager,
+    UnknownAccount,
+    UnknownEmploymentType,
+    UnknownGender,
+    UnknownManager,
+    UnreadableField,
+    UnreadableRecord,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::BirthDateBefore1900 => "birth_date_before_1900",
+            FindingKind::BirthDateInFuture => "birth_date_in_future",
+            FindingKind::DuplicateEmail => "duplicate_email",
+            FindingKind::DuplicateId => "duplicate_id",
+            FindingKind::GroupDimensionMissing => "group_dimension_missing",
+            FindingKind::GroupGap => "group_gap",
+            FindingKind::GroupNameMerged => "group_name_merged",
+            FindingKind::GroupNone => "group_none",
+            FindingKind::InvalidDate => "invalid_date",
+            FindingKind::InvalidEmail => "invalid_email",
+            FindingKind::ManagerCycle => "manager_cycle",
+            FindingKind::ManagerMerged => "manager_merged",
+            FindingKind::ManagerOutOfScope => "manager_out_of_scope",
+            FindingKind::MissingDate => "missing_date",
+            FindingKind::MissingEmail => "missing_email",
+            FindingKind::MissingId => "missing_id",
+            FindingKind::MissingName => "missing_name",
+            FindingKind::NoEmploymentPeriod => "no_employment_period",
+            FindingKind::OverlappingPeriods => "overlapping_periods",
+            FindingKind::PeriodEndBeforeStart => "period_end_before_start",
+            FindingKind::SelfManager => "self_manager",
+            FindingKind::UnknownAccount => "unknown_account",
+            FindingKind::UnknownEmploymentType => "unknown_employment_type",
+            FindingKind::UnknownGender => "unknown_gender",
+            FindingKind::UnknownManager => "unknown_manager",
+            FindingKind::UnreadableField => "unreadable_field",
+            FindingKind::UnreadableRecord => "unreadable_record",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FindingKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One finding, always naming the record and the field.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
@@ -21,11 +102,35 @@ pub struct Finding {
     pub record: String,
     /// The Flex field, e.g. `EmailWork`.
     pub field: String,
-    /// A short machine-readable kind, e.g. `missing_email`, `duplicate_email`.
-    pub kind: String,
+    pub kind: FindingKind,
     /// What is wrong, for people.
     pub problem: String,
     /// What was done about it.
     pub action: String,
     pub severity: Severity,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_serialize_as_their_names_in_name_order() {
+        let kinds = [
+            FindingKind::BirthDateBefore1900,
+            FindingKind::DuplicateId,
+            FindingKind::UnreadableRecord,
+        ];
+        for kind in kinds {
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::String(kind.as_str().into()))
+            );
+        }
+        assert!(
+            kinds
+                .windows(2)
+                .all(|w| w[0].as_str() < w[1].as_str() && w[0] < w[1])
+        );
+    }
 }

@@ -51,10 +51,50 @@ pub struct Allowance {
     pub group_retirements: Option<usize>,
 }
 
+/// Which guard refused a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardId {
+    /// Flex returned no employees at all.
+    EmptySource,
+    /// The source shrank by more than the allowed share since the last completed sync.
+    SourceDrop,
+    /// Too many users would be paused over SCIM.
+    Deactivations,
+    /// Too many groups would be retired.
+    GroupRetirements,
+    /// Too many users would turn inactive or vanish from the delivered users file.
+    FilePauses,
+}
+
+impl GuardId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardId::EmptySource => "empty_source",
+            GuardId::SourceDrop => "source_drop",
+            GuardId::Deactivations => "deactivations",
+            GuardId::GroupRetirements => "group_retirements",
+            GuardId::FilePauses => "file_pauses",
+        }
+    }
+}
+
+impl std::fmt::Display for GuardId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for GuardId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Why a plan was refused, and how to let it through once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    pub guard: String,
+    pub guard: GuardId,
     pub problem: String,
     pub remedy: String,
 }
@@ -82,7 +122,7 @@ pub fn judge(
 ) -> Option<Refusal> {
     if desired.source_records == 0 {
         return Some(Refusal {
-            guard: "empty_source".into(),
+            guard: GuardId::EmptySource,
             problem: "Flex returned no employees for the configured companies".into(),
             remedy: "check the company numbers and the API user's rights; nothing was written"
                 .into(),
@@ -110,7 +150,7 @@ fn source_drop(
         return None;
     }
     Some(Refusal {
-        guard: "source_drop".into(),
+        guard: GuardId::SourceDrop,
         problem: format!(
             "Flex returned {records} employee records, {:.0}% fewer than the {last} of the last \
              successful run (limit: {:.0}%)",
@@ -136,7 +176,7 @@ fn group_retirement(
         return None;
     }
     Some(Refusal {
-        guard: "group_retirements".into(),
+        guard: GuardId::GroupRetirements,
         problem: format!(
             "{retirements} groups would be retired (limit: {})",
             settings.max_group_retirements
@@ -173,7 +213,7 @@ fn deactivations(
         return None;
     }
     Some(Refusal {
-        guard: "deactivations".into(),
+        guard: GuardId::Deactivations,
         problem: format!(
             "{deactivations} users would be paused ({:.0}% of {managed_active} active managed users; \
              limits: {} users, {:.0}%)",
@@ -257,7 +297,7 @@ mod tests {
             last,
             retirements,
         )
-        .map(|r| r.guard)
+        .map(|r| r.guard.to_string())
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`kind`]: the kinds of operation, as reports and the journal name them.
 //! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
 //! - [`group_plan`]: desired groups + target groups -> group operations.
+//! - [`outcome`]: how a run ended (one outcome, one exit code each), and the kinds of run.
 //! - [`guard`]: refuses plans that look like the result of bad source data.
 //! - [`retry_hold`]: growing retry intervals for failing records, and holding them back.
 
@@ -24,6 +25,7 @@ pub mod guard;
 pub mod kind;
 pub mod map;
 pub mod mapping;
+pub mod outcome;
 pub mod plan;
 pub mod retry_hold;
 pub mod snapshot;

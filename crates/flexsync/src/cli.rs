@@ -143,3 +143,12 @@ pub enum ProfileArg {
     Documented,
     Extended,
 }
+
+impl From<ProfileArg> for flexsync_emulators::scim::Profile {
+    fn from(profile: ProfileArg) -> Self {
+        match profile {
+            ProfileArg::Documented => flexsync_emulators::scim::Profile::Documented,
+            ProfileArg::Extended => flexsync_emulators::scim::Profile::Extended,
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! What each command does: load the configuration, run, print, and give the exit code.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -8,10 +8,9 @@ use anyhow::{Context, Result};
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::knobs::Faults;
 
-use crate::cli::{Cli, Command, EmulateCommand, FaultArgs, ProfileArg};
+use crate::cli::{Cli, Command, EmulateCommand, FaultArgs};
 use crate::config::Config;
-use crate::report::RunReport;
-use crate::run::{self, Ends, Exit, Mode, RunFailure, RunResult};
+use crate::run::{self, Ends, Mode, Outcome, RunFailure, sync_and_report};
 
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
@@ -29,14 +28,14 @@ pub fn main(cli: Cli) -> i32 {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
-            return Exit::Usage as i32;
+            return Outcome::Usage.exit_code();
         }
     };
     match runtime.block_on(dispatch(cli.command)) {
-        Ok(exit) => exit as i32,
+        Ok(outcome) => outcome.exit_code(),
         Err(failure) => {
             eprintln!("error: {:#}", failure.error);
-            failure.exit as i32
+            failure.outcome().exit_code()
         }
     }
 }
@@ -56,11 +55,7 @@ fn init_logging(verbose: u8, quiet: &str) {
         .try_init();
 }
 
-pub fn usage(error: anyhow::Error) -> RunFailure {
-    RunFailure::new(Exit::Usage, error)
-}
-
-async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
+async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
     match command {
         Command::Plan { config, json } => {
             plan_or_sync(&config, Mode::Plan, Allowance::default(), json).await
@@ -82,7 +77,7 @@ async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
         Command::Check { config } => check(&config).await,
         Command::Daemon { config } => crate::daemon::run(&config).await,
         Command::Explain { config, who } => {
-            let config = Config::load(&config).map_err(usage)?;
+            let config = Config::load(&config).map_err(RunFailure::usage)?;
             let ends = Ends::connect(&config)?;
             let result = run::run(
                 &config,
@@ -95,9 +90,9 @@ async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
             match crate::plan_view::explain(&result, &who) {
                 Some(text) => {
                     print!("{text}");
-                    Ok(Exit::Done)
+                    Ok(Outcome::Done)
                 }
-                None => Err(usage(anyhow::anyhow!(
+                None => Err(RunFailure::usage(anyhow::anyhow!(
                     "{who}: no Flex employee record, user or finding has this id or work email"
                 ))),
             }
@@ -107,8 +102,8 @@ async fn dispatch(command: Command) -> Result<Exit, RunFailure> {
             employees,
             seed,
             out,
-        } => generate(employees, seed, &out).map_err(usage),
-        Command::Emulate { end } => emulate(end).await.map_err(usage),
+        } => generate(employees, seed, &out).map_err(RunFailure::usage),
+        Command::Emulate { end } => emulate(end).await.map_err(RunFailure::usage),
         Command::Demo {
             employees,
             seed,
@@ -123,8 +118,8 @@ async fn plan_or_sync(
     mode: Mode,
     allowance: Allowance,
     json: bool,
-) -> Result<Exit, RunFailure> {
-    let config = Config::load(path).map_err(usage)?;
+) -> Result<Outcome, RunFailure> {
+    let config = Config::load(path).map_err(RunFailure::usage)?;
     for warning in &config.warnings {
         eprintln!("warning: {warning}");
     }
@@ -162,49 +157,13 @@ async fn plan_or_sync(
             println!("  report: {}", path.display());
         }
     }
-    Ok(result.exit)
+    Ok(result.outcome)
 }
 
-/// One sync as `flexsync sync` carries it out: the run, then its JSON report in the report
-/// folder. The daemon's scheduled runs come through here too.
-/// A report that cannot be written does not undo the run: it becomes a warning in the summary.
-pub async fn sync_and_report(
-    config: &Config,
-    allowance: Allowance,
-) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
-    let ends = Ends::connect(config)?;
-    let mut result = match run::run(config, &ends, Mode::Sync, allowance, run::today(config)).await
-    {
-        Ok(result) => result,
-        Err(failure) => {
-            // A run that stopped before its plan still leaves a report saying why.
-            if let Some(run_id) = failure.run_id {
-                let report = RunReport::failed(run_id, &failure.error);
-                if let Err(error) = report.write_json(&config.report_dir) {
-                    tracing::warn!(%error, "cannot write the report of a failed run");
-                }
-            }
-            return Err(failure);
-        }
-    };
-    match result.report.write_json(&config.report_dir) {
-        Ok(written) => Ok((result, Some(written))),
-        Err(error) => {
-            let warning = format!(
-                "cannot write the report into {}: {error}",
-                config.report_dir.display()
-            );
-            tracing::warn!("{warning}");
-            result.report.warnings.push(warning);
-            Ok((result, None))
-        }
-    }
-}
-
-async fn check(path: &Path) -> Result<Exit, RunFailure> {
-    let config = Config::load(path).map_err(usage)?;
+async fn check(path: &Path) -> Result<Outcome, RunFailure> {
+    let config = Config::load(path).map_err(RunFailure::usage)?;
     let ends = Ends::connect(&config)?;
-    let unreachable = |error: anyhow::Error| RunFailure::new(Exit::Unreachable, error);
+    let unreachable = RunFailure::unreachable;
     let companies = ends
         .flex
         .companies()
@@ -225,7 +184,7 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
     }
     let Some(scim) = &ends.scim else {
         println!("Winningtemp SCIM: not configured (file channel only)");
-        return Ok(Exit::Done);
+        return Ok(Outcome::Done);
     };
     let info = scim
         .discover()
@@ -236,14 +195,13 @@ async fn check(path: &Path) -> Result<Exit, RunFailure> {
     println!("Winningtemp SCIM: reached");
     let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
     println!("  user attributes we can write: {}", names.join(", "));
-    Ok(Exit::Done)
+    Ok(Outcome::Done)
 }
 
-fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
-    let config = Config::load(path).map_err(usage)?;
-    let store =
-        flexsync_state::StateStore::open(&config.state_path).map_err(|e| usage(e.into()))?;
-    let runs = store.runs(limit).map_err(|e| usage(e.into()))?;
+fn history(path: &Path, limit: usize) -> Result<Outcome, RunFailure> {
+    let config = Config::load(path).map_err(RunFailure::usage)?;
+    let store = flexsync_state::StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+    let runs = store.runs(limit).map_err(RunFailure::usage)?;
     if runs.is_empty() {
         println!("no runs recorded in {}", config.state_path.display());
     }
@@ -252,15 +210,15 @@ fn history(path: &Path, limit: usize) -> Result<Exit, RunFailure> {
             "#{:<5} {:<5} {:<10} {}  {}",
             run.id.0,
             run.kind,
-            run.outcome.map_or("unfinished", |o| o.as_str()),
+            run.outcome.map_or("unfinished", |o| o.label()),
             run.started,
             run.summary.map(|s| s.to_string()).unwrap_or_default()
         );
     }
-    Ok(Exit::Done)
+    Ok(Outcome::Done)
 }
 
-fn generate(employees: usize, seed: u64, out: &Path) -> Result<Exit> {
+fn generate(employees: usize, seed: u64, out: &Path) -> Result<Outcome> {
     let today = jiff::Zoned::now().date();
     let document =
         flexsync_emulators::generate::generate(&flexsync_emulators::generate::GenerateOptions {
@@ -275,7 +233,7 @@ fn generate(employees: usize, seed: u64, out: &Path) -> Result<Exit> {
         "wrote {employees} employees (seed {seed}) to {}",
         out.display()
     );
-    Ok(Exit::Done)
+    Ok(Outcome::Done)
 }
 
 fn faults(args: &FaultArgs) -> Faults {
@@ -286,7 +244,7 @@ fn faults(args: &FaultArgs) -> Faults {
     }
 }
 
-async fn emulate(end: EmulateCommand) -> Result<Exit> {
+async fn emulate(end: EmulateCommand) -> Result<Outcome> {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -323,7 +281,7 @@ async fn emulate(end: EmulateCommand) -> Result<Exit> {
             );
             let options = flexsync_emulators::scim::ScimOptions {
                 token,
-                profile: profile_of(profile),
+                profile: profile.into(),
                 faults: faults(&fault_args),
                 patch_returns_no_content: false,
                 max_results: 200,
@@ -333,12 +291,5 @@ async fn emulate(end: EmulateCommand) -> Result<Exit> {
             flexsync_emulators::scim::serve(listener, state, shutdown).await?;
         }
     }
-    Ok(Exit::Done)
-}
-
-pub fn profile_of(profile: ProfileArg) -> flexsync_emulators::scim::Profile {
-    match profile {
-        ProfileArg::Documented => flexsync_emulators::scim::Profile::Documented,
-        ProfileArg::Extended => flexsync_emulators::scim::Profile::Extended,
-    }
+    Ok(Outcome::Done)
 }

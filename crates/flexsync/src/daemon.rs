@@ -21,9 +21,8 @@ use tokio::sync::watch;
 
 use flexsync_core::guard::Allowance;
 
-use crate::commands::{sync_and_report, usage};
 use crate::config::Config;
-use crate::run::{Exit, RunFailure};
+use crate::run::{Outcome, RunFailure, RunKind, sync_and_report};
 use crate::schedule::next_run;
 
 /// The longest sleep between looks at the wall clock, so a clock change or a suspended machine
@@ -31,46 +30,6 @@ use crate::schedule::next_run;
 const CLOCK_CHECK: Duration = Duration::from_secs(60);
 /// How long the HTTP server may take to close its connections on stop.
 const HTTP_STOP: Duration = Duration::from_secs(5);
-
-/// How a run ended: the exit code `flexsync sync` would have given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
-    Done,
-    RecordFailures,
-    Refused,
-    Unreachable,
-    Usage,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 5] = [
-        Outcome::Done,
-        Outcome::RecordFailures,
-        Outcome::Refused,
-        Outcome::Unreachable,
-        Outcome::Usage,
-    ];
-
-    pub fn of(exit: Exit) -> Outcome {
-        match exit {
-            Exit::Done => Outcome::Done,
-            Exit::RecordFailures => Outcome::RecordFailures,
-            Exit::Refused => Outcome::Refused,
-            Exit::Unreachable => Outcome::Unreachable,
-            Exit::Usage => Outcome::Usage,
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Done => "done",
-            Outcome::RecordFailures => "record_failures",
-            Outcome::Refused => "refused",
-            Outcome::Unreachable => "unreachable",
-            Outcome::Usage => "usage",
-        }
-    }
-}
 
 /// Operations of one kind in a run: carried out, and failed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -295,8 +254,8 @@ async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
 
 /// `flexsync daemon --config F`: loads the configuration, binds the HTTP address, and runs until
 /// SIGTERM or Ctrl-C. A configuration or bind error is a usage error (exit 2).
-pub async fn run(config_path: &Path) -> Result<Exit, RunFailure> {
-    let config = Config::load(config_path).map_err(usage)?;
+pub async fn run(config_path: &Path) -> Result<Outcome, RunFailure> {
+    let config = Config::load(config_path).map_err(RunFailure::usage)?;
     for warning in config.warnings.iter().chain(&config.schedule.warnings()) {
         tracing::warn!("{warning}");
     }
@@ -306,11 +265,11 @@ pub async fn run(config_path: &Path) -> Result<Exit, RunFailure> {
             "daemon.listen = {listen} is not a loopback address: /healthz and /metrics are open to the network"
         );
     }
-    let stop = stop_signal().map_err(usage)?;
+    let stop = stop_signal().map_err(RunFailure::usage)?;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("daemon.listen: cannot listen on {listen}"))
-        .map_err(usage)?;
+        .map_err(RunFailure::usage)?;
     serve(config, listener, stop).await
 }
 
@@ -342,7 +301,7 @@ pub async fn serve(
     config: Config,
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<Exit, RunFailure> {
+) -> Result<Outcome, RunFailure> {
     let state: Shared = Arc::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -419,7 +378,7 @@ pub async fn serve(
         );
     }
     tracing::info!("flexsync daemon stopped");
-    Ok(Exit::Done)
+    Ok(Outcome::Done)
 }
 
 /// Whether a scheduled slot passed since the last sync started (the daemon was down at the
@@ -431,7 +390,7 @@ fn missed_a_slot(config: &Config) -> bool {
     let last = store
         .runs(50)
         .ok()
-        .and_then(|runs| runs.into_iter().find(|run| run.kind == "sync"));
+        .and_then(|runs| runs.into_iter().find(|run| run.kind == RunKind::Sync));
     let Some(last) = last else {
         return false;
     };
@@ -476,7 +435,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
             }
             FinishedRun {
                 id: report.run_id,
-                outcome: Outcome::of(result.exit),
+                outcome: result.outcome,
                 finished,
                 duration,
                 operations,
@@ -487,7 +446,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
         }
         Err(failure) => FinishedRun {
             id: failure.run_id,
-            outcome: Outcome::of(failure.exit),
+            outcome: failure.outcome(),
             finished,
             duration,
             operations: BTreeMap::new(),
@@ -546,12 +505,12 @@ mod tests {
         );
         let store = flexsync_state::StateStore::open(&config.state_path).unwrap();
         let two_days_ago = Timestamp::now() - jiff::SignedDuration::from_hours(48);
-        store.begin_run(two_days_ago, "sync").unwrap();
+        store.begin_run(two_days_ago, RunKind::Sync).unwrap();
         assert!(
             missed_a_slot(&config),
             "the daily 01:00 slot passed since then"
         );
-        store.begin_run(Timestamp::now(), "sync").unwrap();
+        store.begin_run(Timestamp::now(), RunKind::Sync).unwrap();
         assert!(
             !missed_a_slot(&config),
             "just synced: the next slot is ahead"

@@ -13,12 +13,12 @@ use flexsync_emulators::{flex, scim};
 
 use crate::cli::ProfileArg;
 use crate::config::Config;
-use crate::run::{self, Ends, Exit, Mode, RunFailure};
+use crate::run::{self, Ends, Mode, Outcome, RunFailure};
 
 const DEMO_TOKEN: &str = "demo-scim-token";
 
 fn failure(error: anyhow::Error) -> RunFailure {
-    RunFailure::new(Exit::Usage, error)
+    RunFailure::usage(error)
 }
 
 pub async fn run(
@@ -26,7 +26,7 @@ pub async fn run(
     seed: u64,
     profile: ProfileArg,
     dir: Option<PathBuf>,
-) -> Result<Exit, RunFailure> {
+) -> Result<Outcome, RunFailure> {
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("flexsync-demo-{}", std::process::id()))
     });
@@ -67,7 +67,7 @@ pub async fn run(
         .map_err(failure)?;
     let scim_server = scim::start(scim::ScimOptions {
         token: DEMO_TOKEN.to_string(),
-        profile: crate::commands::profile_of(profile),
+        profile: profile.into(),
         faults: Faults::default(),
         patch_returns_no_content: false,
         max_results: 200,
@@ -128,7 +128,7 @@ dir = "outbox"
     let config = Config::load(&config_path).map_err(failure)?;
     println!("   configuration:  {}", config_path.display());
 
-    let mut exit = Exit::Done;
+    let mut exit = Outcome::Done;
     println!("\n== sync 1: everything is new");
     exit = worst(
         exit,
@@ -168,7 +168,7 @@ dir = "outbox"
 
     println!("\n== sync 2: the changes");
     let second = sync(&config, today, &scim_server, Allowance::default()).await?;
-    if second == Exit::Refused {
+    if second == Outcome::Refused {
         let pauses = planned
             .report
             .planned
@@ -210,7 +210,7 @@ async fn sync(
     today: jiff::civil::Date,
     scim_server: &scim::RunningScim,
     allowance: Allowance,
-) -> Result<Exit, RunFailure> {
+) -> Result<Outcome, RunFailure> {
     scim_server.knobs.reset_counters();
     let ends = Ends::connect(config)?;
     let result = run::run(config, &ends, Mode::Sync, allowance, today).await?;
@@ -230,11 +230,11 @@ async fn sync(
             .count_methods(&["POST", "PATCH", "PUT", "DELETE"])
     );
     println!("  report: {}", path.display());
-    Ok(result.exit)
+    Ok(result.outcome)
 }
 
-fn worst(a: Exit, b: Exit) -> Exit {
-    if (b as i32) > (a as i32) { b } else { a }
+fn worst(a: Outcome, b: Outcome) -> Outcome {
+    if b.exit_code() > a.exit_code() { b } else { a }
 }
 
 fn write_secret(path: &std::path::Path, value: &str) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use flexsync_core::finding::{Finding, Severity};
 use flexsync_core::guard::Refusal;
+use flexsync_core::outcome::RunKind;
 use flexsync_core::plan::{Conflict, NotSent, Plan};
 
 use flexsync_winningtemp::StepOutcome;
@@ -19,7 +20,7 @@ use crate::file_writer::DeliveryOutcome;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     pub run_id: Option<i64>,
-    pub kind: String,
+    pub kind: RunKind,
     pub started: String,
     pub duration_ms: u64,
     pub dry_run: bool,
@@ -89,7 +90,7 @@ impl RunReport {
     pub fn failed(run_id: i64, error: &anyhow::Error) -> RunReport {
         RunReport {
             run_id: Some(run_id),
-            kind: "sync".into(),
+            kind: RunKind::Sync,
             started: jiff::Timestamp::now().to_string(),
             error: Some(format!("{error:#}")),
             ..RunReport::default()

@@ -29,8 +29,5 @@ pub mod store;
 pub use error::StateError;
 pub use links::FailureRecord;
 pub use lock::LockGuard;
-pub use runs::{
-    KIND_PLAN, KIND_SYNC, OpId, OpOutcome, OperationRecord, RunId, RunOutcome, RunRecord,
-    SOURCE_RECORDS,
-};
+pub use runs::{OpId, OpOutcome, OperationRecord, RunId, RunRecord, SOURCE_RECORDS};
 pub use store::StateStore;

@@ -7,13 +7,10 @@ use jiff::Timestamp;
 use rusqlite::{Params, params};
 use serde::{Deserialize, Serialize};
 
+use flexsync_core::outcome::{Outcome, RunKind};
+
 use crate::error::StateError;
 use crate::store::StateStore;
-
-/// The run kind whose summaries feed the guards.
-pub const KIND_SYNC: &str = "sync";
-/// A run that only planned; it never writes and never becomes a guard baseline.
-pub const KIND_PLAN: &str = "plan";
 
 /// The key in a run summary that holds how many source records the run read.
 pub const SOURCE_RECORDS: &str = "source_records";
@@ -38,51 +35,15 @@ impl fmt::Display for OpId {
     }
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunOutcome {
-    /// Everything planned was done.
-    Succeeded,
-    /// Done, with record-level failures.
-    Partial,
-    /// A guard refused the plan; nothing was written.
-    Refused,
-    /// The run stopped (an end could not be reached, a read failed, ...).
-    Failed,
-}
-
-impl RunOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Succeeded => "succeeded",
-            RunOutcome::Partial => "partial",
-            RunOutcome::Refused => "refused",
-            RunOutcome::Failed => "failed",
-        }
-    }
-
-    fn parse(text: &str) -> Option<RunOutcome> {
-        [
-            RunOutcome::Succeeded,
-            RunOutcome::Partial,
-            RunOutcome::Refused,
-            RunOutcome::Failed,
-        ]
-        .into_iter()
-        .find(|outcome| outcome.as_str() == text)
-    }
-}
-
 /// One run as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub id: RunId,
-    pub kind: String,
+    pub kind: RunKind,
     pub started: Timestamp,
     /// `None` while running, or when the process stopped before finishing the run.
     pub finished: Option<Timestamp>,
-    pub outcome: Option<RunOutcome>,
+    pub outcome: Option<Outcome>,
     pub summary: Option<serde_json::Value>,
 }
 
@@ -131,12 +92,12 @@ type RawOp = (
 );
 
 impl StateStore {
-    /// Starts a run of `kind` ([`KIND_SYNC`] or [`KIND_PLAN`]).
-    pub fn begin_run(&self, started: Timestamp, kind: &str) -> Result<RunId, StateError> {
+    /// Starts a run of `kind`.
+    pub fn begin_run(&self, started: Timestamp, kind: RunKind) -> Result<RunId, StateError> {
         self.insert(
             "begin a run",
             "INSERT INTO runs (kind, started) VALUES (?1, ?2)",
-            params![kind, started.to_string()],
+            params![kind.label(), started.to_string()],
         )
         .map(RunId)
     }
@@ -147,7 +108,7 @@ impl StateStore {
         &self,
         run: RunId,
         finished: Timestamp,
-        outcome: RunOutcome,
+        outcome: Outcome,
         summary: &serde_json::Value,
     ) -> Result<(), StateError> {
         let operation = "finish a run";
@@ -158,7 +119,7 @@ impl StateStore {
             params![
                 run.0,
                 finished.to_string(),
-                outcome.as_str(),
+                outcome.label(),
                 summary.to_string()
             ],
         )?;
@@ -174,14 +135,14 @@ impl StateStore {
         self.query_runs("list runs", "ORDER BY id DESC LIMIT ?1", params![limit])
     }
 
-    /// The newest `sync` run that completed its work: outcome `succeeded` or `partial` (record
+    /// The newest `sync` run that completed its work: outcome `done` or `record_failures` (record
     /// failures do not make the source read less trustworthy). `plan`, refused and failed runs
     /// never count, so a refused shrink never becomes the next baseline.
     pub fn last_successful_run(&self) -> Result<Option<RunRecord>, StateError> {
         let runs = self.query_runs(
             "find the last successful run",
-            "WHERE kind = ?1 AND outcome IN ('succeeded', 'partial') ORDER BY id DESC LIMIT 1",
-            params![KIND_SYNC],
+            "WHERE kind = ?1 AND outcome IN ('done', 'record_failures') ORDER BY id DESC LIMIT 1",
+            params![RunKind::Sync.label()],
         )?;
         Ok(runs.into_iter().next())
     }
@@ -289,10 +250,12 @@ impl StateStore {
         let (id, kind, started, finished, outcome, summary) = raw;
         let outcome = outcome
             .map(|text| {
-                RunOutcome::parse(&text)
+                Outcome::parse(&text)
                     .ok_or_else(|| self.corrupt("runs", id, "outcome", format!("{text:?}")))
             })
             .transpose()?;
+        let kind = RunKind::parse(&kind)
+            .ok_or_else(|| self.corrupt("runs", id, "kind", format!("{kind:?}")))?;
         Ok(RunRecord {
             id: RunId(id),
             kind,
@@ -348,32 +311,32 @@ mod tests {
     fn run_lifecycle_is_listed_newest_first() {
         let store = StateStore::open_in_memory().unwrap();
         let first = store
-            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
             .unwrap();
         store
             .finish_run(
                 first,
                 at("2025-01-01T06:05:00Z"),
-                RunOutcome::Succeeded,
+                Outcome::Done,
                 &json!({"source_records": 10}),
             )
             .unwrap();
         let second = store
-            .begin_run(at("2025-01-02T06:00:00Z"), KIND_PLAN)
+            .begin_run(at("2025-01-02T06:00:00Z"), RunKind::Plan)
             .unwrap();
         assert!(second > first);
 
         let runs = store.runs(10).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].id, second);
-        assert_eq!(runs[0].kind, KIND_PLAN);
+        assert_eq!(runs[0].kind, RunKind::Plan);
         assert_eq!(runs[0].finished, None);
         assert_eq!(runs[0].outcome, None);
         assert_eq!(runs[0].summary, None);
         assert_eq!(runs[1].id, first);
         assert_eq!(runs[1].started, at("2025-01-01T06:00:00Z"));
         assert_eq!(runs[1].finished, Some(at("2025-01-01T06:05:00Z")));
-        assert_eq!(runs[1].outcome, Some(RunOutcome::Succeeded));
+        assert_eq!(runs[1].outcome, Some(Outcome::Done));
         assert_eq!(runs[1].summary, Some(json!({"source_records": 10})));
 
         assert_eq!(store.runs(1).unwrap().len(), 1);
@@ -384,21 +347,24 @@ mod tests {
     fn a_run_is_finished_once() {
         let store = StateStore::open_in_memory().unwrap();
         let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
             .unwrap();
         let done = at("2025-01-01T06:01:00Z");
         store
-            .finish_run(run, done, RunOutcome::Failed, &json!({}))
+            .finish_run(run, done, Outcome::Unreachable, &json!({}))
             .unwrap();
-        let again = store.finish_run(run, done, RunOutcome::Succeeded, &json!({}));
+        let again = store.finish_run(run, done, Outcome::Done, &json!({}));
         assert!(
             matches!(again, Err(StateError::Missing { .. })),
             "{again:?}"
         );
-        let unknown = store.finish_run(RunId(999), done, RunOutcome::Succeeded, &json!({}));
+        let unknown = store.finish_run(RunId(999), done, Outcome::Done, &json!({}));
         let error = unknown.unwrap_err().to_string();
         assert!(error.contains("999"), "{error}");
-        assert_eq!(store.runs(5).unwrap()[0].outcome, Some(RunOutcome::Failed));
+        assert_eq!(
+            store.runs(5).unwrap()[0].outcome,
+            Some(Outcome::Unreachable)
+        );
     }
 
     #[test]
@@ -407,7 +373,7 @@ mod tests {
         assert_eq!(store.last_successful_run().unwrap(), None);
         assert_eq!(store.last_source_count().unwrap(), None);
 
-        let finish = |kind: &str, outcome: Option<RunOutcome>, count: u64| {
+        let finish = |kind: RunKind, outcome: Option<Outcome>, count: u64| {
             let run = store.begin_run(at("2025-01-01T06:00:00Z"), kind).unwrap();
             if let Some(outcome) = outcome {
                 store
@@ -421,12 +387,12 @@ mod tests {
             }
             run
         };
-        finish(KIND_SYNC, Some(RunOutcome::Succeeded), 100);
-        let partial = finish(KIND_SYNC, Some(RunOutcome::Partial), 98);
-        finish(KIND_SYNC, Some(RunOutcome::Refused), 3);
-        finish(KIND_SYNC, Some(RunOutcome::Failed), 0);
-        finish(KIND_PLAN, Some(RunOutcome::Succeeded), 5);
-        finish(KIND_SYNC, None, 0);
+        finish(RunKind::Sync, Some(Outcome::Done), 100);
+        let partial = finish(RunKind::Sync, Some(Outcome::RecordFailures), 98);
+        finish(RunKind::Sync, Some(Outcome::Refused), 3);
+        finish(RunKind::Sync, Some(Outcome::Unreachable), 0);
+        finish(RunKind::Plan, Some(Outcome::Done), 5);
+        finish(RunKind::Sync, None, 0);
 
         let last = store.last_successful_run().unwrap().unwrap();
         assert_eq!(last.id, partial);
@@ -437,13 +403,13 @@ mod tests {
     fn a_summary_without_source_records_gives_no_count() {
         let store = StateStore::open_in_memory().unwrap();
         let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
             .unwrap();
         store
             .finish_run(
                 run,
                 at("2025-01-01T06:01:00Z"),
-                RunOutcome::Succeeded,
+                Outcome::Done,
                 &json!({"created": 4}),
             )
             .unwrap();
@@ -455,10 +421,10 @@ mod tests {
     fn intents_and_outcomes_are_kept_per_run_in_order() {
         let store = StateStore::open_in_memory().unwrap();
         let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
             .unwrap();
         let other = store
-            .begin_run(at("2025-01-01T07:00:00Z"), KIND_SYNC)
+            .begin_run(at("2025-01-01T07:00:00Z"), RunKind::Sync)
             .unwrap();
         let create = store
             .record_intent(run, "E1", "create", &json!({"userName": "a@x.se"}))
@@ -518,7 +484,7 @@ mod tests {
     fn an_outcome_is_recorded_once() {
         let store = StateStore::open_in_memory().unwrap();
         let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
             .unwrap();
         let op = store
             .record_intent(run, "E1", "create", &json!({}))
@@ -555,7 +521,7 @@ mod tests {
         let (crashed_run, pending) = {
             let store = StateStore::open(&path).unwrap();
             let run = store
-                .begin_run(at("2025-01-01T06:00:00Z"), KIND_SYNC)
+                .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
                 .unwrap();
             let finished = store
                 .record_intent(run, "E1", "create", &json!({}))

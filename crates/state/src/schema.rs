@@ -1,7 +1,9 @@
 //! The SQLite schema and its migrations, applied in order and tracked with `PRAGMA user_version`.
 //!
 //! Tables (times are RFC 3339 UTC text as `jiff::Timestamp` prints them; JSON is text):
-//! - `runs`: one row per `sync` or `plan` run. `finished`, `outcome` and `summary` stay NULL
+//! - `runs`: one row per `sync` or `plan` run. `outcome` is one of `done`, `record_failures`,
+//!   `usage`, `refused`, `unreachable` (before schema 4: `succeeded`, `partial`, `refused`,
+//!   `failed`, renamed by that migration). `finished`, `outcome` and `summary` stay NULL
 //!   until the run is finished; a run left open was interrupted. The summary JSON holds
 //!   `source_records` (the number of source records read), which the guards compare against.
 //! - `operations`: one row per operation a run meant to perform, written *before* acting
@@ -78,6 +80,33 @@ ALTER TABLE failures ADD COLUMN class TEXT NOT NULL DEFAULT 'retryable'
     CHECK (class IN ('retryable', 'permanent', 'conflict'));
 ALTER TABLE failures ADD COLUMN failed_step TEXT;
 "#,
+    // One outcome for the exit code, the store and the metrics. The runs table is rebuilt to
+    // change its CHECK; foreign keys from `operations` are deferred to the commit, by which
+    // every run is back under its id.
+    r#"
+PRAGMA defer_foreign_keys = ON;
+CREATE TABLE runs_before_4 AS SELECT * FROM runs;
+DROP TABLE runs;
+CREATE TABLE runs (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind     TEXT NOT NULL CHECK (kind IN ('sync', 'plan')),
+    started  TEXT NOT NULL,
+    finished TEXT,
+    outcome  TEXT CHECK (outcome IN ('done', 'record_failures', 'usage', 'refused', 'unreachable')),
+    summary  TEXT
+);
+INSERT INTO runs (id, kind, started, finished, outcome, summary)
+    SELECT id, kind, started, finished,
+           CASE outcome
+               WHEN 'succeeded' THEN 'done'
+               WHEN 'partial' THEN 'record_failures'
+               WHEN 'refused' THEN 'refused'
+               WHEN 'failed' THEN 'unreachable'
+           END,
+           summary
+    FROM runs_before_4;
+DROP TABLE runs_before_4;
+"#,
 ];
 
 /// Why migrating stopped.
@@ -112,4 +141,71 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_4_renames_outcomes_and_keeps_every_run_and_operation() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (kind, started, finished, outcome) VALUES
+                 ('sync', 't1', 't2', 'succeeded'), ('sync', 't3', 't4', 'partial'),
+                 ('sync', 't5', 't6', 'refused'), ('sync', 't7', 't8', 'failed'),
+                 ('plan', 't9', NULL, NULL);
+             INSERT INTO operations (run_id, external_id, operation, detail)
+                 VALUES (2, 'E1', 'create', '{}');",
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let outcomes: Vec<(i64, Option<String>)> = conn
+            .prepare("SELECT id, outcome FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let expected = [
+            (1, Some("done")),
+            (2, Some("record_failures")),
+            (3, Some("refused")),
+            (4, Some("unreachable")),
+            (5, None),
+        ];
+        let expected: Vec<(i64, Option<String>)> = expected
+            .iter()
+            .map(|(id, o)| (*id, o.map(str::to_string)))
+            .collect();
+        assert_eq!(outcomes, expected);
+        let dangling: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM operations WHERE run_id NOT IN (SELECT id FROM runs)",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(dangling, 0);
+        let next: i64 = conn
+            .query_row(
+                "INSERT INTO runs (kind, started) VALUES ('sync', 't10') RETURNING id",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(next, 6);
+        let refused = conn.execute(
+            "INSERT INTO runs (kind, started, outcome) VALUES ('sync', 't', 'succeeded')",
+            [],
+        );
+        assert!(refused.is_err(), "the old outcome names are refused now");
+    }
 }

@@ -37,7 +37,7 @@ pub fn apply_grace(
         }
         notes.push(GroupNote {
             group: external_id.clone(),
-            kind: "retirement_grace".into(),
+            kind: super::GroupNoteKind::RetirementGrace,
             message: format!(
                 "empty since {since}: retired after {days} days empty, unless it gets members again"
             ),

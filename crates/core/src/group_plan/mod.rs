@@ -115,12 +115,49 @@ pub struct GroupStep {
     pub reason: String,
 }
 
+/// Why a group step was left out or changed, as the report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupNoteKind {
+    /// Two target groups carry the same externalId.
+    DuplicateExternalId,
+    /// A group flexsync did not create is never retired.
+    NotCreatedByFlexsync,
+    /// A retirement waits while something still holds the group.
+    RetireBlocked,
+    /// An emptied group waits out its grace period before it is retired.
+    RetirementGrace,
+}
+
+impl GroupNoteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupNoteKind::DuplicateExternalId => "duplicate_external_id",
+            GroupNoteKind::NotCreatedByFlexsync => "not_created_by_flexsync",
+            GroupNoteKind::RetireBlocked => "retire_blocked",
+            GroupNoteKind::RetirementGrace => "retirement_grace",
+        }
+    }
+}
+
+impl std::fmt::Display for GroupNoteKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for GroupNoteKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Something the plan left alone, for the report.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GroupNote {
     /// The group's external id (or target id when it has none).
     pub group: String,
-    pub kind: String,
+    pub kind: GroupNoteKind,
     pub message: String,
 }
 
@@ -184,7 +221,7 @@ pub fn plan_groups(
         if let Some(first) = targets.get(external_id) {
             plan.notes.push(GroupNote {
                 group: external_id.to_string(),
-                kind: "duplicate_external_id".to_string(),
+                kind: GroupNoteKind::DuplicateExternalId,
                 message: format!(
                     "target groups {} and {} share this externalId; {} is left alone",
                     first.id, group.id, group.id
@@ -360,7 +397,7 @@ fn retirements(
         if created.contains(external_id) && strangers {
             notes.push(GroupNote {
                 group: external_id.to_string(),
-                kind: "retire_blocked".to_string(),
+                kind: GroupNoteKind::RetireBlocked,
                 message: "no longer in Flex, but it has members flexsync does not manage: kept"
                     .to_string(),
             });
@@ -369,7 +406,7 @@ fn retirements(
         } else if external_id.starts_with(PATH_PREFIX) || external_id.starts_with(NAME_PREFIX) {
             notes.push(GroupNote {
                 group: external_id.to_string(),
-                kind: "not_created_by_flexsync".to_string(),
+                kind: GroupNoteKind::NotCreatedByFlexsync,
                 message: "no longer in Flex, but flexsync did not create it: left alone"
                     .to_string(),
             });
@@ -396,7 +433,7 @@ fn retirements(
             candidates.remove(external_id);
             notes.push(GroupNote {
                 group: external_id.to_string(),
-                kind: "retire_blocked".to_string(),
+                kind: GroupNoteKind::RetireBlocked,
                 message: "no longer in Flex, but a group that stays sits under it: kept"
                     .to_string(),
             });

@@ -15,7 +15,7 @@ use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredGroup};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingKind, Severity};
 use crate::map::dates::parse_date;
 use crate::map::people::{nfc, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
@@ -228,7 +228,7 @@ impl Builder<'_, '_> {
             self.findings.push(Finding {
                 record: user_id.to_string(),
                 field: self.level_names(),
-                kind: "group_none".to_string(),
+                kind: FindingKind::GroupNone,
                 problem: "the employee has no value in any group level".to_string(),
                 action: "placed in no group".to_string(),
                 severity: Severity::Notice,
@@ -264,7 +264,7 @@ impl Builder<'_, '_> {
                         self.findings.push(Finding {
                             record: id.clone(),
                             field: level.to_string(),
-                            kind: "group_name_merged".to_string(),
+                            kind: FindingKind::GroupNameMerged,
                             problem: format!(
                                 "the groups at {first} and {origin} have the same name"
                             ),
@@ -312,7 +312,7 @@ impl Builder<'_, '_> {
             self.findings.push(Finding {
                 record: user_id.to_string(),
                 field: gaps.join(", "),
-                kind: "group_gap".to_string(),
+                kind: FindingKind::GroupGap,
                 problem: format!(
                     "empty group level {} above a level with a value",
                     gaps.join(", ")
@@ -361,7 +361,7 @@ impl Builder<'_, '_> {
                 self.findings.push(Finding {
                     record: company_id.to_string(),
                     field: "AccountDistribution".to_string(),
-                    kind: "group_dimension_missing".to_string(),
+                    kind: FindingKind::GroupDimensionMissing,
                     problem: format!("the company has no dimension named '{name}'"),
                     action: "its employees have no value in this level".to_string(),
                     severity: Severity::Degraded,
@@ -402,7 +402,7 @@ impl Builder<'_, '_> {
             self.findings.push(Finding {
                 record: user_id.to_string(),
                 field: "AccountId".to_string(),
-                kind: "unknown_account".to_string(),
+                kind: FindingKind::UnknownAccount,
                 problem: format!(
                     "the default account (id {}, code {}) in dimension '{name}' is not an \
                      account of that dimension",
@@ -446,7 +446,7 @@ impl Builder<'_, '_> {
                 self.findings.push(Finding {
                     record: user_id.to_string(),
                     field: field.to_string(),
-                    kind: "invalid_date".to_string(),
+                    kind: FindingKind::InvalidDate,
                     problem: format!(
                         "a default account in dimension '{dimension}' has {field} '{text}', \
                          not a date"

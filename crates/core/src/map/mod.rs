@@ -17,7 +17,7 @@ use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredUser, UserValues};
-use crate::finding::{Finding, Severity};
+use crate::finding::{Finding, FindingKind, Severity};
 use crate::mapping::MappingSettings;
 use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
 
@@ -66,7 +66,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
                     findings.push(finding(
                         id,
                         MANAGER_FIELD,
-                        "manager_merged",
+                        FindingKind::ManagerMerged,
                         format!(
                             "manager {named} was skipped: employee {manager} has the same EmailWork"
                         ),
@@ -121,7 +121,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
 fn finding(
     record: &str,
     field: &str,
-    kind: &str,
+    kind: FindingKind,
     problem: String,
     action: &str,
     severity: Severity,
@@ -129,7 +129,7 @@ fn finding(
     Finding {
         record: record.to_string(),
         field: field.to_string(),
-        kind: kind.to_string(),
+        kind,
         problem,
         action: action.to_string(),
         severity,
@@ -163,7 +163,7 @@ fn unique_records<'a>(
             findings.push(finding(
                 &format!("employees[{index}]"),
                 "Id",
-                "missing_id",
+                FindingKind::MissingId,
                 format!("employee record {index} has no Id (EmailWork: {email})"),
                 "skipped",
                 Severity::Skipped,
@@ -172,7 +172,7 @@ fn unique_records<'a>(
             findings.push(finding(
                 id,
                 "Id",
-                "duplicate_id",
+                FindingKind::DuplicateId,
                 format!("employee records {first} and {index} share this Id"),
                 &format!("kept record {first}, skipped record {index}"),
                 Severity::Skipped,
@@ -199,9 +199,12 @@ struct Candidate {
 /// Why a record has no usable work email; the record is skipped.
 fn email_finding(id: &str, problem: EmailProblem) -> Finding {
     let (kind, problem) = match problem {
-        EmailProblem::Missing => ("missing_email", "EmailWork is missing".to_string()),
+        EmailProblem::Missing => (
+            FindingKind::MissingEmail,
+            "EmailWork is missing".to_string(),
+        ),
         EmailProblem::NotAnEmail(text) => (
-            "invalid_email",
+            FindingKind::InvalidEmail,
             format!(
                 "EmailWork '{text}' is not an email address (one '@', text on both sides, no spaces)"
             ),
@@ -239,7 +242,7 @@ fn candidate(
             findings.push(finding(
                 &id,
                 "Gender",
-                "unknown_gender",
+                FindingKind::UnknownGender,
                 format!("Gender '{text}' is not a known value (1, 2, 0, Man, Kvinna, Male, Female, Woman)"),
                 "taken without gender",
                 Severity::Degraded,
@@ -252,13 +255,17 @@ fn candidate(
         Ok(date) => date,
         Err(problem) => {
             let (kind, problem) = match problem {
-                BirthProblem::Unparseable => {
-                    ("invalid_date", "DateOfBirth is not a date (YYYY-MM-DD)")
+                BirthProblem::Unparseable => (
+                    FindingKind::InvalidDate,
+                    "DateOfBirth is not a date (YYYY-MM-DD)",
+                ),
+                BirthProblem::InTheFuture => {
+                    (FindingKind::BirthDateInFuture, "DateOfBirth is after today")
                 }
-                BirthProblem::InTheFuture => ("birth_date_in_future", "DateOfBirth is after today"),
-                BirthProblem::Before1900 => {
-                    ("birth_date_before_1900", "DateOfBirth is before 1900")
-                }
+                BirthProblem::Before1900 => (
+                    FindingKind::BirthDateBefore1900,
+                    "DateOfBirth is before 1900",
+                ),
             };
             findings.push(finding(
                 &id,
@@ -281,7 +288,7 @@ fn candidate(
         findings.push(finding(
             &id,
             "EmploymentType",
-            "unknown_employment_type",
+            FindingKind::UnknownEmploymentType,
             format!(
                 "EmploymentType '{text}' is not a known type (0/Anställd/Employee, \
                  1/Extern personal/External personnel)"
@@ -301,7 +308,7 @@ fn candidate(
         findings.push(finding(
             &id,
             "EmploymentPeriods",
-            "no_employment_period",
+            FindingKind::NoEmploymentPeriod,
             "the employee has no usable employment period".to_string(),
             "taken as inactive, without employment dates",
             Severity::Degraded,
@@ -342,7 +349,7 @@ fn name(id: &str, field: &str, value: Option<&str>, findings: &mut Vec<Finding>)
             findings.push(finding(
                 id,
                 field,
-                "missing_name",
+                FindingKind::MissingName,
                 format!("{field} is missing"),
                 "taken with an empty name",
                 Severity::Degraded,
@@ -360,7 +367,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
             Some(period_id) => format!("employment period {period_id}"),
             None => "an employment period without Id".to_string(),
         };
-        let mut ignore = |field: &str, kind: &str, problem: String| {
+        let mut ignore = |field: &str, kind: FindingKind, problem: String| {
             findings.push(finding(
                 id,
                 field,
@@ -374,7 +381,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
             None => {
                 ignore(
                     "FromDate",
-                    "missing_date",
+                    FindingKind::MissingDate,
                     format!("{label} has no FromDate"),
                 );
                 continue;
@@ -384,7 +391,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
                 None => {
                     ignore(
                         "FromDate",
-                        "invalid_date",
+                        FindingKind::InvalidDate,
                         format!("{label} has FromDate '{text}', not a date"),
                     );
                     continue;
@@ -398,7 +405,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
                 None => {
                     ignore(
                         "ToDate",
-                        "invalid_date",
+                        FindingKind::InvalidDate,
                         format!("{label} has ToDate '{text}', not a date"),
                     );
                     continue;
@@ -408,7 +415,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
         if let Some(to) = to.filter(|to| *to < from) {
             ignore(
                 "ToDate",
-                "period_end_before_start",
+                FindingKind::PeriodEndBeforeStart,
                 format!("{label} ends ({to}) before it starts ({from})"),
             );
             continue;
@@ -436,7 +443,7 @@ fn overlap_finding(id: &str, spans: &[Span]) -> Option<Finding> {
     Some(finding(
         id,
         "EmploymentPeriods",
-        "overlapping_periods",
+        FindingKind::OverlappingPeriods,
         format!("employment periods overlap: {}", listed.join("; ")),
         "merged into one employment",
         Severity::Notice,
@@ -474,7 +481,7 @@ fn one_per_email(
             findings.push(finding(
                 &loser.external_id,
                 "EmailWork",
-                "duplicate_email",
+                FindingKind::DuplicateEmail,
                 format!(
                     "EmailWork '{email}' is also on employee {}",
                     winner.external_id
@@ -492,15 +499,15 @@ fn one_per_email(
 fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {
     let (kind, problem) = match problem {
         ManagerProblem::Itself => (
-            "self_manager",
+            FindingKind::SelfManager,
             "the employee is named as their own manager".to_string(),
         ),
         ManagerProblem::OutOfScope(manager) => (
-            "manager_out_of_scope",
+            FindingKind::ManagerOutOfScope,
             format!("manager {manager} is in the source but is not a user of this sync"),
         ),
         ManagerProblem::Unknown(manager) => (
-            "unknown_manager",
+            FindingKind::UnknownManager,
             format!("manager {manager} is not in the source"),
         ),
     };
@@ -522,7 +529,7 @@ fn cycle_finding(cycle: &[String]) -> Finding {
     finding(
         lowest,
         MANAGER_FIELD,
-        "manager_cycle",
+        FindingKind::ManagerCycle,
         format!("managers form a cycle: {path}"),
         "created without manager (the cycle is broken at its lowest Id)",
         Severity::Degraded,

@@ -122,7 +122,7 @@ fn kinds(desired: &Desired, record: &str) -> Vec<String> {
         .findings
         .iter()
         .filter(|f| f.record == record)
-        .map(|f| f.kind.clone())
+        .map(|f| f.kind.to_string())
         .collect()
 }
 
@@ -753,7 +753,7 @@ fn generated_snapshots_exercise_the_hard_cases() {
             .filter(|u| u.manager_depth >= 2)
             .count();
         for finding in &desired.findings {
-            *count.entry(finding.kind.clone()).or_default() += 1;
+            *count.entry(finding.kind.to_string()).or_default() += 1;
         }
     }
     for kind in [

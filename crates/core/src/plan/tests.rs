@@ -276,7 +276,7 @@ fn a_skipped_record_is_held_not_paused() {
     desired.findings.push(Finding {
         record: "gone".into(),
         field: "EmailWork".into(),
-        kind: "missing_email".into(),
+        kind: crate::finding::FindingKind::MissingEmail,
         problem: "no work email".into(),
         action: "not created".into(),
         severity: Severity::Skipped,
@@ -406,7 +406,7 @@ fn a_leaver_whose_record_has_a_finding_is_paused_not_held() {
     desired.findings.push(Finding {
         record: "gone".into(),
         field: "EmailWork".into(),
-        kind: "missing_email".into(),
+        kind: crate::finding::FindingKind::MissingEmail,
         problem: "no work email".into(),
         action: "not created".into(),
         severity: Severity::Skipped,
@@ -639,7 +639,7 @@ fn mover_case(old_values: UserValues) -> (Desired, Current) {
     desired.findings.push(Finding {
         record: "old".into(),
         field: "EmailWork".into(),
-        kind: "duplicate_email".into(),
+        kind: crate::finding::FindingKind::DuplicateEmail,
         problem: "EmailWork 'new@example.se' is also on employee new".into(),
         action: "skipped; employee new keeps the email".into(),
         severity: Severity::Skipped,

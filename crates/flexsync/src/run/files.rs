@@ -44,7 +44,7 @@ pub(super) fn judge_file_pauses(
         Ok(previous) => previous,
         Err(error) => {
             return Some(guard::Refusal {
-                guard: "file_pauses".into(),
+                guard: guard::GuardId::FilePauses,
                 problem: format!("the last delivery cannot be read to compare with: {error}"),
                 remedy: format!(
                     "make {} readable again (or move it away to start afresh)",
@@ -69,7 +69,7 @@ pub(super) fn judge_file_pauses(
         return None;
     }
     Some(guard::Refusal {
-        guard: "file_pauses".into(),
+        guard: guard::GuardId::FilePauses,
         problem: format!(
             "{paused} users active in the last {} would be paused or gone ({:.0}% of {}; limits: \
              {} users, {:.0}%)",

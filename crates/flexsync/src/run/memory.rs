@@ -8,9 +8,10 @@ use serde_json::json;
 use flexsync_core::current::{Current, Memory};
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::Grace;
+use flexsync_core::outcome::{Outcome, RunKind};
 use flexsync_core::plan::{Plan, Step};
 use flexsync_core::retry_hold::{self, RecordFailure};
-use flexsync_state::{OpOutcome, RunOutcome, StateStore};
+use flexsync_state::{OpOutcome, StateStore};
 
 use flexsync_core::kind::OperationKind;
 use flexsync_winningtemp::{Journal, StepOutcome};
@@ -79,7 +80,7 @@ pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Ve
     if let Ok(earlier) = store.runs(200) {
         for run in earlier
             .iter()
-            .filter(|r| r.kind == "sync" && r.finished.is_none())
+            .filter(|r| r.kind == RunKind::Sync && r.finished.is_none())
         {
             runs.insert(run.id.0);
         }
@@ -92,7 +93,7 @@ pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Ve
         let _ = store.finish_run(
             flexsync_state::RunId(*run),
             now,
-            RunOutcome::Failed,
+            Outcome::Unreachable,
             &json!({ "error": "interrupted" }),
         );
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use flexsync::run::{Exit, Mode, RunResult};
+use flexsync::run::{Mode, Outcome, RunResult};
 use flexsync_core::finding::Finding;
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::flex::{PageFault, PageFaultKind};
@@ -65,7 +65,7 @@ async fn synced(doc: &Value, extra: &str) -> (Rig, RunResult) {
     )
     .await;
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
     assert!(
         result.report.failures.is_empty(),
         "{:?}",
@@ -360,7 +360,7 @@ async fn a_manager_in_a_company_not_configured_is_reported_and_the_link_left_out
         json!(boss);
     rig.set_flex(&doc);
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
     let found = finding(
         &result,
         &report,
@@ -575,7 +575,7 @@ async fn a_name_of_ten_thousand_characters_is_synced_or_reported_never_a_crash()
     match find(&rig.users(), &long) {
         Some(user) => {
             assert_eq!(user["name"]["givenName"], name);
-            assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+            assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
         }
         None => {
             let named = result.report.failures.iter().any(|f| f.external_id == long)
@@ -637,8 +637,13 @@ async fn assert_fails_and_writes_nothing(rig: &Rig, users_before: &[Value]) {
         Ok(result) => panic!("the run did not fail: {}", result.report.render()),
         Err(failure) => failure,
     };
-    assert_eq!(failure.exit, Exit::Unreachable, "{:#}", failure.error);
-    assert_eq!(failure.exit as i32, 4);
+    assert_eq!(
+        failure.outcome(),
+        Outcome::Unreachable,
+        "{:#}",
+        failure.error
+    );
+    assert_eq!(failure.outcome().exit_code(), 4);
     assert_eq!(rig.write_requests(), 0);
     assert_eq!(rig.users(), users_before);
 }
@@ -661,7 +666,7 @@ async fn a_page_that_is_not_json_or_truncated_fails_the_run_and_writes_nothing()
 
             rig.flex.set_page_fault(None);
             let result = rig.sync().await;
-            assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+            assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
             let before = rig.users();
             assert_eq!(before.len(), 4);
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use flexsync::run::{Exit, Mode, RunResult};
+use flexsync::run::{Mode, Outcome, RunResult};
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::generate::{self, GenerateOptions};
 use flexsync_emulators::knobs::Faults;
@@ -161,18 +161,24 @@ async fn syncs_through_errors_latency_and_dropped_connections_converge() {
                     "chaos run {run}: {changes} Flex changes, exit {:?}, {} steps planned, \
                      {} failed, {run_injected} injected 429/503, {run_dropped} dropped, \
                      {run_retries} retries",
-                    result.exit,
+                    result.outcome,
                     result.plan.steps.len(),
                     result.report.failures.len(),
                 );
             }
             Err(failure) => {
                 failed_runs += 1;
-                assert_eq!(failure.exit, Exit::Unreachable, "{:#}", failure.error);
+                assert_eq!(
+                    failure.outcome(),
+                    Outcome::Unreachable,
+                    "{:#}",
+                    failure.error
+                );
                 println!(
                     "chaos run {run}: {changes} Flex changes, run failed ({:?}): {:#}; \
                      {run_injected} injected 429/503, {run_dropped} dropped",
-                    failure.exit, failure.error
+                    failure.outcome(),
+                    failure.error
                 );
             }
         }
@@ -187,9 +193,9 @@ async fn syncs_through_errors_latency_and_dropped_connections_converge() {
         knobs.set_drop_share(0.0);
     }
     let clean = rig.run(Mode::Sync, allow_all()).await.unwrap_or_else(|f| {
-        panic!("clean run failed ({:?}): {:#}", f.exit, f.error);
+        panic!("clean run failed ({:?}): {:#}", f.outcome(), f.error);
     });
-    assert_eq!(clean.exit, Exit::Done, "{}", clean.report.render());
+    assert_eq!(clean.outcome, Outcome::Done, "{}", clean.report.render());
     assert_nobody_wrongly_paused(&rig, &doc, FAULTY_RUNS + 1);
     assert_target_is_desired(&rig, &doc, &clean);
     let (settled, writes) = rig.sync_counted().await;
@@ -269,9 +275,9 @@ async fn sync_killed_mid_apply_is_followed_by_a_run_that_converges_without_dupli
     let mut attempts = Vec::new();
     let result = loop {
         match rig.run(Mode::Sync, allow_all()).await {
-            Ok(result) if result.exit == Exit::Done => break result,
-            Ok(result) => attempts.push(format!("exit {:?}", result.exit)),
-            Err(failure) => attempts.push(format!("{:?}: {:#}", failure.exit, failure.error)),
+            Ok(result) if result.outcome == Outcome::Done => break result,
+            Ok(result) => attempts.push(format!("exit {:?}", result.outcome)),
+            Err(failure) => attempts.push(format!("{:?}: {:#}", failure.outcome(), failure.error)),
         }
         assert!(
             attempts.len() < 3,

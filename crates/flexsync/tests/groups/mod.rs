@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use flexsync::run::Exit;
+use flexsync::run::Outcome;
 use flexsync_emulators::knobs::Faults;
 use flexsync_emulators::scim::Profile;
 
@@ -47,7 +47,7 @@ async fn the_tree_is_created_with_parents_and_members_and_settles() {
     )
     .await;
     let first = rig.sync().await;
-    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
     let groups = rig.scim.groups();
     assert_eq!(groups.len(), 3, "{groups:#?}");
     let office = group(&groups, "Uppsala");
@@ -105,7 +105,7 @@ async fn a_renamed_account_renames_its_group_and_a_move_follows_the_person() {
     }
     rig.set_flex(&doc);
     let second = rig.sync().await;
-    assert_eq!(second.exit, Exit::Done, "{}", second.report.render());
+    assert_eq!(second.outcome, Outcome::Done, "{}", second.report.render());
     let after = rig.scim.groups();
     assert_eq!(after.len(), 3);
     let renamed = group(&after, "Produktutveckling");
@@ -126,7 +126,7 @@ async fn the_documented_profile_gets_flat_groups_and_the_report_says_so() {
     )
     .await;
     let first = rig.sync().await;
-    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
     assert!(first.report.tree_by_hand);
     assert!(first.report.render().contains("place the tree by hand"));
     let groups = rig.scim.groups();

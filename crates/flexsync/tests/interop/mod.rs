@@ -2,7 +2,7 @@
 //! through our own SCIM client.
 
 use flexsync::config::Config;
-use flexsync::run::{self, Ends, Exit, Mode};
+use flexsync::run::{self, Ends, Mode, Outcome};
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::flex;
 use flexsync_emulators::knobs::Faults;
@@ -83,8 +83,8 @@ async fn shared_example_syncs_into_scim2_server() {
     let sync = |mode| rig.sync(mode);
     let first = sync(Mode::Sync).await;
     assert_eq!(
-        first.exit,
-        Exit::Done,
+        first.outcome,
+        Outcome::Done,
         "{}\n{}",
         first.report.render(),
         server.log_tail()
@@ -178,8 +178,8 @@ async fn the_group_tree_syncs_into_scim2_server_with_the_group_extension() {
     let sync = |mode| rig.sync(mode);
     let first = sync(Mode::Sync).await;
     assert_eq!(
-        first.exit,
-        Exit::Done,
+        first.outcome,
+        Outcome::Done,
         "{}\n{}",
         first.report.render(),
         server.log_tail()

@@ -165,7 +165,7 @@ impl Rig {
     pub async fn sync(&self) -> RunResult {
         match self.run(Mode::Sync, Allowance::default()).await {
             Ok(result) => result,
-            Err(failure) => panic!("sync failed ({:?}): {:#}", failure.exit, failure.error),
+            Err(failure) => panic!("sync failed ({:?}): {:#}", failure.outcome(), failure.error),
         }
     }
 

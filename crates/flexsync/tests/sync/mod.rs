@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use flexsync::run::{Exit, Mode};
+use flexsync::run::{Mode, Outcome};
 use flexsync_core::current::Attribute;
 use flexsync_core::guard::Allowance;
 use flexsync_emulators::generate::{self, GenerateOptions};
@@ -28,7 +28,7 @@ fn active(user: &Value) -> bool {
 async fn shared_example_syncs_every_value_into_the_extended_profile() {
     let rig = Rig::start(&example(), Profile::Extended).await;
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
     assert!(result.report.failures.is_empty());
 
     let users = rig.users();
@@ -110,7 +110,7 @@ async fn second_sync_on_unchanged_data_writes_nothing() {
     assert_eq!(rig.write_requests(), 0);
     assert!(second.plan.steps.is_empty(), "{:?}", second.plan.steps);
     assert!(second.report.planned.is_empty());
-    assert_eq!(second.exit, Exit::Done);
+    assert_eq!(second.outcome, Outcome::Done);
 }
 
 /// RFC 7643 2.1: attribute names are case-insensitive. A server that answers `EXTERNALID` and
@@ -171,7 +171,7 @@ async fn flex_changes_reach_the_target_and_leavers_are_paused_never_deleted() {
         "2021-01-01",
     );
     let rig = Rig::start(&doc, Profile::Extended).await;
-    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.sync().await.outcome, Outcome::Done);
     let johan_id = rig.user(JOHAN)["id"].as_str().unwrap().to_string();
     let sara_id = rig.user(SARA)["id"].as_str().unwrap().to_string();
     let maria_scim_id = rig.user(MARIA)["id"].as_str().unwrap().to_string();
@@ -194,7 +194,7 @@ async fn flex_changes_reach_the_target_and_leavers_are_paused_never_deleted() {
     remove_employee(&mut doc, &removed);
     rig.set_flex(&doc);
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
 
     let users = rig.users();
     assert_eq!(
@@ -224,7 +224,7 @@ async fn flex_changes_reach_the_target_and_leavers_are_paused_never_deleted() {
     // Rehire: a second, open period makes the same account active again.
     add_period(&mut doc, JOHAN, "2026-11-20", None);
     rig.set_flex(&doc);
-    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.sync().await.outcome, Outcome::Done);
     let johan = rig.user(JOHAN);
     assert!(active(&johan), "the rehire is active again");
     assert_eq!(
@@ -304,7 +304,7 @@ async fn bad_records_are_reported_and_the_others_are_synced() {
     );
     let rig = Rig::start(&doc, Profile::Extended).await;
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
 
     let finding = |record: &str, field: &str| {
         result
@@ -370,7 +370,7 @@ async fn bad_records_are_reported_and_the_others_are_synced() {
 async fn documented_profile_gets_core_attributes_and_reports_what_is_not_sent() {
     let rig = Rig::start(&example(), Profile::Documented).await;
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
     let users = rig.users();
     assert_eq!(users.len(), 4);
     for user in &users {
@@ -424,7 +424,7 @@ async fn hand_made_account_with_the_same_user_name_is_adopted_and_others_are_nev
     assert!(!other_version.is_null());
 
     let result = rig.sync().await;
-    assert_eq!(result.exit, Exit::Done, "{}", result.report.render());
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
     assert_eq!(result.report.succeeded.get("adopt"), Some(&1));
     let users = rig.users();
     assert_eq!(users.len(), 5, "adopted, not duplicated");
@@ -459,8 +459,8 @@ async fn company_without_employees_is_refused_and_nothing_is_written() {
     }
     let rig = Rig::start(&doc, Profile::Extended).await;
     let (result, writes) = rig.sync_counted().await;
-    assert_eq!(result.exit, Exit::Refused);
-    assert_eq!(result.exit as i32, 3);
+    assert_eq!(result.outcome, Outcome::Refused);
+    assert_eq!(result.outcome.exit_code(), 3);
     assert_eq!(
         result.report.refused.as_ref().unwrap().guard,
         "empty_source"
@@ -474,7 +474,7 @@ async fn removing_many_employees_is_refused_until_allowed() {
     let mut doc = example();
     let staff = add_staff(&mut doc, 10);
     let rig = Rig::start(&doc, Profile::Extended).await;
-    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.sync().await.outcome, Outcome::Done);
     assert_eq!(rig.users().len(), 14);
     for id in &staff[..8] {
         remove_employee(&mut doc, id);
@@ -482,7 +482,12 @@ async fn removing_many_employees_is_refused_until_allowed() {
     rig.set_flex(&doc);
 
     let (refused, writes) = rig.sync_counted().await;
-    assert_eq!(refused.exit, Exit::Refused, "{}", refused.report.render());
+    assert_eq!(
+        refused.outcome,
+        Outcome::Refused,
+        "{}",
+        refused.report.render()
+    );
     assert_eq!(writes, 0);
     assert!(rig.users().iter().all(active));
 
@@ -500,8 +505,8 @@ async fn removing_many_employees_is_refused_until_allowed() {
         .await
         .unwrap();
     assert_eq!(
-        short.exit,
-        Exit::Refused,
+        short.outcome,
+        Outcome::Refused,
         "an allowance below the count is not enough"
     );
     assert_eq!(rig.write_requests(), 0);
@@ -518,7 +523,12 @@ async fn removing_many_employees_is_refused_until_allowed() {
         )
         .await
         .unwrap();
-    assert_eq!(allowed.exit, Exit::Done, "{}", allowed.report.render());
+    assert_eq!(
+        allowed.outcome,
+        Outcome::Done,
+        "{}",
+        allowed.report.render()
+    );
     assert_eq!(allowed.report.succeeded.get("deactivate"), Some(&8));
     let users = rig.users();
     assert_eq!(users.len(), 14, "paused, never deleted");
@@ -532,8 +542,13 @@ async fn assert_failed_read_writes_nothing(rig: &Rig) {
         Ok(result) => panic!("the run did not fail: {}", result.report.render()),
         Err(failure) => failure,
     };
-    assert_eq!(failure.exit, Exit::Unreachable, "{:#}", failure.error);
-    assert_eq!(failure.exit as i32, 4);
+    assert_eq!(
+        failure.outcome(),
+        Outcome::Unreachable,
+        "{:#}",
+        failure.error
+    );
+    assert_eq!(failure.outcome().exit_code(), 4);
     assert_eq!(rig.scim.writes(), before);
     assert_eq!(rig.write_requests(), 0);
     assert_eq!(rig.users().len(), 4);
@@ -546,7 +561,7 @@ async fn assert_failed_read_writes_nothing(rig: &Rig) {
 #[tokio::test]
 async fn failing_employee_page_fails_the_run_and_writes_nothing() {
     let rig = Rig::start(&example(), Profile::Extended).await;
-    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.sync().await.outcome, Outcome::Done);
     rig.flex.set_fail_page(Some(("employees".to_string(), 0)));
     assert_failed_read_writes_nothing(&rig).await;
     rig.flex.set_fail_page(None);
@@ -558,7 +573,7 @@ async fn failing_employee_page_fails_the_run_and_writes_nothing() {
 async fn api_user_without_rights_fails_the_run_and_writes_nothing() {
     let mut doc = example();
     let rig = Rig::start(&doc, Profile::Extended).await;
-    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.sync().await.outcome, Outcome::Done);
     doc["ApiUsers"][0]["CompanyIds"] = json!(["999"]);
     rig.set_flex(&doc);
     assert_failed_read_writes_nothing(&rig).await;
@@ -608,7 +623,7 @@ async fn one_failing_write_does_not_stop_the_others() {
             "active": true
         }))
         .unwrap();
-    assert_eq!(rig.sync().await.exit, Exit::Done);
+    assert_eq!(rig.sync().await.outcome, Outcome::Done);
 
     // Johan's new email is another account's userName: his update fails, the others go through.
     employee_mut(&mut doc, JOHAN)["EmailWork"] = json!("taken@example.se");
@@ -617,12 +632,12 @@ async fn one_failing_write_does_not_stop_the_others() {
     rig.set_flex(&doc);
     let result = rig.sync().await;
     assert_eq!(
-        result.exit,
-        Exit::RecordFailures,
+        result.outcome,
+        Outcome::RecordFailures,
         "{}",
         result.report.render()
     );
-    assert_eq!(result.exit as i32, 1);
+    assert_eq!(result.outcome.exit_code(), 1);
     assert_eq!(
         result.report.failures.len(),
         1,
@@ -651,7 +666,7 @@ async fn sync_converges_through_injected_429_and_503() {
     let first = rig.sync().await;
     assert!(rig.scim.knobs.injected() > 0, "no SCIM fault was injected");
     assert!(rig.flex.knobs.injected() > 0, "no Flex fault was injected");
-    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
     assert!(
         first
             .report
@@ -683,7 +698,7 @@ async fn generated_organisation_syncs_changes_and_then_settles() {
     let mut doc = generate::generate(&options);
     let rig = Rig::start(&doc, Profile::Extended).await;
     let first = rig.sync().await;
-    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
     let created = first.report.succeeded.get("create").copied().unwrap_or(0);
     assert!(created > 200, "created {created}");
     assert_eq!(rig.users().len(), created);
@@ -693,7 +708,7 @@ async fn generated_organisation_syncs_changes_and_then_settles() {
     assert!(changes.len() >= 10, "{changes:?}");
     rig.set_flex(&doc);
     let second = rig.sync().await;
-    assert_eq!(second.exit, Exit::Done, "{}", second.report.render());
+    assert_eq!(second.outcome, Outcome::Done, "{}", second.report.render());
     assert!(
         second
             .report
@@ -743,7 +758,7 @@ async fn manager_in_conflict_leaves_the_link_waiting_instead_of_failing_every_ru
     );
     for _ in 0..2 {
         let (again, writes) = rig.sync_counted().await;
-        assert_eq!(again.exit, Exit::Done, "{}", again.report.render());
+        assert_eq!(again.outcome, Outcome::Done, "{}", again.report.render());
         assert!(again.report.waiting.iter().any(|w| w.external_id == JOHAN));
         assert_eq!(writes, 0, "{:?}", again.plan.steps);
     }
@@ -761,7 +776,7 @@ async fn file_channel_delivers_both_files_beside_scim_and_reports_changes() {
     )
     .await;
     let first = rig.sync().await;
-    assert_eq!(first.exit, Exit::Done, "{}", first.report.render());
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
     let users = std::fs::read_to_string(out.path().join("wt_users.csv")).unwrap();
     let lines: Vec<&str> = users.lines().collect();
     assert_eq!(lines.len(), 5, "{users}");
@@ -821,7 +836,7 @@ async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() 
                 .unwrap()
         }
     };
-    assert_eq!(sync(Allowance::default()).await.exit, Exit::Done);
+    assert_eq!(sync(Allowance::default()).await.outcome, Outcome::Done);
     let delivered = std::fs::read_to_string(out.join("wt_users.csv")).unwrap();
 
     // Flex answers with every period of the added staff ended: they would all turn inactive.
@@ -832,7 +847,12 @@ async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() 
     }
     flex.set_data(flex_data(&doc));
     let refused = sync(Allowance::default()).await;
-    assert_eq!(refused.exit, Exit::Refused, "{}", refused.report.render());
+    assert_eq!(
+        refused.outcome,
+        Outcome::Refused,
+        "{}",
+        refused.report.render()
+    );
     assert_eq!(
         refused.report.refused.as_ref().unwrap().guard,
         "file_pauses"
@@ -847,7 +867,12 @@ async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() 
         ..Allowance::default()
     })
     .await;
-    assert_eq!(allowed.exit, Exit::Done, "{}", allowed.report.render());
+    assert_eq!(
+        allowed.outcome,
+        Outcome::Done,
+        "{}",
+        allowed.report.render()
+    );
     assert_ne!(
         std::fs::read_to_string(out.join("wt_users.csv")).unwrap(),
         delivered
@@ -872,7 +897,7 @@ async fn an_extra_mapping_is_sent_updated_and_cleared() {
     employee_mut(&mut doc, JOHAN)["City"] = Value::Null;
     rig.set_flex(&doc);
     let second = rig.sync().await;
-    assert_eq!(second.exit, Exit::Done, "{}", second.report.render());
+    assert_eq!(second.outcome, Outcome::Done, "{}", second.report.render());
     assert_eq!(rig.user(SARA)[ENTERPRISE]["department"], "Luleå");
     assert!(rig.user(JOHAN)[ENTERPRISE]["department"].is_null());
     let (_, writes) = rig.sync_counted().await;

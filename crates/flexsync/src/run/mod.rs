@@ -1,0 +1,212 @@
+//! One run as its pipeline: open the state store, read Flex, map, recall what the store
+//! remembers, observe Winningtemp, plan, judge, apply and record. Each stage is a function
+//! returning a typed value; the report is built from them in [`record`], and how the run ended
+//! is one [`Outcome`], mapped to an exit code once.
+
+use std::path::PathBuf;
+
+use flexsync_core::current::Current;
+use flexsync_core::desired::Desired;
+use flexsync_core::group_plan::GroupPlan;
+use flexsync_core::guard::Allowance;
+use flexsync_core::plan::Plan;
+use flexsync_flex::FlexClient;
+use flexsync_scim::ScimClient;
+
+pub use flexsync_core::outcome::{Outcome, RunKind};
+
+mod apply;
+mod files;
+mod lock;
+mod memory;
+mod observe;
+mod plan;
+mod record;
+mod session;
+
+use crate::config::Config;
+use crate::report::RunReport;
+
+/// Why a run stopped before its end; each maps to one [`Outcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The configuration, the command line or the state store cannot be used.
+    Usage,
+    /// An end could not be reached or read; nothing was written.
+    Unreachable,
+}
+
+impl From<Stop> for Outcome {
+    fn from(stop: Stop) -> Outcome {
+        match stop {
+            Stop::Usage => Outcome::Usage,
+            Stop::Unreachable => Outcome::Unreachable,
+        }
+    }
+}
+
+/// A run that could not be carried out: why, and the run's id in the state store when it got
+/// that far.
+#[derive(Debug)]
+pub struct RunFailure {
+    pub stop: Stop,
+    pub error: anyhow::Error,
+    pub run_id: Option<i64>,
+}
+
+impl RunFailure {
+    pub fn new(stop: Stop, error: impl Into<anyhow::Error>) -> RunFailure {
+        RunFailure {
+            stop,
+            error: error.into(),
+            run_id: None,
+        }
+    }
+
+    pub fn usage(error: impl Into<anyhow::Error>) -> RunFailure {
+        RunFailure::new(Stop::Usage, error)
+    }
+
+    pub fn unreachable(error: impl Into<anyhow::Error>) -> RunFailure {
+        RunFailure::new(Stop::Unreachable, error)
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        self.stop.into()
+    }
+}
+
+/// What a run produced, for the command line and for tests.
+pub struct RunResult {
+    pub report: RunReport,
+    pub plan: Plan,
+    pub group_plan: GroupPlan,
+    pub desired: Desired,
+    pub current: Current,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Read both ends and plan; write nothing to Winningtemp.
+    Plan,
+    /// Plan and apply.
+    Sync,
+}
+
+impl Mode {
+    pub fn kind(self) -> RunKind {
+        match self {
+            Mode::Plan => RunKind::Plan,
+            Mode::Sync => RunKind::Sync,
+        }
+    }
+}
+
+/// The two clients, built once per run from the configuration.
+pub struct Ends {
+    pub flex: FlexClient,
+    /// None when only the file channel is configured.
+    pub scim: Option<ScimClient>,
+}
+
+impl Ends {
+    pub fn connect(config: &Config) -> Result<Ends, RunFailure> {
+        let flex = FlexClient::new(config.flex.clone()).map_err(RunFailure::usage)?;
+        let scim = match &config.scim {
+            Some(settings) => Some(ScimClient::new(settings.clone()).map_err(RunFailure::usage)?),
+            None => None,
+        };
+        Ok(Ends { flex, scim })
+    }
+}
+
+/// The day the run judges employment on, in the configured time zone.
+pub fn today(config: &Config) -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned(config.time_zone.clone())
+        .date()
+}
+
+/// Carries out one run. Every run is recorded in the state store, refused and failed ones too.
+pub async fn run(
+    config: &Config,
+    ends: &Ends,
+    mode: Mode,
+    allowance: Allowance,
+    today: jiff::civil::Date,
+) -> Result<RunResult, RunFailure> {
+    let session = session::Session::open(config, mode)?;
+    let read = session.step(Stop::Unreachable, observe::read_flex(ends, &session).await)?;
+    let desired = plan::map(config, &read, today);
+    let recalled = session.step(Stop::Usage, observe::recall(&session.store))?;
+    let observed = session.step(
+        Stop::Unreachable,
+        observe::observe(ends, config, &session).await,
+    )?;
+    let planned = plan::plan(
+        config,
+        &desired,
+        &observed,
+        &recalled,
+        session.started,
+        today,
+    );
+    let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned);
+    let applied = match (mode, &refusal) {
+        (Mode::Sync, None) => {
+            apply::apply(
+                config, ends, &session, &desired, &observed, &recalled, &planned,
+            )
+            .await
+        }
+        _ => apply::Applied::default(),
+    };
+    record::record(
+        config,
+        ends,
+        session,
+        record::Stages {
+            desired,
+            observed,
+            planned,
+            refusal,
+            applied,
+        },
+    )
+}
+
+/// One sync as `flexsync sync` carries it out: the run, then its JSON report in the report
+/// folder. The daemon's scheduled runs come through here too.
+/// A report that cannot be written does not undo the run: it becomes a warning in the summary.
+pub async fn sync_and_report(
+    config: &Config,
+    allowance: Allowance,
+) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
+    let ends = Ends::connect(config)?;
+    let mut result = match run(config, &ends, Mode::Sync, allowance, today(config)).await {
+        Ok(result) => result,
+        Err(failure) => {
+            // A run that stopped before its plan still leaves a report saying why.
+            if let Some(run_id) = failure.run_id {
+                let report = RunReport::failed(run_id, &failure.error);
+                if let Err(error) = report.write_json(&config.report_dir) {
+                    tracing::warn!(%error, "cannot write the report of a failed run");
+                }
+            }
+            return Err(failure);
+        }
+    };
+    match result.report.write_json(&config.report_dir) {
+        Ok(written) => Ok((result, Some(written))),
+        Err(error) => {
+            let warning = format!(
+                "cannot write the report into {}: {error}",
+                config.report_dir.display()
+            );
+            tracing::warn!("{warning}");
+            result.report.warnings.push(warning);
+            Ok((result, None))
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The pure middle of a run: map the Flex read into the desired state, plan the users, groups
+//! and files against what the target holds and the store remembers, and judge the plan.
+
+use std::collections::BTreeMap;
+
+use flexsync_core::desired::Desired;
+use flexsync_core::finding::{Finding, FindingKind, Severity};
+use flexsync_core::group_plan::{Grace, GroupPlan, apply_grace, plan_groups};
+use flexsync_core::guard::{self, Allowance, Refusal};
+use flexsync_core::plan::{self, Plan};
+use flexsync_core::retry_hold::{self, Deferred, HoldState};
+use flexsync_flex::{FlexRead, ReadWarning};
+
+use super::files::judge_file_pauses;
+use super::memory::{created_groups, user_ids};
+use super::observe::{Observed, Recalled};
+use crate::config::Config;
+use crate::file_writer::{self, FileDiff};
+
+/// Snapshot + settings + day -> the desired users and group tree, with every finding (the Flex
+/// client's unreadable fields and records among them).
+pub(super) fn map(config: &Config, read: &FlexRead, today: jiff::civil::Date) -> Desired {
+    let mut desired = flexsync_core::map::map(&read.snapshot, &config.mapping, today);
+    flexsync_core::groups::build_groups(&read.snapshot, &config.groups, today, &mut desired);
+    desired
+        .findings
+        .extend(read.warnings.iter().map(read_finding));
+    desired.findings.sort();
+    desired
+}
+
+/// A field or record the Flex client could not read, as a finding naming both.
+fn read_finding(warning: &ReadWarning) -> Finding {
+    let dropped = warning.field.is_none();
+    Finding {
+        record: warning.record.clone(),
+        field: warning.field.clone().unwrap_or_else(|| "(record)".into()),
+        kind: if dropped {
+            FindingKind::UnreadableRecord
+        } else {
+            FindingKind::UnreadableField
+        },
+        problem: format!("{}: {}", warning.what, warning.message),
+        action: if dropped {
+            "record left out of this run".into()
+        } else {
+            "value ignored".into()
+        },
+        severity: if dropped {
+            Severity::Skipped
+        } else {
+            Severity::Degraded
+        },
+    }
+}
+
+/// The files the file channel would deliver, and what changed in them since the last delivery.
+pub(super) struct PlannedFiles {
+    pub(super) rendered: Vec<(String, String)>,
+    /// Per file, what changed; an error when the last delivery cannot be read.
+    pub(super) changes: Result<BTreeMap<String, FileDiff>, String>,
+}
+
+/// Everything the run would write.
+pub(super) struct Planned {
+    pub(super) plan: Plan,
+    pub(super) group_plan: GroupPlan,
+    /// Steps of records that failed lately, put off until their next try.
+    pub(super) deferred: Vec<Deferred>,
+    /// Records that wait (not yet due, or held after failures).
+    pub(super) waits: BTreeMap<String, HoldState>,
+    /// Groups waiting out their grace period before retirement.
+    pub(super) grace: Grace,
+    pub(super) files: Option<PlannedFiles>,
+}
+
+pub(super) fn plan(
+    config: &Config,
+    desired: &Desired,
+    observed: &Observed,
+    recalled: &Recalled,
+    now: jiff::Timestamp,
+    today: jiff::civil::Date,
+) -> Planned {
+    let current = &observed.current;
+    let mut plan = match observed.over_scim {
+        true => plan::plan(desired, current, &recalled.memory, &config.plan),
+        false => Plan::default(),
+    };
+    // Records that failed lately wait their turn; held ones are listed in every report.
+    let waits = retry_hold::held_back(&recalled.failures, now, &config.hold);
+    let deferred = retry_hold::defer(&mut plan, &waits, now);
+    let mut group_plan = match &observed.groups {
+        Some((caps, target_groups)) => plan_groups(
+            desired,
+            target_groups,
+            &user_ids(current, &recalled.memory),
+            &created_groups(&recalled.memory),
+            *caps,
+            &config.groups,
+        ),
+        None => GroupPlan::default(),
+    };
+    let grace = apply_grace(
+        &mut group_plan,
+        &recalled.empty_since,
+        today,
+        config.groups.retire_after_days,
+    );
+    // The file channel delivers the whole state; its changes are judged like the plan's.
+    let files = config.files.as_ref().map(|channel| {
+        let rendered = file_writer::render_files(desired, &channel.columns);
+        let changes = file_writer::changes_since_last(&channel.last_delivery_dir, &rendered)
+            .map_err(|error| error.to_string());
+        PlannedFiles { rendered, changes }
+    });
+    Planned {
+        plan,
+        group_plan,
+        deferred,
+        waits,
+        grace,
+        files,
+    }
+}
+
+/// The guards' verdict on the plan: `None` lets it through.
+pub(super) fn judge(
+    config: &Config,
+    allowance: &Allowance,
+    desired: &Desired,
+    observed: &Observed,
+    recalled: &Recalled,
+    planned: &Planned,
+) -> Option<Refusal> {
+    let refusal = guard::judge(
+        &planned.plan,
+        desired,
+        &observed.current,
+        &config.guards,
+        allowance,
+        recalled.last_source_records,
+        guard::group_retirements(&planned.group_plan),
+    );
+    if refusal.is_some() {
+        return refusal;
+    }
+    let (channel, files) = config.files.as_ref().zip(planned.files.as_ref())?;
+    judge_file_pauses(channel, &files.rendered, &config.guards, allowance)
+}

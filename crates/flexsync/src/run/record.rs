@@ -1,0 +1,157 @@
+//! The end of a run: its report, built here and only here from the stages' values, and its
+//! outcome, written to the state store.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+
+use serde_json::json;
+
+use flexsync_core::desired::Desired;
+use flexsync_core::guard::Refusal;
+use flexsync_core::outcome::Outcome;
+
+use super::apply::Applied;
+use super::observe::Observed;
+use super::plan::Planned;
+use super::session::Session;
+use super::{Ends, Mode, RunFailure, RunResult};
+use crate::config::Config;
+use crate::report::RunReport;
+
+/// Every stage's value, as the run produced them.
+pub(super) struct Stages {
+    pub(super) desired: Desired,
+    pub(super) observed: Observed,
+    pub(super) planned: Planned,
+    pub(super) refusal: Option<Refusal>,
+    pub(super) applied: Applied,
+}
+
+/// Builds the report, settles the outcome and finishes the run in the state store.
+pub(super) fn record(
+    config: &Config,
+    ends: &Ends,
+    session: Session,
+    stages: Stages,
+) -> Result<RunResult, RunFailure> {
+    let report = report(config, ends, &session, &stages);
+    let outcome = if report.refused.is_some() {
+        Outcome::Refused
+    } else if session.mode == Mode::Sync && report.failure_count() > 0 {
+        Outcome::RecordFailures
+    } else {
+        Outcome::Done
+    };
+    let summary = json!({
+        "source_records": report.source_records,
+        "desired_users": report.desired_users,
+        "planned": report.planned,
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "findings": report.findings.len(),
+        "refused": report.refused.as_ref().map(|r| r.guard),
+    });
+    session
+        .store
+        .finish_run(session.run_id, jiff::Timestamp::now(), outcome, &summary)
+        .map_err(RunFailure::usage)?;
+    let Stages {
+        desired,
+        observed,
+        planned,
+        ..
+    } = stages;
+    Ok(RunResult {
+        report,
+        plan: planned.plan,
+        group_plan: planned.group_plan,
+        desired,
+        current: observed.current,
+        outcome,
+    })
+}
+
+/// The run's report: what was planned, done, refused, found and warned about.
+fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> RunReport {
+    let Stages {
+        desired,
+        observed,
+        planned,
+        refusal,
+        applied,
+        ..
+    } = stages;
+    let current = &observed.current;
+    let mut report = RunReport::from_plan(&planned.plan);
+    report.add_group_plan(&planned.group_plan);
+    report.run_id = Some(session.run_id.0);
+    report.kind = session.mode.kind();
+    report.started = session.started.to_string();
+    report.dry_run = session.mode == Mode::Plan;
+    report.source_records = desired.source_records;
+    report.desired_users = desired.users.len();
+    report.desired_active = desired.users.values().filter(|u| u.values.active).count();
+    report.target_users = current.users.len();
+    report.findings = desired.findings.clone();
+    report.deferred = planned.deferred.clone();
+    report.held_back = planned
+        .waits
+        .iter()
+        .filter(|(_, state)| state.is_held())
+        .map(|(external_id, _)| external_id.clone())
+        .collect();
+    report.refused = refusal.clone();
+
+    report.warnings = config.warnings.clone();
+    let managed_groups = desired
+        .groups
+        .values()
+        .filter(|g| !g.managers.is_empty())
+        .count();
+    if observed.groups.is_some() && managed_groups > 0 {
+        report.warnings.push(format!(
+            "group managers ({managed_groups} groups) have no SCIM attribute to travel in; {}",
+            if config.files.is_some() {
+                "they are delivered in wt_groups.csv"
+            } else {
+                "configure [files] to deliver them"
+            }
+        ));
+    }
+    report.warnings.extend(session.interrupted.iter().cloned());
+    if let Some(files) = &planned.files {
+        match &files.changes {
+            Ok(changes) => report.file_changes = changes.clone(),
+            Err(error) => report
+                .warnings
+                .push(format!("cannot read the last delivery: {error}")),
+        }
+    }
+
+    report.record_outcomes(applied.outcomes.clone());
+    report.delivery = applied.delivery.clone();
+    report.duration_ms = session.clock.elapsed().as_millis() as u64;
+    report.requests = request_counts(ends);
+    report
+}
+
+/// HTTP requests sent per end, with retries and waits for the rate limit.
+fn request_counts(ends: &Ends) -> BTreeMap<String, u64> {
+    let flex = ends.flex.transport_stats();
+    let mut counts: BTreeMap<String, u64> = [
+        ("flex".to_string(), flex.requests.load(Relaxed)),
+        ("flex_retries".to_string(), flex.retries.load(Relaxed)),
+        ("flex_rate_waits".to_string(), flex.rate_waits.load(Relaxed)),
+    ]
+    .into_iter()
+    .collect();
+    if let Some(scim) = &ends.scim {
+        counts.insert("scim".into(), scim.stats().requests.load(Relaxed));
+        counts.insert("scim_retries".into(), scim.stats().retries.load(Relaxed));
+        counts.insert(
+            "scim_rate_waits".into(),
+            scim.stats().rate_waits.load(Relaxed),
+        );
+    }
+    counts
+}

@@ -1,0 +1,78 @@
+//! A run's place in the state store: the store, the run lock (syncs only), the run's id and
+//! clock, earlier runs that were interrupted, and closing a run that stops part-way.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use flexsync_core::outcome::Outcome;
+use flexsync_state::{LockGuard, RunId, StateStore};
+
+use super::lock::take_lock;
+use super::memory::settle_interrupted;
+use super::{Mode, RunFailure, Stop};
+use crate::config::Config;
+
+/// An open run.
+pub(super) struct Session {
+    pub(super) store: StateStore,
+    pub(super) run_id: RunId,
+    pub(super) mode: Mode,
+    pub(super) started: jiff::Timestamp,
+    pub(super) clock: Instant,
+    /// Warnings about earlier runs that stopped part-way (settled by this one).
+    pub(super) interrupted: Vec<String>,
+    _lock: Option<LockGuard>,
+}
+
+impl Session {
+    /// Opens the state store, takes the run lock for a sync, settles interrupted runs and
+    /// begins the run.
+    pub(super) fn open(config: &Config, mode: Mode) -> Result<Session, RunFailure> {
+        let clock = Instant::now();
+        let started = jiff::Timestamp::now();
+        let store = StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+        let (lock, interrupted) = match mode {
+            Mode::Sync => {
+                let lock = take_lock(&store, started).map_err(RunFailure::usage)?;
+                (Some(lock), settle_interrupted(&store, started))
+            }
+            Mode::Plan => (None, Vec::new()),
+        };
+        let run_id = store
+            .begin_run(started, mode.kind())
+            .map_err(RunFailure::usage)?;
+        Ok(Session {
+            store,
+            run_id,
+            mode,
+            started,
+            clock,
+            interrupted,
+            _lock: lock,
+        })
+    }
+
+    /// A stage's result; a failure closes the run in the store with the outcome `stop` maps to.
+    pub(super) fn step<T, E: Into<anyhow::Error>>(
+        &self,
+        stop: Stop,
+        result: Result<T, E>,
+    ) -> Result<T, RunFailure> {
+        result.map_err(|error| {
+            let error = error.into();
+            let outcome: Outcome = stop.into();
+            let _ = self.store.finish_run(
+                self.run_id,
+                jiff::Timestamp::now(),
+                outcome,
+                &json!({ "error": format!("{error:#}") }),
+            );
+            RunFailure {
+                stop,
+                error,
+                run_id: Some(self.run_id.0),
+            }
+        })
+    }
+}
