@@ -19,7 +19,7 @@ use flexsync_http::HttpSettings;
 use flexsync_scim::ScimSettings;
 
 use crate::file_writer::{Destination, FileColumns, SftpTarget};
-use crate::schedule::{MAX_EVERY_MINUTES, Schedule, Slots, parse_time_of_day};
+use crate::schedule::{CronSlots, MAX_EVERY_MINUTES, Schedule, Slots, parse_time_of_day};
 
 pub const DEFAULT_USER_EXTENSION: &str =
     "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
@@ -181,13 +181,15 @@ pub struct RawReport {
     pub dir: Option<PathBuf>,
 }
 
-/// When `flexsync daemon` runs a sync: `times` or `every_minutes`, not both.
+/// When `flexsync daemon` runs a sync: `times`, `every_minutes` or `cron`, one of them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSchedule {
     /// Local times of day (`HH:MM`) in `sync.time_zone`; default `["01:00"]`.
     pub times: Option<Vec<String>>,
     pub every_minutes: Option<u32>,
+    /// A five-field cron expression in `sync.time_zone`, e.g. `0 1 * * 1-5`.
+    pub cron: Option<String>,
     pub run_at_start: Option<bool>,
 }
 
@@ -523,10 +525,23 @@ impl Config {
 }
 
 fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -> Result<Schedule> {
-    let slots = match (&raw.times, raw.every_minutes) {
-        (Some(_), Some(_)) => bail!("schedule: give `times` or `every_minutes`, not both"),
-        (None, None) => Schedule::daily_at_one(time_zone.clone()).slots,
-        (None, Some(minutes)) => {
+    let given = [
+        raw.times.is_some(),
+        raw.every_minutes.is_some(),
+        raw.cron.is_some(),
+    ];
+    if given.iter().filter(|given| **given).count() > 1 {
+        bail!("schedule: give `times` or `every_minutes` or `cron`, only one of them");
+    }
+    let slots = match (&raw.times, raw.every_minutes, &raw.cron) {
+        (_, _, Some(text)) => Slots::Cron(CronSlots::parse(text).map_err(|e| {
+            anyhow!(
+                "schedule.cron: {text:?} is not a cron expression to run by ({e}); write five \
+                 fields, minute hour day-of-month month day-of-week, e.g. \"0 1 * * 1-5\""
+            )
+        })?),
+        (None, None, None) => Schedule::daily_at_one(time_zone.clone()).slots,
+        (None, Some(minutes), None) => {
             if !(1..=MAX_EVERY_MINUTES).contains(&minutes) {
                 bail!(
                     "schedule.every_minutes: {minutes} is not between 1 and {MAX_EVERY_MINUTES}; use `times` for daily runs"
@@ -534,7 +549,7 @@ fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -> Result<Sc
             }
             Slots::EveryMinutes(minutes)
         }
-        (Some(times), None) => {
+        (Some(times), _, None) => {
             if times.is_empty() {
                 bail!("schedule.times: name at least one time of day, e.g. [\"01:00\"]");
             }
@@ -716,6 +731,15 @@ mod tests {
         let every = load("[schedule]\nevery_minutes = 5\n").unwrap();
         assert_eq!(every.schedule.slots, Slots::EveryMinutes(5));
         assert_eq!(every.schedule.warnings().len(), 1);
+        let weekdays = load("[schedule]\ncron = \"0 1 * * 1-5\"\n").unwrap();
+        assert_eq!(
+            weekdays.schedule.slots,
+            Slots::Cron(CronSlots::parse("0 1 * * 1-5").unwrap())
+        );
+        assert_eq!(
+            weekdays.schedule.describe(),
+            "cron \"0 1 * * 1-5\" (Europe/Stockholm)"
+        );
     }
 
     #[test]
@@ -737,6 +761,18 @@ mod tests {
             (
                 "[schedule]\ntimes = [\"01:00\"]\nevery_minutes = 30\n",
                 "schedule: give `times` or `every_minutes`",
+            ),
+            (
+                "[schedule]\nevery_minutes = 30\ncron = \"0 1 * * *\"\n",
+                "schedule: give `times` or `every_minutes` or `cron`",
+            ),
+            (
+                "[schedule]\ncron = \"0 25 * * 1-5\"\n",
+                "schedule.cron: \"0 25 * * 1-5\" is not a cron expression",
+            ),
+            (
+                "[schedule]\ncron = \"0 0 30 2 *\"\n",
+                "schedule.cron: \"0 0 30 2 *\"",
             ),
             (
                 "[daemon]\nlisten = \"localhost\"\n",

@@ -2,7 +2,6 @@
 //! `GET /healthz` and `GET /metrics` from one `DaemonState`.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,7 +10,6 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use jiff::{Timestamp, Zoned};
@@ -122,99 +120,29 @@ impl DaemonState {
         })
     }
 
-    /// The `/metrics` page in Prometheus' text format.
+    /// The `/metrics` page in Prometheus' text format (see [`crate::metrics`]).
     pub fn metrics(&self) -> String {
-        let mut out = String::new();
-        family(
-            &mut out,
-            "flexsync_runs_total",
-            "counter",
-            "Scheduled syncs since the daemon started, by outcome.",
-        );
-        for outcome in Outcome::ALL {
-            let count = self.runs.get(&outcome).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "flexsync_runs_total{{outcome=\"{}\"}} {count}",
-                outcome.label()
-            );
-        }
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         let last = self.last.as_ref();
-        gauge(
-            &mut out,
-            "flexsync_last_run_timestamp_seconds",
-            "When the last scheduled sync finished, in Unix seconds.",
-            last.map(|run| run.finished.timestamp().as_second().to_string()),
-        );
-        gauge(
-            &mut out,
-            "flexsync_last_success_timestamp_seconds",
-            "When the last scheduled sync that ended done (exit 0) finished, in Unix seconds.",
-            self.last_success.map(|t| t.as_second().to_string()),
-        );
-        gauge(
-            &mut out,
-            "flexsync_last_completed_timestamp_seconds",
-            "When the last scheduled sync that applied its plan (exit 0, or 1 with some records \
-             failing) finished, in Unix seconds.",
-            self.last_completed.map(|t| t.as_second().to_string()),
-        );
-        gauge(
-            &mut out,
-            "flexsync_last_run_duration_seconds",
-            "How long the last scheduled sync took.",
-            last.map(|run| format!("{:.3}", run.duration.as_secs_f64())),
-        );
-        family(
-            &mut out,
-            "flexsync_last_run_operations",
-            "gauge",
-            "Operations of the last scheduled sync, by kind and result.",
-        );
-        for (kind, ops) in last.map(|run| &run.operations).into_iter().flatten() {
-            for (result, count) in [("ok", ops.ok), ("failed", ops.failed)] {
-                let _ = writeln!(
-                    out,
-                    "flexsync_last_run_operations{{kind=\"{}\",result=\"{result}\"}} {count}",
-                    label_value(kind)
-                );
-            }
-        }
-        gauge(
-            &mut out,
-            "flexsync_last_run_findings",
-            "Findings on Flex records in the last scheduled sync.",
-            last.and_then(|run| run.findings).map(|n| n.to_string()),
-        );
-        gauge(
-            &mut out,
-            "flexsync_next_run_timestamp_seconds",
-            "When the next scheduled sync is due, in Unix seconds (absent while one runs).",
-            self.next_run
-                .as_ref()
-                .map(|next| next.timestamp().as_second().to_string()),
-        );
-        out
+        crate::metrics::render(crate::metrics::Figures {
+            runs: Outcome::ALL
+                .iter()
+                .map(|o| (o.label(), self.runs.get(o).copied().unwrap_or(0)))
+                .collect(),
+            last_run: last.map(|run| run.finished.timestamp().as_second()),
+            last_success: self.last_success.map(|t| t.as_second()),
+            last_completed: self.last_completed.map(|t| t.as_second()),
+            last_duration: last.map(|run| run.duration),
+            operations: last
+                .map(|run| &run.operations)
+                .into_iter()
+                .flatten()
+                .map(|(kind, ops)| (kind.clone(), count(ops.ok), count(ops.failed)))
+                .collect(),
+            findings: last.and_then(|run| run.findings).map(count),
+            next_run: self.next_run.as_ref().map(|t| t.timestamp().as_second()),
+        })
     }
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// A gauge without labels; its sample is left out while the value is unknown.
-fn gauge(out: &mut String, name: &str, help: &str, value: Option<String>) {
-    family(out, name, "gauge", help);
-    if let Some(value) = value {
-        let _ = writeln!(out, "{name} {value}");
-    }
-}
-
-fn label_value(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// A time as RFC 3339 with its local offset, e.g. `2026-03-30T01:00:00+02:00`.
@@ -247,7 +175,10 @@ async fn healthz(State(state): State<Shared>) -> axum::Json<Value> {
 
 async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
         lock(&state).metrics(),
     )
 }
@@ -649,10 +580,5 @@ mod tests {
             assert_eq!(metrics.matches(&help).count(), 1, "{name}");
             assert_eq!(metrics.matches(&kind).count(), 1, "{name}");
         }
-    }
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

@@ -11,6 +11,7 @@
 //! - [`commands`]: what each command does.
 //! - [`schedule`]: when the daemon's next run is due (pure).
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
+//! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
 //! - [`demo`]: `flexsync demo`, everything local.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod file_writer;
+pub mod metrics;
 pub mod plan_view;
 pub mod report;
 pub mod run;

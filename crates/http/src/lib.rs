@@ -1,19 +1,17 @@
 //! The HTTP transport shared by the Flex and SCIM clients: one `reqwest` client with timeouts,
-//! a cap on concurrent requests, a rate limit kept by the pure [`rate`] module, and retries
-//! decided by the pure [`retry`] module.
+//! a cap on concurrent requests, a rate limit kept by the [`rate`] module (`governor`), and
+//! retries decided by the pure [`retry`] module.
 
 pub mod rate;
 pub mod retry;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-use tokio::time::Instant;
-
-pub use rate::TokenBucket;
+pub use rate::{RateLimit, RateQuota};
 pub use retry::{Decision, Outcome, RetryPolicy};
+use tokio::sync::Semaphore;
 
 /// How one end (Flex or SCIM) is reached.
 #[derive(Debug, Clone)]
@@ -24,7 +22,7 @@ pub struct HttpSettings {
     /// Requests in flight at once against this end.
     pub max_concurrent: usize,
     /// Requests a second against this end, every attempt counted (retries too), with a small
-    /// burst (see [`TokenBucket`]). `None`, zero or a negative number: no limit.
+    /// burst (see [`RateQuota`]). `None`, zero or a negative number: no limit.
     pub rate_per_second: Option<f64>,
     pub retry: RetryPolicy,
     /// Skip TLS certificate verification. Only ever set by explicit operator choice.
@@ -87,8 +85,8 @@ impl Transport {
             limit: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
             rate: settings
                 .rate_per_second
-                .and_then(TokenBucket::new)
-                .map(|bucket| Arc::new(RateLimit::new(bucket))),
+                .and_then(RateLimit::new)
+                .map(Arc::new),
             settings,
             stats: Arc::new(TransportStats::default()),
         })
@@ -114,17 +112,15 @@ impl Transport {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            if let Some(rate) = &self.rate {
-                let wait = rate.reserve();
-                if !wait.is_zero() {
-                    self.stats.rate_waits.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "waiting for the rate limit"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
+            if let Some(rate) = &self.rate
+                && let Some(waited) = rate.until_ready().await
+            {
+                self.stats.rate_waits.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    attempt,
+                    wait_ms = waited.as_millis() as u64,
+                    "waited for the rate limit"
+                );
             }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = build(&self.client).send().await;
@@ -167,29 +163,6 @@ impl Transport {
                 }
             }
         }
-    }
-}
-
-/// The token bucket of one end against tokio's clock (which tests may pause).
-struct RateLimit {
-    origin: Instant,
-    bucket: Mutex<TokenBucket>,
-}
-
-impl RateLimit {
-    fn new(bucket: TokenBucket) -> RateLimit {
-        RateLimit {
-            origin: Instant::now(),
-            bucket: Mutex::new(bucket),
-        }
-    }
-
-    /// Takes a token now; returns how long to wait before sending.
-    fn reserve(&self) -> Duration {
-        let now = self.origin.elapsed();
-        // The bucket is plain numbers: one left by a panicking holder is still sound.
-        let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
-        bucket.take(now)
     }
 }
 

@@ -1,36 +1,43 @@
-//! The rate limit of one end: a token bucket as pure arithmetic over a time passed in, so that
-//! every rule is unit-tested without a clock. The transport does the waiting.
+//! The rate limit of one end: `governor`'s limiter (GCRA, a token bucket kept as one timestamp)
+//! on tokio's clock, so that tests on a paused clock see its waits, with waiters served one at
+//! a time in the order they came.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
-/// The most requests let through at once after a quiet spell.
-pub const MAX_BURST: f64 = 5.0;
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use tokio::time::Instant;
 
-/// A token bucket that refills at `rate` tokens a second up to `burst` tokens. Taking a token
-/// reserves it even when none is there yet: the bucket goes into debt and the taker is told how
-/// long to wait, so that concurrent takers queue one behind the other instead of all at once.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenBucket {
+/// The most requests let through at once after a quiet spell.
+pub const MAX_BURST: u32 = 5;
+
+/// The longest time between two requests that a rate asks for: a slower rate counts as one
+/// request a day (governor keeps times in nanoseconds, 584 years at most).
+pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+
+/// How fast one end may be asked: `rate` requests a second, with a burst of one second's worth
+/// (rounded down), at least 1 and at most [`MAX_BURST`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateQuota {
     rate: f64,
-    burst: f64,
-    tokens: f64,
-    /// The time of the last take, from the same origin as the `now` passed in.
-    last: Duration,
+    burst: NonZeroU32,
 }
 
-impl TokenBucket {
-    /// A full bucket at time zero, or `None` when `rate_per_second` is not a positive number
-    /// (no limit). The burst is one second's worth, at least 1 and at most [`MAX_BURST`].
-    pub fn new(rate_per_second: f64) -> Option<TokenBucket> {
+impl RateQuota {
+    /// `None` when `rate_per_second` is not a positive number (no limit).
+    pub fn new(rate_per_second: f64) -> Option<RateQuota> {
         if !(rate_per_second.is_finite() && rate_per_second > 0.0) {
             return None;
         }
-        let burst = rate_per_second.clamp(1.0, MAX_BURST);
-        Some(TokenBucket {
+        // The float is clamped to 1..=MAX_BURST first, so the cast is exact.
+        let burst = rate_per_second.floor().clamp(1.0, f64::from(MAX_BURST)) as u32;
+        Some(RateQuota {
             rate: rate_per_second,
-            burst,
-            tokens: burst,
-            last: Duration::ZERO,
+            burst: NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN),
         })
     }
 
@@ -38,22 +45,88 @@ impl TokenBucket {
         self.rate
     }
 
-    pub fn burst(&self) -> f64 {
-        self.burst
+    pub fn burst(&self) -> u32 {
+        self.burst.get()
     }
 
-    /// Takes one token at `now` and says how long to wait before using it (zero: go now).
-    /// A `now` earlier than a previous one is treated as that one.
-    pub fn take(&mut self, now: Duration) -> Duration {
-        let now = now.max(self.last);
-        let refill = (now - self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.last = now;
-        self.tokens -= 1.0;
-        if self.tokens >= 0.0 {
-            return Duration::ZERO;
+    /// The time between two requests at the rate, from a nanosecond up to [`MAX_PERIOD`].
+    pub fn period(&self) -> Duration {
+        Duration::try_from_secs_f64(1.0 / self.rate)
+            .unwrap_or(MAX_PERIOD)
+            .clamp(Duration::from_nanos(1), MAX_PERIOD)
+    }
+
+    fn quota(&self) -> Option<Quota> {
+        Quota::with_period(self.period()).map(|quota| quota.allow_burst(self.burst))
+    }
+}
+
+/// Nanoseconds since the limiter was made, on tokio's clock (which tests may pause).
+#[derive(Debug, Clone, Copy)]
+struct TokioClock {
+    origin: Instant,
+}
+
+impl Clock for TokioClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
+
+/// The rate limit of one end, shared by all its requests.
+pub struct RateLimit {
+    quota: RateQuota,
+    clock: TokioClock,
+    limiter: Limiter,
+    /// One waiter at a time asks the limiter; tokio's mutex hands the turn on in arrival order,
+    /// so requests that wait are sent in the order they came instead of racing at each refill.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("quota", &self.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimit {
+    /// A limit with its full burst available now; `None` when the rate sets no limit.
+    pub fn new(rate_per_second: f64) -> Option<RateLimit> {
+        let quota = RateQuota::new(rate_per_second)?;
+        let clock = TokioClock {
+            origin: Instant::now(),
+        };
+        Some(RateLimit {
+            quota,
+            clock,
+            limiter: RateLimiter::direct_with_clock(quota.quota()?, clock),
+            turn: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn quota(&self) -> RateQuota {
+        self.quota
+    }
+
+    /// Waits until one more request may be sent and counts it against the rate. `None` when it
+    /// went at once; otherwise how long it waited (behind other waiters, then for the rate).
+    pub async fn until_ready(&self) -> Option<Duration> {
+        let start = Instant::now();
+        let (_turn, mut waited) = match self.turn.try_lock() {
+            Ok(turn) => (turn, false),
+            Err(_) => (self.turn.lock().await, true),
+        };
+        while let Err(not_until) = self.limiter.check() {
+            waited = true;
+            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
         }
-        Duration::try_from_secs_f64(-self.tokens / self.rate).unwrap_or(Duration::MAX)
+        waited.then(|| start.elapsed())
     }
 }
 
@@ -66,67 +139,93 @@ mod tests {
     }
 
     #[test]
-    fn no_rate_means_no_bucket() {
+    fn no_rate_means_no_limit() {
         for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert_eq!(TokenBucket::new(rate), None, "{rate}");
+            assert_eq!(RateQuota::new(rate), None, "{rate}");
+            assert!(RateLimit::new(rate).is_none(), "{rate}");
         }
     }
 
     #[test]
     fn the_burst_is_one_second_bounded_to_one_and_the_cap() {
-        assert_eq!(TokenBucket::new(0.5).map(|b| b.burst()), Some(1.0));
-        assert_eq!(TokenBucket::new(3.0).map(|b| b.burst()), Some(3.0));
-        assert_eq!(TokenBucket::new(100.0).map(|b| b.burst()), Some(MAX_BURST));
+        assert_eq!(RateQuota::new(0.5).map(|q| q.burst()), Some(1));
+        assert_eq!(RateQuota::new(3.0).map(|q| q.burst()), Some(3));
+        assert_eq!(RateQuota::new(3.7).map(|q| q.burst()), Some(3));
+        assert_eq!(RateQuota::new(100.0).map(|q| q.burst()), Some(MAX_BURST));
     }
 
     #[test]
-    fn a_burst_goes_at_once_and_the_rest_are_spaced_at_the_rate() {
-        let mut bucket = TokenBucket::new(2.0).unwrap();
-        let waits: Vec<Duration> = (0..5).map(|_| bucket.take(Duration::ZERO)).collect();
+    fn the_period_is_bounded() {
+        assert_eq!(RateQuota::new(4.0).map(|q| q.period()), Some(ms(250)));
+        assert_eq!(RateQuota::new(1e-12).map(|q| q.period()), Some(MAX_PERIOD));
         assert_eq!(
-            waits,
+            RateQuota::new(1e12).map(|q| q.period()),
+            Some(Duration::from_nanos(1))
+        );
+        assert!(RateLimit::new(1e-12).is_some() && RateLimit::new(1e12).is_some());
+    }
+
+    /// When each of `count` takers that all come at once is let through, from the start.
+    async fn concurrent_release_times(rate: f64, count: usize) -> Vec<Duration> {
+        let limit = std::sync::Arc::new(RateLimit::new(rate).unwrap());
+        let start = Instant::now();
+        let takers: Vec<_> = (0..count)
+            .map(|_| {
+                let limit = limit.clone();
+                tokio::spawn(async move {
+                    limit.until_ready().await;
+                    start.elapsed()
+                })
+            })
+            .collect();
+        let mut times = Vec::new();
+        for taker in takers {
+            times.push(taker.await.unwrap());
+        }
+        times
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_at_once_and_the_rest_are_spaced_at_the_rate() {
+        assert_eq!(
+            concurrent_release_times(2.0, 5).await,
             [ms(0), ms(0), ms(500), ms(1000), ms(1500)],
             "two go at once, then one every half second, each queued behind the last"
         );
     }
 
-    #[test]
-    fn tokens_come_back_with_time_up_to_the_burst() {
-        let mut bucket = TokenBucket::new(4.0).unwrap();
+    #[tokio::test(start_paused = true)]
+    async fn tokens_come_back_with_time_up_to_the_burst() {
+        let limit = RateLimit::new(4.0).unwrap();
         for _ in 0..4 {
-            assert_eq!(bucket.take(Duration::ZERO), Duration::ZERO);
+            assert_eq!(limit.until_ready().await, None);
         }
-        assert_eq!(bucket.take(Duration::ZERO), ms(250));
-        // The debt is paid at 250 ms; 500 ms later one more token has come back.
-        assert_eq!(bucket.take(ms(500)), Duration::ZERO);
-        assert_eq!(bucket.take(ms(500)), ms(250));
+        assert_eq!(limit.until_ready().await, Some(ms(250)));
+        // The 250 ms wait paid for that one; 250 ms later one more has come back.
+        tokio::time::advance(ms(250)).await;
+        assert_eq!(limit.until_ready().await, None);
+        assert_eq!(limit.until_ready().await, Some(ms(250)));
         // A long quiet spell refills no more than the burst.
-        let later = Duration::from_secs(3600);
+        tokio::time::advance(Duration::from_secs(3600)).await;
         for _ in 0..4 {
-            assert_eq!(bucket.take(later), Duration::ZERO);
+            assert_eq!(limit.until_ready().await, None);
         }
-        assert_eq!(bucket.take(later), ms(250));
+        assert_eq!(limit.until_ready().await, Some(ms(250)));
     }
 
-    #[test]
-    fn a_steady_caller_at_the_rate_never_waits() {
-        let mut bucket = TokenBucket::new(10.0).unwrap();
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_caller_at_the_rate_never_waits() {
+        let limit = RateLimit::new(10.0).unwrap();
         for i in 0..100 {
-            assert_eq!(bucket.take(ms(100 * i)), Duration::ZERO, "take {i}");
+            assert_eq!(limit.until_ready().await, None, "take {i}");
+            tokio::time::advance(ms(100)).await;
         }
     }
 
-    #[test]
-    fn time_going_backwards_does_not_refill() {
-        let mut bucket = TokenBucket::new(1.0).unwrap();
-        assert_eq!(bucket.take(Duration::from_secs(10)), Duration::ZERO);
-        assert_eq!(bucket.take(Duration::from_secs(5)), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn slow_rates_wait_long() {
-        let mut bucket = TokenBucket::new(0.25).unwrap();
-        assert_eq!(bucket.take(Duration::ZERO), Duration::ZERO);
-        assert_eq!(bucket.take(Duration::ZERO), Duration::from_secs(4));
+    #[tokio::test(start_paused = true)]
+    async fn slow_rates_wait_long() {
+        let limit = RateLimit::new(0.25).unwrap();
+        assert_eq!(limit.until_ready().await, None);
+        assert_eq!(limit.until_ready().await, Some(Duration::from_secs(4)));
     }
 }

@@ -1,5 +1,5 @@
 //! Pure rendering of the desired state into Winningtemp's CSV files, and reading them back to
-//! say what changed since the last delivery.
+//! say what changed since the last delivery. The `csv` crate does the quoting and the reading.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,6 +17,8 @@ pub const GROUPS_FILE: &str = "wt_groups.csv";
 
 /// The field separator.
 pub const SEPARATOR: char = ';';
+/// [`SEPARATOR`] as the byte the `csv` crate takes.
+const SEPARATOR_BYTE: u8 = b';';
 /// Separates several external ids inside one field (a group's managers).
 pub const LIST_SEPARATOR: char = ',';
 
@@ -181,19 +183,17 @@ pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
         .collect();
     header.extend(extra.iter().map(|name| name.to_string()));
 
-    let mut out = String::new();
-    push_row(&mut out, &header);
     // `users` is a BTreeMap keyed by external id, so the rows come out sorted.
-    for user in desired.users.values() {
+    let rows = desired.users.values().map(|user| {
         let mut row = user_row(user);
         row.extend(
             extra
                 .iter()
                 .map(|name| user.values.extra.get(*name).cloned().unwrap_or_default()),
         );
-        push_row(&mut out, &row);
-    }
-    out
+        row
+    });
+    write_rows(std::iter::once(header).chain(rows))
 }
 
 fn user_row(user: &DesiredUser) -> Vec<String> {
@@ -223,20 +223,17 @@ pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
         .iter()
         .map(|n| n.to_string())
         .collect();
-    let mut out = String::new();
-    push_row(&mut out, &header);
-    for group in desired.groups.values() {
+    let rows = desired.groups.values().map(|group| {
         let managers: BTreeSet<&str> = group.managers.iter().map(String::as_str).collect();
         let managers: Vec<&str> = managers.into_iter().collect();
-        let row = vec![
+        vec![
             group.external_id.clone(),
             group.display_name.clone(),
             group.parent_external_id.clone().unwrap_or_default(),
             managers.join(&LIST_SEPARATOR.to_string()),
-        ];
-        push_row(&mut out, &row);
-    }
-    out
+        ]
+    });
+    write_rows(std::iter::once(header).chain(rows))
 }
 
 fn date(value: Option<Date>) -> String {
@@ -247,26 +244,32 @@ fn boolean(value: bool) -> String {
     if value { "true" } else { "false" }.to_string()
 }
 
-fn push_row(out: &mut String, fields: &[String]) {
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(SEPARATOR);
+/// Rows as text in the format [`FileColumns`] describes: `;` between fields, a field quoted
+/// only when it holds `;`, `"`, CR or LF (an inner `"` doubled), every line ending in LF.
+///
+/// The `csv` writer fails only when its sink does (a `Vec` never does) or on rows of unequal
+/// length (allowed here with `flexible`), so no error is expected. Should one happen all the
+/// same, it is logged and the text is empty: the file channel's pause guard then refuses to
+/// deliver a users file that lost its users.
+fn write_rows(rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(SEPARATOR_BYTE)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .flexible(true)
+        .from_writer(Vec::new());
+    let written = rows
+        .into_iter()
+        .try_for_each(|row| writer.write_record(&row))
+        .map_err(|e| e.to_string())
+        .and_then(|()| writer.into_inner().map_err(|e| e.error().to_string()));
+    match written {
+        // The fields are `String`s and the writer only adds ASCII: the bytes are UTF-8.
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => {
+            tracing::error!(%error, "could not render a CSV file");
+            String::new()
         }
-        push_field(out, field);
-    }
-    out.push('\n');
-}
-
-fn push_field(out: &mut String, field: &str) {
-    let needs_quotes = field
-        .chars()
-        .any(|c| c == SEPARATOR || c == '"' || c == '\r' || c == '\n');
-    if needs_quotes {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
     }
 }
 
@@ -357,41 +360,19 @@ fn keyed_rows(content: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     keyed
 }
 
-/// Reads `;`-separated rows with the quoting [`render_users`] writes; accepts LF or CRLF.
+/// Reads `;`-separated rows with the quoting [`render_users`] writes; accepts LF or CRLF and
+/// skips blank lines. Rows may differ in length. Reading stops at the first row that cannot be
+/// read, which from a `&str` (valid UTF-8, nothing to fail on I/O) does not happen.
 pub fn parse(content: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = content.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    field.push('"');
-                    chars.next();
-                }
-                '"' => quoted = false,
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' => quoted = true,
-            SEPARATOR => row.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            _ => field.push(c),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows
+    csv::ReaderBuilder::new()
+        .delimiter(SEPARATOR_BYTE)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(content.as_bytes())
+        .into_records()
+        .map_while(Result::ok)
+        .map(|record| record.iter().map(str::to_string).collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -564,6 +545,28 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn line_breaks_in_a_field_are_quoted_and_lines_end_in_lf_without_bom() {
+        let mut desired = Desired::default();
+        for g in [
+            group("a", "two\nlines", None, &[]),
+            group("b", "carriage\rreturn", None, &[]),
+            group("c", "plain, with comma", None, &["1", "2"]),
+        ] {
+            desired.groups.insert(g.external_id.clone(), g);
+        }
+        let text = render_groups(&desired, &FileColumns::default());
+        assert_eq!(
+            text,
+            "ExternalId;Name;ParentExternalId;ManagerExternalIds\n\
+             a;\"two\nlines\";;\n\
+             b;\"carriage\rreturn\";;\n\
+             c;plain, with comma;;1,2\n"
+        );
+        assert_eq!(parse(&text)[1][1], "two\nlines");
+        assert_eq!(parse(&text)[2][1], "carriage\rreturn");
     }
 
     #[test]
