@@ -98,6 +98,31 @@ pub struct Current {
 pub struct Memory {
     /// External id -> target id, for every user we created, adopted or linked.
     pub links: BTreeMap<String, String>,
-    /// Target ids of users this tool created.
+    /// External id -> target id, for every group we created or found by its external id.
+    pub group_links: BTreeMap<String, String>,
+    /// Target ids of users and groups this tool created.
     pub created: BTreeSet<String>,
+}
+
+/// What a link in the state store points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    User,
+    Group,
+}
+
+impl LinkKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            LinkKind::User => "user",
+            LinkKind::Group => "group",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<LinkKind> {
+        [LinkKind::User, LinkKind::Group]
+            .into_iter()
+            .find(|k| k.label() == name)
+    }
 }

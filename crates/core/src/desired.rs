@@ -100,8 +100,19 @@ pub struct Desired {
     pub findings: Vec<Finding>,
     /// How many employee records the source held (before any was skipped).
     pub source_records: usize,
-    /// Records left out of `users` (for a finding) whose employment does not cover the day:
-    /// their accounts are paused like any leaver's instead of being held.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
-    pub skipped_not_employed: std::collections::BTreeSet<String>,
+    /// Records left out of `users` for a finding, by id, and whether their employment covers
+    /// the day: an employed one's account is held as it is; the others' are paused like any
+    /// leaver's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, Skipped>,
+}
+
+/// A record left out of the desired users, as the plan treats its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Skipped {
+    /// Employed on the day (or not known to have left): the account is held as it is.
+    Employed,
+    /// No employment period covers the day: the account is paused like any leaver's.
+    NotEmployed,
 }

@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::current::{Attribute, Current, Memory, TargetUser};
-use crate::desired::{Desired, DesiredUser, UserValues};
-use crate::finding::Severity;
+use crate::desired::{Desired, DesiredUser, Skipped, UserValues};
 use crate::kind::OperationKind;
 
 /// One attribute that will change, shown as text for people.
@@ -535,12 +534,6 @@ pub fn plan(
         }
     }
 
-    let held_records: BTreeSet<&str> = desired
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Skipped)
-        .map(|f| f.record.as_str())
-        .collect();
     let mut held = Vec::new();
     let mut leavers: Vec<&TargetUser> = current
         .users
@@ -566,8 +559,8 @@ pub fn plan(
                 continue;
             }
             "a duplicate account of someone who left"
-        } else if held_records.contains(external_id) {
-            if !desired.skipped_not_employed.contains(external_id) {
+        } else if let Some(skipped) = desired.skipped.get(external_id) {
+            if *skipped == Skipped::Employed {
                 held.push(external_id.to_string());
                 continue;
             }

@@ -1,9 +1,7 @@
 //! What the store remembers per person: the link from external id to target id (and whether we
 //! created that target user), and the record-level failures kept for retry with growing intervals.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use flexsync_core::current::Memory;
+use flexsync_core::current::{LinkKind, Memory};
 use flexsync_core::retry_hold::FailureClass;
 use jiff::Timestamp;
 use rusqlite::params;
@@ -27,27 +25,35 @@ pub struct FailureRecord {
 }
 
 impl StateStore {
-    /// Links `external_id` to `target_id` (insert or replace). `created_by_us` stays true once
-    /// true for the same target id; linking to a *different* target takes the new flag, so we
-    /// never claim to have created a user we adopted.
+    /// Links `external_id` to `target_id` (insert or replace), as a link to a user or a group.
+    /// `created_by_us` stays true once true for the same target id; linking to a *different*
+    /// target takes the new flag, so we never claim to have created a user we adopted.
     pub fn link(
         &self,
+        kind: LinkKind,
         external_id: &str,
         target_id: &str,
         created_by_us: bool,
         at: Timestamp,
     ) -> Result<(), StateError> {
         self.execute(
-            "link a user",
-            "INSERT INTO links (external_id, target_id, created_by_us, linked_at)
-             VALUES (?1, ?2, ?3, ?4)
+            "link a user or group",
+            "INSERT INTO links (external_id, target_id, created_by_us, linked_at, kind)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (external_id) DO UPDATE SET
                  created_by_us = CASE WHEN links.target_id = excluded.target_id
                      THEN max(links.created_by_us, excluded.created_by_us)
                      ELSE excluded.created_by_us END,
                  target_id = excluded.target_id,
-                 linked_at = excluded.linked_at",
-            params![external_id, target_id, created_by_us, at.to_string()],
+                 linked_at = excluded.linked_at,
+                 kind = excluded.kind",
+            params![
+                external_id,
+                target_id,
+                created_by_us,
+                at.to_string(),
+                kind.label()
+            ],
         )?;
         Ok(())
     }
@@ -64,20 +70,24 @@ impl StateStore {
 
     /// Every link, and the target ids we created, as the plan reads them.
     pub fn memory(&self) -> Result<Memory, StateError> {
-        let rows: Vec<(String, String, bool)> = self.rows(
+        let rows: Vec<(String, String, bool, String)> = self.rows(
             "read links",
-            "SELECT external_id, target_id, created_by_us FROM links",
+            "SELECT external_id, target_id, created_by_us, kind FROM links",
             [],
         )?;
-        let mut links = BTreeMap::new();
-        let mut created = BTreeSet::new();
-        for (external_id, target_id, created_by_us) in rows {
+        let mut memory = Memory::default();
+        for (external_id, target_id, created_by_us, kind) in rows {
             if created_by_us {
-                created.insert(target_id.clone());
+                memory.created.insert(target_id.clone());
             }
+            let links = match LinkKind::parse(&kind) {
+                Some(LinkKind::User) => &mut memory.links,
+                Some(LinkKind::Group) => &mut memory.group_links,
+                None => return Err(self.corrupt("links", external_id, "kind", kind)),
+            };
             links.insert(external_id, target_id);
         }
-        Ok(Memory { links, created })
+        Ok(memory)
     }
 
     /// Counts one more failure for `external_id` and returns the record as it now stands.
@@ -191,9 +201,9 @@ mod tests {
         let store = StateStore::open_in_memory().unwrap();
         assert_eq!(store.memory().unwrap(), Memory::default());
         let t = at("2025-02-01T00:00:00Z");
-        store.link("E2", "T2", false, t).unwrap();
-        store.link("E1", "T1", true, t).unwrap();
-        store.link("E3", "T3", true, t).unwrap();
+        store.link(LinkKind::User, "E2", "T2", false, t).unwrap();
+        store.link(LinkKind::User, "E1", "T1", true, t).unwrap();
+        store.link(LinkKind::User, "E3", "T3", true, t).unwrap();
         store.unlink("E3").unwrap();
         store.unlink("never-linked").unwrap();
 
@@ -218,17 +228,17 @@ mod tests {
     fn created_by_us_stays_true_for_the_same_target() {
         let store = StateStore::open_in_memory().unwrap();
         let t = at("2025-02-01T00:00:00Z");
-        store.link("E1", "T1", true, t).unwrap();
-        store.link("E1", "T1", false, t).unwrap();
+        store.link(LinkKind::User, "E1", "T1", true, t).unwrap();
+        store.link(LinkKind::User, "E1", "T1", false, t).unwrap();
         let memory = store.memory().unwrap();
         assert!(memory.created.contains("T1"));
 
         // An adopted user never becomes "created" by relinking it as adopted.
-        store.link("E2", "T2", false, t).unwrap();
-        store.link("E2", "T2", false, t).unwrap();
+        store.link(LinkKind::User, "E2", "T2", false, t).unwrap();
+        store.link(LinkKind::User, "E2", "T2", false, t).unwrap();
         assert!(!store.memory().unwrap().created.contains("T2"));
         // ... but a later create of the same link marks it.
-        store.link("E2", "T2", true, t).unwrap();
+        store.link(LinkKind::User, "E2", "T2", true, t).unwrap();
         assert!(store.memory().unwrap().created.contains("T2"));
     }
 
@@ -236,8 +246,8 @@ mod tests {
     fn relinking_to_another_target_does_not_carry_created_over() {
         let store = StateStore::open_in_memory().unwrap();
         let t = at("2025-02-01T00:00:00Z");
-        store.link("E1", "T1", true, t).unwrap();
-        store.link("E1", "T9", false, t).unwrap();
+        store.link(LinkKind::User, "E1", "T1", true, t).unwrap();
+        store.link(LinkKind::User, "E1", "T9", false, t).unwrap();
         let memory = store.memory().unwrap();
         assert_eq!(memory.links.get("E1").map(String::as_str), Some("T9"));
         assert!(memory.created.is_empty(), "{memory:?}");

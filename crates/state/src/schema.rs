@@ -10,8 +10,9 @@
 //!   (`run_id`, `external_id`, `operation`, `detail`). `outcome` (`done` or `failed`),
 //!   `target_id`, `message` and `finished` are filled in afterwards; a row without an outcome
 //!   means the process stopped between intent and outcome.
-//! - `links`: external id (Flex `Id`) -> target id, and whether this tool created that target
-//!   user (`created_by_us`, 0 or 1).
+//! - `links`: external id (Flex `Id`, or a group's path key) -> target id, what it points at
+//!   (`kind`: `user` or `group`), and whether this tool created that target resource
+//!   (`created_by_us`, 0 or 1).
 //! - `failures`: per external id, how often it failed in a row, first and last time, last message,
 //!   the last failure's class (`retryable`, `permanent`, `conflict`) and the fingerprint of the
 //!   step that failed (16 hex digits), so a held step that changes is tried again.
@@ -106,6 +107,12 @@ INSERT INTO runs (id, kind, started, finished, outcome, summary)
            summary
     FROM runs_before_4;
 DROP TABLE runs_before_4;
+"#,
+    // Links say what they point at; before, group links were told apart by their `grp` prefix,
+    // which this migration reads once.
+    r#"
+ALTER TABLE links ADD COLUMN kind TEXT NOT NULL DEFAULT 'user' CHECK (kind IN ('user', 'group'));
+UPDATE links SET kind = 'group' WHERE external_id LIKE 'grp:%' OR external_id LIKE 'grp-name:%';
 "#,
 ];
 
@@ -207,5 +214,32 @@ mod tests {
             [],
         );
         assert!(refused.is_err(), "the old outcome names are refused now");
+    }
+
+    #[test]
+    fn schema_5_tells_group_links_from_user_links() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO links (external_id, target_id, created_by_us, linked_at) VALUES
+                 ('e2e60fc5', 'u1', 1, 't'), ('grp:1010/kontor=100', 'g1', 1, 't'),
+                 ('grp-name:ekonomi', 'g2', 0, 't');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let kinds: Vec<(String, String)> = conn
+            .prepare("SELECT external_id, kind FROM links ORDER BY external_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let kind = |id: &str| kinds.iter().find(|(e, _)| e == id).unwrap().1.clone();
+        assert_eq!(kind("e2e60fc5"), "user");
+        assert_eq!(kind("grp:1010/kontor=100"), "group");
+        assert_eq!(kind("grp-name:ekonomi"), "group");
     }
 }

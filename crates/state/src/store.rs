@@ -222,6 +222,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flexsync_core::current::LinkKind;
     use flexsync_core::retry_hold::FailureClass;
 
     #[test]
@@ -257,7 +258,7 @@ mod tests {
         let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
         StateStore::open(&path)
             .unwrap()
-            .link("E1", "T1", true, at)
+            .link(LinkKind::User, "E1", "T1", true, at)
             .unwrap();
         let memory = StateStore::open(&path).unwrap().memory().unwrap();
         assert_eq!(memory.links.get("E1").map(String::as_str), Some("T1"));

@@ -16,7 +16,7 @@ mod tests;
 use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::desired::{Desired, DesiredUser, UserValues};
+use crate::desired::{Desired, DesiredUser, Skipped, UserValues};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::mapping::MappingSettings;
 use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
@@ -98,15 +98,20 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         users.insert(id, user);
     }
     // Records skipped for a finding still tell whether the person works here today.
-    let skipped_not_employed = records
+    let skipped = records
         .iter()
         .filter(|id| !users.contains_key(**id))
-        .filter(|id| {
-            let own = periods.get(**id).unwrap_or(&no_periods);
+        .map(|id| {
+            let own = periods.get(*id).unwrap_or(&no_periods);
             let spans = merge_spans(spans(id, own, &mut Vec::new()));
-            !employment_on(&spans, today, settings.starter_lead_days).active
+            let employed = employment_on(&spans, today, settings.starter_lead_days).active;
+            let state = if employed {
+                Skipped::Employed
+            } else {
+                Skipped::NotEmployed
+            };
+            (id.to_string(), state)
         })
-        .map(|id| id.to_string())
         .collect();
     findings.sort();
     Desired {
@@ -114,7 +119,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         findings,
         groups: std::collections::BTreeMap::new(),
         source_records: snapshot.employees.len(),
-        skipped_not_employed,
+        skipped,
     }
 }
 

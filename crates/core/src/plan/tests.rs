@@ -3,7 +3,7 @@
 use super::*;
 use crate::current::Capabilities;
 use crate::desired::Gender;
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 use jiff::civil::date;
 use proptest::prelude::*;
 
@@ -52,7 +52,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
             .collect(),
         findings: Vec::new(),
         groups: BTreeMap::new(),
-        skipped_not_employed: BTreeSet::new(),
+        skipped: BTreeMap::new(),
     }
 }
 
@@ -281,6 +281,9 @@ fn a_skipped_record_is_held_not_paused() {
         action: "not created".into(),
         severity: Severity::Skipped,
     });
+    desired
+        .skipped
+        .insert("gone".into(), crate::desired::Skipped::Employed);
     let current = Current {
         users: vec![TargetUser {
             id: "t-gone".into(),
@@ -411,7 +414,9 @@ fn a_leaver_whose_record_has_a_finding_is_paused_not_held() {
         action: "not created".into(),
         severity: Severity::Skipped,
     });
-    desired.skipped_not_employed.insert("gone".into());
+    desired
+        .skipped
+        .insert("gone".into(), crate::desired::Skipped::NotEmployed);
     let current = Current {
         users: vec![TargetUser {
             id: "t-gone".into(),
@@ -644,6 +649,9 @@ fn mover_case(old_values: UserValues) -> (Desired, Current) {
         action: "skipped; employee new keeps the email".into(),
         severity: Severity::Skipped,
     });
+    desired
+        .skipped
+        .insert("old".into(), crate::desired::Skipped::Employed);
     let current = Current {
         users: vec![target("t-old", Some("old"), old_values)],
         capabilities: extended(),

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use flexsync_core::current::{Current, Memory};
+use flexsync_core::current::{Current, LinkKind, Memory};
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::Grace;
 use flexsync_core::outcome::{Outcome, RunKind};
@@ -30,11 +30,9 @@ pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<String, S
 /// External ids of the groups this tool created (their links are kept like users').
 pub(super) fn created_groups(memory: &Memory) -> BTreeSet<String> {
     memory
-        .links
+        .group_links
         .iter()
-        .filter(|(external_id, target_id)| {
-            external_id.starts_with("grp") && memory.created.contains(*target_id)
-        })
+        .filter(|(_, target_id)| memory.created.contains(*target_id))
         .map(|(external_id, _)| external_id.clone())
         .collect()
 }
@@ -44,9 +42,13 @@ pub(super) fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
     let now = jiff::Timestamp::now();
     for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
         let saved = match (outcome.kind, &outcome.target_id) {
-            (OperationKind::CreateGroup, Some(target_id)) => {
-                store.link(&outcome.external_id, target_id, outcome.note.is_none(), now)
-            }
+            (OperationKind::CreateGroup, Some(target_id)) => store.link(
+                LinkKind::Group,
+                &outcome.external_id,
+                target_id,
+                outcome.note.is_none(),
+                now,
+            ),
             (OperationKind::RetireGroup, _) => store
                 .unlink(&outcome.external_id)
                 .and_then(|()| store.clear_group_empty(&outcome.external_id)),
@@ -142,7 +144,8 @@ pub(super) fn reconcile_memory(
         if memory.links.get(external_id) != Some(&user.id) && !touched.contains(external_id) {
             // Ours if one of our writes for it failed: the create that did land.
             let created = failed.contains(external_id);
-            result = result.and_then(|()| store.link(external_id, &user.id, created, now));
+            result = result
+                .and_then(|()| store.link(LinkKind::User, external_id, &user.id, created, now));
         }
         if failed.contains(external_id) && !touched.contains(external_id) {
             result = result.and_then(|()| store.clear_failure(external_id));
@@ -227,7 +230,15 @@ impl Journal for StoreJournal {
             (None, Some(target_id)) => {
                 let created = outcome.kind == OperationKind::Create && outcome.note.is_none();
                 let linked = matches!(outcome.kind, OperationKind::Create | OperationKind::Adopt)
-                    .then(|| store.link(&outcome.external_id, target_id, created, now));
+                    .then(|| {
+                        store.link(
+                            LinkKind::User,
+                            &outcome.external_id,
+                            target_id,
+                            created,
+                            now,
+                        )
+                    });
                 linked
                     .unwrap_or(Ok(()))
                     .and_then(|()| store.clear_failure(&outcome.external_id))

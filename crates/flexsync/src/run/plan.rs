@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use flexsync_core::desired::Desired;
+use flexsync_core::desired::{Desired, Skipped};
 use flexsync_core::finding::{Finding, FindingKind, Severity};
 use flexsync_core::group_plan::{Grace, GroupPlan, apply_grace, plan_groups};
 use flexsync_core::guard::{self, Allowance, Refusal};
@@ -25,6 +25,13 @@ pub(super) fn map(config: &Config, read: &FlexRead, today: jiff::civil::Date) ->
     desired
         .findings
         .extend(read.warnings.iter().map(read_finding));
+    // A record the client could not read at all is not known to have left: its account is held.
+    for warning in read.warnings.iter().filter(|w| w.field.is_none()) {
+        desired
+            .skipped
+            .entry(warning.record.clone())
+            .or_insert(Skipped::Employed);
+    }
     desired.findings.sort();
     desired
 }
