@@ -5,6 +5,7 @@
 mod catalogue;
 mod chaos;
 mod cli;
+mod convergence;
 mod daemon;
 mod groups;
 mod interop;

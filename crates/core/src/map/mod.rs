@@ -11,7 +11,7 @@ pub mod managers;
 pub mod people;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};

@@ -14,7 +14,7 @@ use crate::snapshot::{Snapshot, SourceCompany, SourceEmployee, SourcePeriod};
 
 use flexsync_testkit::fixtures::{FLEX_BAD, FLEX_SMALL};
 
-const TODAY: Date = date(2025, 6, 1);
+pub(crate) const TODAY: Date = date(2025, 6, 1);
 
 /// A scalar JSON value as the text the snapshot keeps; null and structures are None.
 fn text(value: Option<&Value>) -> Option<String> {
@@ -35,7 +35,7 @@ fn list<'a>(document: &'a Value, key: &str) -> &'a [Value] {
 
 /// Reads an emulator data file (Flex API objects, PascalCase) into a snapshot, the way the Flex
 /// client does: numbers become text, `Employment` may be an object or a one-element array.
-fn snapshot_from_flex(json: &str) -> Snapshot {
+pub(crate) fn snapshot_from_flex(json: &str) -> Snapshot {
     let document: Value = serde_json::from_str(json).unwrap();
     let employees = list(&document, "Employees")
         .iter()

@@ -1026,3 +1026,38 @@ proptest! {
         }
     }
 }
+
+/// The small example against a target where each kind of user step has a reason to happen: a
+/// value changed by hand, an account to adopt, one missing, one paused, and one whose person
+/// left Flex.
+#[test]
+fn golden_user_plan() {
+    let desired = crate::map::map(
+        &crate::map::tests::snapshot_from_flex(flexsync_testkit::fixtures::FLEX_SMALL),
+        &crate::mapping::MappingSettings::default(),
+        crate::map::tests::TODAY,
+    );
+    let mut users = desired.users.values();
+    let mut next = || {
+        users
+            .next()
+            .cloned()
+            .expect("the example has four employees")
+    };
+    let (renamed, adoptable, _missing, paused) = (next(), next(), next(), next());
+    let mut renamed_values = renamed.values.clone();
+    renamed_values.given_name = "Handskriven".into();
+    let mut paused_values = paused.values.clone();
+    paused_values.active = false;
+    let current = Current {
+        users: vec![
+            target("t-1", Some(&renamed.external_id), renamed_values),
+            target("t-2", None, adoptable.values.clone()),
+            target("t-4", Some(&paused.external_id), paused_values),
+            target("t-9", Some("left-flex"), values("left@example.se", true)),
+        ],
+        capabilities: extended(),
+    };
+    let plan = plan_with_defaults(&desired, &current);
+    insta::assert_json_snapshot!("user_plan", plan);
+}
