@@ -285,243 +285,312 @@ impl Config {
 
     pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Config> {
         let mut warnings = Vec::new();
-        let relative = |p: &Path| -> PathBuf {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
-
-        let flex = raw.flex;
-        let password = secret(
-            "flex.password",
-            flex.password,
-            flex.password_env,
-            flex.password_file.as_deref().map(relative),
-            &mut warnings,
-        )?;
-        if flex.companies.is_empty() {
-            bail!("flex.companies: name at least one company number or GUID");
-        }
-        let companies = flex
-            .companies
-            .iter()
-            .map(|c| {
-                c.text().parse::<CompanyRef>().map_err(|e| {
-                    anyhow!(
-                        "flex.companies: {:?} is not a company number or GUID: {e}",
-                        c.text()
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let auth = match flex.auth.as_deref().unwrap_or("literal") {
-            "literal" => AuthScheme::Literal,
-            "base64" => AuthScheme::Base64Full,
-            "base64-user" => AuthScheme::Base64UserPass,
-            other => bail!("flex.auth: {other:?} is not one of literal, base64, base64-user"),
-        };
-        let flex_http = http_settings(
-            flex.timeout_seconds,
-            flex.max_concurrent,
-            flex.rate_per_second,
-            flex.danger_accept_invalid_certs,
-            "flex",
-            &mut warnings,
-        );
-        let api_prefix = flex.api_prefix.unwrap_or_else(|| "/webapi/api".to_string());
-        flexsync_flex::api_base_url(&flex.base_url, &api_prefix)
-            .map_err(|e| anyhow!("flex.base_url: {e}"))?;
-        let flex_settings = FlexSettings {
-            base_url: flex.base_url,
-            api_prefix,
-            username: flex.username,
-            password,
-            instance: flex.instance.text(),
-            companies,
-            auth,
-            page_size: flex.page_size.unwrap_or(500),
-            max_pages: 10_000,
-            http: flex_http,
-        };
-
-        let concurrency = raw.sync.concurrency.unwrap_or(8).clamp(1, 64);
-        let (scim, user_extension, group_parent_attribute) = match raw.winningtemp {
-            Some(wt) => {
-                let token = secret(
-                    "winningtemp.token",
-                    wt.token,
-                    wt.token_env,
-                    wt.token_file.as_deref().map(relative),
-                    &mut warnings,
-                )?;
-                url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
-                let http = http_settings(
-                    wt.timeout_seconds,
-                    wt.max_concurrent,
-                    wt.rate_per_second,
-                    wt.danger_accept_invalid_certs,
-                    "winningtemp",
-                    &mut warnings,
-                );
-                let settings = ScimSettings {
-                    base_url: wt.scim_url,
-                    token,
-                    page_size: wt.page_size.unwrap_or(200),
-                    max_pages: 10_000,
-                    http,
-                };
-                (Some(settings), wt.user_extension, wt.group_parent_attribute)
-            }
-            None => (None, None, None),
-        };
-
-        let mut mapping = MappingSettings::default();
-        if let Some(types) = raw.mapping.exclude_employment_types {
-            mapping.exclude_employment_types = types;
-        }
-        mapping.starter_lead_days = raw.mapping.starter_lead_days.unwrap_or(0);
-        for extra in &raw.mapping.extra {
-            let qualified = extra
-                .attribute
-                .strip_prefix("urn:")
-                .and_then(|rest| rest.rsplit_once(':'))
-                .is_some_and(|(schema, name)| !schema.is_empty() && !name.is_empty());
-            if !qualified {
-                bail!(
-                    "mapping.extra: {:?} must be an extension attribute with its schema, e.g. \
-                     urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
-                    extra.attribute
-                );
-            }
-        }
-        mapping.extra = raw
-            .mapping
-            .extra
-            .into_iter()
-            .map(|e| ExtraMapping {
-                source_field: e.field,
-                target_attribute: e.attribute,
-            })
-            .collect();
-
-        let defaults = GuardSettings::default();
-        let guards = GuardSettings {
-            max_deactivations: raw
-                .guards
-                .max_deactivations
-                .unwrap_or(defaults.max_deactivations),
-            max_deactivation_share: raw
-                .guards
-                .max_deactivation_share
-                .unwrap_or(defaults.max_deactivation_share),
-            deactivation_floor: raw
-                .guards
-                .deactivation_floor
-                .unwrap_or(defaults.deactivation_floor),
-            max_source_drop_share: raw
-                .guards
-                .max_source_drop_share
-                .unwrap_or(defaults.max_source_drop_share),
-            max_group_retirements: raw
-                .guards
-                .max_group_retirements
-                .unwrap_or(defaults.max_group_retirements),
-        };
-        if !(0.0..=1.0).contains(&guards.max_source_drop_share) {
-            bail!("guards.max_source_drop_share: give a share between 0.0 and 1.0");
-        }
-        if !(0.0..=1.0).contains(&guards.max_deactivation_share) {
-            bail!("guards.max_deactivation_share: give a share between 0.0 and 1.0");
-        }
-
-        let hold = hold_policy(&raw.sync)?;
-        let time_zone_name = raw
-            .sync
-            .time_zone
-            .unwrap_or_else(|| "Europe/Stockholm".to_string());
-        let time_zone = jiff::tz::TimeZone::get(&time_zone_name)
-            .map_err(|e| anyhow!("sync.time_zone: {time_zone_name:?}: {e}"))?;
-
-        let schedule = read_schedule(&raw.schedule, &time_zone)?;
+        let flex = flex_settings(raw.flex, base, &mut warnings)?;
+        let winningtemp = winningtemp_part(raw.winningtemp, base, &mut warnings)?;
+        let mapping = mapping_settings(raw.mapping)?;
+        let guards = guard_settings(&raw.guards)?;
+        let sync = sync_part(raw.sync)?;
+        let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
         let daemon = read_daemon(&raw.daemon)?;
-
-        let state_path = relative(
+        let state_path = resolve(
+            base,
             raw.state
                 .path
                 .as_deref()
                 .unwrap_or(Path::new("flexsync.db")),
         );
-        let files = match raw.files {
-            Some(files) => {
-                let destination = match (files.dir, files.sftp) {
-                    (Some(dir), None) => Destination::Folder(relative(&dir)),
-                    (None, Some(sftp)) => Destination::Sftp(SftpTarget {
-                        host: sftp.host,
-                        port: sftp.port.unwrap_or(22),
-                        user: sftp.user,
-                        private_key: relative(&sftp.private_key_file),
-                        known_hosts: relative(&sftp.known_hosts_file),
-                        remote_dir: sftp.remote_dir,
-                    }),
-                    _ => bail!("files: give exactly one of `dir` or `[files.sftp]`"),
-                };
-                files
-                    .columns
-                    .validate()
-                    .map_err(|e| anyhow!("files.columns: {e}"))?;
-                let last_delivery_dir = match files.last_delivery_dir {
-                    Some(dir) => relative(&dir),
-                    None => state_path
-                        .parent()
-                        .unwrap_or(Path::new("."))
-                        .join("last-delivery"),
-                };
-                Some(FileChannel {
-                    destination,
-                    last_delivery_dir,
-                    columns: files.columns,
-                })
-            }
-            None => None,
-        };
-        if scim.is_none() && files.is_none() {
+        let files = file_channel(raw.files, base, &state_path)?;
+        if winningtemp.scim.is_none() && files.is_none() {
             bail!("configure at least one channel: [winningtemp] (SCIM) or [files] (CSV)");
         }
         let report_dir = match raw.report.dir {
-            Some(dir) => relative(&dir),
-            None => state_path
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("reports"),
+            Some(dir) => resolve(base, &dir),
+            None => beside(&state_path, "reports"),
         };
 
         Ok(Config {
-            flex: flex_settings,
-            scim,
+            flex,
+            scim: winningtemp.scim,
             files,
-            user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
-            group_parent_attribute: group_parent_attribute.unwrap_or_else(|| {
-                flexsync_winningtemp::groups::DEFAULT_PARENT_ATTRIBUTE.to_string()
-            }),
+            user_extension: winningtemp.user_extension,
+            group_parent_attribute: winningtemp.group_parent_attribute,
             state_path,
             report_dir,
             mapping,
             groups: raw.groups,
             guards,
-            plan: PlanSettings {
-                keep_paused: raw.sync.keep_paused.unwrap_or(false),
-            },
-            hold,
-            time_zone,
-            time_zone_name,
-            concurrency,
+            plan: sync.plan,
+            hold: sync.hold,
+            time_zone: sync.time_zone,
+            time_zone_name: sync.time_zone_name,
+            concurrency: sync.concurrency,
             schedule,
             daemon,
             warnings,
         })
     }
+}
+
+/// A path from the configuration, taken from the configuration file's folder when relative.
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// A folder next to the state store.
+fn beside(state_path: &Path, name: &str) -> PathBuf {
+    state_path.parent().unwrap_or(Path::new(".")).join(name)
+}
+
+/// `[flex]`: where Flex HRM answers, who signs in, and which companies are read.
+fn flex_settings(flex: RawFlex, base: &Path, warnings: &mut Vec<String>) -> Result<FlexSettings> {
+    let password = secret(
+        "flex.password",
+        flex.password,
+        flex.password_env,
+        flex.password_file.as_deref().map(|p| resolve(base, p)),
+        warnings,
+    )?;
+    let companies = companies(&flex.companies)?;
+    let auth = auth_scheme(flex.auth.as_deref())?;
+    let http = http_settings(
+        flex.timeout_seconds,
+        flex.max_concurrent,
+        flex.rate_per_second,
+        flex.danger_accept_invalid_certs,
+        "flex",
+        warnings,
+    );
+    let api_prefix = flex.api_prefix.unwrap_or_else(|| "/webapi/api".to_string());
+    flexsync_flex::api_base_url(&flex.base_url, &api_prefix)
+        .map_err(|e| anyhow!("flex.base_url: {e}"))?;
+    Ok(FlexSettings {
+        base_url: flex.base_url,
+        api_prefix,
+        username: flex.username,
+        password,
+        instance: flex.instance.text(),
+        companies,
+        auth,
+        page_size: flex.page_size.unwrap_or(500),
+        max_pages: 10_000,
+        http,
+    })
+}
+
+fn companies(list: &[CompanyOrText]) -> Result<Vec<CompanyRef>> {
+    if list.is_empty() {
+        bail!("flex.companies: name at least one company number or GUID");
+    }
+    list.iter()
+        .map(|c| {
+            c.text().parse::<CompanyRef>().map_err(|e| {
+                anyhow!(
+                    "flex.companies: {:?} is not a company number or GUID: {e}",
+                    c.text()
+                )
+            })
+        })
+        .collect()
+}
+
+fn auth_scheme(name: Option<&str>) -> Result<AuthScheme> {
+    Ok(match name.unwrap_or("literal") {
+        "literal" => AuthScheme::Literal,
+        "base64" => AuthScheme::Base64Full,
+        "base64-user" => AuthScheme::Base64UserPass,
+        other => bail!("flex.auth: {other:?} is not one of literal, base64, base64-user"),
+    })
+}
+
+/// The `[winningtemp]` part: the SCIM channel, when configured, and where its attributes live.
+struct WinningtempPart {
+    scim: Option<ScimSettings>,
+    user_extension: String,
+    group_parent_attribute: String,
+}
+
+fn winningtemp_part(
+    raw: Option<RawWinningtemp>,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<WinningtempPart> {
+    let (scim, user_extension, group_parent_attribute) = match raw {
+        Some(mut wt) => {
+            let user_extension = wt.user_extension.take();
+            let group_parent_attribute = wt.group_parent_attribute.take();
+            let scim = scim_settings(wt, base, warnings)?;
+            (Some(scim), user_extension, group_parent_attribute)
+        }
+        None => (None, None, None),
+    };
+    Ok(WinningtempPart {
+        scim,
+        user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
+        group_parent_attribute: group_parent_attribute.unwrap_or_else(|| {
+            flexsync_winningtemp::groups::DEFAULT_PARENT_ATTRIBUTE.to_string()
+        }),
+    })
+}
+
+fn scim_settings(
+    wt: RawWinningtemp,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<ScimSettings> {
+    let token = secret(
+        "winningtemp.token",
+        wt.token,
+        wt.token_env,
+        wt.token_file.as_deref().map(|p| resolve(base, p)),
+        warnings,
+    )?;
+    url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+    let http = http_settings(
+        wt.timeout_seconds,
+        wt.max_concurrent,
+        wt.rate_per_second,
+        wt.danger_accept_invalid_certs,
+        "winningtemp",
+        warnings,
+    );
+    Ok(ScimSettings {
+        base_url: wt.scim_url,
+        token,
+        page_size: wt.page_size.unwrap_or(200),
+        max_pages: 10_000,
+        http,
+    })
+}
+
+/// `[mapping]`: employment types left out, starters' lead time, and extra attributes.
+fn mapping_settings(raw: RawMapping) -> Result<MappingSettings> {
+    let mut mapping = MappingSettings::default();
+    if let Some(types) = raw.exclude_employment_types {
+        mapping.exclude_employment_types = types;
+    }
+    mapping.starter_lead_days = raw.starter_lead_days.unwrap_or(0);
+    for extra in &raw.extra {
+        if !is_extension_attribute(&extra.attribute) {
+            bail!(
+                "mapping.extra: {:?} must be an extension attribute with its schema, e.g. \
+                 urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                extra.attribute
+            );
+        }
+    }
+    mapping.extra = raw
+        .extra
+        .into_iter()
+        .map(|e| ExtraMapping {
+            source_field: e.field,
+            target_attribute: e.attribute,
+        })
+        .collect();
+    Ok(mapping)
+}
+
+/// `urn:<schema>:<name>`, both parts non-empty.
+fn is_extension_attribute(attribute: &str) -> bool {
+    attribute
+        .strip_prefix("urn:")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .is_some_and(|(schema, name)| !schema.is_empty() && !name.is_empty())
+}
+
+/// `[guards]`: the limits past which a run refuses to write.
+fn guard_settings(raw: &RawGuards) -> Result<GuardSettings> {
+    let defaults = GuardSettings::default();
+    let guards = GuardSettings {
+        max_deactivations: raw.max_deactivations.unwrap_or(defaults.max_deactivations),
+        max_deactivation_share: raw
+            .max_deactivation_share
+            .unwrap_or(defaults.max_deactivation_share),
+        deactivation_floor: raw.deactivation_floor.unwrap_or(defaults.deactivation_floor),
+        max_source_drop_share: raw
+            .max_source_drop_share
+            .unwrap_or(defaults.max_source_drop_share),
+        max_group_retirements: raw
+            .max_group_retirements
+            .unwrap_or(defaults.max_group_retirements),
+    };
+    if !(0.0..=1.0).contains(&guards.max_source_drop_share) {
+        bail!("guards.max_source_drop_share: give a share between 0.0 and 1.0");
+    }
+    if !(0.0..=1.0).contains(&guards.max_deactivation_share) {
+        bail!("guards.max_deactivation_share: give a share between 0.0 and 1.0");
+    }
+    Ok(guards)
+}
+
+/// The `[sync]` part: the time zone, the retry and hold policy, keep_paused and concurrency.
+struct SyncPart {
+    concurrency: usize,
+    plan: PlanSettings,
+    hold: HoldPolicy,
+    time_zone: jiff::tz::TimeZone,
+    time_zone_name: String,
+}
+
+fn sync_part(raw: RawSync) -> Result<SyncPart> {
+    let hold = hold_policy(&raw)?;
+    let time_zone_name = raw
+        .time_zone
+        .unwrap_or_else(|| "Europe/Stockholm".to_string());
+    let time_zone = jiff::tz::TimeZone::get(&time_zone_name)
+        .map_err(|e| anyhow!("sync.time_zone: {time_zone_name:?}: {e}"))?;
+    Ok(SyncPart {
+        concurrency: raw.concurrency.unwrap_or(8).clamp(1, 64),
+        plan: PlanSettings {
+            keep_paused: raw.keep_paused.unwrap_or(false),
+        },
+        hold,
+        time_zone,
+        time_zone_name,
+    })
+}
+
+/// `[files]`: where the CSV files go, their columns, and where the last delivery is kept.
+fn file_channel(
+    raw: Option<RawFiles>,
+    base: &Path,
+    state_path: &Path,
+) -> Result<Option<FileChannel>> {
+    let Some(files) = raw else {
+        return Ok(None);
+    };
+    let destination = destination(files.dir, files.sftp, base)?;
+    files
+        .columns
+        .validate()
+        .map_err(|e| anyhow!("files.columns: {e}"))?;
+    let last_delivery_dir = match files.last_delivery_dir {
+        Some(dir) => resolve(base, &dir),
+        None => beside(state_path, "last-delivery"),
+    };
+    Ok(Some(FileChannel {
+        destination,
+        last_delivery_dir,
+        columns: files.columns,
+    }))
+}
+
+fn destination(dir: Option<PathBuf>, sftp: Option<RawSftp>, base: &Path) -> Result<Destination> {
+    Ok(match (dir, sftp) {
+        (Some(dir), None) => Destination::Folder(resolve(base, &dir)),
+        (None, Some(sftp)) => Destination::Sftp(SftpTarget {
+            host: sftp.host,
+            port: sftp.port.unwrap_or(22),
+            user: sftp.user,
+            private_key: resolve(base, &sftp.private_key_file),
+            known_hosts: resolve(base, &sftp.known_hosts_file),
+            remote_dir: sftp.remote_dir,
+        }),
+        _ => bail!("files: give exactly one of `dir` or `[files.sftp]`"),
+    })
 }
 
 fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -> Result<Schedule> {
