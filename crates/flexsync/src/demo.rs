@@ -1,7 +1,7 @@
 //! `flexsync demo`: a generated Flex organisation, both emulators on loopback ports, a full sync,
 //! a week of HR changes, and a second and third sync, each printed as it happens.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,7 +13,7 @@ use flexsync_emulators::{flex, scim};
 
 use crate::cli::ProfileArg;
 use crate::config::Config;
-use crate::run::{self, Ends, Mode, Outcome, RunFailure};
+use crate::run::{self, Ends, Mode, Outcome, RunFailure, RunResult};
 
 const DEMO_TOKEN: &str = "demo-scim-token";
 
@@ -41,26 +41,183 @@ pub async fn run(
 
     println!("== flexsync demo: {employees} employees, seed {seed}, SCIM profile {profile:?}");
     println!("   working folder: {}", dir.display());
-    let clock = Instant::now();
-    let mut document = generate::generate(&GenerateOptions {
-        employees,
-        seed,
-        today,
-        companies: None,
-    });
-    let data_path = dir.join("flex-data.json");
-    let write_data = |document: &serde_json::Value| -> anyhow::Result<flex::FlexData> {
-        let text = serde_json::to_string_pretty(document)?;
-        std::fs::write(&data_path, &text)?;
-        Ok(flex::FlexData::from_json(&text)?)
-    };
-    let data = write_data(&document).map_err(failure)?;
-    println!(
-        "   generated Flex data in {:.1}s: {}",
-        clock.elapsed().as_secs_f64(),
-        data_path.display()
-    );
+    let mut demo = Demo::set_up(employees, seed, profile, dir, today).await?;
+    let mut exit = Outcome::Done;
+    exit = worst(exit, demo.first_sync().await?);
+    demo.show_group_tree().await?;
+    demo.week_in_hr()?;
+    let planned = demo.show_plan().await?;
+    exit = worst(exit, demo.second_sync(&planned).await?);
+    exit = worst(exit, demo.third_sync().await?);
+    demo.finish().await;
+    Ok(exit)
+}
 
+/// The demo's world: its folder, the Flex data behind the emulator, both emulators, and the
+/// configuration a sync reads.
+struct Demo {
+    dir: PathBuf,
+    seed: u64,
+    today: jiff::civil::Date,
+    clock: Instant,
+    document: serde_json::Value,
+    data_path: PathBuf,
+    flex_server: flex::RunningFlex,
+    scim_server: scim::RunningScim,
+    config: Config,
+}
+
+impl Demo {
+    /// Generates the organisation, starts both emulators and writes the configuration.
+    async fn set_up(
+        employees: usize,
+        seed: u64,
+        profile: ProfileArg,
+        dir: PathBuf,
+        today: jiff::civil::Date,
+    ) -> Result<Demo, RunFailure> {
+        let clock = Instant::now();
+        let document = generate::generate(&GenerateOptions {
+            employees,
+            seed,
+            today,
+            companies: None,
+        });
+        let data_path = dir.join("flex-data.json");
+        let data = write_flex_data(&data_path, &document).map_err(failure)?;
+        println!(
+            "   generated Flex data in {:.1}s: {}",
+            clock.elapsed().as_secs_f64(),
+            data_path.display()
+        );
+        let (flex_server, scim_server) = start_emulators(data, profile).await?;
+        let config = write_config(&dir, &document, &flex_server, &scim_server)?;
+        Ok(Demo {
+            dir,
+            seed,
+            today,
+            clock,
+            document,
+            data_path,
+            flex_server,
+            scim_server,
+            config,
+        })
+    }
+
+    async fn first_sync(&self) -> Result<Outcome, RunFailure> {
+        println!("\n== sync 1: everything is new");
+        self.sync(Allowance::default()).await
+    }
+
+    async fn show_group_tree(&self) -> Result<(), RunFailure> {
+        let first = self.plan().await?;
+        let tree = crate::tree_view::render_tree(&first.desired);
+        println!("\n== the group tree built from Kontor > Avdelning > Team (first 40 lines):");
+        for line in tree.lines().take(40) {
+            println!("   {line}");
+        }
+        println!(
+            "   ({} groups; delivered with their parents in outbox/wt_groups.csv)",
+            first.desired.groups.len()
+        );
+        Ok(())
+    }
+
+    /// Changes the generated organisation as a week in HR would, and serves the new data.
+    fn week_in_hr(&mut self) -> Result<(), RunFailure> {
+        let changes =
+            generate::apply_changes(&mut self.document, self.seed.wrapping_add(1), self.today, 8);
+        let data = write_flex_data(&self.data_path, &self.document).map_err(failure)?;
+        self.flex_server.set_data(data);
+        println!("\n== a week in HR: {} changes in Flex", changes.len());
+        for change in &changes {
+            println!("   * {change}");
+        }
+        Ok(())
+    }
+
+    async fn show_plan(&self) -> Result<RunResult, RunFailure> {
+        println!("\n== plan: what sync 2 will do");
+        let planned = self.plan().await?;
+        print!(
+            "{}",
+            crate::plan_view::render(&planned.plan, &planned.desired, 40)
+        );
+        print!(
+            "{}",
+            crate::plan_view::render_groups(&planned.group_plan, &planned.desired, 20)
+        );
+        Ok(planned)
+    }
+
+    /// The week's changes; when a guard refuses them, the operator lets the pauses through once.
+    async fn second_sync(&self, planned: &RunResult) -> Result<Outcome, RunFailure> {
+        println!("\n== sync 2: the changes");
+        let second = self.sync(Allowance::default()).await?;
+        if second != Outcome::Refused {
+            return Ok(second);
+        }
+        let pauses = planned
+            .report
+            .planned
+            .get("deactivate")
+            .copied()
+            .unwrap_or(0);
+        println!(
+            "\n== the guard stopped a large share of pauses; the operator has reviewed the plan\n   \
+             and lets it through once: flexsync sync --allow-deactivations {pauses}"
+        );
+        let allowance = Allowance {
+            deactivations: Some(pauses),
+            ..Allowance::default()
+        };
+        self.sync(allowance).await
+    }
+
+    async fn third_sync(&self) -> Result<Outcome, RunFailure> {
+        println!("\n== sync 3: nothing changed, so nothing is written");
+        self.sync(Allowance::default()).await
+    }
+
+    async fn finish(self) {
+        println!(
+            "\n== done in {:.1}s. State, reports and data are in {}",
+            self.clock.elapsed().as_secs_f64(),
+            self.dir.display()
+        );
+        let _ = self.flex_server.shutdown().await;
+        let _ = self.scim_server.shutdown().await;
+    }
+
+    /// A plan run: what a sync would do now, nothing written.
+    async fn plan(&self) -> Result<RunResult, RunFailure> {
+        let ends = Ends::connect(&self.config)?;
+        run::run(
+            &self.config,
+            &ends,
+            Mode::Plan,
+            Allowance::default(),
+            self.today,
+        )
+        .await
+    }
+
+    async fn sync(&self, allowance: Allowance) -> Result<Outcome, RunFailure> {
+        sync(&self.config, self.today, &self.scim_server, allowance).await
+    }
+}
+
+fn write_flex_data(path: &Path, document: &serde_json::Value) -> anyhow::Result<flex::FlexData> {
+    let text = serde_json::to_string_pretty(document)?;
+    std::fs::write(path, &text)?;
+    Ok(flex::FlexData::from_json(&text)?)
+}
+
+async fn start_emulators(
+    data: flex::FlexData,
+    profile: ProfileArg,
+) -> Result<(flex::RunningFlex, scim::RunningScim), RunFailure> {
     let flex_server = flex::start(data, Faults::default())
         .await
         .context("cannot start the Flex emulator")
@@ -78,7 +235,16 @@ pub async fn run(
     .map_err(failure)?;
     println!("   Flex emulator:  {}/webapi/api", flex_server.base_url());
     println!("   SCIM emulator:  {}", scim_server.base_url());
+    Ok((flex_server, scim_server))
+}
 
+/// Writes `flexsync.toml` and its two secret files into `dir`, and loads it as a sync would.
+fn write_config(
+    dir: &Path,
+    document: &serde_json::Value,
+    flex_server: &flex::RunningFlex,
+    scim_server: &scim::RunningScim,
+) -> Result<Config, RunFailure> {
     let companies: Vec<String> = document["Companies"]
         .as_array()
         .map(|list| {
@@ -127,81 +293,7 @@ dir = "outbox"
     written.map_err(failure)?;
     let config = Config::load(&config_path).map_err(failure)?;
     println!("   configuration:  {}", config_path.display());
-
-    let mut exit = Outcome::Done;
-    println!("\n== sync 1: everything is new");
-    exit = worst(
-        exit,
-        sync(&config, today, &scim_server, Allowance::default()).await?,
-    );
-    let ends = Ends::connect(&config)?;
-    let first = run::run(&config, &ends, Mode::Plan, Allowance::default(), today).await?;
-    let tree = crate::tree_view::render_tree(&first.desired);
-    println!("\n== the group tree built from Kontor > Avdelning > Team (first 40 lines):");
-    for line in tree.lines().take(40) {
-        println!("   {line}");
-    }
-    println!(
-        "   ({} groups; delivered with their parents in outbox/wt_groups.csv)",
-        first.desired.groups.len()
-    );
-
-    let changes = generate::apply_changes(&mut document, seed.wrapping_add(1), today, 8);
-    let data = write_data(&document).map_err(failure)?;
-    flex_server.set_data(data);
-    println!("\n== a week in HR: {} changes in Flex", changes.len());
-    for change in &changes {
-        println!("   * {change}");
-    }
-
-    println!("\n== plan: what sync 2 will do");
-    let ends = Ends::connect(&config)?;
-    let planned = run::run(&config, &ends, Mode::Plan, Allowance::default(), today).await?;
-    print!(
-        "{}",
-        crate::plan_view::render(&planned.plan, &planned.desired, 40)
-    );
-    print!(
-        "{}",
-        crate::plan_view::render_groups(&planned.group_plan, &planned.desired, 20)
-    );
-
-    println!("\n== sync 2: the changes");
-    let second = sync(&config, today, &scim_server, Allowance::default()).await?;
-    if second == Outcome::Refused {
-        let pauses = planned
-            .report
-            .planned
-            .get("deactivate")
-            .copied()
-            .unwrap_or(0);
-        println!(
-            "\n== the guard stopped a large share of pauses; the operator has reviewed the plan\n   \
-             and lets it through once: flexsync sync --allow-deactivations {pauses}"
-        );
-        let allowance = Allowance {
-            deactivations: Some(pauses),
-            ..Allowance::default()
-        };
-        exit = worst(exit, sync(&config, today, &scim_server, allowance).await?);
-    } else {
-        exit = worst(exit, second);
-    }
-
-    println!("\n== sync 3: nothing changed, so nothing is written");
-    exit = worst(
-        exit,
-        sync(&config, today, &scim_server, Allowance::default()).await?,
-    );
-
-    println!(
-        "\n== done in {:.1}s. State, reports and data are in {}",
-        clock.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    let _ = flex_server.shutdown().await;
-    let _ = scim_server.shutdown().await;
-    Ok(exit)
+    Ok(config)
 }
 
 /// One sync, its report, and the SCIM requests it caused by kind.

@@ -2,7 +2,7 @@
 //! store, and rendered for the terminal.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -15,6 +15,12 @@ use flexsync_core::plan::{Conflict, NotSent, Plan};
 use flexsync_winningtemp::StepOutcome;
 
 use crate::file_writer::DeliveryOutcome;
+
+/// How many of each list the terminal summary shows; the JSON report has them all.
+const MAX_FAILURES: usize = 20;
+const MAX_NOTES: usize = 10;
+const MAX_FINDINGS: usize = 15;
+const MAX_GROUP_NOTES: usize = 10;
 
 /// Everything an operator needs to know about one run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -152,213 +158,262 @@ impl RunReport {
     /// A summary for the terminal.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = self.write_summary(&mut out);
+        out
+    }
+
+    fn write_summary(&self, out: &mut String) -> fmt::Result {
+        self.write_header(out)?;
+        self.write_counts(out)?;
+        self.write_failures_and_notes(out)?;
+        self.write_findings(out)?;
+        self.write_plan_notes(out)?;
+        self.write_retries(out)?;
+        self.write_group_notes(out)?;
+        self.write_files(out)?;
+        self.write_warnings(out)?;
+        self.write_requests(out)
+    }
+
+    /// The run's size, and the guard that refused it, if one did.
+    fn write_header(&self, out: &mut String) -> fmt::Result {
         let verb = if self.dry_run { "plan" } else { "sync" };
-        let _ = writeln!(
+        writeln!(
             out,
             "{verb}: {} Flex records -> {} users ({} active); target holds {} users",
             self.source_records, self.desired_users, self.desired_active, self.target_users
-        );
+        )?;
         if let Some(refusal) = &self.refused {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "REFUSED by guard {}: {}",
                 refusal.guard, refusal.problem
-            );
-            let _ = writeln!(out, "  nothing was written; to proceed: {}", refusal.remedy);
+            )?;
+            writeln!(out, "  nothing was written; to proceed: {}", refusal.remedy)?;
         }
-        let line = |counts: &BTreeMap<String, usize>| {
-            if counts.is_empty() {
-                "nothing".to_string()
-            } else {
-                counts
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
-        let _ = writeln!(out, "  planned:   {}", line(&self.planned));
+        Ok(())
+    }
+
+    /// Steps planned, and for a sync that wrote, what they came to.
+    fn write_counts(&self, out: &mut String) -> fmt::Result {
+        writeln!(out, "  planned:   {}", count_line(&self.planned))?;
         if !self.dry_run && self.refused.is_none() {
-            let _ = writeln!(out, "  done:      {}", line(&self.succeeded));
-            let _ = writeln!(out, "  failed:    {}", line(&self.failed));
+            writeln!(out, "  done:      {}", count_line(&self.succeeded))?;
+            writeln!(out, "  failed:    {}", count_line(&self.failed))?;
             if !self.skipped.is_empty() {
-                let _ = writeln!(out, "  skipped:   {}", line(&self.skipped));
+                writeln!(out, "  skipped:   {}", count_line(&self.skipped))?;
             }
         }
-        for failure in self.failures.iter().take(20) {
-            let _ = writeln!(
+        Ok(())
+    }
+
+    /// The first failed steps, then the first steps that left a note.
+    fn write_failures_and_notes(&self, out: &mut String) -> fmt::Result {
+        for failure in self.failures.iter().take(MAX_FAILURES) {
+            writeln!(
                 out,
                 "    ! {} {}: {}",
                 failure.kind,
                 failure.external_id,
                 failure.error_message().unwrap_or("")
-            );
+            )?;
         }
-        if self.failures.len() > 20 {
-            let _ = writeln!(
-                out,
-                "    ... {} more in the JSON report",
-                self.failures.len() - 20
-            );
-        }
-        for note in self.notes.iter().take(10) {
-            let _ = writeln!(
+        write_more(out, self.failures.len(), MAX_FAILURES)?;
+        for note in self.notes.iter().take(MAX_NOTES) {
+            writeln!(
                 out,
                 "    ~ {} {}: {}",
                 note.kind,
                 note.external_id,
                 note.note.as_deref().unwrap_or("")
-            );
+            )?;
         }
-        if self.notes.len() > 10 {
-            let _ = writeln!(
-                out,
-                "    ... {} more in the JSON report",
-                self.notes.len() - 10
-            );
-        }
+        write_more(out, self.notes.len(), MAX_NOTES)
+    }
+
+    /// How many findings, and the weightiest of them.
+    fn write_findings(&self, out: &mut String) -> fmt::Result {
         let skipped = self
             .findings
             .iter()
             .filter(|f| f.severity == Severity::Skipped)
             .count();
-        let _ = writeln!(
+        writeln!(
             out,
             "  findings:  {} ({} records not synced)",
             self.findings.len(),
             skipped
-        );
+        )?;
         // Records left out first: they are people without an account.
         let mut by_weight: Vec<&Finding> = self.findings.iter().collect();
         by_weight.sort_by_key(|f| f.severity);
-        for finding in by_weight.into_iter().take(15) {
-            let _ = writeln!(
+        for finding in by_weight.into_iter().take(MAX_FINDINGS) {
+            writeln!(
                 out,
                 "    - {} {}: {} ({})",
                 finding.record, finding.field, finding.problem, finding.action
-            );
+            )?;
         }
-        if self.findings.len() > 15 {
-            let _ = writeln!(
-                out,
-                "    ... {} more in the JSON report",
-                self.findings.len() - 15
-            );
-        }
+        write_more(out, self.findings.len(), MAX_FINDINGS)
+    }
+
+    /// What the plan left out or held: values not sent, conflicts, waits, moves, kept pauses.
+    fn write_plan_notes(&self, out: &mut String) -> fmt::Result {
         for item in &self.not_sent {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  not sent:  {} for {} users (the target does not advertise it)",
                 item.attribute.name(),
                 item.users
-            );
+            )?;
         }
         for conflict in &self.conflicts {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  conflict:  {}: {}",
                 conflict.external_id, conflict.problem
-            );
+            )?;
         }
         if !self.waiting.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  waiting:   {} manager links wait for their manager to exist",
                 self.waiting.len()
-            );
+            )?;
         }
         if !self.held.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  held:      {} users kept as they are while their Flex record has findings",
                 self.held.len()
-            );
+            )?;
         }
         for moved in &self.moves {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  moved:     {} -> {} (same person, another company; account {} kept)",
                 moved.previous_external_id, moved.external_id, moved.target_id
-            );
+            )?;
         }
         if !self.kept_paused.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  kept paused: {} users active in Flex stay paused (keep_paused)",
                 self.kept_paused.len()
-            );
+            )?;
         }
+        Ok(())
+    }
+
+    /// Steps put off after recent failures, and records held back after repeated ones.
+    fn write_retries(&self, out: &mut String) -> fmt::Result {
         if !self.deferred.is_empty() {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  deferred:  {} steps of records that failed lately wait for their next try",
                 self.deferred.len()
-            );
+            )?;
         }
         for external_id in &self.held_back {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  HELD:      {external_id} failed repeatedly; tried weekly until it succeeds"
-            );
+            )?;
         }
+        Ok(())
+    }
+
+    /// A group tree the target cannot hold, and the first group steps left alone.
+    fn write_group_notes(&self, out: &mut String) -> fmt::Result {
         if self.tree_by_hand {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  groups:    the SCIM server advertises no group parent: groups are flat; place \
                  the tree by hand in Winningtemp or deliver it as files ([files])"
-            );
+            )?;
         }
-        for note in self.group_notes.iter().take(10) {
-            let _ = writeln!(
+        for note in self.group_notes.iter().take(MAX_GROUP_NOTES) {
+            writeln!(
                 out,
                 "  group:     {} ({}): {}",
                 note.group, note.kind, note.message
-            );
+            )?;
         }
-        if self.group_notes.len() > 10 {
-            let _ = writeln!(
+        if self.group_notes.len() > MAX_GROUP_NOTES {
+            writeln!(
                 out,
                 "    ... {} more group notes in the JSON report",
-                self.group_notes.len() - 10
-            );
+                self.group_notes.len() - MAX_GROUP_NOTES
+            )?;
         }
+        Ok(())
+    }
+
+    /// The file channel: where the files went, or why not, and what changed in each.
+    fn write_files(&self, out: &mut String) -> fmt::Result {
         match &self.delivery {
             Some(DeliveryOutcome {
                 error: Some(error), ..
-            }) => {
-                let _ = writeln!(out, "  files:     NOT delivered: {error}");
-            }
+            }) => writeln!(out, "  files:     NOT delivered: {error}")?,
             Some(DeliveryOutcome {
                 destination: Some(destination),
                 ..
-            }) => {
-                let _ = writeln!(out, "  files:     delivered to {destination}");
-            }
+            }) => writeln!(out, "  files:     delivered to {destination}")?,
             _ => {}
         }
         for (name, diff) in &self.file_changes {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  file:      {name}: {} added, {} changed, {} removed since the last delivery",
                 diff.added.len(),
                 diff.changed.len(),
                 diff.removed.len()
-            );
+            )?;
         }
+        Ok(())
+    }
+
+    fn write_warnings(&self, out: &mut String) -> fmt::Result {
         for warning in &self.warnings {
-            let _ = writeln!(out, "  warning:   {warning}");
+            writeln!(out, "  warning:   {warning}")?;
         }
+        Ok(())
+    }
+
+    /// How long the run took and the HTTP requests it sent.
+    fn write_requests(&self, out: &mut String) -> fmt::Result {
         let requests = self
             .requests
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(
+        writeln!(
             out,
             "  took {:.1}s; requests: {requests}",
             self.duration_ms as f64 / 1000.0
-        );
-        out
+        )
     }
+}
+
+/// `kind count, kind count`, or `nothing`.
+fn count_line(counts: &BTreeMap<String, usize>) -> String {
+    if counts.is_empty() {
+        "nothing".to_string()
+    } else {
+        counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The line that says how many of a list were left out of the summary.
+fn write_more(out: &mut String, total: usize, shown: usize) -> fmt::Result {
+    if total > shown {
+        writeln!(out, "    ... {} more in the JSON report", total - shown)?;
+    }
+    Ok(())
 }

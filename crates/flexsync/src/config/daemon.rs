@@ -1,0 +1,71 @@
+//! `[schedule]` and `[daemon]`: when `flexsync daemon` runs a sync, where it serves, and how
+//! it stops.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+
+use crate::schedule::{CronSlots, MAX_EVERY_MINUTES, Schedule, Slots, parse_time_of_day};
+
+use super::raw::{RawDaemon, RawSchedule};
+use super::{DEFAULT_DAEMON_LISTEN, DaemonSettings};
+
+pub(super) fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -> Result<Schedule> {
+    let given = [
+        raw.times.is_some(),
+        raw.every_minutes.is_some(),
+        raw.cron.is_some(),
+    ];
+    if given.iter().filter(|given| **given).count() > 1 {
+        bail!("schedule: give `times` or `every_minutes` or `cron`, only one of them");
+    }
+    let slots = match (&raw.times, raw.every_minutes, &raw.cron) {
+        (_, _, Some(text)) => Slots::Cron(CronSlots::parse(text).map_err(|e| {
+            anyhow!(
+                "schedule.cron: {text:?} is not a cron expression to run by ({e}); write five \
+                 fields, minute hour day-of-month month day-of-week, e.g. \"0 1 * * 1-5\""
+            )
+        })?),
+        (None, None, None) => Schedule::daily_at_one(time_zone.clone()).slots,
+        (None, Some(minutes), None) => {
+            if !(1..=MAX_EVERY_MINUTES).contains(&minutes) {
+                bail!(
+                    "schedule.every_minutes: {minutes} is not between 1 and {MAX_EVERY_MINUTES}; use `times` for daily runs"
+                );
+            }
+            Slots::EveryMinutes(minutes)
+        }
+        (Some(times), _, None) => {
+            if times.is_empty() {
+                bail!("schedule.times: name at least one time of day, e.g. [\"01:00\"]");
+            }
+            let parsed = times
+                .iter()
+                .map(|text| {
+                    parse_time_of_day(text).ok_or_else(|| {
+                        anyhow!("schedule.times: {text:?} is not a time of day written HH:MM (00:00 to 23:59)")
+                    })
+                })
+                .collect::<Result<BTreeSet<_>>>()?;
+            Slots::Times(parsed)
+        }
+    };
+    Ok(Schedule {
+        slots,
+        time_zone: time_zone.clone(),
+        run_at_start: raw.run_at_start.unwrap_or(false),
+    })
+}
+
+pub(super) fn read_daemon(raw: &RawDaemon) -> Result<DaemonSettings> {
+    let text = raw.listen.as_deref().unwrap_or(DEFAULT_DAEMON_LISTEN);
+    let listen = text.trim().parse::<SocketAddr>().map_err(|e| {
+        anyhow!("daemon.listen: {text:?} is not an address and port such as 127.0.0.1:9108: {e}")
+    })?;
+    Ok(DaemonSettings {
+        listen,
+        stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),
+    })
+}

@@ -1,0 +1,339 @@
+//! Configuration: the TOML file as written (`RawConfig`, unknown keys refused) and the checked
+//! `Config` the rest of the program uses (parsed URLs, resolved secrets, settings per part).
+//! Each section is checked in its own module, in the order `Config::from_raw` names them.
+
+mod connection;
+mod daemon;
+mod files;
+mod flex;
+mod guards;
+mod mapping;
+mod paths;
+mod raw;
+mod sync;
+mod winningtemp;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use flexsync_core::guard::GuardSettings;
+use flexsync_core::mapping::{GroupSettings, MappingSettings};
+use flexsync_core::plan::PlanSettings;
+use flexsync_core::retry_hold::HoldPolicy;
+use flexsync_flex::FlexSettings;
+use flexsync_scim::ScimSettings;
+
+use crate::file_writer::{Destination, FileColumns};
+use crate::schedule::Schedule;
+
+pub use raw::{
+    CompanyOrText, RawConfig, RawDaemon, RawExtra, RawFiles, RawFlex, RawGuards, RawMapping,
+    RawReport, RawSchedule, RawSftp, RawState, RawSync, RawWinningtemp,
+};
+
+use daemon::{read_daemon, read_schedule};
+use files::file_channel;
+use flex::flex_settings;
+use guards::guard_settings;
+use mapping::mapping_settings;
+use paths::{report_dir, state_path};
+use sync::sync_part;
+use winningtemp::winningtemp_part;
+
+pub const DEFAULT_USER_EXTENSION: &str =
+    "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
+
+/// The daemon's HTTP address and stop behaviour.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub listen: SocketAddr,
+    pub stop_timeout: Duration,
+}
+
+pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
+
+/// Where and how the CSV files are delivered.
+#[derive(Debug, Clone)]
+pub struct FileChannel {
+    pub destination: Destination,
+    pub last_delivery_dir: PathBuf,
+    pub columns: FileColumns,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub flex: FlexSettings,
+    /// The live SCIM channel, when `[winningtemp]` is configured.
+    pub scim: Option<ScimSettings>,
+    /// The CSV file channel, when `[files]` is configured.
+    pub files: Option<FileChannel>,
+    pub user_extension: String,
+    pub group_parent_attribute: String,
+    pub state_path: PathBuf,
+    pub report_dir: PathBuf,
+    pub mapping: MappingSettings,
+    pub groups: GroupSettings,
+    pub guards: GuardSettings,
+    pub plan: PlanSettings,
+    pub hold: HoldPolicy,
+    pub time_zone: jiff::tz::TimeZone,
+    pub time_zone_name: String,
+    pub concurrency: usize,
+    /// When `flexsync daemon` runs.
+    pub schedule: Schedule,
+    pub daemon: DaemonSettings,
+    /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Where each mapped value lives on the SCIM side, for this configuration.
+    pub fn attribute_map(&self) -> flexsync_winningtemp::AttributeMap {
+        flexsync_winningtemp::AttributeMap {
+            user_extension: self.user_extension.clone(),
+            extra: self.extra_attributes(),
+        }
+    }
+
+    /// The SCIM attribute paths of the configured extra mappings.
+    pub fn extra_attributes(&self) -> Vec<String> {
+        self.mapping
+            .extra
+            .iter()
+            .map(|e| e.target_attribute.clone())
+            .collect()
+    }
+
+    /// Reads and checks a configuration file. Relative paths inside it are taken from the
+    /// file's folder.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            // Never the error's own rendering: it quotes the line, which may hold a secret.
+            let at = e.span().map_or(String::new(), |span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" (line {line}, column {column})")
+            });
+            anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_raw(raw, base)
+    }
+
+    /// Checks a parsed file section by section, stopping at the first error, which names its
+    /// key. Relative paths are taken from `base`.
+    pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Config> {
+        let mut warnings = Vec::new();
+        let flex = flex_settings(raw.flex, base, &mut warnings)?;
+        let winningtemp = winningtemp_part(raw.winningtemp, base, &mut warnings)?;
+        let mapping = mapping_settings(raw.mapping)?;
+        let guards = guard_settings(&raw.guards)?;
+        let sync = sync_part(raw.sync)?;
+        let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
+        let daemon = read_daemon(&raw.daemon)?;
+        let state_path = state_path(&raw.state, base);
+        let files = file_channel(raw.files, base, &state_path)?;
+        if winningtemp.scim.is_none() && files.is_none() {
+            bail!("configure at least one channel: [winningtemp] (SCIM) or [files] (CSV)");
+        }
+        let report_dir = report_dir(raw.report, base, &state_path);
+
+        Ok(Config {
+            flex,
+            scim: winningtemp.scim,
+            files,
+            user_extension: winningtemp.user_extension,
+            group_parent_attribute: winningtemp.group_parent_attribute,
+            state_path,
+            report_dir,
+            mapping,
+            groups: raw.groups,
+            guards,
+            plan: sync.plan,
+            hold: sync.hold,
+            time_zone: sync.time_zone,
+            time_zone_name: sync.time_zone_name,
+            concurrency: sync.concurrency,
+            schedule,
+            daemon,
+            warnings,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{CronSlots, Slots};
+
+    #[test]
+    fn the_example_configuration_parses() {
+        let text = include_str!("../../../../flexsync.example.toml");
+        let raw: RawConfig = toml::from_str(text).unwrap();
+        assert_eq!(raw.flex.companies.len(), 1);
+        // Every commented-out key, uncommented, is a known key too.
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|rest| !rest.starts_with("e.g."))
+                    .filter(|rest| rest.contains(" = ") || rest.starts_with('['))
+                    .unwrap_or(line)
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let raw: RawConfig = toml::from_str(&uncommented).unwrap();
+        assert!(
+            raw.files
+                .is_some_and(|f| f.sftp.is_some() && f.dir.is_some())
+        );
+    }
+
+    fn load(extra: &str) -> Result<Config> {
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken = \"t\"\n{extra}"
+        );
+        Config::from_raw(toml::from_str(&text)?, Path::new("."))
+    }
+
+    #[test]
+    fn the_daemon_runs_daily_at_one_on_loopback_by_default() {
+        let config = load("").unwrap();
+        assert_eq!(
+            config.schedule.describe(),
+            "daily at 01:00 (Europe/Stockholm)"
+        );
+        assert!(!config.schedule.run_at_start);
+        assert_eq!(config.daemon.listen.to_string(), DEFAULT_DAEMON_LISTEN);
+    }
+
+    #[test]
+    fn schedule_keys_are_read_in_the_sync_time_zone() {
+        let config = load(
+            "[sync]\ntime_zone = \"Europe/Helsinki\"\n[schedule]\ntimes = [\"22:15\", \"01:00\", \"01:00\"]\nrun_at_start = true\n[daemon]\nlisten = \"0.0.0.0:9200\"\nstop_timeout_seconds = 30\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.schedule.describe(),
+            "daily at 01:00, 22:15 (Europe/Helsinki)"
+        );
+        assert!(config.schedule.run_at_start);
+        assert_eq!(config.daemon.listen.to_string(), "0.0.0.0:9200");
+        assert_eq!(config.daemon.stop_timeout, Duration::from_secs(30));
+        let every = load("[schedule]\nevery_minutes = 5\n").unwrap();
+        assert_eq!(every.schedule.slots, Slots::EveryMinutes(5));
+        assert_eq!(every.schedule.warnings().len(), 1);
+        let weekdays = load("[schedule]\ncron = \"0 1 * * 1-5\"\n").unwrap();
+        assert_eq!(
+            weekdays.schedule.slots,
+            Slots::Cron(CronSlots::parse("0 1 * * 1-5").unwrap())
+        );
+        assert_eq!(
+            weekdays.schedule.describe(),
+            "cron \"0 1 * * 1-5\" (Europe/Stockholm)"
+        );
+    }
+
+    #[test]
+    fn bad_schedule_and_daemon_keys_are_named() {
+        for (extra, named) in [
+            (
+                "[schedule]\ntimes = [\"25:00\"]\n",
+                "schedule.times: \"25:00\"",
+            ),
+            ("[schedule]\ntimes = []\n", "schedule.times"),
+            (
+                "[schedule]\nevery_minutes = 0\n",
+                "schedule.every_minutes: 0",
+            ),
+            (
+                "[schedule]\nevery_minutes = 1441\n",
+                "schedule.every_minutes: 1441",
+            ),
+            (
+                "[schedule]\ntimes = [\"01:00\"]\nevery_minutes = 30\n",
+                "schedule: give `times` or `every_minutes`",
+            ),
+            (
+                "[schedule]\nevery_minutes = 30\ncron = \"0 1 * * *\"\n",
+                "schedule: give `times` or `every_minutes` or `cron`",
+            ),
+            (
+                "[schedule]\ncron = \"0 25 * * 1-5\"\n",
+                "schedule.cron: \"0 25 * * 1-5\" is not a cron expression",
+            ),
+            (
+                "[schedule]\ncron = \"0 0 30 2 *\"\n",
+                "schedule.cron: \"0 0 30 2 *\"",
+            ),
+            (
+                "[daemon]\nlisten = \"localhost\"\n",
+                "daemon.listen: \"localhost\"",
+            ),
+        ] {
+            let error = format!("{:#}", load(extra).unwrap_err());
+            assert!(error.contains(named), "{extra}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\ncolour = \"red\"\n";
+        let error = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
+        assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn insecure_tls_and_a_secret_file_readable_by_others_are_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("password");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_file = {:?}\n\
+             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+             token = \"t\"\ndanger_accept_invalid_certs = true\n",
+            secret.display().to_string()
+        );
+        let path = dir.path().join("flexsync.toml");
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(&path).unwrap();
+        let warnings = config.warnings.join("\n");
+        assert!(warnings.contains("readable by other users"), "{warnings}");
+        assert!(warnings.contains("NOT verified"), "{warnings}");
+        assert!(!warnings.contains("s3cret"));
+
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert!(
+            !config
+                .warnings
+                .join("\n")
+                .contains("readable by other users")
+        );
+    }
+
+    #[test]
+    fn a_config_error_names_the_place_but_never_quotes_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flexsync.toml");
+        let text =
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npasword = \"hunter2-secret\"\n";
+        std::fs::write(&path, text).unwrap();
+        let error = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(error.contains("pasword"), "{error}");
+        assert!(error.contains("line 4"), "{error}");
+        assert!(!error.contains("hunter2-secret"), "{error}");
+        std::fs::write(&path, "[winningtemp]\ntoken = abc-secret-token\n").unwrap();
+        let error = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(!error.contains("abc-secret-token"), "{error}");
+    }
+}

@@ -1,0 +1,187 @@
+//! The configuration file as written: one struct per TOML table, unknown keys refused.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use flexsync_core::mapping::GroupSettings;
+
+use crate::file_writer::FileColumns;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub flex: RawFlex,
+    pub winningtemp: Option<RawWinningtemp>,
+    pub files: Option<RawFiles>,
+    #[serde(default)]
+    pub state: RawState,
+    #[serde(default)]
+    pub mapping: RawMapping,
+    #[serde(default)]
+    pub groups: GroupSettings,
+    #[serde(default)]
+    pub guards: RawGuards,
+    #[serde(default)]
+    pub sync: RawSync,
+    #[serde(default)]
+    pub report: RawReport,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub daemon: RawDaemon,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlex {
+    pub base_url: String,
+    pub api_prefix: Option<String>,
+    pub username: String,
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub instance: CompanyOrText,
+    pub companies: Vec<CompanyOrText>,
+    /// "literal" (default), "base64", "base64-user".
+    pub auth: Option<String>,
+    pub page_size: Option<u32>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrent: Option<usize>,
+    /// Requests per second at most (retries included); none = no limit.
+    pub rate_per_second: Option<f64>,
+    pub danger_accept_invalid_certs: Option<bool>,
+}
+
+/// A number or a text in TOML: `companies = [1010, "1020"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CompanyOrText {
+    Number(i64),
+    Text(String),
+}
+
+impl CompanyOrText {
+    pub(super) fn text(&self) -> String {
+        match self {
+            CompanyOrText::Number(n) => n.to_string(),
+            CompanyOrText::Text(t) => t.trim().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWinningtemp {
+    pub scim_url: String,
+    pub token: Option<String>,
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub user_extension: Option<String>,
+    /// The group attribute that holds a group's parent (`urn:...:Group:parentExternalId`).
+    pub group_parent_attribute: Option<String>,
+    pub page_size: Option<usize>,
+    pub timeout_seconds: Option<u64>,
+    pub max_concurrent: Option<usize>,
+    /// Requests per second at most (retries included); none = no limit.
+    pub rate_per_second: Option<f64>,
+    pub danger_accept_invalid_certs: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFiles {
+    /// A local folder (it must exist).
+    pub dir: Option<PathBuf>,
+    pub sftp: Option<RawSftp>,
+    /// Where a copy of the last delivery is kept, for the change report.
+    pub last_delivery_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub columns: FileColumns,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSftp {
+    pub host: String,
+    pub port: Option<u16>,
+    pub user: String,
+    pub private_key_file: PathBuf,
+    pub known_hosts_file: PathBuf,
+    #[serde(default)]
+    pub remote_dir: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    pub exclude_employment_types: Option<Vec<String>>,
+    pub starter_lead_days: Option<u32>,
+    #[serde(default)]
+    pub extra: Vec<RawExtra>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtra {
+    pub field: String,
+    pub attribute: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuards {
+    pub max_deactivations: Option<usize>,
+    pub max_source_drop_share: Option<f64>,
+    pub max_group_retirements: Option<usize>,
+    pub max_deactivation_share: Option<f64>,
+    pub deactivation_floor: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSync {
+    pub time_zone: Option<String>,
+    /// Winningtemp's KeepInactive rule: never make a paused user active again.
+    pub keep_paused: Option<bool>,
+    /// A record that failed waits this many minutes before it is tried again, doubling with
+    /// each failure in a row, up to a week.
+    pub retry_base_minutes: Option<u64>,
+    /// After this many failures in a row a record is held: tried weekly and listed in every
+    /// report until it succeeds.
+    pub hold_after_failures: Option<u32>,
+    pub concurrency: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub dir: Option<PathBuf>,
+}
+
+/// When `flexsync daemon` runs a sync: `times`, `every_minutes` or `cron`, one of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    /// Local times of day (`HH:MM`) in `sync.time_zone`; default `["01:00"]`.
+    pub times: Option<Vec<String>>,
+    pub every_minutes: Option<u32>,
+    /// A five-field cron expression in `sync.time_zone`, e.g. `0 1 * * 1-5`.
+    pub cron: Option<String>,
+    pub run_at_start: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    /// Where `/healthz` and `/metrics` are served; default `127.0.0.1:9108`.
+    pub listen: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long a run in progress may take to finish.
+    pub stop_timeout_seconds: Option<u64>,
+}

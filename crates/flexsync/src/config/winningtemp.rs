@@ -1,0 +1,71 @@
+//! `[winningtemp]`: the SCIM channel, when configured, and where its attributes live.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+
+use flexsync_scim::ScimSettings;
+
+use super::DEFAULT_USER_EXTENSION;
+use super::connection::{http_settings, secret};
+use super::paths::resolve;
+use super::raw::RawWinningtemp;
+
+/// What `[winningtemp]` adds to the `Config`.
+pub(super) struct WinningtempPart {
+    pub(super) scim: Option<ScimSettings>,
+    pub(super) user_extension: String,
+    pub(super) group_parent_attribute: String,
+}
+
+pub(super) fn winningtemp_part(
+    raw: Option<RawWinningtemp>,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<WinningtempPart> {
+    let (scim, user_extension, group_parent_attribute) = match raw {
+        Some(mut wt) => {
+            let user_extension = wt.user_extension.take();
+            let group_parent_attribute = wt.group_parent_attribute.take();
+            let scim = scim_settings(wt, base, warnings)?;
+            (Some(scim), user_extension, group_parent_attribute)
+        }
+        None => (None, None, None),
+    };
+    Ok(WinningtempPart {
+        scim,
+        user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
+        group_parent_attribute: group_parent_attribute
+            .unwrap_or_else(|| flexsync_winningtemp::groups::DEFAULT_PARENT_ATTRIBUTE.to_string()),
+    })
+}
+
+fn scim_settings(
+    wt: RawWinningtemp,
+    base: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<ScimSettings> {
+    let token = secret(
+        "winningtemp.token",
+        wt.token,
+        wt.token_env,
+        wt.token_file.as_deref().map(|p| resolve(base, p)),
+        warnings,
+    )?;
+    url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+    let http = http_settings(
+        wt.timeout_seconds,
+        wt.max_concurrent,
+        wt.rate_per_second,
+        wt.danger_accept_invalid_certs,
+        "winningtemp",
+        warnings,
+    );
+    Ok(ScimSettings {
+        base_url: wt.scim_url,
+        token,
+        page_size: wt.page_size.unwrap_or(200),
+        max_pages: 10_000,
+        http,
+    })
+}
