@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::UserValues;
+use crate::ids::{ExternalId, TargetId};
 
 /// A value the target can hold for a user. The plan only compares and writes attributes the
 /// target advertises.
@@ -78,12 +79,12 @@ impl Capabilities {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetUser {
     /// The target's own id.
-    pub id: String,
-    pub external_id: Option<String>,
+    pub id: TargetId,
+    pub external_id: Option<ExternalId>,
     /// Values as the target holds them; attributes it did not return are `None`/empty.
     pub values: UserValues,
     /// The target id of the user's manager.
-    pub manager_id: Option<String>,
+    pub manager_id: Option<TargetId>,
 }
 
 /// Everything the target holds that the plan needs.
@@ -97,11 +98,11 @@ pub struct Current {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Memory {
     /// External id -> target id, for every user we created, adopted or linked.
-    pub links: BTreeMap<String, String>,
+    pub links: BTreeMap<ExternalId, TargetId>,
     /// External id -> target id, for every group we created or found by its external id.
-    pub group_links: BTreeMap<String, String>,
+    pub group_links: BTreeMap<ExternalId, TargetId>,
     /// Target ids of users and groups this tool created.
-    pub created: BTreeSet<String>,
+    pub created: BTreeSet<TargetId>,
 }
 
 /// What a link in the state store points at.

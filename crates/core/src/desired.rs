@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::finding::Finding;
+use crate::ids::ExternalId;
 
 /// Winningtemp's gender values.
 #[derive(
@@ -63,40 +64,40 @@ pub struct UserValues {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredUser {
     /// Flex `Id`.
-    pub external_id: String,
+    pub external_id: ExternalId,
     pub values: UserValues,
     /// The external id of the user's manager, when the manager is also a desired user.
-    pub manager_external_id: Option<String>,
+    pub manager_external_id: Option<ExternalId>,
     /// Depth in the manager tree (0 = no manager); creates run in this order.
     pub manager_depth: u32,
     /// The external id of the group the user belongs to (the lowest level they have a value
     /// for), when groups are configured.
-    pub group: Option<String>,
+    pub group: Option<ExternalId>,
 }
 
 /// A group of the tree built from organisational fields. Its external id is derived from its
 /// path of keys (company, then each level's key), never from its name alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredGroup {
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// The label shown (the account name, or the field value).
     pub display_name: String,
     /// The labels from the top down to this group, e.g. `["Stockholm", "Ekonomi"]`.
     pub path: Vec<String>,
-    pub parent_external_id: Option<String>,
+    pub parent_external_id: Option<ExternalId>,
     /// External ids of the users who sit directly in this group.
-    pub members: Vec<String>,
+    pub members: Vec<ExternalId>,
     /// External ids of the managers of this group's members ("Manager places another user as
     /// the manager for the group this user belongs to").
-    pub managers: Vec<String>,
+    pub managers: Vec<ExternalId>,
 }
 
 /// The whole desired state of one run, plus what the map step found along the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desired {
-    pub users: BTreeMap<String, DesiredUser>,
+    pub users: BTreeMap<ExternalId, DesiredUser>,
     /// The group tree, by external id; empty when no group levels are configured.
-    pub groups: BTreeMap<String, DesiredGroup>,
+    pub groups: BTreeMap<ExternalId, DesiredGroup>,
     pub findings: Vec<Finding>,
     /// How many employee records the source held (before any was skipped).
     pub source_records: usize,
@@ -104,7 +105,7 @@ pub struct Desired {
     /// the day: an employed one's account is held as it is; the others' are paused like any
     /// leaver's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub skipped: BTreeMap<String, Skipped>,
+    pub skipped: BTreeMap<ExternalId, Skipped>,
 }
 
 /// A record left out of the desired users, as the plan treats its account.

@@ -241,8 +241,8 @@ mod tests {
     fn case(managed: usize, paused: usize, records: usize) -> (Plan, Desired, Current) {
         let users: Vec<TargetUser> = (0..managed)
             .map(|i| TargetUser {
-                id: format!("t{i}"),
-                external_id: Some(format!("e{i}")),
+                id: format!("t{i}").into(),
+                external_id: Some(format!("e{i}").into()),
                 values: UserValues {
                     active: true,
                     ..UserValues::default()

@@ -2,6 +2,7 @@
 //! that gets it there. No I/O, no clock: dates and capabilities are inputs.
 //!
 //! Layout:
+//! - [`ids`]: the ids that travel through a run: external ids (source side) and target ids.
 //! - [`snapshot`]: one full read of Flex, as raw as it came (strings where we must still judge).
 //! - [`finding`]: data-quality findings, each naming a record and a field.
 //! - [`desired`]: the state Winningtemp should have (users with every mapped value).
@@ -22,6 +23,7 @@ pub mod finding;
 pub mod group_plan;
 pub mod groups;
 pub mod guard;
+pub mod ids;
 pub mod kind;
 pub mod map;
 pub mod mapping;

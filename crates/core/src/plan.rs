@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::current::{Attribute, Current, Memory, TargetUser};
 use crate::desired::{Desired, DesiredUser, Skipped, UserValues};
+use crate::ids::{ExternalId, TargetId};
 use crate::kind::OperationKind;
 
 /// One attribute that will change, shown as text for people.
@@ -25,32 +26,32 @@ pub enum Operation {
     /// Create a user, linked to `manager_external_id` in the same request (the manager
     /// exists by then: managers come first).
     CreateUser {
-        external_id: String,
+        external_id: ExternalId,
         values: UserValues,
         /// Attributes to send (those the target supports).
         attributes: Vec<Attribute>,
-        manager_external_id: Option<String>,
+        manager_external_id: Option<ExternalId>,
     },
     /// Take over an existing account with the same userName and no externalId: set the
     /// externalId and the attributes in `changes`.
     AdoptUser {
-        target_id: String,
-        external_id: String,
+        target_id: TargetId,
+        external_id: ExternalId,
         values: UserValues,
         changes: Vec<Change>,
     },
     /// Change the attributes listed in `changes` to their values in `values`.
     UpdateUser {
-        target_id: String,
-        external_id: String,
+        target_id: TargetId,
+        external_id: ExternalId,
         values: UserValues,
         changes: Vec<Change>,
     },
     /// Pause a user (active = false), in the same request as any other changes (a leaver's
     /// end date): `values` holds them when `changes` is not empty.
     DeactivateUser {
-        target_id: String,
-        external_id: String,
+        target_id: TargetId,
+        external_id: ExternalId,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         values: Option<UserValues>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -58,25 +59,25 @@ pub enum Operation {
     },
     /// Make a paused user active again, with any other changes.
     ReactivateUser {
-        target_id: String,
-        external_id: String,
+        target_id: TargetId,
+        external_id: ExternalId,
         values: UserValues,
         changes: Vec<Change>,
     },
     /// Link (or unlink, when `manager_external_id` is None) a user's manager. `target_id` is
     /// None when the user is created in this run; the writer resolves both ids when it gets here.
     SetManager {
-        target_id: Option<String>,
-        external_id: String,
-        manager_external_id: Option<String>,
+        target_id: Option<TargetId>,
+        external_id: ExternalId,
+        manager_external_id: Option<ExternalId>,
         /// The target id of the manager the user has now.
-        before: Option<String>,
+        before: Option<TargetId>,
     },
 }
 
 impl Operation {
     /// The external id of the user the operation is about.
-    pub fn external_id(&self) -> &str {
+    pub fn external_id(&self) -> &ExternalId {
         match self {
             Operation::CreateUser { external_id, .. }
             | Operation::AdoptUser { external_id, .. }
@@ -135,7 +136,7 @@ pub struct NotSent {
 /// A desired user the plan cannot act on, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
-    pub external_id: String,
+    pub external_id: ExternalId,
     pub problem: String,
 }
 
@@ -144,10 +145,10 @@ pub struct Conflict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Move {
     /// The new Flex `Id`.
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// The Flex `Id` the account carried until now.
-    pub previous_external_id: String,
-    pub target_id: String,
+    pub previous_external_id: ExternalId,
+    pub target_id: TargetId,
 }
 
 /// Options of the plan that come from configuration.
@@ -167,13 +168,13 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Target users with an external id we no longer see in Flex, left alone because their Flex
     /// record is still there but was skipped for a data-quality finding.
-    pub held: Vec<String>,
+    pub held: Vec<ExternalId>,
     /// Manager links that cannot be made yet (the manager is not in the target and will not be
     /// created in this run); they are planned again on every run until they can be.
     pub waiting: Vec<Conflict>,
     /// Users active in Flex but paused in the target, left paused by `keep_paused`.
     #[serde(default)]
-    pub kept_paused: Vec<String>,
+    pub kept_paused: Vec<ExternalId>,
     /// Accounts re-keyed because their person moved between configured companies.
     #[serde(default)]
     pub moves: Vec<Move>,
@@ -329,7 +330,7 @@ impl<'a> TargetIndex<'a> {
     }
 
     /// The target id that a desired manager has now, if it exists in the target.
-    fn manager_target_id(&self, external_id: &str, memory: &Memory) -> Option<String> {
+    fn manager_target_id(&self, external_id: &str, memory: &Memory) -> Option<TargetId> {
         self.by_external_id
             .get(external_id)
             .map(|u| u.id.clone())
@@ -355,7 +356,7 @@ fn same_person(desired: &UserValues, target: &UserValues) -> bool {
 /// The keep-paused rule, and the users it holds paused in this plan.
 struct Activity<'s> {
     keep_paused: bool,
-    kept_paused: &'s mut Vec<String>,
+    kept_paused: &'s mut Vec<ExternalId>,
 }
 
 impl Activity<'_> {
@@ -542,14 +543,14 @@ pub fn plan(
         .collect();
     leavers.sort_by(|a, b| a.id.cmp(&b.id));
     for target in leavers {
-        let Some(external_id) = target.external_id.as_deref() else {
+        let Some(external_id) = target.external_id.as_ref() else {
             continue; // never touch accounts without an externalId
         };
         let reason = if let Some(user) = desired.users.get(external_id) {
             // A second account carrying a managed user's externalId: reported, and paused
             // along with its twin when the person leaves.
             conflicts.push(Conflict {
-                external_id: external_id.to_string(),
+                external_id: external_id.clone(),
                 problem: format!(
                     "target user {} carries the same externalId as the account flexsync manages",
                     target.id
@@ -561,7 +562,7 @@ pub fn plan(
             "a duplicate account of someone who left"
         } else if let Some(skipped) = desired.skipped.get(external_id) {
             if *skipped == Skipped::Employed {
-                held.push(external_id.to_string());
+                held.push(external_id.clone());
                 continue;
             }
             "no employment period covers today (its Flex record has findings)"
@@ -572,7 +573,7 @@ pub fn plan(
             deactivations.push(Step {
                 operation: Operation::DeactivateUser {
                     target_id: target.id.clone(),
-                    external_id: external_id.to_string(),
+                    external_id: external_id.clone(),
                     values: None,
                     changes: Vec::new(),
                 },
@@ -700,7 +701,7 @@ fn manager_step(
         operation: Operation::SetManager {
             target_id: target.map(|t| t.id.clone()),
             external_id: user.external_id.clone(),
-            manager_external_id: wanted.map(str::to_string),
+            manager_external_id: wanted.map(ExternalId::from),
             before,
         },
         reason: reason.into(),

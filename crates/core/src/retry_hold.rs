@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::ExternalId;
 use crate::kind::OperationKind;
 use crate::plan::{Operation, Plan, Step};
 
@@ -54,7 +55,7 @@ impl FailureClass {
 /// A record whose writes failed on earlier runs, as the state store remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordFailure {
-    pub external_id: String,
+    pub external_id: ExternalId,
     /// Failed runs in a row (reset by a success).
     pub count: u32,
     /// When the last failure happened.
@@ -152,12 +153,10 @@ pub fn held_back(
     failures: &[RecordFailure],
     now: Timestamp,
     policy: &HoldPolicy,
-) -> BTreeMap<String, HoldState> {
-    let mut latest: BTreeMap<&str, &RecordFailure> = BTreeMap::new();
+) -> BTreeMap<ExternalId, HoldState> {
+    let mut latest: BTreeMap<&ExternalId, &RecordFailure> = BTreeMap::new();
     for failure in failures.iter().filter(|f| f.count > 0) {
-        let entry = latest
-            .entry(failure.external_id.as_str())
-            .or_insert(failure);
+        let entry = latest.entry(&failure.external_id).or_insert(failure);
         if (failure.last_at, failure.count) > (entry.last_at, entry.count) {
             *entry = failure;
         }
@@ -187,7 +186,7 @@ pub fn held_back(
         } else {
             continue;
         };
-        waits.insert(external_id.to_string(), state);
+        waits.insert(external_id.clone(), state);
     }
     waits
 }
@@ -195,7 +194,7 @@ pub fn held_back(
 /// A step taken out of this run's plan because its record waits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deferred {
-    pub external_id: String,
+    pub external_id: ExternalId,
     pub kind: OperationKind,
     pub next_try: Timestamp,
     pub held: bool,
@@ -207,7 +206,7 @@ pub struct Deferred {
 /// notes), and returns what was removed, in plan order.
 pub fn defer(
     plan: &mut Plan,
-    waits: &BTreeMap<String, HoldState>,
+    waits: &BTreeMap<ExternalId, HoldState>,
     now: Timestamp,
 ) -> Vec<Deferred> {
     let mut deferred = Vec::new();
@@ -232,7 +231,7 @@ pub fn defer(
             return true;
         }
         deferred.push(Deferred {
-            external_id: external_id.to_string(),
+            external_id: external_id.clone(),
             kind: step.operation.kind(),
             next_try: wait.next_try(),
             held: wait.is_held(),
@@ -274,7 +273,7 @@ mod tests {
 
     fn update(id: &str) -> Step {
         step(Operation::UpdateUser {
-            target_id: format!("t-{id}"),
+            target_id: format!("t-{id}").into(),
             external_id: id.into(),
             values: Default::default(),
             changes: Vec::new(),
@@ -283,7 +282,7 @@ mod tests {
 
     fn pause(id: &str) -> Step {
         step(Operation::DeactivateUser {
-            target_id: format!("t-{id}"),
+            target_id: format!("t-{id}").into(),
             external_id: id.into(),
             values: None,
             changes: Vec::new(),
@@ -399,15 +398,15 @@ mod tests {
             steps: vec![update("a"), update("b"), pause("a"), update("c")],
             ..Plan::default()
         };
-        let waits: BTreeMap<String, HoldState> = [
+        let waits: BTreeMap<ExternalId, HoldState> = [
             (
-                "a".to_string(),
+                "a".into(),
                 HoldState::NotYet {
                     next_try: at(2 * HOUR),
                 },
             ),
             (
-                "c".to_string(),
+                "c".into(),
                 HoldState::Held {
                     since_count: 7,
                     next_try: at(HOUR),
@@ -433,7 +432,12 @@ mod tests {
         let left: Vec<_> = plan
             .steps
             .iter()
-            .map(|s| (s.operation.kind().as_str(), s.operation.external_id()))
+            .map(|s| {
+                (
+                    s.operation.kind().as_str(),
+                    s.operation.external_id().as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             left,

@@ -180,7 +180,8 @@ pub fn explain(result: &RunResult, who: &str) -> Option<String> {
         .users
         .values()
         .find(|u| u.external_id.to_lowercase() == wanted || u.values.user_name == wanted);
-    let external_id = user.map(|u| u.external_id.clone()).or_else(|| {
+    // A Flex id, or a finding's record (which can be a list position for a record without one).
+    let external_id = user.map(|u| u.external_id.to_string()).or_else(|| {
         result
             .desired
             .findings
@@ -256,7 +257,7 @@ pub fn explain(result: &RunResult, who: &str) -> Option<String> {
         .plan
         .steps
         .iter()
-        .filter(|s| s.operation.external_id() == external_id)
+        .filter(|s| s.operation.external_id().as_str() == external_id)
         .collect();
     if steps.is_empty() {
         let _ = writeln!(out, "  plan:     nothing to do");

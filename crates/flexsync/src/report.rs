@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use flexsync_core::finding::{Finding, Severity};
 use flexsync_core::guard::Refusal;
+use flexsync_core::ids::ExternalId;
 use flexsync_core::outcome::RunKind;
 use flexsync_core::plan::{Conflict, NotSent, Plan};
 
@@ -47,7 +48,7 @@ pub struct RunReport {
     pub not_sent: Vec<NotSent>,
     pub conflicts: Vec<Conflict>,
     pub waiting: Vec<Conflict>,
-    pub held: Vec<String>,
+    pub held: Vec<ExternalId>,
     pub refused: Option<Refusal>,
     pub warnings: Vec<String>,
     /// HTTP requests sent, per end (including retries), and retries.
@@ -55,11 +56,11 @@ pub struct RunReport {
     /// Steps of records that failed lately, put off until their next try.
     pub deferred: Vec<flexsync_core::retry_hold::Deferred>,
     /// Records held back after repeated failures: listed on every run until they succeed.
-    pub held_back: Vec<String>,
+    pub held_back: Vec<ExternalId>,
     /// Accounts re-keyed because their person moved between configured companies.
     pub moves: Vec<flexsync_core::plan::Move>,
     /// Users active in Flex but kept paused (the keep_paused rule).
-    pub kept_paused: Vec<String>,
+    pub kept_paused: Vec<ExternalId>,
     /// Group steps left alone, with why.
     pub group_notes: Vec<flexsync_core::group_plan::GroupNote>,
     /// The SCIM server cannot hold a group's parent: groups were made flat.

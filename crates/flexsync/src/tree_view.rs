@@ -71,19 +71,20 @@ fn members_below(
 mod tests {
     use super::*;
     use flexsync_core::desired::{DesiredUser, UserValues};
+    use flexsync_core::ids::ExternalId;
 
     fn group(id: &str, name: &str, parent: Option<&str>, members: &[&str]) -> DesiredGroup {
         DesiredGroup {
             external_id: id.into(),
             display_name: name.into(),
             path: vec![name.into()],
-            parent_external_id: parent.map(str::to_string),
-            members: members.iter().map(|m| m.to_string()).collect(),
+            parent_external_id: parent.map(ExternalId::from),
+            members: members.iter().map(|m| ExternalId::from(*m)).collect(),
             managers: Vec::new(),
         }
     }
 
-    fn user(id: &str, group: Option<&str>) -> (String, DesiredUser) {
+    fn user(id: &str, group: Option<&str>) -> (ExternalId, DesiredUser) {
         let user = DesiredUser {
             external_id: id.into(),
             values: UserValues {
@@ -92,9 +93,9 @@ mod tests {
             },
             manager_external_id: None,
             manager_depth: 0,
-            group: group.map(str::to_string),
+            group: group.map(ExternalId::from),
         };
-        (id.to_string(), user)
+        (id.into(), user)
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use flexsync_core::ids::ExternalId;
 use jiff::civil::Date;
 use rusqlite::params;
 
@@ -11,27 +12,31 @@ use crate::store::StateStore;
 
 impl StateStore {
     /// Notes that a group is empty from `since`, unless it was noted already.
-    pub fn mark_group_empty(&self, external_id: &str, since: Date) -> Result<(), StateError> {
+    pub fn mark_group_empty(
+        &self,
+        external_id: &ExternalId,
+        since: Date,
+    ) -> Result<(), StateError> {
         self.execute(
             "mark a group empty",
             "INSERT OR IGNORE INTO empty_groups (external_id, since) VALUES (?1, ?2)",
-            params![external_id, since.to_string()],
+            params![external_id.as_str(), since.to_string()],
         )?;
         Ok(())
     }
 
     /// Forgets that a group was empty (it has members again, or it was retired).
-    pub fn clear_group_empty(&self, external_id: &str) -> Result<(), StateError> {
+    pub fn clear_group_empty(&self, external_id: &ExternalId) -> Result<(), StateError> {
         self.execute(
             "clear an empty group",
             "DELETE FROM empty_groups WHERE external_id = ?1",
-            params![external_id],
+            params![external_id.as_str()],
         )?;
         Ok(())
     }
 
     /// Every group noted empty, with the day it was first seen empty.
-    pub fn empty_groups(&self) -> Result<BTreeMap<String, Date>, StateError> {
+    pub fn empty_groups(&self) -> Result<BTreeMap<ExternalId, Date>, StateError> {
         let rows: Vec<(String, String)> = self.rows(
             "read empty groups",
             "SELECT external_id, since FROM empty_groups",
@@ -46,7 +51,7 @@ impl StateStore {
                     column: "since",
                     detail: e.to_string(),
                 })?;
-                Ok((external_id, day))
+                Ok((ExternalId::from(external_id), day))
             })
             .collect()
     }
@@ -61,10 +66,11 @@ mod tests {
     #[test]
     fn an_empty_group_keeps_its_first_day_until_cleared() {
         let store = StateStore::open_in_memory().unwrap();
-        store.mark_group_empty("grp:1", date(2026, 11, 1)).unwrap();
-        store.mark_group_empty("grp:1", date(2026, 11, 5)).unwrap();
+        let group = "grp:1".into();
+        store.mark_group_empty(&group, date(2026, 11, 1)).unwrap();
+        store.mark_group_empty(&group, date(2026, 11, 5)).unwrap();
         assert_eq!(store.empty_groups().unwrap()["grp:1"], date(2026, 11, 1));
-        store.clear_group_empty("grp:1").unwrap();
+        store.clear_group_empty(&group).unwrap();
         assert!(store.empty_groups().unwrap().is_empty());
     }
 }

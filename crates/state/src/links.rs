@@ -2,6 +2,7 @@
 //! created that target user), and the record-level failures kept for retry with growing intervals.
 
 use flexsync_core::current::{LinkKind, Memory};
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::retry_hold::FailureClass;
 use jiff::Timestamp;
 use rusqlite::params;
@@ -13,7 +14,7 @@ use crate::store::StateStore;
 /// Failures of one record in a row, since its last success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
-    pub external_id: String,
+    pub external_id: ExternalId,
     pub count: u32,
     pub first_at: Timestamp,
     pub last_at: Timestamp,
@@ -31,8 +32,8 @@ impl StateStore {
     pub fn link(
         &self,
         kind: LinkKind,
-        external_id: &str,
-        target_id: &str,
+        external_id: &ExternalId,
+        target_id: &TargetId,
         created_by_us: bool,
         at: Timestamp,
     ) -> Result<(), StateError> {
@@ -48,8 +49,8 @@ impl StateStore {
                  linked_at = excluded.linked_at,
                  kind = excluded.kind",
             params![
-                external_id,
-                target_id,
+                external_id.as_str(),
+                target_id.as_str(),
                 created_by_us,
                 at.to_string(),
                 kind.label()
@@ -59,11 +60,11 @@ impl StateStore {
     }
 
     /// Forgets the link of `external_id` (no error when there is none).
-    pub fn unlink(&self, external_id: &str) -> Result<(), StateError> {
+    pub fn unlink(&self, external_id: &ExternalId) -> Result<(), StateError> {
         self.execute(
             "unlink a user",
             "DELETE FROM links WHERE external_id = ?1",
-            params![external_id],
+            params![external_id.as_str()],
         )?;
         Ok(())
     }
@@ -77,6 +78,7 @@ impl StateStore {
         )?;
         let mut memory = Memory::default();
         for (external_id, target_id, created_by_us, kind) in rows {
+            let target_id = TargetId::from(target_id);
             if created_by_us {
                 memory.created.insert(target_id.clone());
             }
@@ -85,7 +87,7 @@ impl StateStore {
                 Some(LinkKind::Group) => &mut memory.group_links,
                 None => return Err(self.corrupt("links", external_id, "kind", kind)),
             };
-            links.insert(external_id, target_id);
+            links.insert(ExternalId::from(external_id), target_id);
         }
         Ok(memory)
     }
@@ -93,7 +95,7 @@ impl StateStore {
     /// Counts one more failure for `external_id` and returns the record as it now stands.
     pub fn record_failure(
         &self,
-        external_id: &str,
+        external_id: &ExternalId,
         message: &str,
         class: FailureClass,
         failed_step: Option<u64>,
@@ -113,13 +115,19 @@ impl StateStore {
                      class = excluded.class,
                      failed_step = excluded.failed_step
                  RETURNING count, first_at",
-                params![external_id, at.to_string(), message, class.as_str(), step],
+                params![
+                    external_id.as_str(),
+                    at.to_string(),
+                    message,
+                    class.as_str(),
+                    step
+                ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .map_err(&sql)
         })?;
         Ok(FailureRecord {
-            external_id: external_id.to_string(),
+            external_id: external_id.clone(),
             count: self.count(external_id, count)?,
             first_at: self.timestamp("failures", external_id, "first_at", &first_at)?,
             last_at: at,
@@ -130,11 +138,11 @@ impl StateStore {
     }
 
     /// Forgets the failures of `external_id` (after it succeeded, or left the source).
-    pub fn clear_failure(&self, external_id: &str) -> Result<(), StateError> {
+    pub fn clear_failure(&self, external_id: &ExternalId) -> Result<(), StateError> {
         self.execute(
             "clear a failure",
             "DELETE FROM failures WHERE external_id = ?1",
-            params![external_id],
+            params![external_id.as_str()],
         )?;
         Ok(())
     }
@@ -172,7 +180,7 @@ impl StateStore {
                             &first_at,
                         )?,
                         last_at: self.timestamp("failures", &external_id, "last_at", &last_at)?,
-                        external_id,
+                        external_id: ExternalId::from(external_id),
                         last_message,
                         class,
                         failed_step,
@@ -201,11 +209,17 @@ mod tests {
         let store = StateStore::open_in_memory().unwrap();
         assert_eq!(store.memory().unwrap(), Memory::default());
         let t = at("2025-02-01T00:00:00Z");
-        store.link(LinkKind::User, "E2", "T2", false, t).unwrap();
-        store.link(LinkKind::User, "E1", "T1", true, t).unwrap();
-        store.link(LinkKind::User, "E3", "T3", true, t).unwrap();
-        store.unlink("E3").unwrap();
-        store.unlink("never-linked").unwrap();
+        store
+            .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
+            .unwrap();
+        store
+            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
+            .unwrap();
+        store
+            .link(LinkKind::User, &"E3".into(), &"T3".into(), true, t)
+            .unwrap();
+        store.unlink(&"E3".into()).unwrap();
+        store.unlink(&"never-linked".into()).unwrap();
 
         let memory = store.memory().unwrap();
         let links: Vec<(&str, &str)> = memory
@@ -218,7 +232,7 @@ mod tests {
             memory
                 .created
                 .iter()
-                .map(String::as_str)
+                .map(TargetId::as_str)
                 .collect::<Vec<_>>(),
             vec!["T1"]
         );
@@ -228,17 +242,27 @@ mod tests {
     fn created_by_us_stays_true_for_the_same_target() {
         let store = StateStore::open_in_memory().unwrap();
         let t = at("2025-02-01T00:00:00Z");
-        store.link(LinkKind::User, "E1", "T1", true, t).unwrap();
-        store.link(LinkKind::User, "E1", "T1", false, t).unwrap();
+        store
+            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
+            .unwrap();
+        store
+            .link(LinkKind::User, &"E1".into(), &"T1".into(), false, t)
+            .unwrap();
         let memory = store.memory().unwrap();
         assert!(memory.created.contains("T1"));
 
         // An adopted user never becomes "created" by relinking it as adopted.
-        store.link(LinkKind::User, "E2", "T2", false, t).unwrap();
-        store.link(LinkKind::User, "E2", "T2", false, t).unwrap();
+        store
+            .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
+            .unwrap();
+        store
+            .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
+            .unwrap();
         assert!(!store.memory().unwrap().created.contains("T2"));
         // ... but a later create of the same link marks it.
-        store.link(LinkKind::User, "E2", "T2", true, t).unwrap();
+        store
+            .link(LinkKind::User, &"E2".into(), &"T2".into(), true, t)
+            .unwrap();
         assert!(store.memory().unwrap().created.contains("T2"));
     }
 
@@ -246,10 +270,14 @@ mod tests {
     fn relinking_to_another_target_does_not_carry_created_over() {
         let store = StateStore::open_in_memory().unwrap();
         let t = at("2025-02-01T00:00:00Z");
-        store.link(LinkKind::User, "E1", "T1", true, t).unwrap();
-        store.link(LinkKind::User, "E1", "T9", false, t).unwrap();
+        store
+            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
+            .unwrap();
+        store
+            .link(LinkKind::User, &"E1".into(), &"T9".into(), false, t)
+            .unwrap();
         let memory = store.memory().unwrap();
-        assert_eq!(memory.links.get("E1").map(String::as_str), Some("T9"));
+        assert_eq!(memory.links.get("E1").map(TargetId::as_str), Some("T9"));
         assert!(memory.created.is_empty(), "{memory:?}");
     }
 
@@ -258,7 +286,7 @@ mod tests {
         let store = StateStore::open_in_memory().unwrap();
         let first = store
             .record_failure(
-                "E1",
+                &"E1".into(),
                 "missing EmailWork",
                 FailureClass::Retryable,
                 None,
@@ -269,7 +297,7 @@ mod tests {
         assert_eq!(first.first_at, at("2025-02-01T06:00:00Z"));
         store
             .record_failure(
-                "E2",
+                &"E2".into(),
                 "409 uniqueness",
                 FailureClass::Retryable,
                 None,
@@ -278,7 +306,7 @@ mod tests {
             .unwrap();
         let third = store
             .record_failure(
-                "E1",
+                &"E1".into(),
                 "400 invalidValue",
                 FailureClass::Retryable,
                 None,
@@ -287,7 +315,7 @@ mod tests {
             .unwrap();
         let second = store
             .record_failure(
-                "E1",
+                &"E1".into(),
                 "still bad",
                 FailureClass::Permanent,
                 Some(u64::MAX),
@@ -315,14 +343,14 @@ mod tests {
         assert_eq!(failures[1].external_id, "E2");
         assert_eq!(failures[1].count, 1);
 
-        store.clear_failure("E1").unwrap();
+        store.clear_failure(&"E1".into()).unwrap();
         let failures = store.failures().unwrap();
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].external_id, "E2");
 
         let again = store
             .record_failure(
-                "E1",
+                &"E1".into(),
                 "new trouble",
                 FailureClass::Retryable,
                 None,

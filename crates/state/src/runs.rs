@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use rusqlite::{Params, params};
 use serde::{Deserialize, Serialize};
 
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::outcome::{Outcome, RunKind};
 
 use crate::error::StateError;
@@ -51,7 +52,7 @@ pub struct RunRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum OpOutcome {
-    Done { target_id: String },
+    Done { target_id: TargetId },
     Failed { message: String },
 }
 
@@ -60,7 +61,7 @@ pub enum OpOutcome {
 pub struct OperationRecord {
     pub id: OpId,
     pub run: RunId,
-    pub external_id: String,
+    pub external_id: ExternalId,
     pub operation: String,
     pub detail: serde_json::Value,
     pub outcome: Option<OpOutcome>,
@@ -163,7 +164,7 @@ impl StateStore {
     pub fn record_intent(
         &self,
         run: RunId,
-        external_id: &str,
+        external_id: &ExternalId,
         operation: &str,
         detail: &serde_json::Value,
     ) -> Result<OpId, StateError> {
@@ -171,7 +172,7 @@ impl StateStore {
             "record an intent",
             "INSERT INTO operations (run_id, external_id, operation, detail)
              VALUES (?1, ?2, ?3, ?4)",
-            params![run.0, external_id, operation, detail.to_string()],
+            params![run.0, external_id.as_str(), operation, detail.to_string()],
         )
         .map(OpId)
     }
@@ -185,7 +186,7 @@ impl StateStore {
     ) -> Result<(), StateError> {
         let operation = "record an outcome";
         let (kind, target_id, message) = match outcome {
-            OpOutcome::Done { target_id } => ("done", Some(target_id), None),
+            OpOutcome::Done { target_id } => ("done", Some(target_id.into_string()), None),
             OpOutcome::Failed { message } => ("failed", None, Some(message)),
         };
         let changed = self.execute(
@@ -275,7 +276,7 @@ impl StateStore {
         let outcome = match outcome.as_deref() {
             None => None,
             Some("done") => Some(OpOutcome::Done {
-                target_id: target_id.unwrap_or_default(),
+                target_id: TargetId::from(target_id.unwrap_or_default()),
             }),
             Some("failed") => Some(OpOutcome::Failed {
                 message: message.unwrap_or_default(),
@@ -287,7 +288,7 @@ impl StateStore {
         Ok(OperationRecord {
             id: OpId(id),
             run: RunId(run),
-            external_id,
+            external_id: ExternalId::from(external_id),
             operation,
             detail: self.json("operations", id, "detail", &detail)?,
             outcome,
@@ -427,13 +428,18 @@ mod tests {
             .begin_run(at("2025-01-01T07:00:00Z"), RunKind::Sync)
             .unwrap();
         let create = store
-            .record_intent(run, "E1", "create", &json!({"userName": "a@x.se"}))
+            .record_intent(run, &"E1".into(), "create", &json!({"userName": "a@x.se"}))
             .unwrap();
         let update = store
-            .record_intent(run, "E2", "update", &json!({"givenName": ["A", "B"]}))
+            .record_intent(
+                run,
+                &"E2".into(),
+                "update",
+                &json!({"givenName": ["A", "B"]}),
+            )
             .unwrap();
         store
-            .record_intent(other, "E3", "deactivate", &json!(null))
+            .record_intent(other, &"E3".into(), "deactivate", &json!(null))
             .unwrap();
 
         let done_at = at("2025-01-01T06:00:05Z");
@@ -487,7 +493,7 @@ mod tests {
             .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
             .unwrap();
         let op = store
-            .record_intent(run, "E1", "create", &json!({}))
+            .record_intent(run, &"E1".into(), "create", &json!({}))
             .unwrap();
         let done = OpOutcome::Done {
             target_id: "T1".into(),
@@ -510,7 +516,7 @@ mod tests {
     #[test]
     fn an_intent_for_an_unknown_run_is_refused() {
         let store = StateStore::open_in_memory().unwrap();
-        let result = store.record_intent(RunId(42), "E1", "create", &json!({}));
+        let result = store.record_intent(RunId(42), &"E1".into(), "create", &json!({}));
         assert!(matches!(result, Err(StateError::Sql { .. })), "{result:?}");
     }
 
@@ -524,7 +530,7 @@ mod tests {
                 .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
                 .unwrap();
             let finished = store
-                .record_intent(run, "E1", "create", &json!({}))
+                .record_intent(run, &"E1".into(), "create", &json!({}))
                 .unwrap();
             store
                 .record_outcome(
@@ -536,7 +542,7 @@ mod tests {
                 )
                 .unwrap();
             let pending = store
-                .record_intent(run, "E2", "update", &json!({"active": false}))
+                .record_intent(run, &"E2".into(), "update", &json!({"active": false}))
                 .unwrap();
             // The process dies here: no outcome, no finish_run.
             (run, pending)

@@ -258,10 +258,10 @@ mod tests {
         let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
         StateStore::open(&path)
             .unwrap()
-            .link(LinkKind::User, "E1", "T1", true, at)
+            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, at)
             .unwrap();
         let memory = StateStore::open(&path).unwrap().memory().unwrap();
-        assert_eq!(memory.links.get("E1").map(String::as_str), Some("T1"));
+        assert_eq!(memory.links.get("E1").map(|t| t.as_str()), Some("T1"));
     }
 
     #[test]
@@ -297,7 +297,7 @@ mod tests {
         let store = StateStore::open_in_memory().unwrap();
         let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
         store
-            .record_failure("E7", "boom", FailureClass::Retryable, None, at)
+            .record_failure(&"E7".into(), "boom", FailureClass::Retryable, None, at)
             .unwrap();
         store
             .with_conn("break", |conn| {

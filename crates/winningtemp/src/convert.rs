@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use flexsync_core::current::{Attribute, TargetUser};
 use flexsync_core::desired::{Gender, UserValues};
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_scim::{Email, Name, PatchOperation, ScimUser, USER_SCHEMA};
 
 use crate::attributes::AttributeMap;
@@ -44,7 +45,7 @@ pub fn wire_value(attribute: &Attribute, values: &UserValues) -> Option<Value> {
 }
 
 /// The enterprise `manager` value pointing at a target id.
-pub fn manager_value(manager_id: &str) -> Value {
+pub fn manager_value(manager_id: &TargetId) -> Value {
     json!({ "value": manager_id })
 }
 
@@ -73,7 +74,7 @@ fn read_value(attribute: &Attribute, value: &Value, values: &mut UserValues) {
 
 /// A SCIM user as core values, reading only the attributes we map; None without a server id.
 pub fn target_user(map: &AttributeMap, user: &ScimUser) -> Option<TargetUser> {
-    let id = user.id.clone()?;
+    let id = TargetId::from(user.id.clone()?);
     let name = user.name.as_ref();
     let mut values = UserValues {
         user_name: user.user_name.clone(),
@@ -94,10 +95,10 @@ pub fn target_user(map: &AttributeMap, user: &ScimUser) -> Option<TargetUser> {
         .and_then(Value::as_object)
         .and_then(|m| m.iter().find(|(key, _)| key.eq_ignore_ascii_case("value")))
         .and_then(|(_, value)| value.as_str())
-        .map(str::to_string);
+        .map(TargetId::from);
     Some(TargetUser {
         id,
-        external_id: user.external_id.clone(),
+        external_id: user.external_id.as_deref().map(ExternalId::from),
         values,
         manager_id,
     })
@@ -107,10 +108,10 @@ pub fn target_user(map: &AttributeMap, user: &ScimUser) -> Option<TargetUser> {
 /// when the server holds managers.
 pub fn new_user(
     map: &AttributeMap,
-    external_id: &str,
+    external_id: &ExternalId,
     values: &UserValues,
     attributes: &[Attribute],
-    manager_id: Option<&str>,
+    manager_id: Option<&TargetId>,
 ) -> ScimUser {
     let mut schemas: BTreeSet<String> = BTreeSet::from([USER_SCHEMA.to_string()]);
     let mut extensions: BTreeMap<String, Value> = BTreeMap::new();
@@ -179,7 +180,7 @@ pub fn change_ops<'a>(
 }
 
 /// The PATCH that links a user to a manager, or unlinks them.
-pub fn manager_op(map: &AttributeMap, manager_id: Option<&str>) -> PatchOperation {
+pub fn manager_op(map: &AttributeMap, manager_id: Option<&TargetId>) -> PatchOperation {
     let path = map.location(&Attribute::Manager).patch_path();
     match manager_id {
         Some(id) => PatchOperation::replace(&path, manager_value(id)),
@@ -237,7 +238,7 @@ mod tests {
         let map = map();
         let mut all: Vec<Attribute> = map.rows().map(|(a, _)| a).collect();
         all.retain(|a| *a != Attribute::Manager);
-        let sent = new_user(&map, "E1", &values(), &all, Some("m-1"));
+        let sent = new_user(&map, &"E1".into(), &values(), &all, Some(&"m-1".into()));
         let mut body = serde_json::to_value(&sent).unwrap_or_default();
         body["id"] = json!("t-1");
         let answered: ScimUser =
@@ -272,7 +273,7 @@ mod tests {
             .into_iter()
             .chain([Attribute::BirthDate, Attribute::Gender])
             .collect();
-        let user = new_user(&map, "E1", &values, &attributes, None);
+        let user = new_user(&map, &"E1".into(), &values, &attributes, None);
         let body = serde_json::to_value(&user).unwrap_or_default();
         assert_eq!(body[WT], json!({ "gender": "Female" }));
         assert!(body.get(ENTERPRISE_USER_SCHEMA).is_none());

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use flexsync_core::group_plan::{GroupCapabilities, GroupOperation, GroupPlan, TargetGroup};
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimGroup, ServerInfo};
 
 use crate::outcome::{ApplyError, StepOutcome};
@@ -38,14 +39,18 @@ pub fn group_capabilities(info: &ServerInfo, parent_attr: &str) -> GroupCapabili
 pub fn target_group(group: &ScimGroup, parent_attr: &str) -> Option<TargetGroup> {
     let (urn, attribute) = split_parent_attribute(parent_attr);
     Some(TargetGroup {
-        id: group.id.clone()?,
-        external_id: group.external_id.clone(),
+        id: TargetId::from(group.id.clone()?),
+        external_id: group.external_id.as_deref().map(ExternalId::from),
         display_name: group.display_name.clone(),
         parent_external_id: group
             .extension_attribute(urn, attribute)
             .and_then(Value::as_str)
-            .map(str::to_string),
-        members: group.members.iter().map(|m| m.value.clone()).collect(),
+            .map(ExternalId::from),
+        members: group
+            .members
+            .iter()
+            .map(|m| TargetId::from(m.value.as_str()))
+            .collect(),
     })
 }
 
@@ -67,7 +72,7 @@ pub async fn observe_groups(
 pub async fn apply_group_plan(
     client: &ScimClient,
     plan: &GroupPlan,
-    user_ids: &BTreeMap<String, String>,
+    user_ids: &BTreeMap<ExternalId, TargetId>,
     parent_attr: &str,
 ) -> Vec<StepOutcome> {
     let mut applier = GroupApplier {
@@ -86,17 +91,17 @@ pub async fn apply_group_plan(
 
 struct GroupApplier<'a> {
     client: &'a ScimClient,
-    user_ids: &'a BTreeMap<String, String>,
+    user_ids: &'a BTreeMap<ExternalId, TargetId>,
     parent_attr: (&'a str, &'a str),
     /// External id -> target id of the groups created in this run.
-    created: BTreeMap<String, String>,
+    created: BTreeMap<ExternalId, TargetId>,
     /// Groups whose create failed: their later steps fail without a request.
-    failed: BTreeSet<String>,
+    failed: BTreeSet<ExternalId>,
 }
 
 impl GroupApplier<'_> {
     async fn run(&mut self, operation: &GroupOperation) -> StepOutcome {
-        let external_id = operation.external_id().to_string();
+        let external_id = operation.external_id().clone();
         let mut outcome = StepOutcome::new(external_id.clone(), operation.kind());
         let result = match operation {
             GroupOperation::CreateGroup {
@@ -130,7 +135,7 @@ impl GroupApplier<'_> {
             }
             GroupOperation::AddMembers {
                 target_id, users, ..
-            } => match self.group_id(&external_id, target_id.as_deref()) {
+            } => match self.group_id(&external_id, target_id.as_ref()) {
                 Err(error) => Err(error),
                 Ok(group) => {
                     outcome.target_id = Some(group.clone());
@@ -184,10 +189,10 @@ impl GroupApplier<'_> {
     /// run whose record was lost), that one is taken.
     async fn create(
         &mut self,
-        external_id: &str,
+        external_id: &ExternalId,
         display_name: &str,
         parent: Option<&str>,
-    ) -> Result<(String, Option<String>), ApplyError> {
+    ) -> Result<(TargetId, Option<String>), ApplyError> {
         let mut group = ScimGroup {
             external_id: Some(external_id.to_string()),
             display_name: display_name.to_string(),
@@ -209,15 +214,21 @@ impl GroupApplier<'_> {
                 _ => return Err(error.into()),
             },
         };
-        let id = id.ok_or_else(|| ApplyError::permanent("the server answered without an id"))?;
-        self.created.insert(external_id.to_string(), id.clone());
+        let id = id
+            .map(TargetId::from)
+            .ok_or_else(|| ApplyError::permanent("the server answered without an id"))?;
+        self.created.insert(external_id.clone(), id.clone());
         Ok((id, note))
     }
 
     /// The target id of a group: given, or made earlier in this run.
-    fn group_id(&self, external_id: &str, target_id: Option<&str>) -> Result<String, ApplyError> {
+    fn group_id(
+        &self,
+        external_id: &ExternalId,
+        target_id: Option<&TargetId>,
+    ) -> Result<TargetId, ApplyError> {
         if let Some(id) = target_id {
-            return Ok(id.to_string());
+            return Ok(id.clone());
         }
         if let Some(id) = self.created.get(external_id) {
             return Ok(id.clone());
@@ -229,7 +240,7 @@ impl GroupApplier<'_> {
     }
 
     /// Target ids of users, and a note naming those without one.
-    fn resolve(&self, users: &[String]) -> (Vec<String>, Option<String>) {
+    fn resolve(&self, users: &[ExternalId]) -> (Vec<TargetId>, Option<String>) {
         let mut ids = Vec::new();
         let mut missing = Vec::new();
         for user in users {
@@ -358,8 +369,8 @@ mod tests {
     async fn sync(
         client: &ScimClient,
         desired: &Desired,
-        user_ids: &BTreeMap<String, String>,
-        created: &mut BTreeSet<String>,
+        user_ids: &BTreeMap<ExternalId, TargetId>,
+        created: &mut BTreeSet<ExternalId>,
         caps: GroupCapabilities,
     ) -> (GroupPlan, Vec<StepOutcome>) {
         let current = observe_groups(client, DEFAULT_PARENT_ATTRIBUTE)
@@ -411,7 +422,7 @@ mod tests {
                     "active": true,
                 }))
                 .unwrap();
-            user_ids.insert(id.clone(), made["id"].as_str().unwrap().to_string());
+            user_ids.insert(id.clone(), TargetId::from(made["id"].as_str().unwrap()));
         }
         let mut created = BTreeSet::new();
         let (plan, _) = sync(&client, &first, &user_ids, &mut created, caps).await;
@@ -423,7 +434,7 @@ mod tests {
         assert_eq!(held.len(), first.groups.len());
         for group in &held {
             let wanted = &first.groups[group.external_id.as_deref().unwrap()];
-            let members: BTreeSet<String> =
+            let members: BTreeSet<TargetId> =
                 wanted.members.iter().map(|m| user_ids[m].clone()).collect();
             assert_eq!(group.members, members);
             assert_eq!(group.display_name, wanted.path.join(" / "));
@@ -466,7 +477,7 @@ mod tests {
             .iter()
             .filter_map(|g| g.external_id.as_deref())
             .collect();
-        let wanted: BTreeSet<&str> = second.groups.keys().map(String::as_str).collect();
+        let wanted: BTreeSet<&str> = second.groups.keys().map(ExternalId::as_str).collect();
         assert_eq!(ids, wanted);
         assert!(!ids.contains("grp:1010/kontor=110"));
         let current = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
@@ -507,7 +518,10 @@ mod tests {
                 "name": {"givenName": "Förnamn", "familyName": "e1"},
             }))
             .unwrap();
-        let user_ids = BTreeMap::from([("e1".to_string(), e1["id"].as_str().unwrap().to_string())]);
+        let user_ids = BTreeMap::from([(
+            ExternalId::from("e1"),
+            TargetId::from(e1["id"].as_str().unwrap()),
+        )]);
         let mut created = BTreeSet::new();
         sync(&client, &first, &user_ids, &mut created, caps).await;
         // Someone moves Ekonomi to the top by hand; the next run puts it back.

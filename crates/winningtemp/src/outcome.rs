@@ -3,6 +3,7 @@
 
 use serde::{Serialize, Serializer};
 
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::kind::OperationKind;
 use flexsync_core::plan::Step;
 use flexsync_core::retry_hold::FailureClass;
@@ -82,9 +83,9 @@ fn class_of(error: &ScimError) -> FailureClass {
 /// The outcome of one step.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepOutcome {
-    pub external_id: String,
+    pub external_id: ExternalId,
     pub kind: OperationKind,
-    pub target_id: Option<String>,
+    pub target_id: Option<TargetId>,
     /// None when it succeeded.
     #[serde(serialize_with = "error_message")]
     pub error: Option<ApplyError>,
@@ -97,7 +98,7 @@ pub struct StepOutcome {
 
 impl StepOutcome {
     /// An outcome with nothing filled in yet.
-    pub fn new(external_id: impl Into<String>, kind: OperationKind) -> StepOutcome {
+    pub fn new(external_id: impl Into<ExternalId>, kind: OperationKind) -> StepOutcome {
         StepOutcome {
             external_id: external_id.into(),
             kind,

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use flexsync_core::current::{Attribute, Capabilities, Current};
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::plan::{Operation, Plan, Step};
 use flexsync_scim::{PatchOperation, ScimClient, ScimError, ServerInfo};
 
@@ -45,7 +46,7 @@ pub struct Applier<'a> {
     pub capabilities: &'a Capabilities,
     pub concurrency: usize,
     /// External id -> target id of every user known to exist (grows as creates succeed).
-    pub known: Arc<Mutex<BTreeMap<String, String>>>,
+    pub known: Arc<Mutex<BTreeMap<ExternalId, TargetId>>>,
     pub journal: &'a dyn Journal,
 }
 
@@ -63,22 +64,23 @@ impl Applier<'_> {
         outcomes
     }
 
-    fn target_of(&self, external_id: &str) -> Option<String> {
+    fn target_of(&self, external_id: &str) -> Option<TargetId> {
         self.known
             .lock()
             .ok()
             .and_then(|k| k.get(external_id).cloned())
     }
 
-    fn remember(&self, external_id: &str, target_id: &str) {
+    fn remember(&self, external_id: &ExternalId, target_id: &TargetId) {
         if let Ok(mut known) = self.known.lock() {
-            known.insert(external_id.to_string(), target_id.to_string());
+            known.insert(external_id.clone(), target_id.clone());
         }
     }
 
     async fn run_step(&self, step: &Step) -> StepOutcome {
         let intent = self.journal.intent(step);
-        let mut outcome = StepOutcome::new(step.operation.external_id(), step.operation.kind());
+        let mut outcome =
+            StepOutcome::new(step.operation.external_id().clone(), step.operation.kind());
         match self.execute(&step.operation, &mut outcome).await {
             Ok(target_id) => outcome.target_id = target_id,
             Err(error) => outcome.fail(error),
@@ -91,7 +93,7 @@ impl Applier<'_> {
         &self,
         operation: &Operation,
         outcome: &mut StepOutcome,
-    ) -> Result<Option<String>, ApplyError> {
+    ) -> Result<Option<TargetId>, ApplyError> {
         match operation {
             Operation::CreateUser {
                 external_id,
@@ -110,7 +112,7 @@ impl Applier<'_> {
                     external_id,
                     values,
                     attributes,
-                    manager_id.as_deref(),
+                    manager_id.as_ref(),
                 );
                 let created = match self.client.create_user(&user).await {
                     Ok(created) => created,
@@ -128,6 +130,7 @@ impl Applier<'_> {
                 };
                 let id = created
                     .id
+                    .map(TargetId::from)
                     .ok_or_else(|| ApplyError::permanent("the server returned no id"))?;
                 self.remember(external_id, &id);
                 Ok(Some(id))
@@ -220,7 +223,7 @@ impl Applier<'_> {
                     }
                     None => None,
                 };
-                let op = manager_op(self.map, manager_id.as_deref());
+                let op = manager_op(self.map, manager_id.as_ref());
                 self.patch(&target_id, vec![op]).await?;
                 Ok(Some(target_id))
             }
@@ -257,7 +260,7 @@ fn waves(plan: &Plan) -> Vec<Vec<&Step>> {
                     .as_deref()
                     .and_then(|m| creates_at.get(m))
                     .map_or(0, |w| w + 1);
-                creates_at.insert(external_id, wave);
+                creates_at.insert(external_id.as_str(), wave);
                 if creates.len() <= wave {
                     creates.resize_with(wave + 1, Vec::new);
                 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 
+use crate::ids::ExternalId;
+
 use super::{GroupNote, GroupOperation, GroupPlan};
 
 /// What the grace period decided for this run.
@@ -12,14 +14,14 @@ use super::{GroupNote, GroupOperation, GroupPlan};
 pub struct Grace {
     /// Every group the plan wanted to retire, with the day it was first seen empty (today for
     /// newly empty ones): what the state store should remember.
-    pub empty: BTreeMap<String, Date>,
+    pub empty: BTreeMap<ExternalId, Date>,
 }
 
 /// Takes out of `plan` the retirements whose group has been empty fewer than `days` days, with a
 /// note for each. `empty_since` is what earlier runs remembered.
 pub fn apply_grace(
     plan: &mut GroupPlan,
-    empty_since: &BTreeMap<String, Date>,
+    empty_since: &BTreeMap<ExternalId, Date>,
     today: Date,
     days: u32,
 ) -> Grace {
@@ -61,8 +63,8 @@ mod tests {
                 .iter()
                 .map(|id| GroupStep {
                     operation: GroupOperation::RetireGroup {
-                        target_id: format!("t-{id}"),
-                        external_id: id.to_string(),
+                        target_id: format!("t-{id}").into(),
+                        external_id: (*id).into(),
                         display_name: id.to_string(),
                     },
                     reason: "empty".into(),
@@ -84,15 +86,15 @@ mod tests {
     fn a_group_waits_until_it_has_been_empty_long_enough() {
         let today = date(2026, 11, 27);
         let remembered = BTreeMap::from([
-            ("grp:old".to_string(), date(2026, 11, 10)),
-            ("grp:recent".to_string(), date(2026, 11, 25)),
+            ("grp:old".into(), date(2026, 11, 10)),
+            ("grp:recent".into(), date(2026, 11, 25)),
         ]);
         let mut plan = plan_retiring(&["grp:old", "grp:recent", "grp:new"]);
         let grace = apply_grace(&mut plan, &remembered, today, 7);
         let left: Vec<&str> = plan
             .steps
             .iter()
-            .map(|s| s.operation.external_id())
+            .map(|s| s.operation.external_id().as_str())
             .collect();
         assert_eq!(left, ["grp:old"]);
         assert_eq!(plan.notes.len(), 2);

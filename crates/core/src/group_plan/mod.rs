@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::groups::{NAME_PREFIX, PATH_PREFIX};
+use crate::ids::{ExternalId, TargetId};
 use crate::kind::OperationKind;
 use crate::mapping::{DisplayName, GroupSettings};
 
@@ -31,12 +32,12 @@ pub struct GroupCapabilities {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetGroup {
     /// The target's id.
-    pub id: String,
-    pub external_id: Option<String>,
+    pub id: TargetId,
+    pub external_id: Option<ExternalId>,
     pub display_name: String,
-    pub parent_external_id: Option<String>,
+    pub parent_external_id: Option<ExternalId>,
     /// Target ids of the members.
-    pub members: BTreeSet<String>,
+    pub members: BTreeSet<TargetId>,
 }
 
 /// A typed group operation.
@@ -45,46 +46,46 @@ pub struct TargetGroup {
 pub enum GroupOperation {
     /// Create a group (its parent exists by then: creates run top-down).
     CreateGroup {
-        external_id: String,
+        external_id: ExternalId,
         display_name: String,
-        parent_external_id: Option<String>,
+        parent_external_id: Option<ExternalId>,
     },
     RenameGroup {
-        target_id: String,
-        external_id: String,
+        target_id: TargetId,
+        external_id: ExternalId,
         before: String,
         after: String,
     },
     /// Change the parent (only where the target can hold one).
     MoveGroup {
-        target_id: String,
-        external_id: String,
-        before: Option<String>,
-        after: Option<String>,
+        target_id: TargetId,
+        external_id: ExternalId,
+        before: Option<ExternalId>,
+        after: Option<ExternalId>,
     },
     /// Add users (external ids); `target_id` is None for a group created in this run.
     AddMembers {
-        target_id: Option<String>,
-        external_id: String,
-        users: Vec<String>,
+        target_id: Option<TargetId>,
+        external_id: ExternalId,
+        users: Vec<ExternalId>,
     },
     /// Remove users (external ids) that flexsync manages.
     RemoveMembers {
-        target_id: String,
-        external_id: String,
-        users: Vec<String>,
+        target_id: TargetId,
+        external_id: ExternalId,
+        users: Vec<ExternalId>,
     },
     /// Delete a group flexsync created that has no members and no child groups left.
     RetireGroup {
-        target_id: String,
-        external_id: String,
+        target_id: TargetId,
+        external_id: ExternalId,
         display_name: String,
     },
 }
 
 impl GroupOperation {
     /// The external id of the group the operation is about.
-    pub fn external_id(&self) -> &str {
+    pub fn external_id(&self) -> &ExternalId {
         match self {
             GroupOperation::CreateGroup { external_id, .. }
             | GroupOperation::RenameGroup { external_id, .. }
@@ -155,8 +156,8 @@ impl PartialEq<&str> for GroupNoteKind {
 /// Something the plan left alone, for the report.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GroupNote {
-    /// The group's external id (or target id when it has none).
-    pub group: String,
+    /// The group's external id.
+    pub group: ExternalId,
     pub kind: GroupNoteKind,
     pub message: String,
 }
@@ -192,8 +193,8 @@ pub fn display_name(group: &DesiredGroup, display: DisplayName) -> String {
 pub fn plan_groups(
     desired: &Desired,
     current: &[TargetGroup],
-    user_ids: &BTreeMap<String, String>,
-    created: &BTreeSet<String>,
+    user_ids: &BTreeMap<ExternalId, TargetId>,
+    created: &BTreeSet<ExternalId>,
     caps: GroupCapabilities,
     settings: &GroupSettings,
 ) -> GroupPlan {
@@ -220,7 +221,7 @@ pub fn plan_groups(
         };
         if let Some(first) = targets.get(external_id) {
             plan.notes.push(GroupNote {
-                group: external_id.to_string(),
+                group: external_id.into(),
                 kind: GroupNoteKind::DuplicateExternalId,
                 message: format!(
                     "target groups {} and {} share this externalId; {} is left alone",
@@ -246,7 +247,7 @@ pub fn plan_groups(
         let external_id = group.external_id.clone();
         let name = display_name(group, settings.display);
         let parent = group.parent_external_id.clone().filter(|_| caps.parent);
-        let members: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
+        let members: BTreeSet<&str> = group.members.iter().map(ExternalId::as_str).collect();
         let Some(target) = targets.get(external_id.as_str()) else {
             creates.push(GroupStep {
                 reason: format!("new in Flex: {}", group.path.join(" > ")),
@@ -263,7 +264,7 @@ pub fn plan_groups(
                     operation: GroupOperation::AddMembers {
                         target_id: None,
                         external_id: external_id.clone(),
-                        users: part.iter().map(|u| u.to_string()).collect(),
+                        users: part.iter().map(|u| ExternalId::from(*u)).collect(),
                     },
                 });
             }
@@ -306,7 +307,7 @@ pub fn plan_groups(
                 operation: GroupOperation::RemoveMembers {
                     target_id: target.id.clone(),
                     external_id: external_id.clone(),
-                    users: part.iter().map(|u| u.to_string()).collect(),
+                    users: part.iter().map(|u| ExternalId::from(*u)).collect(),
                 },
             });
         }
@@ -317,7 +318,7 @@ pub fn plan_groups(
                 operation: GroupOperation::AddMembers {
                     target_id: Some(target.id.clone()),
                     external_id: external_id.clone(),
-                    users: part.iter().map(|u| u.to_string()).collect(),
+                    users: part.iter().map(|u| ExternalId::from(*u)).collect(),
                 },
             });
         }
@@ -368,13 +369,13 @@ fn retirements(
     desired: &Desired,
     current: &[TargetGroup],
     targets: &BTreeMap<&str, &TargetGroup>,
-    created: &BTreeSet<String>,
+    created: &BTreeSet<ExternalId>,
     managed: &BTreeMap<&str, &str>,
     caps: GroupCapabilities,
     notes: &mut Vec<GroupNote>,
 ) -> Vec<GroupStep> {
     // A child's parent once this plan's moves are done.
-    let parent_after = |child: &TargetGroup| -> Option<String> {
+    let parent_after = |child: &TargetGroup| -> Option<ExternalId> {
         let wanted = child
             .external_id
             .as_deref()
@@ -396,7 +397,7 @@ fn retirements(
         });
         if created.contains(external_id) && strangers {
             notes.push(GroupNote {
-                group: external_id.to_string(),
+                group: external_id.into(),
                 kind: GroupNoteKind::RetireBlocked,
                 message: "no longer in Flex, but it has members flexsync does not manage: kept"
                     .to_string(),
@@ -405,7 +406,7 @@ fn retirements(
             candidates.insert(external_id);
         } else if external_id.starts_with(PATH_PREFIX) || external_id.starts_with(NAME_PREFIX) {
             notes.push(GroupNote {
-                group: external_id.to_string(),
+                group: external_id.into(),
                 kind: GroupNoteKind::NotCreatedByFlexsync,
                 message: "no longer in Flex, but flexsync did not create it: left alone"
                     .to_string(),
@@ -432,7 +433,7 @@ fn retirements(
         for external_id in blocked {
             candidates.remove(external_id);
             notes.push(GroupNote {
-                group: external_id.to_string(),
+                group: external_id.into(),
                 kind: GroupNoteKind::RetireBlocked,
                 message: "no longer in Flex, but a group that stays sits under it: kept"
                     .to_string(),
@@ -464,7 +465,7 @@ fn retirements(
                     .to_string(),
                 operation: GroupOperation::RetireGroup {
                     target_id: target.id.clone(),
-                    external_id: external_id.to_string(),
+                    external_id: external_id.into(),
                     display_name: target.display_name.clone(),
                 },
             })

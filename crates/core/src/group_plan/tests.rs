@@ -7,17 +7,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{GroupCapabilities, GroupOperation, GroupPlan, TargetGroup, plan_groups};
 use crate::desired::Desired;
 use crate::groups::tests::{any_settings, build, desired_for, example, generated, settings};
+use crate::ids::{ExternalId, TargetId};
 use crate::mapping::{DisplayName, GapRule, GroupNaming, GroupSettings};
 
 const TREE: GroupCapabilities = GroupCapabilities { parent: true };
 const FLAT: GroupCapabilities = GroupCapabilities { parent: false };
 
 /// Every user is in the target as `t-<external id>`.
-fn user_ids(desired: &Desired) -> BTreeMap<String, String> {
+fn user_ids(desired: &Desired) -> BTreeMap<ExternalId, TargetId> {
     desired
         .users
         .keys()
-        .map(|id| (id.clone(), format!("t-{id}")))
+        .map(|id| (id.clone(), format!("t-{id}").into()))
         .collect()
 }
 
@@ -26,8 +27,8 @@ fn user_ids(desired: &Desired) -> BTreeMap<String, String> {
 fn apply(
     mut groups: Vec<TargetGroup>,
     plan: &GroupPlan,
-    user_ids: &BTreeMap<String, String>,
-    created: &mut BTreeSet<String>,
+    user_ids: &BTreeMap<ExternalId, TargetId>,
+    created: &mut BTreeSet<ExternalId>,
 ) -> Vec<TargetGroup> {
     let find = |groups: &mut Vec<TargetGroup>, external_id: &str| -> usize {
         groups
@@ -52,7 +53,7 @@ fn apply(
                 }
                 created.insert(external_id.clone());
                 groups.push(TargetGroup {
-                    id: format!("g-{external_id}"),
+                    id: format!("g-{external_id}").into(),
                     external_id: Some(external_id.clone()),
                     display_name: display_name.clone(),
                     parent_external_id: parent_external_id.clone(),
@@ -109,7 +110,7 @@ fn hand_made() -> Vec<TargetGroup> {
             external_id: None,
             display_name: "Made by hand".into(),
             parent_external_id: None,
-            members: ["t-e01".to_string(), "t-e02".to_string()].into(),
+            members: ["t-e01".into(), "t-e02".into()].into(),
         },
         TargetGroup {
             id: "h2".into(),
@@ -262,7 +263,7 @@ fn groups_not_created_by_flexsync_are_never_retired() {
     );
     assert!(plan.is_empty());
     assert_eq!(plan.notes[0].kind, "not_created_by_flexsync");
-    let created = BTreeSet::from(["grp:1010/kontor=100".to_string()]);
+    let created = BTreeSet::from([ExternalId::from("grp:1010/kontor=100")]);
     let plan = plan_groups(
         &desired,
         &target,
@@ -282,16 +283,16 @@ fn a_group_we_created_is_kept_while_it_holds_members_we_do_not_manage() {
         id: "x".into(),
         external_id: Some("grp:1010/kontor=100".into()),
         display_name: "Stockholm".into(),
-        members: BTreeSet::from(["consultant".to_string(), "t-e01".to_string()]),
+        members: BTreeSet::from(["consultant".into(), "t-e01".into()]),
         ..TargetGroup::default()
     }];
-    let created = BTreeSet::from(["grp:1010/kontor=100".to_string()]);
-    let ours = BTreeMap::from([("e01".to_string(), "t-e01".to_string())]);
+    let created = BTreeSet::from([ExternalId::from("grp:1010/kontor=100")]);
+    let ours = BTreeMap::from([("e01".into(), "t-e01".into())]);
     let plan = plan_groups(&desired, &target, &ours, &created, TREE, &settings);
     assert!(plan.is_empty(), "{plan:#?}");
     assert_eq!(plan.notes[0].kind, "retire_blocked");
     let only_ours = vec![TargetGroup {
-        members: BTreeSet::from(["t-e01".to_string()]),
+        members: BTreeSet::from(["t-e01".into()]),
         ..target[0].clone()
     }];
     let plan = plan_groups(&desired, &only_ours, &ours, &created, TREE, &settings);
@@ -316,7 +317,7 @@ fn a_created_group_with_a_foreign_child_is_kept() {
             ..TargetGroup::default()
         },
     ];
-    let created = BTreeSet::from(["grp:1/kontor=1".to_string()]);
+    let created = BTreeSet::from([ExternalId::from("grp:1/kontor=1")]);
     let plan = plan_groups(
         &Desired::default(),
         &target,
@@ -357,10 +358,10 @@ proptest! {
 
         // The target now holds exactly the desired groups, with the desired members.
         let held: BTreeSet<&str> = target.iter().filter_map(|g| g.external_id.as_deref()).collect();
-        prop_assert_eq!(held, two.groups.keys().map(String::as_str).collect::<BTreeSet<_>>());
+        prop_assert_eq!(held, two.groups.keys().map(ExternalId::as_str).collect::<BTreeSet<_>>());
         for group in &target {
             let wanted = &two.groups[group.external_id.as_deref().unwrap()];
-            let members: BTreeSet<String> = wanted.members.iter().map(|m| ids[m].clone()).collect();
+            let members: BTreeSet<TargetId> = wanted.members.iter().map(|m| ids[m].clone()).collect();
             prop_assert_eq!(&group.members, &members);
         }
     }

@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, FindingKind, Severity};
+use crate::ids::ExternalId;
 use crate::map::dates::parse_date;
 use crate::map::people::{nfc, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
@@ -62,7 +63,7 @@ fn id_part(text: &str) -> String {
 }
 
 /// The external id of the group at the end of `segments` (company segment first).
-fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> String {
+fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> ExternalId {
     match naming {
         GroupNaming::Path => {
             let mut id = format!("{PATH_PREFIX}{}", id_part(company));
@@ -72,11 +73,11 @@ fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> Stri
                 id.push('=');
                 id.push_str(&id_part(&segment.key));
             }
-            id
+            ExternalId::new(id)
         }
         GroupNaming::NameOnly => {
             let label = segments.last().map_or("", |s| s.label.as_str());
-            format!("{NAME_PREFIX}{}", id_part(label))
+            ExternalId::new(format!("{NAME_PREFIX}{}", id_part(label)))
         }
     }
 }
@@ -144,7 +145,7 @@ pub fn build_groups(
         origins: BTreeMap::new(),
         merges: BTreeSet::new(),
     };
-    let mut placed: BTreeMap<String, String> = BTreeMap::new();
+    let mut placed: BTreeMap<ExternalId, ExternalId> = BTreeMap::new();
     for (user_id, user) in &desired.users {
         if !user.values.active {
             continue;
@@ -189,15 +190,15 @@ struct Builder<'s, 'a> {
     findings: Vec<Finding>,
     /// (company id, dimension name) already reported as missing.
     missing_dimensions: BTreeSet<(String, String)>,
-    groups: BTreeMap<String, DesiredGroup>,
+    groups: BTreeMap<ExternalId, DesiredGroup>,
     /// External id -> the path of keys that first made it, to detect merges.
-    origins: BTreeMap<String, String>,
-    merges: BTreeSet<(String, String)>,
+    origins: BTreeMap<ExternalId, String>,
+    merges: BTreeSet<(ExternalId, String)>,
 }
 
 impl Builder<'_, '_> {
     /// The user's path: makes every group on it and returns the external id of the last.
-    fn place(&mut self, user_id: &str, employee: &SourceEmployee) -> Option<String> {
+    fn place(&mut self, user_id: &str, employee: &SourceEmployee) -> Option<ExternalId> {
         let company_id = employee.company_id.trim();
         let company = self.index.companies.get(company_id).copied();
         let company_key = company
@@ -236,7 +237,7 @@ impl Builder<'_, '_> {
             return None;
         }
 
-        let mut parent: Option<String> = None;
+        let mut parent: Option<ExternalId> = None;
         for end in 1..=segments.len() {
             let prefix = &segments[..end];
             let id = external_id(&company_key, prefix, self.settings.naming);
@@ -262,7 +263,7 @@ impl Builder<'_, '_> {
                         let first = first.clone();
                         let level = prefix.last().map_or("", |s| s.tag.as_str());
                         self.findings.push(Finding {
-                            record: id.clone(),
+                            record: id.to_string(),
                             field: level.to_string(),
                             kind: FindingKind::GroupNameMerged,
                             problem: format!(
@@ -462,8 +463,8 @@ impl Builder<'_, '_> {
 
 /// Drops groups with no members below them: with names as keys, a path can fold back into a
 /// group above it (`A > B > A`) and leave the groups between empty.
-fn prune(groups: &mut BTreeMap<String, DesiredGroup>) {
-    let mut keep: BTreeSet<String> = BTreeSet::new();
+fn prune(groups: &mut BTreeMap<ExternalId, DesiredGroup>) {
+    let mut keep: BTreeSet<ExternalId> = BTreeSet::new();
     for group in groups.values().filter(|g| !g.members.is_empty()) {
         let mut at = Some(group);
         while let Some(current) = at {

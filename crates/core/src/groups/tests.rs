@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::build_groups;
 use crate::desired::Desired;
+use crate::ids::ExternalId;
 use crate::map::map;
 use crate::mapping::{
     DisplayName, GapRule, GroupLevel, GroupNaming, GroupSettings, MappingSettings,
@@ -342,7 +343,7 @@ fn field_levels_key_by_normalised_value() {
         ..GroupSettings::default()
     };
     let desired = desired_for(&org.snapshot, &settings);
-    let ids: Vec<&str> = desired.groups.keys().map(String::as_str).collect();
+    let ids: Vec<&str> = desired.groups.keys().map(ExternalId::as_str).collect();
     assert_eq!(ids, ["grp:1/city=lund norra", "grp:1/city=malmö"]);
     assert_eq!(desired.groups["grp:1/city=malmö"].members, ["a", "b"]);
     assert_eq!(
@@ -381,7 +382,7 @@ fn field_values_differing_only_in_case_spaces_or_nfd_are_one_group() {
         ..GroupSettings::default()
     };
     let desired = desired_for(&org.snapshot, &settings);
-    let ids: Vec<&str> = desired.groups.keys().map(String::as_str).collect();
+    let ids: Vec<&str> = desired.groups.keys().map(ExternalId::as_str).collect();
     assert_eq!(ids, ["grp:1/city=g\u{f6}teborg"]);
     let group = &desired.groups["grp:1/city=g\u{f6}teborg"];
     assert_eq!(group.members, ["a", "b", "d"]);
@@ -411,7 +412,7 @@ fn account_codes_match_whatever_their_case_spaces_or_unicode_form() {
         ..GroupSettings::default()
     };
     let desired = desired_for(&org.snapshot, &settings);
-    let ids: Vec<&str> = desired.groups.keys().map(String::as_str).collect();
+    let ids: Vec<&str> = desired.groups.keys().map(ExternalId::as_str).collect();
     assert_eq!(ids, ["grp:1/kontor=g\u{f6}t"]);
     let group = &desired.groups["grp:1/kontor=g\u{f6}t"];
     assert_eq!(group.members, ["a", "b"]);
@@ -588,7 +589,7 @@ proptest! {
                 .any(|g| g.parent_external_id.as_ref() == Some(&group.external_id));
             prop_assert!(!group.members.is_empty() || children);
             // Managers are the members' managers.
-            let managers: BTreeSet<&String> = group.members.iter()
+            let managers: BTreeSet<&ExternalId> = group.members.iter()
                 .filter_map(|m| desired.users[m].manager_external_id.as_ref())
                 .collect();
             prop_assert_eq!(group.managers.iter().collect::<BTreeSet<_>>(), managers);

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredUser, Skipped, UserValues};
 use crate::finding::{Finding, FindingKind, Severity};
+use crate::ids::ExternalId;
 use crate::mapping::MappingSettings;
 use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
 
@@ -87,10 +88,10 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let mut users = BTreeMap::new();
     for candidate in candidates {
         findings.extend(candidate.findings);
-        let id = candidate.external_id;
+        let id = ExternalId::new(candidate.external_id);
         let user = DesiredUser {
-            manager_external_id: links.get(&id).cloned(),
-            manager_depth: depths.get(&id).copied().unwrap_or(0),
+            manager_external_id: links.get(id.as_str()).map(ExternalId::from),
+            manager_depth: depths.get(id.as_str()).copied().unwrap_or(0),
             group: None,
             external_id: id.clone(),
             values: candidate.values,
@@ -110,7 +111,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             } else {
                 Skipped::NotEmployed
             };
-            (id.to_string(), state)
+            (ExternalId::from(*id), state)
         })
         .collect();
     findings.sort();

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use super::map;
 use crate::desired::{Desired, Gender};
 use crate::finding::Severity;
+use crate::ids::ExternalId;
 use crate::mapping::{ExtraMapping, MappingSettings};
 use crate::snapshot::{Snapshot, SourceCompany, SourceEmployee, SourcePeriod};
 
@@ -223,7 +224,7 @@ fn text_is_taken_in_nfc_and_emails_differing_only_in_case_spaces_or_nfd_are_one_
         ..Snapshot::default()
     };
     let desired = map(&snapshot, &MappingSettings::default(), TODAY);
-    let ids: Vec<&str> = desired.users.keys().map(String::as_str).collect();
+    let ids: Vec<&str> = desired.users.keys().map(ExternalId::as_str).collect();
     assert_eq!(ids, ["a", "c"]);
     let a = &desired.users["a"].values;
     assert_eq!(a.given_name, "G\u{f6}ran");
@@ -687,7 +688,7 @@ proptest! {
                 .findings
                 .iter()
                 .any(|f| f.record == record && f.severity == Severity::Skipped);
-            prop_assert!(desired.users.contains_key(&record) || skipped, "record {} vanished", record);
+            prop_assert!(desired.users.contains_key(record.as_str()) || skipped, "record {} vanished", record);
         }
         prop_assert!(desired.findings.iter().all(|f| !f.record.is_empty() && !f.field.is_empty()));
         prop_assert!(desired.findings.windows(2).all(|pair| pair[0] <= pair[1]));

@@ -25,9 +25,9 @@ fn values(user_name: &str, active: bool) -> UserValues {
 
 fn desired_user(id: &str, active: bool, manager: Option<&str>, depth: u32) -> DesiredUser {
     DesiredUser {
-        external_id: id.to_string(),
+        external_id: id.into(),
         values: values(&format!("{id}@example.se"), active),
-        manager_external_id: manager.map(str::to_string),
+        manager_external_id: manager.map(ExternalId::from),
         manager_depth: depth,
         group: None,
     }
@@ -102,7 +102,7 @@ fn simulate(current: &Current, memory: &Memory, plan: &Plan) -> (Current, Memory
         }
         kept
     };
-    let target_of = |current: &Current, memory: &Memory, external_id: &str| -> Option<String> {
+    let target_of = |current: &Current, memory: &Memory, external_id: &str| -> Option<TargetId> {
         current
             .users
             .iter()
@@ -118,7 +118,7 @@ fn simulate(current: &Current, memory: &Memory, plan: &Plan) -> (Current, Memory
                 manager_external_id,
                 ..
             } => {
-                let id = format!("new-{n}");
+                let id = TargetId::from(format!("new-{n}"));
                 let manager_id = manager_external_id
                     .as_deref()
                     .and_then(|m| target_of(&current, &memory, m));
@@ -546,7 +546,7 @@ fn keep_paused() -> PlanSettings {
 fn target(id: &str, external_id: Option<&str>, values: UserValues) -> TargetUser {
     TargetUser {
         id: id.into(),
-        external_id: external_id.map(str::to_string),
+        external_id: external_id.map(ExternalId::from),
         values,
         manager_id: None,
     }
@@ -631,7 +631,12 @@ fn keep_paused_still_pauses_leavers_and_creates_starters_active() {
     let kinds: Vec<_> = plan
         .steps
         .iter()
-        .map(|s| (s.operation.kind().as_str(), s.operation.external_id()))
+        .map(|s| {
+            (
+                s.operation.kind().as_str(),
+                s.operation.external_id().as_str(),
+            )
+        })
         .collect();
     assert_eq!(kinds, [("create", "new"), ("deactivate", "left")]);
     assert!(plan.kept_paused.is_empty());
@@ -846,10 +851,12 @@ fn arb_case() -> impl Strategy<Value = (Desired, Current, PlanSettings)> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, values)| DesiredUser {
-                    external_id: format!("e{i}"),
+                    external_id: format!("e{i}").into(),
                     values,
                     // Only lower-numbered managers: a forest, as map guarantees.
-                    manager_external_id: managers[i].filter(|m| *m < i).map(|m| format!("e{m}")),
+                    manager_external_id: managers[i]
+                        .filter(|m| *m < i)
+                        .map(|m| format!("e{m}").into()),
                     manager_depth: 0,
                     group: None,
                 })
@@ -880,9 +887,9 @@ fn arb_case() -> impl Strategy<Value = (Desired, Current, PlanSettings)> {
                     // an old record no longer in the source, with a desired userName (a mover when
                     // the person matches).
                     let external_id = match kind {
-                        0 => Some(format!("e{who}")),
-                        2 => Some(format!("x{t}")),
-                        4 => Some(format!("old{t}")),
+                        0 => Some(format!("e{who}").into()),
+                        2 => Some(format!("x{t}").into()),
+                        4 => Some(format!("old{t}").into()),
                         _ => None,
                     };
                     let stranger = kind == 2 || kind == 3;
@@ -892,7 +899,7 @@ fn arb_case() -> impl Strategy<Value = (Desired, Current, PlanSettings)> {
                         return None;
                     }
                     Some(TargetUser {
-                        id: format!("t{t}"),
+                        id: format!("t{t}").into(),
                         external_id,
                         values: v,
                         manager_id: None,

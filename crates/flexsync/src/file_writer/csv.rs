@@ -199,19 +199,22 @@ pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
 fn user_row(user: &DesiredUser) -> Vec<String> {
     let v = &user.values;
     vec![
-        user.external_id.clone(),
+        user.external_id.to_string(),
         v.user_name.clone(),
         v.email.clone().unwrap_or_default(),
         v.given_name.clone(),
         v.family_name.clone(),
         v.gender.map(|g| g.as_str().to_string()).unwrap_or_default(),
         date(v.birth_date),
-        user.manager_external_id.clone().unwrap_or_default(),
+        user.manager_external_id
+            .clone()
+            .map(String::from)
+            .unwrap_or_default(),
         v.exclude_from_surveys.map(boolean).unwrap_or_default(),
         date(v.employment_start),
         date(v.employment_end),
         boolean(v.active),
-        user.group.clone().unwrap_or_default(),
+        user.group.clone().map(String::from).unwrap_or_default(),
     ]
 }
 
@@ -224,12 +227,16 @@ pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
         .map(|n| n.to_string())
         .collect();
     let rows = desired.groups.values().map(|group| {
-        let managers: BTreeSet<&str> = group.managers.iter().map(String::as_str).collect();
+        let managers: BTreeSet<&str> = group.managers.iter().map(|m| m.as_str()).collect();
         let managers: Vec<&str> = managers.into_iter().collect();
         vec![
-            group.external_id.clone(),
+            group.external_id.to_string(),
             group.display_name.clone(),
-            group.parent_external_id.clone().unwrap_or_default(),
+            group
+                .parent_external_id
+                .clone()
+                .map(String::from)
+                .unwrap_or_default(),
             managers.join(&LIST_SEPARATOR.to_string()),
         ]
     });
@@ -378,6 +385,7 @@ pub fn parse(content: &str) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flexsync_core::ids::ExternalId;
 
     #[test]
     fn pauses_are_active_rows_that_turn_inactive_or_vanish() {
@@ -412,9 +420,9 @@ mod tests {
             external_id: id.into(),
             display_name: name.into(),
             path: vec![name.into()],
-            parent_external_id: parent.map(String::from),
+            parent_external_id: parent.map(ExternalId::from),
             members: Vec::new(),
-            managers: managers.iter().map(|m| m.to_string()).collect(),
+            managers: managers.iter().map(|m| ExternalId::from(*m)).collect(),
         }
     }
 

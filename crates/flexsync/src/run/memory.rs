@@ -8,6 +8,7 @@ use serde_json::json;
 use flexsync_core::current::{Current, LinkKind, Memory};
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::Grace;
+use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::outcome::{Outcome, RunKind};
 use flexsync_core::plan::{Plan, Step};
 use flexsync_core::retry_hold::{self, RecordFailure};
@@ -17,8 +18,8 @@ use flexsync_core::kind::OperationKind;
 use flexsync_winningtemp::{Journal, StepOutcome};
 
 /// User external id -> target id, from the target and from our links.
-pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<String, String> {
-    let mut ids: BTreeMap<String, String> = memory.links.clone();
+pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<ExternalId, TargetId> {
+    let mut ids: BTreeMap<ExternalId, TargetId> = memory.links.clone();
     for user in &current.users {
         if let Some(external_id) = &user.external_id {
             ids.insert(external_id.clone(), user.id.clone());
@@ -28,7 +29,7 @@ pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<String, S
 }
 
 /// External ids of the groups this tool created (their links are kept like users').
-pub(super) fn created_groups(memory: &Memory) -> BTreeSet<String> {
+pub(super) fn created_groups(memory: &Memory) -> BTreeSet<ExternalId> {
     memory
         .group_links
         .iter()
@@ -126,16 +127,16 @@ pub(super) fn reconcile_memory(
     deferred: &[retry_hold::Deferred],
 ) {
     let now = jiff::Timestamp::now();
-    let failed: BTreeSet<&str> = failures.iter().map(|f| f.external_id.as_str()).collect();
-    let mut touched: BTreeSet<&str> = plan
+    let failed: BTreeSet<&ExternalId> = failures.iter().map(|f| &f.external_id).collect();
+    let mut touched: BTreeSet<&ExternalId> = plan
         .steps
         .iter()
         .map(|s| s.operation.external_id())
         .collect();
-    touched.extend(deferred.iter().map(|d| d.external_id.as_str()));
+    touched.extend(deferred.iter().map(|d| &d.external_id));
     let mut result = Ok(());
     for user in &current.users {
-        let Some(external_id) = user.external_id.as_deref() else {
+        let Some(external_id) = user.external_id.as_ref() else {
             continue;
         };
         if !desired.users.contains_key(external_id) {
@@ -157,7 +158,7 @@ pub(super) fn reconcile_memory(
             && !current
                 .users
                 .iter()
-                .any(|u| u.external_id.as_deref() == Some(*external_id));
+                .any(|u| u.external_id.as_ref() == Some(*external_id));
         if gone {
             result = result.and_then(|()| store.clear_failure(external_id));
         }
@@ -171,7 +172,7 @@ pub(super) fn reconcile_memory(
 /// candidates any more (they have members again).
 pub(super) fn remember_empty_groups(
     store: &StateStore,
-    before: &BTreeMap<String, jiff::civil::Date>,
+    before: &BTreeMap<ExternalId, jiff::civil::Date>,
     grace: &Grace,
 ) {
     let mut result = Ok(());

@@ -31,7 +31,7 @@ pub(super) struct Recalled {
     /// Records whose writes failed lately.
     pub(super) failures: Vec<RecordFailure>,
     /// Groups waiting out their grace period, with the day each was first seen empty.
-    pub(super) empty_since: BTreeMap<String, jiff::civil::Date>,
+    pub(super) empty_since: BTreeMap<flexsync_core::ids::ExternalId, jiff::civil::Date>,
     /// How many records the last completed sync read (the source-drop guard's baseline).
     pub(super) last_source_records: Option<usize>,
 }

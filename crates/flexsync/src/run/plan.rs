@@ -7,6 +7,7 @@ use flexsync_core::desired::{Desired, Skipped};
 use flexsync_core::finding::{Finding, FindingKind, Severity};
 use flexsync_core::group_plan::{Grace, GroupPlan, apply_grace, plan_groups};
 use flexsync_core::guard::{self, Allowance, Refusal};
+use flexsync_core::ids::ExternalId;
 use flexsync_core::plan::{self, Plan};
 use flexsync_core::retry_hold::{self, Deferred, HoldState};
 use flexsync_flex::{FlexRead, ReadWarning};
@@ -29,7 +30,7 @@ pub(super) fn map(config: &Config, read: &FlexRead, today: jiff::civil::Date) ->
     for warning in read.warnings.iter().filter(|w| w.field.is_none()) {
         desired
             .skipped
-            .entry(warning.record.clone())
+            .entry(ExternalId::from(warning.record.as_str()))
             .or_insert(Skipped::Employed);
     }
     desired.findings.sort();
@@ -75,7 +76,7 @@ pub(super) struct Planned {
     /// Steps of records that failed lately, put off until their next try.
     pub(super) deferred: Vec<Deferred>,
     /// Records that wait (not yet due, or held after failures).
-    pub(super) waits: BTreeMap<String, HoldState>,
+    pub(super) waits: BTreeMap<ExternalId, HoldState>,
     /// Groups waiting out their grace period before retirement.
     pub(super) grace: Grace,
     pub(super) files: Option<PlannedFiles>,

@@ -80,7 +80,10 @@ fn assert_target_is_desired(rig: &Rig, doc: &Value, result: &RunResult) {
         assert_eq!(user["name"]["givenName"], values.given_name.as_str());
         assert_eq!(user["name"]["familyName"], values.family_name.as_str());
         if values.active {
-            assert!(employed.contains(external_id), "{external_id} active");
+            assert!(
+                employed.contains(external_id.as_str()),
+                "{external_id} active"
+            );
         }
         if let Some(manager_id) = wanted.manager_external_id.as_deref()
             && let Some(manager) = by_external.get(manager_id)
