@@ -353,13 +353,76 @@ fn same_person(desired: &UserValues, target: &UserValues) -> bool {
         }
 }
 
-/// The keep-paused rule, and the users it holds paused in this plan.
-struct Activity<'s> {
-    keep_paused: bool,
-    kept_paused: &'s mut Vec<ExternalId>,
+/// Works out the operations that take the target from `current` to `desired`.
+pub fn plan(
+    desired: &Desired,
+    current: &Current,
+    memory: &Memory,
+    settings: &PlanSettings,
+) -> Plan {
+    let mut planner = Planner::new(desired, current, memory, settings);
+    // Managers before their reports, so that most links go in the create request itself.
+    let mut ordered: Vec<&DesiredUser> = desired.users.values().collect();
+    ordered
+        .sort_by(|a, b| (a.manager_depth, &a.external_id).cmp(&(b.manager_depth, &b.external_id)));
+    for user in ordered {
+        planner.user(user);
+    }
+    planner.leavers();
+    planner.finish()
 }
 
-impl Activity<'_> {
+/// A plan being worked out: the inputs, and the steps and notes found so far.
+struct Planner<'a> {
+    desired: &'a Desired,
+    current: &'a Current,
+    memory: &'a Memory,
+    index: TargetIndex<'a>,
+    /// The target holds managers.
+    manage_managers: bool,
+    keep_paused: bool,
+    /// Target users that belong to a desired user; the rest may be leavers.
+    claimed: BTreeSet<&'a str>,
+    adopts: Vec<Step>,
+    creates: Vec<Step>,
+    updates: Vec<Step>,
+    managers: Vec<Step>,
+    deactivations: Vec<Step>,
+    conflicts: Vec<Conflict>,
+    waiting: Vec<Conflict>,
+    kept_paused: Vec<ExternalId>,
+    moves: Vec<Move>,
+    held: Vec<ExternalId>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(
+        desired: &'a Desired,
+        current: &'a Current,
+        memory: &'a Memory,
+        settings: &PlanSettings,
+    ) -> Planner<'a> {
+        Planner {
+            desired,
+            current,
+            memory,
+            index: TargetIndex::new(current),
+            manage_managers: current.capabilities.supports(&Attribute::Manager),
+            keep_paused: settings.keep_paused,
+            claimed: BTreeSet::new(),
+            adopts: Vec::new(),
+            creates: Vec::new(),
+            updates: Vec::new(),
+            managers: Vec::new(),
+            deactivations: Vec::new(),
+            conflicts: Vec::new(),
+            waiting: Vec::new(),
+            kept_paused: Vec::new(),
+            moves: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
     /// The values to write to `target` for `user`: `active` stays false when the keep-paused
     /// rule holds a paused account, and the user is then listed in `kept_paused`.
     fn values(&mut self, user: &DesiredUser, target: &TargetUser) -> UserValues {
@@ -370,134 +433,111 @@ impl Activity<'_> {
         }
         values
     }
-}
 
-/// Works out the operations that take the target from `current` to `desired`.
-pub fn plan(
-    desired: &Desired,
-    current: &Current,
-    memory: &Memory,
-    settings: &PlanSettings,
-) -> Plan {
-    let index = TargetIndex::new(current);
-    let manage_managers = current.capabilities.supports(&Attribute::Manager);
-
-    let mut creates = Vec::new();
-    let mut adopts = Vec::new();
-    let mut updates = Vec::new();
-    let mut managers = Vec::new();
-    let mut deactivations = Vec::new();
-    let mut conflicts = Vec::new();
-    let mut waiting = Vec::new();
-    let mut kept_paused = Vec::new();
-    let mut moves = Vec::new();
-    let mut activity = Activity {
-        keep_paused: settings.keep_paused,
-        kept_paused: &mut kept_paused,
-    };
-    let mut claimed: BTreeSet<&str> = BTreeSet::new();
-
-    // Managers before their reports, so that most links go in the create request itself.
-    let mut ordered: Vec<&DesiredUser> = desired.users.values().collect();
-    ordered
-        .sort_by(|a, b| (a.manager_depth, &a.external_id).cmp(&(b.manager_depth, &b.external_id)));
-
-    // A manager can be linked once they exist in the target: now, or after this run's creates.
-    let linkable = |manager: &str| {
-        index.manager_target_id(manager, memory).is_some()
-            || desired.users.get(manager).is_some_and(|m| {
+    /// A manager can be linked once they exist in the target: now, or after this run's creates.
+    fn linkable(&self, manager: &str) -> bool {
+        self.index.manager_target_id(manager, self.memory).is_some()
+            || self.desired.users.get(manager).is_some_and(|m| {
                 // Created, adopted or re-keyed in this run: only managers active in Flex are.
-                let holder = index.by_user_name.get(&m.values.user_name.to_lowercase());
+                let holder = self
+                    .index
+                    .by_user_name
+                    .get(&m.values.user_name.to_lowercase());
                 let free = holder
                     .is_none_or(|t| t.external_id.as_deref().is_none_or(|e| e == m.external_id));
-                m.values.active && (free || index.moved_from(desired, m).is_some())
+                m.values.active && (free || self.index.moved_from(self.desired, m).is_some())
             })
-    };
+    }
 
-    for user in ordered {
-        let external_id = user.external_id.clone();
+    /// The steps for one desired user.
+    fn user(&mut self, user: &'a DesiredUser) {
         if let Some(manager) = user.manager_external_id.as_deref()
-            && manage_managers
-            && !linkable(manager)
+            && self.manage_managers
+            && !self.linkable(manager)
         {
-            waiting.push(Conflict {
-                external_id: external_id.clone(),
+            self.waiting.push(Conflict {
+                external_id: user.external_id.clone(),
                 problem: format!(
                     "manager {manager} is not in the target and is not active in Flex: \
                          linked once they are"
                 ),
             });
         }
-        let manage_managers =
-            manage_managers && user.manager_external_id.as_deref().is_none_or(linkable);
-        let found = index.linked(user, memory);
-        if let Some(target) = found {
-            claimed.insert(&target.id);
-            let values = activity.values(user, target);
-            let diff = changes(current, &values, &target.values);
-            let relinked = target.external_id.as_deref() != Some(external_id.as_str());
-            if relinked {
-                adopts.push(adopt(
-                    target,
-                    user,
-                    values,
-                    diff,
-                    "our remembered account lost its externalId: set it again".into(),
-                ));
-            } else {
-                push_lifecycle(&mut updates, &mut deactivations, user, values, target, diff);
-            }
-            if manage_managers {
-                managers.extend(manager_step(user, Some(target), &index, memory));
-            }
-            continue;
+        let manage_managers = self.manage_managers
+            && user
+                .manager_external_id
+                .as_deref()
+                .is_none_or(|m| self.linkable(m));
+        match self.index.linked(user, self.memory) {
+            Some(target) => self.linked(user, target, manage_managers),
+            None => self.unlinked(user, manage_managers),
         }
+    }
 
-        match index
+    /// A user whose account is known: by its externalId, or by our remembered link.
+    fn linked(&mut self, user: &DesiredUser, target: &'a TargetUser, manage_managers: bool) {
+        self.claimed.insert(&target.id);
+        let values = self.values(user, target);
+        let diff = changes(self.current, &values, &target.values);
+        let relinked = target.external_id.as_deref() != Some(user.external_id.as_str());
+        if relinked {
+            let reason = "our remembered account lost its externalId: set it again";
+            self.adopts
+                .push(adopt(target, user, values, diff, reason.into()));
+        } else {
+            push_lifecycle(
+                &mut self.updates,
+                &mut self.deactivations,
+                user,
+                values,
+                target,
+                diff,
+            );
+        }
+        if manage_managers {
+            self.link_manager(user, target);
+        }
+    }
+
+    /// A user with no known account: adopt one that carries its userName, take over its old
+    /// account after a move between companies, report a taken userName, or create it.
+    fn unlinked(&mut self, user: &DesiredUser, manage_managers: bool) {
+        let external_id = &user.external_id;
+        let holder = self
+            .index
             .by_user_name
             .get(&user.values.user_name.to_lowercase())
-        {
+            .copied();
+        match holder {
             // Never adopt an account only to pause it: accounts without an externalId are not
             // ours until someone active in Flex claims them.
             Some(target) if target.external_id.is_none() && !user.values.active => {}
             Some(target)
-                if target.external_id.is_none() && !claimed.contains(target.id.as_str()) =>
+                if target.external_id.is_none() && !self.claimed.contains(target.id.as_str()) =>
             {
-                claimed.insert(&target.id);
-                let values = activity.values(user, target);
-                let diff = changes(current, &values, &target.values);
                 let reason = format!(
                     "an account named {} exists without externalId: adopt it",
                     user.values.user_name
                 );
-                adopts.push(adopt(target, user, values, diff, reason));
-                if manage_managers {
-                    managers.extend(manager_step(user, Some(target), &index, memory));
-                }
+                self.adopt(user, target, reason, manage_managers);
             }
             Some(target)
                 if user.values.active
-                    && !claimed.contains(target.id.as_str())
-                    && index.moved_from(desired, user).is_some() =>
+                    && !self.claimed.contains(target.id.as_str())
+                    && self.index.moved_from(self.desired, user).is_some() =>
             {
-                claimed.insert(&target.id);
                 let previous = target.external_id.clone().unwrap_or_default();
-                let values = activity.values(user, target);
-                let diff = changes(current, &values, &target.values);
                 let reason = format!("moved between companies: {previous} -> {external_id}");
-                adopts.push(adopt(target, user, values, diff, reason));
-                moves.push(Move {
+                self.moves.push(Move {
                     external_id: external_id.clone(),
                     previous_external_id: previous,
                     target_id: target.id.clone(),
                 });
-                if manage_managers {
-                    managers.extend(manager_step(user, Some(target), &index, memory));
-                }
+                self.adopt(user, target, reason, manage_managers);
             }
             // Someone paused in Flex needs no account, so a taken userName is no conflict.
             Some(_) if !user.values.active => {}
-            Some(target) => conflicts.push(Conflict {
+            Some(target) => self.conflicts.push(Conflict {
                 external_id: external_id.clone(),
                 problem: format!(
                     "userName {} is taken by target user {} (externalId {}){}",
@@ -505,96 +545,129 @@ pub fn plan(
                     target.id,
                     target.external_id.as_deref().unwrap_or("none"),
                     match target.external_id.as_deref() {
-                        Some(old) if !desired.users.contains_key(old) =>
+                        Some(old) if !self.desired.users.contains_key(old) =>
                             "; not taken as a move between companies: names or birth date differ",
                         _ => "",
                     },
                 ),
             }),
-            None if user.values.active => {
-                let attributes = create_attributes(current, &user.values);
-                let manager_external_id = if manage_managers {
-                    user.manager_external_id.clone()
-                } else {
-                    None
-                };
-                creates.push(Step {
-                    operation: Operation::CreateUser {
-                        external_id: external_id.clone(),
-                        values: user.values.clone(),
-                        attributes,
-                        manager_external_id,
-                    },
-                    reason: "active in Flex, not in the target".into(),
-                });
-                // Its manager exists by the time it is created (managers come first: found,
-                // adopted or created earlier in this run), so the link goes in the request. A
-                // manager whose own create fails is linked by a later run's plan.
-            }
+            None if user.values.active => self.create(user, manage_managers),
             None => {}
         }
     }
 
-    let mut held = Vec::new();
-    let mut leavers: Vec<&TargetUser> = current
-        .users
-        .iter()
-        .filter(|u| !claimed.contains(u.id.as_str()))
-        .collect();
-    leavers.sort_by(|a, b| a.id.cmp(&b.id));
-    for target in leavers {
-        let Some(external_id) = target.external_id.as_ref() else {
-            continue; // never touch accounts without an externalId
-        };
-        let reason = if let Some(user) = desired.users.get(external_id) {
-            // A second account carrying a managed user's externalId: reported, and paused
-            // along with its twin when the person leaves.
-            conflicts.push(Conflict {
-                external_id: external_id.clone(),
-                problem: format!(
-                    "target user {} carries the same externalId as the account flexsync manages",
-                    target.id
-                ),
-            });
-            if user.values.active {
-                continue;
-            }
-            "a duplicate account of someone who left"
-        } else if let Some(skipped) = desired.skipped.get(external_id) {
-            if *skipped == Skipped::Employed {
-                held.push(external_id.clone());
-                continue;
-            }
-            "no employment period covers today (its Flex record has findings)"
-        } else {
-            "no longer in Flex"
-        };
-        if target.values.active {
-            deactivations.push(Step {
-                operation: Operation::DeactivateUser {
-                    target_id: target.id.clone(),
-                    external_id: external_id.clone(),
-                    values: None,
-                    changes: Vec::new(),
-                },
-                reason: reason.into(),
-            });
+    /// Takes over `target` for `user`, with its changes and manager link.
+    fn adopt(
+        &mut self,
+        user: &DesiredUser,
+        target: &'a TargetUser,
+        reason: String,
+        manage_managers: bool,
+    ) {
+        self.claimed.insert(&target.id);
+        let values = self.values(user, target);
+        let diff = changes(self.current, &values, &target.values);
+        self.adopts.push(adopt(target, user, values, diff, reason));
+        if manage_managers {
+            self.link_manager(user, target);
         }
     }
 
-    let mut steps = adopts;
-    steps.extend(creates);
-    steps.extend(updates);
-    steps.extend(managers);
-    steps.extend(deactivations);
-    Plan {
-        steps,
-        not_sent: not_sent(desired, current),
-        conflicts,
-        held,
-        waiting,
-        kept_paused,
-        moves,
+    fn link_manager(&mut self, user: &DesiredUser, target: &TargetUser) {
+        self.managers
+            .extend(manager_step(user, Some(target), &self.index, self.memory));
+    }
+
+    /// Creates `user`. Its manager exists by the time it is created (managers come first:
+    /// found, adopted or created earlier in this run), so the link goes in the request. A
+    /// manager whose own create fails is linked by a later run's plan.
+    fn create(&mut self, user: &DesiredUser, manage_managers: bool) {
+        let attributes = create_attributes(self.current, &user.values);
+        let manager_external_id = if manage_managers {
+            user.manager_external_id.clone()
+        } else {
+            None
+        };
+        self.creates.push(Step {
+            operation: Operation::CreateUser {
+                external_id: user.external_id.clone(),
+                values: user.values.clone(),
+                attributes,
+                manager_external_id,
+            },
+            reason: "active in Flex, not in the target".into(),
+        });
+    }
+
+    /// Accounts no desired user claimed: paused when their person left, held when their Flex
+    /// record has findings but the person is still employed, reported when they duplicate a
+    /// managed account. Accounts without an externalId are never touched.
+    fn leavers(&mut self) {
+        let mut leavers: Vec<&TargetUser> = self
+            .current
+            .users
+            .iter()
+            .filter(|u| !self.claimed.contains(u.id.as_str()))
+            .collect();
+        leavers.sort_by(|a, b| a.id.cmp(&b.id));
+        for target in leavers {
+            let Some(external_id) = target.external_id.as_ref() else {
+                continue;
+            };
+            let reason = if let Some(user) = self.desired.users.get(external_id) {
+                // A second account carrying a managed user's externalId: reported, and paused
+                // along with its twin when the person leaves.
+                self.conflicts.push(Conflict {
+                    external_id: external_id.clone(),
+                    problem: format!(
+                        "target user {} carries the same externalId as the account flexsync \
+                         manages",
+                        target.id
+                    ),
+                });
+                if user.values.active {
+                    continue;
+                }
+                "a duplicate account of someone who left"
+            } else if let Some(skipped) = self.desired.skipped.get(external_id) {
+                if *skipped == Skipped::Employed {
+                    self.held.push(external_id.clone());
+                    continue;
+                }
+                "no employment period covers today (its Flex record has findings)"
+            } else {
+                "no longer in Flex"
+            };
+            if target.values.active {
+                self.deactivations.push(Step {
+                    operation: Operation::DeactivateUser {
+                        target_id: target.id.clone(),
+                        external_id: external_id.clone(),
+                        values: None,
+                        changes: Vec::new(),
+                    },
+                    reason: reason.into(),
+                });
+            }
+        }
+    }
+
+    /// The steps in their order: adoptions, creates, updates, manager links, pauses.
+    fn finish(self) -> Plan {
+        let mut steps = self.adopts;
+        steps.extend(self.creates);
+        steps.extend(self.updates);
+        steps.extend(self.managers);
+        steps.extend(self.deactivations);
+        Plan {
+            steps,
+            not_sent: not_sent(self.desired, self.current),
+            conflicts: self.conflicts,
+            held: self.held,
+            waiting: self.waiting,
+            kept_paused: self.kept_paused,
+            moves: self.moves,
+        }
     }
 }
 

@@ -8,8 +8,9 @@ use futures::StreamExt;
 use serde_json::json;
 
 use flexsync_core::current::{Attribute, Capabilities, Current};
+use flexsync_core::desired::UserValues;
 use flexsync_core::ids::{ExternalId, TargetId};
-use flexsync_core::plan::{Operation, Plan, Step};
+use flexsync_core::plan::{Change, Operation, Plan, Step};
 use flexsync_scim::{PatchOperation, ScimClient, ScimError, ServerInfo};
 
 use crate::attributes::AttributeMap;
@@ -94,6 +95,9 @@ impl Applier<'_> {
         operation: &Operation,
         outcome: &mut StepOutcome,
     ) -> Result<Option<TargetId>, ApplyError> {
+        let changed = |values: &UserValues, changes: &[Change]| {
+            change_ops(self.map, values, changes.iter().map(|c| &c.attribute))
+        };
         match operation {
             Operation::CreateUser {
                 external_id,
@@ -101,38 +105,15 @@ impl Applier<'_> {
                 attributes,
                 manager_external_id,
             } => {
-                let manager_id = manager_external_id
-                    .as_deref()
-                    .and_then(|m| self.target_of(m));
-                // A manager travels only where the server holds managers.
-                let manager_id =
-                    manager_id.filter(|_| self.capabilities.supports(&Attribute::Manager));
-                let user = new_user(
-                    self.map,
-                    external_id,
-                    values,
-                    attributes,
-                    manager_id.as_ref(),
-                );
-                let created = match self.client.create_user(&user).await {
-                    Ok(created) => created,
-                    Err(error) if error.is_uniqueness() => {
-                        // Someone (or a run that crashed) made it already: find it by externalId.
-                        match self.client.find_user_by_external_id(external_id).await {
-                            Ok(Some(existing)) => {
-                                outcome.note = Some("existed already: adopted".into());
-                                existing
-                            }
-                            _ => return Err(error.into()),
-                        }
-                    }
-                    Err(error) => return Err(error.into()),
-                };
-                let id = created
-                    .id
-                    .map(TargetId::from)
-                    .ok_or_else(|| ApplyError::permanent("the server returned no id"))?;
-                self.remember(external_id, &id);
+                let id = self
+                    .create(
+                        external_id,
+                        values,
+                        attributes,
+                        manager_external_id,
+                        outcome,
+                    )
+                    .await?;
                 Ok(Some(id))
             }
             Operation::AdoptUser {
@@ -142,11 +123,7 @@ impl Applier<'_> {
                 changes,
             } => {
                 let mut ops = vec![PatchOperation::replace("externalId", json!(external_id))];
-                ops.extend(change_ops(
-                    self.map,
-                    values,
-                    changes.iter().map(|c| &c.attribute),
-                ));
+                ops.extend(changed(values, changes));
                 self.patch(target_id, ops).await?;
                 self.remember(external_id, target_id);
                 Ok(Some(target_id.clone()))
@@ -157,8 +134,7 @@ impl Applier<'_> {
                 changes,
                 ..
             } => {
-                let ops = change_ops(self.map, values, changes.iter().map(|c| &c.attribute));
-                self.patch(target_id, ops).await?;
+                self.patch(target_id, changed(values, changes)).await?;
                 Ok(Some(target_id.clone()))
             }
             Operation::ReactivateUser {
@@ -167,7 +143,7 @@ impl Applier<'_> {
                 changes,
                 ..
             } => {
-                let mut ops = change_ops(self.map, values, changes.iter().map(|c| &c.attribute));
+                let mut ops = changed(values, changes);
                 ops.push(PatchOperation::replace("active", json!(true)));
                 self.patch(target_id, ops).await?;
                 Ok(Some(target_id.clone()))
@@ -178,23 +154,11 @@ impl Applier<'_> {
                 changes,
                 ..
             } => {
-                let pause = PatchOperation::replace("active", json!(false));
-                let mut ops = match values {
-                    Some(values) => {
-                        change_ops(self.map, values, changes.iter().map(|c| &c.attribute))
-                    }
-                    None => Vec::new(),
-                };
-                if ops.is_empty() {
-                    self.patch(target_id, vec![pause]).await?;
-                    return Ok(Some(target_id.clone()));
-                }
-                ops.push(pause.clone());
-                // A PATCH is all or nothing: if a last value is refused, the pause still goes.
-                if let Err(error) = self.patch(target_id, ops).await {
-                    self.patch(target_id, vec![pause]).await?;
-                    outcome.note = Some(format!("paused; its last values were refused: {error}"));
-                }
+                let last_values = values
+                    .as_ref()
+                    .map(|values| changed(values, changes))
+                    .unwrap_or_default();
+                self.pause(target_id, last_values, outcome).await?;
                 Ok(Some(target_id.clone()))
             }
             Operation::SetManager {
@@ -203,31 +167,108 @@ impl Applier<'_> {
                 manager_external_id,
                 ..
             } => {
-                let Some(target_id) = target_id.clone().or_else(|| self.target_of(external_id))
-                else {
-                    // Its create failed, and was reported as that; nothing more to say here.
-                    outcome.note = Some("not linked: the user was not created".into());
-                    return Ok(None);
-                };
-                let manager_id = match manager_external_id {
-                    Some(manager) => {
-                        let Some(manager_id) = self.target_of(manager) else {
-                            // The manager's own create failed or waits: not this user's failure.
-                            outcome.note = Some(format!(
-                                "manager {manager} does not exist in the target yet: linked by a \
-                                 later run"
-                            ));
-                            return Ok(None);
-                        };
-                        Some(manager_id)
-                    }
-                    None => None,
-                };
-                let op = manager_op(self.map, manager_id.as_ref());
-                self.patch(&target_id, vec![op]).await?;
-                Ok(Some(target_id))
+                self.set_manager(
+                    target_id.as_ref(),
+                    external_id,
+                    manager_external_id,
+                    outcome,
+                )
+                .await
             }
         }
+    }
+
+    /// Creates a user; an account that already carries its externalId (made by someone, or by
+    /// a run that crashed after the request) is taken instead.
+    async fn create(
+        &self,
+        external_id: &ExternalId,
+        values: &UserValues,
+        attributes: &[Attribute],
+        manager_external_id: &Option<ExternalId>,
+        outcome: &mut StepOutcome,
+    ) -> Result<TargetId, ApplyError> {
+        // A manager travels only where the server holds managers.
+        let manager_id = manager_external_id
+            .as_deref()
+            .and_then(|m| self.target_of(m))
+            .filter(|_| self.capabilities.supports(&Attribute::Manager));
+        let user = new_user(
+            self.map,
+            external_id,
+            values,
+            attributes,
+            manager_id.as_ref(),
+        );
+        let created = match self.client.create_user(&user).await {
+            Ok(created) => created,
+            Err(error) if error.is_uniqueness() => {
+                match self.client.find_user_by_external_id(external_id).await {
+                    Ok(Some(existing)) => {
+                        outcome.note = Some("existed already: adopted".into());
+                        existing
+                    }
+                    _ => return Err(error.into()),
+                }
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let id = created
+            .id
+            .map(TargetId::from)
+            .ok_or_else(|| ApplyError::permanent("the server returned no id"))?;
+        self.remember(external_id, &id);
+        Ok(id)
+    }
+
+    /// Pauses a user, with its last values in the same PATCH. A PATCH is all or nothing: if a
+    /// last value is refused, the pause still goes, alone.
+    async fn pause(
+        &self,
+        target_id: &TargetId,
+        mut last_values: Vec<PatchOperation>,
+        outcome: &mut StepOutcome,
+    ) -> Result<(), ApplyError> {
+        let pause = PatchOperation::replace("active", json!(false));
+        if last_values.is_empty() {
+            return self.patch(target_id, vec![pause]).await;
+        }
+        last_values.push(pause.clone());
+        if let Err(error) = self.patch(target_id, last_values).await {
+            self.patch(target_id, vec![pause]).await?;
+            outcome.note = Some(format!("paused; its last values were refused: {error}"));
+        }
+        Ok(())
+    }
+
+    /// Links a user to its manager (or unlinks it). A user or manager that does not exist in
+    /// the target yet is a note, not a failure: its create failed and was reported, or waits.
+    async fn set_manager(
+        &self,
+        target_id: Option<&TargetId>,
+        external_id: &ExternalId,
+        manager_external_id: &Option<ExternalId>,
+        outcome: &mut StepOutcome,
+    ) -> Result<Option<TargetId>, ApplyError> {
+        let Some(target_id) = target_id.cloned().or_else(|| self.target_of(external_id)) else {
+            outcome.note = Some("not linked: the user was not created".into());
+            return Ok(None);
+        };
+        let manager_id = match manager_external_id {
+            Some(manager) => {
+                let Some(manager_id) = self.target_of(manager) else {
+                    outcome.note = Some(format!(
+                        "manager {manager} does not exist in the target yet: linked by a later run"
+                    ));
+                    return Ok(None);
+                };
+                Some(manager_id)
+            }
+            None => None,
+        };
+        let op = manager_op(self.map, manager_id.as_ref());
+        self.patch(&target_id, vec![op]).await?;
+        Ok(Some(target_id))
     }
 
     async fn patch(&self, target_id: &str, ops: Vec<PatchOperation>) -> Result<(), ApplyError> {
