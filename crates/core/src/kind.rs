@@ -17,11 +17,12 @@ pub enum OperationKind {
     MoveGroup,
     AddMembers,
     RemoveMembers,
+    SetGroupManagers,
     RetireGroup,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 12] = [
+    pub const ALL: [OperationKind; 13] = [
         OperationKind::Create,
         OperationKind::Adopt,
         OperationKind::Update,
@@ -33,6 +34,7 @@ impl OperationKind {
         OperationKind::MoveGroup,
         OperationKind::AddMembers,
         OperationKind::RemoveMembers,
+        OperationKind::SetGroupManagers,
         OperationKind::RetireGroup,
     ];
 
@@ -50,6 +52,7 @@ impl OperationKind {
             OperationKind::MoveGroup => "move_group",
             OperationKind::AddMembers => "add_members",
             OperationKind::RemoveMembers => "remove_members",
+            OperationKind::SetGroupManagers => "set_group_managers",
             OperationKind::RetireGroup => "retire_group",
         }
     }
@@ -68,6 +71,7 @@ impl OperationKind {
                 | OperationKind::MoveGroup
                 | OperationKind::AddMembers
                 | OperationKind::RemoveMembers
+                | OperationKind::SetGroupManagers
                 | OperationKind::RetireGroup
         )
     }

@@ -120,7 +120,7 @@ pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
     out
 }
 
-/// Group steps: `+` create, `~` rename or move, `>` members, `-` retire.
+/// Group steps: `+` create, `~` rename or move, `>` members and managers, `-` retire.
 pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> String {
     let mut out = String::new();
     let label = |external_id: &str| {
@@ -155,6 +155,23 @@ pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> Strin
             GroupOperation::RemoveMembers {
                 external_id, users, ..
             } => format!("> members  {}: -{} users", label(external_id), users.len()),
+            GroupOperation::SetGroupManagers {
+                external_id,
+                managers,
+                ..
+            } => {
+                let names: Vec<String> = managers
+                    .iter()
+                    .map(|m| match desired.users.get(m) {
+                        Some(user) => format!(
+                            "{} {} <{}>",
+                            user.values.given_name, user.values.family_name, user.values.user_name
+                        ),
+                        None => m.to_string(),
+                    })
+                    .collect();
+                format!("> managers {}: {}", label(external_id), names.join(", "))
+            }
             GroupOperation::RetireGroup { display_name, .. } => {
                 format!("- retire   group {display_name}")
             }

@@ -167,7 +167,14 @@ impl ScimClient {
 
     /// Every user, page by page.
     pub async fn list_users(&self) -> Result<Vec<ScimUser>, ScimError> {
-        self.list_all("Users", None).await
+        self.list_all("Users", None, None).await
+    }
+
+    /// Every user, page by page, asking the server for only `attributes` (RFC 7644 3.4.2.5;
+    /// `id` always comes back).
+    pub async fn list_users_with(&self, attributes: &[String]) -> Result<Vec<ScimUser>, ScimError> {
+        self.list_all("Users", None, Some(&attributes.join(",")))
+            .await
     }
 
     /// The user whose `externalId` is exactly `external_id`; more than one is an error.
@@ -223,7 +230,7 @@ impl ScimClient {
     // ---- groups
 
     pub async fn list_groups(&self) -> Result<Vec<ScimGroup>, ScimError> {
-        self.list_all("Groups", None).await
+        self.list_all("Groups", None, None).await
     }
 
     pub async fn find_group_by_external_id(
@@ -334,7 +341,7 @@ impl ScimClient {
         matches: impl Fn(&T) -> bool,
     ) -> Result<Option<T>, ScimError> {
         let filter = eq_filter(attribute, value);
-        let found: Vec<T> = self.list_all(endpoint, Some(&filter)).await?;
+        let found: Vec<T> = self.list_all(endpoint, Some(&filter), None).await?;
         let mut kept: Vec<T> = found.into_iter().filter(|item| matches(item)).collect();
         match kept.len() {
             0 | 1 => Ok(kept.pop()),
@@ -345,11 +352,13 @@ impl ScimClient {
         }
     }
 
-    /// Reads every page of `endpoint` (optionally filtered): 1-based `startIndex`, `count`.
+    /// Reads every page of `endpoint` (optionally filtered, optionally only some attributes):
+    /// 1-based `startIndex`, `count`.
     async fn list_all<T: DeserializeOwned>(
         &self,
         endpoint: &str,
         filter: Option<&str>,
+        attributes: Option<&str>,
     ) -> Result<Vec<T>, ScimError> {
         let mut resource = describe(&Method::GET, &[endpoint]);
         if let Some(filter) = filter {
@@ -366,6 +375,9 @@ impl ScimClient {
             ];
             if let Some(filter) = filter {
                 query.push(("filter", filter.to_string()));
+            }
+            if let Some(attributes) = attributes {
+                query.push(("attributes", attributes.to_string()));
             }
             let answer = self
                 .send(Method::GET, url.clone(), &query, None, true, &resource)

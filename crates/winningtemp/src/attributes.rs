@@ -108,6 +108,22 @@ impl AttributeMap {
             })
     }
 
+    /// The attributes to ask for when reading users: `externalId` and every mapped attribute
+    /// (extension ones URN-qualified); `id` always comes back.
+    pub fn read_attributes(&self) -> Vec<String> {
+        let mut names = vec!["externalId".to_string()];
+        for (_, location) in self.rows() {
+            let name = match location.path.split_once('.') {
+                Some((parent, _)) if location.is_core() => parent.to_string(),
+                _ => location.patch_path(),
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
     /// The attributes the server advertises, in core terms. The core ones are always there.
     pub fn capabilities(&self, info: &ServerInfo) -> Capabilities {
         let mut caps = Capabilities::core();
@@ -194,6 +210,27 @@ mod tests {
                 schema: WT.into(),
                 path: "department".into()
             }
+        );
+    }
+
+    #[test]
+    fn users_are_read_with_every_mapped_attribute_and_nothing_else() {
+        assert_eq!(
+            map().read_attributes(),
+            [
+                "externalId".to_string(),
+                "userName".into(),
+                "emails".into(),
+                "name".into(),
+                "active".into(),
+                format!("{ENTERPRISE_USER_SCHEMA}:manager"),
+                format!("{WT}:gender"),
+                format!("{WT}:birthDate"),
+                format!("{WT}:excludeFromSurveys"),
+                format!("{WT}:employmentStartDate"),
+                format!("{WT}:employmentEndDate"),
+                format!("{WT}:department"),
+            ]
         );
     }
 }

@@ -26,13 +26,35 @@ fn split_parent_attribute(parent_attr: &str) -> (&str, &str) {
     }
 }
 
-/// Whether the server advertises the parent attribute (the `extended` profile does, the
-/// `documented` one does not).
+/// A group's managers, an attribute of the same extension as the parent.
+const MANAGERS: &str = "managers";
+
+/// Whether the server advertises the parent attribute and the group's managers (the `extended`
+/// profile does, the `documented` one does not).
 pub fn group_capabilities(info: &ServerInfo, parent_attr: &str) -> GroupCapabilities {
     let (urn, attribute) = split_parent_attribute(parent_attr);
+    let extension = info.has_group_extension(urn);
     GroupCapabilities {
-        parent: info.has_group_extension(urn) && info.supports_attribute(urn, attribute),
+        parent: extension && info.supports_attribute(urn, attribute),
+        managers: extension && info.supports_attribute(urn, MANAGERS),
     }
+}
+
+/// The `value`s of a multi-valued complex attribute (`[{"value": "..."}]`), in any case.
+fn values_of(attribute: Option<&Value>) -> BTreeSet<TargetId> {
+    let items = attribute
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    items
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|item| {
+            item.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case("value"))
+                .and_then(|(_, value)| value.as_str())
+        })
+        .map(TargetId::from)
+        .collect()
 }
 
 /// A SCIM group in plan terms; None without a server id.
@@ -51,6 +73,7 @@ pub fn target_group(group: &ScimGroup, parent_attr: &str) -> Option<TargetGroup>
             .iter()
             .map(|m| TargetId::from(m.value.as_str()))
             .collect(),
+        managers: values_of(group.extension_attribute(urn, MANAGERS)),
     })
 }
 
@@ -165,6 +188,29 @@ impl GroupApplier<'_> {
                     self.patch(target_id, ops).await
                 }
             }
+            GroupOperation::SetGroupManagers {
+                target_id,
+                managers,
+                keep,
+                ..
+            } => match self.group_id(&external_id, target_id.as_ref()) {
+                Err(error) => Err(error),
+                Ok(group) => {
+                    outcome.target_id = Some(group.clone());
+                    let (mut ids, missing) = self.resolve(managers);
+                    outcome.note = missing;
+                    ids.extend(keep.iter().cloned());
+                    let path = format!("{}:{MANAGERS}", self.parent_attr.0);
+                    let op = if ids.is_empty() {
+                        PatchOperation::remove(path)
+                    } else {
+                        let values: Vec<Value> =
+                            ids.iter().map(|id| json!({ "value": id })).collect();
+                        PatchOperation::replace(path, Value::Array(values))
+                    };
+                    self.patch(&group, vec![op]).await
+                }
+            },
             GroupOperation::RetireGroup { target_id, .. } => {
                 outcome.target_id = Some(target_id.clone());
                 match self.client.delete_group(target_id).await {
@@ -508,7 +554,10 @@ mod tests {
         .unwrap();
         let token = SecretString::from(server.emulator().options().token.clone());
         let client = ScimClient::new(ScimSettings::new(server.base_url(), token)).unwrap();
-        let caps = GroupCapabilities { parent: true };
+        let caps = GroupCapabilities {
+            parent: true,
+            managers: false,
+        };
         let first = desired(&snapshot(&[("e1", "100", Some("200"))], "Ekonomi"));
         let e1 = server
             .insert_user(json!({

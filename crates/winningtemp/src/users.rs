@@ -24,12 +24,16 @@ pub async fn observe(
 ) -> Result<(Current, ServerInfo), ScimError> {
     let info = client.discover().await?;
     let capabilities = map.capabilities(&info);
-    let users = client
-        .list_users()
-        .await?
-        .iter()
-        .filter_map(|u| target_user(map, u))
-        .collect();
+    let users = match client.list_users_with(&map.read_attributes()).await {
+        Ok(users) => users,
+        // A server that cannot pick attributes is asked for everything.
+        Err(error) if error.status() == Some(400) => {
+            tracing::warn!(%error, "the SCIM server refused an attribute list; reading whole users");
+            client.list_users().await?
+        }
+        Err(error) => return Err(error),
+    };
+    let users = users.iter().filter_map(|u| target_user(map, u)).collect();
     Ok((
         Current {
             users,

@@ -26,6 +26,8 @@ use crate::mapping::{DisplayName, GroupSettings};
 pub struct GroupCapabilities {
     /// The server advertises a parent attribute, so the tree can be built over this channel.
     pub parent: bool,
+    /// The server advertises a group's managers, so they travel over this channel.
+    pub managers: bool,
 }
 
 /// A group as the target holds it.
@@ -38,6 +40,8 @@ pub struct TargetGroup {
     pub parent_external_id: Option<ExternalId>,
     /// Target ids of the members.
     pub members: BTreeSet<TargetId>,
+    /// Target ids of the group's managers (where the server holds them).
+    pub managers: BTreeSet<TargetId>,
 }
 
 /// A typed group operation.
@@ -75,6 +79,15 @@ pub enum GroupOperation {
         external_id: ExternalId,
         users: Vec<ExternalId>,
     },
+    /// Set the group's managers: the users (external ids) Flex names, and `keep`, managers
+    /// someone set by hand who are not users flexsync manages. `target_id` is None for a group
+    /// created in this run.
+    SetGroupManagers {
+        target_id: Option<TargetId>,
+        external_id: ExternalId,
+        managers: Vec<ExternalId>,
+        keep: Vec<TargetId>,
+    },
     /// Delete a group flexsync created that has no members and no child groups left.
     RetireGroup {
         target_id: TargetId,
@@ -92,6 +105,7 @@ impl GroupOperation {
             | GroupOperation::MoveGroup { external_id, .. }
             | GroupOperation::AddMembers { external_id, .. }
             | GroupOperation::RemoveMembers { external_id, .. }
+            | GroupOperation::SetGroupManagers { external_id, .. }
             | GroupOperation::RetireGroup { external_id, .. } => external_id,
         }
     }
@@ -104,6 +118,7 @@ impl GroupOperation {
             GroupOperation::MoveGroup { .. } => OperationKind::MoveGroup,
             GroupOperation::AddMembers { .. } => OperationKind::AddMembers,
             GroupOperation::RemoveMembers { .. } => OperationKind::RemoveMembers,
+            GroupOperation::SetGroupManagers { .. } => OperationKind::SetGroupManagers,
             GroupOperation::RetireGroup { .. } => OperationKind::RetireGroup,
         }
     }
@@ -243,6 +258,7 @@ pub fn plan_groups(
 
     let (mut creates, mut renames, mut moves, mut removes, mut adds) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut managers = Vec::new();
     for (_, group) in &wanted {
         let external_id = group.external_id.clone();
         let name = display_name(group, settings.display);
@@ -268,8 +284,22 @@ pub fn plan_groups(
                     },
                 });
             }
+            if caps.managers && !group.managers.is_empty() {
+                managers.push(GroupStep {
+                    reason: "the new group's managers in Flex".to_string(),
+                    operation: GroupOperation::SetGroupManagers {
+                        target_id: None,
+                        external_id: external_id.clone(),
+                        managers: group.managers.clone(),
+                        keep: Vec::new(),
+                    },
+                });
+            }
             continue;
         };
+        if caps.managers {
+            managers.extend(manager_step(group, target, &managed));
+        }
         if target.display_name != name {
             renames.push(GroupStep {
                 reason: format!("renamed in Flex: '{}' -> '{name}'", target.display_name),
@@ -333,12 +363,49 @@ pub fn plan_groups(
         caps,
         &mut plan.notes,
     );
-    plan.steps = [creates, renames, moves, removes, retires, adds].concat();
+    plan.steps = [creates, renames, moves, removes, retires, adds, managers].concat();
     plan.notes.sort();
     plan
 }
 
 /// How many ancestors a desired group has (a cycle, which the tree never has, stops the walk).
+/// The step that gives an existing group the managers Flex names, when they differ from the
+/// managed users it holds as managers; managers set by hand who are not ours are kept.
+fn manager_step(
+    group: &DesiredGroup,
+    target: &TargetGroup,
+    managed: &BTreeMap<&str, &str>,
+) -> Option<GroupStep> {
+    let wanted: BTreeSet<&str> = group.managers.iter().map(ExternalId::as_str).collect();
+    let held: BTreeSet<&str> = target
+        .managers
+        .iter()
+        .filter_map(|id| managed.get(id.as_str()).copied())
+        .collect();
+    if wanted == held {
+        return None;
+    }
+    let keep = target
+        .managers
+        .iter()
+        .filter(|id| !managed.contains_key(id.as_str()))
+        .cloned()
+        .collect();
+    Some(GroupStep {
+        reason: format!(
+            "the group's managers changed in Flex: {} -> {}",
+            users_text(held.len()),
+            users_text(wanted.len())
+        ),
+        operation: GroupOperation::SetGroupManagers {
+            target_id: Some(target.id.clone()),
+            external_id: group.external_id.clone(),
+            managers: group.managers.clone(),
+            keep,
+        },
+    })
+}
+
 fn depth(group: &DesiredGroup, desired: &Desired) -> usize {
     let mut seen = BTreeSet::new();
     let mut at = group;

@@ -10,8 +10,14 @@ use crate::groups::tests::{any_settings, build, desired_for, example, generated,
 use crate::ids::{ExternalId, TargetId};
 use crate::mapping::{DisplayName, GapRule, GroupNaming, GroupSettings};
 
-const TREE: GroupCapabilities = GroupCapabilities { parent: true };
-const FLAT: GroupCapabilities = GroupCapabilities { parent: false };
+const TREE: GroupCapabilities = GroupCapabilities {
+    parent: true,
+    managers: false,
+};
+const FLAT: GroupCapabilities = GroupCapabilities {
+    parent: false,
+    managers: false,
+};
 
 /// Every user is in the target as `t-<external id>`.
 fn user_ids(desired: &Desired) -> BTreeMap<ExternalId, TargetId> {
@@ -58,6 +64,7 @@ fn apply(
                     display_name: display_name.clone(),
                     parent_external_id: parent_external_id.clone(),
                     members: BTreeSet::new(),
+                    managers: BTreeSet::new(),
                 });
             }
             GroupOperation::RenameGroup {
@@ -88,6 +95,19 @@ fn apply(
                     groups[at].members.remove(&user_ids[user]);
                 }
             }
+            GroupOperation::SetGroupManagers {
+                external_id,
+                managers,
+                keep,
+                ..
+            } => {
+                let at = find(&mut groups, external_id);
+                groups[at].managers = managers
+                    .iter()
+                    .map(|m| user_ids[m].clone())
+                    .chain(keep.iter().cloned())
+                    .collect();
+            }
             GroupOperation::RetireGroup { external_id, .. } => {
                 assert!(
                     !groups
@@ -111,6 +131,7 @@ fn hand_made() -> Vec<TargetGroup> {
             display_name: "Made by hand".into(),
             parent_external_id: None,
             members: ["t-e01".into(), "t-e02".into()].into(),
+            managers: BTreeSet::new(),
         },
         TargetGroup {
             id: "h2".into(),
@@ -118,6 +139,7 @@ fn hand_made() -> Vec<TargetGroup> {
             display_name: "Old integration".into(),
             parent_external_id: None,
             members: BTreeSet::new(),
+            managers: BTreeSet::new(),
         },
     ]
 }
@@ -340,7 +362,10 @@ proptest! {
         chunk in 1usize..4,
     ) {
         let settings = GroupSettings { member_chunk: chunk, ..settings };
-        let caps = GroupCapabilities { parent };
+        let caps = GroupCapabilities {
+            parent,
+            managers: parent,
+        };
         let one = desired_for(&build(&first, 0), &settings);
         let two = desired_for(&build(&second, 1), &settings);
         let mut ids = user_ids(&one);

@@ -108,7 +108,11 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
         .values()
         .filter(|g| !g.managers.is_empty())
         .count();
-    if observed.groups.is_some() && managed_groups > 0 {
+    let managers_travel = observed
+        .groups
+        .as_ref()
+        .is_some_and(|(caps, _)| caps.managers);
+    if observed.groups.is_some() && !managers_travel && managed_groups > 0 {
         report.warnings.push(format!(
             "group managers ({managed_groups} groups) have no SCIM attribute to travel in; {}",
             if config.files.is_some() {
