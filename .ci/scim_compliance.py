@@ -102,7 +102,10 @@ def check_bulk(http, client_class):
     import uuid
 
     client = client_class(http)
-    client.discover()
+    try:
+        client.discover()
+    except Exception as error:  # noqa: BLE001 - reported as the check's verdict
+        return [("ERROR", "bulk", f"discovery failed: {type(error).__name__}: {error}")]
     bulk = client.provider.config.bulk if client.provider.config else None
     if not bulk or not bulk.supported:
         return [("SKIPPED", "bulk", "the server does not advertise bulk support")]

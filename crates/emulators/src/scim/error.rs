@@ -102,6 +102,11 @@ impl ScimError {
         ScimError::new(501, None, detail)
     }
 
+    /// 403: a `filter` on a discovery endpoint (RFC 7644 section 4).
+    pub fn forbidden(detail: impl Into<String>) -> ScimError {
+        ScimError::new(403, None, detail)
+    }
+
     pub fn internal(detail: impl Into<String>) -> ScimError {
         ScimError {
             status: 500,

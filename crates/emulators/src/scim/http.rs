@@ -168,23 +168,35 @@ fn resource_schemas(state: &ScimEmulator) -> [ResourceSchema; 2] {
     ]
 }
 
-async fn service_provider(State(state): State<ScimEmulator>) -> Response {
+/// RFC 7644 section 4: a discovery endpoint given a `filter` SHOULD answer 403.
+fn no_filter(params: &[(String, String)]) -> Result<(), ScimError> {
+    match params.iter().any(|(k, _)| k.eq_ignore_ascii_case("filter")) {
+        true => Err(ScimError::forbidden(
+            "discovery endpoints take no filter (RFC 7644 section 4)",
+        )),
+        false => Ok(()),
+    }
+}
+
+async fn service_provider(State(state): State<ScimEmulator>, Query(params): Params) -> Answer {
+    no_filter(&params)?;
     let options = state.options();
-    ok(&service_provider_config(
+    Ok(ok(&service_provider_config(
         &base_url(&state),
         options.max_results,
         options.profile == Profile::Extended,
-    ))
+    )))
 }
 
-async fn resource_types(State(state): State<ScimEmulator>) -> Response {
+async fn resource_types(State(state): State<ScimEmulator>, Query(params): Params) -> Answer {
+    no_filter(&params)?;
     let base = base_url(&state);
     let types: Vec<Value> = resource_schemas(&state)
         .iter()
         .map(|r| r.resource_type_json(&base))
         .collect();
     let total = types.len();
-    ok(&list_response(types, total, 1))
+    Ok(ok(&list_response(types, total, 1)))
 }
 
 async fn resource_type(State(state): State<ScimEmulator>, Path(id): Path<String>) -> Response {
@@ -206,10 +218,11 @@ fn all_schemas(state: &ScimEmulator) -> Vec<Value> {
         .collect()
 }
 
-async fn schemas(State(state): State<ScimEmulator>) -> Response {
+async fn schemas(State(state): State<ScimEmulator>, Query(params): Params) -> Answer {
+    no_filter(&params)?;
     let schemas = all_schemas(&state);
     let total = schemas.len();
-    ok(&list_response(schemas, total, 1))
+    Ok(ok(&list_response(schemas, total, 1)))
 }
 
 async fn schema_by_id(State(state): State<ScimEmulator>, Path(id): Path<String>) -> Response {

@@ -511,9 +511,10 @@ fn canonical_keys(attr: &Attr, value: &Value) -> Value {
     }
 }
 
-/// Group members are the same member when their `value` is; other values when equal.
+/// References to resources (group members and managers) are the same when their `value` is;
+/// other values when equal.
 fn same_value(attr: &Attr, a: &Value, b: &Value) -> bool {
-    if attr.name == "members" {
+    if attr.references_resources() {
         let id = |v: &Value| v.get("value").cloned();
         return id(a).is_some() && id(a) == id(b);
     }

@@ -57,7 +57,7 @@ impl Projection {
             (true, true) => Ok(Projection::Default),
             (false, true) => Ok(Projection::Only(only)),
             (true, false) => Ok(Projection::Except(except)),
-            (false, false) => Err(ScimError::invalid_syntax(
+            (false, false) => Err(ScimError::invalid_value(
                 "attributes and excludedAttributes are mutually exclusive (RFC 7644 3.4.2.5)",
             )),
         }
@@ -151,7 +151,7 @@ impl Projection {
 /// type declares it is not checked, as with a root search it may name another type's attribute.
 fn check_path(path: &str) -> Result<(), ScimError> {
     AttrPath::parse(path).map(|_| ()).map_err(|why| {
-        ScimError::invalid_syntax(format!("attributes and excludedAttributes: {why}"))
+        ScimError::invalid_value(format!("attributes and excludedAttributes: {why}"))
     })
 }
 
@@ -291,7 +291,7 @@ mod tests {
         let both = Projection::from_lists(&["a".to_string()], &["b".to_string()]);
         assert_eq!(
             both.unwrap_err().scim_type,
-            Some(super::super::error::ScimType::InvalidSyntax)
+            Some(super::super::error::ScimType::InvalidValue)
         );
         let bad = Projection::from_lists(&["name..x".to_string()], &[]);
         assert!(bad.is_err());
