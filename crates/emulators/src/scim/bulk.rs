@@ -221,7 +221,9 @@ pub fn run(store: &mut Store, request: &BulkRequest, now: Timestamp) -> Value {
         if request.fail_on_errors.is_some_and(|limit| errors >= limit) {
             break;
         }
-        let op = &ops[i];
+        let Some(op) = ops.get(i) else {
+            continue;
+        };
         let outcome = run_one(store, op, i, &creators, &created, &results, now);
         let mut result = Map::new();
         if let Some(method) = op.method {
@@ -268,7 +270,9 @@ pub fn run(store: &mut Store, request: &BulkRequest, now: Timestamp) -> Value {
 /// depth-first walk without recursion; a cycle leaves its last link to fail unresolved).
 fn plan(ops: &[Operation], creators: &BTreeMap<&str, usize>) -> Vec<usize> {
     let deps = |i: usize| -> Vec<usize> {
-        references(&ops[i])
+        ops.get(i)
+            .map(references)
+            .unwrap_or_default()
             .iter()
             .filter_map(|id| creators.get(id.as_str()).copied())
             .filter(|d| *d != i)
