@@ -1,8 +1,16 @@
 //! The SCIM emulator over a real socket: auth, discovery per profile, CRUD, paging, filters,
-//! PATCH shapes, strictness, no-op writes, groups and injected faults.
+//! PATCH shapes, strictness, no-op writes, groups and injected faults; in `scim/`, answers
+//! shaped by `attributes` and `.search`, value checks, Group managers and `/Bulk`.
 
 // clippy.toml allows these in #[test] functions only; the helpers here are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
+
+mod scim {
+    mod answers;
+    mod bulk;
+    mod managers;
+    mod values;
+}
 
 use std::collections::BTreeSet;
 

@@ -40,6 +40,14 @@ pub struct ScimError {
 }
 
 impl ScimError {
+    pub fn new(status: u16, scim_type: Option<ScimType>, detail: impl Into<String>) -> ScimError {
+        ScimError {
+            status,
+            scim_type,
+            detail: detail.into(),
+        }
+    }
+
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> ScimError {
         ScimError {
             status: 400,
@@ -82,6 +90,21 @@ impl ScimError {
             scim_type: Some(ScimType::Uniqueness),
             detail: detail.into(),
         }
+    }
+
+    /// 413: a bulk request over `maxPayloadSize` or `maxOperations` (RFC 7644 section 3.7.4).
+    pub fn payload_too_large(detail: impl Into<String>) -> ScimError {
+        ScimError::new(413, None, detail)
+    }
+
+    /// 501: an operation this server does not offer (RFC 7644 section 3.12).
+    pub fn not_implemented(detail: impl Into<String>) -> ScimError {
+        ScimError::new(501, None, detail)
+    }
+
+    /// 403: a `filter` on a discovery endpoint (RFC 7644 section 4).
+    pub fn forbidden(detail: impl Into<String>) -> ScimError {
+        ScimError::new(403, None, detail)
     }
 
     pub fn internal(detail: impl Into<String>) -> ScimError {

@@ -6,7 +6,8 @@ use std::cmp::Ordering;
 use serde_json::Value;
 
 use super::error::ScimError;
-use super::schema::{Attr, Kind, ResourceSchema, parse_date_time};
+use super::schema::{Attr, Kind, ResourceSchema};
+use super::validate::parse_date_time;
 
 /// `[urn:]name[.sub]` as written in a filter or a PATCH path.
 #[derive(Debug, Clone, PartialEq, Eq)]

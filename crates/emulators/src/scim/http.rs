@@ -1,19 +1,23 @@
-//! The axum routes under `/api/scim`: discovery, Users and Groups, bearer-token auth, SCIM
-//! error bodies, and the shared test knobs on every matched route.
+//! The axum routes under `/api/scim`: discovery, Users and Groups, `.search`, `/Bulk`,
+//! bearer-token auth, SCIM error bodies, `attributes`/`excludedAttributes` on every answer that
+//! carries resources, and the shared test knobs on every matched route.
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get};
+use axum::routing::{MethodRouter, get, post};
 use serde_json::{Value, json};
 
+use super::bulk;
 use super::error::ScimError;
 use super::filter::Filter;
 use super::patch;
-use super::schema::{ResourceKind, ResourceSchema, service_provider_config};
+use super::project::Projection;
+use super::schema::{Profile, ResourceKind, ResourceSchema, service_provider_config};
+use super::search::{ListQuery, projection_from_params};
 use super::{AnswerCase, ScimEmulator};
 use crate::knobs;
 
@@ -32,9 +36,16 @@ pub fn router(state: ScimEmulator) -> Router {
         .route("/Schemas", get(schemas))
         .route("/Schemas/{id}", get(schema_by_id))
         .route("/Users", collection(ResourceKind::User))
+        .route("/Users/.search", search(&[ResourceKind::User]))
         .route("/Users/{id}", item(ResourceKind::User))
         .route("/Groups", collection(ResourceKind::Group))
+        .route("/Groups/.search", search(&[ResourceKind::Group]))
         .route("/Groups/{id}", item(ResourceKind::Group))
+        .route(
+            "/.search",
+            search(&[ResourceKind::User, ResourceKind::Group]),
+        )
+        .route("/Bulk", post(run_bulk))
         .route_layer(from_fn_with_state(state.clone(), respell))
         .route_layer(from_fn_with_state(state.clone(), auth))
         .route_layer(from_fn_with_state(knobs, knobs::apply))
@@ -45,14 +56,27 @@ pub fn router(state: ScimEmulator) -> Router {
 /// `GET` (search) and `POST` (create) on `/Users` or `/Groups`.
 fn collection(kind: ResourceKind) -> MethodRouter<ScimEmulator> {
     get(move |s: State<ScimEmulator>, q: Params| list(s, kind, q))
-        .post(move |s: State<ScimEmulator>, b: Bytes| create(s, kind, b))
+        .post(move |s: State<ScimEmulator>, q: Params, b: Bytes| create(s, kind, q, b))
+}
+
+/// `POST` of a SearchRequest on `/.search` (every kind) or `/Users/.search`, `/Groups/.search`.
+fn search(kinds: &'static [ResourceKind]) -> MethodRouter<ScimEmulator> {
+    post(move |s: State<ScimEmulator>, b: Bytes| search_post(s, kinds, b))
 }
 
 /// `GET`, `PUT`, `PATCH` and `DELETE` on `/Users/{id}` or `/Groups/{id}`.
 fn item(kind: ResourceKind) -> MethodRouter<ScimEmulator> {
-    get(move |s: State<ScimEmulator>, p: Path<String>| read(s, kind, p))
-        .put(move |s: State<ScimEmulator>, p: Path<String>, b: Bytes| replace(s, kind, p, b))
-        .patch(move |s: State<ScimEmulator>, p: Path<String>, b: Bytes| modify(s, kind, p, b))
+    get(move |s: State<ScimEmulator>, p: Path<String>, q: Params| read(s, kind, p, q))
+        .put(
+            move |s: State<ScimEmulator>, p: Path<String>, q: Params, b: Bytes| {
+                replace(s, kind, p, q, b)
+            },
+        )
+        .patch(
+            move |s: State<ScimEmulator>, p: Path<String>, q: Params, b: Bytes| {
+                modify(s, kind, p, q, b)
+            },
+        )
         .delete(move |s: State<ScimEmulator>, p: Path<String>| remove(s, kind, p))
 }
 
@@ -110,7 +134,8 @@ async fn auth(State(state): State<ScimEmulator>, request: Request, next: Next) -
 async fn respell(State(state): State<ScimEmulator>, request: Request, next: Next) -> Response {
     let case = state.options().answer_case;
     let path = request.uri().path();
-    let resources = path.contains("/Users") || path.contains("/Groups");
+    let resources =
+        path.contains("/Users") || path.contains("/Groups") || path.ends_with("/.search");
     let response = next.run(request).await;
     if case == AnswerCase::AsDeclared || !resources {
         return response;
@@ -143,21 +168,35 @@ fn resource_schemas(state: &ScimEmulator) -> [ResourceSchema; 2] {
     ]
 }
 
-async fn service_provider(State(state): State<ScimEmulator>) -> Response {
-    ok(&service_provider_config(
-        &base_url(&state),
-        state.options().max_results,
-    ))
+/// RFC 7644 section 4: a discovery endpoint given a `filter` SHOULD answer 403.
+fn no_filter(params: &[(String, String)]) -> Result<(), ScimError> {
+    match params.iter().any(|(k, _)| k.eq_ignore_ascii_case("filter")) {
+        true => Err(ScimError::forbidden(
+            "discovery endpoints take no filter (RFC 7644 section 4)",
+        )),
+        false => Ok(()),
+    }
 }
 
-async fn resource_types(State(state): State<ScimEmulator>) -> Response {
+async fn service_provider(State(state): State<ScimEmulator>, Query(params): Params) -> Answer {
+    no_filter(&params)?;
+    let options = state.options();
+    Ok(ok(&service_provider_config(
+        &base_url(&state),
+        options.max_results,
+        options.profile == Profile::Extended,
+    )))
+}
+
+async fn resource_types(State(state): State<ScimEmulator>, Query(params): Params) -> Answer {
+    no_filter(&params)?;
     let base = base_url(&state);
     let types: Vec<Value> = resource_schemas(&state)
         .iter()
         .map(|r| r.resource_type_json(&base))
         .collect();
     let total = types.len();
-    ok(&list_response(types, total, 1))
+    Ok(ok(&list_response(types, total, 1)))
 }
 
 async fn resource_type(State(state): State<ScimEmulator>, Path(id): Path<String>) -> Response {
@@ -179,10 +218,11 @@ fn all_schemas(state: &ScimEmulator) -> Vec<Value> {
         .collect()
 }
 
-async fn schemas(State(state): State<ScimEmulator>) -> Response {
+async fn schemas(State(state): State<ScimEmulator>, Query(params): Params) -> Answer {
+    no_filter(&params)?;
     let schemas = all_schemas(&state);
     let total = schemas.len();
-    ok(&list_response(schemas, total, 1))
+    Ok(ok(&list_response(schemas, total, 1)))
 }
 
 async fn schema_by_id(State(state): State<ScimEmulator>, Path(id): Path<String>) -> Response {
@@ -197,25 +237,6 @@ async fn schema_by_id(State(state): State<ScimEmulator>, Path(id): Path<String>)
     }
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn number(params: &[(String, String)], name: &str) -> Result<Option<i64>, ScimError> {
-    match param(params, name) {
-        None => Ok(None),
-        Some(v) => {
-            v.trim().parse::<i64>().map(Some).map_err(|_| {
-                ScimError::invalid_value(format!("{name} must be an integer, got {v:?}"))
-            })
-        }
-    }
-}
-
 type Answer = Result<Response, ScimError>;
 
 async fn list(
@@ -223,30 +244,80 @@ async fn list(
     kind: ResourceKind,
     Query(params): Params,
 ) -> Answer {
-    Ok(ok(&list_page(&state, kind, &params)?))
+    let query = ListQuery::from_params(&params)?;
+    Ok(ok(&list_page(&state, &[kind], &query)?))
 }
 
+async fn search_post(
+    State(state): State<ScimEmulator>,
+    kinds: &'static [ResourceKind],
+    body: Bytes,
+) -> Answer {
+    let query = ListQuery::from_body(&parse_body(&body)?)?;
+    Ok(ok(&list_page(&state, kinds, &query)?))
+}
+
+/// One page of the resources of `kinds` (in that order, each in creation order) matching the
+/// filter. With several kinds, a kind whose schema cannot hold the filter's attributes has no
+/// matches; a filter no kind can hold is an error.
 fn list_page(
     state: &ScimEmulator,
-    kind: ResourceKind,
-    params: &[(String, String)],
+    kinds: &[ResourceKind],
+    query: &ListQuery,
 ) -> Result<Value, ScimError> {
     let max = state.options().max_results;
-    let start_index = number(params, "startIndex")?.unwrap_or(1).max(1);
-    let count =
-        number(params, "count")?.map_or(max, |c| usize::try_from(c.max(0)).unwrap_or(0).min(max));
+    let count = query.count.map_or(max, |c| c.min(max));
     let store = state.store();
-    let filter = match param(params, "filter") {
-        Some(text) if !text.trim().is_empty() => {
-            let filter = Filter::parse(text)?;
-            filter.check(store.schema(kind))?;
-            Some(filter)
+    let filter = query.filter.as_deref().map(Filter::parse).transpose()?;
+    let mut searched = Vec::new();
+    let mut refused = None;
+    for &kind in kinds {
+        match filter.as_ref().map(|f| f.check(store.schema(kind))) {
+            Some(Err(error)) => {
+                refused.get_or_insert(error);
+            }
+            _ => searched.push(kind),
         }
-        _ => None,
-    };
-    let start = usize::try_from(start_index).unwrap_or(usize::MAX);
-    let page = store.list(kind, filter.as_ref(), start, count);
-    Ok(list_response(page.resources, page.total, page.start_index))
+    }
+    if let (true, Some(error)) = (searched.is_empty(), refused) {
+        return Err(error);
+    }
+    let project =
+        |kind: ResourceKind, resource| query.projection.apply(store.schema(kind), resource);
+    if let [kind] = searched[..] {
+        let page = store.list(kind, filter.as_ref(), query.start_index, count);
+        let resources = page.resources.into_iter().map(|r| project(kind, r));
+        return Ok(list_response(
+            resources.collect(),
+            page.total,
+            page.start_index,
+        ));
+    }
+    let matches: Vec<(ResourceKind, Value)> = searched
+        .iter()
+        .flat_map(|&kind| {
+            let page = store.list(kind, filter.as_ref(), 1, usize::MAX);
+            page.resources.into_iter().map(move |r| (kind, r))
+        })
+        .collect();
+    let total = matches.len();
+    let resources = matches
+        .into_iter()
+        .skip(query.start_index - 1)
+        .take(count)
+        .map(|(kind, r)| project(kind, r))
+        .collect();
+    Ok(list_response(resources, total, query.start_index))
+}
+
+/// A resource answered as the request's `attributes`/`excludedAttributes` ask.
+fn projected(
+    state: &ScimEmulator,
+    kind: ResourceKind,
+    projection: &Projection,
+    resource: Value,
+) -> Value {
+    projection.apply(state.store().schema(kind), resource)
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
@@ -254,15 +325,24 @@ fn parse_body(body: &Bytes) -> Result<Value, ScimError> {
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))
 }
 
-async fn create(State(state): State<ScimEmulator>, kind: ResourceKind, body: Bytes) -> Answer {
+async fn create(
+    State(state): State<ScimEmulator>,
+    kind: ResourceKind,
+    Query(params): Params,
+    body: Bytes,
+) -> Answer {
+    let projection = projection_from_params(&params)?;
     let resource = state
         .store()
         .create(kind, &parse_body(&body)?, jiff::Timestamp::now(), true)?;
-    let mut response = scim_json(StatusCode::CREATED, &resource);
     let location = resource
         .pointer("/meta/location")
         .and_then(Value::as_str)
         .and_then(|l| HeaderValue::from_str(l).ok());
+    let mut response = scim_json(
+        StatusCode::CREATED,
+        &projected(&state, kind, &projection, resource),
+    );
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -273,28 +353,35 @@ async fn read(
     State(state): State<ScimEmulator>,
     kind: ResourceKind,
     Path(id): Path<String>,
+    Query(params): Params,
 ) -> Answer {
-    Ok(ok(&state.store().get(kind, &id)?))
+    let projection = projection_from_params(&params)?;
+    let resource = state.store().get(kind, &id)?;
+    Ok(ok(&projected(&state, kind, &projection, resource)))
 }
 
 async fn replace(
     State(state): State<ScimEmulator>,
     kind: ResourceKind,
     Path(id): Path<String>,
+    Query(params): Params,
     body: Bytes,
 ) -> Answer {
+    let projection = projection_from_params(&params)?;
     let resource = state
         .store()
         .replace(kind, &id, &parse_body(&body)?, jiff::Timestamp::now())?;
-    Ok(ok(&resource))
+    Ok(ok(&projected(&state, kind, &projection, resource)))
 }
 
 async fn modify(
     State(state): State<ScimEmulator>,
     kind: ResourceKind,
     Path(id): Path<String>,
+    Query(params): Params,
     body: Bytes,
 ) -> Answer {
+    let projection = projection_from_params(&params)?;
     let operations = patch::parse_request(&parse_body(&body)?)?;
     let resource = state
         .store()
@@ -302,7 +389,32 @@ async fn modify(
     if state.options().patch_returns_no_content {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok(ok(&resource))
+    Ok(ok(&projected(&state, kind, &projection, resource)))
+}
+
+/// `POST /Bulk`: extended profile only (the documented one answers 501, as its
+/// ServiceProviderConfig says `bulk.supported` false).
+async fn run_bulk(State(state): State<ScimEmulator>, request: Request) -> Answer {
+    if state.options().profile != Profile::Extended {
+        return Err(ScimError::not_implemented(
+            "bulk operations are not supported in the documented profile",
+        ));
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(size) = declared.filter(|size| *size > bulk::MAX_PAYLOAD_SIZE) {
+        return Err(bulk::too_large(size));
+    }
+    let body: Body = request.into_body();
+    let bytes = axum::body::to_bytes(body, bulk::MAX_PAYLOAD_SIZE)
+        .await
+        .map_err(|_| bulk::too_large(bulk::MAX_PAYLOAD_SIZE + 1))?;
+    let parsed = bulk::parse(&bytes)?;
+    let answer = bulk::run(&mut state.store(), &parsed, jiff::Timestamp::now());
+    Ok(ok(&answer))
 }
 
 async fn remove(

@@ -1,18 +1,26 @@
 //! The Winningtemp SCIM 2.0 emulator: a real HTTP server on a loopback port with the
 //! `documented` and `extended` profiles that `docs/winningtemp-scim.md` describes.
 //!
-//! - [`schema`]: the schemas each profile advertises and validation against them.
+//! - [`schema`]: the schemas each profile advertises.
+//! - [`validate`]: incoming resources checked against those schemas.
 //! - [`filter`]: SCIM filter parsing and evaluation.
 //! - [`patch`]: PatchOp parsing and application.
+//! - [`project`]: `attributes` and `excludedAttributes` applied to answers.
+//! - [`search`]: list queries from GET parameters or a POST `.search` body.
+//! - [`bulk`]: `/Bulk` (extended profile).
 //! - [`store`]: users and groups in memory, with indexes, `meta` and the write counter.
 //! - [`http`]: the axum routes under `/api/scim`, bearer auth and the test knobs.
 
+pub mod bulk;
 pub mod error;
 pub mod filter;
 pub mod http;
 pub mod patch;
+pub mod project;
 pub mod schema;
+pub mod search;
 pub mod store;
+pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;

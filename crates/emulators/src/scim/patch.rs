@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::error::{ScimError, ScimType};
 use super::filter::{AttrPath, CompareOp, Filter};
 use super::schema::{Attr, Kind, ResourceSchema};
+use super::validate::is_schemas_member;
 
 pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -192,6 +193,9 @@ fn apply_without_path(
                 )));
             };
             for (name, v) in attrs {
+                if is_schemas_member(ext, name, v)? {
+                    continue;
+                }
                 apply_path(schema, resource, op, &format!("{}:{name}", ext.id), v)?;
             }
         } else {
@@ -236,7 +240,7 @@ fn apply_path(
         )));
     };
     let attr = resolved.attr;
-    if attr.read_only || resolved.sub.is_some_and(|s| s.read_only) {
+    if attr.is_read_only() || resolved.sub.is_some_and(Attr::is_read_only) {
         return Err(ScimError::bad_request(
             ScimType::Mutability,
             format!("{} is read-only", resolved.display()),
@@ -507,9 +511,10 @@ fn canonical_keys(attr: &Attr, value: &Value) -> Value {
     }
 }
 
-/// Group members are the same member when their `value` is; other values when equal.
+/// References to resources (group members and managers) are the same when their `value` is;
+/// other values when equal.
 fn same_value(attr: &Attr, a: &Value, b: &Value) -> bool {
-    if attr.name == "members" {
+    if attr.references_resources() {
         let id = |v: &Value| v.get("value").cloned();
         return id(a).is_some() && id(a) == id(b);
     }
@@ -519,6 +524,7 @@ fn same_value(attr: &Attr, a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::schema::{ENTERPRISE_USER, Profile, ResourceKind, WT_USER};
+    use super::super::validate::Source;
     use super::*;
     use serde_json::json;
 
@@ -545,7 +551,7 @@ mod tests {
         let ops = parse_request(&json!({"schemas": [PATCH_OP], "Operations": ops}))?;
         let mut resource = start;
         apply(&schema, &mut resource, &ops)?;
-        schema.normalize(&Value::Object(resource))
+        schema.normalize(&Value::Object(resource), Source::Patched)
     }
 
     fn patch_user(ops: Value) -> Result<Map<String, Value>, ScimError> {

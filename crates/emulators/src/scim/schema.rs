@@ -1,11 +1,10 @@
-//! The schemas each profile advertises, their RFC 7643 JSON, and validation of incoming
-//! resources against them (undeclared attributes, types, canonical values, required ones).
+//! The schemas each profile advertises: attribute definitions with their RFC 7643 `type`,
+//! `mutability`, `returned` and `uniqueness`, the schema and resource type JSON, and path
+//! resolution. Validation of incoming values is in [`super::validate`].
 
 use std::str::FromStr;
 
 use serde_json::{Map, Value, json};
-
-use super::error::ScimError;
 
 pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -68,6 +67,64 @@ impl Kind {
     }
 }
 
+/// RFC 7643 section 7 `mutability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mutability {
+    ReadOnly,
+    ReadWrite,
+    Immutable,
+    WriteOnly,
+}
+
+impl Mutability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mutability::ReadOnly => "readOnly",
+            Mutability::ReadWrite => "readWrite",
+            Mutability::Immutable => "immutable",
+            Mutability::WriteOnly => "writeOnly",
+        }
+    }
+}
+
+/// RFC 7643 section 7 `returned`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    Always,
+    Default,
+    Request,
+    Never,
+}
+
+impl Returned {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Returned::Always => "always",
+            Returned::Default => "default",
+            Returned::Request => "request",
+            Returned::Never => "never",
+        }
+    }
+}
+
+/// RFC 7643 section 7 `uniqueness`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uniqueness {
+    None,
+    Server,
+    Global,
+}
+
+impl Uniqueness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Uniqueness::None => "none",
+            Uniqueness::Server => "server",
+            Uniqueness::Global => "global",
+        }
+    }
+}
+
 /// One attribute definition (RFC 7643 section 7).
 #[derive(Debug, Clone)]
 pub struct Attr {
@@ -76,8 +133,9 @@ pub struct Attr {
     pub multi: bool,
     pub required: bool,
     pub case_exact: bool,
-    pub read_only: bool,
-    pub unique_server: bool,
+    pub mutability: Mutability,
+    pub returned: Returned,
+    pub uniqueness: Uniqueness,
     pub canonical: &'static [&'static str],
     pub reference_types: &'static [&'static str],
     pub description: &'static str,
@@ -92,8 +150,9 @@ impl Attr {
             multi: false,
             required: false,
             case_exact: false,
-            read_only: false,
-            unique_server: false,
+            mutability: Mutability::ReadWrite,
+            returned: Returned::Default,
+            uniqueness: Uniqueness::None,
             canonical: &[],
             reference_types: &[],
             description,
@@ -141,13 +200,19 @@ impl Attr {
     }
     fn read_only(self) -> Attr {
         Attr {
-            read_only: true,
+            mutability: Mutability::ReadOnly,
+            ..self
+        }
+    }
+    fn always(self) -> Attr {
+        Attr {
+            returned: Returned::Always,
             ..self
         }
     }
     fn unique(self) -> Attr {
         Attr {
-            unique_server: true,
+            uniqueness: Uniqueness::Server,
             ..self
         }
     }
@@ -160,6 +225,19 @@ impl Attr {
 
     pub fn sub_attr(&self, name: &str) -> Option<&Attr> {
         self.sub.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.mutability == Mutability::ReadOnly
+    }
+
+    /// Whether the values of this attribute point at other resources (`value` names their id).
+    pub fn references_resources(&self) -> bool {
+        self.sub_attr("$ref").is_some_and(|r| {
+            r.reference_types
+                .iter()
+                .any(|t| matches!(*t, "User" | "Group"))
+        })
     }
 
     fn to_json(&self) -> Value {
@@ -178,16 +256,10 @@ impl Attr {
         if !self.reference_types.is_empty() {
             map.insert("referenceTypes".into(), json!(self.reference_types));
         }
-        let mutability = if self.read_only {
-            "readOnly"
-        } else {
-            "readWrite"
-        };
-        map.insert("mutability".into(), json!(mutability));
-        map.insert("returned".into(), json!("default"));
+        map.insert("mutability".into(), json!(self.mutability.as_str()));
+        map.insert("returned".into(), json!(self.returned.as_str()));
         if self.kind != Kind::Complex {
-            let uniqueness = if self.unique_server { "server" } else { "none" };
-            map.insert("uniqueness".into(), json!(uniqueness));
+            map.insert("uniqueness".into(), json!(self.uniqueness.as_str()));
         }
         if !self.sub.is_empty() {
             let sub: Vec<Value> = self.sub.iter().map(Attr::to_json).collect();
@@ -343,6 +415,17 @@ fn wt_group_schema() -> SchemaDef {
         description: "Winningtemp group attributes",
         attrs: vec![
             Attr::string("parentExternalId", "externalId of the parent group").case_exact(),
+            Attr::complex(
+                "managers",
+                "The group's managers: a user's manager is the manager of the group the user \
+                 belongs to",
+                vec![
+                    Attr::string("value", "id of the manager's User").case_exact(),
+                    Attr::reference("$ref", &["User"]),
+                    Attr::string("display", "Name of the manager").read_only(),
+                ],
+            )
+            .multi(),
         ],
     }
 }
@@ -352,7 +435,9 @@ fn common_attrs() -> Vec<Attr> {
     vec![
         Attr::string("id", "Server identifier")
             .case_exact()
-            .read_only(),
+            .read_only()
+            .always()
+            .unique(),
         Attr::complex(
             "meta",
             "Resource metadata",
@@ -479,6 +564,15 @@ impl ResourceSchema {
         })
     }
 
+    /// A core attribute, or `id` or `meta`, by name in any case.
+    pub fn core_or_common(&self, name: &str) -> Option<&Attr> {
+        self.core.attr(name).or_else(|| {
+            self.common
+                .iter()
+                .find(|a| a.name.eq_ignore_ascii_case(name))
+        })
+    }
+
     /// Resolves `[urn:]name[.sub]`, case-insensitively, including `id` and `meta.*`.
     pub fn resolve(
         &self,
@@ -492,14 +586,7 @@ impl ResourceSchema {
                 let ext = self.extension(urn)?;
                 (Some(ext.id), ext.attr(name)?)
             }
-            None => {
-                let attr = self.core.attr(name).or_else(|| {
-                    self.common
-                        .iter()
-                        .find(|a| a.name.eq_ignore_ascii_case(name))
-                })?;
-                (None, attr)
-            }
+            None => (None, self.core_or_common(name)?),
         };
         let sub = match sub {
             Some(sub) => Some(attr.sub_attr(sub)?),
@@ -512,85 +599,6 @@ impl ResourceSchema {
         })
     }
 
-    /// Validates a client-supplied resource and returns it in canonical form: declared attributes
-    /// only, canonical names, nulls and empty values dropped, `id` and `meta` ignored, and
-    /// `schemas` recomputed from what is present.
-    pub fn normalize(&self, input: &Value) -> Result<Map<String, Value>, ScimError> {
-        let Value::Object(input) = input else {
-            return Err(ScimError::invalid_syntax(format!(
-                "a {} must be a JSON object",
-                self.kind.name()
-            )));
-        };
-        let mut out = Map::new();
-        for (key, value) in input {
-            if key.eq_ignore_ascii_case("schemas") {
-                self.check_schemas(value)?;
-            } else if key.eq_ignore_ascii_case("id") || key.eq_ignore_ascii_case("meta") {
-                continue;
-            } else if let Some(ext) = self.extension(key) {
-                if let Some(v) = normalize_extension(ext, value)? {
-                    out.insert(ext.id.to_string(), v);
-                }
-            } else if let Some(attr) = self.core.attr(key) {
-                if let Some(v) = normalize_value(attr, value, attr.name)? {
-                    out.insert(attr.name.to_string(), v);
-                }
-            } else if key.to_ascii_lowercase().starts_with("urn:") {
-                return Err(ScimError::invalid_syntax(format!(
-                    "extension {key} is not declared for {} in the {} profile",
-                    self.kind.name(),
-                    self.profile.as_str()
-                )));
-            } else {
-                return Err(ScimError::invalid_syntax(format!(
-                    "attribute {key} is not declared by the {} schema in the {} profile",
-                    self.kind.name(),
-                    self.profile.as_str()
-                )));
-            }
-        }
-        for attr in self.core.attrs.iter().filter(|a| a.required) {
-            if !out.contains_key(attr.name) {
-                return Err(ScimError::invalid_value(format!(
-                    "required attribute {} is missing",
-                    attr.name
-                )));
-            }
-        }
-        let mut schemas = vec![Value::String(self.core.id.to_string())];
-        for ext in &self.extensions {
-            if out.contains_key(ext.id) {
-                schemas.push(Value::String(ext.id.to_string()));
-            }
-        }
-        out.insert("schemas".to_string(), Value::Array(schemas));
-        Ok(out)
-    }
-
-    fn check_schemas(&self, value: &Value) -> Result<(), ScimError> {
-        let Value::Array(items) = value else {
-            return Err(ScimError::invalid_syntax(
-                "schemas must be an array of URIs",
-            ));
-        };
-        for item in items {
-            let Some(urn) = item.as_str() else {
-                return Err(ScimError::invalid_syntax(
-                    "schemas must be an array of URIs",
-                ));
-            };
-            if !urn.eq_ignore_ascii_case(self.core.id) && self.extension(urn).is_none() {
-                return Err(ScimError::invalid_syntax(format!(
-                    "schema {urn} is not declared for {} in the {} profile",
-                    self.kind.name(),
-                    self.profile.as_str()
-                )));
-            }
-        }
-        Ok(())
-    }
-
     pub fn to_schema_json(&self, base_url: &str) -> Vec<Value> {
         std::iter::once(&self.core)
             .chain(self.extensions.iter())
@@ -599,121 +607,23 @@ impl ResourceSchema {
     }
 }
 
-fn normalize_extension(ext: &SchemaDef, value: &Value) -> Result<Option<Value>, ScimError> {
-    let map = match value {
-        Value::Null => return Ok(None),
-        Value::Object(map) => map,
-        _ => {
-            return Err(ScimError::invalid_value(format!(
-                "{} must be an object",
-                ext.id
-            )));
-        }
-    };
-    let mut out = Map::new();
-    for (key, v) in map {
-        let Some(attr) = ext.attr(key) else {
-            return Err(ScimError::invalid_syntax(format!(
-                "attribute {}:{key} is not declared",
-                ext.id
-            )));
-        };
-        let path = format!("{}:{}", ext.id, attr.name);
-        if let Some(v) = normalize_value(attr, v, &path)? {
-            out.insert(attr.name.to_string(), v);
-        }
-    }
-    Ok((!out.is_empty()).then_some(Value::Object(out)))
-}
-
-/// Checks one attribute value (all its values if multi-valued); `None` means unassigned.
-pub fn normalize_value(attr: &Attr, value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
-    if value.is_null() {
-        return Ok(None);
-    }
-    if !attr.multi {
-        return normalize_single(attr, value, path);
-    }
-    let Value::Array(items) = value else {
-        return Err(ScimError::invalid_value(format!(
-            "{path} is multi-valued and must be an array"
-        )));
-    };
-    let mut out = Vec::new();
-    for item in items {
-        if let Some(v) = normalize_single(attr, item, path)? {
-            out.push(v);
-        }
-    }
-    Ok((!out.is_empty()).then_some(Value::Array(out)))
-}
-
-fn normalize_single(attr: &Attr, value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
-    let wrong = |expected: &str| {
-        ScimError::invalid_value(format!("{path} must be {expected}, got {value}"))
-    };
-    match (attr.kind, value) {
-        (_, Value::Null) => Ok(None),
-        (Kind::Boolean, Value::Bool(_)) => Ok(Some(value.clone())),
-        (Kind::Boolean, _) => Err(wrong("a JSON boolean")),
-        (Kind::String | Kind::Reference, Value::String(s)) => {
-            if !attr.canonical.is_empty() && !attr.canonical.contains(&s.as_str()) {
-                return Err(ScimError::invalid_value(format!(
-                    "{path} must be one of {}, got {s:?}",
-                    attr.canonical.join(", ")
-                )));
-            }
-            Ok(Some(value.clone()))
-        }
-        (Kind::String | Kind::Reference, _) => Err(wrong("a string")),
-        (Kind::DateTime, Value::String(s)) => {
-            if parse_date_time(s).is_none() {
-                return Err(wrong("an xsd:dateTime such as 2024-01-31T00:00:00Z"));
-            }
-            Ok(Some(value.clone()))
-        }
-        (Kind::DateTime, _) => Err(wrong("an xsd:dateTime string")),
-        (Kind::Complex, Value::Object(map)) => {
-            let mut out = Map::new();
-            for (key, v) in map {
-                let Some(sub) = attr.sub_attr(key) else {
-                    return Err(ScimError::invalid_syntax(format!(
-                        "attribute {path}.{key} is not declared"
-                    )));
-                };
-                let sub_path = format!("{path}.{}", sub.name);
-                if let Some(v) = normalize_single(sub, v, &sub_path)? {
-                    out.insert(sub.name.to_string(), v);
-                }
-            }
-            Ok((!out.is_empty()).then_some(Value::Object(out)))
-        }
-        (Kind::Complex, _) => Err(wrong("an object")),
-    }
-}
-
-/// Parses an xsd:dateTime: with a UTC offset or `Z`, or a civil date-time without one.
-pub fn parse_date_time(s: &str) -> Option<jiff::Timestamp> {
-    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
-        return Some(ts);
-    }
-    if !s.contains('T') {
-        return None;
-    }
-    let civil = s.parse::<jiff::civil::DateTime>().ok()?;
-    civil
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .map(|z| z.timestamp())
-}
-
 /// ServiceProviderConfig (RFC 7643 section 5).
-pub fn service_provider_config(base_url: &str, max_results: usize) -> Value {
+/// `bulk` is true in the extended profile, which serves `/Bulk`.
+pub fn service_provider_config(base_url: &str, max_results: usize, bulk: bool) -> Value {
+    let (max_operations, max_payload) = if bulk {
+        (super::bulk::MAX_OPERATIONS, super::bulk::MAX_PAYLOAD_SIZE)
+    } else {
+        (0, 0)
+    };
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://www.winningtemp.com/",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": bulk,
+            "maxOperations": max_operations,
+            "maxPayloadSize": max_payload,
+        },
         "filter": {"supported": true, "maxResults": max_results},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
@@ -736,58 +646,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn documented_profile_rejects_extensions_and_unknown_attributes() {
-        let schema = ResourceSchema::new(Profile::Documented, ResourceKind::User);
-        let err = schema
-            .normalize(&json!({"userName": "a@x.se", "nickName": "A"}))
-            .unwrap_err();
-        assert_eq!(
-            err.scim_type,
-            Some(super::super::error::ScimType::InvalidSyntax)
-        );
-        assert!(err.detail.contains("nickName"), "{}", err.detail);
-        let err = schema
-            .normalize(&json!({"userName": "a@x.se", WT_USER: {"gender": "Male"}}))
-            .unwrap_err();
-        assert!(err.detail.contains(WT_USER), "{}", err.detail);
-    }
-
-    #[test]
-    fn normalize_canonicalises_names_and_checks_types() {
-        let schema = ResourceSchema::new(Profile::Extended, ResourceKind::User);
-        let out = schema
-            .normalize(&json!({
-                "USERNAME": "a@x.se",
-                "Name": {"GivenName": "A"},
-                "active": null,
-                WT_USER: {"gender": "Female", "birthDate": "1980-02-03T00:00:00Z"},
-            }))
-            .unwrap();
-        assert_eq!(out["userName"], "a@x.se");
-        assert_eq!(out["name"]["givenName"], "A");
-        assert!(!out.contains_key("active"));
-        assert_eq!(out["schemas"], json!([USER, WT_USER]));
-
-        for bad in [
-            json!({"userName": "a", "active": "true"}),
-            json!({"userName": "a", WT_USER: {"gender": "male"}}),
-            json!({"userName": "a", WT_USER: {"birthDate": "1980-02-03"}}),
-            json!({"userName": "a", "emails": {"value": "a@x.se"}}),
-            json!({"active": true}),
-        ] {
-            let err = schema.normalize(&bad).unwrap_err();
-            assert_eq!(
-                err.scim_type,
-                Some(super::super::error::ScimType::InvalidValue),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
     fn profile_parses_case_insensitively() {
         assert_eq!("Extended".parse::<Profile>(), Ok(Profile::Extended));
         assert_eq!("documented".parse::<Profile>(), Ok(Profile::Documented));
         assert!("full".parse::<Profile>().is_err());
+    }
+
+    #[test]
+    fn managers_are_advertised_in_the_extended_group_extension_only() {
+        let extended = ResourceSchema::new(Profile::Extended, ResourceKind::Group);
+        let managers = extended
+            .resolve(Some(WT_GROUP), "Managers", Some("VALUE"))
+            .map(|r| (r.attr.multi, r.attr.kind, r.leaf().name));
+        assert_eq!(managers, Some((true, Kind::Complex, "value")));
+        let json = extended.to_schema_json("http://x");
+        let text = serde_json::to_string(&json).unwrap_or_default();
+        assert!(text.contains("\"managers\""), "{text}");
+        let documented = ResourceSchema::new(Profile::Documented, ResourceKind::Group);
+        assert!(
+            documented
+                .resolve(Some(WT_GROUP), "managers", None)
+                .is_none()
+        );
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use super::error::ScimError;
 use super::filter::{CompareOp, Filter};
 use super::patch::{self, PatchOp};
-use super::schema::{ENTERPRISE_USER, Profile, ResourceKind, ResourceSchema};
+use super::schema::{ENTERPRISE_USER, Profile, ResourceKind, ResourceSchema, WT_GROUP};
+use super::validate::Source;
 
 #[derive(Debug, Clone)]
 struct Stored {
@@ -304,33 +305,72 @@ impl Store {
                             .unwrap_or_default()
                     )));
                 }
-                let manager = body
-                    .get(ENTERPRISE_USER)
-                    .and_then(|e| e.get("manager"))
-                    .and_then(|m| m.get("value"))
-                    .and_then(Value::as_str);
+                let manager = body.get(ENTERPRISE_USER).and_then(|e| e.get("manager"));
                 if let Some(manager) = manager
-                    && !self.users.by_id.contains_key(manager)
+                    && manager.get("value").is_some()
                 {
-                    return Err(ScimError::invalid_value(format!(
-                        "{ENTERPRISE_USER}:manager.value {manager} is not an existing user"
-                    )));
+                    let path = format!("{ENTERPRISE_USER}:manager");
+                    self.check_reference(manager, &path, &[ResourceKind::User])?;
                 }
             }
             ResourceKind::Group => {
                 let members = body.get("members").and_then(Value::as_array);
                 for member in members.into_iter().flatten() {
-                    let Some(value) = member.get("value").and_then(Value::as_str) else {
-                        return Err(ScimError::invalid_value("members[].value is required"));
-                    };
-                    let exists = self.users.by_id.contains_key(value)
-                        || self.groups.by_id.contains_key(value);
-                    if !exists {
-                        return Err(ScimError::invalid_value(format!(
-                            "members[].value {value} is not an existing user or group"
-                        )));
-                    }
+                    let kinds = [ResourceKind::User, ResourceKind::Group];
+                    self.check_reference(member, "members[]", &kinds)?;
                 }
+                let managers = body
+                    .get(WT_GROUP)
+                    .and_then(|e| e.get("managers"))
+                    .and_then(Value::as_array);
+                for manager in managers.into_iter().flatten() {
+                    let path = format!("{WT_GROUP}:managers[]");
+                    self.check_reference(manager, &path, &[ResourceKind::User])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A `{"value": id, "$ref": uri, "type": kind}` value: `value` names an existing resource of
+    /// one of `kinds`, and `$ref` and `type`, when given, name the same resource.
+    fn check_reference(
+        &self,
+        reference: &Value,
+        path: &str,
+        kinds: &[ResourceKind],
+    ) -> Result<(), ScimError> {
+        let Some(id) = reference.get("value").and_then(Value::as_str) else {
+            return Err(ScimError::invalid_value(format!(
+                "{path}.value is required"
+            )));
+        };
+        let Some(kind) = kinds
+            .iter()
+            .copied()
+            .find(|k| self.table(*k).by_id.contains_key(id))
+        else {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            return Err(ScimError::invalid_value(format!(
+                "{path}.value {id} is not an existing {}",
+                names.join(" or ")
+            )));
+        };
+        if let Some(given) = reference.get("type").and_then(Value::as_str)
+            && given != kind.name()
+        {
+            return Err(ScimError::invalid_value(format!(
+                "{path}.type is {given:?} but {id} is a {}",
+                kind.name()
+            )));
+        }
+        if let Some(uri) = reference.get("$ref").and_then(Value::as_str) {
+            let tail = format!("/{}/{id}", kind.endpoint());
+            if !uri.trim_end_matches('/').ends_with(&tail) {
+                return Err(ScimError::invalid_value(format!(
+                    "{path}.$ref {uri} does not point at {} {id}",
+                    kind.name()
+                )));
             }
         }
         Ok(())
@@ -344,7 +384,7 @@ impl Store {
         now: Timestamp,
         count: bool,
     ) -> Result<Value, ScimError> {
-        let body = self.table(kind).schema.normalize(input)?;
+        let body = self.table(kind).schema.normalize(input, Source::Request)?;
         self.check(kind, None, &body)?;
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -381,7 +421,7 @@ impl Store {
         if !self.table(kind).by_id.contains_key(id) {
             return Err(Store::not_found(kind, id));
         }
-        let body = self.table(kind).schema.normalize(input)?;
+        let body = self.table(kind).schema.normalize(input, Source::Request)?;
         self.update(kind, id, body, now)
     }
 
@@ -399,7 +439,9 @@ impl Store {
         };
         let mut body = stored.body.clone();
         patch::apply(&table.schema, &mut body, ops)?;
-        let body = table.schema.normalize(&Value::Object(body))?;
+        let body = table
+            .schema
+            .normalize(&Value::Object(body), Source::Patched)?;
         self.update(kind, id, body, now)
     }
 
@@ -456,7 +498,8 @@ impl Store {
         {
             self.user_names.remove(&key);
         }
-        // Like a real server, no user keeps a manager that no longer exists.
+        // Like a real server, no user keeps a manager that no longer exists, and no group a
+        // member or a manager.
         for user in self.users.by_id.values_mut() {
             let Some(Value::Object(enterprise)) = user.body.get_mut(ENTERPRISE_USER) else {
                 continue;
@@ -468,26 +511,60 @@ impl Store {
                 == Some(id);
             if points_here {
                 enterprise.remove("manager");
+                drop_if_empty(&mut user.body, ENTERPRISE_USER);
                 user.modified = now;
                 user.version += 1;
             }
         }
         for group in self.groups.by_id.values_mut() {
-            let Some(Value::Array(members)) = group.body.get_mut("members") else {
-                continue;
-            };
-            let before = members.len();
-            members.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
-            if members.len() != before {
-                if members.is_empty() {
-                    group.body.remove("members");
-                }
+            let members = unlink(&mut group.body, id, &["members"]);
+            let managers = unlink(&mut group.body, id, &[WT_GROUP, "managers"]);
+            if members || managers {
+                drop_if_empty(&mut group.body, WT_GROUP);
                 group.modified = now;
                 group.version += 1;
             }
         }
         self.writes += 1;
         Ok(())
+    }
+}
+
+/// Removes the values pointing at `id` from the multi-valued attribute at `path` (an attribute
+/// name, or an extension URN and a name), and the attribute once empty. True if any went.
+fn unlink(body: &mut Map<String, Value>, id: &str, path: &[&str]) -> bool {
+    let Some((name, containers)) = path.split_last() else {
+        return false;
+    };
+    let mut container = body;
+    for key in containers {
+        match container.get_mut(*key) {
+            Some(Value::Object(inner)) => container = inner,
+            _ => return false,
+        }
+    }
+    let Some(Value::Array(values)) = container.get_mut(*name) else {
+        return false;
+    };
+    let before = values.len();
+    values.retain(|v| v.get("value").and_then(Value::as_str) != Some(id));
+    let changed = values.len() != before;
+    if values.is_empty() {
+        container.remove(*name);
+    }
+    changed
+}
+
+/// Drops an extension object left empty, and its URN from `schemas`.
+fn drop_if_empty(body: &mut Map<String, Value>, urn: &str) {
+    if body
+        .get(urn)
+        .is_some_and(|e| e.as_object().is_some_and(Map::is_empty))
+    {
+        body.remove(urn);
+        if let Some(Value::Array(schemas)) = body.get_mut("schemas") {
+            schemas.retain(|s| s.as_str() != Some(urn));
+        }
     }
 }
 
@@ -530,7 +607,8 @@ mod tests {
         let report_id = report["id"].as_str().unwrap().to_string();
         store.delete(ResourceKind::User, &boss_id, t0).unwrap();
         let after = store.get(ResourceKind::User, &report_id).unwrap();
-        assert!(after[ENTERPRISE_USER]["manager"].is_null(), "{after}");
+        assert!(after.get(ENTERPRISE_USER).is_none(), "{after}");
+        assert_eq!(after["schemas"], json!([super::super::schema::USER]));
         // The report can still be changed (its manager is no longer checked against a ghost).
         store
             .replace(
