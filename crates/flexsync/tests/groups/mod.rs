@@ -199,3 +199,82 @@ async fn an_emptied_group_we_created_is_retired_after_its_grace_period() {
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(!names.contains(&"Utveckling".to_string()));
 }
+
+fn manager_ids(group: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = group[GROUP_EXT]["managers"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["value"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn manager_warning(report: &flexsync::report::RunReport) -> bool {
+    report.warnings.iter().any(|w| w.contains("group managers"))
+}
+
+/// A user's manager in Winningtemp is "the manager of the group this user belongs to": where
+/// the server holds a group's managers, they travel over SCIM, and follow Flex.
+#[tokio::test]
+async fn group_managers_travel_where_the_server_holds_them_and_follow_flex() {
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        LEVELS,
+    )
+    .await;
+    let first = rig.sync().await;
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
+    assert!(
+        !manager_warning(&first.report),
+        "{:?}",
+        first.report.warnings
+    );
+    // Johan reports to Sara, Maria and Ali to Johan: Utveckling is managed by Sara and Johan.
+    let groups = rig.scim.groups();
+    let mut expected = vec![scim_id(&rig, SARA), scim_id(&rig, JOHAN)];
+    expected.sort();
+    assert_eq!(manager_ids(group(&groups, "Utveckling")), expected);
+    assert!(manager_ids(group(&groups, "Ledning")).is_empty());
+    let (second, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{}", second.report.render());
+
+    // Maria and Ali now report to Sara: Utveckling is managed by Sara alone.
+    let mut doc = example();
+    employee_mut(&mut doc, MARIA)["ImmediateManagerEmployeeId"] = json!(SARA);
+    employee_mut(&mut doc, ALI)["ImmediateManagerEmployeeId"] = json!(SARA);
+    rig.set_flex(&doc);
+    let third = rig.sync().await;
+    assert_eq!(third.outcome, Outcome::Done, "{}", third.report.render());
+    assert_eq!(
+        manager_ids(group(&rig.scim.groups(), "Utveckling")),
+        [scim_id(&rig, SARA)]
+    );
+    let (fourth, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{}", fourth.report.render());
+}
+
+#[tokio::test]
+async fn without_a_managers_attribute_group_managers_are_a_warning() {
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Documented),
+        Faults::default(),
+        LEVELS,
+    )
+    .await;
+    let first = rig.sync().await;
+    assert!(
+        manager_warning(&first.report),
+        "{:?}",
+        first.report.warnings
+    );
+    for group in rig.scim.groups() {
+        assert!(group.get(GROUP_EXT).is_none(), "{group:#}");
+    }
+}
