@@ -111,7 +111,7 @@ impl Operation {
             Operation::CreateUser { .. } => OperationKind::Create,
             Operation::AdoptUser { .. } => OperationKind::Adopt,
             Operation::UpdateUser { .. } => OperationKind::Update,
-            Operation::DeactivateUser { .. } => OperationKind::Deactivate,
+            Operation::DeactivateUser { .. } => OperationKind::Pause,
             Operation::ReactivateUser { .. } => OperationKind::Reactivate,
             Operation::SetManager { .. } => OperationKind::SetManager,
         }

@@ -439,10 +439,7 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(
-            left,
-            [("update", "b"), ("deactivate", "a"), ("update", "c")]
-        );
+        assert_eq!(left, [("update", "b"), ("pause", "a"), ("update", "c")]);
     }
 
     proptest! {

@@ -158,12 +158,7 @@ impl Demo {
         if second != Outcome::Refused {
             return Ok(second);
         }
-        let pauses = planned
-            .report
-            .planned
-            .get("deactivate")
-            .copied()
-            .unwrap_or(0);
+        let pauses = planned.report.planned.get("pause").copied().unwrap_or(0);
         println!(
             "\n== the guard stopped a large share of pauses; the operator has reviewed the plan\n   \
              and lets it through once: flexsync sync --allow-deactivations {pauses}"

@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line's shape.
 //! - [`config`]: the TOML file, checked into a `Config`.
 //! - [`run`]: one run, read to report, and its exit code.
+//! - [`changes`]: every change of a run, naming the person or group.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`tree_view`]: the group tree as an outline.
@@ -15,6 +16,7 @@
 //! - [`demo`]: `flexsync demo`, everything local.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
+pub mod changes;
 pub mod cli;
 pub mod commands;
 pub mod config;

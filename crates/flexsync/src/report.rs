@@ -10,14 +10,17 @@ use serde::Serialize;
 use flexsync_core::finding::{Finding, Severity};
 use flexsync_core::guard::Refusal;
 use flexsync_core::ids::ExternalId;
+use flexsync_core::kind::OperationKind;
 use flexsync_core::outcome::RunKind;
 use flexsync_core::plan::{Conflict, NotSent, Plan};
 
 use flexsync_winningtemp::StepOutcome;
 
+use crate::changes::{ChangeResult, NamedChange};
 use crate::file_writer::DeliveryOutcome;
 
 /// How many of each list the terminal summary shows; the JSON report has them all.
+const MAX_CHANGES: usize = 25;
 const MAX_FAILURES: usize = 20;
 const MAX_NOTES: usize = 10;
 const MAX_FINDINGS: usize = 15;
@@ -73,6 +76,9 @@ pub struct RunReport {
     /// The file channel: where this run delivered the files, or why it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<crate::file_writer::DeliveryOutcome>,
+    /// Every change of the run, naming the person or group, with before and after and what
+    /// came of it.
+    pub changes: Vec<NamedChange>,
 }
 
 impl RunReport {
@@ -167,6 +173,7 @@ impl RunReport {
     fn write_summary(&self, out: &mut String) -> fmt::Result {
         self.write_header(out)?;
         self.write_counts(out)?;
+        self.write_changes(out)?;
         self.write_failures_and_notes(out)?;
         self.write_findings(out)?;
         self.write_plan_notes(out)?;
@@ -209,6 +216,56 @@ impl RunReport {
         Ok(())
     }
 
+    /// What a sync changed, person by person (a plan shows its steps on its own).
+    fn write_changes(&self, out: &mut String) -> fmt::Result {
+        if self.dry_run || self.refused.is_some() {
+            return Ok(());
+        }
+        let done: Vec<&NamedChange> = self
+            .changes
+            .iter()
+            .filter(|c| c.result == ChangeResult::Ok)
+            .collect();
+        for change in done.iter().take(MAX_CHANGES) {
+            let attributes: Vec<String> = change
+                .attributes
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} {} -> {}",
+                        a.attribute,
+                        a.before.as_deref().unwrap_or("(none)"),
+                        a.after.as_deref().unwrap_or("(none)")
+                    )
+                })
+                .collect();
+            let detail = if attributes.is_empty() || change.action == OperationKind::Create {
+                String::new()
+            } else {
+                format!(": {}", attributes.join("; "))
+            };
+            writeln!(
+                out,
+                "    {} {}{detail} [{}]",
+                change.action,
+                who(&change.name, change.email.as_deref(), &change.external_id),
+                change.reason
+            )?;
+        }
+        write_more(out, done.len(), MAX_CHANGES)
+    }
+
+    /// Name and email of the person (or the group's name) a step was about, beside its id.
+    fn who(&self, external_id: &ExternalId, kind: OperationKind) -> String {
+        self.changes
+            .iter()
+            .find(|c| &c.external_id == external_id && c.action == kind)
+            .map_or_else(
+                || external_id.to_string(),
+                |c| who(&c.name, c.email.as_deref(), external_id),
+            )
+    }
+
     /// The first failed steps, then the first steps that left a note.
     fn write_failures_and_notes(&self, out: &mut String) -> fmt::Result {
         for failure in self.failures.iter().take(MAX_FAILURES) {
@@ -216,7 +273,7 @@ impl RunReport {
                 out,
                 "    ! {} {}: {}",
                 failure.kind,
-                failure.external_id,
+                self.who(&failure.external_id, failure.kind),
                 failure.error_message().unwrap_or("")
             )?;
         }
@@ -226,7 +283,7 @@ impl RunReport {
                 out,
                 "    ~ {} {}: {}",
                 note.kind,
-                note.external_id,
+                self.who(&note.external_id, note.kind),
                 note.note.as_deref().unwrap_or("")
             )?;
         }
@@ -417,4 +474,13 @@ fn write_more(out: &mut String, total: usize, shown: usize) -> fmt::Result {
         writeln!(out, "    ... {} more in the JSON report", total - shown)?;
     }
     Ok(())
+}
+
+/// "Anna Svensson <anna.svensson@example.se> (e2e60fc5-...)", or the name and id of a group.
+fn who(name: &str, email: Option<&str>, external_id: &ExternalId) -> String {
+    match email {
+        Some(email) => format!("{name} <{email}> ({external_id})"),
+        None if name == external_id.as_str() => name.to_string(),
+        None => format!("{name} ({external_id})"),
+    }
 }

@@ -638,7 +638,7 @@ fn keep_paused_still_pauses_leavers_and_creates_starters_active() {
             )
         })
         .collect();
-    assert_eq!(kinds, [("create", "new"), ("deactivate", "left")]);
+    assert_eq!(kinds, [("create", "new"), ("pause", "left")]);
     assert!(plan.kept_paused.is_empty());
 }
 

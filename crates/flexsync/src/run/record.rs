@@ -15,6 +15,7 @@ use super::observe::Observed;
 use super::plan::Planned;
 use super::session::Session;
 use super::{Ends, Mode, RunFailure, RunResult};
+use crate::changes::{Names, named_changes};
 use crate::config::Config;
 use crate::report::RunReport;
 
@@ -132,6 +133,15 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
         }
     }
 
+    let written = session.mode == Mode::Sync && refusal.is_none();
+    let names = Names { desired, current };
+    report.changes = named_changes(
+        &names,
+        &planned.plan,
+        &planned.group_plan,
+        &planned.deferred,
+        written.then_some(applied.outcomes.as_slice()),
+    );
     report.record_outcomes(applied.outcomes.clone());
     report.delivery = applied.delivery.clone();
     report.duration_ms = session.clock.elapsed().as_millis() as u64;

@@ -529,7 +529,7 @@ async fn removing_many_employees_is_refused_until_allowed() {
         "{}",
         allowed.report.render()
     );
-    assert_eq!(allowed.report.succeeded.get("deactivate"), Some(&8));
+    assert_eq!(allowed.report.succeeded.get("pause"), Some(&8));
     let users = rig.users();
     assert_eq!(users.len(), 14, "paused, never deleted");
     assert_eq!(users.iter().filter(|u| !active(u)).count(), 8);
@@ -720,7 +720,7 @@ async fn generated_organisation_syncs_changes_and_then_settles() {
         second
             .report
             .succeeded
-            .get("deactivate")
+            .get("pause")
             .is_some_and(|n| *n >= 1)
     );
     assert!(
@@ -902,4 +902,62 @@ async fn an_extra_mapping_is_sent_updated_and_cleared() {
     assert!(rig.user(JOHAN)[ENTERPRISE]["department"].is_null());
     let (_, writes) = rig.sync_counted().await;
     assert_eq!(writes, 0);
+}
+
+/// The report names every change: who (name and email beside the Flex id), what (in
+/// Winningtemp's words, each attribute before and after, birth dates never quoted), why, and
+/// what came of it.
+#[tokio::test]
+async fn the_report_names_who_was_paused_and_created() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let first = rig.sync().await;
+    let report = serde_json::to_value(&first.report).unwrap();
+    let changes = report["changes"].as_array().unwrap();
+    let sara = changes
+        .iter()
+        .find(|c| c["external_id"] == SARA && c["action"] == "create")
+        .unwrap_or_else(|| panic!("no create of Sara in {changes:#?}"));
+    assert_eq!(sara["name"], "Sara Nilsson");
+    assert_eq!(sara["email"], "sara.nilsson@example.se");
+    assert_eq!(sara["result"]["result"], "ok");
+    let birth = sara["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["attribute"] == "birthDate")
+        .unwrap();
+    assert_eq!(birth["after"], "(set)");
+    assert!(
+        !report.to_string().contains("1981-02-14"),
+        "a birth date is quoted"
+    );
+
+    let mut doc = example();
+    remove_employee(&mut doc, ALI);
+    rig.set_flex(&doc);
+    // One of four is more than the source-drop guard lets through unasked.
+    let allowance = Allowance {
+        source_drop: true,
+        ..Allowance::default()
+    };
+    let second = rig.run(Mode::Sync, allowance).await.unwrap();
+    assert_eq!(second.outcome, Outcome::Done, "{}", second.report.render());
+    let report = serde_json::to_value(&second.report).unwrap();
+    let paused: Vec<&Value> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "pause")
+        .collect();
+    assert_eq!(paused.len(), 1, "{paused:#?}");
+    assert_eq!(paused[0]["external_id"], ALI);
+    assert_eq!(paused[0]["name"], "Ali Hassan");
+    assert_eq!(paused[0]["email"], "ali.hassan@partner.example");
+    assert_eq!(paused[0]["result"]["result"], "ok");
+    assert_eq!(paused[0]["reason"], "no longer in Flex");
+    let summary = second.report.render();
+    assert!(
+        summary.contains("pause Ali Hassan <ali.hassan@partner.example>"),
+        "{summary}"
+    );
 }

@@ -1,0 +1,318 @@
+//! Every change of a run, named for people: who (name and email beside the Flex id), what
+//! (Winningtemp's words, each attribute before and after), why, and what came of it. The JSON
+//! report carries them; the terminal summary and the HTML page render the same list.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use flexsync_core::current::{Attribute, Current};
+use flexsync_core::desired::{Desired, UserValues};
+use flexsync_core::group_plan::{GroupOperation, GroupPlan};
+use flexsync_core::ids::{ExternalId, TargetId};
+use flexsync_core::kind::OperationKind;
+use flexsync_core::plan::{self, Change, Operation, Plan};
+use flexsync_core::retry_hold::Deferred;
+use flexsync_winningtemp::StepOutcome;
+
+/// One change to a user or a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedChange {
+    pub external_id: ExternalId,
+    /// First and last name, or the group's name.
+    pub name: String,
+    /// The user's work email (users only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub action: OperationKind,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttributeChange>,
+    pub reason: String,
+    pub result: ChangeResult,
+}
+
+/// One attribute before and after. Birth dates are shown as changed, never quoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributeChange {
+    pub attribute: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// What came of a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ChangeResult {
+    /// Planned only: a plan, or a sync a guard refused.
+    Planned,
+    Ok,
+    Failed {
+        error: String,
+    },
+    Skipped {
+        why: String,
+    },
+}
+
+/// What the run knows about the people and groups it names.
+pub struct Names<'a> {
+    pub desired: &'a Desired,
+    pub current: &'a Current,
+}
+
+impl Names<'_> {
+    /// Name and email of a user: from Flex, or from what Winningtemp holds for a leaver.
+    fn user(&self, external_id: &ExternalId) -> (String, Option<String>) {
+        let values = self
+            .desired
+            .users
+            .get(external_id)
+            .map(|u| &u.values)
+            .or_else(|| {
+                self.current
+                    .users
+                    .iter()
+                    .find(|u| u.external_id.as_ref() == Some(external_id))
+                    .map(|u| &u.values)
+            });
+        match values {
+            Some(values) => (full_name(values), Some(values.user_name.clone())),
+            None => (external_id.to_string(), None),
+        }
+    }
+
+    /// A user's name by target id (a manager the target links to).
+    fn by_target_id(&self, target_id: &TargetId) -> String {
+        self.current
+            .users
+            .iter()
+            .find(|u| &u.id == target_id)
+            .map_or_else(|| target_id.to_string(), |u| person(&u.values))
+    }
+
+    fn manager(&self, external_id: &ExternalId) -> String {
+        match self.desired.users.get(external_id) {
+            Some(user) => person(&user.values),
+            None => external_id.to_string(),
+        }
+    }
+
+    fn group(&self, external_id: &ExternalId) -> String {
+        self.desired.groups.get(external_id).map_or_else(
+            || external_id.to_string(),
+            |g| {
+                if g.path.is_empty() {
+                    g.display_name.clone()
+                } else {
+                    g.path.join(" > ")
+                }
+            },
+        )
+    }
+}
+
+fn full_name(values: &UserValues) -> String {
+    format!("{} {}", values.given_name, values.family_name)
+        .trim()
+        .to_string()
+}
+
+/// "Anna Svensson <anna.svensson@example.se>".
+fn person(values: &UserValues) -> String {
+    format!("{} <{}>", full_name(values), values.user_name)
+}
+
+/// The change list of a run: every step of both plans with its outcome, and the steps put off
+/// because their record failed lately.
+pub fn named_changes(
+    names: &Names<'_>,
+    plan: &Plan,
+    group_plan: &GroupPlan,
+    deferred: &[Deferred],
+    outcomes: Option<&[StepOutcome]>,
+) -> Vec<NamedChange> {
+    let mut results = Results::new(outcomes);
+    let mut changes = Vec::new();
+    for step in &plan.steps {
+        let external_id = step.operation.external_id();
+        let (name, email) = names.user(external_id);
+        changes.push(NamedChange {
+            external_id: external_id.clone(),
+            name,
+            email,
+            action: step.operation.kind(),
+            attributes: user_attributes(names, &step.operation),
+            reason: step.reason.clone(),
+            result: results.next(external_id, step.operation.kind()),
+        });
+    }
+    for step in &group_plan.steps {
+        let external_id = step.operation.external_id();
+        changes.push(NamedChange {
+            external_id: external_id.clone(),
+            name: group_name(names, &step.operation),
+            email: None,
+            action: step.operation.kind(),
+            attributes: group_attributes(names, &step.operation),
+            reason: step.reason.clone(),
+            result: results.next(external_id, step.operation.kind()),
+        });
+    }
+    for waiting in deferred {
+        let (name, email) = names.user(&waiting.external_id);
+        let why = if waiting.held {
+            format!(
+                "held after failing ({}); tried again at {} or when its data changes",
+                waiting.class.as_str(),
+                waiting.next_try
+            )
+        } else {
+            format!("failed lately; tried again at {}", waiting.next_try)
+        };
+        changes.push(NamedChange {
+            external_id: waiting.external_id.clone(),
+            name,
+            email,
+            action: waiting.kind,
+            attributes: Vec::new(),
+            reason: "put off: its record failed lately".into(),
+            result: ChangeResult::Skipped { why },
+        });
+    }
+    changes
+}
+
+/// Outcomes in the order they ran, looked up by (external id, action); `None` when the run
+/// wrote nothing (a plan, or a refused sync).
+struct Results {
+    written: bool,
+    by_step: BTreeMap<(ExternalId, OperationKind), VecDeque<StepOutcome>>,
+}
+
+impl Results {
+    fn new(outcomes: Option<&[StepOutcome]>) -> Results {
+        let mut by_step: BTreeMap<_, VecDeque<StepOutcome>> = BTreeMap::new();
+        for outcome in outcomes.unwrap_or_default() {
+            by_step
+                .entry((outcome.external_id.clone(), outcome.kind))
+                .or_default()
+                .push_back(outcome.clone());
+        }
+        Results {
+            written: outcomes.is_some(),
+            by_step,
+        }
+    }
+
+    fn next(&mut self, external_id: &ExternalId, kind: OperationKind) -> ChangeResult {
+        if !self.written {
+            return ChangeResult::Planned;
+        }
+        let outcome = self
+            .by_step
+            .get_mut(&(external_id.clone(), kind))
+            .and_then(VecDeque::pop_front);
+        match outcome {
+            None => ChangeResult::Skipped {
+                why: "not carried out in this run".into(),
+            },
+            Some(outcome) => match (outcome.error_message(), &outcome.target_id, &outcome.note) {
+                (Some(error), _, _) => ChangeResult::Failed {
+                    error: error.to_string(),
+                },
+                (None, None, Some(note)) => ChangeResult::Skipped { why: note.clone() },
+                _ => ChangeResult::Ok,
+            },
+        }
+    }
+}
+
+fn user_attributes(names: &Names<'_>, operation: &Operation) -> Vec<AttributeChange> {
+    match operation {
+        Operation::CreateUser {
+            values, attributes, ..
+        } => attributes
+            .iter()
+            .filter_map(|attribute| {
+                let after = plan::value_text(values, attribute)?;
+                Some(shown(&Change {
+                    attribute: attribute.clone(),
+                    before: None,
+                    after: Some(after),
+                }))
+            })
+            .collect(),
+        Operation::AdoptUser { changes, .. }
+        | Operation::UpdateUser { changes, .. }
+        | Operation::ReactivateUser { changes, .. }
+        | Operation::DeactivateUser { changes, .. } => changes.iter().map(shown).collect(),
+        Operation::SetManager {
+            manager_external_id,
+            before,
+            ..
+        } => vec![AttributeChange {
+            attribute: Attribute::Manager.name(),
+            before: before.as_ref().map(|id| names.by_target_id(id)),
+            after: manager_external_id.as_ref().map(|id| names.manager(id)),
+        }],
+    }
+}
+
+/// A change as people may read it: birth dates are said to change, never quoted.
+fn shown(change: &Change) -> AttributeChange {
+    let hidden = change.attribute == Attribute::BirthDate;
+    let mask = |value: &Option<String>| match value {
+        Some(_) if hidden => Some("(set)".to_string()),
+        other => other.clone(),
+    };
+    AttributeChange {
+        attribute: change.attribute.name(),
+        before: mask(&change.before),
+        after: mask(&change.after),
+    }
+}
+
+fn group_name(names: &Names<'_>, operation: &GroupOperation) -> String {
+    match operation {
+        GroupOperation::CreateGroup { display_name, .. }
+        | GroupOperation::RetireGroup { display_name, .. } => display_name.clone(),
+        GroupOperation::RenameGroup { after, .. } => after.clone(),
+        other => names.group(other.external_id()),
+    }
+}
+
+fn group_attributes(names: &Names<'_>, operation: &GroupOperation) -> Vec<AttributeChange> {
+    let change = |attribute: &str, before: Option<String>, after: Option<String>| {
+        vec![AttributeChange {
+            attribute: attribute.to_string(),
+            before,
+            after,
+        }]
+    };
+    let people = |ids: &[ExternalId]| {
+        let named: Vec<String> = ids
+            .iter()
+            .map(|id| match names.user(id) {
+                (name, Some(email)) => format!("{name} <{email}>"),
+                (name, None) => name,
+            })
+            .collect();
+        Some(named.join(", "))
+    };
+    match operation {
+        GroupOperation::CreateGroup { .. } | GroupOperation::RetireGroup { .. } => Vec::new(),
+        GroupOperation::RenameGroup { before, after, .. } => {
+            change("displayName", Some(before.clone()), Some(after.clone()))
+        }
+        GroupOperation::MoveGroup { before, after, .. } => change(
+            "parent",
+            before.as_ref().map(|p| names.group(p)),
+            after.as_ref().map(|p| names.group(p)),
+        ),
+        GroupOperation::AddMembers { users, .. } => change("members", None, people(users)),
+        GroupOperation::RemoveMembers { users, .. } => change("members", people(users), None),
+        GroupOperation::SetGroupManagers { managers, .. } => {
+            change("managers", None, people(managers))
+        }
+    }
+}
