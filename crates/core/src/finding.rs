@@ -108,6 +108,38 @@ pub struct Finding {
     /// What was done about it.
     pub action: String,
     pub severity: Severity,
+    /// The person's first and last name, when the record has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The record's work email as Flex holds it, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl Finding {
+    /// Names the person each finding is about, from the Flex records by `Id`.
+    pub fn name_people(findings: &mut [Finding], employees: &[crate::snapshot::SourceEmployee]) {
+        let by_id: std::collections::BTreeMap<&str, &crate::snapshot::SourceEmployee> =
+            employees.iter().map(|e| (e.id.trim(), e)).collect();
+        for finding in findings.iter_mut().filter(|f| f.name.is_none()) {
+            let Some(employee) = by_id.get(finding.record.as_str()) else {
+                continue;
+            };
+            let name = [&employee.first_name, &employee.last_name]
+                .iter()
+                .filter_map(|part| part.as_deref().map(str::trim))
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            finding.name = (!name.is_empty()).then_some(name);
+            finding.email = employee
+                .email_work
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(str::to_string);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -307,10 +307,15 @@ impl RunReport {
         let mut by_weight: Vec<&Finding> = self.findings.iter().collect();
         by_weight.sort_by_key(|f| f.severity);
         for finding in by_weight.into_iter().take(MAX_FINDINGS) {
+            let record = match (&finding.name, &finding.email) {
+                (Some(name), Some(email)) => format!("{name} <{email}> ({})", finding.record),
+                (Some(name), None) => format!("{name} ({})", finding.record),
+                _ => finding.record.clone(),
+            };
             writeln!(
                 out,
-                "    - {} {}: {} ({})",
-                finding.record, finding.field, finding.problem, finding.action
+                "    - {record} {}: {} ({})",
+                finding.field, finding.problem, finding.action
             )?;
         }
         write_more(out, self.findings.len(), MAX_FINDINGS)

@@ -233,6 +233,8 @@ impl Builder<'_, '_> {
                 problem: "the employee has no value in any group level".to_string(),
                 action: "placed in no group".to_string(),
                 severity: Severity::Notice,
+                name: None,
+                email: None,
             });
             return None;
         }
@@ -272,6 +274,8 @@ impl Builder<'_, '_> {
                             action: "merged into one group (groups keyed by name alone)"
                                 .to_string(),
                             severity: Severity::Notice,
+                            name: None,
+                            email: None,
                         });
                     }
                 }
@@ -320,6 +324,8 @@ impl Builder<'_, '_> {
                 ),
                 action,
                 severity: Severity::Notice,
+                name: None,
+                email: None,
             });
         }
         path
@@ -366,6 +372,8 @@ impl Builder<'_, '_> {
                     problem: format!("the company has no dimension named '{name}'"),
                     action: "its employees have no value in this level".to_string(),
                     severity: Severity::Degraded,
+                    name: None,
+                    email: None,
                 });
             }
             return None;
@@ -412,6 +420,8 @@ impl Builder<'_, '_> {
                 ),
                 action: format!("no value in level '{name}'"),
                 severity: Severity::Degraded,
+                name: None,
+                email: None,
             });
             return None;
         };
@@ -454,6 +464,8 @@ impl Builder<'_, '_> {
                     ),
                     action: "default account ignored".to_string(),
                     severity: Severity::Degraded,
+                    name: None,
+                    email: None,
                 });
                 None
             }

@@ -139,6 +139,8 @@ fn finding(
         problem,
         action: action.to_string(),
         severity,
+        name: None,
+        email: None,
     }
 }
 

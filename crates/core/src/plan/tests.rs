@@ -280,6 +280,8 @@ fn a_skipped_record_is_held_not_paused() {
         problem: "no work email".into(),
         action: "not created".into(),
         severity: Severity::Skipped,
+        name: None,
+        email: None,
     });
     desired
         .skipped
@@ -413,6 +415,8 @@ fn a_leaver_whose_record_has_a_finding_is_paused_not_held() {
         problem: "no work email".into(),
         action: "not created".into(),
         severity: Severity::Skipped,
+        name: None,
+        email: None,
     });
     desired
         .skipped
@@ -653,6 +657,8 @@ fn mover_case(old_values: UserValues) -> (Desired, Current) {
         problem: "EmailWork 'new@example.se' is also on employee new".into(),
         action: "skipped; employee new keeps the email".into(),
         severity: Severity::Skipped,
+        name: None,
+        email: None,
     });
     desired
         .skipped

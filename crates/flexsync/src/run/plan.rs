@@ -33,6 +33,7 @@ pub(super) fn map(config: &Config, read: &FlexRead, today: jiff::civil::Date) ->
             .entry(ExternalId::from(warning.record.as_str()))
             .or_insert(Skipped::Employed);
     }
+    Finding::name_people(&mut desired.findings, &read.snapshot.employees);
     desired.findings.sort();
     desired
 }
@@ -59,6 +60,8 @@ fn read_finding(warning: &ReadWarning) -> Finding {
         } else {
             Severity::Degraded
         },
+        name: None,
+        email: None,
     }
 }
 

@@ -961,3 +961,29 @@ async fn the_report_names_who_was_paused_and_created() {
         "{summary}"
     );
 }
+
+#[tokio::test]
+async fn findings_name_the_person_beside_the_flex_id() {
+    let mut doc = example();
+    employee_mut(&mut doc, JOHAN)["EmailWork"] = json!("johan.karlsson(at)example.se");
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let result = rig.sync().await;
+    let finding = result
+        .report
+        .findings
+        .iter()
+        .find(|f| f.record == JOHAN && f.field == "EmailWork")
+        .unwrap_or_else(|| panic!("{:#?}", result.report.findings));
+    assert_eq!(finding.name.as_deref(), Some("Johan Karlsson"));
+    assert_eq!(
+        finding.email.as_deref(),
+        Some("johan.karlsson(at)example.se")
+    );
+    let summary = result.report.render();
+    assert!(
+        summary.contains(&format!(
+            "Johan Karlsson <johan.karlsson(at)example.se> ({JOHAN}) EmailWork"
+        )),
+        "{summary}"
+    );
+}
