@@ -88,13 +88,11 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             )
             .await?;
             match crate::plan_view::explain(&result, &who) {
-                Some(text) => {
+                Ok(text) => {
                     print!("{text}");
                     Ok(Outcome::Done)
                 }
-                None => Err(RunFailure::usage(anyhow::anyhow!(
-                    "{who}: no Flex employee record, user or finding has this id or work email"
-                ))),
+                Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
             }
         }
         Command::History { config, limit } => history(&config, limit),

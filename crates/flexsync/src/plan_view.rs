@@ -188,15 +188,99 @@ pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> Strin
     out
 }
 
+/// Who a name stands for: a desired user, or a Flex record left out for a finding.
+enum Named<'a> {
+    User(&'a flexsync_core::desired::DesiredUser),
+    Record(String),
+}
+
+/// Lower case, accents and other marks dropped, spaces collapsed: "Åsa  Öberg" -> "asa oberg".
+fn fold(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let plain: String = text
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase();
+    plain.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The one person whose name is `who` (case and accents aside): a whole name first, then a
+/// part of one. Several matches are an error that lists them to choose from.
+fn find_by_name<'a>(result: &'a RunResult, who: &str) -> Result<Option<Named<'a>>, String> {
+    let wanted = fold(who);
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let mut people: Vec<(String, String, Named<'a>)> = Vec::new();
+    for user in result.desired.users.values() {
+        let name = format!("{} {}", user.values.given_name, user.values.family_name);
+        let label = format!(
+            "{} <{}> ({})",
+            name.trim(),
+            user.values.user_name,
+            user.external_id
+        );
+        people.push((fold(&name), label, Named::User(user)));
+    }
+    for finding in &result.desired.findings {
+        let Some(name) = &finding.name else { continue };
+        if people
+            .iter()
+            .any(|(_, label, _)| label.contains(finding.record.as_str()))
+        {
+            continue;
+        }
+        let email = finding.email.as_deref().unwrap_or("no work email");
+        let label = format!(
+            "{name} <{email}> ({}, not a user: see its findings)",
+            finding.record
+        );
+        people.push((fold(name), label, Named::Record(finding.record.clone())));
+    }
+    let whole: Vec<usize> = (0..people.len())
+        .filter(|i| people[*i].0 == wanted)
+        .collect();
+    let matches = if whole.is_empty() {
+        (0..people.len())
+            .filter(|i| people[*i].0.contains(&wanted))
+            .collect()
+    } else {
+        whole
+    };
+    match matches.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(people.swap_remove(*one).2)),
+        several => {
+            let mut labels: Vec<&str> = several.iter().map(|i| people[*i].1.as_str()).collect();
+            labels.sort();
+            labels.dedup();
+            Err(format!(
+                "{who}: {} people match; name one by work email or Flex id:\n  {}",
+                labels.len(),
+                labels.join("\n  ")
+            ))
+        }
+    }
+}
+
 /// One person's way through map and plan, for `flexsync explain`: found by Flex id or by work
 /// email (any case). None when nothing in this run knows them.
-pub fn explain(result: &RunResult, who: &str) -> Option<String> {
+pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
     let wanted = who.trim().to_lowercase();
-    let user = result
+    let by_id = result
         .desired
         .users
         .values()
         .find(|u| u.external_id.to_lowercase() == wanted || u.values.user_name == wanted);
+    let user = match by_id {
+        Some(user) => Some(user),
+        None => match find_by_name(result, who)? {
+            Some(Named::User(user)) => Some(user),
+            Some(Named::Record(record)) => return explain(result, &record),
+            None => None,
+        },
+    };
     // A Flex id, or a finding's record (which can be a list position for a record without one).
     let external_id = user.map(|u| u.external_id.to_string()).or_else(|| {
         result
@@ -205,7 +289,12 @@ pub fn explain(result: &RunResult, who: &str) -> Option<String> {
             .iter()
             .find(|f| f.record.to_lowercase() == wanted)
             .map(|f| f.record.clone())
-    })?;
+    });
+    let Some(external_id) = external_id else {
+        return Err(format!(
+            "{who}: no Flex employee record, user or finding has this id, work email or name"
+        ));
+    };
     let mut out = String::new();
     let _ = writeln!(out, "{external_id}");
     let findings: Vec<_> = result
@@ -242,11 +331,17 @@ pub fn explain(result: &RunResult, who: &str) -> Option<String> {
                 v.employment_start.map_or("?".into(), |d| d.to_string()),
                 v.employment_end.map_or("(open)".into(), |d| d.to_string()),
             );
-            let _ = writeln!(
-                out,
-                "  manager:  {}",
-                user.manager_external_id.as_deref().unwrap_or("(none)")
+            let manager = user.manager_external_id.as_ref().map_or_else(
+                || "(none)".to_string(),
+                |id| match result.desired.users.get(id) {
+                    Some(m) => format!(
+                        "{} {} <{}> ({id})",
+                        m.values.given_name, m.values.family_name, m.values.user_name
+                    ),
+                    None => id.to_string(),
+                },
             );
+            let _ = writeln!(out, "  manager:  {manager}");
             let group = user
                 .group
                 .as_deref()
@@ -292,5 +387,5 @@ pub fn explain(result: &RunResult, who: &str) -> Option<String> {
             let _ = writeln!(out, "  note:     {}", conflict.problem);
         }
     }
-    Some(out)
+    Ok(out)
 }

@@ -147,7 +147,12 @@ async fn explain_follows_one_person_through_map_and_plan() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.starts_with(MARIA), "{stdout}");
     assert!(stdout.contains("plan:     create"), "{stdout}");
-    assert!(stdout.contains(&format!("manager:  {JOHAN}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "manager:  Johan Karlsson <johan.karlsson@example.se> ({JOHAN})"
+        )),
+        "{stdout}"
+    );
 
     let out = flexsync(args(&["explain", "--config", &config, SARA])).await;
     let stdout = text(&out.stdout);
@@ -179,4 +184,56 @@ async fn a_sync_that_fails_reading_flex_exits_4_and_still_leaves_a_report() {
         "{report}"
     );
     assert_eq!(rig.scim.writes(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_finds_people_by_name_whatever_the_case_and_accents() {
+    let mut doc = example();
+    let asa = test_id(1);
+    add_employee(
+        &mut doc,
+        &asa,
+        "Åsa",
+        "Öberg",
+        Some("asa.oberg@example.se"),
+        None,
+        "2020-01-01T00:00:00",
+    );
+    add_employee(
+        &mut doc,
+        &test_id(2),
+        "Maria",
+        "Berg",
+        Some("maria.berg@example.se"),
+        None,
+        "2020-01-01T00:00:00",
+    );
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    let out = flexsync(args(&["explain", "--config", &config, "asa OBERG"])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with(&asa), "{stdout}");
+
+    let out = flexsync(args(&["explain", "--config", &config, "maria andersson"])).await;
+    assert!(
+        text(&out.stdout).starts_with(MARIA),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Two Marias: both are listed to choose from, and nothing is explained.
+    let out = flexsync(args(&["explain", "--config", &config, "Maria"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("2 people match"), "{stderr}");
+    assert!(
+        stderr.contains("Maria Andersson <maria.andersson@example.se>"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Maria Berg <maria.berg@example.se>"),
+        "{stderr}"
+    );
 }
