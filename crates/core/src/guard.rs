@@ -49,6 +49,10 @@ pub struct Allowance {
     /// `--allow-group-retirements N`: up to N group retirements pass.
     #[serde(default)]
     pub group_retirements: Option<usize>,
+    /// `--retry-held`: records held after failing are tried in this run (the cause was mended
+    /// outside Flex: in Winningtemp, or by an upgrade).
+    #[serde(default)]
+    pub retry_held: bool,
 }
 
 /// Which guard refused a plan.
@@ -306,6 +310,7 @@ mod tests {
             deactivations: Some(1000),
             source_drop: true,
             group_retirements: Some(1000),
+            retry_held: true,
         };
         let guard = guard_of(&case(10, 0, 0), &allow_all, Some(10), 0);
         assert_eq!(guard.as_deref(), Some("empty_source"));

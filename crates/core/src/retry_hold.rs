@@ -62,8 +62,25 @@ pub struct RecordFailure {
     pub last_at: Timestamp,
     /// The last failure's class.
     pub class: FailureClass,
-    /// The [`Step::fingerprint`] of the step that failed last.
-    pub failed_step: Option<u64>,
+    /// The step that failed last: its kind and [`Step::fingerprint`].
+    pub failed_step: Option<FailedStep>,
+}
+
+/// Which step of a record failed: a held record's step of the same kind is tried again as soon
+/// as what it would send differs; its other steps wait with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedStep {
+    pub kind: OperationKind,
+    pub fingerprint: u64,
+}
+
+impl FailedStep {
+    pub fn of(step: &Step) -> FailedStep {
+        FailedStep {
+            kind: step.operation.kind(),
+            fingerprint: step.fingerprint(),
+        }
+    }
 }
 
 impl Step {
@@ -112,9 +129,9 @@ pub enum HoldState {
         next_try: Timestamp,
         /// The class of the last failure.
         class: FailureClass,
-        /// For a permanent failure or a conflict: the fingerprint of the step that failed. A
-        /// step that would send something else is tried at once.
-        failed_step: Option<u64>,
+        /// For a permanent failure or a conflict: the step that failed. A step of its kind that
+        /// would send something else is tried at once.
+        failed_step: Option<FailedStep>,
     },
 }
 
@@ -224,7 +241,9 @@ pub fn defer(
                 class, failed_step, ..
             } => (
                 *class,
-                failed_step.is_some_and(|failed| failed != step.fingerprint()),
+                failed_step.is_some_and(|failed| {
+                    failed.kind == step.operation.kind() && failed.fingerprint != step.fingerprint()
+                }),
             ),
         };
         if wait.next_try() <= now || changed {
@@ -341,7 +360,7 @@ mod tests {
         let refused = update("a");
         let failures = [RecordFailure {
             class: FailureClass::Permanent,
-            failed_step: Some(refused.fingerprint()),
+            failed_step: Some(FailedStep::of(&refused)),
             ..failure("a", 1, at(0))
         }];
         let waits = held_back(&failures, at(HOUR), &policy);
@@ -367,6 +386,31 @@ mod tests {
         };
         assert!(defer(&mut changed, &waits, at(HOUR)).is_empty());
         assert_eq!(changed.steps.len(), 1);
+    }
+
+    #[test]
+    fn another_kind_of_step_of_a_held_record_waits_with_it() {
+        let policy = HoldPolicy::default();
+        let refused = update("a");
+        let failures = [RecordFailure {
+            class: FailureClass::Permanent,
+            failed_step: Some(FailedStep::of(&refused)),
+            ..failure("a", 1, at(0))
+        }];
+        let waits = held_back(&failures, at(HOUR), &policy);
+        let link = step(Operation::SetManager {
+            target_id: Some("t-a".into()),
+            external_id: "a".into(),
+            manager_external_id: Some("m".into()),
+            before: None,
+        });
+        let mut plan = Plan {
+            steps: vec![link],
+            ..Plan::default()
+        };
+        let deferred = defer(&mut plan, &waits, at(HOUR));
+        assert_eq!(deferred.len(), 1, "{deferred:?}");
+        assert!(plan.steps.is_empty());
     }
 
     #[test]

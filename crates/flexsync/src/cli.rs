@@ -55,6 +55,10 @@ pub enum Command {
         /// Let up to N group retirements through for this run.
         #[arg(long, value_name = "N")]
         allow_group_retirements: Option<usize>,
+        /// Try the records held after failing in this run (once the cause is mended in
+        /// Winningtemp, or by an upgrade of flexsync).
+        #[arg(long)]
+        retry_held: bool,
         /// Print the report, the plan and the group plan as JSON.
         #[arg(long)]
         json: bool,

@@ -65,12 +65,14 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             allow_deactivations,
             allow_source_drop,
             allow_group_retirements,
+            retry_held,
             json,
         } => {
             let allowance = Allowance {
                 deactivations: allow_deactivations,
                 source_drop: allow_source_drop,
                 group_retirements: allow_group_retirements,
+                retry_held,
             };
             plan_or_sync(&config, Mode::Sync, allowance, json).await
         }

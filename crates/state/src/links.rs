@@ -3,7 +3,8 @@
 
 use flexsync_core::current::{LinkKind, Memory};
 use flexsync_core::ids::{ExternalId, TargetId};
-use flexsync_core::retry_hold::FailureClass;
+use flexsync_core::kind::OperationKind;
+use flexsync_core::retry_hold::{FailedStep, FailureClass};
 use jiff::Timestamp;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -21,8 +22,8 @@ pub struct FailureRecord {
     pub last_message: String,
     /// The last failure's class, which decides when the record is tried again.
     pub class: FailureClass,
-    /// The fingerprint of the step that failed last.
-    pub failed_step: Option<u64>,
+    /// The step that failed last.
+    pub failed_step: Option<FailedStep>,
 }
 
 impl StateStore {
@@ -98,11 +99,11 @@ impl StateStore {
         external_id: &ExternalId,
         message: &str,
         class: FailureClass,
-        failed_step: Option<u64>,
+        failed_step: Option<FailedStep>,
         at: Timestamp,
     ) -> Result<FailureRecord, StateError> {
         let sql = self.sql("record a failure");
-        let step = failed_step.map(|f| format!("{f:016x}"));
+        let step = failed_step.map(|f| format!("{}:{:016x}", f.kind.as_str(), f.fingerprint));
         let (count, first_at): (i64, String) = self.with_conn("record a failure", |conn| {
             conn.query_row(
                 "INSERT INTO failures
@@ -137,6 +138,22 @@ impl StateStore {
         })
     }
 
+    /// Forgets the failure of `external_id` after a step of `kind` succeeded, unless the failure
+    /// is another kind's: a record's failing update is not mended by its manager link.
+    pub fn clear_failure_of(
+        &self,
+        external_id: &ExternalId,
+        kind: OperationKind,
+    ) -> Result<(), StateError> {
+        self.execute(
+            "clear a failure",
+            "DELETE FROM failures WHERE external_id = ?1
+                 AND (failed_step IS NULL OR failed_step LIKE ?2 || ':%')",
+            params![external_id.as_str(), kind.as_str()],
+        )?;
+        Ok(())
+    }
+
     /// Forgets the failures of `external_id` (after it succeeded, or left the source).
     pub fn clear_failure(&self, external_id: &ExternalId) -> Result<(), StateError> {
         self.execute(
@@ -166,8 +183,8 @@ impl StateStore {
                         .ok_or_else(|| corrupt("class", class.clone()))?;
                     let failed_step = match step {
                         Some(text) => Some(
-                            u64::from_str_radix(&text, 16)
-                                .map_err(|_| corrupt("failed_step", text.clone()))?,
+                            parse_failed_step(&text)
+                                .ok_or_else(|| corrupt("failed_step", text.clone()))?,
                         ),
                         None => None,
                     };
@@ -194,6 +211,15 @@ impl StateStore {
         u32::try_from(count)
             .map_err(|_| self.corrupt("failures", external_id, "count", count.to_string()))
     }
+}
+
+/// `update:00ab...` -> the kind and the fingerprint.
+fn parse_failed_step(text: &str) -> Option<FailedStep> {
+    let (kind, hex) = text.split_once(':')?;
+    Some(FailedStep {
+        kind: OperationKind::parse(kind)?,
+        fingerprint: u64::from_str_radix(hex, 16).ok()?,
+    })
 }
 
 #[cfg(test)]
@@ -318,7 +344,10 @@ mod tests {
                 &"E1".into(),
                 "still bad",
                 FailureClass::Permanent,
-                Some(u64::MAX),
+                Some(FailedStep {
+                    kind: OperationKind::Update,
+                    fingerprint: u64::MAX,
+                }),
                 at("2025-02-04T06:00:00Z"),
             )
             .unwrap();
@@ -337,7 +366,10 @@ mod tests {
                 last_at: at("2025-02-04T06:00:00Z"),
                 last_message: "still bad".into(),
                 class: FailureClass::Permanent,
-                failed_step: Some(u64::MAX),
+                failed_step: Some(FailedStep {
+                    kind: OperationKind::Update,
+                    fingerprint: u64::MAX,
+                }),
             }
         );
         assert_eq!(failures[1].external_id, "E2");
@@ -359,5 +391,25 @@ mod tests {
             .unwrap();
         assert_eq!(again.count, 1);
         assert_eq!(again.first_at, at("2025-03-01T06:00:00Z"));
+    }
+
+    #[test]
+    fn a_success_clears_only_a_failure_of_its_own_kind() {
+        let store = StateStore::open_in_memory().unwrap();
+        let t = at("2025-02-01T06:00:00Z");
+        let update = FailedStep {
+            kind: OperationKind::Update,
+            fingerprint: 7,
+        };
+        let e1 = ExternalId::from("E1");
+        store
+            .record_failure(&e1, "400", FailureClass::Permanent, Some(update), t)
+            .unwrap();
+        store
+            .clear_failure_of(&e1, OperationKind::SetManager)
+            .unwrap();
+        assert_eq!(store.failures().unwrap()[0].failed_step, Some(update));
+        store.clear_failure_of(&e1, OperationKind::Update).unwrap();
+        assert!(store.failures().unwrap().is_empty());
     }
 }

@@ -14,8 +14,9 @@
 //!   (`kind`: `user` or `group`), and whether this tool created that target resource
 //!   (`created_by_us`, 0 or 1).
 //! - `failures`: per external id, how often it failed in a row, first and last time, last message,
-//!   the last failure's class (`retryable`, `permanent`, `conflict`) and the fingerprint of the
-//!   step that failed (16 hex digits), so a held step that changes is tried again.
+//!   the last failure's class (`retryable`, `permanent`, `conflict`) and the step that failed
+//!   (`kind:fingerprint`, the fingerprint in 16 hex digits), so a held step that changes is tried
+//!   again.
 //! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
 //!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
 

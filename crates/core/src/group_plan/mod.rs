@@ -284,13 +284,17 @@ pub fn plan_groups(
                     },
                 });
             }
-            if caps.managers && !group.managers.is_empty() {
+            let wanted = linkable_managers(group, desired, user_ids);
+            if caps.managers && !wanted.is_empty() {
                 managers.push(GroupStep {
-                    reason: "the new group's managers in Flex".to_string(),
+                    reason: format!(
+                        "the new group's managers in Flex: {}",
+                        names(desired, &wanted)
+                    ),
                     operation: GroupOperation::SetGroupManagers {
                         target_id: None,
                         external_id: external_id.clone(),
-                        managers: group.managers.clone(),
+                        managers: wanted,
                         keep: Vec::new(),
                     },
                 });
@@ -298,7 +302,7 @@ pub fn plan_groups(
             continue;
         };
         if caps.managers {
-            managers.extend(manager_step(group, target, &managed));
+            managers.extend(manager_step(group, target, desired, user_ids, &managed));
         }
         if target.display_name != name {
             renames.push(GroupStep {
@@ -368,15 +372,54 @@ pub fn plan_groups(
     plan
 }
 
-/// How many ancestors a desired group has (a cycle, which the tree never has, stops the walk).
+/// The managers Flex names for a group who exist in the target or are created in this run
+/// (active in Flex): a manager without an account is linked by the run that creates it.
+fn linkable_managers(
+    group: &DesiredGroup,
+    desired: &Desired,
+    user_ids: &BTreeMap<ExternalId, TargetId>,
+) -> Vec<ExternalId> {
+    group
+        .managers
+        .iter()
+        .filter(|m| {
+            user_ids.contains_key(*m) || desired.users.get(*m).is_some_and(|u| u.values.active)
+        })
+        .cloned()
+        .collect()
+}
+
+/// People by name, for reasons: "Anna Svensson, Johan Karlsson".
+fn names<'a>(desired: &Desired, ids: impl IntoIterator<Item = &'a ExternalId>) -> String {
+    let named: Vec<String> = ids
+        .into_iter()
+        .map(|id| match desired.users.get(id) {
+            Some(user) => format!("{} {}", user.values.given_name, user.values.family_name)
+                .trim()
+                .to_string(),
+            None => id.to_string(),
+        })
+        .collect();
+    if named.is_empty() {
+        "none".to_string()
+    } else {
+        named.join(", ")
+    }
+}
+
 /// The step that gives an existing group the managers Flex names, when they differ from the
-/// managed users it holds as managers; managers set by hand who are not ours are kept.
+/// users flexsync manages that it holds as managers. Flex is the source: a managed user set as a
+/// manager by hand is replaced (the reason names who comes and goes); a manager who is not a
+/// user flexsync manages is kept.
 fn manager_step(
     group: &DesiredGroup,
     target: &TargetGroup,
+    desired: &Desired,
+    user_ids: &BTreeMap<ExternalId, TargetId>,
     managed: &BTreeMap<&str, &str>,
 ) -> Option<GroupStep> {
-    let wanted: BTreeSet<&str> = group.managers.iter().map(ExternalId::as_str).collect();
+    let wanted_ids = linkable_managers(group, desired, user_ids);
+    let wanted: BTreeSet<&str> = wanted_ids.iter().map(ExternalId::as_str).collect();
     let held: BTreeSet<&str> = target
         .managers
         .iter()
@@ -385,6 +428,14 @@ fn manager_step(
     if wanted == held {
         return None;
     }
+    let coming: Vec<ExternalId> = wanted
+        .difference(&held)
+        .map(|m| ExternalId::from(*m))
+        .collect();
+    let going: Vec<ExternalId> = held
+        .difference(&wanted)
+        .map(|m| ExternalId::from(*m))
+        .collect();
     let keep = target
         .managers
         .iter()
@@ -393,19 +444,20 @@ fn manager_step(
         .collect();
     Some(GroupStep {
         reason: format!(
-            "the group's managers changed in Flex: {} -> {}",
-            users_text(held.len()),
-            users_text(wanted.len())
+            "the group's managers differ from Flex: gains {}; loses {}",
+            names(desired, &coming),
+            names(desired, &going)
         ),
         operation: GroupOperation::SetGroupManagers {
             target_id: Some(target.id.clone()),
             external_id: group.external_id.clone(),
-            managers: group.managers.clone(),
+            managers: wanted_ids,
             keep,
         },
     })
 }
 
+/// How many ancestors a desired group has (a cycle, which the tree never has, stops the walk).
 fn depth(group: &DesiredGroup, desired: &Desired) -> usize {
     let mut seen = BTreeSet::new();
     let mut at = group;

@@ -11,7 +11,7 @@ use flexsync_core::group_plan::Grace;
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::outcome::{Outcome, RunKind};
 use flexsync_core::plan::{Plan, Step};
-use flexsync_core::retry_hold::{self, RecordFailure};
+use flexsync_core::retry_hold::{self, FailedStep, RecordFailure};
 use flexsync_state::{OpOutcome, StateStore};
 
 use flexsync_core::kind::OperationKind;
@@ -242,14 +242,14 @@ impl Journal for StoreJournal {
                     });
                 linked
                     .unwrap_or(Ok(()))
-                    .and_then(|()| store.clear_failure(&outcome.external_id))
+                    .and_then(|()| store.clear_failure_of(&outcome.external_id, outcome.kind))
             }
             (Some(error), _) => store
                 .record_failure(
                     &outcome.external_id,
                     &error.message,
                     error.class,
-                    Some(step.fingerprint()),
+                    Some(FailedStep::of(step)),
                     now,
                 )
                 .map(|_| ()),

@@ -146,6 +146,7 @@ pub async fn run(
     )?;
     let planned = plan::plan(
         config,
+        &allowance,
         &desired,
         &observed,
         &recalled,

@@ -87,6 +87,7 @@ pub(super) struct Planned {
 
 pub(super) fn plan(
     config: &Config,
+    allowance: &Allowance,
     desired: &Desired,
     observed: &Observed,
     recalled: &Recalled,
@@ -98,8 +99,13 @@ pub(super) fn plan(
         true => plan::plan(desired, current, &recalled.memory, &config.plan),
         false => Plan::default(),
     };
-    // Records that failed lately wait their turn; held ones are listed in every report.
-    let waits = retry_hold::held_back(&recalled.failures, now, &config.hold);
+    // Records that failed lately wait their turn; held ones are listed in every report, unless
+    // the operator asks for them to be tried now.
+    let waits = if allowance.retry_held {
+        BTreeMap::new()
+    } else {
+        retry_hold::held_back(&recalled.failures, now, &config.hold)
+    };
     let deferred = retry_hold::defer(&mut plan, &waits, now);
     let mut group_plan = match &observed.groups {
         Some((caps, target_groups)) => plan_groups(

@@ -69,6 +69,7 @@ fn allow_all() -> Allowance {
         deactivations: Some(usize::MAX),
         source_drop: true,
         group_retirements: Some(usize::MAX),
+        retry_held: false,
     }
 }
 

@@ -987,3 +987,60 @@ async fn findings_name_the_person_beside_the_flex_id() {
         "{summary}"
     );
 }
+
+/// A value another account holds (409) is a conflict: held at once, not sent again every run;
+/// once someone settles it in Winningtemp, `sync --retry-held` tries it at once.
+#[tokio::test]
+async fn a_conflict_is_held_until_its_step_changes_or_the_operator_retries_it() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let other = rig
+        .scim
+        .insert_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "taken@example.se",
+            "externalId": "someone-else",
+            "active": true
+        }))
+        .unwrap();
+    rig.sync().await;
+    employee_mut(&mut doc, JOHAN)["EmailWork"] = json!("taken@example.se");
+    rig.set_flex(&doc);
+    let failed = rig.sync().await;
+    assert_eq!(failed.outcome, Outcome::RecordFailures);
+    let failure = serde_json::to_value(&failed.report.failures[0]).unwrap();
+    assert_eq!(failure["error_class"], "conflict", "{failure}");
+
+    // The same request would meet the same conflict: it waits, and nothing is sent.
+    let (held, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{}", held.report.render());
+    assert_eq!(held.report.held_back, [JOHAN]);
+    assert_eq!(held.report.deferred[0].external_id, JOHAN);
+
+    // Someone removes the other account by hand; the operator lets the held record through.
+    let id = other["id"].as_str().unwrap();
+    let client = flexsync_scim::ScimClient::new(flexsync_scim::ScimSettings::new(
+        rig.scim.base_url(),
+        secrecy::SecretString::from(TOKEN.to_string()),
+    ))
+    .unwrap();
+    client.delete_user(id).await.unwrap();
+    let allowance = Allowance {
+        retry_held: true,
+        ..Allowance::default()
+    };
+    let retried = rig.run(Mode::Sync, allowance).await.unwrap();
+    assert_eq!(
+        retried.outcome,
+        Outcome::Done,
+        "{}",
+        retried.report.render()
+    );
+    assert_eq!(rig.user(JOHAN)["userName"], "taken@example.se");
+    let (after, _) = rig.sync_counted().await;
+    assert!(
+        after.report.held_back.is_empty(),
+        "{}",
+        after.report.render()
+    );
+}
