@@ -382,6 +382,18 @@ pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
             step.reason
         );
     }
+    for waiting in &result.report.deferred {
+        if waiting.external_id == external_id {
+            let _ = writeln!(
+                out,
+                "  waits:    {} {} after failing ({}); next try {} (or `sync --retry-held`)",
+                waiting.kind,
+                if waiting.held { "held" } else { "put off" },
+                waiting.class.as_str(),
+                waiting.next_try
+            );
+        }
+    }
     for conflict in result.plan.conflicts.iter().chain(&result.plan.waiting) {
         if conflict.external_id == external_id {
             let _ = writeln!(out, "  note:     {}", conflict.problem);

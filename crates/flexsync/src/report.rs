@@ -13,6 +13,7 @@ use flexsync_core::ids::ExternalId;
 use flexsync_core::kind::OperationKind;
 use flexsync_core::outcome::RunKind;
 use flexsync_core::plan::{Conflict, NotSent, Plan};
+use flexsync_core::retry_hold::FailureClass;
 
 use flexsync_winningtemp::StepOutcome;
 
@@ -378,12 +379,26 @@ impl RunReport {
                 self.deferred.len()
             )?;
         }
-        for external_id in &self.held_back {
+        for external_id in self.held_back.iter().take(MAX_FAILURES) {
+            let waiting = self.deferred.iter().find(|d| &d.external_id == external_id);
+            let why = match waiting.map(|d| d.class) {
+                Some(FailureClass::Permanent) => {
+                    "the server refused what flexsync sends; held until that changes"
+                }
+                Some(FailureClass::Conflict) => {
+                    "another account holds its value; held until that changes"
+                }
+                _ => "failed repeatedly; tried weekly until it succeeds",
+            };
+            let kind = waiting.map_or(OperationKind::Update, |d| d.kind);
             writeln!(
                 out,
-                "  HELD:      {external_id} failed repeatedly; tried weekly until it succeeds"
+                "  HELD:      {} {}: {why} (or `sync --retry-held`)",
+                kind,
+                self.who(external_id, kind)
             )?;
         }
+        write_more(out, self.held_back.len(), MAX_FAILURES)?;
         Ok(())
     }
 

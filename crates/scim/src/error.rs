@@ -88,10 +88,11 @@ impl ScimError {
 pub fn status_error(status: u16, body: &[u8], resource: &str) -> ScimError {
     let parsed = serde_json::from_slice::<ScimErrorBody>(body).ok();
     let (scim_type, detail) = match parsed {
-        Some(error) if error.scim_type.is_some() || error.detail.is_some() => {
-            (error.scim_type, error.detail.unwrap_or_default())
-        }
-        _ => (None, short_text(body)),
+        Some(error) if error.scim_type.is_some() || error.detail.is_some() => (
+            error.scim_type.map(|t| printable(&t)),
+            printable(&error.detail.unwrap_or_default()),
+        ),
+        _ => (None, printable(&short_text(body))),
     };
     ScimError::Status {
         status,
@@ -99,6 +100,14 @@ pub fn status_error(status: u16, body: &[u8], resource: &str) -> ScimError {
         detail,
         resource: resource.to_string(),
     }
+}
+
+/// Text from the server as it may reach a terminal: control characters (escape sequences, bells,
+/// carriage returns that could forge a line) become `?`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// A body as one line of at most `MAX_DETAIL_CHARS` characters.
@@ -115,6 +124,14 @@ fn short_text(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_from_the_server_never_reach_the_terminal() {
+        let body = "{\"scimType\":\"bad\\u001b[31m\",\"detail\":\"no\\r\\n  done: everything fine\\u0007\"}";
+        let text = status_error(400, body.as_bytes(), "POST /Users").to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains("bad?[31m"), "{text}");
+    }
 
     #[test]
     fn parses_a_status_given_as_a_string() {

@@ -57,9 +57,10 @@ impl From<ScimError> for ApplyError {
     }
 }
 
-/// The class of a SCIM error. A busy or unreachable server, and a refused token (a setting, not
-/// the record), are retried on the usual schedule; a value the server refuses is permanent until
-/// what we send changes; a value taken by another resource is a conflict for a person to settle.
+/// The class of a SCIM error. A busy or unreachable server, a refused token (a setting, not the
+/// record) and a resource not found (deleted by hand: the next run observes it and plans anew)
+/// are retried on the usual schedule; a value the server refuses is permanent until what we send
+/// changes; a value taken by another resource is a conflict for a person to settle.
 fn class_of(error: &ScimError) -> FailureClass {
     if error.is_retryable() {
         return FailureClass::Retryable;
@@ -69,7 +70,7 @@ fn class_of(error: &ScimError) -> FailureClass {
     }
     match error {
         ScimError::Status { status, .. } => match status {
-            401 | 403 | 408 | 425 => FailureClass::Retryable,
+            401 | 403 | 404 | 408 | 425 => FailureClass::Retryable,
             _ => FailureClass::Permanent,
         },
         ScimError::Ambiguous { .. } => FailureClass::Conflict,
@@ -156,7 +157,8 @@ mod tests {
             status(400, Some("invalidValue")).class,
             FailureClass::Permanent
         );
-        assert_eq!(status(404, None).class, FailureClass::Permanent);
+        assert_eq!(status(404, None).class, FailureClass::Retryable);
+        assert_eq!(status(422, None).class, FailureClass::Permanent);
         assert_eq!(status(409, None).class, FailureClass::Conflict);
         assert_eq!(
             status(400, Some("uniqueness")).class,

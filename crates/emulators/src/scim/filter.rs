@@ -272,6 +272,29 @@ impl Parser {
     }
 }
 
+/// How deep groupings and `not`s may nest: the parser, the evaluator and dropping a filter
+/// recurse once per level, and a hostile client must not overflow the stack.
+const MAX_NESTING: usize = 64;
+
+fn check_nesting(tokens: &[Token]) -> Result<(), String> {
+    let (mut depth, mut deepest, mut nots) = (0usize, 0usize, 0usize);
+    for token in tokens {
+        match token {
+            Token::Open | Token::OpenBracket => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            Token::Close | Token::CloseBracket => depth = depth.saturating_sub(1),
+            Token::Word(word) if word.eq_ignore_ascii_case("not") => nots += 1,
+            _ => {}
+        }
+    }
+    if deepest > MAX_NESTING || nots > MAX_NESTING {
+        return Err(format!("the filter nests deeper than {MAX_NESTING} levels"));
+    }
+    Ok(())
+}
+
 impl Filter {
     /// Parses a filter; any syntax error is a 400 `invalidFilter`.
     pub fn parse(text: &str) -> Result<Filter, ScimError> {
@@ -280,10 +303,9 @@ impl Filter {
     }
 
     fn parse_inner(text: &str) -> Result<Filter, String> {
-        let mut parser = Parser {
-            tokens: tokenize(text)?,
-            pos: 0,
-        };
+        let tokens = tokenize(text)?;
+        check_nesting(&tokens)?;
+        let mut parser = Parser { tokens, pos: 0 };
         let filter = parser.or()?;
         match parser.peek() {
             None => Ok(filter),
@@ -578,6 +600,21 @@ mod tests {
         let filter = Filter::parse(text).unwrap();
         filter.check(&schema).unwrap();
         filter.matches(&schema, &alice())
+    }
+
+    #[test]
+    fn a_filter_nested_too_deep_is_refused_not_a_stack_overflow() {
+        let deep = format!(
+            "{}userName eq \"x\"{}",
+            "(".repeat(50_000),
+            ")".repeat(50_000)
+        );
+        let error = Filter::parse(&deep).unwrap_err();
+        assert_eq!(error.status, 400);
+        let nots = format!("{}userName eq \"x\"", "not ".repeat(10_000));
+        assert!(Filter::parse(&nots).is_err());
+        let fine = format!("{}userName eq \"x\"{}", "(".repeat(10), ")".repeat(10));
+        assert!(Filter::parse(&fine).is_ok());
     }
 
     #[test]

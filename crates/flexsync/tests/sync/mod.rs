@@ -1016,6 +1016,15 @@ async fn a_conflict_is_held_until_its_step_changes_or_the_operator_retries_it() 
     assert_eq!(writes, 0, "{}", held.report.render());
     assert_eq!(held.report.held_back, [JOHAN]);
     assert_eq!(held.report.deferred[0].external_id, JOHAN);
+    let summary = held.report.render();
+    assert!(
+        summary.contains("HELD:      update Johan Karlsson <taken@example.se>"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("another account holds its value"),
+        "{summary}"
+    );
 
     // Someone removes the other account by hand; the operator lets the held record through.
     let id = other["id"].as_str().unwrap();
