@@ -11,11 +11,28 @@ use flexsync_core::current::{Attribute, Capabilities, Current};
 use flexsync_core::desired::UserValues;
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::plan::{Change, Operation, Plan, Step};
-use flexsync_scim::{PatchOperation, ScimClient, ScimError, ServerInfo};
+use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimUser, ServerInfo};
 
 use crate::attributes::AttributeMap;
 use crate::convert::{change_ops, manager_op, new_user, target_user};
 use crate::outcome::{ApplyError, Journal, StepOutcome};
+
+/// Whether users listed with an attribute list carry no value of any extension attribute the
+/// server advertises (while some users are there to carry them).
+fn lacks_extensions(users: &[ScimUser], map: &AttributeMap, capabilities: &Capabilities) -> bool {
+    let advertised: Vec<_> = map
+        .rows()
+        .filter(|(attribute, location)| !location.is_core() && capabilities.supports(attribute))
+        .map(|(_, location)| location)
+        .collect();
+    !users.is_empty()
+        && !advertised.is_empty()
+        && !users.iter().any(|user| {
+            advertised
+                .iter()
+                .any(|l| user.extension_attribute(&l.schema, &l.path).is_some())
+        })
+}
 
 /// Reads what the target has: discovery, then every user.
 pub async fn observe(
@@ -25,6 +42,15 @@ pub async fn observe(
     let info = client.discover().await?;
     let capabilities = map.capabilities(&info);
     let users = match client.list_users_with(&map.read_attributes()).await {
+        // A server that answered the list without any advertised extension value may have
+        // dropped what it was asked for: read whole users rather than plan every value anew.
+        Ok(users) if lacks_extensions(&users, map, &capabilities) => {
+            tracing::warn!(
+                "the SCIM server answered an attribute list without any extension value; \
+                 reading whole users"
+            );
+            client.list_users().await?
+        }
         Ok(users) => users,
         // A server that cannot pick attributes is asked for everything.
         Err(error) if error.status() == Some(400) => {
@@ -323,4 +349,35 @@ fn waves(plan: &Plan) -> Vec<Vec<&Step>> {
     all.push(pauses);
     all.retain(|w| !w.is_empty());
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const WT: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:User";
+
+    fn user(body: serde_json::Value) -> ScimUser {
+        serde_json::from_value(body).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_list_without_any_advertised_extension_value_is_read_again_whole() {
+        let map = AttributeMap {
+            user_extension: WT.into(),
+            extra: Vec::new(),
+        };
+        let mut caps = Capabilities::core();
+        caps.attributes.insert(Attribute::BirthDate);
+        let bare = [user(json!({"id": "1", "userName": "a@example.se"}))];
+        let full = [user(json!({
+            "id": "1", "userName": "a@example.se",
+            WT: {"birthDate": "1980-01-02T00:00:00Z"}
+        }))];
+        assert!(lacks_extensions(&bare, &map, &caps));
+        assert!(!lacks_extensions(&full, &map, &caps));
+        assert!(!lacks_extensions(&[], &map, &caps));
+        assert!(!lacks_extensions(&bare, &map, &Capabilities::core()));
+    }
 }
