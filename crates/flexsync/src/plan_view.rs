@@ -365,6 +365,12 @@ pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
             if t.values.active { "active" } else { "paused" }
         ))
     );
+    write_plan_lines(&mut out, result, &external_id);
+    Ok(out)
+}
+
+/// The steps planned for one person, steps held back after failing, and notes on their links.
+fn write_plan_lines(out: &mut String, result: &RunResult, external_id: &str) {
     let steps: Vec<_> = result
         .plan
         .steps
@@ -399,5 +405,4 @@ pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
             let _ = writeln!(out, "  note:     {}", conflict.problem);
         }
     }
-    Ok(out)
 }
