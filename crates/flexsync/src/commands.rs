@@ -195,6 +195,21 @@ async fn check(path: &Path) -> Result<Outcome, RunFailure> {
     println!("Winningtemp SCIM: reached");
     let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
     println!("  user attributes we can write: {}", names.join(", "));
+    if !config.groups.levels.is_empty() || config.groups.company_top {
+        let groups =
+            flexsync_winningtemp::groups::group_capabilities(&info, &config.group_parent_attribute);
+        let yes_no = |held: bool| if held { "yes" } else { "no" };
+        println!(
+            "  groups: parent attribute {} ({}), group managers {}",
+            yes_no(groups.parent),
+            if groups.parent {
+                "the tree is built over SCIM"
+            } else {
+                "groups are flat: place the tree by hand or deliver it as files"
+            },
+            yes_no(groups.managers)
+        );
+    }
     Ok(Outcome::Done)
 }
 

@@ -165,6 +165,8 @@ impl GroupApplier<'_> {
                     let (ids, missing) = self.resolve(users);
                     outcome.note = missing;
                     if ids.is_empty() {
+                        // Nothing was sent: a step skipped, with its note, not one done.
+                        outcome.target_id = None;
                         Ok(())
                     } else {
                         let op = PatchOperation::add_members(&ids);

@@ -237,3 +237,32 @@ async fn explain_finds_people_by_name_whatever_the_case_and_accents() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_whether_the_tree_and_group_managers_travel_over_scim() {
+    let levels = "[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n";
+    for (profile, expected) in [
+        (
+            Profile::Extended,
+            "groups: parent attribute yes (the tree is built over SCIM), group managers yes",
+        ),
+        (
+            Profile::Documented,
+            "groups: parent attribute no (groups are flat: place the tree by hand or deliver it \
+             as files), group managers no",
+        ),
+    ] {
+        let rig = Rig::with(
+            &example(),
+            scim_options(profile),
+            flexsync_emulators::knobs::Faults::default(),
+            levels,
+        )
+        .await;
+        let config = rig.config_path.to_str().unwrap().to_string();
+        let out = flexsync(args(&["check", "--config", &config])).await;
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains(expected), "{stdout}");
+    }
+}
