@@ -35,6 +35,8 @@ pub struct Knobs {
     drop_share: AtomicU64,
     dropped: AtomicU64,
     drop_sequence: AtomicU64,
+    /// Answer every write 403, as a server does for a token that may read but not write.
+    refuse_writes: std::sync::atomic::AtomicBool,
 }
 
 impl Knobs {
@@ -43,6 +45,11 @@ impl Knobs {
             faults: Mutex::new(faults),
             ..Knobs::default()
         })
+    }
+
+    /// Refuse (403) every POST, PUT, PATCH and DELETE from now on, or stop refusing.
+    pub fn set_refuse_writes(&self, refuse: bool) {
+        self.refuse_writes.store(refuse, Ordering::Relaxed);
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -132,6 +139,15 @@ pub async fn apply(State(knobs): State<Arc<Knobs>>, request: Request, next: Next
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| request.uri().path().to_string());
     knobs.count(format!("{} {}", request.method(), route));
+    let write = matches!(
+        request.method().as_str(),
+        "POST" | "PUT" | "PATCH" | "DELETE"
+    );
+    if write && knobs.refuse_writes.load(Ordering::Relaxed) {
+        let body = "{\"schemas\":[\"urn:ietf:params:scim:api:messages:2.0:Error\"],\
+                    \"status\":\"403\",\"detail\":\"this token may not write\"}";
+        return (StatusCode::FORBIDDEN, Body::from(body)).into_response();
+    }
     let faults = knobs.faults();
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;

@@ -20,6 +20,11 @@ pub struct ApplyError {
 }
 
 impl ApplyError {
+    /// The server refused our credentials (401, 403): a setting of the run, not the record's.
+    pub fn is_refused_token(&self) -> bool {
+        matches!(self.status, Some(401 | 403))
+    }
+
     /// A failure found on our side, before or after the request (say, an answer without an id):
     /// it will not mend itself.
     pub fn permanent(message: impl Into<String>) -> ApplyError {

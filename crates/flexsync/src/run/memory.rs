@@ -244,6 +244,8 @@ impl Journal for StoreJournal {
                     .unwrap_or(Ok(()))
                     .and_then(|()| store.clear_failure_of(&outcome.external_id, outcome.kind))
             }
+            // A refused token is the run's failure, not the record's: nothing is counted.
+            (Some(error), _) if error.is_refused_token() => Ok(()),
             (Some(error), _) => store
                 .record_failure(
                     &outcome.external_id,

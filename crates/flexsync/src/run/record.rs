@@ -36,8 +36,15 @@ pub(super) fn record(
     stages: Stages,
 ) -> Result<RunResult, RunFailure> {
     let report = report(config, ends, &session, &stages);
+    let token_refused = stages
+        .applied
+        .outcomes
+        .iter()
+        .any(|o| o.error.as_ref().is_some_and(|e| e.is_refused_token()));
     let outcome = if report.refused.is_some() {
         Outcome::Refused
+    } else if token_refused {
+        Outcome::Unreachable
     } else if session.mode == Mode::Sync && report.failure_count() > 0 {
         Outcome::RecordFailures
     } else {
@@ -142,6 +149,17 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
         &planned.deferred,
         written.then_some(applied.outcomes.as_slice()),
     );
+    if applied
+        .outcomes
+        .iter()
+        .any(|o| o.error.as_ref().is_some_and(|e| e.is_refused_token()))
+    {
+        report.warnings.push(
+            "Winningtemp refused the token while writing (401/403): check [winningtemp] token; \
+             the records it stopped are not counted as failing"
+                .to_string(),
+        );
+    }
     report.record_outcomes(applied.outcomes.clone());
     report.delivery = applied.delivery.clone();
     report.duration_ms = session.clock.elapsed().as_millis() as u64;

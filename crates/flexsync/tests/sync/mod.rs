@@ -1053,3 +1053,37 @@ async fn a_conflict_is_held_until_its_step_changes_or_the_operator_retries_it() 
         after.report.render()
     );
 }
+
+/// A token refused while writing is the run's failure (exit 4, a warning naming the setting),
+/// not every record's: nothing is held, and the next run with a good token writes at once.
+#[tokio::test]
+async fn a_token_refused_while_writing_fails_the_run_not_the_records() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.sync().await;
+    employee_mut(&mut doc, MARIA)["LastName"] = json!("Lind");
+    rig.set_flex(&doc);
+    rig.scim.knobs.set_refuse_writes(true);
+    let refused = rig.sync().await;
+    assert_eq!(
+        refused.outcome,
+        Outcome::Unreachable,
+        "{}",
+        refused.report.render()
+    );
+    assert_eq!(refused.outcome.exit_code(), 4);
+    assert!(
+        refused
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("refused the token")),
+        "{:?}",
+        refused.report.warnings
+    );
+    rig.scim.knobs.set_refuse_writes(false);
+    let after = rig.sync().await;
+    assert_eq!(after.outcome, Outcome::Done, "{}", after.report.render());
+    assert!(after.report.deferred.is_empty() && after.report.held_back.is_empty());
+    assert_eq!(rig.user(MARIA)["name"]["familyName"], "Lind");
+}
