@@ -48,6 +48,8 @@ pub struct FinishedRun {
     pub operations: BTreeMap<String, Operations>,
     /// Findings on the Flex records; none when the run failed before mapping.
     pub findings: Option<usize>,
+    /// Records held after failing; none when the run failed before planning.
+    pub held: Option<usize>,
     pub report: Option<PathBuf>,
     /// Why the run failed, when it did not produce a report.
     pub error: Option<String>,
@@ -140,6 +142,7 @@ impl DaemonState {
                 .map(|(kind, ops)| (kind.clone(), count(ops.ok), count(ops.failed)))
                 .collect(),
             findings: last.and_then(|run| run.findings).map(count),
+            held: last.and_then(|run| run.held).map(count),
             next_run: self.next_run.as_ref().map(|t| t.timestamp().as_second()),
         })
     }
@@ -371,6 +374,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
                 duration,
                 operations,
                 findings: Some(report.findings.len()),
+                held: Some(report.held_back.len()),
                 report: report_path,
                 error: None,
             }
@@ -382,6 +386,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
             duration,
             operations: BTreeMap::new(),
             findings: None,
+            held: None,
             report: None,
             error: Some(format!("{:#}", failure.error)),
         },
@@ -463,6 +468,7 @@ mod tests {
                 ("pause".to_string(), Operations { ok: 0, failed: 0 }),
             ]),
             findings: Some(2),
+            held: Some(1),
             report: None,
             error: None,
         }
@@ -509,6 +515,7 @@ mod tests {
             "flexsync_last_run_operations{kind=\"create\",result=\"failed\"} 1",
             "flexsync_last_run_operations{kind=\"pause\",result=\"ok\"} 0",
             "flexsync_last_run_findings 2",
+            "flexsync_last_run_held_records 1",
             "flexsync_next_run_timestamp_seconds 1774825200",
         ] {
             assert!(
@@ -537,6 +544,7 @@ mod tests {
             duration: Duration::from_secs(30),
             operations: BTreeMap::new(),
             findings: None,
+            held: None,
             report: None,
             error: Some("reading Flex failed; nothing was written".into()),
         };
@@ -573,6 +581,7 @@ mod tests {
             "flexsync_last_run_duration_seconds",
             "flexsync_last_run_operations",
             "flexsync_last_run_findings",
+            "flexsync_last_run_held_records",
             "flexsync_next_run_timestamp_seconds",
         ] {
             let help = format!("# HELP {name} ");

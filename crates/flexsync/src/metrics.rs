@@ -29,6 +29,8 @@ pub struct Figures {
     /// The last run's operations by kind: carried out, and failed.
     pub operations: Vec<(String, u64, u64)>,
     pub findings: Option<u64>,
+    /// Records held after failing, listed in the last run's report.
+    pub held: Option<u64>,
     pub next_run: Option<i64>,
 }
 
@@ -99,6 +101,12 @@ impl Collector for Figures {
             "flexsync_last_run_findings",
             "Findings on Flex records in the last scheduled sync.",
             self.findings,
+        )?;
+        gauge(
+            &mut encoder,
+            "flexsync_last_run_held_records",
+            "Records held after failing in the last scheduled sync (they need a person).",
+            self.held,
         )?;
         gauge(
             &mut encoder,
