@@ -166,6 +166,8 @@ mod tests {
              flexsync_last_run_operations{kind=\"create\",result=\"failed\"} 1\n\
              # HELP flexsync_last_run_findings Findings on Flex records in the last scheduled sync.\n\
              # TYPE flexsync_last_run_findings gauge\n\
+             # HELP flexsync_last_run_held_records Records held after failing in the last scheduled sync (they need a person).\n\
+             # TYPE flexsync_last_run_held_records gauge\n\
              # HELP flexsync_next_run_timestamp_seconds When the next scheduled sync is due, in Unix seconds (absent while one runs).\n\
              # TYPE flexsync_next_run_timestamp_seconds gauge\n"
         );
