@@ -88,6 +88,12 @@ pub enum Command {
         config: PathBuf,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Print the changes of run N, person by person.
+        #[arg(long, value_name = "N", conflicts_with = "who")]
+        run: Option<i64>,
+        /// Print one person's changes over time: a name, an email or a Flex id.
+        #[arg(long, value_name = "TEXT")]
+        who: Option<String>,
     },
     /// Write a synthetic Flex data file.
     Generate {

@@ -97,7 +97,12 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
             }
         }
-        Command::History { config, limit } => history(&config, limit),
+        Command::History {
+            config,
+            limit,
+            run,
+            who,
+        } => history(&config, limit, run, who.as_deref()),
         Command::Generate {
             employees,
             seed,
@@ -213,9 +218,26 @@ async fn check(path: &Path) -> Result<Outcome, RunFailure> {
     Ok(Outcome::Done)
 }
 
-fn history(path: &Path, limit: usize) -> Result<Outcome, RunFailure> {
+fn history(
+    path: &Path,
+    limit: usize,
+    run: Option<i64>,
+    who: Option<&str>,
+) -> Result<Outcome, RunFailure> {
     let config = Config::load(path).map_err(RunFailure::usage)?;
     let store = flexsync_state::StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+    if let Some(run) = run {
+        let changes = store
+            .changes_of_run(flexsync_state::RunId(run))
+            .map_err(RunFailure::usage)?;
+        print!("{}", crate::history_view::run_changes(run, &changes));
+        return Ok(Outcome::Done);
+    }
+    if let Some(who) = who {
+        let changes = store.all_changes().map_err(RunFailure::usage)?;
+        print!("{}", crate::history_view::person_changes(who, &changes));
+        return Ok(Outcome::Done);
+    }
     let runs = store.runs(limit).map_err(RunFailure::usage)?;
     if runs.is_empty() {
         println!("no runs recorded in {}", config.state_path.display());

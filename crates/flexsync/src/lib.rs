@@ -6,6 +6,7 @@
 //! - [`config`]: the TOML file, checked into a `Config`.
 //! - [`run`]: one run, read to report, and its exit code.
 //! - [`changes`]: every change of a run, naming the person or group.
+//! - [`history_view`]: a run's changes, and one person's over time, from the state store.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`tree_view`]: the group tree as an outline.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod file_writer;
+pub mod history_view;
 pub mod metrics;
 pub mod plan_view;
 pub mod report;

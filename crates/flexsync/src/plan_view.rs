@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::{GroupOperation, GroupPlan};
 
+use crate::history_view::fold;
 use crate::run::RunResult;
 use flexsync_core::plan::{Change, Operation, Plan};
 
@@ -192,17 +193,6 @@ pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> Strin
 enum Named<'a> {
     User(&'a flexsync_core::desired::DesiredUser),
     Record(String),
-}
-
-/// Lower case, accents and other marks dropped, spaces collapsed: "Åsa  Öberg" -> "asa oberg".
-fn fold(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let plain: String = text
-        .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase();
-    plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The one person whose name is `who` (case and accents aside): a whole name first, then a

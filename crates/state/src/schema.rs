@@ -17,6 +17,8 @@
 //!   the last failure's class (`retryable`, `permanent`, `conflict`) and the step that failed
 //!   (`kind:fingerprint`, the fingerprint in 16 hex digits), so a held step that changes is tried
 //!   again.
+//! - `changes`: per sync, each change named for people (`external_id`, `name`, `email`,
+//!   `action`, `result`) and the whole change as JSON in `detail` (birth dates never in it).
 //! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
 //!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
 
@@ -114,6 +116,19 @@ DROP TABLE runs_before_4;
     r#"
 ALTER TABLE links ADD COLUMN kind TEXT NOT NULL DEFAULT 'user' CHECK (kind IN ('user', 'group'));
 UPDATE links SET kind = 'group' WHERE external_id LIKE 'grp:%' OR external_id LIKE 'grp-name:%';
+"#,
+    r#"
+CREATE TABLE changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      INTEGER NOT NULL REFERENCES runs(id),
+    external_id TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    email       TEXT,
+    action      TEXT NOT NULL,
+    result      TEXT NOT NULL,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX changes_by_run ON changes(run_id);
 "#,
 ];
 

@@ -15,9 +15,10 @@ use super::observe::Observed;
 use super::plan::Planned;
 use super::session::Session;
 use super::{Ends, Mode, RunFailure, RunResult};
-use crate::changes::{Names, named_changes};
+use crate::changes::{ChangeResult, NamedChange, Names, named_changes};
 use crate::config::Config;
 use crate::report::RunReport;
+use flexsync_state::ChangeRow;
 
 /// Every stage's value, as the run produced them.
 pub(super) struct Stages {
@@ -59,6 +60,13 @@ pub(super) fn record(
         "findings": report.findings.len(),
         "refused": report.refused.as_ref().map(|r| r.guard),
     });
+    // A sync that wrote leaves its named changes for `history`; plans and refusals do not.
+    if session.mode == Mode::Sync && report.refused.is_none() {
+        let rows: Vec<ChangeRow> = report.changes.iter().map(change_row).collect();
+        if let Err(error) = session.store.record_changes(session.run_id, &rows) {
+            tracing::warn!(%error, "could not record the run's changes for history");
+        }
+    }
     session
         .store
         .finish_run(session.run_id, jiff::Timestamp::now(), outcome, &summary)
@@ -186,4 +194,22 @@ fn request_counts(ends: &Ends) -> BTreeMap<String, u64> {
         );
     }
     counts
+}
+
+/// A named change as the state store keeps it.
+fn change_row(change: &NamedChange) -> ChangeRow {
+    let result = match change.result {
+        ChangeResult::Planned => "planned",
+        ChangeResult::Ok => "ok",
+        ChangeResult::Failed { .. } => "failed",
+        ChangeResult::Skipped { .. } => "skipped",
+    };
+    ChangeRow {
+        external_id: change.external_id.clone(),
+        name: change.name.clone(),
+        email: change.email.clone(),
+        action: change.action.as_str().to_string(),
+        result: result.to_string(),
+        detail: serde_json::to_value(change).unwrap_or_default(),
+    }
 }

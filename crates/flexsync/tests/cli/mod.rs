@@ -266,3 +266,47 @@ async fn check_says_whether_the_tree_and_group_managers_travel_over_scim() {
         assert!(stdout.contains(expected), "{stdout}");
     }
 }
+
+/// What happened to a person, by name, from the state store alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_shows_a_run_and_a_persons_changes_by_name() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.sync().await;
+    remove_employee(&mut doc, ALI);
+    rig.set_flex(&doc);
+    let allowance = flexsync_core::guard::Allowance {
+        source_drop: true,
+        ..Default::default()
+    };
+    let paused = rig.run(flexsync::run::Mode::Sync, allowance).await.unwrap();
+    let run = paused.report.run_id.unwrap().to_string();
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    let out = flexsync(args(&[
+        "history",
+        "--config",
+        &config,
+        "--who",
+        "ali HASSAN",
+    ]))
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let pause = stdout
+        .lines()
+        .find(|l| l.contains("pause"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(pause.starts_with(&format!("#{run} ")), "{stdout}");
+    assert!(
+        pause.contains(&format!("Ali Hassan <ali.hassan@partner.example> ({ALI})")),
+        "{stdout}"
+    );
+    assert!(pause.contains("no longer in Flex [ok]"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("create")), "{stdout}");
+
+    let out = flexsync(args(&["history", "--config", &config, "--run", &run])).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("pause"), "{stdout}");
+    assert!(stdout.contains("Ali Hassan"), "{stdout}");
+}
