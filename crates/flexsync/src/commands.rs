@@ -224,8 +224,9 @@ fn history(
     run: Option<i64>,
     who: Option<&str>,
 ) -> Result<Outcome, RunFailure> {
-    let config = Config::load(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+    // Only the state store is read: no secret needs to be in the environment.
+    let state_path = Config::state_path_of(path).map_err(RunFailure::usage)?;
+    let store = flexsync_state::StateStore::open(&state_path).map_err(RunFailure::usage)?;
     if let Some(run) = run {
         let changes = store
             .changes_of_run(flexsync_state::RunId(run))
@@ -240,7 +241,7 @@ fn history(
     }
     let runs = store.runs(limit).map_err(RunFailure::usage)?;
     if runs.is_empty() {
-        println!("no runs recorded in {}", config.state_path.display());
+        println!("no runs recorded in {}", state_path.display());
     }
     for run in runs {
         println!(

@@ -111,6 +111,21 @@ impl Config {
     /// Reads and checks a configuration file. Relative paths inside it are taken from the
     /// file's folder.
     pub fn load(path: &Path) -> Result<Config> {
+        let raw = Config::read_raw(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_raw(raw, base)
+    }
+
+    /// Only where the state store is: for `history`, which reads nothing else, so it needs no
+    /// secret in the environment and no network.
+    pub fn state_path_of(path: &Path) -> Result<PathBuf> {
+        let raw = Config::read_raw(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(state_path(&raw.state, base))
+    }
+
+    /// Reads and parses a configuration file, without checking it.
+    fn read_raw(path: &Path) -> Result<RawConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
@@ -123,8 +138,7 @@ impl Config {
             });
             anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_raw(raw, base)
+        Ok(raw)
     }
 
     /// Checks a parsed file section by section, stopping at the first error, which names its
