@@ -62,7 +62,7 @@ pub struct Names<'a> {
 
 impl Names<'_> {
     /// Name and email of a user: from Flex, or from what Winningtemp holds for a leaver.
-    fn user(&self, external_id: &ExternalId) -> (String, Option<String>) {
+    pub(crate) fn user(&self, external_id: &ExternalId) -> (String, Option<String>) {
         let values = self
             .desired
             .users
@@ -259,7 +259,7 @@ fn user_attributes(names: &Names<'_>, operation: &Operation) -> Vec<AttributeCha
 }
 
 /// A change as people may read it: birth dates are said to change, never quoted.
-fn shown(change: &Change) -> AttributeChange {
+pub(crate) fn shown(change: &Change) -> AttributeChange {
     let hidden = change.attribute == Attribute::BirthDate;
     let mask = |value: &Option<String>| match value {
         Some(_) if hidden => Some("(set)".to_string()),

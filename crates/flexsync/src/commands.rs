@@ -150,7 +150,7 @@ async fn plan_or_sync(
         if mode == Mode::Plan {
             print!(
                 "{}",
-                crate::plan_view::render(&result.plan, &result.desired, 200)
+                crate::plan_view::render(&result.plan, &result.desired, &result.current, 200)
             );
             print!(
                 "{}",

@@ -142,7 +142,7 @@ impl Demo {
         let planned = self.plan().await?;
         print!(
             "{}",
-            crate::plan_view::render(&planned.plan, &planned.desired, 40)
+            crate::plan_view::render(&planned.plan, &planned.desired, &planned.current, 40)
         );
         print!(
             "{}",

@@ -5,17 +5,22 @@ use std::fmt::Write as _;
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::{GroupOperation, GroupPlan};
 
+use crate::changes::Names;
 use crate::history_view::fold;
 use crate::run::RunResult;
+use flexsync_core::current::Current;
+use flexsync_core::ids::ExternalId;
 use flexsync_core::plan::{Change, Operation, Plan};
 
+/// Each change as `attribute: before -> after`, birth dates never quoted.
 fn changes_text(changes: &[Change]) -> String {
     changes
         .iter()
+        .map(crate::changes::shown)
         .map(|c| {
             format!(
                 "{}: {} -> {}",
-                c.attribute.name(),
+                c.attribute,
                 c.before.as_deref().unwrap_or("(none)"),
                 c.after.as_deref().unwrap_or("(none)")
             )
@@ -25,14 +30,12 @@ fn changes_text(changes: &[Change]) -> String {
 }
 
 /// `+` create, `~` change, `-` pause, `>` manager link; each with the user's email and reason.
-pub fn render(plan: &Plan, desired: &Desired, limit: usize) -> String {
+pub fn render(plan: &Plan, desired: &Desired, current: &Current, limit: usize) -> String {
     let mut out = String::new();
-    let who = |external_id: &str| {
-        desired
-            .users
-            .get(external_id)
-            .map(|u| format!("{} ({external_id})", u.values.user_name))
-            .unwrap_or_else(|| external_id.to_string())
+    let names = Names { desired, current };
+    let who = |external_id: &str| match names.user(&ExternalId::from(external_id)) {
+        (name, Some(email)) => format!("{name} <{email}> ({external_id})"),
+        (name, None) => name,
     };
     // Pauses first: they are what an operator reviews before letting a refused plan through.
     let mut shown: Vec<_> = plan.steps.iter().collect();
