@@ -119,32 +119,75 @@ pub struct Finding {
 impl Finding {
     /// Names the person each finding is about, from the Flex records by `Id`.
     pub fn name_people(findings: &mut [Finding], employees: &[crate::snapshot::SourceEmployee]) {
-        let by_id: std::collections::BTreeMap<&str, &crate::snapshot::SourceEmployee> =
-            employees.iter().map(|e| (e.id.trim(), e)).collect();
+        let names: std::collections::BTreeMap<&str, (String, Option<String>)> = employees
+            .iter()
+            .map(|e| (e.id.trim(), (full_name(e), work_email(e))))
+            .collect();
         for finding in findings.iter_mut().filter(|f| f.name.is_none()) {
-            let Some(employee) = by_id.get(finding.record.as_str()) else {
+            finding.problem = name_mentions(&finding.problem, &names);
+            finding.action = name_mentions(&finding.action, &names);
+            let Some((name, email)) = names.get(finding.record.as_str()) else {
                 continue;
             };
-            let name = [&employee.first_name, &employee.last_name]
-                .iter()
-                .filter_map(|part| part.as_deref().map(str::trim))
-                .filter(|part| !part.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            finding.name = (!name.is_empty()).then_some(name);
-            finding.email = employee
-                .email_work
-                .as_deref()
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(str::to_string);
+            finding.name = (!name.is_empty()).then(|| name.clone());
+            finding.email = email.clone();
         }
     }
+}
+
+fn full_name(employee: &crate::snapshot::SourceEmployee) -> String {
+    [&employee.first_name, &employee.last_name]
+        .iter()
+        .filter_map(|part| part.as_deref().map(str::trim))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn work_email(employee: &crate::snapshot::SourceEmployee) -> Option<String> {
+    employee
+        .email_work
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+}
+
+/// "manager <id>" and "employee <id>" in a finding's text become "manager Anna Svensson (<id>)".
+fn name_mentions(
+    text: &str,
+    names: &std::collections::BTreeMap<&str, (String, Option<String>)>,
+) -> String {
+    let mut out = Vec::new();
+    let mut previous = "";
+    for word in text.split(' ') {
+        let id = word.trim_end_matches([',', ';', ':', ')', '.']);
+        let named = match names.get(id) {
+            Some((name, _)) if matches!(previous, "manager" | "employee") && !name.is_empty() => {
+                Some(format!("{name} ({id}){}", &word[id.len()..]))
+            }
+            _ => None,
+        };
+        out.push(named.unwrap_or_else(|| word.to_string()));
+        previous = word;
+    }
+    out.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn managers_and_employees_mentioned_by_id_are_named() {
+        let names = [("m-1", ("Lars Arvidsson".to_string(), None))]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            name_mentions("manager m-1 is not a user; employee m-1, keeps m-1", &names),
+            "manager Lars Arvidsson (m-1) is not a user; employee Lars Arvidsson (m-1), keeps m-1"
+        );
+    }
 
     #[test]
     fn kinds_serialize_as_their_names_in_name_order() {

@@ -242,10 +242,11 @@ fn user_attributes(names: &Names<'_>, operation: &Operation) -> Vec<AttributeCha
                 }))
             })
             .collect(),
-        Operation::AdoptUser { changes, .. }
-        | Operation::UpdateUser { changes, .. }
-        | Operation::ReactivateUser { changes, .. }
-        | Operation::DeactivateUser { changes, .. } => changes.iter().map(shown).collect(),
+        Operation::AdoptUser { changes, .. } | Operation::UpdateUser { changes, .. } => {
+            changes.iter().map(shown).collect()
+        }
+        Operation::ReactivateUser { changes, .. } => with_active(changes, false, true),
+        Operation::DeactivateUser { changes, .. } => with_active(changes, true, false),
         Operation::SetManager {
             manager_external_id,
             before,
@@ -256,6 +257,23 @@ fn user_attributes(names: &Names<'_>, operation: &Operation) -> Vec<AttributeCha
             after: manager_external_id.as_ref().map(|id| names.manager(id)),
         }],
     }
+}
+
+/// A pause or reactivation: `active` before and after, then whatever else changes with it.
+fn with_active(changes: &[Change], before: bool, after: bool) -> Vec<AttributeChange> {
+    let active = Attribute::Active.name();
+    let mut shown_changes: Vec<AttributeChange> = changes.iter().map(shown).collect();
+    if !shown_changes.iter().any(|c| c.attribute == active) {
+        shown_changes.insert(
+            0,
+            AttributeChange {
+                attribute: active,
+                before: Some(before.to_string()),
+                after: Some(after.to_string()),
+            },
+        );
+    }
+    shown_changes
 }
 
 /// A change as people may read it: birth dates are said to change, never quoted.

@@ -303,7 +303,7 @@ async fn sync(
     let result = run::run(config, &ends, Mode::Sync, allowance, today).await?;
     let path = result
         .report
-        .write_json(&config.report_dir)
+        .write(&config.report_dir)
         .context("cannot write the report")
         .map_err(failure)?;
     print!("{}", result.report.render());

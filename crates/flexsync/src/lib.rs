@@ -8,6 +8,7 @@
 //! - [`changes`]: every change of a run, naming the person or group.
 //! - [`history_view`]: a run's changes, and one person's over time, from the state store.
 //! - [`report`]: the run report (terminal and JSON).
+//! - [`report_page`]: the run report as a self-contained HTML page.
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`tree_view`]: the group tree as an outline.
 //! - [`commands`]: what each command does.
@@ -28,6 +29,7 @@ pub mod history_view;
 pub mod metrics;
 pub mod plan_view;
 pub mod report;
+pub mod report_page;
 pub mod run;
 pub mod schedule;
 pub mod tree_view;

@@ -11,7 +11,7 @@ use flexsync_core::finding::{Finding, Severity};
 use flexsync_core::guard::Refusal;
 use flexsync_core::ids::ExternalId;
 use flexsync_core::kind::OperationKind;
-use flexsync_core::outcome::RunKind;
+use flexsync_core::outcome::{Outcome, RunKind};
 use flexsync_core::plan::{Conflict, NotSent, Plan};
 use flexsync_core::retry_hold::FailureClass;
 
@@ -19,6 +19,7 @@ use flexsync_winningtemp::StepOutcome;
 
 use crate::changes::{ChangeResult, NamedChange};
 use crate::file_writer::DeliveryOutcome;
+use crate::tree_view::TreeRow;
 
 /// How many of each list the terminal summary shows; the JSON report has them all.
 const MAX_CHANGES: usize = 25;
@@ -32,6 +33,9 @@ const MAX_GROUP_NOTES: usize = 10;
 pub struct RunReport {
     pub run_id: Option<i64>,
     pub kind: RunKind,
+    /// How the run ended (absent while it is being built).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
     pub started: String,
     pub duration_ms: u64,
     pub dry_run: bool,
@@ -80,6 +84,16 @@ pub struct RunReport {
     /// Every change of the run, naming the person or group, with before and after and what
     /// came of it.
     pub changes: Vec<NamedChange>,
+    /// The desired group tree in outline order, with member counts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tree: Vec<TreeRow>,
+    /// Active users who sit in no group of the tree.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outside_the_tree: usize,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 impl RunReport {
@@ -101,12 +115,13 @@ impl RunReport {
     }
 
     /// The report of a sync that stopped before its plan: which run, and why.
-    pub fn failed(run_id: i64, error: &anyhow::Error) -> RunReport {
+    pub fn failed(run_id: i64, outcome: Outcome, error: &anyhow::Error) -> RunReport {
         RunReport {
             run_id: Some(run_id),
             kind: RunKind::Sync,
             started: jiff::Timestamp::now().to_string(),
             error: Some(format!("{error:#}")),
+            outcome: Some(outcome),
             ..RunReport::default()
         }
     }
@@ -148,14 +163,29 @@ impl RunReport {
         self.failed.values().sum::<usize>() + usize::from(delivery)
     }
 
+    /// `run-000012`, or `run-<start time>` for a run without an id.
+    pub fn file_stem(&self) -> String {
+        match self.run_id {
+            Some(id) => format!("run-{id:06}"),
+            None => format!("run-{}", self.started.replace([':', ' '], "-")),
+        }
+    }
+
+    /// Writes the report into `dir` as JSON (`run-NNNNNN.json`, returned) and as the HTML page
+    /// beside it.
+    pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let json = self.write_json(dir)?;
+        let page = dir.join(format!("{}.html", self.file_stem()));
+        let temporary = page.with_extension("html.tmp");
+        std::fs::write(&temporary, crate::report_page::render(self))?;
+        std::fs::rename(&temporary, &page)?;
+        Ok(json)
+    }
+
     /// Writes `run-<id or time>.json` into `dir` and returns its path.
     pub fn write_json(&self, dir: &Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
-        let name = match self.run_id {
-            Some(id) => format!("run-{id:06}.json"),
-            None => format!("run-{}.json", self.started.replace([':', ' '], "-")),
-        };
-        let path = dir.join(name);
+        let path = dir.join(format!("{}.json", self.file_stem()));
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         let temporary = path.with_extension("json.tmp");
         std::fs::write(&temporary, text)?;

@@ -2,10 +2,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use flexsync_core::desired::{Desired, DesiredGroup};
+use serde::Serialize;
 
-/// The desired tree as an indented outline with member counts (direct, and in all below).
-pub fn render_tree(desired: &Desired) -> String {
+use flexsync_core::desired::{Desired, DesiredGroup};
+use flexsync_core::ids::ExternalId;
+
+/// One group of the tree, in outline order: its depth and its member counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreeRow {
+    pub external_id: ExternalId,
+    pub name: String,
+    /// 0 for a top group, 1 for its children, and so on.
+    pub depth: usize,
+    /// Users who sit directly in the group, and in it and every group below.
+    pub members: usize,
+    pub members_in_all: usize,
+}
+
+/// The desired tree in outline order (parents before children, siblings by name).
+pub fn tree_rows(desired: &Desired) -> Vec<TreeRow> {
     let mut children: BTreeMap<Option<&str>, Vec<&DesiredGroup>> = BTreeMap::new();
     for group in desired.groups.values() {
         let parent = group
@@ -19,30 +34,57 @@ pub fn render_tree(desired: &Desired) -> String {
             (&a.display_name, &a.external_id).cmp(&(&b.display_name, &b.external_id))
         });
     }
-    let mut out = String::new();
+    let mut rows = Vec::new();
     let mut stack: Vec<(usize, &DesiredGroup)> = children
         .get(&None)
         .map(|roots| roots.iter().rev().map(|g| (0, *g)).collect())
         .unwrap_or_default();
     while let Some((depth, group)) = stack.pop() {
-        let direct = group.members.len();
-        let total = members_below(group, &children);
-        out.push_str(&format!(
-            "{}{} ({direct} {}, {total} in all)\n",
-            "  ".repeat(depth),
-            group.display_name,
-            if direct == 1 { "member" } else { "members" },
-        ));
+        rows.push(TreeRow {
+            external_id: group.external_id.clone(),
+            name: group.display_name.clone(),
+            depth,
+            members: group.members.len(),
+            members_in_all: members_below(group, &children),
+        });
         if let Some(list) = children.get(&Some(group.external_id.as_str())) {
             stack.extend(list.iter().rev().map(|g| (depth + 1, *g)));
         }
     }
-    let outside = desired
+    rows
+}
+
+/// Active users the tree leaves out: they sit in no group.
+pub fn outside_the_tree(desired: &Desired) -> usize {
+    if desired.groups.is_empty() {
+        return 0;
+    }
+    desired
         .users
         .values()
         .filter(|u| u.values.active && u.group.is_none())
-        .count();
-    if !desired.groups.is_empty() && outside > 0 {
+        .count()
+}
+
+/// The desired tree as an indented outline with member counts (direct, and in all below).
+pub fn render_tree(desired: &Desired) -> String {
+    let mut out = String::new();
+    for row in tree_rows(desired) {
+        out.push_str(&format!(
+            "{}{} ({} {}, {} in all)\n",
+            "  ".repeat(row.depth),
+            row.name,
+            row.members,
+            if row.members == 1 {
+                "member"
+            } else {
+                "members"
+            },
+            row.members_in_all,
+        ));
+    }
+    let outside = outside_the_tree(desired);
+    if outside > 0 {
         out.push_str(&format!("(in no group: {outside} active users)\n"));
     }
     out
@@ -71,7 +113,6 @@ fn members_below(
 mod tests {
     use super::*;
     use flexsync_core::desired::{DesiredUser, UserValues};
-    use flexsync_core::ids::ExternalId;
 
     fn group(id: &str, name: &str, parent: Option<&str>, members: &[&str]) -> DesiredGroup {
         DesiredGroup {

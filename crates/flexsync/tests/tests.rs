@@ -9,5 +9,6 @@ mod convergence;
 mod daemon;
 mod groups;
 mod interop;
+mod report_page;
 mod support;
 mod sync;

@@ -190,15 +190,15 @@ pub async fn sync_and_report(
         Err(failure) => {
             // A run that stopped before its plan still leaves a report saying why.
             if let Some(run_id) = failure.run_id {
-                let report = RunReport::failed(run_id, &failure.error);
-                if let Err(error) = report.write_json(&config.report_dir) {
+                let report = RunReport::failed(run_id, failure.outcome(), &failure.error);
+                if let Err(error) = report.write(&config.report_dir) {
                     tracing::warn!(%error, "cannot write the report of a failed run");
                 }
             }
             return Err(failure);
         }
     };
-    match result.report.write_json(&config.report_dir) {
+    match result.report.write(&config.report_dir) {
         Ok(written) => Ok((result, Some(written))),
         Err(error) => {
             let warning = format!(

@@ -36,7 +36,7 @@ pub(super) fn record(
     session: Session,
     stages: Stages,
 ) -> Result<RunResult, RunFailure> {
-    let report = report(config, ends, &session, &stages);
+    let mut report = report(config, ends, &session, &stages);
     let token_refused = stages
         .applied
         .outcomes
@@ -51,6 +51,7 @@ pub(super) fn record(
     } else {
         Outcome::Done
     };
+    report.outcome = Some(outcome);
     let summary = json!({
         "source_records": report.source_records,
         "desired_users": report.desired_users,
@@ -109,6 +110,8 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
     report.desired_active = desired.users.values().filter(|u| u.values.active).count();
     report.target_users = current.users.len();
     report.findings = desired.findings.clone();
+    report.tree = crate::tree_view::tree_rows(desired);
+    report.outside_the_tree = crate::tree_view::outside_the_tree(desired);
     report.deferred = planned.deferred.clone();
     report.held_back = planned
         .waits

@@ -172,12 +172,19 @@ async fn a_sync_that_fails_reading_flex_exits_4_and_still_leaves_a_report() {
     let out = flexsync(args(&["sync", "--config", &config])).await;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     let reports = rig.config_path.parent().unwrap().join("reports");
-    let written: Vec<_> = std::fs::read_dir(&reports)
+    let mut names: Vec<String> = std::fs::read_dir(&reports)
         .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(written.len(), 1);
-    let report: serde_json::Value = serde_json::from_str(&written[0]).unwrap();
+    names.sort();
+    assert_eq!(names, ["run-000001.html", "run-000001.json"]);
+    let page = std::fs::read_to_string(reports.join("run-000001.html")).unwrap();
+    assert!(
+        page.contains("The run stopped before it wrote anything"),
+        "{page}"
+    );
+    let written = std::fs::read_to_string(reports.join("run-000001.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&written).unwrap();
     assert!(report["run_id"].is_number(), "{report}");
     assert!(
         report["error"].as_str().unwrap().contains("employees"),
