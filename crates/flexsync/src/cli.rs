@@ -94,6 +94,9 @@ pub enum Command {
         /// Print one person's changes over time: a name, an email or a Flex id.
         #[arg(long, value_name = "TEXT")]
         who: Option<String>,
+        /// List plan runs (`plan`, `explain`) too, not only syncs.
+        #[arg(long)]
+        all: bool,
     },
     /// Write a synthetic Flex data file.
     Generate {

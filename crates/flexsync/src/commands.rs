@@ -4,13 +4,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use jiff::tz::TimeZone;
 
 use flexsync_core::guard::Allowance;
+use flexsync_core::outcome::RunKind;
 use flexsync_emulators::knobs::Faults;
 
 use crate::cli::{Cli, Command, EmulateCommand, FaultArgs};
 use crate::config::Config;
 use crate::run::{self, Ends, Mode, Outcome, RunFailure, sync_and_report};
+use crate::terminal::show;
 
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
@@ -89,9 +92,24 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 run::today(&config),
             )
             .await?;
-            match crate::plan_view::explain(&result, &who) {
+            let store =
+                flexsync_state::StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+            let past = |external_id: &str| match store.changes_of(external_id) {
+                Ok(changes) => changes,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the person's past changes");
+                    Vec::new()
+                }
+            };
+            let lookup = crate::plan_view::Lookup {
+                today: run::today(&config),
+                starter_lead_days: config.mapping.starter_lead_days,
+                past: &past,
+                tz: &TimeZone::system(),
+            };
+            match crate::plan_view::explain(&result, &who, &lookup) {
                 Ok(text) => {
-                    print!("{text}");
+                    show(&text);
                     Ok(Outcome::Done)
                 }
                 Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
@@ -102,7 +120,16 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             limit,
             run,
             who,
-        } => history(&config, limit, run, who.as_deref()),
+            all,
+        } => history(
+            &config,
+            HistoryQuery {
+                limit,
+                run,
+                who,
+                all,
+            },
+        ),
         Command::Generate {
             employees,
             seed,
@@ -142,22 +169,25 @@ async fn plan_or_sync(
             "plan": result.plan,
             "group_plan": result.group_plan,
         });
-        println!(
-            "{}",
+        show(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&document).unwrap_or_default()
-        );
+        ));
     } else {
         if mode == Mode::Plan {
-            print!(
-                "{}",
-                crate::plan_view::render(&result.plan, &result.desired, &result.current, 200)
-            );
-            print!(
-                "{}",
-                crate::plan_view::render_groups(&result.group_plan, &result.desired, 100)
-            );
+            show(&crate::plan_view::render(
+                &result.plan,
+                &result.desired,
+                &result.current,
+                200,
+            ));
+            show(&crate::plan_view::render_groups(
+                &result.group_plan,
+                &result.desired,
+                100,
+            ));
         }
-        print!("{}", result.report.render());
+        show(&result.report.render());
         if let Some(path) = written {
             println!("  report: {}", path.display());
         }
@@ -218,42 +248,68 @@ async fn check(path: &Path) -> Result<Outcome, RunFailure> {
     Ok(Outcome::Done)
 }
 
-fn history(
-    path: &Path,
-    limit: usize,
-    run: Option<i64>,
-    who: Option<&str>,
-) -> Result<Outcome, RunFailure> {
-    // Only the state store is read: no secret needs to be in the environment.
-    let state_path = Config::state_path_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&state_path).map_err(RunFailure::usage)?;
-    if let Some(run) = run {
+fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
+    // Only the state store and the reports are read: no secret needs to be in the environment.
+    let records = Config::records_of(path).map_err(RunFailure::usage)?;
+    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    if let Some(run) = query.run {
         let changes = store
             .changes_of_run(flexsync_state::RunId(run))
             .map_err(RunFailure::usage)?;
-        print!("{}", crate::history_view::run_changes(run, &changes));
+        show(&crate::history_view::run_changes(
+            run,
+            &changes,
+            &TimeZone::system(),
+        ));
+        let findings = report_findings(&records.report_dir, run);
+        show(&crate::history_view::run_findings(findings.as_deref()));
         return Ok(Outcome::Done);
     }
-    if let Some(who) = who {
+    if let Some(who) = &query.who {
         let changes = store.all_changes().map_err(RunFailure::usage)?;
-        print!("{}", crate::history_view::person_changes(who, &changes));
+        show(&crate::history_view::person_changes(
+            who,
+            &changes,
+            &TimeZone::system(),
+        ));
         return Ok(Outcome::Done);
     }
-    let runs = store.runs(limit).map_err(RunFailure::usage)?;
-    if runs.is_empty() {
-        println!("no runs recorded in {}", state_path.display());
-    }
-    for run in runs {
-        println!(
-            "#{:<5} {:<5} {:<10} {}  {}",
-            run.id.0,
-            run.kind,
-            run.outcome.map_or("unfinished", |o| o.label()),
-            run.started,
-            run.summary.map(|s| s.to_string()).unwrap_or_default()
-        );
-    }
+    let (runs, plans_not_shown) = if query.all {
+        (store.runs(query.limit).map_err(RunFailure::usage)?, 0)
+    } else {
+        (
+            store
+                .runs_of_kind(RunKind::Sync, query.limit)
+                .map_err(RunFailure::usage)?,
+            store.count_runs(RunKind::Plan).map_err(RunFailure::usage)?,
+        )
+    };
+    let reach = crate::history_view::Reach {
+        oldest: store.oldest_run_started().map_err(RunFailure::usage)?,
+        keep_days: records.keep_days,
+        plans_not_shown,
+    };
+    show(&crate::history_view::run_table(
+        &runs,
+        &reach,
+        &TimeZone::system(),
+    ));
     Ok(Outcome::Done)
+}
+
+/// What `flexsync history` was asked.
+struct HistoryQuery {
+    limit: usize,
+    run: Option<i64>,
+    who: Option<String>,
+    all: bool,
+}
+
+/// The findings of run `run`, from its JSON report; `None` when the report is gone.
+fn report_findings(dir: &Path, run: i64) -> Option<Vec<flexsync_core::finding::Finding>> {
+    let text = std::fs::read_to_string(dir.join(format!("run-{run:06}.json"))).ok()?;
+    let report: serde_json::Value = serde_json::from_str(&text).ok()?;
+    serde_json::from_value(report.get("findings")?.clone()).ok()
 }
 
 fn generate(employees: usize, seed: u64, out: &Path) -> Result<Outcome> {

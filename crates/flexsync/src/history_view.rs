@@ -1,9 +1,130 @@
-//! `flexsync history --run N` and `--who TEXT`: the changes the state store keeps, as lines
-//! people read (names and emails beside the ids).
+//! `flexsync history`: the runs as a table, `--run N` one run's changes and findings, and
+//! `--who TEXT` one person's changes over time, from what the state store and the reports keep,
+//! as lines people read (names and emails beside the ids).
 
 use std::fmt::Write as _;
 
-use flexsync_state::StoredChange;
+use jiff::tz::TimeZone;
+
+use flexsync_core::finding::Finding;
+use flexsync_state::{RunRecord, StoredChange};
+
+/// What the table of runs says about how far back it reaches.
+pub struct Reach {
+    /// When the oldest run the store holds started.
+    pub oldest: Option<jiff::Timestamp>,
+    pub keep_days: u32,
+    /// Plans the table leaves out (`--all` shows them).
+    pub plans_not_shown: usize,
+}
+
+/// The runs as a table: local start time, kind, outcome, counts and duration.
+pub fn run_table(runs: &[RunRecord], reach: &Reach, tz: &TimeZone) -> String {
+    let mut out = String::new();
+    let back_to = reach.oldest.map_or("no run yet".to_string(), |at| {
+        format!("back to {}", local(at, tz))
+    });
+    let _ = writeln!(
+        out,
+        "history {back_to}; runs and reports older than {} days are pruned ([report] keep_days)",
+        reach.keep_days
+    );
+    if reach.plans_not_shown > 0 {
+        let _ = writeln!(
+            out,
+            "{} plan runs not shown (--all shows them)",
+            reach.plans_not_shown
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<19}  {:<4}  {:<15}  {:>7}  {:>6}  {:>6}  {:>8}  {:>7}",
+        "run",
+        "started (local)",
+        "kind",
+        "outcome",
+        "planned",
+        "done",
+        "failed",
+        "findings",
+        "took"
+    );
+    for run in runs {
+        let count = |key: &str| summary_count(run, key);
+        let took = run.finished.map_or("-".to_string(), |end| {
+            format!(
+                "{:.1} s",
+                (end - run.started).get_milliseconds() as f64 / 1000.0
+            )
+        });
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<19}  {:<4}  {:<15}  {:>7}  {:>6}  {:>6}  {:>8}  {:>7}",
+            format!("#{}", run.id),
+            local(run.started, tz),
+            run.kind.label(),
+            run.outcome.map_or("unfinished", |o| o.label()),
+            count("planned"),
+            count("succeeded"),
+            count("failed"),
+            count("findings"),
+            took
+        );
+    }
+    out
+}
+
+/// A number from a run's summary: a count, or the sum of a map of counts; "-" when absent.
+fn summary_count(run: &RunRecord, key: &str) -> String {
+    let Some(value) = run.summary.as_ref().and_then(|s| s.get(key)) else {
+        return "-".to_string();
+    };
+    match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Object(map) => map
+            .values()
+            .filter_map(serde_json::Value::as_u64)
+            .sum::<u64>()
+            .to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+/// "2026-11-30 11:16:52" in `tz`.
+fn local(at: jiff::Timestamp, tz: &TimeZone) -> String {
+    at.to_zoned(tz.clone())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The findings of a run, from its report, people named.
+pub fn run_findings(findings: Option<&[Finding]>) -> String {
+    let mut out = String::new();
+    match findings {
+        None => {
+            let _ = writeln!(out, "findings: the run's report is gone (pruned or moved)");
+        }
+        Some(findings) => {
+            let _ = writeln!(out, "findings: {}", findings.len());
+            for finding in findings {
+                let who = match (&finding.name, &finding.email) {
+                    (Some(name), Some(email)) => format!("{name} <{email}> ({})", finding.record),
+                    (Some(name), None) => format!("{name} ({})", finding.record),
+                    _ => finding.record.clone(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<18} {who} {}: {} ({})",
+                    finding.kind.as_str(),
+                    finding.field,
+                    finding.problem,
+                    finding.action
+                );
+            }
+        }
+    }
+    out
+}
 
 /// One change on one line: action, who, what, why, and what came of it.
 fn line(stored: &StoredChange) -> String {
@@ -24,11 +145,37 @@ fn line(stored: &StoredChange) -> String {
         ),
         other => other.to_string(),
     };
-    format!("{:<18} {who}: {reason} [{result}]", change.action)
+    format!(
+        "{:<18} {who}: {reason}{} [{result}]",
+        change.action,
+        attributes(change)
+    )
+}
+
+/// "; members: (none) -> Anna Svensson <anna@example.se>": what changed, for all but creations
+/// (whose every value is new).
+fn attributes(change: &flexsync_state::ChangeRow) -> String {
+    if matches!(change.action.as_str(), "create" | "create_group") {
+        return String::new();
+    }
+    let Some(list) = change.detail["attributes"].as_array() else {
+        return String::new();
+    };
+    list.iter()
+        .map(|a| {
+            let value = |key: &str| a[key].as_str().unwrap_or("(none)").to_string();
+            format!(
+                "; {}: {} -> {}",
+                a["attribute"].as_str().unwrap_or("?"),
+                value("before"),
+                value("after")
+            )
+        })
+        .collect()
 }
 
 /// The changes of run `run`.
-pub fn run_changes(run: i64, changes: &[StoredChange]) -> String {
+pub fn run_changes(run: i64, changes: &[StoredChange], tz: &TimeZone) -> String {
     let mut out = String::new();
     match changes.first() {
         None => {
@@ -38,7 +185,7 @@ pub fn run_changes(run: i64, changes: &[StoredChange]) -> String {
             let _ = writeln!(
                 out,
                 "run #{run}, started {}: {} changes",
-                first.started,
+                local(first.started, tz),
                 changes.len()
             );
         }
@@ -62,7 +209,7 @@ pub fn fold(text: &str) -> String {
 }
 
 /// Every change to the person (or group) `who` names, oldest first, with its run and date.
-pub fn person_changes(who: &str, changes: &[StoredChange]) -> String {
+pub fn person_changes(who: &str, changes: &[StoredChange], tz: &TimeZone) -> String {
     let wanted = fold(who);
     let matching: Vec<&StoredChange> = changes
         .iter()
@@ -73,16 +220,22 @@ pub fn person_changes(who: &str, changes: &[StoredChange]) -> String {
                 || fold(change.external_id.as_str()) == wanted
         })
         .collect();
-    let mut out = String::new();
     if matching.is_empty() {
-        let _ = writeln!(out, "{who}: no recorded change names this person");
+        return format!("{who}: no recorded change names this person\n");
     }
-    for stored in matching {
+    let matching: Vec<StoredChange> = matching.into_iter().cloned().collect();
+    person_lines(&matching, tz)
+}
+
+/// One line per change, with its run and local date.
+pub fn person_lines(changes: &[StoredChange], tz: &TimeZone) -> String {
+    let mut out = String::new();
+    for stored in changes {
         let _ = writeln!(
             out,
             "#{:<5} {}  {}",
             stored.run.0,
-            stored.started,
+            local(stored.started, tz),
             line(stored)
         );
     }

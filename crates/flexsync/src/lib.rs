@@ -9,9 +9,11 @@
 //! - [`history_view`]: a run's changes, and one person's over time, from the state store.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`report_page`]: the run report as a self-contained HTML page.
+//! - [`retention`]: pruning runs and reports older than `[report] keep_days`.
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`tree_view`]: the group tree as an outline.
 //! - [`commands`]: what each command does.
+//! - [`terminal`]: a command's output on stdout, ending quietly when the reader goes away.
 //! - [`schedule`]: when the daemon's next run is due (pure).
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
@@ -30,6 +32,8 @@ pub mod metrics;
 pub mod plan_view;
 pub mod report;
 pub mod report_page;
+pub mod retention;
 pub mod run;
 pub mod schedule;
+pub mod terminal;
 pub mod tree_view;

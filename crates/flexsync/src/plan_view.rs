@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use flexsync_core::desired::Desired;
+use flexsync_core::desired::{Desired, DesiredUser};
 use flexsync_core::group_plan::{GroupOperation, GroupPlan};
 
 use crate::changes::Names;
@@ -259,7 +259,16 @@ fn find_by_name<'a>(result: &'a RunResult, who: &str) -> Result<Option<Named<'a>
 
 /// One person's way through map and plan, for `flexsync explain`: found by Flex id or by work
 /// email (any case). None when nothing in this run knows them.
-pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
+/// What `explain` knows besides the run: the day, the starter lead, and the person's past.
+pub struct Lookup<'a> {
+    pub today: jiff::civil::Date,
+    pub starter_lead_days: u32,
+    /// The changes the state store recorded for an external id, oldest first.
+    pub past: &'a dyn Fn(&str) -> Vec<flexsync_state::StoredChange>,
+    pub tz: &'a jiff::tz::TimeZone,
+}
+
+pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<String, String> {
     let wanted = who.trim().to_lowercase();
     let by_id = result
         .desired
@@ -270,7 +279,7 @@ pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
         Some(user) => Some(user),
         None => match find_by_name(result, who)? {
             Some(Named::User(user)) => Some(user),
-            Some(Named::Record(record)) => return explain(result, &record),
+            Some(Named::Record(record)) => return explain(result, &record, lookup),
             None => None,
         },
     };
@@ -341,6 +350,16 @@ pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
                 .and_then(|g| result.desired.groups.get(g))
                 .map(|g| g.path.join(" / "));
             let _ = writeln!(out, "  group:    {}", group.as_deref().unwrap_or("(none)"));
+            if let Some(day) = starter_day(user, lookup) {
+                let _ = writeln!(
+                    out,
+                    "  starts:   {}; the account is created on {day} (starter_lead_days = {})",
+                    user.values
+                        .employment_start
+                        .map_or("?".into(), |d| d.to_string()),
+                    lookup.starter_lead_days
+                );
+            }
         }
     }
     let target = result
@@ -359,7 +378,32 @@ pub fn explain(result: &RunResult, who: &str) -> Result<String, String> {
         ))
     );
     write_plan_lines(&mut out, result, &external_id);
+    write_past(&mut out, &(lookup.past)(&external_id), lookup.tz);
     Ok(out)
+}
+
+/// For a future starter with no account yet: the day the account is created.
+fn starter_day(user: &DesiredUser, lookup: &Lookup<'_>) -> Option<jiff::civil::Date> {
+    let start = user.values.employment_start?;
+    if user.values.active || start <= lookup.today {
+        return None;
+    }
+    let day = start
+        .checked_sub(jiff::Span::new().days(i64::from(lookup.starter_lead_days)))
+        .ok()?;
+    Some(day.max(lookup.today))
+}
+
+/// What earlier syncs did to this person, from the state store.
+fn write_past(out: &mut String, past: &[flexsync_state::StoredChange], tz: &jiff::tz::TimeZone) {
+    if past.is_empty() {
+        let _ = writeln!(out, "  history:  no earlier sync changed this person");
+        return;
+    }
+    let text = crate::history_view::person_lines(past, tz);
+    for line in text.lines() {
+        let _ = writeln!(out, "  history:  {line}");
+    }
 }
 
 /// The steps planned for one person, steps held back after failing, and notes on their links.

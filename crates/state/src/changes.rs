@@ -79,6 +79,17 @@ impl StateStore {
         )
     }
 
+    /// The changes recorded for one external id, oldest first.
+    pub fn changes_of(&self, external_id: &str) -> Result<Vec<StoredChange>, StateError> {
+        let query = format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes c JOIN runs r ON r.id = c.run_id
+             WHERE c.external_id = ?1 ORDER BY c.id"
+        );
+        let raw: Vec<RawChange> =
+            self.rows("list a person's changes", &query, params![external_id])?;
+        raw.into_iter().map(|row| self.decode_change(row)).collect()
+    }
+
     /// Every change recorded, oldest first (`history --who` picks a person's among them).
     pub fn all_changes(&self) -> Result<Vec<StoredChange>, StateError> {
         self.query_changes("list changes", "WHERE ?1 = ?1 ORDER BY c.id", 0)
@@ -94,24 +105,23 @@ impl StateStore {
             "SELECT {CHANGE_COLUMNS} FROM changes c JOIN runs r ON r.id = c.run_id {clauses}"
         );
         let raw: Vec<RawChange> = self.rows(operation, &query, params![value])?;
-        raw.into_iter()
-            .map(
-                |(run, started, external_id, name, email, action, result, detail)| {
-                    Ok(StoredChange {
-                        run: RunId(run),
-                        started: self.timestamp("runs", run, "started", &started)?,
-                        change: ChangeRow {
-                            external_id: ExternalId::from(external_id),
-                            name,
-                            email,
-                            action,
-                            result,
-                            detail: self.json("changes", run, "detail", &detail)?,
-                        },
-                    })
-                },
-            )
-            .collect()
+        raw.into_iter().map(|row| self.decode_change(row)).collect()
+    }
+
+    fn decode_change(&self, raw: RawChange) -> Result<StoredChange, StateError> {
+        let (run, started, external_id, name, email, action, result, detail) = raw;
+        Ok(StoredChange {
+            run: RunId(run),
+            started: self.timestamp("runs", run, "started", &started)?,
+            change: ChangeRow {
+                external_id: ExternalId::from(external_id),
+                name,
+                email,
+                action,
+                result,
+                detail: self.json("changes", run, "detail", &detail)?,
+            },
+        })
     }
 }
 

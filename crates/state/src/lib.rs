@@ -13,6 +13,7 @@
 //! - [`changes`]: the changes each sync made, named for people, for `history`.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
+//! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
 //! - [`groups`]: groups we created that became empty, for the retirement grace period.
 //! - [`error`]: the one error type, [`StateError`].
 //!
@@ -24,6 +25,7 @@ pub mod error;
 pub mod groups;
 pub mod links;
 pub mod lock;
+pub mod retention;
 pub mod runs;
 pub mod schema;
 pub mod store;
@@ -32,5 +34,6 @@ pub use changes::{ChangeRow, StoredChange};
 pub use error::StateError;
 pub use links::FailureRecord;
 pub use lock::LockGuard;
+pub use retention::Pruned;
 pub use runs::{OpId, OpOutcome, OperationRecord, RunId, RunRecord, SOURCE_RECORDS};
 pub use store::StateStore;

@@ -39,7 +39,7 @@ use files::file_channel;
 use flex::flex_settings;
 use guards::guard_settings;
 use mapping::mapping_settings;
-use paths::{report_dir, state_path};
+pub use paths::Records;
 use sync::sync_part;
 use winningtemp::winningtemp_part;
 
@@ -75,6 +75,8 @@ pub struct Config {
     pub group_parent_attribute: String,
     pub state_path: PathBuf,
     pub report_dir: PathBuf,
+    /// Reports and journal rows older than this many days are pruned after each sync.
+    pub report_keep_days: u32,
     pub mapping: MappingSettings,
     pub groups: GroupSettings,
     pub guards: GuardSettings,
@@ -116,12 +118,12 @@ impl Config {
         Config::from_raw(raw, base)
     }
 
-    /// Only where the state store is: for `history`, which reads nothing else, so it needs no
-    /// secret in the environment and no network.
-    pub fn state_path_of(path: &Path) -> Result<PathBuf> {
+    /// Only where the run records are kept: for `history`, which reads nothing else, so it
+    /// needs no secret in the environment and no network.
+    pub fn records_of(path: &Path) -> Result<Records> {
         let raw = Config::read_raw(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Ok(state_path(&raw.state, base))
+        Records::of(&raw.state, &raw.report, base)
     }
 
     /// Reads and parses a configuration file, without checking it.
@@ -152,12 +154,12 @@ impl Config {
         let sync = sync_part(raw.sync)?;
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
         let daemon = read_daemon(&raw.daemon)?;
-        let state_path = state_path(&raw.state, base);
+        let records = Records::of(&raw.state, &raw.report, base)?;
+        let state_path = records.state_path.clone();
         let files = file_channel(raw.files, base, &state_path)?;
         if winningtemp.scim.is_none() && files.is_none() {
             bail!("configure at least one channel: [winningtemp] (SCIM) or [files] (CSV)");
         }
-        let report_dir = report_dir(raw.report, base, &state_path);
 
         Ok(Config {
             flex,
@@ -166,7 +168,8 @@ impl Config {
             user_extension: winningtemp.user_extension,
             group_parent_attribute: winningtemp.group_parent_attribute,
             state_path,
-            report_dir,
+            report_dir: records.report_dir,
+            report_keep_days: records.keep_days,
             mapping,
             groups: raw.groups,
             guards,
@@ -186,6 +189,20 @@ impl Config {
 mod tests {
     use super::*;
     use crate::schedule::{CronSlots, Slots};
+
+    #[test]
+    fn keep_days_defaults_to_90_and_must_be_a_number_of_days() {
+        let report = |keep_days| RawReport {
+            dir: None,
+            keep_days,
+        };
+        assert_eq!(paths::keep_days(&report(None)).unwrap(), 90);
+        assert_eq!(paths::keep_days(&report(Some(30))).unwrap(), 30);
+        for wrong in [0, -1, 100_000] {
+            let error = paths::keep_days(&report(Some(wrong))).unwrap_err();
+            assert!(error.to_string().contains("report.keep_days"), "{error}");
+        }
+    }
 
     #[test]
     fn the_example_configuration_parses() {

@@ -13,10 +13,41 @@ pub(super) fn state_path(raw: &RawState, base: &Path) -> PathBuf {
 }
 
 /// Where run reports go: `report.dir`, or `reports/` beside the state store.
-pub(super) fn report_dir(raw: RawReport, base: &Path, state_path: &Path) -> PathBuf {
-    match raw.dir {
-        Some(dir) => resolve(base, &dir),
+pub(super) fn report_dir(raw: &RawReport, base: &Path, state_path: &Path) -> PathBuf {
+    match &raw.dir {
+        Some(dir) => resolve(base, dir),
         None => beside(state_path, "reports"),
+    }
+}
+
+/// How many days reports and journal rows are kept: `report.keep_days`, default 90.
+pub(super) fn keep_days(raw: &RawReport) -> anyhow::Result<u32> {
+    const MAX_DAYS: i64 = 36_500;
+    match raw.keep_days {
+        None => Ok(90),
+        Some(days @ 1..=MAX_DAYS) => Ok(days as u32),
+        Some(days) => anyhow::bail!(
+            "report.keep_days = {days}: give a number of days from 1 to {MAX_DAYS} (default 90)"
+        ),
+    }
+}
+
+/// Where a run leaves its records, and for how long: all that `history` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Records {
+    pub state_path: PathBuf,
+    pub report_dir: PathBuf,
+    pub keep_days: u32,
+}
+
+impl Records {
+    pub(super) fn of(state: &RawState, report: &RawReport, base: &Path) -> anyhow::Result<Records> {
+        let state_path = state_path(state, base);
+        Ok(Records {
+            report_dir: report_dir(report, base, &state_path),
+            keep_days: keep_days(report)?,
+            state_path,
+        })
     }
 }
 

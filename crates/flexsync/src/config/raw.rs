@@ -163,6 +163,8 @@ pub struct RawSync {
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
     pub dir: Option<PathBuf>,
+    /// Reports and journal rows older than this many days are pruned; default 90.
+    pub keep_days: Option<i64>,
 }
 
 /// When `flexsync daemon` runs a sync: `times`, `every_minutes` or `cron`, one of them.

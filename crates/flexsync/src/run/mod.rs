@@ -199,7 +199,14 @@ pub async fn sync_and_report(
         }
     };
     match result.report.write(&config.report_dir) {
-        Ok(written) => Ok((result, Some(written))),
+        Ok(written) => {
+            if let Err(error) =
+                crate::retention::prune_reports(&config.report_dir, config.report_keep_days)
+            {
+                tracing::warn!(%error, "could not prune old reports");
+            }
+            Ok((result, Some(written)))
+        }
         Err(error) => {
             let warning = format!(
                 "cannot write the report into {}: {error}",

@@ -68,10 +68,14 @@ pub(super) fn record(
             tracing::warn!(%error, "could not record the run's changes for history");
         }
     }
+    let finished = jiff::Timestamp::now();
     session
         .store
-        .finish_run(session.run_id, jiff::Timestamp::now(), outcome, &summary)
+        .finish_run(session.run_id, finished, outcome, &summary)
         .map_err(RunFailure::usage)?;
+    if session.mode == Mode::Sync {
+        crate::retention::prune_store(&session.store, finished, config.report_keep_days);
+    }
     let Stages {
         desired,
         observed,

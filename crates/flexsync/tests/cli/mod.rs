@@ -313,11 +313,71 @@ async fn history_shows_a_run_and_a_persons_changes_by_name() {
         pause.contains(&format!("Ali Hassan <ali.hassan@partner.example> ({ALI})")),
         "{stdout}"
     );
-    assert!(pause.contains("no longer in Flex [ok]"), "{stdout}");
+    assert!(
+        pause.contains("no longer in Flex; active: true -> false [ok]"),
+        "{stdout}"
+    );
     assert!(stdout.lines().any(|l| l.contains("create")), "{stdout}");
 
     let out = flexsync(args(&["history", "--config", &config, "--run", &run])).await;
     let stdout = text(&out.stdout);
     assert!(stdout.contains("pause"), "{stdout}");
     assert!(stdout.contains("Ali Hassan"), "{stdout}");
+}
+
+/// `explain` tells a person's past from the state store and a future starter's first day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_shows_past_changes_and_the_day_a_starter_is_created() {
+    let mut doc = example();
+    let nils = test_id(3);
+    add_employee(
+        &mut doc,
+        &nils,
+        "Nils",
+        "Framtid",
+        Some("nils.framtid@example.se"),
+        None,
+        "2030-01-15",
+    );
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.sync().await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    let out = flexsync(args(&["explain", "--config", &config, "nils framtid"])).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("starts:   2030-01-15; the account is created on 2030-01-15"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("history:  no earlier sync changed this person"),
+        "{stdout}"
+    );
+
+    let out = flexsync(args(&["explain", "--config", &config, "Ali Hassan"])).await;
+    let stdout = text(&out.stdout);
+    let past = stdout
+        .lines()
+        .find(|l| l.starts_with("  history:  #"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(past.contains("create"), "{stdout}");
+    assert!(
+        past.contains(&format!("Ali Hassan <ali.hassan@partner.example> ({ALI})")),
+        "{stdout}"
+    );
+
+    // Looking things up adds no sync to the history table.
+    let out = flexsync(args(&["history", "--config", &config])).await;
+    let stdout = text(&out.stdout);
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" sync ")).collect();
+    assert_eq!(rows.len(), 1, "{stdout}");
+    assert!(
+        stdout.contains("2 plan runs not shown (--all shows them)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("runs and reports older than 90 days are pruned"),
+        "{stdout}"
+    );
 }
