@@ -103,6 +103,8 @@ pub struct Memory {
     pub group_links: BTreeMap<ExternalId, TargetId>,
     /// Target ids of users and groups this tool created.
     pub created: BTreeSet<TargetId>,
+    /// Per user, fingerprints of the values flexsync last wrote (see [`crate::drift`]).
+    pub written: BTreeMap<ExternalId, crate::drift::Written>,
 }
 
 /// What a link in the state store points at.

@@ -10,6 +10,7 @@
 //! - [`map`]: snapshot + settings + day -> desired state and findings.
 //! - [`groups`]: the group tree from organisational fields, added to the desired state.
 //! - [`current`]: what the target holds now, and what our state store remembers.
+//! - [`drift`]: fingerprints of the values flexsync last wrote, to tell drift from a Flex change.
 //! - [`kind`]: the kinds of operation, as reports and the journal name them.
 //! - [`plan`]: desired + current + memory -> an ordered list of typed operations.
 //! - [`group_plan`]: desired groups + target groups -> group operations.
@@ -19,6 +20,7 @@
 
 pub mod current;
 pub mod desired;
+pub mod drift;
 pub mod finding;
 pub mod group_plan;
 pub mod groups;

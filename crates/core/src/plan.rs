@@ -485,13 +485,18 @@ impl<'a> Planner<'a> {
             self.adopts
                 .push(adopt(target, user, values, diff, reason.into()));
         } else {
+            let reason =
+                crate::drift::update_reason(&diff, self.memory.written.get(&user.external_id));
             push_lifecycle(
                 &mut self.updates,
                 &mut self.deactivations,
                 user,
                 values,
                 target,
-                diff,
+                Diff {
+                    changes: diff,
+                    reason,
+                },
             );
         }
         if manage_managers {
@@ -703,14 +708,24 @@ fn adopt(
 
 /// Update, reactivate or pause a user that is linked already. `values` are the values to
 /// write: `user`'s, with `active` false where the keep-paused rule holds the account.
+/// The changes an update makes, and why (a change in Flex, or drift in the target).
+struct Diff {
+    changes: Vec<Change>,
+    reason: String,
+}
+
 fn push_lifecycle(
     updates: &mut Vec<Step>,
     deactivations: &mut Vec<Step>,
     user: &DesiredUser,
     values: UserValues,
     target: &TargetUser,
-    diff: Vec<Change>,
+    diff: Diff,
 ) {
+    let Diff {
+        changes: diff,
+        reason: update_reason,
+    } = diff;
     let external_id = user.external_id.clone();
     let target_id = target.id.clone();
     match (values.active, target.values.active) {
@@ -735,9 +750,9 @@ fn push_lifecycle(
         (desired_active, _) => {
             if !diff.is_empty() {
                 let reason = if user.values.active && !desired_active {
-                    "changed in Flex; kept paused (keep_paused)"
+                    format!("{update_reason}; kept paused (keep_paused)")
                 } else {
-                    "changed in Flex"
+                    update_reason
                 };
                 updates.push(Step {
                     operation: Operation::UpdateUser {
@@ -746,7 +761,7 @@ fn push_lifecycle(
                         values,
                         changes: diff,
                     },
-                    reason: reason.into(),
+                    reason,
                 });
             }
         }

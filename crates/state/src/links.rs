@@ -70,6 +70,31 @@ impl StateStore {
         Ok(())
     }
 
+    /// Remembers fingerprints of the values just written to `external_id`'s account.
+    pub fn remember_written(
+        &self,
+        external_id: &ExternalId,
+        written: &flexsync_core::drift::Written,
+        at: Timestamp,
+    ) -> Result<(), StateError> {
+        for (attribute, fingerprint) in written {
+            self.execute(
+                "remember a written value",
+                "INSERT INTO written (external_id, attribute, fingerprint, written)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (external_id, attribute)
+                 DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written",
+                params![
+                    external_id.as_str(),
+                    attribute,
+                    format!("{fingerprint:016x}"),
+                    at.to_string()
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Every link, and the target ids we created, as the plan reads them.
     pub fn memory(&self) -> Result<Memory, StateError> {
         let rows: Vec<(String, String, bool, String)> = self.rows(
@@ -89,6 +114,20 @@ impl StateStore {
                 None => return Err(self.corrupt("links", external_id, "kind", kind)),
             };
             links.insert(ExternalId::from(external_id), target_id);
+        }
+        let written: Vec<(String, String, String)> = self.rows(
+            "read written values",
+            "SELECT external_id, attribute, fingerprint FROM written",
+            [],
+        )?;
+        for (external_id, attribute, fingerprint) in written {
+            let fingerprint = u64::from_str_radix(&fingerprint, 16)
+                .map_err(|_| self.corrupt("written", &external_id, "fingerprint", fingerprint))?;
+            memory
+                .written
+                .entry(ExternalId::from(external_id))
+                .or_default()
+                .insert(attribute, fingerprint);
         }
         Ok(memory)
     }

@@ -19,6 +19,9 @@
 //!   again.
 //! - `changes`: per sync, each change named for people (`external_id`, `name`, `email`,
 //!   `action`, `result`) and the whole change as JSON in `detail` (birth dates never in it).
+//! - `written`: per user (`external_id`) and `attribute`, a fingerprint (16 hex digits) of the
+//!   value flexsync last wrote and when, so a later value that differs tells drift (a change by
+//!   hand in Winningtemp) from a change in Flex. No value is kept, only its fingerprint.
 //! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
 //!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
 
@@ -129,6 +132,16 @@ CREATE TABLE changes (
     detail      TEXT NOT NULL
 );
 CREATE INDEX changes_by_run ON changes(run_id);
+"#,
+    r#"
+CREATE TABLE written (
+    external_id TEXT NOT NULL,
+    attribute   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    written     TEXT NOT NULL,
+    PRIMARY KEY (external_id, attribute)
+);
+CREATE INDEX changes_by_person ON changes(external_id);
 "#,
 ];
 

@@ -240,8 +240,10 @@ impl Journal for StoreJournal {
                             now,
                         )
                     });
+                let written = flexsync_core::drift::written_by(&step.operation);
                 linked
                     .unwrap_or(Ok(()))
+                    .and_then(|()| store.remember_written(&outcome.external_id, &written, now))
                     .and_then(|()| store.clear_failure_of(&outcome.external_id, outcome.kind))
             }
             // A refused token is the run's failure, not the record's: nothing is counted.

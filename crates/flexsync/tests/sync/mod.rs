@@ -1087,3 +1087,49 @@ async fn a_token_refused_while_writing_fails_the_run_not_the_records() {
     assert!(after.report.deferred.is_empty() && after.report.held_back.is_empty());
     assert_eq!(rig.user(MARIA)["name"]["familyName"], "Lind");
 }
+
+/// The reason of an update tells which side moved: Flex, or a hand in Winningtemp since flexsync
+/// wrote the value (drift, overwritten).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_says_whether_flex_changed_or_someone_changed_winningtemp_by_hand() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.sync().await;
+    let reason_for = |result: &flexsync::run::RunResult, who: &str| {
+        result
+            .report
+            .changes
+            .iter()
+            .find(|c| c.external_id.as_str() == who && c.action.as_str() == "update")
+            .map(|c| c.reason.clone())
+            .unwrap_or_else(|| panic!("no update of {who}: {}", result.report.render()))
+    };
+
+    // Flex moves: Maria marries.
+    employee_mut(&mut doc, MARIA)["LastName"] = json!("Lind");
+    rig.set_flex(&doc);
+    let flex_change = rig.sync().await;
+    assert_eq!(reason_for(&flex_change, MARIA), "changed in Flex");
+
+    // Someone renames Ali by hand in Winningtemp; Flex still says what flexsync wrote.
+    let client = flexsync_scim::ScimClient::new(flexsync_scim::ScimSettings::new(
+        rig.scim.base_url(),
+        secrecy::SecretString::from(TOKEN.to_string()),
+    ))
+    .unwrap();
+    let ali = rig.user(ALI);
+    let op = flexsync_scim::PatchOperation::replace("name.familyName", json!("Hasan"));
+    client
+        .patch_user(ali["id"].as_str().unwrap(), vec![op])
+        .await
+        .unwrap();
+    let drift = rig.sync().await;
+    assert_eq!(
+        reason_for(&drift, ALI),
+        "changed by hand in Winningtemp since flexsync wrote it (drift: familyName); \
+         overwritten with the Flex value"
+    );
+    let summary = drift.report.render();
+    assert!(summary.contains("familyName Hasan -> Hassan"), "{summary}");
+    assert_eq!(rig.user(ALI)["name"]["familyName"], "Hassan");
+}
