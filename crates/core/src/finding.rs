@@ -153,25 +153,24 @@ fn work_email(employee: &crate::snapshot::SourceEmployee) -> Option<String> {
         .map(str::to_string)
 }
 
-/// "manager <id>" and "employee <id>" in a finding's text become "manager Anna Svensson (<id>)".
+/// Employee ids in a finding's text become "Anna Svensson (<id>)": "manager <id> is ..." reads
+/// "manager Anna Svensson (<id>) is ...".
 fn name_mentions(
     text: &str,
     names: &std::collections::BTreeMap<&str, (String, Option<String>)>,
 ) -> String {
-    let mut out = Vec::new();
-    let mut previous = "";
-    for word in text.split(' ') {
-        let id = word.trim_end_matches([',', ';', ':', ')', '.']);
-        let named = match names.get(id) {
-            Some((name, _)) if matches!(previous, "manager" | "employee") && !name.is_empty() => {
-                Some(format!("{name} ({id}){}", &word[id.len()..]))
+    text.split(' ')
+        .map(|word| {
+            let id = word.trim_end_matches([',', ';', ':', ')', '.']);
+            match names.get(id) {
+                Some((name, _)) if !name.is_empty() => {
+                    format!("{name} ({id}){}", &word[id.len()..])
+                }
+                _ => word.to_string(),
             }
-            _ => None,
-        };
-        out.push(named.unwrap_or_else(|| word.to_string()));
-        previous = word;
-    }
-    out.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -184,8 +183,8 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(
-            name_mentions("manager m-1 is not a user; employee m-1, keeps m-1", &names),
-            "manager Lars Arvidsson (m-1) is not a user; employee Lars Arvidsson (m-1), keeps m-1"
+            name_mentions("manager m-1 is not a user; employee m-1, (m-1) m-2", &names),
+            "manager Lars Arvidsson (m-1) is not a user; employee Lars Arvidsson (m-1), (m-1) m-2"
         );
     }
 

@@ -184,6 +184,7 @@ async fn plan_or_sync(
             show(&crate::plan_view::render_groups(
                 &result.group_plan,
                 &result.desired,
+                &result.current,
                 100,
             ));
         }

@@ -146,7 +146,12 @@ impl Demo {
         );
         print!(
             "{}",
-            crate::plan_view::render_groups(&planned.group_plan, &planned.desired, 20)
+            crate::plan_view::render_groups(
+                &planned.group_plan,
+                &planned.desired,
+                &planned.current,
+                20
+            )
         );
         Ok(planned)
     }

@@ -58,8 +58,16 @@ pub fn render(plan: &Plan, desired: &Desired, current: &Current, limit: usize) -
                 changes,
                 ..
             } => format!(
-                "~ adopt    {} = target {target_id}; {}",
+                "~ adopt    {} = account {}; {}",
                 who(external_id),
+                current
+                    .users
+                    .iter()
+                    .find(|u| &u.id == target_id)
+                    .map_or_else(
+                        || target_id.to_string(),
+                        |u| format!("{} ({target_id})", u.values.user_name)
+                    ),
                 changes_text(changes)
             ),
             Operation::UpdateUser {
@@ -125,8 +133,29 @@ pub fn render(plan: &Plan, desired: &Desired, current: &Current, limit: usize) -
 }
 
 /// Group steps: `+` create, `~` rename or move, `>` members and managers, `-` retire.
-pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> String {
+pub fn render_groups(
+    plan: &GroupPlan,
+    desired: &Desired,
+    current: &Current,
+    limit: usize,
+) -> String {
     let mut out = String::new();
+    let names = Names { desired, current };
+    let people = |sign: char, users: &[ExternalId]| {
+        const SHOWN: usize = 5;
+        let mut named: Vec<String> = users
+            .iter()
+            .take(SHOWN)
+            .map(|id| match names.user(id) {
+                (name, Some(email)) => format!("{name} <{email}>"),
+                (name, None) => name,
+            })
+            .collect();
+        if users.len() > SHOWN {
+            named.push(format!("and {} more", users.len() - SHOWN));
+        }
+        format!("{sign}{} ({})", users.len(), named.join(", "))
+    };
     let label = |external_id: &str| {
         desired
             .groups
@@ -150,15 +179,15 @@ pub fn render_groups(plan: &GroupPlan, desired: &Desired, limit: usize) -> Strin
             } => format!(
                 "~ move     {}: parent {} -> {}",
                 label(external_id),
-                before.as_deref().unwrap_or("(top)"),
-                after.as_deref().unwrap_or("(top)")
+                before.as_deref().map_or("(top)".to_string(), label),
+                after.as_deref().map_or("(top)".to_string(), label)
             ),
             GroupOperation::AddMembers {
                 external_id, users, ..
-            } => format!("> members  {}: +{} users", label(external_id), users.len()),
+            } => format!("> members  {}: {}", label(external_id), people('+', users)),
             GroupOperation::RemoveMembers {
                 external_id, users, ..
-            } => format!("> members  {}: -{} users", label(external_id), users.len()),
+            } => format!("> members  {}: {}", label(external_id), people('-', users)),
             GroupOperation::SetGroupManagers {
                 external_id,
                 managers,

@@ -236,6 +236,17 @@ impl Week {
         });
     }
 
+    /// "Anna Svensson (id)" for a member of staff, the id alone for anyone else, or "none".
+    fn named(&self, id: Option<&str>) -> String {
+        match id {
+            None => "none".to_string(),
+            Some(id) => match self.staff.iter().find(|s| s.id == id) {
+                Some(s) => format!("{} {} ({id})", s.first, s.last),
+                None => id.to_string(),
+            },
+        }
+    }
+
     fn company_number<'a>(&'a self, company: &'a str) -> &'a str {
         self.company_numbers
             .get(company)
@@ -250,10 +261,10 @@ impl Week {
             period.to_date = Some(yesterday.iso());
         }
         Some(format!(
-            "Employee {} ({} {}) leaves: the employment period ends {}",
-            s.id,
+            "{} {} ({}) leaves: the employment period ends {}",
             s.first,
             s.last,
+            s.id,
             yesterday.text()
         ))
     }
@@ -308,12 +319,12 @@ impl Week {
             document.employment_default_accounts.push(row);
         }
         format!(
-            "Employee {id} ({} {}) is hired in company {}, starting {}, manager {}",
+            "{} {} ({id}) is hired in company {}, starting {}, manager {}",
             person.first,
             person.last,
             self.company_number(&company),
             start.text(),
-            manager.as_deref().unwrap_or("none")
+            self.named(manager.as_deref())
         )
     }
 
@@ -332,8 +343,8 @@ impl Week {
             employee.name = format!("{} {last}", s.first);
         }
         format!(
-            "Employee {} ({} {}) changes surname to {last}",
-            s.id, s.first, s.last
+            "{} {} ({}) changes surname to {last}",
+            s.first, s.last, s.id
         )
     }
 
@@ -350,10 +361,10 @@ impl Week {
             employee.email_work = Some(new.clone());
         }
         format!(
-            "Employee {} ({} {}) changes work email from {} to {new}",
-            s.id,
+            "{} {} ({}) changes work email from {} to {new}",
             s.first,
             s.last,
+            s.id,
             old.trim()
         )
     }
@@ -380,14 +391,14 @@ impl Week {
         let new = candidates.get(rng.below(candidates.len()))?;
         self.set_manager(document, i, &new.id);
         Some(format!(
-            "Employee {} ({} {}) gets a new manager: {} ({} {}), was {}",
-            s.id,
+            "{} {} ({}) gets a new manager: {} {} ({}), was {}",
             s.first,
             s.last,
-            new.id,
+            s.id,
             new.first,
             new.last,
-            s.manager.as_deref().unwrap_or("none")
+            new.id,
+            self.named(s.manager.as_deref())
         ))
     }
 
@@ -491,10 +502,10 @@ impl Week {
             }
         }
         let mut sentence = format!(
-            "Employee {} ({} {}) moves {}",
-            s.id,
+            "{} {} ({}) moves {}",
             s.first,
             s.last,
+            s.id,
             moves.join(", ")
         );
         let new_manager = colleague
@@ -503,7 +514,7 @@ impl Week {
             .filter(|&m| *m != s.id && Some(m) != s.manager.as_ref());
         if let Some(manager) = new_manager {
             self.set_manager(document, i, manager);
-            sentence.push_str(&format!("; manager now {manager}"));
+            sentence.push_str(&format!("; manager now {}", self.named(Some(manager))));
         }
         Some(sentence)
     }

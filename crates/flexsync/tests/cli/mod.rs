@@ -46,6 +46,23 @@ async fn demo_runs_to_the_end() {
     );
     assert!(stdout.contains("sync 1"), "{stdout}");
     assert!(dir.path().join("flexsync.toml").exists());
+    // People are named: every Flex id stands in brackets beside a name.
+    let bare: Vec<&str> = stdout
+        .split_whitespace()
+        .filter(|word| {
+            let id = word.trim_matches(|c: char| !(c.is_ascii_hexdigit() || c == '-'));
+            is_guid(id) && !word.starts_with('(')
+        })
+        .collect();
+    assert!(bare.is_empty(), "ids without a name: {bare:?}\n{stdout}");
+}
+
+fn is_guid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
