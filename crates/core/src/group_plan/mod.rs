@@ -15,7 +15,7 @@ pub use grace::{Grace, apply_grace};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::desired::{Desired, DesiredGroup};
+use crate::desired::{Desired, DesiredGroup, Skipped};
 use crate::groups::{NAME_PREFIX, PATH_PREFIX};
 use crate::ids::{ExternalId, TargetId};
 use crate::kind::OperationKind;
@@ -331,7 +331,12 @@ pub fn plan_groups(
             .iter()
             .filter_map(|id| managed.get(id.as_str()).copied())
             .collect();
-        let gone: Vec<&str> = held.difference(&members).copied().collect();
+        // A record held for a finding keeps its account as it is, groups included.
+        let gone: Vec<&str> = held
+            .difference(&members)
+            .copied()
+            .filter(|id| desired.skipped.get(*id) != Some(&Skipped::Employed))
+            .collect();
         for part in gone.chunks(chunk) {
             removes.push(GroupStep {
                 reason: format!(

@@ -391,3 +391,40 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_member_held_for_a_finding_keeps_their_groups_and_a_leaver_leaves_them() {
+    use crate::desired::Skipped;
+    let settings = settings(GapRule::StopAtFirstEmpty, true, GroupNaming::Path);
+    let desired = desired_for(&example().snapshot, &settings);
+    let ids = user_ids(&desired);
+    let mut created = BTreeSet::new();
+    let target = apply(
+        Vec::new(),
+        &plan_groups(&desired, &[], &ids, &BTreeSet::new(), TREE, &settings),
+        &ids,
+        &mut created,
+    );
+    let (group_id, member) = desired
+        .groups
+        .iter()
+        .find_map(|(id, g)| g.members.first().map(|m| (id.clone(), m.clone())))
+        .unwrap();
+    let removals = |skipped: Skipped| {
+        let mut next = desired.clone();
+        next.users.remove(&member);
+        next.groups
+            .get_mut(&group_id)
+            .unwrap()
+            .members
+            .retain(|m| m != &member);
+        next.skipped.insert(member.clone(), skipped);
+        plan_groups(&next, &target, &ids, &created, TREE, &settings)
+            .steps
+            .iter()
+            .filter(|s| matches!(&s.operation, GroupOperation::RemoveMembers { users, .. } if users.contains(&member)))
+            .count()
+    };
+    assert_eq!(removals(Skipped::Employed), 0);
+    assert_eq!(removals(Skipped::NotEmployed), 1);
+}

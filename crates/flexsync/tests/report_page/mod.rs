@@ -155,3 +155,57 @@ async fn the_html_report_names_the_paused_person_in_a_real_browser() {
     );
     eprintln!("screenshot: {}", shot.display());
 }
+
+/// A refused run with a group tree and a person left out: the page puts the refusal and the
+/// person first, lists the planned pauses, and draws the tree with its member counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_run_shows_what_needs_attention_and_the_tree() {
+    let Some(browser) = chromium() else { return };
+    let mut doc = example();
+    let staff = add_staff(&mut doc, 10);
+    let levels = "[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n";
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        flexsync_emulators::knobs::Faults::default(),
+        levels,
+    )
+    .await;
+    rig.sync().await;
+    for id in &staff[..8] {
+        remove_employee(&mut doc, id);
+    }
+    employee_mut(&mut doc, MARIA)["EmailWork"] = serde_json::Value::Null;
+    rig.set_flex(&doc);
+    let (result, json) = flexsync::run::sync_and_report(&rig.config, Allowance::default())
+        .await
+        .unwrap();
+    assert_eq!(result.outcome, flexsync::run::Outcome::Refused);
+    let page = json.unwrap().with_extension("html");
+
+    let text = visible_text(&browse(&browser, &page, &["--dump-dom".to_string()]));
+    let attention = text
+        .split_once("Needs attention")
+        .and_then(|(_, rest)| rest.split_once("Changes ("))
+        .map(|(attention, _)| attention.to_string())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(attention.contains("Refused by guard"), "{attention}");
+    assert!(
+        attention.contains("Nothing was written. To proceed:"),
+        "{attention}"
+    );
+    assert!(
+        attention.contains(&format!("Left out: Maria Andersson ({MARIA}) — EmailWork")),
+        "{attention}"
+    );
+    assert!(text.contains("refused: nothing was written"), "{text}");
+    assert!(
+        text.contains("pause (8) Who What changed Why Result"),
+        "{text}"
+    );
+    assert!(text.contains("planned"), "{text}");
+    // Maria is held as she is while her record has a finding: her groups too.
+    assert!(!text.contains("remove_members"), "{text}");
+    assert!(text.contains("Group tree (3 groups) Uppsala"), "{text}");
+    assert!(text.contains("Utveckling (2 direct, 2 in all)"), "{text}");
+}
