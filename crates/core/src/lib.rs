@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`ids`]: the ids that travel through a run: external ids (source side) and target ids.
 //! - [`snapshot`]: one full read of Flex, as raw as it came (strings where we must still judge).
+//! - [`source_check`]: dimensions and fields the configuration names that the source lacks.
 //! - [`finding`]: data-quality findings, each naming a record and a field.
 //! - [`desired`]: the state Winningtemp should have (users with every mapped value).
 //! - [`mapping`]: the settings the map step takes from configuration.
@@ -33,3 +34,4 @@ pub mod outcome;
 pub mod plan;
 pub mod retry_hold;
 pub mod snapshot;
+pub mod source_check;

@@ -297,11 +297,40 @@ impl FlexClient {
     /// Reads the configured companies whole: employees, employment periods, dimensions with
     /// their accounts, and default accounts. Any failed or partial list fails the read.
     pub async fn read(&self) -> Result<FlexRead, FlexError> {
-        let mut out = FlexRead::default();
-        let listed = self
-            .read_companies(&mut out.warnings, &mut out.dropped)
-            .await?;
+        let mut warnings = Vec::new();
+        let mut dropped = 0;
+        let listed = self.read_companies(&mut warnings, &mut dropped).await?;
         let companies = self.resolve(&listed)?;
+        let mut out = self.read_these(companies).await?;
+        warnings.append(&mut out.warnings);
+        out.warnings = warnings;
+        out.dropped += dropped;
+        Ok(out)
+    }
+
+    /// The configured companies the API user sees (all listed ones when none are configured),
+    /// and those it does not, as configured.
+    pub fn match_companies(&self, listed: &[SourceCompany]) -> (Vec<SourceCompany>, Vec<String>) {
+        if self.companies.is_empty() {
+            return (listed.to_vec(), Vec::new());
+        }
+        let mut found: Vec<SourceCompany> = Vec::new();
+        let mut unknown = Vec::new();
+        for reference in &self.companies {
+            match listed.iter().find(|c| reference.matches(c)) {
+                Some(company) if !found.iter().any(|c| c.id == company.id) => {
+                    found.push(company.clone());
+                }
+                Some(_) => {}
+                None => unknown.push(reference.to_string()),
+            }
+        }
+        (found, unknown)
+    }
+
+    /// Reads `companies` whole (`check` reads the configured ones that exist).
+    pub async fn read_these(&self, companies: Vec<SourceCompany>) -> Result<FlexRead, FlexError> {
+        let mut out = FlexRead::default();
         for company in &companies {
             let part = self.read_company(company).await?;
             out.snapshot.employees.extend(part.snapshot.employees);

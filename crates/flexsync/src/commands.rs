@@ -198,55 +198,7 @@ async fn plan_or_sync(
 
 async fn check(path: &Path) -> Result<Outcome, RunFailure> {
     let config = Config::load(path).map_err(RunFailure::usage)?;
-    let ends = Ends::connect(&config)?;
-    let unreachable = RunFailure::unreachable;
-    let companies = ends
-        .flex
-        .companies()
-        .await
-        .context("Flex")
-        .map_err(unreachable)?;
-    println!(
-        "Flex: reached; the API user sees {} companies",
-        companies.len()
-    );
-    for company in &companies {
-        println!(
-            "  {} {} ({})",
-            company.number.map(|n| n.to_string()).unwrap_or_default(),
-            company.name.as_deref().unwrap_or(""),
-            company.id
-        );
-    }
-    let Some(scim) = &ends.scim else {
-        println!("Winningtemp SCIM: not configured (file channel only)");
-        return Ok(Outcome::Done);
-    };
-    let info = scim
-        .discover()
-        .await
-        .context("Winningtemp SCIM")
-        .map_err(unreachable)?;
-    let caps = config.attribute_map().capabilities(&info);
-    println!("Winningtemp SCIM: reached");
-    let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
-    println!("  user attributes we can write: {}", names.join(", "));
-    if !config.groups.levels.is_empty() || config.groups.company_top {
-        let groups =
-            flexsync_winningtemp::groups::group_capabilities(&info, &config.group_parent_attribute);
-        let yes_no = |held: bool| if held { "yes" } else { "no" };
-        println!(
-            "  groups: parent attribute {} ({}), group managers {}",
-            yes_no(groups.parent),
-            if groups.parent {
-                "the tree is built over SCIM"
-            } else {
-                "groups are flat: place the tree by hand or deliver it as files"
-            },
-            yes_no(groups.managers)
-        );
-    }
-    Ok(Outcome::Done)
+    crate::check::check(&config).await
 }
 
 fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {

@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line's shape.
 //! - [`config`]: the TOML file, checked into a `Config`.
 //! - [`run`]: one run, read to report, and its exit code.
+//! - [`check`]: `flexsync check`, every problem a sync would meet, each with its key.
 //! - [`changes`]: every change of a run, naming the person or group.
 //! - [`history_view`]: a run's changes, and one person's over time, from the state store.
 //! - [`report`]: the run report (terminal and JSON).
@@ -21,6 +22,7 @@
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
 pub mod changes;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;

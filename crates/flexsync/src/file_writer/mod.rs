@@ -4,9 +4,11 @@
 //! - [`csv`]: pure rendering (column names, quoting) and the change report.
 //! - [`deliver`]: writing the files under a temporary name and renaming them, locally or over
 //!   SFTP with the system OpenSSH client; blocking, so async callers use `spawn_blocking`.
+//! - [`reach`]: whether the destination can be reached, for `check`.
 
 pub mod csv;
 pub mod deliver;
+pub mod reach;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,6 +21,7 @@ pub use deliver::{
     DeliveredFile, Delivery, Destination, SftpTarget, changes_since_last, deliver,
     load_last_delivery, remember_delivery,
 };
+pub use reach::reachable;
 
 /// What one delivery of the files came to, for the report: where they went, or why not.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]

@@ -20,7 +20,7 @@ mod files;
 mod lock;
 mod memory;
 mod observe;
-mod plan;
+pub(crate) mod plan;
 mod record;
 mod session;
 
@@ -153,7 +153,8 @@ pub async fn run(
         session.started,
         today,
     );
-    let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned);
+    let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned)
+        .map(|refusal| plan::with_cause(refusal, &plan::likely_causes(config, &read)));
     let applied = match (mode, &refusal) {
         (Mode::Sync, None) => {
             apply::apply(

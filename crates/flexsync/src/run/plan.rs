@@ -20,7 +20,7 @@ use crate::file_writer::{self, FileDiff};
 
 /// Snapshot + settings + day -> the desired users and group tree, with every finding (the Flex
 /// client's unreadable fields and records among them).
-pub(super) fn map(config: &Config, read: &FlexRead, today: jiff::civil::Date) -> Desired {
+pub(crate) fn map(config: &Config, read: &FlexRead, today: jiff::civil::Date) -> Desired {
     let mut desired = flexsync_core::map::map(&read.snapshot, &config.mapping, today);
     flexsync_core::groups::build_groups(&read.snapshot, &config.groups, today, &mut desired);
     desired
@@ -164,4 +164,43 @@ pub(super) fn judge(
     }
     let (channel, files) = config.files.as_ref().zip(planned.files.as_ref())?;
     judge_file_pauses(channel, &files.rendered, &config.guards, allowance)
+}
+
+/// What in the configuration or the Flex data most likely explains a refused plan: levels or
+/// mappings naming what the data lacks, and companies that returned no one.
+pub(super) fn likely_causes(config: &Config, read: &FlexRead) -> Vec<String> {
+    let snapshot = &read.snapshot;
+    let mut causes: Vec<String> =
+        flexsync_core::source_check::missing_sources(snapshot, &config.groups, &config.mapping)
+            .into_iter()
+            .map(|gap| format!("{}: {}", gap.key, gap.problem))
+            .collect();
+    for company in &snapshot.companies {
+        if !snapshot
+            .employees
+            .iter()
+            .any(|e| e.company_id == company.id)
+        {
+            causes.push(format!(
+                "flex.companies: company {} {} returned no employees",
+                company.number.map(|n| n.to_string()).unwrap_or_default(),
+                company.name.as_deref().unwrap_or(&company.id)
+            ));
+        }
+    }
+    causes
+}
+
+/// A refusal with its likely cause first, so the fix is read before the flag that lets the
+/// damage through.
+pub(super) fn with_cause(mut refusal: Refusal, causes: &[String]) -> Refusal {
+    if !causes.is_empty() {
+        refusal.problem = format!("likely cause: {}. {}", causes.join("; "), refusal.problem);
+        refusal.remedy = format!(
+            "fix the cause and run again (`flexsync check` lists it); only if the change is \
+             real: {}",
+            refusal.remedy
+        );
+    }
+    refusal
 }

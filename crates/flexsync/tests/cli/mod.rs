@@ -398,3 +398,92 @@ async fn explain_shows_past_changes_and_the_day_a_starter_is_created() {
         "{stdout}"
     );
 }
+
+/// `check` lists every mistake at once, each with the key to fix, and exits 2; a correct
+/// configuration with only notes exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_a_missing_company_and_a_misspelt_dimension_in_one_run() {
+    let levels =
+        "[groups]\nlevels = [{ dimension = \"Kontoret\" }, { dimension = \"Avdelning\" }]\n";
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        flexsync_emulators::knobs::Faults::default(),
+        levels,
+    )
+    .await;
+    let text = std::fs::read_to_string(&rig.config_path).unwrap();
+    let companies = text
+        .lines()
+        .find(|l| l.starts_with("companies = ["))
+        .unwrap()
+        .to_string();
+    let wrong = text.replace(&companies, &companies.replace(']', ", 9999]"));
+    std::fs::write(&rig.config_path, wrong).unwrap();
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    let out = flexsync(args(&["check", "--config", &config])).await;
+    let stdout = text_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("2 problem(s) to fix before syncing:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("! flex.companies: company 9999 is not one the API user sees (it sees: 100 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("! groups.levels[0]: company 100 Exempel AB has no dimension named 'Kontoret'; its dimensions: "),
+        "{stdout}"
+    );
+    assert_eq!(rig.scim.writes(), 0, "check writes nothing");
+
+    // Fixed: no problem, exit 0.
+    std::fs::write(&rig.config_path, text.replace("Kontoret", "Kontor")).unwrap();
+    let out = flexsync(args(&["check", "--config", &config])).await;
+    let stdout = text_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no problems found"), "{stdout}");
+}
+
+fn text_of(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
+/// A refusal caused by a misspelt dimension names the misspelling before the flag that would
+/// let the damage through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_names_its_likely_cause_first() {
+    let levels = "[guards]\nmax_group_retirements = 2\n\n[groups]\nlevels = [{ dimension = \"Kontor\" }, { dimension = \"Avdelning\" }]\n";
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        flexsync_emulators::knobs::Faults::default(),
+        levels,
+    )
+    .await;
+    rig.sync().await;
+    let text = std::fs::read_to_string(&rig.config_path).unwrap();
+    std::fs::write(&rig.config_path, text.replace("\"Kontor\"", "\"Kontoret\"")).unwrap();
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let out = flexsync(args(&["sync", "--config", &config])).await;
+    let stdout = text_of(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let refused = stdout
+        .lines()
+        .find(|l| l.starts_with("REFUSED"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        refused.contains(
+            "likely cause: groups.levels[0]: company 100 Exempel AB has no dimension named \
+             'Kontoret'"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("to proceed: fix the cause and run again (`flexsync check` lists it); only if the change is real:"),
+        "{stdout}"
+    );
+}

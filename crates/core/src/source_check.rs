@@ -1,0 +1,186 @@
+//! What a configuration asks of the Flex data that the data does not have: dimensions and
+//! fields named by group levels or mappings that no company or employee has. `check` lists
+//! them, each with the configuration key to fix, before a sync could be misled by them.
+
+use std::collections::BTreeSet;
+
+use crate::groups::normalise;
+use crate::mapping::{GroupLevel, GroupSettings, MappingSettings};
+use crate::snapshot::{Snapshot, SourceCompany};
+
+/// One thing the configuration names that the source lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The configuration key to fix, e.g. `groups.levels[0]`.
+    pub key: String,
+    pub problem: String,
+}
+
+/// How many names a gap lists of what there is instead.
+const SHOWN: usize = 25;
+
+/// Every dimension or field the group levels and extra mappings name that the source lacks.
+pub fn missing_sources(
+    snapshot: &Snapshot,
+    groups: &GroupSettings,
+    mapping: &MappingSettings,
+) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    let fields = fields_with_values(snapshot);
+    for (index, level) in groups.levels.iter().enumerate() {
+        let key = format!("groups.levels[{index}]");
+        match level {
+            GroupLevel::Dimension(name) => {
+                for company in &snapshot.companies {
+                    if let Some(problem) = missing_dimension(snapshot, company, name) {
+                        gaps.push(Gap {
+                            key: key.clone(),
+                            problem,
+                        });
+                    }
+                }
+            }
+            GroupLevel::Field(name) => {
+                if !fields.contains(name.as_str()) {
+                    gaps.push(Gap {
+                        key,
+                        problem: missing_field(name, &fields),
+                    });
+                }
+            }
+        }
+    }
+    for (index, extra) in mapping.extra.iter().enumerate() {
+        if !fields.contains(extra.source_field.as_str()) {
+            gaps.push(Gap {
+                key: format!("mapping.extra[{index}].field"),
+                problem: missing_field(&extra.source_field, &fields),
+            });
+        }
+    }
+    gaps
+}
+
+/// Fields at least one employee has a value in.
+fn fields_with_values(snapshot: &Snapshot) -> BTreeSet<&str> {
+    snapshot
+        .employees
+        .iter()
+        .flat_map(|e| e.fields.iter())
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+fn missing_field(name: &str, fields: &BTreeSet<&str>) -> String {
+    format!(
+        "no employee has a value in a field named '{name}' (names are case-sensitive); fields \
+         with values: {}",
+        listed(fields.iter().copied())
+    )
+}
+
+/// `None` when `company` has a dimension called `name` (case and spacing aside).
+fn missing_dimension(snapshot: &Snapshot, company: &SourceCompany, name: &str) -> Option<String> {
+    let own: Vec<&str> = snapshot
+        .dimensions
+        .iter()
+        .filter(|d| d.company_id == company.id)
+        .map(|d| d.name.as_str())
+        .collect();
+    if own.iter().any(|d| normalise(d) == normalise(name)) {
+        return None;
+    }
+    let label = match (company.number, &company.name) {
+        (Some(number), Some(title)) => format!("{number} {title}"),
+        (Some(number), None) => number.to_string(),
+        _ => company.id.clone(),
+    };
+    Some(format!(
+        "company {label} has no dimension named '{name}'; its dimensions: {}",
+        listed(own.into_iter())
+    ))
+}
+
+/// "A, B, C", the first few, or "none".
+fn listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        return "none".to_string();
+    }
+    let mut text = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::ExtraMapping;
+    use crate::snapshot::{SourceDimension, SourceEmployee};
+
+    fn snapshot() -> Snapshot {
+        let company = SourceCompany {
+            id: "c1".into(),
+            number: Some(1010),
+            name: Some("Ekdala AB".into()),
+        };
+        let dimension = |name: &str| SourceDimension {
+            id: name.into(),
+            company_id: "c1".into(),
+            name: name.into(),
+            accounts: Vec::new(),
+        };
+        Snapshot {
+            companies: vec![company],
+            employees: vec![SourceEmployee {
+                id: "e1".into(),
+                fields: [("City".to_string(), "Uppsala".to_string())]
+                    .into_iter()
+                    .collect(),
+                ..SourceEmployee::default()
+            }],
+            dimensions: vec![dimension("Kontor"), dimension("Avdelning")],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn levels_and_mappings_naming_nothing_are_gaps_with_their_keys() {
+        let groups = GroupSettings {
+            levels: vec![
+                GroupLevel::Dimension("kontor".into()),
+                GroupLevel::Dimension("Kontoret".into()),
+                GroupLevel::Field("City".into()),
+                GroupLevel::Field("Stad".into()),
+            ],
+            ..GroupSettings::default()
+        };
+        let mapping = MappingSettings {
+            extra: vec![ExtraMapping {
+                source_field: "Region".into(),
+                target_attribute: "x".into(),
+            }],
+            ..MappingSettings::default()
+        };
+        let gaps = missing_sources(&snapshot(), &groups, &mapping);
+        let keys: Vec<&str> = gaps.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "groups.levels[1]",
+                "groups.levels[3]",
+                "mapping.extra[0].field"
+            ]
+        );
+        assert_eq!(
+            gaps[0].problem,
+            "company 1010 Ekdala AB has no dimension named 'Kontoret'; its dimensions: Kontor, \
+             Avdelning"
+        );
+        assert!(gaps[1].problem.contains("'Stad'"), "{}", gaps[1].problem);
+        assert!(gaps[1].problem.ends_with("fields with values: City"));
+    }
+}

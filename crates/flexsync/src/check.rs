@@ -1,0 +1,225 @@
+//! `flexsync check`: reads both ends without writing and lists, all at once, every problem that
+//! would stop or mislead a sync, each with the configuration key to fix; then notes that would
+//! not (data findings, values the target cannot hold). Problems make it exit 2.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Context;
+
+use flexsync_core::finding::Severity;
+use flexsync_core::group_plan::display_name;
+use flexsync_core::mapping::DisplayName;
+use flexsync_core::outcome::Outcome;
+use flexsync_core::snapshot::SourceCompany;
+use flexsync_flex::FlexRead;
+
+use crate::config::Config;
+use crate::run::{self, Ends, RunFailure};
+
+/// What `check` found: problems (exit 2) and notes.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// `(configuration key, what is wrong)`.
+    pub problems: Vec<(String, String)>,
+    pub notes: Vec<String>,
+}
+
+impl Findings {
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push((key.to_string(), message.into()));
+    }
+
+    /// The closing lists, problems first.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.problems.is_empty() {
+            let _ = writeln!(out, "no problems found");
+        } else {
+            let _ = writeln!(
+                out,
+                "{} problem(s) to fix before syncing:",
+                self.problems.len()
+            );
+        }
+        for (key, message) in &self.problems {
+            let _ = writeln!(out, "  ! {key}: {message}");
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "notes:");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "  - {note}");
+        }
+        out
+    }
+}
+
+pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
+    let ends = Ends::connect(config)?;
+    let mut found = Findings::default();
+    for warning in &config.warnings {
+        found.problem("configuration", warning.clone());
+    }
+    let read = check_flex(config, &ends, &mut found).await?;
+    let flat = check_scim(config, &ends).await?;
+    let desired = run::plan::map(config, &read, run::today(config));
+    if flat && !desired.groups.is_empty() {
+        flat_names(config, &desired, &mut found);
+    }
+    let left_out = desired
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Skipped)
+        .count();
+    if !desired.findings.is_empty() {
+        found.notes.push(format!(
+            "the Flex data has {} findings ({left_out} records would not be synced): `flexsync \
+             plan` lists them by person",
+            desired.findings.len()
+        ));
+    }
+    if let Some(files) = &config.files
+        && let Some(problem) = crate::file_writer::reachable(&files.destination).await
+    {
+        found.problem("files", problem);
+    }
+    crate::terminal::show(&found.render());
+    Ok(if found.problems.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Usage
+    })
+}
+
+/// Flex: the companies the API user sees, configured ones it does not, and what the
+/// configuration names that the data lacks. Returns the read of the companies that exist.
+async fn check_flex(
+    config: &Config,
+    ends: &Ends,
+    found: &mut Findings,
+) -> Result<FlexRead, RunFailure> {
+    let listed = ends
+        .flex
+        .companies()
+        .await
+        .context("Flex")
+        .map_err(RunFailure::unreachable)?;
+    crate::terminal::show(&format!(
+        "Flex: reached; the API user sees {} companies\n",
+        listed.len()
+    ));
+    for company in &listed {
+        crate::terminal::show(&format!("  {}\n", label(company)));
+    }
+    let (known, unknown) = ends.flex.match_companies(&listed);
+    for reference in unknown {
+        let seen: Vec<String> = listed.iter().map(label).collect();
+        found.problem(
+            "flex.companies",
+            format!(
+                "company {reference} is not one the API user sees (it sees: {})",
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join("; ")
+                }
+            ),
+        );
+    }
+    let read = ends
+        .flex
+        .read_these(known)
+        .await
+        .context("Flex")
+        .map_err(RunFailure::unreachable)?;
+    for gap in flexsync_core::source_check::missing_sources(
+        &read.snapshot,
+        &config.groups,
+        &config.mapping,
+    ) {
+        found.problem(&gap.key, gap.problem);
+    }
+    Ok(read)
+}
+
+/// "1010 Ekdala AB (guid)".
+fn label(company: &SourceCompany) -> String {
+    format!(
+        "{} {} ({})",
+        company.number.map(|n| n.to_string()).unwrap_or_default(),
+        company.name.as_deref().unwrap_or(""),
+        company.id
+    )
+}
+
+/// Winningtemp: what the SCIM server can hold. Returns whether its groups are flat while a
+/// tree is configured.
+async fn check_scim(config: &Config, ends: &Ends) -> Result<bool, RunFailure> {
+    let Some(scim) = &ends.scim else {
+        crate::terminal::show("Winningtemp SCIM: not configured (file channel only)\n");
+        return Ok(false);
+    };
+    let info = scim
+        .discover()
+        .await
+        .context("Winningtemp SCIM")
+        .map_err(RunFailure::unreachable)?;
+    let caps = config.attribute_map().capabilities(&info);
+    let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
+    let mut out = format!(
+        "Winningtemp SCIM: reached\n  user attributes we can write: {}\n",
+        names.join(", ")
+    );
+    let tree = !config.groups.levels.is_empty() || config.groups.company_top;
+    let groups =
+        flexsync_winningtemp::groups::group_capabilities(&info, &config.group_parent_attribute);
+    if tree {
+        let yes_no = |held: bool| if held { "yes" } else { "no" };
+        let _ = writeln!(
+            out,
+            "  groups: parent attribute {} ({}), group managers {}",
+            yes_no(groups.parent),
+            if groups.parent {
+                "the tree is built over SCIM"
+            } else {
+                "groups are flat: place the tree by hand or deliver it as files"
+            },
+            yes_no(groups.managers)
+        );
+    }
+    crate::terminal::show(&out);
+    Ok(tree && !groups.parent)
+}
+
+/// On a flat target, group names that would repeat: people could not tell them apart.
+fn flat_names(config: &Config, desired: &flexsync_core::desired::Desired, found: &mut Findings) {
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for group in desired.groups.values() {
+        by_name
+            .entry(display_name(group, config.groups.display))
+            .or_default()
+            .push(group.path.join(" > "));
+    }
+    let repeated: Vec<String> = by_name
+        .iter()
+        .filter(|(_, paths)| paths.len() > 1)
+        .map(|(name, paths)| format!("'{name}' x{} ({})", paths.len(), paths.join(", ")))
+        .collect();
+    if repeated.is_empty() {
+        return;
+    }
+    let fix = if config.groups.display == DisplayName::Label {
+        "set groups.display = \"full_path\" so each name carries its path"
+    } else {
+        "give the levels values that tell the groups apart"
+    };
+    found.problem(
+        "groups.display",
+        format!(
+            "the SCIM server keeps groups flat and {} group names would repeat: {}; {fix}",
+            repeated.len(),
+            repeated.join("; ")
+        ),
+    );
+}
