@@ -28,15 +28,46 @@ pub fn written_by(operation: &Operation) -> Written {
             .iter()
             .map(|a| (a.name(), fingerprint(value_text(values, a).as_deref())))
             .collect(),
-        Operation::AdoptUser { changes, .. }
-        | Operation::UpdateUser { changes, .. }
-        | Operation::ReactivateUser { changes, .. }
-        | Operation::DeactivateUser { changes, .. } => changes
-            .iter()
-            .map(|c| (c.attribute.name(), fingerprint(c.after.as_deref())))
-            .collect(),
+        Operation::AdoptUser { changes, .. } | Operation::UpdateUser { changes, .. } => {
+            changed(changes)
+        }
+        Operation::ReactivateUser { changes, .. } => with_active(changed(changes), true),
+        Operation::DeactivateUser { changes, .. } => with_active(changed(changes), false),
         Operation::SetManager { .. } => Written::new(),
     }
+}
+
+fn changed(changes: &[Change]) -> Written {
+    changes
+        .iter()
+        .map(|c| (c.attribute.name(), fingerprint(c.after.as_deref())))
+        .collect()
+}
+
+fn with_active(mut written: Written, active: bool) -> Written {
+    written.insert(ACTIVE.to_string(), fingerprint(Some(&active.to_string())));
+    written
+}
+
+/// The name `active` is remembered under.
+const ACTIVE: &str = "active";
+
+/// When a linked user's `active` flag is to flip back to what flexsync last wrote, someone
+/// flipped it by hand in Winningtemp: the reason says so. `None` when Flex moved.
+pub fn lifecycle_drift(active: bool, written: Option<&Written>) -> Option<String> {
+    let last = written?.get(ACTIVE)?;
+    if *last != fingerprint(Some(&active.to_string())) {
+        return None;
+    }
+    Some(if active {
+        "paused by hand in Winningtemp since flexsync wrote it (drift: active); employed in \
+         Flex, so reactivated"
+            .to_string()
+    } else {
+        "reactivated by hand in Winningtemp since flexsync paused it (drift: active); no \
+         employment period covers today, so paused again"
+            .to_string()
+    })
 }
 
 /// Why an update of a linked user is planned: a change in Flex, a value changed by hand in
@@ -113,6 +144,22 @@ mod tests {
             update_reason(&[change("Alli", "Ali")], None),
             "changed in Flex"
         );
+    }
+
+    #[test]
+    fn a_pause_or_reactivation_by_hand_is_drift() {
+        let wrote_active = |active: bool| with_active(Written::new(), active);
+        assert!(
+            lifecycle_drift(true, Some(&wrote_active(true)))
+                .is_some_and(|r| r.starts_with("paused by hand"))
+        );
+        assert!(
+            lifecycle_drift(false, Some(&wrote_active(false)))
+                .is_some_and(|r| r.starts_with("reactivated by hand"))
+        );
+        // Flex moved: flexsync last wrote the other value.
+        assert_eq!(lifecycle_drift(true, Some(&wrote_active(false))), None);
+        assert_eq!(lifecycle_drift(true, None), None);
     }
 
     #[test]

@@ -41,7 +41,7 @@ impl Default for GuardSettings {
 /// What the operator let through for this one run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allowance {
-    /// `--allow-deactivations N`: up to N deactivations pass whatever the thresholds say.
+    /// `--allow-pauses N`: up to N deactivations pass whatever the thresholds say.
     pub deactivations: Option<usize>,
     /// `--allow-source-drop`: the source may have shrunk beyond `max_source_drop_share`.
     #[serde(default)]
@@ -226,7 +226,7 @@ fn deactivations(
             settings.max_deactivation_share * 100.0
         ),
         remedy: format!(
-            "review `flexsync plan`, then run `flexsync sync --allow-deactivations {deactivations}` once"
+            "review `flexsync plan`, then run `flexsync sync --allow-pauses {deactivations}` once"
         ),
     })
 }

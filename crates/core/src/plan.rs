@@ -485,8 +485,16 @@ impl<'a> Planner<'a> {
             self.adopts
                 .push(adopt(target, user, values, diff, reason.into()));
         } else {
-            let reason =
-                crate::drift::update_reason(&diff, self.memory.written.get(&user.external_id));
+            let written = self.memory.written.get(&user.external_id);
+            let reason = crate::drift::update_reason(&diff, written);
+            let flipped_by_hand =
+                crate::drift::lifecycle_drift(values.active, written).map(|flip| {
+                    if diff.is_empty() {
+                        flip
+                    } else {
+                        format!("{flip}; {reason}")
+                    }
+                });
             push_lifecycle(
                 &mut self.updates,
                 &mut self.deactivations,
@@ -496,6 +504,7 @@ impl<'a> Planner<'a> {
                 Diff {
                     changes: diff,
                     reason,
+                    flipped_by_hand,
                 },
             );
         }
@@ -712,6 +721,8 @@ fn adopt(
 struct Diff {
     changes: Vec<Change>,
     reason: String,
+    /// Set when `active` was flipped by hand in the target since flexsync wrote it.
+    flipped_by_hand: Option<String>,
 }
 
 fn push_lifecycle(
@@ -725,6 +736,7 @@ fn push_lifecycle(
     let Diff {
         changes: diff,
         reason: update_reason,
+        flipped_by_hand,
     } = diff;
     let external_id = user.external_id.clone();
     let target_id = target.id.clone();
@@ -736,7 +748,7 @@ fn push_lifecycle(
                 values,
                 changes: diff,
             },
-            reason: "employed again in Flex".into(),
+            reason: flipped_by_hand.unwrap_or_else(|| "employed again in Flex".into()),
         }),
         (false, true) => deactivations.push(Step {
             operation: Operation::DeactivateUser {
@@ -745,7 +757,7 @@ fn push_lifecycle(
                 values: (!diff.is_empty()).then_some(values),
                 changes: diff,
             },
-            reason: "no employment period covers today".into(),
+            reason: flipped_by_hand.unwrap_or_else(|| "no employment period covers today".into()),
         }),
         (desired_active, _) => {
             if !diff.is_empty() {

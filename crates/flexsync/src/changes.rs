@@ -31,6 +31,42 @@ pub struct NamedChange {
     pub result: ChangeResult,
 }
 
+impl NamedChange {
+    /// Each attribute as people read it: `givenName: Ana -> Anna` where a value changes,
+    /// `joined: Anna Svensson <anna@example.se>` where there is only a new value to tell.
+    pub fn attribute_lines(&self) -> Vec<String> {
+        let before_matters = shows_before(self.action);
+        self.attributes
+            .iter()
+            .map(|a| attribute_line(a, before_matters))
+            .collect()
+    }
+}
+
+/// Whether an action's attributes are read as before and after (an update) or as the values
+/// it sets (a creation, a membership change).
+pub fn shows_before(action: OperationKind) -> bool {
+    !matches!(
+        action,
+        OperationKind::Create
+            | OperationKind::CreateGroup
+            | OperationKind::AddMembers
+            | OperationKind::RemoveMembers
+            | OperationKind::SetGroupManagers
+    )
+}
+
+/// `attribute: before -> after`, or `attribute: value` when the before does not matter.
+pub fn attribute_line(change: &AttributeChange, before_matters: bool) -> String {
+    let after = change.after.as_deref().unwrap_or("(none)");
+    if before_matters {
+        let before = change.before.as_deref().unwrap_or("(none)");
+        format!("{}: {before} -> {after}", change.attribute)
+    } else {
+        format!("{}: {after}", change.attribute)
+    }
+}
+
 /// One attribute before and after. Birth dates are shown as changed, never quoted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AttributeChange {
@@ -294,7 +330,6 @@ fn group_name(names: &Names<'_>, operation: &GroupOperation) -> String {
     match operation {
         GroupOperation::CreateGroup { display_name, .. }
         | GroupOperation::RetireGroup { display_name, .. } => display_name.clone(),
-        GroupOperation::RenameGroup { after, .. } => after.clone(),
         other => names.group(other.external_id()),
     }
 }
@@ -327,10 +362,10 @@ fn group_attributes(names: &Names<'_>, operation: &GroupOperation) -> Vec<Attrib
             before.as_ref().map(|p| names.group(p)),
             after.as_ref().map(|p| names.group(p)),
         ),
-        GroupOperation::AddMembers { users, .. } => change("members", None, people(users)),
-        GroupOperation::RemoveMembers { users, .. } => change("members", people(users), None),
+        GroupOperation::AddMembers { users, .. } => change("joined", None, people(users)),
+        GroupOperation::RemoveMembers { users, .. } => change("left", None, people(users)),
         GroupOperation::SetGroupManagers { managers, .. } => {
-            change("managers", None, people(managers))
+            change("managers now", None, people(managers))
         }
     }
 }

@@ -46,9 +46,9 @@ pub enum Command {
     Sync {
         #[arg(long)]
         config: PathBuf,
-        /// Let up to N deactivations through for this run, whatever the guard thresholds say.
-        #[arg(long, value_name = "N")]
-        allow_deactivations: Option<usize>,
+        /// Let up to N pauses through for this run, whatever the guard thresholds say.
+        #[arg(long = "allow-pauses", alias = "allow-deactivations", value_name = "N")]
+        allow_pauses: Option<usize>,
         /// Let a source that shrank more than the guard allows through, for this run.
         #[arg(long)]
         allow_source_drop: bool,
@@ -73,7 +73,7 @@ pub enum Command {
     Explain {
         #[arg(long)]
         config: PathBuf,
-        /// A Flex employee id or a work email.
+        /// A name (case and accents aside), a work email or a Flex employee id.
         who: String,
     },
     /// Run `sync` on the configured schedule until stopped (SIGTERM or Ctrl-C), serving
@@ -94,9 +94,6 @@ pub enum Command {
         /// Print one person's changes over time: a name, an email or a Flex id.
         #[arg(long, value_name = "TEXT")]
         who: Option<String>,
-        /// List plan runs (`plan`, `explain`) too, not only syncs.
-        #[arg(long)]
-        all: bool,
     },
     /// Write a synthetic Flex data file.
     Generate {

@@ -65,14 +65,14 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
         }
         Command::Sync {
             config,
-            allow_deactivations,
+            allow_pauses,
             allow_source_drop,
             allow_group_retirements,
             retry_held,
             json,
         } => {
             let allowance = Allowance {
-                deactivations: allow_deactivations,
+                deactivations: allow_pauses,
                 source_drop: allow_source_drop,
                 group_retirements: allow_group_retirements,
                 retry_held,
@@ -120,16 +120,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             limit,
             run,
             who,
-            all,
-        } => history(
-            &config,
-            HistoryQuery {
-                limit,
-                run,
-                who,
-                all,
-            },
-        ),
+        } => history(&config, HistoryQuery { limit, run, who }),
         Command::Generate {
             employees,
             seed,
@@ -190,7 +181,11 @@ async fn plan_or_sync(
         }
         show(&result.report.render());
         if let Some(path) = written {
-            println!("  report: {}", path.display());
+            println!(
+                "  report: {} (and {} to read in a browser)",
+                path.display(),
+                path.with_extension("html").display()
+            );
         }
     }
     Ok(result.outcome)
@@ -206,6 +201,32 @@ fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
     let records = Config::records_of(path).map_err(RunFailure::usage)?;
     let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
     if let Some(run) = query.run {
+        let record = store
+            .run(flexsync_state::RunId(run))
+            .map_err(RunFailure::usage)?;
+        match record {
+            Some(record) if record.kind == RunKind::Sync => {}
+            Some(_) => {
+                return Err(RunFailure::usage(anyhow::anyhow!(
+                    "run #{run} is a plan: plans change nothing and record no changes"
+                )));
+            }
+            None => {
+                let syncs = store
+                    .runs_of_kind(RunKind::Sync, usize::MAX)
+                    .map_err(RunFailure::usage)?;
+                let held = match (syncs.last(), syncs.first()) {
+                    (Some(oldest), Some(newest)) => {
+                        format!("it holds syncs #{} to #{}", oldest.id, newest.id)
+                    }
+                    _ => "it holds no sync yet".to_string(),
+                };
+                return Err(RunFailure::usage(anyhow::anyhow!(
+                    "no run #{run} in {}: {held}",
+                    records.state_path.display()
+                )));
+            }
+        }
         let changes = store
             .changes_of_run(flexsync_state::RunId(run))
             .map_err(RunFailure::usage)?;
@@ -220,27 +241,18 @@ fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
     }
     if let Some(who) = &query.who {
         let changes = store.all_changes().map_err(RunFailure::usage)?;
-        show(&crate::history_view::person_changes(
-            who,
-            &changes,
-            &TimeZone::system(),
-        ));
+        let lines = crate::history_view::person_changes(who, &changes, &TimeZone::system())
+            .map_err(|problem| RunFailure::usage(anyhow::anyhow!(problem)))?;
+        show(&lines);
         return Ok(Outcome::Done);
     }
-    let (runs, plans_not_shown) = if query.all {
-        (store.runs(query.limit).map_err(RunFailure::usage)?, 0)
-    } else {
-        (
-            store
-                .runs_of_kind(RunKind::Sync, query.limit)
-                .map_err(RunFailure::usage)?,
-            store.count_runs(RunKind::Plan).map_err(RunFailure::usage)?,
-        )
-    };
+    // Plans are not recorded (older stores may hold some; they are left out).
+    let runs = store
+        .runs_of_kind(RunKind::Sync, query.limit)
+        .map_err(RunFailure::usage)?;
     let reach = crate::history_view::Reach {
         oldest: store.oldest_run_started().map_err(RunFailure::usage)?,
         keep_days: records.keep_days,
-        plans_not_shown,
     };
     show(&crate::history_view::run_table(
         &runs,
@@ -255,7 +267,6 @@ struct HistoryQuery {
     limit: usize,
     run: Option<i64>,
     who: Option<String>,
-    all: bool,
 }
 
 /// The findings of run `run`, from its JSON report; `None` when the report is gone.

@@ -166,7 +166,7 @@ impl Demo {
         let pauses = planned.report.planned.get("pause").copied().unwrap_or(0);
         println!(
             "\n== the guard stopped a large share of pauses; the operator has reviewed the plan\n   \
-             and lets it through once: flexsync sync --allow-deactivations {pauses}"
+             and lets it through once: flexsync sync --allow-pauses {pauses}"
         );
         let allowance = Allowance {
             deactivations: Some(pauses),
@@ -321,7 +321,11 @@ async fn sync(
             .knobs
             .count_methods(&["POST", "PATCH", "PUT", "DELETE"])
     );
-    println!("  report: {}", path.display());
+    println!(
+        "  report: {} (and {} to read in a browser)",
+        path.display(),
+        path.with_extension("html").display()
+    );
     Ok(result.outcome)
 }
 

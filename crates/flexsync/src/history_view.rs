@@ -14,11 +14,9 @@ pub struct Reach {
     /// When the oldest run the store holds started.
     pub oldest: Option<jiff::Timestamp>,
     pub keep_days: u32,
-    /// Plans the table leaves out (`--all` shows them).
-    pub plans_not_shown: usize,
 }
 
-/// The runs as a table: local start time, kind, outcome, counts and duration.
+/// The syncs as a table: local start time, outcome, counts and duration.
 pub fn run_table(runs: &[RunRecord], reach: &Reach, tz: &TimeZone) -> String {
     let mut out = String::new();
     let back_to = reach.oldest.map_or("no run yet".to_string(), |at| {
@@ -29,13 +27,6 @@ pub fn run_table(runs: &[RunRecord], reach: &Reach, tz: &TimeZone) -> String {
         "history {back_to}; runs and reports older than {} days are pruned ([report] keep_days)",
         reach.keep_days
     );
-    if reach.plans_not_shown > 0 {
-        let _ = writeln!(
-            out,
-            "{} plan runs not shown (--all shows them)",
-            reach.plans_not_shown
-        );
-    }
     let _ = writeln!(
         out,
         "{:>6}  {:<19}  {:<4}  {:<15}  {:>7}  {:>6}  {:>6}  {:>8}  {:>7}",
@@ -129,10 +120,7 @@ pub fn run_findings(findings: Option<&[Finding]>) -> String {
 /// One change on one line: action, who, what, why, and what came of it.
 fn line(stored: &StoredChange) -> String {
     let change = &stored.change;
-    let who = match &change.email {
-        Some(email) => format!("{} <{email}> ({})", change.name, change.external_id),
-        None => format!("{} ({})", change.name, change.external_id),
-    };
+    let who = who_is(change);
     let reason = change.detail["reason"].as_str().unwrap_or("");
     let result = match change.result.as_str() {
         "failed" => format!(
@@ -161,14 +149,19 @@ fn attributes(change: &flexsync_state::ChangeRow) -> String {
     let Some(list) = change.detail["attributes"].as_array() else {
         return String::new();
     };
+    let before_matters = flexsync_core::kind::OperationKind::parse(&change.action)
+        .is_none_or(crate::changes::shows_before);
     list.iter()
         .map(|a| {
-            let value = |key: &str| a[key].as_str().unwrap_or("(none)").to_string();
+            let value = |key: &str| a[key].as_str().map(str::to_string);
+            let attribute = crate::changes::AttributeChange {
+                attribute: a["attribute"].as_str().unwrap_or("?").to_string(),
+                before: value("before"),
+                after: value("after"),
+            };
             format!(
-                "; {}: {} -> {}",
-                a["attribute"].as_str().unwrap_or("?"),
-                value("before"),
-                value("after")
+                "; {}",
+                crate::changes::attribute_line(&attribute, before_matters)
             )
         })
         .collect()
@@ -208,23 +201,65 @@ pub fn fold(text: &str) -> String {
     plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Every change to the person (or group) `who` names, oldest first, with its run and date.
-pub fn person_changes(who: &str, changes: &[StoredChange], tz: &TimeZone) -> String {
+/// Every change to the person (or group) `who` names (a name, an email or a Flex id, case and
+/// accents aside), oldest first, with its run and date. A person is followed by their Flex id,
+/// so changes made under an earlier name or email are theirs too. Several people matching is an
+/// error that lists them to choose from.
+pub fn person_changes(
+    who: &str,
+    changes: &[StoredChange],
+    tz: &TimeZone,
+) -> Result<String, String> {
     let wanted = fold(who);
-    let matching: Vec<&StoredChange> = changes
-        .iter()
-        .filter(|stored| {
-            let change = &stored.change;
-            fold(&change.name).contains(&wanted)
-                || change.email.as_deref().is_some_and(|e| fold(e) == wanted)
-                || fold(change.external_id.as_str()) == wanted
-        })
-        .collect();
-    if matching.is_empty() {
-        return format!("{who}: no recorded change names this person\n");
+    if wanted.is_empty() {
+        return Err("--who: give a name, an email or a Flex id".to_string());
     }
-    let matching: Vec<StoredChange> = matching.into_iter().cloned().collect();
-    person_lines(&matching, tz)
+    let matches = |change: &flexsync_state::ChangeRow| {
+        fold(&change.name).contains(&wanted)
+            || change.email.as_deref().is_some_and(|e| fold(e) == wanted)
+            || fold(change.external_id.as_str()) == wanted
+    };
+    // Who each matching id is now: their latest name and email.
+    let mut people: std::collections::BTreeMap<&str, &flexsync_state::ChangeRow> =
+        std::collections::BTreeMap::new();
+    for stored in changes.iter().filter(|s| matches(&s.change)) {
+        people.insert(stored.change.external_id.as_str(), &stored.change);
+    }
+    if people.len() > 1 {
+        let listed: Vec<String> = changes
+            .iter()
+            .rev()
+            .filter(|s| people.contains_key(s.change.external_id.as_str()))
+            .map(|s| who_is(&s.change))
+            .fold(Vec::new(), |mut seen, line| {
+                if !seen.contains(&line) {
+                    seen.push(line);
+                }
+                seen
+            });
+        return Err(format!(
+            "{} people match {who:?}: {}; give a fuller name, an email or a Flex id",
+            people.len(),
+            listed.join("; ")
+        ));
+    }
+    let Some(external_id) = people.keys().next() else {
+        return Ok(format!("{who}: no recorded change names this person\n"));
+    };
+    let theirs: Vec<StoredChange> = changes
+        .iter()
+        .filter(|s| s.change.external_id.as_str() == *external_id)
+        .cloned()
+        .collect();
+    Ok(person_lines(&theirs, tz))
+}
+
+/// "Anna Svensson <anna@example.se> (id)".
+fn who_is(change: &flexsync_state::ChangeRow) -> String {
+    match &change.email {
+        Some(email) => format!("{} <{email}> ({})", change.name, change.external_id),
+        None => format!("{} ({})", change.name, change.external_id),
+    }
 }
 
 /// One line per change, with its run and local date.

@@ -160,7 +160,7 @@ pub fn render_groups(
         desired
             .groups
             .get(external_id)
-            .map(|g| g.path.join(" / "))
+            .map(|g| g.path.join(" > "))
             .unwrap_or_else(|| external_id.to_string())
     };
     for step in plan.steps.iter().take(limit) {
@@ -298,6 +298,9 @@ pub struct Lookup<'a> {
 }
 
 pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<String, String> {
+    if who.trim().is_empty() {
+        return Err("explain: give a name, a work email or a Flex employee id".to_string());
+    }
     let wanted = who.trim().to_lowercase();
     let by_id = result
         .desired
@@ -377,7 +380,7 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
                 .group
                 .as_deref()
                 .and_then(|g| result.desired.groups.get(g))
-                .map(|g| g.path.join(" / "));
+                .map(|g| g.path.join(" > "));
             let _ = writeln!(out, "  group:    {}", group.as_deref().unwrap_or("(none)"));
             if let Some(day) = starter_day(user, lookup) {
                 let _ = writeln!(

@@ -247,29 +247,21 @@ impl RunReport {
         Ok(())
     }
 
-    /// What a sync changed, person by person (a plan shows its steps on its own).
+    /// What a sync changed, person by person, or for a refused one what it would have changed
+    /// (a plan shows its steps on its own).
     fn write_changes(&self, out: &mut String) -> fmt::Result {
-        if self.dry_run || self.refused.is_some() {
+        if self.dry_run {
             return Ok(());
         }
-        let done: Vec<&NamedChange> = self
-            .changes
-            .iter()
-            .filter(|c| c.result == ChangeResult::Ok)
-            .collect();
+        let wanted = if self.refused.is_some() {
+            writeln!(out, "  would have done (nothing was written):")?;
+            ChangeResult::Planned
+        } else {
+            ChangeResult::Ok
+        };
+        let done: Vec<&NamedChange> = self.changes.iter().filter(|c| c.result == wanted).collect();
         for change in done.iter().take(MAX_CHANGES) {
-            let attributes: Vec<String> = change
-                .attributes
-                .iter()
-                .map(|a| {
-                    format!(
-                        "{} {} -> {}",
-                        a.attribute,
-                        a.before.as_deref().unwrap_or("(none)"),
-                        a.after.as_deref().unwrap_or("(none)")
-                    )
-                })
-                .collect();
+            let attributes = change.attribute_lines();
             let detail = if attributes.is_empty() || change.action == OperationKind::Create {
                 String::new()
             } else {
@@ -411,15 +403,7 @@ impl RunReport {
         }
         for external_id in self.held_back.iter().take(MAX_FAILURES) {
             let waiting = self.deferred.iter().find(|d| &d.external_id == external_id);
-            let why = match waiting.map(|d| d.class) {
-                Some(FailureClass::Permanent) => {
-                    "the server refused what flexsync sends; held until that changes"
-                }
-                Some(FailureClass::Conflict) => {
-                    "another account holds its value; held until that changes"
-                }
-                _ => "failed repeatedly; tried weekly until it succeeds",
-            };
+            let why = held_reason(self, external_id);
             let kind = waiting.map_or(OperationKind::Update, |d| d.kind);
             writeln!(
                 out,
@@ -502,6 +486,21 @@ impl RunReport {
             "  took {:.1}s; requests: {requests}",
             self.duration_ms as f64 / 1000.0
         )
+    }
+}
+
+/// Why a record is held back, by the class of its last failure.
+pub fn held_reason(report: &RunReport, external_id: &ExternalId) -> &'static str {
+    let waiting = report
+        .deferred
+        .iter()
+        .find(|d| &d.external_id == external_id);
+    match waiting.map(|d| d.class) {
+        Some(FailureClass::Permanent) => {
+            "the server refused what flexsync sends; held until that changes"
+        }
+        Some(FailureClass::Conflict) => "another account holds its value; held until that changes",
+        _ => "failed repeatedly; tried weekly until it succeeds",
     }
 }
 

@@ -175,8 +175,11 @@ fn attention(report: &RunReport) -> Markup {
                     }
                 }
                 @for external_id in &report.held_back {
-                    li { b { "Held: " } (who_text(report, external_id, held_kind(report, external_id)))
-                        " failed repeatedly and waits until its data changes (or `sync --retry-held`)" }
+                    li {
+                        b { "Held: " } (who_text(report, external_id, held_kind(report, external_id)))
+                        ": " (crate::report::held_reason(report, external_id))
+                        " (or run sync --retry-held)"
+                    }
                 }
                 @for finding in &left_out {
                     li { b { "Left out: " } (finding_who(finding)) " — " (finding.field) ": " (finding.problem) }
@@ -239,36 +242,83 @@ fn finding_who(finding: &Finding) -> String {
     }
 }
 
-/// Every change, grouped by action in the order a run takes them.
+/// The order actions are shown in: what takes people away first, creations after updates,
+/// then the groups.
+const ACTION_ORDER: [OperationKind; 13] = [
+    OperationKind::Pause,
+    OperationKind::Reactivate,
+    OperationKind::Update,
+    OperationKind::Adopt,
+    OperationKind::SetManager,
+    OperationKind::Create,
+    OperationKind::RetireGroup,
+    OperationKind::CreateGroup,
+    OperationKind::RenameGroup,
+    OperationKind::MoveGroup,
+    OperationKind::RemoveMembers,
+    OperationKind::AddMembers,
+    OperationKind::SetGroupManagers,
+];
+
+/// What an action is called on the page (the report's own word beside it).
+fn action_title(action: OperationKind) -> &'static str {
+    match action {
+        OperationKind::Pause => "Paused",
+        OperationKind::Reactivate => "Reactivated",
+        OperationKind::Update => "Updated",
+        OperationKind::Adopt => "Existing accounts taken over",
+        OperationKind::SetManager => "Manager changed",
+        OperationKind::Create => "Created",
+        OperationKind::RetireGroup => "Groups retired",
+        OperationKind::CreateGroup => "Groups created",
+        OperationKind::RenameGroup => "Groups renamed",
+        OperationKind::MoveGroup => "Groups moved in the tree",
+        OperationKind::RemoveMembers => "Left a group",
+        OperationKind::AddMembers => "Joined a group",
+        OperationKind::SetGroupManagers => "Group managers changed",
+    }
+}
+
+/// Every change, grouped by action (pauses first), people in name order, with a line of
+/// counts that links to each group.
 fn changes(report: &RunReport) -> Markup {
     let mut by_action: BTreeMap<OperationKind, Vec<&NamedChange>> = BTreeMap::new();
     for change in &report.changes {
         by_action.entry(change.action).or_default().push(change);
     }
+    for list in by_action.values_mut() {
+        list.sort_by(|a, b| (&a.name, &a.external_id).cmp(&(&b.name, &b.external_id)));
+    }
+    let put_off = report.deferred.len();
+    let shown: Vec<(OperationKind, &Vec<&NamedChange>)> = ACTION_ORDER
+        .iter()
+        .filter_map(|action| by_action.get(action).map(|list| (*action, list)))
+        .collect();
     html! {
-        h2 { "Changes (" (report.changes.len()) ")" }
-        @if by_action.is_empty() {
-            p { "No change: Winningtemp already matched Flex." }
+        h2 {
+            "Changes (" (report.changes.len() - put_off)
+            @if put_off > 0 { ", and " (put_off) " put off" }
+            ")"
         }
-        @for (action, list) in &by_action {
-            h3 { (action) " (" (list.len()) ")" }
+        @if shown.is_empty() {
+            p { "No change: Winningtemp already matched Flex." }
+        } @else {
+            p.meta {
+                @for (action, list) in &shown {
+                    a href=(format!("#{}", action.as_str())) { (action_title(*action)) " " (list.len()) }
+                    " · "
+                }
+            }
+        }
+        @for (action, list) in &shown {
+            h3 id=(action.as_str()) { (action_title(*action)) " (" (list.len()) ") " span.id { (action.as_str()) } }
             table {
                 thead { tr { th { "Who" } th { "What changed" } th { "Why" } th { "Result" } } }
                 tbody {
-                    @for change in list {
+                    @for change in list.iter() {
                         tr {
                             td data-label="Who" { (person(&change.name, change.email.as_deref(), change.external_id.as_str())) }
-                            td data-label="What changed" {
-                                @for attribute in &change.attributes {
-                                    div {
-                                        b { (attribute.attribute) } ": "
-                                        @if let Some(before) = &attribute.before {
-                                            (before) span.arrow { " → " }
-                                        }
-                                        (attribute.after.as_deref().unwrap_or("(none)"))
-                                    }
-                                }
-                            }
+                            td data-label="What changed" { (attributes(change)) }
                             td data-label="Why" { (change.reason) }
                             td data-label="Result" { (result(&change.result)) }
                         }
@@ -279,12 +329,34 @@ fn changes(report: &RunReport) -> Markup {
     }
 }
 
-/// Name, email and id, one under the other.
-fn person(name: &str, email: Option<&str>, id: &str) -> Markup {
+/// A change's attributes: before and after for an update, the values set for a creation
+/// (on one line, they are many).
+fn attributes(change: &NamedChange) -> Markup {
+    if !crate::changes::shows_before(change.action) {
+        let lines = change.attribute_lines();
+        return html! { (lines.join(" · ")) };
+    }
     html! {
-        div { b { (name) } }
+        @for attribute in &change.attributes {
+            div {
+                b { (attribute.attribute) } ": "
+                (attribute.before.as_deref().unwrap_or("(none)"))
+                span.arrow { " → " }
+                (attribute.after.as_deref().unwrap_or("(none)"))
+            }
+        }
+    }
+}
+
+/// Name, email and id, one under the other. A group shows its path; its key is kept for a
+/// pointer's hover.
+fn person(name: &str, email: Option<&str>, id: &str) -> Markup {
+    let group = id.starts_with(flexsync_core::groups::PATH_PREFIX)
+        || id.starts_with(flexsync_core::groups::NAME_PREFIX);
+    html! {
+        div title=(id) { b { (name) } }
         @if let Some(email) = email { div.email { (email) } }
-        @if name != id { div.id { (id) } }
+        @if name != id && !group { div.id { (id) } }
     }
 }
 
@@ -432,7 +504,7 @@ mod tests {
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; Svensson"));
         assert!(page.contains("default-src 'none'"));
         assert!(!page.contains("http://") && !page.contains("https://"));
-        assert!(page.contains("pause (1)"));
+        assert!(page.contains("Paused (1)"));
     }
 
     #[test]

@@ -136,6 +136,12 @@ impl StateStore {
         self.query_runs("list runs", "ORDER BY id DESC LIMIT ?1", params![limit])
     }
 
+    /// The run `id`, if the store holds it.
+    pub fn run(&self, id: RunId) -> Result<Option<RunRecord>, StateError> {
+        let runs = self.query_runs("read a run", "WHERE id = ?1", params![id.0])?;
+        Ok(runs.into_iter().next())
+    }
+
     /// The newest `limit` runs of `kind`, newest first.
     pub fn runs_of_kind(&self, kind: RunKind, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -144,18 +150,6 @@ impl StateStore {
             "WHERE kind = ?1 ORDER BY id DESC LIMIT ?2",
             params![kind.label(), limit],
         )
-    }
-
-    /// How many runs of `kind` the store holds.
-    pub fn count_runs(&self, kind: RunKind) -> Result<usize, StateError> {
-        let counts: Vec<(i64,)> = self.rows(
-            "count runs",
-            "SELECT count(*) FROM runs WHERE kind = ?1",
-            params![kind.label()],
-        )?;
-        Ok(counts
-            .first()
-            .map_or(0, |(n,)| usize::try_from(*n).unwrap_or(0)))
     }
 
     /// The newest `sync` run that completed its work: outcome `done` or `record_failures` (record

@@ -37,10 +37,14 @@ pub(super) async fn apply(
     planned: &Planned,
 ) -> Applied {
     let mut applied = Applied::default();
+    // Only a sync applies, and every sync is a recorded run.
+    let Some(run) = session.run_id else {
+        return applied;
+    };
     if let Some(scim) = &ends.scim {
         let journal = StoreJournal {
             store: session.store.clone(),
-            run: session.run_id,
+            run,
         };
         let map = config.attribute_map();
         let current = &observed.current;

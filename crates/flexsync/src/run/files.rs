@@ -80,7 +80,7 @@ pub(super) fn judge_file_pauses(
             settings.max_deactivation_share * 100.0
         ),
         remedy: format!(
-            "review `flexsync plan`, then run `flexsync sync --allow-deactivations {paused}` once"
+            "review `flexsync plan`, then run `flexsync sync --allow-pauses {paused}` once"
         ),
     })
 }

@@ -18,7 +18,7 @@ use crate::config::Config;
 
 /// Reads every configured company from Flex.
 pub(super) async fn read_flex(ends: &Ends, session: &Session) -> anyhow::Result<FlexRead> {
-    tracing::info!(run = session.run_id.0, "reading Flex");
+    tracing::info!(run = ?session.run_id, "reading Flex");
     ends.flex
         .read()
         .await
@@ -78,7 +78,7 @@ pub(super) async fn observe(
     let Some(scim) = &ends.scim else {
         return Ok(Observed::default());
     };
-    tracing::info!(run = session.run_id.0, "reading Winningtemp");
+    tracing::info!(run = ?session.run_id, "reading Winningtemp");
     observe_scim(scim, &config.attribute_map(), config)
         .await
         .context("reading Winningtemp failed; nothing was written")

@@ -61,19 +61,17 @@ pub(super) fn record(
         "findings": report.findings.len(),
         "refused": report.refused.as_ref().map(|r| r.guard),
     });
-    // A sync that wrote leaves its named changes for `history`; plans and refusals do not.
-    if session.mode == Mode::Sync && report.refused.is_none() {
+    // A sync leaves its named changes for `history`: done, failed, or (refused) planned only.
+    if let Some(run_id) = session.run_id {
         let rows: Vec<ChangeRow> = report.changes.iter().map(change_row).collect();
-        if let Err(error) = session.store.record_changes(session.run_id, &rows) {
+        if let Err(error) = session.store.record_changes(run_id, &rows) {
             tracing::warn!(%error, "could not record the run's changes for history");
         }
-    }
-    let finished = jiff::Timestamp::now();
-    session
-        .store
-        .finish_run(session.run_id, finished, outcome, &summary)
-        .map_err(RunFailure::usage)?;
-    if session.mode == Mode::Sync {
+        let finished = jiff::Timestamp::now();
+        session
+            .store
+            .finish_run(run_id, finished, outcome, &summary)
+            .map_err(RunFailure::usage)?;
         crate::retention::prune_store(&session.store, finished, config.report_keep_days);
     }
     let Stages {
@@ -105,7 +103,7 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
     let current = &observed.current;
     let mut report = RunReport::from_plan(&planned.plan);
     report.add_group_plan(&planned.group_plan);
-    report.run_id = Some(session.run_id.0);
+    report.run_id = session.run_id.map(|id| id.0);
     report.kind = session.mode.kind();
     report.started = session.started.to_string();
     report.dry_run = session.mode == Mode::Plan;

@@ -1,5 +1,6 @@
 //! A run's place in the state store: the store, the run lock (syncs only), the run's id and
-//! clock, earlier runs that were interrupted, and closing a run that stops part-way.
+//! clock, earlier runs that were interrupted, and closing a run that stops part-way. Only syncs
+//! are recorded as runs: a plan (`plan`, `explain`) looks things up and leaves no trace.
 
 use std::time::Instant;
 
@@ -16,7 +17,8 @@ use crate::config::Config;
 /// An open run.
 pub(super) struct Session {
     pub(super) store: StateStore,
-    pub(super) run_id: RunId,
+    /// The sync's run in the store; `None` for a plan, which is not recorded.
+    pub(super) run_id: Option<RunId>,
     pub(super) mode: Mode,
     pub(super) started: jiff::Timestamp,
     pub(super) clock: Instant,
@@ -32,16 +34,17 @@ impl Session {
         let clock = Instant::now();
         let started = jiff::Timestamp::now();
         let store = StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
-        let (lock, interrupted) = match mode {
+        let (lock, interrupted, run_id) = match mode {
             Mode::Sync => {
                 let lock = take_lock(&store, started).map_err(RunFailure::usage)?;
-                (Some(lock), settle_interrupted(&store, started))
+                let interrupted = settle_interrupted(&store, started);
+                let run_id = store
+                    .begin_run(started, mode.kind())
+                    .map_err(RunFailure::usage)?;
+                (Some(lock), interrupted, Some(run_id))
             }
-            Mode::Plan => (None, Vec::new()),
+            Mode::Plan => (None, Vec::new(), None),
         };
-        let run_id = store
-            .begin_run(started, mode.kind())
-            .map_err(RunFailure::usage)?;
         Ok(Session {
             store,
             run_id,
@@ -62,16 +65,18 @@ impl Session {
         result.map_err(|error| {
             let error = error.into();
             let outcome: Outcome = stop.into();
-            let _ = self.store.finish_run(
-                self.run_id,
-                jiff::Timestamp::now(),
-                outcome,
-                &json!({ "error": format!("{error:#}") }),
-            );
+            if let Some(run_id) = self.run_id {
+                let _ = self.store.finish_run(
+                    run_id,
+                    jiff::Timestamp::now(),
+                    outcome,
+                    &json!({ "error": format!("{error:#}") }),
+                );
+            }
             RunFailure {
                 stop,
                 error,
-                run_id: Some(self.run_id.0),
+                run_id: self.run_id.map(|id| id.0),
             }
         })
     }

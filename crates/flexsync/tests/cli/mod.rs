@@ -384,15 +384,13 @@ async fn explain_shows_past_changes_and_the_day_a_starter_is_created() {
         "{stdout}"
     );
 
-    // Looking things up adds no sync to the history table.
+    // Looking things up leaves no run in the history: one sync, numbered #1.
     let out = flexsync(args(&["history", "--config", &config])).await;
     let stdout = text(&out.stdout);
     let rows: Vec<&str> = stdout.lines().filter(|l| l.contains(" sync ")).collect();
     assert_eq!(rows.len(), 1, "{stdout}");
-    assert!(
-        stdout.contains("2 plan runs not shown (--all shows them)"),
-        "{stdout}"
-    );
+    assert!(rows[0].trim_start().starts_with("#1 "), "{stdout}");
+    assert!(!stdout.contains(" plan "), "{stdout}");
     assert!(
         stdout.contains("runs and reports older than 90 days are pruned"),
         "{stdout}"
@@ -486,4 +484,66 @@ async fn a_refusal_names_its_likely_cause_first() {
         stdout.contains("to proceed: fix the cause and run again (`flexsync check` lists it); only if the change is real:"),
         "{stdout}"
     );
+}
+
+/// `history --who` follows a person by their Flex id across a change of name; `--run` of a
+/// refused sync lists what it would have done; wrong questions are usage errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_a_person_across_a_new_name_and_answers_wrong_questions_plainly() {
+    let mut doc = example();
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.sync().await;
+    employee_mut(&mut doc, MARIA)["LastName"] = serde_json::json!("Lind");
+    rig.set_flex(&doc);
+    rig.sync().await;
+    remove_employee(&mut doc, ALI);
+    rig.set_flex(&doc);
+    let refused = rig.sync().await;
+    assert_eq!(refused.outcome, flexsync::run::Outcome::Refused);
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    // Her old name finds her new one too.
+    let out = flexsync(args(&[
+        "history",
+        "--config",
+        &config,
+        "--who",
+        "maria andersson",
+    ]))
+    .await;
+    let stdout = text_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("create"), "{stdout}");
+    assert!(
+        stdout.contains("update             Maria Lind <maria.andersson@example.se>"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("familyName: Andersson -> Lind"), "{stdout}");
+
+    // The refused sync: what it would have done, nothing done.
+    let run = refused.report.run_id.unwrap().to_string();
+    let out = flexsync(args(&["history", "--config", &config, "--run", &run])).await;
+    let stdout = text_of(&out);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("pause") && l.contains("Ali Hassan") && l.ends_with("[planned]")),
+        "{stdout}"
+    );
+
+    for (question, expected) in [
+        (vec!["--run", "99"], "no run #99 in "),
+        (
+            vec!["--who", "  "],
+            "--who: give a name, an email or a Flex id",
+        ),
+        (vec!["--who", "a"], "people match \"a\""),
+    ] {
+        let mut list = vec!["history", "--config", &config];
+        list.extend(question);
+        let out = flexsync(args(&list)).await;
+        let stdout = text_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        assert!(stdout.contains(expected), "{stdout}");
+    }
 }

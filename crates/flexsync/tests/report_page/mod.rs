@@ -125,7 +125,7 @@ async fn the_html_report_names_the_paused_person_in_a_real_browser() {
         text.contains("Needs attention Nothing needs attention."),
         "{text}"
     );
-    assert!(text.contains("pause (1)"), "{text}");
+    assert!(text.contains("Paused (1) pause"), "{text}");
     assert!(
         text.contains(&format!(
             "Ali Hassan ali.hassan@partner.example {ALI} active: true → false"
@@ -200,7 +200,7 @@ async fn a_refused_run_shows_what_needs_attention_and_the_tree() {
     );
     assert!(text.contains("refused: nothing was written"), "{text}");
     assert!(
-        text.contains("pause (8) Who What changed Why Result"),
+        text.contains("Paused (8) pause Who What changed Why Result"),
         "{text}"
     );
     assert!(text.contains("planned"), "{text}");

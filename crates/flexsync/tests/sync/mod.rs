@@ -1130,6 +1130,28 @@ async fn an_update_says_whether_flex_changed_or_someone_changed_winningtemp_by_h
          overwritten with the Flex value"
     );
     let summary = drift.report.render();
-    assert!(summary.contains("familyName Hasan -> Hassan"), "{summary}");
+    assert!(summary.contains("familyName: Hasan -> Hassan"), "{summary}");
     assert_eq!(rig.user(ALI)["name"]["familyName"], "Hassan");
+
+    // Someone pauses Ali by hand while Flex has him employed: reactivated, and said why.
+    let op = flexsync_scim::PatchOperation::replace("active", json!(false));
+    client
+        .patch_user(ali["id"].as_str().unwrap(), vec![op])
+        .await
+        .unwrap();
+    let paused_by_hand = rig.sync().await;
+    let reactivation = paused_by_hand
+        .report
+        .changes
+        .iter()
+        .find(|c| c.external_id.as_str() == ALI)
+        .unwrap_or_else(|| panic!("{}", paused_by_hand.report.render()));
+    assert_eq!(reactivation.action.as_str(), "reactivate");
+    assert!(
+        reactivation
+            .reason
+            .starts_with("paused by hand in Winningtemp since flexsync wrote it (drift: active)"),
+        "{}",
+        reactivation.reason
+    );
 }
