@@ -97,6 +97,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
             }
         }
+        Command::Approve { config, run, by } => approve(&config, run, by),
         Command::History {
             config,
             limit,
@@ -129,7 +130,15 @@ async fn plan_or_sync(
         eprintln!("warning: {warning}");
     }
     let (result, written) = match mode {
-        Mode::Sync => sync_and_report(&config, allowance).await?,
+        Mode::Sync => {
+            let synced = sync_and_report(&config, allowance).await;
+            for delivery in &synced.deliveries {
+                if let Some(error) = &delivery.error {
+                    eprintln!("warning: could not send the {}: {error}", delivery.channel);
+                }
+            }
+            synced.result?
+        }
         Mode::Plan => {
             let ends = Ends::connect(&config)?;
             let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
@@ -253,6 +262,65 @@ fn history(
             run.summary.map(|s| s.to_string()).unwrap_or_default()
         );
     }
+    Ok(Outcome::Done)
+}
+
+/// `flexsync approve RUN`: records the approval of run RUN's refused plan (who and when).
+fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFailure> {
+    let state_path = Config::state_path_of(path).map_err(RunFailure::usage)?;
+    let store = flexsync_state::StateStore::open(&state_path).map_err(RunFailure::usage)?;
+    let usage = |text: String| RunFailure::usage(anyhow::anyhow!(text));
+    let Some(refused) = store
+        .refusal(flexsync_state::RunId(run))
+        .map_err(RunFailure::usage)?
+    else {
+        return Err(usage(format!(
+            "run #{run} was not refused by a guard: there is nothing to approve (see `flexsync history`)"
+        )));
+    };
+    if let Some((by, at)) = &refused.approved {
+        let used = match &refused.used {
+            Some((run, _)) => format!("; run #{run} went through on it"),
+            None => "; the next sync with the same plan goes through on it".to_string(),
+        };
+        return Err(usage(format!(
+            "run #{run}'s plan was approved already, by {by} at {at}{used}"
+        )));
+    }
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| usage("cannot tell who you are: give --by NAME".to_string()))?;
+    let at = jiff::Timestamp::now();
+    if !store
+        .approve(flexsync_state::RunId(run), &by, at)
+        .map_err(RunFailure::usage)?
+    {
+        return Err(usage(format!("run #{run}'s plan was approved meanwhile")));
+    }
+    let counts = refused
+        .refusal
+        .counts
+        .as_object()
+        .map(|counts| {
+            counts
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    println!(
+        "approved by {by} at {at}: the plan refused in run #{run} by guard {} ({})",
+        refused.refusal.guard, refused.refusal.problem
+    );
+    println!("  planned: {counts}");
+    println!(
+        "  the next sync carries out exactly this plan once (plan {}); a plan that changed \
+         since is refused again",
+        refused.refusal.plan_id
+    );
     Ok(Outcome::Done)
 }
 

@@ -351,7 +351,8 @@ fn now(config: &Config) -> Zoned {
 async fn scheduled_sync(config: &Config) -> FinishedRun {
     let clock = std::time::Instant::now();
     tracing::info!("scheduled sync starting");
-    let result = sync_and_report(config, Allowance::default()).await;
+    let synced = sync_and_report(config, Allowance::default()).await;
+    let result = synced.result;
     let finished = now(config);
     let duration = clock.elapsed();
     match result {

@@ -12,7 +12,9 @@
 //! - [`tree_view`]: the group tree as an outline.
 //! - [`commands`]: what each command does.
 //! - [`schedule`]: when the daemon's next run is due (pure).
-//! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
+//! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz`, `/livez`, `/metrics`, the
+//!   status page and the reports.
+//! - [`notify`]: the email and webhook after each sync (what to say, and when).
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
 //! - [`demo`]: `flexsync demo`, everything local.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod file_writer;
 pub mod history_view;
 pub mod metrics;
+pub mod notify;
 pub mod plan_view;
 pub mod report;
 pub mod run;

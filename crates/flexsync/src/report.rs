@@ -80,6 +80,15 @@ pub struct RunReport {
     /// Every change of the run, naming the person or group, with before and after and what
     /// came of it.
     pub changes: Vec<NamedChange>,
+    /// The identity of what the plan would write (`flexsync approve` lets exactly it through).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// A refused run: the command that lets exactly this plan through once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve_command: Option<String>,
+    /// A run that went through on an approval: whose, and of which refused run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved: Option<crate::run::Approved>,
 }
 
 impl RunReport {
@@ -101,9 +110,9 @@ impl RunReport {
     }
 
     /// The report of a sync that stopped before its plan: which run, and why.
-    pub fn failed(run_id: i64, error: &anyhow::Error) -> RunReport {
+    pub fn failed(run_id: Option<i64>, error: &anyhow::Error) -> RunReport {
         RunReport {
-            run_id: Some(run_id),
+            run_id,
             kind: RunKind::Sync,
             started: jiff::Timestamp::now().to_string(),
             error: Some(format!("{error:#}")),
@@ -200,6 +209,17 @@ impl RunReport {
                 refusal.guard, refusal.problem
             )?;
             writeln!(out, "  nothing was written; to proceed: {}", refusal.remedy)?;
+            if let Some(command) = &self.approve_command {
+                writeln!(out, "  or let exactly this plan through once: {command}")?;
+            }
+        }
+        if let Some(approved) = &self.approved {
+            writeln!(
+                out,
+                "APPROVED: the plan refused in run #{} ({}) was approved by {} at {}; it went \
+                 through once",
+                approved.refused_run, approved.problem, approved.by, approved.at
+            )?;
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! scim2-server) over real sockets, and the command line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approve;
 mod catalogue;
 mod chaos;
 mod cli;

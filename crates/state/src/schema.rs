@@ -19,6 +19,10 @@
 //!   again.
 //! - `changes`: per sync, each change named for people (`external_id`, `name`, `email`,
 //!   `action`, `result`) and the whole change as JSON in `detail` (birth dates never in it).
+//! - `refusals` (schema 7): per refused run, the guard, the refused plan's identity
+//!   (`plan_id`, 16 hex digits), its `problem` and `remedy`, and its step `counts` (JSON);
+//!   `approved_by`/`approved_at` once `flexsync approve` let it through, and `used_by` (the run
+//!   that went through on it) and `used_at` once used. An approval is used at most once.
 //! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
 //!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
 
@@ -129,6 +133,22 @@ CREATE TABLE changes (
     detail      TEXT NOT NULL
 );
 CREATE INDEX changes_by_run ON changes(run_id);
+"#,
+    // Schema 7: refused plans, and their approvals.
+    r#"
+CREATE TABLE refusals (
+    run_id      INTEGER PRIMARY KEY REFERENCES runs(id),
+    guard       TEXT NOT NULL,
+    plan_id     TEXT NOT NULL,
+    problem     TEXT NOT NULL,
+    remedy      TEXT NOT NULL,
+    counts      TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at TEXT,
+    used_by     INTEGER REFERENCES runs(id),
+    used_at     TEXT
+);
+CREATE INDEX refusals_by_plan ON refusals(plan_id);
 "#,
 ];
 

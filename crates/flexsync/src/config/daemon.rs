@@ -59,7 +59,11 @@ pub(super) fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -
     })
 }
 
-pub(super) fn read_daemon(raw: &RawDaemon) -> Result<DaemonSettings> {
+pub(super) fn read_daemon(
+    raw: &RawDaemon,
+    base: &std::path::Path,
+    warnings: &mut Vec<String>,
+) -> Result<DaemonSettings> {
     let text = raw.listen.as_deref().unwrap_or(DEFAULT_DAEMON_LISTEN);
     let listen = text.trim().parse::<SocketAddr>().map_err(|e| {
         anyhow!("daemon.listen: {text:?} is not an address and port such as 127.0.0.1:9108: {e}")
@@ -67,5 +71,23 @@ pub(super) fn read_daemon(raw: &RawDaemon) -> Result<DaemonSettings> {
     Ok(DaemonSettings {
         listen,
         stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),
+        status_token: raw
+            .status_token_file
+            .as_deref()
+            .map(|file| {
+                super::connection::secret(
+                    "daemon.status_token",
+                    None,
+                    None,
+                    Some(super::paths::resolve(base, file)),
+                    warnings,
+                )
+            })
+            .transpose()?
+            .filter(|token| {
+                !secrecy::ExposeSecret::expose_secret(token)
+                    .trim()
+                    .is_empty()
+            }),
     })
 }

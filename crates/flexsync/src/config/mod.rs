@@ -8,6 +8,7 @@ mod files;
 mod flex;
 mod guards;
 mod mapping;
+mod notify;
 mod paths;
 mod raw;
 mod sync;
@@ -39,6 +40,8 @@ use files::file_channel;
 use flex::flex_settings;
 use guards::guard_settings;
 use mapping::mapping_settings;
+use notify::notify_settings;
+pub use notify::{EmailNotify, NotifySettings, WebhookNotify};
 use paths::{report_dir, state_path};
 use sync::sync_part;
 use winningtemp::winningtemp_part;
@@ -51,6 +54,9 @@ pub const DEFAULT_USER_EXTENSION: &str =
 pub struct DaemonSettings {
     pub listen: SocketAddr,
     pub stop_timeout: Duration,
+    /// The bearer token the status page and the reports ask for off loopback
+    /// (`daemon.status_token_file`).
+    pub status_token: Option<secrecy::SecretString>,
 }
 
 pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
@@ -86,6 +92,10 @@ pub struct Config {
     /// When `flexsync daemon` runs.
     pub schedule: Schedule,
     pub daemon: DaemonSettings,
+    /// Who hears how each sync went.
+    pub notify: NotifySettings,
+    /// The configuration file, when loaded from one (named in the commands flexsync suggests).
+    pub path: Option<PathBuf>,
     /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
     pub warnings: Vec<String>,
 }
@@ -113,7 +123,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let raw = Config::read_raw(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_raw(raw, base)
+        let mut config = Config::from_raw(raw, base)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Only where the state store is: for `history`, which reads nothing else, so it needs no
@@ -151,7 +163,8 @@ impl Config {
         let guards = guard_settings(&raw.guards)?;
         let sync = sync_part(raw.sync)?;
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
-        let daemon = read_daemon(&raw.daemon)?;
+        let daemon = read_daemon(&raw.daemon, base, &mut warnings)?;
+        let notify = notify_settings(raw.notify, base, &mut warnings)?;
         let state_path = state_path(&raw.state, base);
         let files = file_channel(raw.files, base, &state_path)?;
         if winningtemp.scim.is_none() && files.is_none() {
@@ -177,6 +190,8 @@ impl Config {
             concurrency: sync.concurrency,
             schedule,
             daemon,
+            notify,
+            path: None,
             warnings,
         })
     }

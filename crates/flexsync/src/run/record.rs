@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde_json::json;
 
 use flexsync_core::desired::Desired;
-use flexsync_core::guard::Refusal;
+use flexsync_core::guard::{PlanId, Refusal};
 use flexsync_core::outcome::Outcome;
 
 use super::apply::Applied;
+use super::approval::{self, Approved, approve_command};
 use super::observe::Observed;
 use super::plan::Planned;
 use super::session::Session;
@@ -27,6 +28,8 @@ pub(super) struct Stages {
     pub(super) planned: Planned,
     pub(super) refusal: Option<Refusal>,
     pub(super) applied: Applied,
+    pub(super) plan_id: PlanId,
+    pub(super) approved: Option<Approved>,
 }
 
 /// Builds the report, settles the outcome and finishes the run in the state store.
@@ -60,6 +63,15 @@ pub(super) fn record(
         "findings": report.findings.len(),
         "refused": report.refused.as_ref().map(|r| r.guard),
     });
+    if let Some(refusal) = &report.refused {
+        approval::record_refusal(
+            &session,
+            session.run_id,
+            &stages.plan_id,
+            refusal,
+            &report.planned,
+        );
+    }
     // A sync that wrote leaves its named changes for `history`; plans and refusals do not.
     if session.mode == Mode::Sync && report.refused.is_none() {
         let rows: Vec<ChangeRow> = report.changes.iter().map(change_row).collect();
@@ -117,6 +129,11 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
         .map(|(external_id, _)| external_id.clone())
         .collect();
     report.refused = refusal.clone();
+    report.plan_id = Some(stages.plan_id.0.clone());
+    report.approved = stages.approved.clone();
+    if refusal.is_some() {
+        report.approve_command = Some(approve_command(session.run_id.0, config.path.as_deref()));
+    }
 
     report.warnings = config.warnings.clone();
     let managed_groups = desired
