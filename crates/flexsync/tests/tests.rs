@@ -10,5 +10,6 @@ mod convergence;
 mod daemon;
 mod groups;
 mod interop;
+mod notify;
 mod support;
 mod sync;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment as MailAttachment, Mailbox, MultiPart};
+use lettre::message::{Attachment as MailAttachment, Body, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
@@ -133,7 +133,13 @@ fn build(settings: &SmtpSettings, email: Email) -> Result<Message, NotifyError> 
         MultiPart::mixed().multipart(MultiPart::alternative_plain_html(email.text, email.html));
     for file in email.attachments {
         let content_type = ContentType::parse(&file.content_type).map_err(|e| build_error(&e))?;
-        body = body.singlepart(MailAttachment::new(file.filename).body(file.body, content_type));
+        // Text goes as a string so its line endings become CRLF and long lines are encoded:
+        // lettre sends bytes as they are, and a real server refuses a line over 998 octets.
+        let content = match String::from_utf8(file.body) {
+            Ok(text) => Body::new(text),
+            Err(bytes) => Body::new(bytes.into_bytes()),
+        };
+        body = body.singlepart(MailAttachment::new(file.filename).body(content, content_type));
     }
     builder.multipart(body).map_err(|e| build_error(&e))
 }

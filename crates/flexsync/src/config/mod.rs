@@ -313,6 +313,60 @@ mod tests {
     }
 
     #[test]
+    fn notify_keys_are_checked_and_named() {
+        let email =
+            "[notify.email]\nsmtp_host = \"smtp.example.se\"\nfrom = \"flexsync@example.se\"\n";
+        for (extra, named) in [
+            (
+                format!("{email}to = [\"hr@example.se\"]\npassword = \"hunter2\"\nusername = \"u\"\n"),
+                "notify.email.password: never write the password in the configuration",
+            ),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nsecurity = \"none\"\n"),
+                "notify.email.security = \"none\"",
+            ),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nsecurity = \"ssl\"\n"),
+                "notify.email.security: \"ssl\"",
+            ),
+            (format!("{email}to = []\n"), "notify.email.to: name at least one"),
+            (format!("{email}to = [\"hr at example\"]\n"), "notify.email.to: \"hr at example\""),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nusername = \"u\"\n"),
+                "notify.email.username: give its password",
+            ),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nwhen = \"sometimes\"\n"),
+                "notify.email.when: \"sometimes\"",
+            ),
+            (
+                "[notify.webhook]\nurl = \"ftp://x\"\n".to_string(),
+                "notify.webhook.url: \"ftp://x\"",
+            ),
+            (
+                "[notify.webhook]\nurl = \"https://x\"\nsecret_env = \"FLEXSYNC_TEST_UNSET_SECRET\"\n"
+                    .to_string(),
+                "notify.webhook.secret_header",
+            ),
+        ] {
+            let error = format!("{:#}", load(&extra).unwrap_err());
+            assert!(error.contains(named), "{extra}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let config = load(&format!(
+            "{email}to = [\"hr@example.se\"]\n[notify.webhook]\nurl = \"https://hooks.example.se/x\"\nwhen = \"always\"\n"
+        ))
+        .unwrap();
+        let email = config.notify.email.unwrap();
+        assert_eq!(email.smtp.port, 587, "STARTTLS by default, on its port");
+        assert_eq!(email.when, crate::notify::When::Problems);
+        assert_eq!(
+            config.notify.webhook.unwrap().when,
+            crate::notify::When::Always
+        );
+    }
+
+    #[test]
     fn an_unknown_key_is_named() {
         let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\ncolour = \"red\"\n";
         let error = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
