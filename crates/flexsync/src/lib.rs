@@ -7,6 +7,7 @@
 //! - [`run`]: one run, read to report, and its exit code.
 //! - [`changes`]: every change of a run, naming the person or group.
 //! - [`history_view`]: a run's changes, and one person's over time, from the state store.
+//! - [`html`]: text made safe inside HTML.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`tree_view`]: the group tree as an outline.
@@ -27,6 +28,7 @@ pub mod daemon;
 pub mod demo;
 pub mod file_writer;
 pub mod history_view;
+pub mod html;
 pub mod metrics;
 pub mod notify;
 pub mod plan_view;

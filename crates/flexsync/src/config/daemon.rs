@@ -68,6 +68,15 @@ pub(super) fn read_daemon(
     let listen = text.trim().parse::<SocketAddr>().map_err(|e| {
         anyhow!("daemon.listen: {text:?} is not an address and port such as 127.0.0.1:9108: {e}")
     })?;
+    if let Some(file) = &raw.status_token_file
+        && std::fs::read_to_string(super::paths::resolve(base, file))
+            .is_ok_and(|text| text.trim().is_empty())
+    {
+        bail!(
+            "daemon.status_token_file: {} is empty; put a long random token in it",
+            file.display()
+        );
+    }
     Ok(DaemonSettings {
         listen,
         stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::changes::{ChangeResult, NamedChange};
+use crate::html::escape;
 use crate::report::RunReport;
 
 /// The HTML body for `report`.
@@ -81,22 +82,6 @@ fn write_changes(out: &mut String, changes: &[NamedChange]) {
         );
     }
     out.push_str("</table>\n");
-}
-
-/// Text made safe inside HTML elements and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
