@@ -100,9 +100,17 @@ impl DaemonState {
                 run = %id, outcome = "done", seconds = run.duration.as_secs_f64(), %report,
                 "scheduled sync done"
             ),
-            (None, outcome) => tracing::warn!(
-                run = %id, outcome = outcome.label(), %report, "scheduled sync needs attention"
-            ),
+            (None, outcome) => {
+                let (reason, remedy) = run
+                    .attention
+                    .as_ref()
+                    .map(|a| (a.reason.as_str(), a.remedy.as_str()))
+                    .unwrap_or_default();
+                tracing::warn!(
+                    run = %id, outcome = outcome.label(), %report,
+                    "scheduled sync needs attention: {reason}; to do: {remedy}"
+                )
+            }
         }
         *self.runs.entry(run.outcome).or_insert(0) += 1;
         if run.outcome == Outcome::Done {
