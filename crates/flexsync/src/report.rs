@@ -216,9 +216,16 @@ impl RunReport {
         if let Some(approved) = &self.approved {
             writeln!(
                 out,
-                "APPROVED: the plan refused in run #{} ({}) was approved by {} at {}; it went \
-                 through once",
-                approved.refused_run, approved.problem, approved.by, approved.at
+                "APPROVED: the plan refused in run #{} ({}) was approved by {} at {}; {}",
+                approved.refused_run,
+                approved.problem,
+                approved.by,
+                approved.at,
+                if self.dry_run {
+                    "the next sync carries it out once"
+                } else {
+                    "it went through once"
+                }
             )?;
         }
         Ok(())

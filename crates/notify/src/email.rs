@@ -6,6 +6,7 @@ use std::time::Duration;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment as MailAttachment, Body, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -69,6 +70,8 @@ pub struct SmtpSettings {
     pub from: Address,
     pub to: Vec<Address>,
     pub timeout: Duration,
+    /// A PEM certificate authority trusted besides the Mozilla roots (an internal relay).
+    pub extra_root: Option<Vec<u8>>,
 }
 
 /// A file sent along with the message.
@@ -98,12 +101,11 @@ pub async fn send(settings: &SmtpSettings, email: Email) -> Result<(), NotifyErr
     };
     // Every crate uses the ring provider; installing twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host);
     let builder = match settings.security {
-        Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)
-            .map_err(|e| smtp_error(e.to_string()))?,
-        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)
-            .map_err(|e| smtp_error(e.to_string()))?,
-        Security::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host),
+        Security::StartTls => builder.tls(Tls::Required(tls(settings).map_err(&smtp_error)?)),
+        Security::Tls => builder.tls(Tls::Wrapper(tls(settings).map_err(&smtp_error)?)),
+        Security::None => builder,
     };
     let mut builder = builder.port(settings.port).timeout(Some(settings.timeout));
     if let Some((user, password)) = &settings.login {
@@ -118,6 +120,16 @@ pub async fn send(settings: &SmtpSettings, email: Email) -> Result<(), NotifyErr
         .await
         .map(|_| ())
         .map_err(|e| smtp_error(error_chain(&e)))
+}
+
+/// TLS for the server's name, against the Mozilla roots and the configured extra root.
+fn tls(settings: &SmtpSettings) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(settings.host.clone());
+    if let Some(pem) = &settings.extra_root {
+        let root = Certificate::from_pem(pem).map_err(|e| format!("the extra root: {e}"))?;
+        builder = builder.add_root_certificate(root);
+    }
+    builder.build_rustls().map_err(|e| error_chain(&e))
 }
 
 /// The MIME message: `multipart/mixed` of an `alternative` (text, then HTML) and the files.

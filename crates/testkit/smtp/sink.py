@@ -1,10 +1,16 @@
 """A loopback SMTP server for flexsync's tests: aiosmtpd (PyPI) receives, Python's own email
 package reads each message back, and one JSON file per message lands in a folder.
 
-Usage: sink.py OUT_DIR PORT [USER PASSWORD]
-With USER and PASSWORD the server advertises AUTH (PLAIN, LOGIN; no TLS needed on loopback) and
-refuses mail from a client that has not logged in with them. Prints READY once it listens.
+Usage: sink.py OUT_DIR PORT [--login USER PASSWORD] [--tls starttls|implicit]
+With --login the server advertises AUTH (PLAIN, LOGIN; no TLS needed on loopback) and refuses
+mail from a client that has not logged in with them. With --tls it speaks TLS with a certificate
+for 127.0.0.1 and localhost from a certificate authority made for this run (trustme, PyPI), whose
+certificate it writes to OUT_DIR/ca.pem: `starttls` requires STARTTLS before any mail, `implicit`
+is TLS from the first byte. Prints READY once it listens.
 """
+
+import argparse
+import ssl
 
 import email
 import email.policy
@@ -64,6 +70,7 @@ class Sink:
             "from": str(message["from"]),
             "to": str(message["to"]),
             "structure": structure(message),
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
             "parts": list(leaves(message)),
         }
         path = self.out / f"{self.count:04}.json"
@@ -73,19 +80,39 @@ class Sink:
         return "250 Message accepted for delivery"
 
 
+def tls_context(out):
+    """A server context with a certificate from a new authority; the authority's PEM in out."""
+    import trustme
+
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(out / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
 def main():
-    out = pathlib.Path(sys.argv[1])
-    port = int(sys.argv[2])
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("port", type=int)
+    parser.add_argument("--login", nargs=2, metavar=("USER", "PASSWORD"))
+    parser.add_argument("--tls", choices=["starttls", "implicit"])
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
     options = {}
-    if len(sys.argv) == 5:
-        user, password = sys.argv[3].encode(), sys.argv[4].encode()
+    if args.login:
+        user, password = args.login[0].encode(), args.login[1].encode()
 
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (user, password)
             return AuthResult(success=ok, auth_data=auth_data if ok else None)
 
-        options = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **options)
+        options.update(authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    if args.tls == "starttls":
+        options.update(tls_context=tls_context(out), require_starttls=True)
+    elif args.tls == "implicit":
+        options.update(ssl_context=tls_context(out))
+    controller = Controller(Sink(out), hostname="127.0.0.1", port=args.port, **options)
     controller.start()
     print("READY", flush=True)
     try:

@@ -17,6 +17,25 @@ pub const PYTHON_ENV: &str = "AIOSMTPD_PYTHON";
 const START_WAIT: Duration = Duration::from_secs(30);
 const START_ATTEMPTS: u32 = 3;
 
+/// How the server protects its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTls {
+    /// Plain SMTP.
+    None,
+    /// STARTTLS required before any mail.
+    StartTls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+/// What the server asks of its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkOptions<'a> {
+    /// A user name and password to log in with (AUTH required).
+    pub login: Option<(&'a str, &'a str)>,
+    pub tls: SinkTls,
+}
+
 /// A running SMTP server, killed when dropped; its messages are kept in a temporary folder.
 pub struct SmtpSink {
     child: Child,
@@ -32,6 +51,11 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
+    /// The PEM certificate of the authority that signed the server's certificate (with TLS).
+    pub fn ca_pem(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
     /// Every message received so far, in order of arrival.
     pub fn messages(&self) -> Vec<Value> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
@@ -59,10 +83,10 @@ impl SmtpSink {
     }
 }
 
-/// Starts the server; with `login` it asks for that user name and password. `Ok(None)` means
+/// Starts the server as `options` say. `Ok(None)` means
 /// `AIOSMTPD_PYTHON` is unset and the caller should return (skipped, said on stderr); `Err`
 /// means the test must fail (and it does when `FLEXSYNC_REQUIRE_INTEROP=1`).
-pub fn start(test: &str, login: Option<(&str, &str)>) -> Result<Option<SmtpSink>, String> {
+pub fn start(test: &str, options: SinkOptions<'_>) -> Result<Option<SmtpSink>, String> {
     let Some(python) = std::env::var_os(PYTHON_ENV).filter(|v| !v.is_empty()) else {
         if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
             return Err(format!(
@@ -78,7 +102,7 @@ pub fn start(test: &str, login: Option<(&str, &str)>) -> Result<Option<SmtpSink>
     };
     let mut failures = Vec::new();
     for _ in 0..START_ATTEMPTS {
-        match spawn_once(&python, login) {
+        match spawn_once(&python, options) {
             Ok(sink) => return Ok(Some(sink)),
             Err(error) => failures.push(error),
         }
@@ -89,7 +113,7 @@ pub fn start(test: &str, login: Option<(&str, &str)>) -> Result<Option<SmtpSink>
     ))
 }
 
-fn spawn_once(python: &std::ffi::OsStr, login: Option<(&str, &str)>) -> Result<SmtpSink, String> {
+fn spawn_once(python: &std::ffi::OsStr, options: SinkOptions<'_>) -> Result<SmtpSink, String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
@@ -98,8 +122,17 @@ fn spawn_once(python: &std::ffi::OsStr, login: Option<(&str, &str)>) -> Result<S
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/sink.py");
     let mut command = Command::new(python);
     command.arg(&script).arg(dir.path()).arg(port.to_string());
-    if let Some((user, password)) = login {
-        command.arg(user).arg(password);
+    if let Some((user, password)) = options.login {
+        command.arg("--login").arg(user).arg(password);
+    }
+    match options.tls {
+        SinkTls::None => {}
+        SinkTls::StartTls => {
+            command.args(["--tls", "starttls"]);
+        }
+        SinkTls::Implicit => {
+            command.args(["--tls", "implicit"]);
+        }
     }
     let mut child = command
         .env("PYTHONUNBUFFERED", "1")

@@ -74,6 +74,25 @@ fn email_settings(raw: RawEmail, base: &Path, warnings: &mut Vec<String>) -> Res
         );
     }
     let login = login(&raw, base, warnings)?;
+    let extra_root = match &raw.tls_ca_file {
+        Some(file) => {
+            let path = resolve(base, file);
+            let pem = std::fs::read(&path).map_err(|e| {
+                anyhow!(
+                    "notify.email.tls_ca_file: cannot read {}: {e}",
+                    path.display()
+                )
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                bail!(
+                    "notify.email.tls_ca_file: {} holds no PEM certificate",
+                    path.display()
+                );
+            }
+            Some(pem)
+        }
+        None => None,
+    };
     if raw.to.is_empty() {
         bail!("notify.email.to: name at least one recipient");
     }
@@ -93,6 +112,7 @@ fn email_settings(raw: RawEmail, base: &Path, warnings: &mut Vec<String>) -> Res
             timeout: raw
                 .timeout_seconds
                 .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s.max(1))),
+            extra_root,
         },
         when: when("notify.email.when", raw.when.as_deref())?,
     })

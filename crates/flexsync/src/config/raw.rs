@@ -206,6 +206,8 @@ pub struct RawEmail {
     pub smtp_port: Option<u16>,
     /// "starttls" (default), "tls" or "none" (loopback only).
     pub security: Option<String>,
+    /// A PEM file of a certificate authority to trust besides the Mozilla roots.
+    pub tls_ca_file: Option<PathBuf>,
     pub username: Option<String>,
     /// Refused with a clear message: the password lives in the environment or a file.
     pub password: Option<String>,

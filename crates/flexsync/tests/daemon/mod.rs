@@ -551,3 +551,44 @@ async fn off_loopback_the_status_page_and_reports_ask_for_the_bearer_token() {
     }
     assert_eq!(daemon.terminate().await.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_that_could_not_be_sent_shows_in_healthz_though_the_run_went_through() {
+    let port = free_port();
+    let closed = free_port();
+    let extra = format!(
+        "{}[notify.email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {closed}\nsecurity = \"none\"\n\
+         from = \"flexsync@example.se\"\nto = [\"hr-it@example.se\"]\nwhen = \"always\"\n",
+        daemon_toml(port)
+    );
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"done\"} 1")
+        .await;
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    let health = health_of(&body);
+    assert_eq!(health["last_run"]["outcome"], "done");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the run went through, but the email was not sent: SMTP 127.0.0.1:"),
+        "{health}"
+    );
+    assert_eq!(health["notifications"][0]["channel"], "email");
+    assert_eq!(rig.users().len(), 4, "the sync itself was carried out");
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+    assert!(
+        daemon.log().contains("could not notify"),
+        "{}",
+        daemon.log()
+    );
+}

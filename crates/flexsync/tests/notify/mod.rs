@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use flexsync_emulators::knobs::Faults;
 use flexsync_emulators::scim::Profile;
-use flexsync_testkit::smtp::{self, SmtpSink};
+use flexsync_testkit::smtp::{self, SinkOptions, SinkTls, SmtpSink};
 
 use crate::support::*;
 
@@ -23,7 +23,15 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// The SMTP server, or none when the test is skipped (no aiosmtpd and interop not required).
 fn smtp_server(test: &str) -> Option<SmtpSink> {
-    match smtp::start(test, Some((SMTP_USER, SMTP_PASSWORD))) {
+    smtp_server_with(test, SinkTls::None)
+}
+
+fn smtp_server_with(test: &str, tls: SinkTls) -> Option<SmtpSink> {
+    let options = SinkOptions {
+        login: Some((SMTP_USER, SMTP_PASSWORD)),
+        tls,
+    };
+    match smtp::start(test, options) {
         Ok(sink) => sink,
         Err(error) => panic!("{error}"),
     }
@@ -148,6 +156,64 @@ async fn each_sync_emails_html_and_text_with_the_json_report_naming_the_people_c
         part(message, "application/json")["filename"],
         "run-000002.json"
     );
+}
+
+/// `[notify.email]` over TLS (`starttls` or `tls`), trusting the server's authority.
+fn tls_email_toml(dir: &std::path::Path, server: &SmtpSink, security: &str) -> String {
+    email_toml(dir, server.port, "always")
+        .replace("security = \"none\"", &format!("security = \"{security}\""))
+        + &format!(
+            "tls_ca_file = {:?}\n",
+            server.ca_pem().display().to_string()
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_goes_over_starttls_and_implicit_tls_with_the_certificate_verified() {
+    for (security, tls) in [("starttls", SinkTls::StartTls), ("tls", SinkTls::Implicit)] {
+        let test = "email_goes_over_starttls_and_implicit_tls_with_the_certificate_verified";
+        let Some(server) = smtp_server_with(test, tls) else {
+            return;
+        };
+        let secrets = tempfile::tempdir().unwrap();
+        let extra = tls_email_toml(secrets.path(), &server, security);
+        let rig = Rig::with(
+            &example(),
+            scim_options(Profile::Extended),
+            Faults::default(),
+            &extra,
+        )
+        .await;
+        let config = rig.config_path.to_str().unwrap().to_string();
+        let out = flexsync_bin(&["sync", "--config", &config]).await;
+        assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+        let messages = server.wait_for(1, WAIT);
+        assert_eq!(messages.len(), 1, "{security}: {}", output_text(&out));
+        assert_eq!(messages[0]["tls"], true, "{security}");
+        assert_eq!(messages[0]["login"], SMTP_USER, "{security}");
+
+        // Without the authority the server's certificate is not trusted: nothing is sent.
+        let untrusting = extra
+            .lines()
+            .filter(|l| !l.starts_with("tls_ca_file"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(
+            &rig.config_path,
+            std::fs::read_to_string(&rig.config_path)
+                .unwrap()
+                .replace(&extra, &format!("{untrusting}\n")),
+        )
+        .unwrap();
+        let out = flexsync_bin(&["sync", "--config", &config]).await;
+        let said = output_text(&out);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(
+            said.contains("could not send the email"),
+            "{security}: {said}"
+        );
+        assert_eq!(server.wait_for(2, Duration::from_millis(500)).len(), 1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
