@@ -1,6 +1,7 @@
 //! Guards judge a plan before anything is written, and refuse plans that look like the result
 //! of bad source data: an empty or shrunken source, or more users paused or groups retired than
-//! an operator would expect.
+//! an operator would expect. A plan's identity ([`PlanId`]) lets an approval name exactly the
+//! plan that was refused.
 
 use serde::{Deserialize, Serialize};
 

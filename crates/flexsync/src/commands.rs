@@ -287,6 +287,17 @@ fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFail
             "run #{run}'s plan was approved already, by {by} at {at}{used}"
         )));
     }
+    if let Some(later) = store
+        .last_successful_run()
+        .map_err(RunFailure::usage)?
+        .filter(|later| later.id.0 > run)
+    {
+        return Err(usage(format!(
+            "sync #{} went through after run #{run} was refused: its plan is history; see what \
+             the next sync would do with `flexsync plan`",
+            later.id
+        )));
+    }
     let by = by
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())

@@ -121,4 +121,16 @@ async fn an_approval_lets_exactly_the_refused_plan_through_once() {
         "{}",
         output_text(&later)
     );
+    // The refusal in between (run `changed`) cannot be approved now: a sync went through since.
+    let between = (run + 1).to_string();
+    let stale = flexsync_bin(&["approve", &between, "--config", &config, "--by", "x"]).await;
+    assert_eq!(stale.status.code(), Some(2), "{}", output_text(&stale));
+    assert!(
+        output_text(&stale).contains(&format!(
+            "sync #{} went through after run #{between}",
+            used_by.0
+        )),
+        "{}",
+        output_text(&stale)
+    );
 }
