@@ -177,7 +177,35 @@ pub fn text_body(outcome: Outcome, report: &RunReport) -> String {
         text.push_str(&format!("The sync stopped: {error}\n\n"));
     }
     text.push_str(&report.render());
+    if report.refused.is_some() {
+        text.push_str(&planned_changes(report));
+    }
     text.push_str("\nThe whole report is attached as JSON.\n");
+    text
+}
+
+/// How many planned changes a refusal's text part names; the HTML part and the JSON have all.
+const MAX_PLANNED: usize = 50;
+
+/// A refused plan's changes, person by person, for whoever decides whether to approve it.
+fn planned_changes(report: &RunReport) -> String {
+    let mut text = String::from("\nWhat the refused plan would do (nothing was written):\n");
+    for change in report.changes.iter().take(MAX_PLANNED) {
+        let email = change
+            .email
+            .as_deref()
+            .map_or(String::new(), |e| format!(" <{e}>"));
+        text.push_str(&format!(
+            "  {} {}{email} ({}): {}\n",
+            change.action, change.name, change.external_id, change.reason
+        ));
+    }
+    if report.changes.len() > MAX_PLANNED {
+        text.push_str(&format!(
+            "  ... {} more in the attached report\n",
+            report.changes.len() - MAX_PLANNED
+        ));
+    }
     text
 }
 

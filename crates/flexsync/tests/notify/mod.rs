@@ -257,8 +257,17 @@ async fn with_when_problems_only_a_refused_sync_is_emailed_with_its_approve_comm
     );
     assert!(subject.contains("pause 8"), "{subject}");
     let command = format!("flexsync approve 2 --config {config}");
-    assert!(content(message, "text/plain").contains(&command));
-    assert!(content(message, "text/html").contains(&command));
+    let text = content(message, "text/plain");
+    let html = content(message, "text/html");
+    assert!(text.contains(&command), "{text}");
+    assert!(html.contains(&command), "{html}");
+    // Whoever approves sees who would be paused, in both parts.
+    for i in 1..=8 {
+        let who = format!("pause Staff Number{i} <staff{i}@example.se>");
+        assert!(text.contains(&who), "{who} in\n{text}");
+        assert!(html.contains(&format!("staff{i}@example.se")), "{html}");
+    }
+    assert!(!text.contains("Number9"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
