@@ -1,6 +1,7 @@
 //! Guards judge a plan before anything is written, and refuse plans that look like the result
 //! of bad source data: an empty or shrunken source, or more users paused or groups retired than
-//! an operator would expect.
+//! an operator would expect. A plan's identity ([`PlanId`]) lets an approval name exactly the
+//! plan that was refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,32 @@ pub struct Refusal {
     pub guard: GuardId,
     pub problem: String,
     pub remedy: String,
+}
+
+/// What identifies a plan for `flexsync approve`: 16 hex digits over everything it would write
+/// (FNV-1a over the JSON of the user and group operations and the files to deliver), so an
+/// approval lets through exactly the plan that was refused and nothing that differs from it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PlanId(pub String);
+
+impl PlanId {
+    /// The identity of a user plan, a group plan and the rendered files (name, content).
+    pub fn of(plan: &Plan, group_plan: &GroupPlan, files: &[(String, String)]) -> PlanId {
+        let users: Vec<_> = plan.steps.iter().map(|s| &s.operation).collect();
+        let groups: Vec<_> = group_plan.steps.iter().map(|s| &s.operation).collect();
+        let text = serde_json::to_string(&(users, groups, files)).unwrap_or_default();
+        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        PlanId(format!("{hash:016x}"))
+    }
+}
+
+impl std::fmt::Display for PlanId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The number of `RetireGroup` steps in a group plan, for [`judge`].
@@ -283,6 +310,26 @@ mod tests {
             desired,
             current,
         )
+    }
+
+    #[test]
+    fn a_plan_id_follows_what_the_plan_writes_and_nothing_else() {
+        let (plan, _, _) = case(20, 10, 20);
+        let groups = GroupPlan::default();
+        let id = PlanId::of(&plan, &groups, &[]);
+        assert_eq!(id.0.len(), 16);
+        assert_eq!(id, PlanId::of(&plan.clone(), &groups, &[]));
+        let mut reworded = plan.clone();
+        reworded.steps[0].reason = "another reason".into();
+        assert_eq!(
+            id,
+            PlanId::of(&reworded, &groups, &[]),
+            "reasons are not written"
+        );
+        let (fewer, _, _) = case(20, 9, 20);
+        assert_ne!(id, PlanId::of(&fewer, &groups, &[]));
+        let files = [("wt_users.csv".to_string(), "a,b\n".to_string())];
+        assert_ne!(id, PlanId::of(&plan, &groups, &files));
     }
 
     fn guard_of(

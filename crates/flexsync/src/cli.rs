@@ -82,6 +82,17 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Let the plan a guard refused in run RUN through once: the next sync (or scheduled run)
+    /// carries it out if its plan is still exactly the same, and no other.
+    Approve {
+        #[arg(long)]
+        config: PathBuf,
+        /// The refused run's number, as the refusal and `history` show it.
+        run: i64,
+        /// Who approves (recorded with the time); default: the user running the command.
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
     /// Past runs from the state store.
     History {
         #[arg(long)]

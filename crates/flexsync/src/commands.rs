@@ -115,6 +115,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
             }
         }
+        Command::Approve { config, run, by } => approve(&config, run, by),
         Command::History {
             config,
             limit,
@@ -147,7 +148,15 @@ async fn plan_or_sync(
         eprintln!("warning: {warning}");
     }
     let (result, written) = match mode {
-        Mode::Sync => sync_and_report(&config, allowance).await?,
+        Mode::Sync => {
+            let synced = sync_and_report(&config, allowance).await;
+            for delivery in &synced.deliveries {
+                if let Some(error) = &delivery.error {
+                    eprintln!("warning: could not send the {}: {error}", delivery.channel);
+                }
+            }
+            synced.result?
+        }
         Mode::Plan => {
             let ends = Ends::connect(&config)?;
             let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
@@ -274,6 +283,76 @@ fn report_findings(dir: &Path, run: i64) -> Option<Vec<flexsync_core::finding::F
     let text = std::fs::read_to_string(dir.join(format!("run-{run:06}.json"))).ok()?;
     let report: serde_json::Value = serde_json::from_str(&text).ok()?;
     serde_json::from_value(report.get("findings")?.clone()).ok()
+}
+
+/// `flexsync approve RUN`: records the approval of run RUN's refused plan (who and when).
+fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFailure> {
+    let records = Config::records_of(path).map_err(RunFailure::usage)?;
+    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    let usage = |text: String| RunFailure::usage(anyhow::anyhow!(text));
+    let Some(refused) = store
+        .refusal(flexsync_state::RunId(run))
+        .map_err(RunFailure::usage)?
+    else {
+        return Err(usage(format!(
+            "run #{run} was not refused by a guard: there is nothing to approve (see `flexsync history`)"
+        )));
+    };
+    if let Some((by, at)) = &refused.approved {
+        let used = match &refused.used {
+            Some((run, _)) => format!("; run #{run} went through on it"),
+            None => "; the next sync with the same plan goes through on it".to_string(),
+        };
+        return Err(usage(format!(
+            "run #{run}'s plan was approved already, by {by} at {at}{used}"
+        )));
+    }
+    if let Some(later) = store
+        .last_successful_run()
+        .map_err(RunFailure::usage)?
+        .filter(|later| later.id.0 > run)
+    {
+        return Err(usage(format!(
+            "sync #{} went through after run #{run} was refused: its plan is history; see what \
+             the next sync would do with `flexsync plan`",
+            later.id
+        )));
+    }
+    let by = by
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| usage("cannot tell who you are: give --by NAME".to_string()))?;
+    let at = jiff::Timestamp::now();
+    if !store
+        .approve(flexsync_state::RunId(run), &by, at)
+        .map_err(RunFailure::usage)?
+    {
+        return Err(usage(format!("run #{run}'s plan was approved meanwhile")));
+    }
+    let counts = refused
+        .refusal
+        .counts
+        .as_object()
+        .map(|counts| {
+            counts
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    println!(
+        "approved by {by} at {at}: the plan refused in run #{run} by guard {} ({})",
+        refused.refusal.guard, refused.refusal.problem
+    );
+    println!("  planned: {counts}");
+    println!(
+        "  the next sync carries out exactly this plan once (plan {}); a plan that changed \
+         since is refused again",
+        refused.refusal.plan_id
+    );
+    Ok(Outcome::Done)
 }
 
 fn generate(employees: usize, seed: u64, out: &Path) -> Result<Outcome> {

@@ -8,6 +8,7 @@
 //! - [`check`]: `flexsync check`, every problem a sync would meet, each with its key.
 //! - [`changes`]: every change of a run, naming the person or group.
 //! - [`history_view`]: a run's changes, and one person's over time, from the state store.
+//! - [`html`]: text made safe inside HTML.
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`report_page`]: the run report as a self-contained HTML page.
 //! - [`retention`]: pruning runs and reports older than `[report] keep_days`.
@@ -16,7 +17,9 @@
 //! - [`commands`]: what each command does.
 //! - [`terminal`]: a command's output on stdout, ending quietly when the reader goes away.
 //! - [`schedule`]: when the daemon's next run is due (pure).
-//! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
+//! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz`, `/livez`, `/metrics`, the
+//!   status page and the reports.
+//! - [`notify`]: the email and webhook after each sync (what to say, and when).
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
 //! - [`demo`]: `flexsync demo`, everything local.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
@@ -30,7 +33,9 @@ pub mod daemon;
 pub mod demo;
 pub mod file_writer;
 pub mod history_view;
+pub mod html;
 pub mod metrics;
+pub mod notify;
 pub mod plan_view;
 pub mod report;
 pub mod report_page;

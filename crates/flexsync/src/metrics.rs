@@ -61,20 +61,20 @@ impl Collector for Figures {
         gauge(
             &mut encoder,
             "flexsync_last_run_timestamp_seconds",
-            "When the last scheduled sync finished, in Unix seconds.",
+            "When the last sync finished, in Unix seconds (at start: the last the state store remembers).",
             self.last_run,
         )?;
         gauge(
             &mut encoder,
             "flexsync_last_success_timestamp_seconds",
-            "When the last scheduled sync that ended done (exit 0) finished, in Unix seconds.",
+            "When the last sync that ended done (exit 0) finished, in Unix seconds (kept across restarts).",
             self.last_success,
         )?;
         gauge(
             &mut encoder,
             "flexsync_last_completed_timestamp_seconds",
-            "When the last scheduled sync that applied its plan (exit 0, or 1 with some records \
-             failing) finished, in Unix seconds.",
+            "When the last sync that applied its plan (exit 0, or 1 with some records failing) \
+             finished, in Unix seconds (kept across restarts).",
             self.last_completed,
         )?;
         gauge(
@@ -150,12 +150,12 @@ mod tests {
              # TYPE flexsync_runs_total counter\n\
              flexsync_runs_total{outcome=\"done\"} 2\n\
              flexsync_runs_total{outcome=\"refused\"} 0\n\
-             # HELP flexsync_last_run_timestamp_seconds When the last scheduled sync finished, in Unix seconds.\n\
+             # HELP flexsync_last_run_timestamp_seconds When the last sync finished, in Unix seconds (at start: the last the state store remembers).\n\
              # TYPE flexsync_last_run_timestamp_seconds gauge\n\
              flexsync_last_run_timestamp_seconds 1774742412\n\
-             # HELP flexsync_last_success_timestamp_seconds When the last scheduled sync that ended done (exit 0) finished, in Unix seconds.\n\
+             # HELP flexsync_last_success_timestamp_seconds When the last sync that ended done (exit 0) finished, in Unix seconds (kept across restarts).\n\
              # TYPE flexsync_last_success_timestamp_seconds gauge\n\
-             # HELP flexsync_last_completed_timestamp_seconds When the last scheduled sync that applied its plan (exit 0, or 1 with some records failing) finished, in Unix seconds.\n\
+             # HELP flexsync_last_completed_timestamp_seconds When the last sync that applied its plan (exit 0, or 1 with some records failing) finished, in Unix seconds (kept across restarts).\n\
              # TYPE flexsync_last_completed_timestamp_seconds gauge\n\
              # HELP flexsync_last_run_duration_seconds How long the last scheduled sync took.\n\
              # TYPE flexsync_last_run_duration_seconds gauge\n\

@@ -90,6 +90,15 @@ pub struct RunReport {
     /// Active users who sit in no group of the tree.
     #[serde(skip_serializing_if = "is_zero")]
     pub outside_the_tree: usize,
+    /// The identity of what the plan would write (`flexsync approve` lets exactly it through).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_id: Option<String>,
+    /// A refused run: the command that lets exactly this plan through once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approve_command: Option<String>,
+    /// A run that went through on an approval: whose, and of which refused run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved: Option<crate::run::Approved>,
 }
 
 fn is_zero(count: &usize) -> bool {
@@ -115,9 +124,9 @@ impl RunReport {
     }
 
     /// The report of a sync that stopped before its plan: which run, and why.
-    pub fn failed(run_id: i64, outcome: Outcome, error: &anyhow::Error) -> RunReport {
+    pub fn failed(run_id: Option<i64>, outcome: Outcome, error: &anyhow::Error) -> RunReport {
         RunReport {
-            run_id: Some(run_id),
+            run_id,
             kind: RunKind::Sync,
             started: jiff::Timestamp::now().to_string(),
             error: Some(format!("{error:#}")),
@@ -230,6 +239,24 @@ impl RunReport {
                 refusal.guard, refusal.problem
             )?;
             writeln!(out, "  nothing was written; to proceed: {}", refusal.remedy)?;
+            if let Some(command) = &self.approve_command {
+                writeln!(out, "  or let exactly this plan through once: {command}")?;
+            }
+        }
+        if let Some(approved) = &self.approved {
+            writeln!(
+                out,
+                "APPROVED: the plan refused in run #{} ({}) was approved by {} at {}; {}",
+                approved.refused_run,
+                approved.problem,
+                approved.by,
+                approved.at,
+                if self.dry_run {
+                    "the next sync carries it out once"
+                } else {
+                    "it went through once"
+                }
+            )?;
         }
         Ok(())
     }

@@ -166,6 +166,10 @@ fn attention(report: &RunReport) -> Markup {
                     li {
                         b { "Refused by guard " (refusal.guard) ": " } (refusal.problem)
                         br; "Nothing was written. To proceed: " (refusal.remedy)
+                        @if let Some(command) = &report.approve_command {
+                            br; "Or, once you have checked the changes below, let exactly this plan through once: "
+                            code { (command) }
+                        }
                     }
                 }
                 @for failure in &report.failures {

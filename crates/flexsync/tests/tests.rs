@@ -2,6 +2,7 @@
 //! scim2-server) over real sockets, and the command line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod approve;
 mod catalogue;
 mod chaos;
 mod cli;
@@ -9,6 +10,7 @@ mod convergence;
 mod daemon;
 mod groups;
 mod interop;
+mod notify;
 mod report_page;
 mod support;
 mod sync;

@@ -11,6 +11,8 @@
 //! - [`runs`]: runs, and the operations each run records before (intent) and after (outcome)
 //!   acting; [`StateStore::unfinished_intents`] shows where a crashed run stopped.
 //! - [`changes`]: the changes each sync made, named for people, for `history`.
+//! - [`approvals`]: refused plans and `flexsync approve`: each approval lets its plan through
+//!   once.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
 //! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
@@ -20,6 +22,7 @@
 //! Source counts for the guards live in the run summary JSON under [`SOURCE_RECORDS`];
 //! [`StateStore::last_source_count`] reads it from [`StateStore::last_successful_run`].
 
+pub mod approvals;
 pub mod changes;
 pub mod error;
 pub mod groups;
@@ -30,6 +33,7 @@ pub mod runs;
 pub mod schema;
 pub mod store;
 
+pub use approvals::{RefusalRow, StoredRefusal};
 pub use changes::{ChangeRow, StoredChange};
 pub use error::StateError;
 pub use links::FailureRecord;

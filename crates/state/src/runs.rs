@@ -164,6 +164,24 @@ impl StateStore {
         Ok(runs.into_iter().next())
     }
 
+    /// The newest finished `sync` run whose outcome is one of `outcomes` (the daemon's last run
+    /// and last success after a restart).
+    pub fn last_sync_ending(&self, outcomes: &[Outcome]) -> Result<Option<RunRecord>, StateError> {
+        let labels: Vec<String> = outcomes
+            .iter()
+            .map(|o| format!("'{}'", o.label()))
+            .collect();
+        let runs = self.query_runs(
+            "find the last sync with an outcome",
+            &format!(
+                "WHERE kind = ?1 AND finished IS NOT NULL AND outcome IN ({}) ORDER BY id DESC LIMIT 1",
+                labels.join(", ")
+            ),
+            params![RunKind::Sync.label()],
+        )?;
+        Ok(runs.into_iter().next())
+    }
+
     /// `source_records` from the summary of [`StateStore::last_successful_run`]; `None` when
     /// there is no such run or its summary lacks the number.
     pub fn last_source_count(&self) -> Result<Option<usize>, StateError> {

@@ -22,6 +22,10 @@
 //! - `written`: per user (`external_id`) and `attribute`, a fingerprint (16 hex digits) of the
 //!   value flexsync last wrote and when, so a later value that differs tells drift (a change by
 //!   hand in Winningtemp) from a change in Flex. No value is kept, only its fingerprint.
+//! - `refusals` (schema 8): per refused run, the guard, the refused plan's identity
+//!   (`plan_id`, 16 hex digits), its `problem` and `remedy`, and its step `counts` (JSON);
+//!   `approved_by`/`approved_at` once `flexsync approve` let it through, and `used_by` (the run
+//!   that went through on it) and `used_at` once used. An approval is used at most once.
 //! - `run_lock`: exactly one row (`id` = 1). `holder` and `since` are NULL when free;
 //!   `generation` grows on every acquisition so a stale holder cannot release a newer lock.
 
@@ -142,6 +146,22 @@ CREATE TABLE written (
     PRIMARY KEY (external_id, attribute)
 );
 CREATE INDEX changes_by_person ON changes(external_id);
+"#,
+    // Schema 8: refused plans, and their approvals.
+    r#"
+CREATE TABLE refusals (
+    run_id      INTEGER PRIMARY KEY REFERENCES runs(id),
+    guard       TEXT NOT NULL,
+    plan_id     TEXT NOT NULL,
+    problem     TEXT NOT NULL,
+    remedy      TEXT NOT NULL,
+    counts      TEXT NOT NULL,
+    approved_by TEXT,
+    approved_at TEXT,
+    used_by     INTEGER REFERENCES runs(id),
+    used_at     TEXT
+);
+CREATE INDEX refusals_by_plan ON refusals(plan_id);
 "#,
 ];
 

@@ -3,9 +3,11 @@
 //!
 //! - [`fixtures`]: Flex data files in the emulator's format.
 //! - [`scim2`]: the third-party `scim2-server` (PyPI) on a loopback port.
+//! - [`smtp`]: the third-party `aiosmtpd` (PyPI) on a loopback port, reading messages back.
 //! - [`canned`]: a tiny HTTP server answering fixed responses, for server behaviours no real
 //!   server here shows.
 
 pub mod canned;
 pub mod fixtures;
 pub mod scim2;
+pub mod smtp;

@@ -59,13 +59,44 @@ pub(super) fn read_schedule(raw: &RawSchedule, time_zone: &jiff::tz::TimeZone) -
     })
 }
 
-pub(super) fn read_daemon(raw: &RawDaemon) -> Result<DaemonSettings> {
+pub(super) fn read_daemon(
+    raw: &RawDaemon,
+    base: &std::path::Path,
+    warnings: &mut Vec<String>,
+) -> Result<DaemonSettings> {
     let text = raw.listen.as_deref().unwrap_or(DEFAULT_DAEMON_LISTEN);
     let listen = text.trim().parse::<SocketAddr>().map_err(|e| {
         anyhow!("daemon.listen: {text:?} is not an address and port such as 127.0.0.1:9108: {e}")
     })?;
+    if let Some(file) = &raw.status_token_file
+        && std::fs::read_to_string(super::paths::resolve(base, file))
+            .is_ok_and(|text| text.trim().is_empty())
+    {
+        bail!(
+            "daemon.status_token_file: {} is empty; put a long random token in it",
+            file.display()
+        );
+    }
     Ok(DaemonSettings {
         listen,
         stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),
+        status_token: raw
+            .status_token_file
+            .as_deref()
+            .map(|file| {
+                super::connection::secret(
+                    "daemon.status_token",
+                    None,
+                    None,
+                    Some(super::paths::resolve(base, file)),
+                    warnings,
+                )
+            })
+            .transpose()?
+            .filter(|token| {
+                !secrecy::ExposeSecret::expose_secret(token)
+                    .trim()
+                    .is_empty()
+            }),
     })
 }

@@ -8,6 +8,7 @@ mod files;
 mod flex;
 mod guards;
 mod mapping;
+mod notify;
 mod paths;
 mod raw;
 mod sync;
@@ -39,6 +40,8 @@ use files::file_channel;
 use flex::flex_settings;
 use guards::guard_settings;
 use mapping::mapping_settings;
+use notify::notify_settings;
+pub use notify::{EmailNotify, NotifySettings, WebhookNotify};
 pub use paths::Records;
 use sync::sync_part;
 use winningtemp::winningtemp_part;
@@ -51,6 +54,9 @@ pub const DEFAULT_USER_EXTENSION: &str =
 pub struct DaemonSettings {
     pub listen: SocketAddr,
     pub stop_timeout: Duration,
+    /// The bearer token the status page and the reports ask for off loopback
+    /// (`daemon.status_token_file`).
+    pub status_token: Option<secrecy::SecretString>,
 }
 
 pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
@@ -88,6 +94,10 @@ pub struct Config {
     /// When `flexsync daemon` runs.
     pub schedule: Schedule,
     pub daemon: DaemonSettings,
+    /// Who hears how each sync went.
+    pub notify: NotifySettings,
+    /// The configuration file, when loaded from one (named in the commands flexsync suggests).
+    pub path: Option<PathBuf>,
     /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
     pub warnings: Vec<String>,
 }
@@ -115,7 +125,9 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let raw = Config::read_raw(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_raw(raw, base)
+        let mut config = Config::from_raw(raw, base)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
     }
 
     /// Only where the run records are kept: for `history`, which reads nothing else, so it
@@ -153,7 +165,8 @@ impl Config {
         let guards = guard_settings(&raw.guards)?;
         let sync = sync_part(raw.sync)?;
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
-        let daemon = read_daemon(&raw.daemon)?;
+        let daemon = read_daemon(&raw.daemon, base, &mut warnings)?;
+        let notify = notify_settings(raw.notify, base, &mut warnings)?;
         let records = Records::of(&raw.state, &raw.report, base)?;
         let state_path = records.state_path.clone();
         let files = file_channel(raw.files, base, &state_path)?;
@@ -180,6 +193,8 @@ impl Config {
             concurrency: sync.concurrency,
             schedule,
             daemon,
+            notify,
+            path: None,
             warnings,
         })
     }
@@ -312,6 +327,60 @@ mod tests {
             let error = format!("{:#}", load(extra).unwrap_err());
             assert!(error.contains(named), "{extra}: {error}");
         }
+    }
+
+    #[test]
+    fn notify_keys_are_checked_and_named() {
+        let email =
+            "[notify.email]\nsmtp_host = \"smtp.example.se\"\nfrom = \"flexsync@example.se\"\n";
+        for (extra, named) in [
+            (
+                format!("{email}to = [\"hr@example.se\"]\npassword = \"hunter2\"\nusername = \"u\"\n"),
+                "notify.email.password: never write the password in the configuration",
+            ),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nsecurity = \"none\"\n"),
+                "notify.email.security = \"none\"",
+            ),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nsecurity = \"ssl\"\n"),
+                "notify.email.security: \"ssl\"",
+            ),
+            (format!("{email}to = []\n"), "notify.email.to: name at least one"),
+            (format!("{email}to = [\"hr at example\"]\n"), "notify.email.to: \"hr at example\""),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nusername = \"u\"\n"),
+                "notify.email.username: give its password",
+            ),
+            (
+                format!("{email}to = [\"hr@example.se\"]\nwhen = \"sometimes\"\n"),
+                "notify.email.when: \"sometimes\"",
+            ),
+            (
+                "[notify.webhook]\nurl = \"ftp://x\"\n".to_string(),
+                "notify.webhook.url: \"ftp://x\"",
+            ),
+            (
+                "[notify.webhook]\nurl = \"https://x\"\nsecret_env = \"FLEXSYNC_TEST_UNSET_SECRET\"\n"
+                    .to_string(),
+                "notify.webhook.secret_header",
+            ),
+        ] {
+            let error = format!("{:#}", load(&extra).unwrap_err());
+            assert!(error.contains(named), "{extra}: {error}");
+            assert!(!error.contains("hunter2"), "{error}");
+        }
+        let config = load(&format!(
+            "{email}to = [\"hr@example.se\"]\n[notify.webhook]\nurl = \"https://hooks.example.se/x\"\nwhen = \"always\"\n"
+        ))
+        .unwrap();
+        let email = config.notify.email.unwrap();
+        assert_eq!(email.smtp.port, 587, "STARTTLS by default, on its port");
+        assert_eq!(email.when, crate::notify::When::Problems);
+        assert_eq!(
+            config.notify.webhook.unwrap().when,
+            crate::notify::When::Always
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub schedule: RawSchedule,
     #[serde(default)]
     pub daemon: RawDaemon,
+    #[serde(default)]
+    pub notify: RawNotify,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,4 +188,49 @@ pub struct RawDaemon {
     pub listen: Option<String>,
     /// On SIGTERM or Ctrl-C, how long a run in progress may take to finish.
     pub stop_timeout_seconds: Option<u64>,
+    /// A file holding the bearer token the status page (`/`) and the reports ask for when the
+    /// daemon listens on a non-loopback address.
+    pub status_token_file: Option<PathBuf>,
+}
+
+/// `[notify.email]` and `[notify.webhook]`: who hears how each sync went.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub email: Option<RawEmail>,
+    pub webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub smtp_host: String,
+    pub smtp_port: Option<u16>,
+    /// "starttls" (default), "tls" or "none" (loopback only).
+    pub security: Option<String>,
+    /// A PEM file of a certificate authority to trust besides the Mozilla roots.
+    pub tls_ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    /// Refused with a clear message: the password lives in the environment or a file.
+    pub password: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// "always", "changes" or "problems" (default).
+    pub when: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    /// "always", "changes" or "problems" (default).
+    pub when: Option<String>,
+    /// The header that carries the secret, e.g. `Authorization` or `X-Flexsync-Token`.
+    pub secret_header: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub timeout_seconds: Option<u64>,
 }

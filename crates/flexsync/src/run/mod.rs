@@ -16,6 +16,7 @@ use flexsync_scim::ScimClient;
 pub use flexsync_core::outcome::{Outcome, RunKind};
 
 mod apply;
+mod approval;
 mod files;
 mod lock;
 mod memory;
@@ -24,7 +25,10 @@ pub(crate) mod plan;
 mod record;
 mod session;
 
+pub use approval::{Approved, approve_command};
+
 use crate::config::Config;
+use crate::notify::Delivery;
 use crate::report::RunReport;
 
 /// Why a run stopped before its end; each maps to one [`Outcome`].
@@ -155,6 +159,8 @@ pub async fn run(
     );
     let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned)
         .map(|refusal| plan::with_cause(refusal, &plan::likely_causes(config, &read)));
+    let plan_id = approval::plan_id(&planned);
+    let (refusal, approved) = approval::settle(&session, &plan_id, refusal);
     let applied = match (mode, &refusal) {
         (Mode::Sync, None) => {
             apply::apply(
@@ -174,14 +180,37 @@ pub async fn run(
             planned,
             refusal,
             applied,
+            plan_id,
+            approved,
         },
     )
 }
 
-/// One sync as `flexsync sync` carries it out: the run, then its JSON report in the report
-/// folder. The daemon's scheduled runs come through here too.
+/// A sync as `flexsync sync` and the daemon carry it out: how it went, and the messages sent
+/// about it.
+pub struct Synced {
+    /// The run and where its JSON report was written, or why it stopped.
+    pub result: Result<(RunResult, Option<PathBuf>), RunFailure>,
+    /// One per message tried (`[notify]`); a message that failed never fails the sync.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One sync as `flexsync sync` carries it out: the run, its JSON report in the report folder,
+/// then the notifications. The daemon's scheduled runs come through here too.
 /// A report that cannot be written does not undo the run: it becomes a warning in the summary.
-pub async fn sync_and_report(
+pub async fn sync_and_report(config: &Config, allowance: Allowance) -> Synced {
+    let result = sync_and_write(config, allowance).await;
+    let deliveries = match &result {
+        Ok((run, _)) => crate::notify::after_sync(config, run.outcome, &run.report).await,
+        Err(failure) => {
+            let report = RunReport::failed(failure.run_id, failure.outcome(), &failure.error);
+            crate::notify::after_sync(config, failure.outcome(), &report).await
+        }
+    };
+    Synced { result, deliveries }
+}
+
+async fn sync_and_write(
     config: &Config,
     allowance: Allowance,
 ) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
@@ -190,8 +219,8 @@ pub async fn sync_and_report(
         Ok(result) => result,
         Err(failure) => {
             // A run that stopped before its plan still leaves a report saying why.
-            if let Some(run_id) = failure.run_id {
-                let report = RunReport::failed(run_id, failure.outcome(), &failure.error);
+            if failure.run_id.is_some() {
+                let report = RunReport::failed(failure.run_id, failure.outcome(), &failure.error);
                 if let Err(error) = report.write(&config.report_dir) {
                     tracing::warn!(%error, "cannot write the report of a failed run");
                 }

@@ -7,10 +7,11 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde_json::json;
 
 use flexsync_core::desired::Desired;
-use flexsync_core::guard::Refusal;
+use flexsync_core::guard::{PlanId, Refusal};
 use flexsync_core::outcome::Outcome;
 
 use super::apply::Applied;
+use super::approval::{self, Approved, approve_command};
 use super::observe::Observed;
 use super::plan::Planned;
 use super::session::Session;
@@ -27,6 +28,8 @@ pub(super) struct Stages {
     pub(super) planned: Planned,
     pub(super) refusal: Option<Refusal>,
     pub(super) applied: Applied,
+    pub(super) plan_id: PlanId,
+    pub(super) approved: Option<Approved>,
 }
 
 /// Builds the report, settles the outcome and finishes the run in the state store.
@@ -63,6 +66,9 @@ pub(super) fn record(
     });
     // A sync leaves its named changes for `history`: done, failed, or (refused) planned only.
     if let Some(run_id) = session.run_id {
+        if let Some(refusal) = &report.refused {
+            approval::record_refusal(&session, run_id, &stages.plan_id, refusal, &report.planned);
+        }
         let rows: Vec<ChangeRow> = report.changes.iter().map(change_row).collect();
         if let Err(error) = session.store.record_changes(run_id, &rows) {
             tracing::warn!(%error, "could not record the run's changes for history");
@@ -122,6 +128,12 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
         .map(|(external_id, _)| external_id.clone())
         .collect();
     report.refused = refusal.clone();
+    report.plan_id = Some(stages.plan_id.0.clone());
+    report.approved = stages.approved.clone();
+    // Only a sync's refusal is recorded, so only it can be approved.
+    if let (Some(_), Some(run_id)) = (refusal, session.run_id) {
+        report.approve_command = Some(approve_command(run_id.0, config.path.as_deref()));
+    }
 
     report.warnings = config.warnings.clone();
     let managed_groups = desired

@@ -58,6 +58,20 @@ impl Daemon {
         panic!("no `{line}` in /metrics:\n{page}\nlog:\n{}", self.log());
     }
 
+    /// Waits until the daemon answers /livez.
+    async fn wait_until_serving(&mut self, port: u16) {
+        for _ in 0..POLLS {
+            if let Some((200, _)) = get(port, "/livez").await {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the daemon exited early ({status}):\n{}", self.log());
+            }
+            tokio::time::sleep(STEP).await;
+        }
+        panic!("the daemon never answered /livez:\n{}", self.log());
+    }
+
     /// Sends SIGTERM and waits (bounded) for the process to end.
     async fn terminate(&mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
@@ -98,10 +112,17 @@ fn daemon_toml(port: u16) -> String {
 
 /// A plain HTTP/1.1 GET: the status and the body, or none while nothing answers.
 async fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    get_with(port, path, None).await
+}
+
+/// A GET with a bearer token.
+async fn get_with(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.ok()?;
@@ -235,8 +256,25 @@ async fn a_failed_run_is_counted_and_the_daemon_goes_on() {
     );
     assert!(scim.users().is_empty(), "nothing is written");
     let (status, body) = get(port, "/healthz").await.unwrap();
-    assert_eq!(status, 200);
+    assert_eq!(status, 503, "{body}");
     let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "attention", "{health}");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not reach"),
+        "{health}"
+    );
+    assert!(
+        health["remedy"].as_str().unwrap().contains("Flex"),
+        "{health}"
+    );
+    assert_eq!(
+        get(port, "/livez").await.unwrap().0,
+        200,
+        "alive all the same"
+    );
     assert_eq!(health["last_run"]["outcome"], "unreachable", "{health}");
     assert!(health["next_run"].is_string(), "{health}");
     assert!(daemon.child.try_wait().unwrap().is_none(), "still running");
@@ -273,4 +311,284 @@ async fn a_bad_schedule_stops_the_daemon_at_start_with_exit_2() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("schedule.times: \"25:00\""), "{stderr}");
+}
+
+/// The daemon's config section without a run at start: it serves, and waits for 01:00.
+fn waiting_toml(listen: &str) -> String {
+    format!("[schedule]\ntimes = [\"01:00\"]\n[daemon]\nlisten = \"{listen}\"\n")
+}
+
+fn health_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_run_needs_attention_until_its_approved_plan_goes_through() {
+    let mut doc = example();
+    let staff = add_staff(&mut doc, 10);
+    let port = free_port();
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &daemon_toml(port),
+    )
+    .await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let first = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+    for id in &staff[..8] {
+        remove_employee(&mut doc, id);
+    }
+    rig.set_flex(&doc);
+
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"refused\"} 1")
+        .await;
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    let health = health_of(&body);
+    assert_eq!(health["status"], "attention");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("run #2 was refused by guard"),
+        "{health}"
+    );
+    let approve = format!("flexsync approve 2 --config {config}");
+    assert!(
+        health["remedy"].as_str().unwrap().contains(&approve),
+        "{health}"
+    );
+    assert_eq!(
+        get(port, "/livez").await.unwrap(),
+        (200, "{\"status\":\"live\"}".into())
+    );
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+    assert!(
+        rig.users().iter().all(|u| u["active"] == true),
+        "nothing paused"
+    );
+
+    let approved = flexsync_bin(&["approve", "2", "--config", &config, "--by", "ops"]).await;
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        output_text(&approved)
+    );
+    // The restarted daemon's run at start goes through on the approval.
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"done\"} 1")
+        .await;
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health_of(&body)["status"], "ok");
+    assert_eq!(paused_ids(&rig.users()).len(), 8);
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_last_runs_come_back_and_the_status_page_links_their_reports() {
+    let mut doc = example();
+    let staff = add_staff(&mut doc, 10);
+    let port = free_port();
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &waiting_toml(&format!("127.0.0.1:{port}")),
+    )
+    .await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let first = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+    let store = flexsync_state::StateStore::open(&rig.config.state_path).unwrap();
+    let synced = store
+        .runs(1)
+        .unwrap()
+        .remove(0)
+        .finished
+        .unwrap()
+        .as_second() as f64;
+    // The HTML report is written beside the JSON one (by the report renderer); one stands in.
+    let html = rig.config.report_dir.join("run-000001.html");
+    std::fs::write(&html, "<html><body>run 1 report</body></html>").unwrap();
+
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon.wait_until_serving(port).await;
+    let (_, metrics) = get(port, "/metrics").await.unwrap();
+    assert_eq!(
+        sample(&metrics, "flexsync_last_success_timestamp_seconds"),
+        Some(synced),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "flexsync_last_run_timestamp_seconds"),
+        Some(synced)
+    );
+    assert_eq!(
+        sample(&metrics, "flexsync_last_completed_timestamp_seconds"),
+        Some(synced)
+    );
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health_of(&body)["last_run"]["id"], 1);
+
+    let (status, page) = get(port, "/").await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<a href=\"/reports/run-000001.html\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a href=\"/reports/run-000001.json\">"),
+        "{page}"
+    );
+    assert!(page.contains("done create 14"), "{page}");
+    let (status, json) = get(port, "/reports/run-000001.json").await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(health_of(&json)["run_id"], 1);
+    assert_eq!(
+        get(port, "/reports/run-000001.html").await.unwrap(),
+        (200, "<html><body>run 1 report</body></html>".into())
+    );
+    for path in [
+        "/reports/flexsync.db",
+        "/reports/..%2Fflexsync.db",
+        "/reports/run-000001.json.tmp",
+        "/reports/run-000009.json",
+    ] {
+        assert_eq!(get(port, path).await.unwrap().0, 404, "{path}");
+    }
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+
+    // A refused sync by hand; the restarted daemon says so before its next run.
+    for id in &staff[..8] {
+        remove_employee(&mut doc, id);
+    }
+    rig.set_flex(&doc);
+    let refused = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", output_text(&refused));
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon.wait_until_serving(port).await;
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    let health = health_of(&body);
+    assert_eq!(health["last_run"]["outcome"], "refused");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .contains("run #2 was refused by guard"),
+        "{health}"
+    );
+    assert!(
+        health["remedy"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("flexsync approve 2 --config {config}")),
+        "{health}"
+    );
+    let (_, metrics) = get(port, "/metrics").await.unwrap();
+    assert_eq!(
+        sample(&metrics, "flexsync_last_success_timestamp_seconds"),
+        Some(synced),
+        "the last success is still the first sync"
+    );
+    let (_, page) = get(port, "/").await.unwrap();
+    assert!(page.contains("attention"), "{page}");
+    assert!(page.contains("refused by "), "{page}");
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_loopback_the_status_page_and_reports_ask_for_the_bearer_token() {
+    let port = free_port();
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("status-token.txt");
+    write_secret(&token_file, "status-token-81c4\n");
+    let extra = format!(
+        "{}status_token_file = {:?}\n",
+        waiting_toml(&format!("0.0.0.0:{port}")),
+        token_file.display().to_string()
+    );
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let first = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon.wait_until_serving(port).await;
+    for path in ["/", "/reports/run-000001.json"] {
+        let (status, body) = get(port, path).await.unwrap();
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(!body.contains("status-token-81c4"));
+        let (status, _) = get_with(port, path, Some("status-token-81c5"))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{path}: a wrong token");
+        let (status, body) = get_with(port, path, Some("status-token-81c4"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    for open in ["/healthz", "/livez", "/metrics"] {
+        assert_eq!(
+            get(port, open).await.unwrap().0,
+            200,
+            "{open} is for probes"
+        );
+    }
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_that_could_not_be_sent_shows_in_healthz_though_the_run_went_through() {
+    let port = free_port();
+    let closed = free_port();
+    let extra = format!(
+        "{}[notify.email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {closed}\nsecurity = \"none\"\n\
+         from = \"flexsync@example.se\"\nto = [\"hr-it@example.se\"]\nwhen = \"always\"\n",
+        daemon_toml(port)
+    );
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"done\"} 1")
+        .await;
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    let health = health_of(&body);
+    assert_eq!(health["last_run"]["outcome"], "done");
+    assert!(
+        health["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the run went through, but the email was not sent: SMTP 127.0.0.1:"),
+        "{health}"
+    );
+    assert_eq!(health["notifications"][0]["channel"], "email");
+    assert_eq!(rig.users().len(), 4, "the sync itself was carried out");
+    assert_eq!(daemon.terminate().await.code(), Some(0));
+    assert!(
+        daemon.log().contains("could not notify"),
+        "{}",
+        daemon.log()
+    );
 }

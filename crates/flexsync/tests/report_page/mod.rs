@@ -95,6 +95,7 @@ async fn the_html_report_names_the_paused_person_in_a_real_browser() {
     };
     let (result, json) = flexsync::run::sync_and_report(&rig.config, allowance)
         .await
+        .result
         .unwrap();
     let json = json.unwrap();
     let page = json.with_extension("html");
@@ -179,6 +180,7 @@ async fn a_refused_run_shows_what_needs_attention_and_the_tree() {
     rig.set_flex(&doc);
     let (result, json) = flexsync::run::sync_and_report(&rig.config, Allowance::default())
         .await
+        .result
         .unwrap();
     assert_eq!(result.outcome, flexsync::run::Outcome::Refused);
     let page = json.unwrap().with_extension("html");

@@ -362,3 +362,27 @@ pub fn paused_ids(users: &[Value]) -> std::collections::BTreeSet<String> {
         .filter_map(|u| u["externalId"].as_str().map(str::to_string))
         .collect()
 }
+
+/// Runs the `flexsync` binary with `args` to its end (off the async runtime's threads).
+pub async fn flexsync_bin(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(&args)
+            .env_remove("FLEXSYNC_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// stdout and stderr of a finished command, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

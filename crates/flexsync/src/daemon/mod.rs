@@ -1,5 +1,13 @@
 //! `flexsync daemon`: syncs on the schedule, one at a time, until SIGTERM or Ctrl-C, and answers
-//! `GET /healthz` and `GET /metrics` from one `DaemonState`.
+//! `GET /healthz` (503 while the last run needs attention), `GET /livez`, `GET /metrics`, the
+//! status page and the reports from one `DaemonState`, which starts from what the state store
+//! remembers.
+
+mod health;
+mod site;
+
+pub use health::{Attention, attention};
+pub use site::{Site, report_type};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,8 +17,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use jiff::{Timestamp, Zoned};
 use serde_json::{Value, json};
@@ -20,6 +29,7 @@ use tokio::sync::watch;
 use flexsync_core::guard::Allowance;
 
 use crate::config::Config;
+use crate::notify::Delivery;
 use crate::run::{Outcome, RunFailure, RunKind, sync_and_report};
 use crate::schedule::next_run;
 
@@ -53,6 +63,10 @@ pub struct FinishedRun {
     pub report: Option<PathBuf>,
     /// Why the run failed, when it did not produce a report.
     pub error: Option<String>,
+    /// What needs a person after this run (none when it went through).
+    pub attention: Option<Attention>,
+    /// The messages sent about the run.
+    pub deliveries: Vec<Delivery>,
 }
 
 /// What the daemon knows: its runs so far and the next one. Logs each run and renders both
@@ -86,9 +100,17 @@ impl DaemonState {
                 run = %id, outcome = "done", seconds = run.duration.as_secs_f64(), %report,
                 "scheduled sync done"
             ),
-            (None, outcome) => tracing::warn!(
-                run = %id, outcome = outcome.label(), %report, "scheduled sync needs attention"
-            ),
+            (None, outcome) => {
+                let (reason, remedy) = run
+                    .attention
+                    .as_ref()
+                    .map(|a| (a.reason.as_str(), a.remedy.as_str()))
+                    .unwrap_or_default();
+                tracing::warn!(
+                    run = %id, outcome = outcome.label(), %report,
+                    "scheduled sync needs attention: {reason}; to do: {remedy}"
+                )
+            }
         }
         *self.runs.entry(run.outcome).or_insert(0) += 1;
         if run.outcome == Outcome::Done {
@@ -109,17 +131,90 @@ impl DaemonState {
         self.next_run = next_run;
     }
 
-    /// The `/healthz` document.
+    /// The `/healthz` document: `ok`, or `attention` with the reason and the remedy when the
+    /// last run was refused, failed or had records failing, or a message about it was not sent.
     pub fn healthz(&self) -> Value {
-        json!({
+        let last = self.last.as_ref();
+        let mut document = json!({
             "status": "ok",
-            "last_run": self.last.as_ref().map(|run| json!({
+            "last_run": last.map(|run| json!({
                 "id": run.id,
                 "outcome": run.outcome.label(),
                 "finished": rfc3339(&run.finished),
             })),
             "next_run": self.next_run.as_ref().map(rfc3339),
-        })
+        });
+        let Some(run) = last else {
+            return document;
+        };
+        if !run.deliveries.is_empty() {
+            document["notifications"] = json!(run.deliveries);
+        }
+        if let Some(attention) = self.attention() {
+            document["status"] = json!("attention");
+            document["reason"] = json!(attention.reason);
+            document["remedy"] = json!(attention.remedy);
+        }
+        document
+    }
+
+    /// Whether the last run went through and everything about it was said.
+    pub fn healthy(&self) -> bool {
+        self.attention().is_none()
+    }
+
+    /// The last run's attention, with any message about it that was not sent.
+    fn attention(&self) -> Option<Attention> {
+        let run = self.last.as_ref()?;
+        let unsent: Vec<String> = run
+            .deliveries
+            .iter()
+            .filter_map(|d| {
+                d.error
+                    .as_ref()
+                    .map(|e| format!("the {} was not sent: {e}", d.channel))
+            })
+            .collect();
+        match (&run.attention, unsent.is_empty()) {
+            (None, true) => None,
+            (Some(attention), true) => Some(attention.clone()),
+            (None, false) => Some(Attention {
+                reason: format!("the run went through, but {}", unsent.join("; ")),
+                remedy: "check [notify] in the configuration and that its servers answer".into(),
+            }),
+            (Some(attention), false) => Some(Attention {
+                reason: format!("{}; and {}", attention.reason, unsent.join("; ")),
+                remedy: format!(
+                    "{}; and check [notify] in the configuration",
+                    attention.remedy
+                ),
+            }),
+        }
+    }
+
+    /// Starts from what the state store remembers: the last sync (its outcome and what it
+    /// needs), the last that ended done, and the last that applied its plan. A store that
+    /// cannot be read leaves the state empty, with a warning.
+    pub fn restore(&mut self, config: &Config) {
+        let store = match flexsync_state::StateStore::open(&config.state_path) {
+            Ok(store) => store,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the last runs from the state store");
+                return;
+            }
+        };
+        let finished = |outcomes: &[Outcome]| {
+            store
+                .last_sync_ending(outcomes)
+                .ok()
+                .flatten()
+                .and_then(|run| run.finished.map(|at| (run, at)))
+        };
+        self.last_success = finished(&[Outcome::Done]).map(|(_, at)| at);
+        self.last_completed = finished(&[Outcome::Done, Outcome::RecordFailures]).map(|(_, at)| at);
+        if let Some((run, at)) = finished(&Outcome::ALL) {
+            self.last = Some(restored_run(&store, config, &run, at));
+        }
     }
 
     /// The `/metrics` page in Prometheus' text format (see [`crate::metrics`]).
@@ -156,6 +251,45 @@ fn rfc3339(zoned: &Zoned) -> String {
         .to_string()
 }
 
+/// The last sync as the store remembers it.
+fn restored_run(
+    store: &flexsync_state::StateStore,
+    config: &Config,
+    run: &flexsync_state::RunRecord,
+    finished: Timestamp,
+) -> FinishedRun {
+    let summary = run.summary.clone().unwrap_or_default();
+    let count = |key: &str| -> BTreeMap<String, usize> {
+        serde_json::from_value(summary[key].clone()).unwrap_or_default()
+    };
+    let mut operations: BTreeMap<String, Operations> = BTreeMap::new();
+    for kind in count("planned").into_keys() {
+        operations.entry(kind).or_default();
+    }
+    for (kind, n) in count("succeeded") {
+        operations.entry(kind).or_default().ok = n;
+    }
+    for (kind, n) in count("failed") {
+        operations.entry(kind).or_default().failed = n;
+    }
+    let report = config.report_dir.join(format!("run-{:06}.json", run.id.0));
+    FinishedRun {
+        id: Some(run.id.0),
+        outcome: run.outcome.unwrap_or(Outcome::Usage),
+        finished: finished.to_zoned(config.time_zone.clone()),
+        duration: Duration::try_from(finished.duration_since(run.started)).unwrap_or_default(),
+        operations,
+        findings: summary["findings"]
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok()),
+        held: None,
+        report: report.is_file().then_some(report),
+        error: summary["error"].as_str().map(str::to_string),
+        attention: health::attention_of_stored(store, run, config.path.as_deref()),
+        deliveries: Vec::new(),
+    }
+}
+
 type Shared = Arc<Mutex<DaemonState>>;
 
 fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
@@ -164,26 +298,88 @@ fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// `/healthz` and `/metrics` over one shared state.
-pub fn router(state: Shared) -> Router {
+/// What the handlers share: the daemon's state and the pages' settings.
+#[derive(Clone)]
+struct App {
+    state: Shared,
+    site: Arc<Site>,
+}
+
+/// `/healthz`, `/livez`, `/metrics`, the status page `/` and `/reports/{name}`.
+pub fn router(state: Shared, site: Site) -> Router {
     Router::new()
+        .route("/", get(status_page))
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .route("/reports/{name}", get(report))
+        .with_state(App {
+            state,
+            site: Arc::new(site),
+        })
 }
 
-async fn healthz(State(state): State<Shared>) -> axum::Json<Value> {
-    axum::Json(lock(&state).healthz())
+async fn healthz(State(app): State<App>) -> impl IntoResponse {
+    let state = lock(&app.state);
+    let status = if state.healthy() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(state.healthz()))
 }
 
-async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+/// 200 while the daemon serves: a refused or failed run is no reason to restart it.
+async fn livez() -> axum::Json<Value> {
+    axum::Json(json!({"status": "live"}))
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
             crate::metrics::CONTENT_TYPE,
         )],
-        lock(&state).metrics(),
+        lock(&app.state).metrics(),
     )
+}
+
+async fn status_page(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some(refused) = app.site.refuse(&headers) {
+        return refused;
+    }
+    let health = lock(&app.state).healthz();
+    let runs = flexsync_state::StateStore::open(&app.site.state_path)
+        .and_then(|store| store.runs(site::RUNS_LISTED))
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "the status page cannot read the last runs");
+            Vec::new()
+        });
+    Html(site::status_page(&app.site, &health, &runs)).into_response()
+}
+
+async fn report(
+    State(app): State<App>,
+    UrlPath(name): UrlPath<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = app.site.refuse(&headers) {
+        return refused;
+    }
+    let Some(content_type) = report_type(&name) else {
+        return (StatusCode::NOT_FOUND, "no such report\n").into_response();
+    };
+    match tokio::fs::read(app.site.report_dir.join(&name)).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "no such report\n").into_response(),
+    }
 }
 
 /// `flexsync daemon --config F`: loads the configuration, binds the HTTP address, and runs until
@@ -196,7 +392,12 @@ pub async fn run(config_path: &Path) -> Result<Outcome, RunFailure> {
     let listen = config.daemon.listen;
     if !listen.ip().is_loopback() {
         tracing::warn!(
-            "daemon.listen = {listen} is not a loopback address: /healthz and /metrics are open to the network"
+            "daemon.listen = {listen} is not a loopback address: /healthz, /livez and /metrics are open to the network; the status page and the reports ask for the token of daemon.status_token_file{}",
+            if config.daemon.status_token.is_none() {
+                ", which is not set: they are closed"
+            } else {
+                ""
+            }
         );
     }
     let stop = stop_signal().map_err(RunFailure::usage)?;
@@ -237,6 +438,7 @@ pub async fn serve(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Outcome, RunFailure> {
     let state: Shared = Arc::default();
+    lock(&state).restore(&config);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         stop.await;
@@ -247,7 +449,13 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let app = router(state.clone());
+    let site = Site {
+        report_dir: config.report_dir.clone(),
+        state_path: config.state_path.clone(),
+        token: config.daemon.status_token.clone(),
+        guarded: !config.daemon.listen.ip().is_loopback(),
+    };
+    let app = router(state.clone(), site);
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
         let serving = axum::serve(listener, app)
@@ -351,7 +559,9 @@ fn now(config: &Config) -> Zoned {
 async fn scheduled_sync(config: &Config) -> FinishedRun {
     let clock = std::time::Instant::now();
     tracing::info!("scheduled sync starting");
-    let result = sync_and_report(config, Allowance::default()).await;
+    let synced = sync_and_report(config, Allowance::default()).await;
+    let deliveries = synced.deliveries;
+    let result = synced.result;
     let finished = now(config);
     let duration = clock.elapsed();
     match result {
@@ -377,6 +587,8 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
                 held: Some(report.held_back.len()),
                 report: report_path,
                 error: None,
+                attention: attention(report.run_id, result.outcome, Some(report), None),
+                deliveries,
             }
         }
         Err(failure) => FinishedRun {
@@ -389,6 +601,13 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
             held: None,
             report: None,
             error: Some(format!("{:#}", failure.error)),
+            attention: attention(
+                failure.run_id,
+                failure.outcome(),
+                None,
+                Some(&format!("{:#}", failure.error)),
+            ),
+            deliveries,
         },
     }
 }
@@ -471,6 +690,8 @@ mod tests {
             held: Some(1),
             report: None,
             error: None,
+            attention: None,
+            deliveries: Vec::new(),
         }
     }
 
@@ -547,6 +768,13 @@ mod tests {
             held: None,
             report: None,
             error: Some("reading Flex failed; nothing was written".into()),
+            attention: attention(
+                None,
+                Outcome::Unreachable,
+                None,
+                Some("reading Flex failed; nothing was written"),
+            ),
+            deliveries: Vec::new(),
         };
         state.record(failed, None);
         let metrics = state.metrics();
@@ -567,6 +795,41 @@ mod tests {
         assert!(!samples.iter().any(|l| l.starts_with("flexsync_next_run")));
         assert_eq!(state.healthz()["last_run"]["outcome"], "unreachable");
         assert_eq!(state.healthz()["last_run"]["id"], Value::Null);
+        assert!(!state.healthy());
+        assert_eq!(state.healthz()["status"], "attention");
+        let reason = state.healthz()["reason"].as_str().unwrap().to_string();
+        assert!(reason.contains("reading Flex failed"), "{reason}");
+        assert!(
+            state.healthz()["remedy"]
+                .as_str()
+                .unwrap()
+                .contains("next scheduled run")
+        );
+    }
+
+    #[test]
+    fn a_message_that_was_not_sent_needs_attention_though_the_run_went_through() {
+        let mut state = DaemonState::default();
+        let mut run = done_run();
+        run.deliveries = vec![Delivery {
+            channel: "email",
+            run: Some(7),
+            at: "2026-03-29T00:00:13Z".into(),
+            error: Some("SMTP smtp.example.se:587: connection refused".into()),
+        }];
+        state.record(run, None);
+        let health = state.healthz();
+        assert_eq!(health["status"], "attention", "{health}");
+        assert!(
+            health["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the email was not sent: SMTP smtp.example.se:587"),
+            "{health}"
+        );
+        assert_eq!(health["notifications"][0]["channel"], "email");
+        state.record(done_run(), None);
+        assert!(state.healthy(), "the next run's message went out");
     }
 
     #[test]
