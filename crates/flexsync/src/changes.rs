@@ -126,6 +126,24 @@ impl Names<'_> {
             .map_or_else(|| target_id.to_string(), |u| person(&u.values))
     }
 
+    /// Target ids of accounts in a server's message, named: "taken by user 25dd…" reads
+    /// "taken by user Anna Svensson <anna@example.se> (25dd…)".
+    fn name_target_ids(&self, text: &str) -> String {
+        text.split(' ')
+            .map(|word| {
+                let id = word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '-'));
+                let account = (!id.is_empty())
+                    .then(|| self.current.users.iter().find(|u| u.id.as_str() == id))
+                    .flatten();
+                match account {
+                    Some(user) => word.replacen(id, &format!("{} ({id})", person(&user.values)), 1),
+                    None => word.to_string(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     fn manager(&self, external_id: &ExternalId) -> String {
         match self.desired.users.get(external_id) {
             Some(user) => person(&user.values),
@@ -179,7 +197,12 @@ pub fn named_changes(
             action: step.operation.kind(),
             attributes: user_attributes(names, &step.operation),
             reason: step.reason.clone(),
-            result: results.next(external_id, step.operation.kind()),
+            result: match results.next(external_id, step.operation.kind()) {
+                ChangeResult::Failed { error } => ChangeResult::Failed {
+                    error: names.name_target_ids(&error),
+                },
+                other => other,
+            },
         });
     }
     for step in &group_plan.steps {
@@ -200,10 +223,13 @@ pub fn named_changes(
             format!(
                 "held after failing ({}); tried again at {} or when its data changes",
                 waiting.class.as_str(),
-                waiting.next_try
+                minutes(waiting.next_try)
             )
         } else {
-            format!("failed lately; tried again at {}", waiting.next_try)
+            format!(
+                "failed lately; tried again at {}",
+                minutes(waiting.next_try)
+            )
         };
         changes.push(NamedChange {
             external_id: waiting.external_id.clone(),
@@ -216,6 +242,13 @@ pub fn named_changes(
         });
     }
     changes
+}
+
+/// "2026-12-07 11:38 CET": a retry time as people read it, in this machine's zone.
+fn minutes(at: jiff::Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 /// Outcomes in the order they ran, looked up by (external id, action); `None` when the run
@@ -367,5 +400,40 @@ fn group_attributes(names: &Names<'_>, operation: &GroupOperation) -> Vec<Attrib
         GroupOperation::SetGroupManagers { managers, .. } => {
             change("managers now", None, people(managers))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flexsync_core::current::TargetUser;
+
+    #[test]
+    fn accounts_a_server_names_by_id_are_named_for_people() {
+        let other = TargetUser {
+            id: "25dd7225".into(),
+            external_id: None,
+            values: UserValues {
+                given_name: "Other".into(),
+                family_name: "Person".into(),
+                user_name: "clash@example.se".into(),
+                ..UserValues::default()
+            },
+            manager_id: None,
+        };
+        let current = Current {
+            users: vec![other],
+            ..Current::default()
+        };
+        let desired = Desired::default();
+        let names = Names {
+            desired: &desired,
+            current: &current,
+        };
+        assert_eq!(
+            names.name_target_ids("PATCH /Users/25dd7225: userName taken by user 25dd7225."),
+            "PATCH /Users/25dd7225: userName taken by user Other Person <clash@example.se> \
+             (25dd7225)."
+        );
     }
 }

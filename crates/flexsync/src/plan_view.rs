@@ -359,7 +359,11 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
                 v.given_name,
                 v.family_name,
                 v.user_name,
-                if v.active { "active" } else { "paused" },
+                match (v.active, v.employment_start) {
+                    (true, _) => "active",
+                    (false, Some(start)) if start > lookup.today => "not active yet",
+                    (false, _) => "paused",
+                },
                 v.gender.map_or("(none)", |g| g.as_str()),
                 v.exclude_from_surveys.unwrap_or(false),
                 v.employment_start.map_or("?".into(), |d| d.to_string()),
