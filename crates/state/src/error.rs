@@ -6,6 +6,11 @@ use jiff::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error("state store {path}: could not create it readable by its owner only: {source}")]
+    Private {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("state store {path}: could not create the directory {dir}: {source}")]
     CreateDir {
         path: PathBuf,

@@ -11,6 +11,40 @@ use rusqlite::{Connection, Params, Row};
 use crate::error::StateError;
 use crate::schema::{self, MigrateError};
 
+/// Creates `dir` (and its parents) for its owner only; an existing folder is left as it is.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates the database file readable by its owner only, and takes group and other bits off it
+/// and its `-wal` and `-shm` files where an earlier version left them.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
+}
+
 /// How long a call waits for another process's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -31,14 +65,21 @@ struct Inner {
 impl StateStore {
     /// Opens (creating the parent directory and the file if needed) and migrates the database at
     /// `path`.
+    /// The database holds personal data: a folder it creates is its owner's only (0700), and the
+    /// file and its WAL companions are made readable by their owner only (0600), tightened on
+    /// every open.
     pub fn open(path: &Path) -> Result<StateStore, StateError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StateError::CreateDir {
+            private_dir(dir).map_err(|source| StateError::CreateDir {
                 path: path.to_path_buf(),
                 dir: dir.to_path_buf(),
                 source,
             })?;
         }
+        private_files(path).map_err(|source| StateError::Private {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(|source| StateError::Sql {
             path: path.to_path_buf(),
             operation: "open",
@@ -222,6 +263,31 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_and_its_new_folder_are_their_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("flexsync.db");
+        let store = StateStore::open(&path).unwrap();
+        store
+            .begin_run(
+                jiff::Timestamp::UNIX_EPOCH,
+                flexsync_core::outcome::RunKind::Sync,
+            )
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        // An older store left readable by others is tightened when opened.
+        drop(store);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        StateStore::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
     use flexsync_core::current::LinkKind;
     use flexsync_core::retry_hold::FailureClass;
 

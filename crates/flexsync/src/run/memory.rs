@@ -196,7 +196,7 @@ pub(super) struct StoreJournal {
 impl Journal for StoreJournal {
     fn intent(&self, step: &Step) -> Option<i64> {
         let store = &self.store;
-        let detail = serde_json::to_value(step).unwrap_or_default();
+        let detail = super::redact::journal_detail(step);
         match store.record_intent(
             self.run,
             step.operation.external_id(),

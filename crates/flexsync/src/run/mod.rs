@@ -23,6 +23,7 @@ mod memory;
 mod observe;
 pub(crate) mod plan;
 mod record;
+mod redact;
 mod session;
 
 pub use approval::{Approved, approve_command};
