@@ -8,6 +8,7 @@ mod cli;
 mod convergence;
 mod daemon;
 mod groups;
+mod hostile;
 mod interop;
 mod support;
 mod sync;

@@ -44,6 +44,8 @@ pub(super) fn record(
         .any(|o| o.error.as_ref().is_some_and(|e| e.is_refused_token()));
     let outcome = if report.refused.is_some() {
         Outcome::Refused
+    } else if stages.applied.halted.is_some() {
+        Outcome::Usage
     } else if token_refused {
         Outcome::Unreachable
     } else if session.mode == Mode::Sync && report.failure_count() > 0 {
@@ -67,10 +69,18 @@ pub(super) fn record(
             tracing::warn!(%error, "could not record the run's changes for history");
         }
     }
-    session
-        .store
-        .finish_run(session.run_id, jiff::Timestamp::now(), outcome, &summary)
-        .map_err(RunFailure::usage)?;
+    let mut report = report;
+    let finished =
+        session
+            .store
+            .finish_run(session.run_id, jiff::Timestamp::now(), outcome, &summary);
+    match finished {
+        // Writes were made: the report must not be lost with the store; the next run settles it.
+        Err(error) if stages.applied.halted.is_some() => report.warnings.push(format!(
+            "the state store could not record the end of the run: {error}"
+        )),
+        result => result.map_err(RunFailure::usage)?,
+    }
     let Stages {
         desired,
         observed,
@@ -167,6 +177,13 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
              the records it stopped are not counted as failing"
                 .to_string(),
         );
+    }
+    if let Some(reason) = &applied.halted {
+        report.warnings.push(format!(
+            "the state store failed while writing ({reason}): writing stopped there; the steps \
+             listed as \"not written\" were not sent, the files were not delivered, and the \
+             next run plans them again"
+        ));
     }
     report.record_outcomes(applied.outcomes.clone());
     report.delivery = applied.delivery.clone();

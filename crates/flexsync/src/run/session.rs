@@ -1,15 +1,17 @@
 //! A run's place in the state store: the store, the run lock (syncs only), the run's id and
 //! clock, earlier runs that were interrupted, and closing a run that stops part-way.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use serde_json::json;
 
+use flexsync_core::ids::ExternalId;
 use flexsync_core::outcome::Outcome;
 use flexsync_state::{LockGuard, RunId, StateStore};
 
 use super::lock::take_lock;
-use super::memory::settle_interrupted;
+use super::memory::{Interrupted, settle_interrupted};
 use super::{Mode, RunFailure, Stop};
 use crate::config::Config;
 
@@ -22,6 +24,8 @@ pub(super) struct Session {
     pub(super) clock: Instant,
     /// Warnings about earlier runs that stopped part-way (settled by this one).
     pub(super) interrupted: Vec<String>,
+    /// Creates under way when an earlier run stopped: linked as ours if the target holds them.
+    pub(super) interrupted_creates: BTreeSet<ExternalId>,
     _lock: Option<LockGuard>,
 }
 
@@ -37,7 +41,7 @@ impl Session {
                 let lock = take_lock(&store, started).map_err(RunFailure::usage)?;
                 (Some(lock), settle_interrupted(&store, started))
             }
-            Mode::Plan => (None, Vec::new()),
+            Mode::Plan => (None, Interrupted::default()),
         };
         let run_id = store
             .begin_run(started, mode.kind())
@@ -48,7 +52,8 @@ impl Session {
             mode,
             started,
             clock,
-            interrupted,
+            interrupted: interrupted.warnings,
+            interrupted_creates: interrupted.creates,
             _lock: lock,
         })
     }
