@@ -48,6 +48,17 @@ pub enum HttpError {
     Build(String),
     #[error("request failed after {attempts} attempt(s): {message}")]
     Transport { attempts: u32, message: String },
+    /// Redirects are never followed: a server that sends one is misconfigured or hostile, and
+    /// following it would send our data and credentials elsewhere (or take another's answer).
+    #[error(
+        "the server at {from} answered {status}, a redirect to {to}; redirects are not followed: \
+         correct the configured URL if the service has really moved"
+    )]
+    Redirect {
+        status: u16,
+        from: String,
+        to: String,
+    },
 }
 
 /// Counts of what the transport did, for reports and benchmarks.
@@ -77,6 +88,7 @@ impl Transport {
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .tls_danger_accept_invalid_certs(settings.accept_invalid_certs)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("flexsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpError::Build(e.to_string()))?;
@@ -124,6 +136,11 @@ impl Transport {
             }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = build(&self.client).send().await;
+            if let Ok(response) = &result
+                && response.status().is_redirection()
+            {
+                return Err(redirect_error(response));
+            }
             let outcome = match &result {
                 Ok(response) => Outcome::Status {
                     status: response.status().as_u16(),
@@ -164,6 +181,46 @@ impl Transport {
             }
         }
     }
+}
+
+/// The error for a redirect: where the request went and where the server pointed, both without
+/// query (which may hold filters on personal data) or credentials.
+fn redirect_error(response: &reqwest::Response) -> HttpError {
+    let from = response.url();
+    let to = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(
+            || "nowhere (no Location header)".to_string(),
+            |location| match from.join(location) {
+                Ok(to) => bare(&to),
+                Err(_) => format!("{:?}", printable(location)),
+            },
+        );
+    HttpError::Redirect {
+        status: response.status().as_u16(),
+        from: bare(from),
+        to,
+    }
+}
+
+/// A URL as it may be printed: scheme, host, port and path only.
+pub fn bare(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+/// Text a server sent, with control characters replaced, at most 200 characters.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// A reqwest error with its causes, without the URL's query (which may hold filters on

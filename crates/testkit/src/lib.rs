@@ -5,7 +5,10 @@
 //! - [`scim2`]: the third-party `scim2-server` (PyPI) on a loopback port.
 //! - [`canned`]: a tiny HTTP server answering fixed responses, for server behaviours no real
 //!   server here shows.
+//! - [`hostile`]: a proxy in front of an emulator that attacks on request (redirects, echoes,
+//!   oversized and endless bodies, rewritten answers), and the stranger a redirect points to.
 
 pub mod canned;
 pub mod fixtures;
+pub mod hostile;
 pub mod scim2;

@@ -1,4 +1,145 @@
-//! Hostile ends and a failing disk: a state store that fills mid-run, and (in the submodules)
-//! servers that redirect, echo secrets, send oversized bodies or wrong types.
+//! Hostile ends and a failing disk. Flex and SCIM sit behind a [`Hostile`] proxy that attacks
+//! on request; a redirect points at a stranger that records what reached it. Each attack runs
+//! `flexsync sync` as an operator would and checks what reached the stranger, what was written
+//! to Winningtemp, what was printed, what the report and the state store hold, and the exit code.
 
+mod redirects;
 mod store;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use flexsync_emulators::flex::{self, RunningFlex};
+use flexsync_emulators::knobs::Faults;
+use flexsync_emulators::scim::{self, Profile, RunningScim};
+use flexsync_testkit::hostile::{Attack, Hostile, Rule};
+
+use crate::support::*;
+
+/// The emulators behind hostile proxies, a stranger, and a configuration pointing at the proxies.
+pub struct HostileRig {
+    _flex: RunningFlex,
+    pub scim: RunningScim,
+    pub flex_proxy: Hostile,
+    pub scim_proxy: Hostile,
+    pub stranger: Hostile,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub password: String,
+}
+
+/// What one `flexsync sync` came to.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn printed(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl HostileRig {
+    pub async fn start(extra: &str) -> HostileRig {
+        let doc = example();
+        let password = Login::of(&doc).password;
+        let flex = flex::start(flex_data(&doc), Faults::default())
+            .await
+            .unwrap();
+        let scim = scim::start(scim_options(Profile::Extended)).await.unwrap();
+        let flex_proxy = Hostile::proxy(&flex.base_url()).await.unwrap();
+        let scim_proxy = Hostile::proxy(&format!("http://{}", scim.addr))
+            .await
+            .unwrap();
+        let stranger = Hostile::stranger().await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = write_config(
+            dir.path(),
+            &flex_proxy.url(""),
+            &Login::of(&doc),
+            &scim_proxy.url("/api/scim"),
+            TOKEN,
+            extra,
+        );
+        HostileRig {
+            _flex: flex,
+            scim,
+            flex_proxy,
+            scim_proxy,
+            stranger,
+            dir,
+            config_path,
+            password,
+        }
+    }
+
+    pub async fn sync(&self) -> Ran {
+        let config = self.config_path.clone();
+        let out: Output = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_flexsync"))
+                .arg("sync")
+                .arg("--config")
+                .arg(config)
+                .env_remove("FLEXSYNC_LOG")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Everything the run left on disk beside the configuration: reports, the state store.
+    pub fn stored(&self) -> String {
+        let mut text = String::new();
+        collect(self.dir.path(), &mut text);
+        text
+    }
+
+    pub fn write_requests(&self) -> u64 {
+        self.scim
+            .knobs
+            .count_methods(&["POST", "PATCH", "PUT", "DELETE"])
+    }
+
+    pub fn users(&self) -> Vec<Value> {
+        self.scim.users()
+    }
+}
+
+/// The bytes of every file under `dir` but the configuration and its secrets, as text.
+fn collect(dir: &Path, text: &mut String) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, text);
+        } else if !path.file_name().is_some_and(|n| {
+            n.to_string_lossy().contains("flexsync.toml") || n.to_string_lossy().ends_with(".txt")
+        }) {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+pub fn redirect(status: u16, location: String) -> Attack {
+    Attack::Redirect { status, location }
+}
+
+pub fn rule(method: Option<&'static str>, path: &str, attack: Attack) -> Rule {
+    Rule::new(method, path, attack)
+}
+
+pub fn respond(status: u16, body: &str) -> Attack {
+    Attack::Respond {
+        status,
+        body: body.to_string(),
+    }
+}
