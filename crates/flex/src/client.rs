@@ -9,6 +9,7 @@ use base64::Engine as _;
 use flexsync_core::snapshot::{
     Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee, SourcePeriod,
 };
+use flexsync_http::redact::{Scrubber, without_userinfo};
 use flexsync_http::{HttpSettings, Transport, TransportStats};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -131,8 +132,9 @@ impl FromStr for AuthScheme {
 /// The API root for a base URL as customers quote it: a URL without a path gets `prefix`; a URL
 /// with a path is taken as it is. A missing scheme means `https`.
 pub fn api_base_url(base: &str, prefix: &str) -> Result<Url, FlexError> {
+    // Never quoted whole: user information in it may be a password.
     let bad = |reason: &str| FlexError::BaseUrl {
-        url: base.to_string(),
+        url: without_userinfo(base),
         reason: reason.to_string(),
     };
     let text = base.trim();
@@ -202,8 +204,8 @@ pub struct FlexClient {
     base: Url,
     authorization: HeaderValue,
     instance: HeaderValue,
-    /// Texts that must never appear in an error: the password and the header value.
-    secrets: Vec<SecretString>,
+    /// Removes the password and the header value, in any form, from what Flex sends.
+    scrubber: Scrubber,
     companies: Vec<CompanyRef>,
     page_size: u32,
     max_pages: u32,
@@ -247,16 +249,13 @@ impl FlexClient {
         authorization.set_sensitive(true);
         let instance_header = HeaderValue::from_str(&instance)
             .map_err(|_| FlexError::Settings(format!("instance {instance:?} is not valid")))?;
-        let mut secrets = vec![SecretString::from(credentials)];
-        if !password.is_empty() {
-            secrets.push(settings.password.clone());
-        }
+        let scrubber = Scrubber::new([credentials.as_str(), password]);
         let transport = Transport::new(settings.http).map_err(FlexError::Client)?;
         Ok(FlexClient {
             base,
             authorization,
             instance: instance_header,
-            secrets,
+            scrubber,
             companies: settings.companies,
             page_size: settings.page_size,
             max_pages: settings.max_pages,
@@ -650,7 +649,10 @@ impl FlexClient {
             reason: format!("the answer could not be read whole: {}", describe(e)),
         })?;
         if !(200..300).contains(&status) {
-            let message = wire::error_message(&body).map(|m| self.scrub(m));
+            // Scrubbed before it is cut short, and again once decoded from JSON.
+            let body = self.scrubber.scrub_bytes(&body);
+            let message = wire::error_message(&body)
+                .map(|m| self.scrubber.scrub(&m).chars().take(300).collect());
             let what = what.to_string();
             return Err(match status {
                 401 => FlexError::Unauthorized { what, message },
@@ -677,17 +679,6 @@ impl FlexClient {
                 reason,
             }
         })
-    }
-
-    /// Removes any secret from a text the server sent before it goes into an error.
-    fn scrub(&self, mut text: String) -> String {
-        for secret in &self.secrets {
-            let secret = secret.expose_secret();
-            if !secret.is_empty() && text.contains(secret) {
-                text = text.replace(secret, "***");
-            }
-        }
-        text
     }
 }
 

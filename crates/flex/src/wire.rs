@@ -382,7 +382,8 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    Some(text.chars().take(300).collect())
+    // Whole: the caller scrubs secrets from it before cutting it short.
+    Some(text.to_string())
 }
 
 fn finish<K, T>(r: Reader<'_>, key: Result<K, Missing>, build: impl FnOnce(K) -> T) -> Parsed<T> {

@@ -1,8 +1,10 @@
 //! The HTTP transport shared by the Flex and SCIM clients: one `reqwest` client with timeouts,
 //! a cap on concurrent requests, a rate limit kept by the [`rate`] module (`governor`), and
-//! retries decided by the pure [`retry`] module.
+//! retries decided by the pure [`retry`] module. Redirects are never followed; [`redact`] keeps
+//! secrets and server-sent values out of messages.
 
 pub mod rate;
+pub mod redact;
 pub mod retry;
 
 use std::sync::Arc;

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use flexsync_http::{HttpError, HttpSettings, Transport, TransportStats};
+use flexsync_http::redact::{Scrubber, without_values};
+use flexsync_http::{HttpError, HttpSettings, Transport, TransportStats, bare};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
@@ -52,6 +53,8 @@ pub struct ScimClient {
     transport: Transport,
     base: Url,
     token: SecretString,
+    /// Removes the token, in any form a server echoes it in, from what the server sends.
+    scrubber: Scrubber,
     page_size: usize,
     max_pages: usize,
 }
@@ -102,10 +105,18 @@ impl ScimClient {
     pub fn new(settings: ScimSettings) -> Result<ScimClient, ScimError> {
         let base = Url::parse(settings.base_url.trim())
             .map_err(|e| ScimError::Settings(format!("base_url: {e}")))?;
+        if !base.username().is_empty() || base.password().is_some() {
+            // Never repeated: the URL's user information may be a password.
+            return Err(ScimError::Settings(
+                "base_url must not hold credentials (user:password@): the token goes in \
+                 token_file or token_env"
+                    .into(),
+            ));
+        }
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(ScimError::Settings(format!(
                 "base_url must be an http(s) URL, not {:?}",
-                base.as_str()
+                bare(&base)
             )));
         }
         if base.query().is_some() || base.fragment().is_some() {
@@ -125,6 +136,7 @@ impl ScimClient {
         Ok(ScimClient {
             transport,
             base,
+            scrubber: Scrubber::new([settings.token.expose_secret()]),
             token: settings.token,
             page_size: settings.page_size,
             max_pages: settings.max_pages,
@@ -494,15 +506,23 @@ impl ScimClient {
             .to_vec();
         tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
         if !(200..300).contains(&status) {
-            // A careless server may quote our token back; it never goes further than here.
-            let body = if token.is_empty() {
-                body
-            } else {
-                String::from_utf8_lossy(&body)
-                    .replace(token, "***")
-                    .into_bytes()
-            };
-            return Err(status_error(status, &body, resource));
+            // A careless server may quote our token back, in any encoding; it never goes
+            // further than here: scrubbed before the body is cut short, and again once decoded.
+            let body = self.scrubber.scrub_bytes(&body);
+            return Err(match status_error(status, &body, resource) {
+                ScimError::Status {
+                    status,
+                    scim_type,
+                    detail,
+                    resource,
+                } => ScimError::Status {
+                    status,
+                    scim_type: scim_type.map(|t| self.scrubber.scrub(&t)),
+                    detail: self.scrubber.scrub(&detail),
+                    resource,
+                },
+                other => other,
+            });
         }
         Ok(Answer { status, body })
     }
@@ -521,9 +541,10 @@ fn encode<T: Serialize>(value: &T, resource: &str) -> Result<Vec<u8>, ScimError>
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimError> {
+    // Never the value itself: a field of the wrong type may hold anything, our token included.
     let error = |e: serde_json::Error| ScimError::Decode {
         resource: resource.to_string(),
-        message: e.to_string(),
+        message: without_values(&e.to_string()),
     };
     let value: Value = serde_json::from_slice(body).map_err(error)?;
     serde_json::from_value(crate::wire::canonical_keys(value)).map_err(error)

@@ -136,7 +136,9 @@ impl Config {
                 let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
                 format!(" (line {line}, column {column})")
             });
-            anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
+            // Nor the values it quotes: `token = 123456` would be echoed as an integer.
+            let message = flexsync_http::redact::without_values(e.message().trim_end());
+            anyhow!("{}{at}: {message}", path.display())
         })?;
         Ok(raw)
     }

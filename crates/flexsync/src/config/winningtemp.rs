@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 
 use flexsync_scim::ScimSettings;
 
@@ -52,7 +52,14 @@ fn scim_settings(
         wt.token_file.as_deref().map(|p| resolve(base, p)),
         warnings,
     )?;
-    url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+    let url = url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not repeated: what sits before the @ may be a password.
+        bail!(
+            "winningtemp.scim_url holds credentials (user:password@): remove them; the token \
+             goes in token_file or token_env"
+        );
+    }
     let http = http_settings(
         wt.timeout_seconds,
         wt.max_concurrent,

@@ -4,6 +4,7 @@
 //! to Winningtemp, what was printed, what the report and the state store hold, and the exit code.
 
 mod redirects;
+mod secrets;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,10 @@ use flexsync_testkit::hostile::{Attack, Hostile, Rule};
 
 use crate::support::*;
 
+/// The secrets of the hostile rig: a `/` and a `+` make every encoding of them differ.
+pub const HOSTILE_TOKEN: &str = "s3cr3t/T0ken+Q7-hostile";
+pub const HOSTILE_PASSWORD: &str = "pa/ss+W0rd-hostile-9z";
+
 /// The emulators behind hostile proxies, a stranger, and a configuration pointing at the proxies.
 pub struct HostileRig {
     _flex: RunningFlex,
@@ -27,7 +32,6 @@ pub struct HostileRig {
     pub stranger: Hostile,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    pub password: String,
 }
 
 /// What one `flexsync sync` came to.
@@ -45,12 +49,14 @@ impl Ran {
 
 impl HostileRig {
     pub async fn start(extra: &str) -> HostileRig {
-        let doc = example();
-        let password = Login::of(&doc).password;
+        let mut doc = example();
+        doc["ApiUsers"][0]["Password"] = HOSTILE_PASSWORD.into();
         let flex = flex::start(flex_data(&doc), Faults::default())
             .await
             .unwrap();
-        let scim = scim::start(scim_options(Profile::Extended)).await.unwrap();
+        let mut options = scim_options(Profile::Extended);
+        options.token = HOSTILE_TOKEN.to_string();
+        let scim = scim::start(options).await.unwrap();
         let flex_proxy = Hostile::proxy(&flex.base_url()).await.unwrap();
         let scim_proxy = Hostile::proxy(&format!("http://{}", scim.addr))
             .await
@@ -62,7 +68,7 @@ impl HostileRig {
             &flex_proxy.url(""),
             &Login::of(&doc),
             &scim_proxy.url("/api/scim"),
-            TOKEN,
+            HOSTILE_TOKEN,
             extra,
         );
         HostileRig {
@@ -73,28 +79,18 @@ impl HostileRig {
             stranger,
             dir,
             config_path,
-            password,
         }
     }
 
     pub async fn sync(&self) -> Ran {
-        let config = self.config_path.clone();
-        let out: Output = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_flexsync"))
-                .arg("sync")
-                .arg("--config")
-                .arg(config)
-                .env_remove("FLEXSYNC_LOG")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        flexsync(&["sync", "--config", self.config_path.to_str().unwrap()]).await
+    }
+
+    /// Replaces `from` with `to` in the configuration file.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let text = std::fs::read_to_string(&self.config_path).unwrap();
+        assert!(text.contains(from), "{text}");
+        std::fs::write(&self.config_path, text.replace(from, to)).unwrap();
     }
 
     /// Everything the run left on disk beside the configuration: reports, the state store.
@@ -112,6 +108,25 @@ impl HostileRig {
 
     pub fn users(&self) -> Vec<Value> {
         self.scim.users()
+    }
+}
+
+/// Runs the binary as an operator would.
+pub async fn flexsync(args: &[&str]) -> Ran {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out: Output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(args)
+            .env_remove("FLEXSYNC_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

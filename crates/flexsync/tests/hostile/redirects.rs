@@ -54,7 +54,7 @@ async fn a_flex_redirect_is_not_followed_and_nothing_is_taken_from_the_stranger(
     );
     assert!(printed.contains("redirect"), "{printed}");
     assert!(printed.contains(&to), "{printed}");
-    assert!(!printed.contains(&rig.password), "{printed}");
+    assert!(!printed.contains(HOSTILE_PASSWORD), "{printed}");
     assert_eq!(ran.code, 4, "{printed}");
     assert_eq!(rig.write_requests(), 0);
 }
