@@ -644,10 +644,14 @@ impl FlexClient {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.map_err(|e| FlexError::Body {
-            what: what.to_string(),
-            reason: format!("the answer could not be read whole: {}", describe(e)),
-        })?;
+        let body =
+            self.transport
+                .read_body(response)
+                .await
+                .map_err(|source| FlexError::Transport {
+                    what: what.to_string(),
+                    source,
+                })?;
         if !(200..300).contains(&status) {
             // Scrubbed before it is cut short, and again once decoded from JSON.
             let body = self.scrubber.scrub_bytes(&body);
@@ -732,19 +736,6 @@ fn company_label(company: &SourceCompany) -> String {
         Some(number) => format!("{number} ({})", company.id),
         None => company.id.clone(),
     }
-}
-
-/// A reqwest error and its causes, without the URL.
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -29,7 +29,12 @@ pub struct HttpSettings {
     pub retry: RetryPolicy,
     /// Skip TLS certificate verification. Only ever set by explicit operator choice.
     pub accept_invalid_certs: bool,
+    /// The largest body read from one answer; a larger one fails the read ([`read_body`]).
+    pub max_body_bytes: u64,
 }
+
+/// The default cap on one answer's body: far above the largest real page.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -40,6 +45,7 @@ impl Default for HttpSettings {
             rate_per_second: None,
             retry: RetryPolicy::default(),
             accept_invalid_certs: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -61,6 +67,14 @@ pub enum HttpError {
         from: String,
         to: String,
     },
+    #[error(
+        "the answer is larger than {} MB, the most read from this end (raise max_response_mb \
+         if the answer is really this large)",
+        limit.div_ceil(1024 * 1024)
+    )]
+    TooLarge { limit: u64 },
+    #[error("the answer could not be read whole: {0}")]
+    Body(String),
 }
 
 /// Counts of what the transport did, for reports and benchmarks.
@@ -108,6 +122,12 @@ impl Transport {
 
     pub fn stats(&self) -> &TransportStats {
         &self.stats
+    }
+
+    /// Reads an answer's body, chunk by chunk, up to the configured cap: a larger (or endless)
+    /// body fails once the cap is passed, having held no more than the cap in memory.
+    pub async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
+        read_body(response, self.settings.max_body_bytes).await
     }
 
     /// Sends the request that `build` makes, retrying as the policy decides. `idempotent` says
@@ -183,6 +203,28 @@ impl Transport {
             }
         }
     }
+}
+
+/// Reads a body of at most `limit` bytes.
+pub async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, HttpError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Err(HttpError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError::Body(describe(&e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(HttpError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The error for a redirect: where the request went and where the server pointed, both without

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use flexsync_http::redact::{Scrubber, without_values};
-use flexsync_http::{HttpError, HttpSettings, Transport, TransportStats, bare};
+use flexsync_http::{HttpSettings, Transport, TransportStats, bare};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
@@ -493,17 +493,14 @@ impl ScimClient {
                 source,
             })?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ScimError::Transport {
-                resource: resource.to_string(),
-                source: HttpError::Transport {
-                    attempts: 1,
-                    message: format!("reading the body: {}", e.without_url()),
-                },
-            })?
-            .to_vec();
+        let body =
+            self.transport
+                .read_body(response)
+                .await
+                .map_err(|source| ScimError::Transport {
+                    resource: resource.to_string(),
+                    source,
+                })?;
         tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
         if !(200..300).contains(&status) {
             // A careless server may quote our token back, in any encoding; it never goes

@@ -33,6 +33,21 @@ pub(super) fn http_settings(
     http
 }
 
+/// Sets the largest answer read from an end (`max_response_mb`, default 64 MB).
+pub(super) fn with_body_limit(
+    mut http: HttpSettings,
+    max_response_mb: Option<u64>,
+    section: &str,
+) -> Result<HttpSettings> {
+    if let Some(mb) = max_response_mb {
+        if mb == 0 || mb > 4096 {
+            bail!("{section}.max_response_mb: {mb} is not between 1 and 4096");
+        }
+        http.max_body_bytes = mb * 1024 * 1024;
+    }
+    Ok(http)
+}
+
 /// Resolves a secret from exactly one of: inline value, environment variable, file.
 pub(super) fn secret(
     key: &str,

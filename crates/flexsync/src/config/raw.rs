@@ -51,6 +51,8 @@ pub struct RawFlex {
     /// Requests per second at most (retries included); none = no limit.
     pub rate_per_second: Option<f64>,
     pub danger_accept_invalid_certs: Option<bool>,
+    /// The largest answer read, in MB (default 64); a larger one fails the read.
+    pub max_response_mb: Option<u64>,
 }
 
 /// A number or a text in TOML: `companies = [1010, "1020"]`.
@@ -86,6 +88,8 @@ pub struct RawWinningtemp {
     /// Requests per second at most (retries included); none = no limit.
     pub rate_per_second: Option<f64>,
     pub danger_accept_invalid_certs: Option<bool>,
+    /// The largest answer read, in MB (default 64); a larger one fails the read.
+    pub max_response_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

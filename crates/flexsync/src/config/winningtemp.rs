@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use flexsync_scim::ScimSettings;
 
 use super::DEFAULT_USER_EXTENSION;
-use super::connection::{http_settings, secret};
+use super::connection::{http_settings, secret, with_body_limit};
 use super::paths::resolve;
 use super::raw::RawWinningtemp;
 
@@ -68,6 +68,7 @@ fn scim_settings(
         "winningtemp",
         warnings,
     );
+    let http = with_body_limit(http, wt.max_response_mb, "winningtemp")?;
     Ok(ScimSettings {
         base_url: wt.scim_url,
         token,

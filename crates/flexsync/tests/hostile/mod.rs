@@ -3,6 +3,7 @@
 //! `flexsync sync` as an operator would and checks what reached the stranger, what was written
 //! to Winningtemp, what was printed, what the report and the state store hold, and the exit code.
 
+mod bodies;
 mod redirects;
 mod secrets;
 mod store;
@@ -86,6 +87,27 @@ impl HostileRig {
         flexsync(&["sync", "--config", self.config_path.to_str().unwrap()]).await
     }
 
+    /// A sync under `/usr/bin/time`, with the most memory it held (kB), where that tool exists.
+    pub async fn sync_measured(&self) -> (Ran, Option<u64>) {
+        let time = Path::new("/usr/bin/time");
+        if !time.exists() {
+            return (self.sync().await, None);
+        }
+        let config = self.config_path.to_str().unwrap().to_string();
+        let bin = env!("CARGO_BIN_EXE_flexsync");
+        let ran = run_command(
+            "/usr/bin/time",
+            &["-f", "max_rss_kb=%M", bin, "sync", "--config", &config],
+        )
+        .await;
+        let rss = ran
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("max_rss_kb="))
+            .and_then(|kb| kb.trim().parse().ok());
+        (ran, rss)
+    }
+
     /// Replaces `from` with `to` in the configuration file.
     pub fn edit_config(&self, from: &str, to: &str) {
         let text = std::fs::read_to_string(&self.config_path).unwrap();
@@ -113,9 +135,14 @@ impl HostileRig {
 
 /// Runs the binary as an operator would.
 pub async fn flexsync(args: &[&str]) -> Ran {
+    run_command(env!("CARGO_BIN_EXE_flexsync"), args).await
+}
+
+async fn run_command(program: &str, args: &[&str]) -> Ran {
+    let program = program.to_string();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out: Output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_flexsync"))
+        Command::new(program)
             .args(args)
             .env_remove("FLEXSYNC_LOG")
             .output()
