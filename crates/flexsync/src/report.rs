@@ -157,9 +157,7 @@ impl RunReport {
         };
         let path = dir.join(name);
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, text)?;
-        std::fs::rename(&temporary, &path)?;
+        crate::safe_write::write_atomically(&path, text.as_bytes())?;
         Ok(path)
     }
 
