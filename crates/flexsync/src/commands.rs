@@ -11,6 +11,7 @@ use flexsync_emulators::knobs::Faults;
 use crate::cli::{Cli, Command, EmulateCommand, FaultArgs};
 use crate::config::Config;
 use crate::run::{self, Ends, Mode, Outcome, RunFailure, sync_and_report};
+use crate::terminal::printable;
 
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
@@ -34,7 +35,7 @@ pub fn main(cli: Cli) -> i32 {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(outcome) => outcome.exit_code(),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", printable(&format!("{:#}", failure.error)));
             failure.outcome().exit_code()
         }
     }
@@ -91,7 +92,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             .await?;
             match crate::plan_view::explain(&result, &who) {
                 Ok(text) => {
-                    print!("{text}");
+                    print!("{}", printable(&text));
                     Ok(Outcome::Done)
                 }
                 Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
@@ -126,7 +127,7 @@ async fn plan_or_sync(
 ) -> Result<Outcome, RunFailure> {
     let config = Config::load(path).map_err(RunFailure::usage)?;
     for warning in &config.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", printable(warning));
     }
     let (result, written) = match mode {
         Mode::Sync => sync_and_report(&config, allowance).await?,
@@ -150,14 +151,23 @@ async fn plan_or_sync(
         if mode == Mode::Plan {
             print!(
                 "{}",
-                crate::plan_view::render(&result.plan, &result.desired, &result.current, 200)
+                printable(&crate::plan_view::render(
+                    &result.plan,
+                    &result.desired,
+                    &result.current,
+                    200
+                ))
             );
             print!(
                 "{}",
-                crate::plan_view::render_groups(&result.group_plan, &result.desired, 100)
+                printable(&crate::plan_view::render_groups(
+                    &result.group_plan,
+                    &result.desired,
+                    100
+                ))
             );
         }
-        print!("{}", result.report.render());
+        print!("{}", printable(&result.report.render()));
         if let Some(path) = written {
             println!("  report: {}", path.display());
         }
@@ -231,12 +241,18 @@ fn history(
         let changes = store
             .changes_of_run(flexsync_state::RunId(run))
             .map_err(RunFailure::usage)?;
-        print!("{}", crate::history_view::run_changes(run, &changes));
+        print!(
+            "{}",
+            printable(&crate::history_view::run_changes(run, &changes))
+        );
         return Ok(Outcome::Done);
     }
     if let Some(who) = who {
         let changes = store.all_changes().map_err(RunFailure::usage)?;
-        print!("{}", crate::history_view::person_changes(who, &changes));
+        print!(
+            "{}",
+            printable(&crate::history_view::person_changes(who, &changes))
+        );
         return Ok(Outcome::Done);
     }
     let runs = store.runs(limit).map_err(RunFailure::usage)?;

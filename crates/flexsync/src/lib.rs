@@ -15,6 +15,7 @@
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
 //! - [`demo`]: `flexsync demo`, everything local.
+//! - [`terminal`]: text made safe to print (no control characters).
 //! - [`safe_write`]: files written through exclusive, unpredictable temporary names.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
@@ -32,4 +33,5 @@ pub mod report;
 pub mod run;
 pub mod safe_write;
 pub mod schedule;
+pub mod terminal;
 pub mod tree_view;

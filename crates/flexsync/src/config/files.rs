@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::file_writer::{Destination, SftpTarget};
+use crate::file_writer::{Cells, Destination, SftpTarget};
 
 use super::FileChannel;
 use super::paths::{beside, resolve};
@@ -31,6 +31,11 @@ pub(super) fn file_channel(
         destination,
         last_delivery_dir,
         columns: files.columns,
+        cells: if files.raw_values == Some(true) {
+            Cells::Raw
+        } else {
+            Cells::Neutralised
+        },
     }))
 }
 

@@ -61,6 +61,8 @@ pub struct FileChannel {
     pub destination: Destination,
     pub last_delivery_dir: PathBuf,
     pub columns: FileColumns,
+    /// Formula-like cells neutralised (the default) or raw (`raw_values = true`).
+    pub cells: crate::file_writer::Cells,
 }
 
 /// The checked configuration.

@@ -102,6 +102,8 @@ pub struct RawFiles {
     pub last_delivery_dir: Option<PathBuf>,
     #[serde(default)]
     pub columns: FileColumns,
+    /// Cells exactly as the values are: no leading `'` before `=`, `+`, `-`, `@`, tab or CR.
+    pub raw_values: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

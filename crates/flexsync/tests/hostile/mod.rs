@@ -4,6 +4,7 @@
 //! to Winningtemp, what was printed, what the report and the state store hold, and the exit code.
 
 mod bodies;
+mod cells;
 mod redirects;
 mod secrets;
 mod store;
@@ -50,7 +51,11 @@ impl Ran {
 
 impl HostileRig {
     pub async fn start(extra: &str) -> HostileRig {
-        let mut doc = example();
+        HostileRig::start_with(example(), extra).await
+    }
+
+    /// The rig serving `doc` (its API user's password replaced by [`HOSTILE_PASSWORD`]).
+    pub async fn start_with(mut doc: Value, extra: &str) -> HostileRig {
         doc["ApiUsers"][0]["Password"] = HOSTILE_PASSWORD.into();
         let flex = flex::start(flex_data(&doc), Faults::default())
             .await
