@@ -80,7 +80,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
         Command::Check { config } => check(&config).await,
         Command::Daemon { config } => crate::daemon::run(&config).await,
         Command::Explain { config, who } => {
-            let config = Config::load(&config).map_err(RunFailure::usage)?;
+            let config = load_warned(&config)?;
             let ends = Ends::connect(&config)?;
             let result = run::run(
                 &config,
@@ -125,10 +125,7 @@ async fn plan_or_sync(
     allowance: Allowance,
     json: bool,
 ) -> Result<Outcome, RunFailure> {
-    let config = Config::load(path).map_err(RunFailure::usage)?;
-    for warning in &config.warnings {
-        eprintln!("warning: {}", printable(warning));
-    }
+    let config = load_warned(path)?;
     let (result, written) = match mode {
         Mode::Sync => sync_and_report(&config, allowance).await?,
         Mode::Plan => {
@@ -175,8 +172,17 @@ async fn plan_or_sync(
     Ok(result.outcome)
 }
 
-async fn check(path: &Path) -> Result<Outcome, RunFailure> {
+/// Loads the configuration and prints its warnings (TLS off, secrets open to others, ...).
+fn load_warned(path: &Path) -> Result<Config, RunFailure> {
     let config = Config::load(path).map_err(RunFailure::usage)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {}", printable(warning));
+    }
+    Ok(config)
+}
+
+async fn check(path: &Path) -> Result<Outcome, RunFailure> {
+    let config = load_warned(path)?;
     let ends = Ends::connect(&config)?;
     let unreachable = RunFailure::unreachable;
     let companies = ends

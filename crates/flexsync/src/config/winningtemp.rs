@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use flexsync_scim::ScimSettings;
 
 use super::DEFAULT_USER_EXTENSION;
-use super::connection::{http_settings, secret, with_body_limit};
+use super::connection::{http_settings, plain_http_warning, secret, with_body_limit};
 use super::paths::resolve;
 use super::raw::RawWinningtemp;
 
@@ -60,6 +60,7 @@ fn scim_settings(
              goes in token_file or token_env"
         );
     }
+    warnings.extend(plain_http_warning("winningtemp.scim_url", &url));
     let http = http_settings(
         wt.timeout_seconds,
         wt.max_concurrent,

@@ -400,12 +400,18 @@ fn check_file_name(name: &str) -> Result<(), FileError> {
     }
 }
 
-fn check_remote_dir(dir: &str) -> Result<(), FileError> {
+pub fn check_remote_dir(dir: &str) -> Result<(), FileError> {
     if dir.starts_with('-') || dir.contains(UNSAFE) || dir.chars().any(char::is_control) {
         return Err(FileError::BadName {
             name: dir.to_string(),
             reason: "the remote folder cannot start with '-' or hold quotes, '\\', '*', '?', \
                      '[', ']' or control characters",
+        });
+    }
+    if dir.split('/').any(|part| part == "..") {
+        return Err(FileError::BadName {
+            name: dir.to_string(),
+            reason: "the remote folder cannot climb out with '..'",
         });
     }
     Ok(())

@@ -26,12 +26,21 @@ async fn a_formula_name_is_neutralised_and_an_escape_sequence_reaches_neither_fi
     assert_eq!(ran.code, 0, "{}", ran.printed());
     let csv = users_csv(&rig);
     assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
-    assert!(!csv.contains(";\"=HYPERLINK") && !csv.contains(";=HYPERLINK"), "{csv}");
+    assert!(
+        !csv.contains(";\"=HYPERLINK") && !csv.contains(";=HYPERLINK"),
+        "{csv}"
+    );
     assert!(csv.contains("Nils[2J]0;pwnedson"), "{csv}");
     assert!(!csv.contains('\u{1b}') && !csv.contains('\u{7}'), "{csv}");
     let printed = ran.printed();
-    assert!(printed.contains("Nils[2J]0;pwnedson"), "the name is shown: {printed}");
-    assert!(!printed.contains('\u{1b}') && !printed.contains('\u{7}'), "{printed:?}");
+    assert!(
+        printed.contains("Nils[2J]0;pwnedson"),
+        "the name is shown: {printed}"
+    );
+    assert!(
+        !printed.contains('\u{1b}') && !printed.contains('\u{7}'),
+        "{printed:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ mod bodies;
 mod cells;
 mod redirects;
 mod secrets;
+mod smaller;
 mod store;
 
 use std::path::{Path, PathBuf};
