@@ -380,7 +380,9 @@ impl ScimClient {
         let mut items: Vec<T> = Vec::new();
         let mut start: u64 = 1;
         let mut previous_first: Option<String> = None;
+        let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for _ in 0..self.max_pages {
+            let mut repeated: usize = 0;
             let mut query = vec![
                 ("startIndex", start.to_string()),
                 ("count", self.page_size.to_string()),
@@ -415,14 +417,25 @@ impl ScimClient {
             for (offset, raw) in page.resources.into_iter().enumerate() {
                 let position = start + offset as u64;
                 let id = raw.get("id").and_then(Value::as_str).map(str::to_string);
+                // A resource listed again (a careless or hostile server) is one resource: planning
+                // it twice would write to it twice.
+                if let Some(id) = &id
+                    && !seen.insert(id.clone())
+                {
+                    repeated += 1;
+                    continue;
+                }
                 let item = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
                     resource: format!(
                         "{resource}, record {position}{}",
                         id.map(|id| format!(" (id {id})")).unwrap_or_default()
                     ),
-                    message: e.to_string(),
+                    message: without_values(&e.to_string()),
                 })?;
                 items.push(item);
+            }
+            if repeated > 0 {
+                tracing::warn!(%resource, repeated, "the SCIM server listed resources more than once; each is read once");
             }
             match next_page(start, got, page.total_results, items.len() as u64) {
                 Paging::Next(next) => start = next,

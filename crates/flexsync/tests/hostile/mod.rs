@@ -28,7 +28,7 @@ pub const HOSTILE_PASSWORD: &str = "pa/ss+W0rd-hostile-9z";
 
 /// The emulators behind hostile proxies, a stranger, and a configuration pointing at the proxies.
 pub struct HostileRig {
-    _flex: RunningFlex,
+    pub flex: RunningFlex,
     pub scim: RunningScim,
     pub flex_proxy: Hostile,
     pub scim_proxy: Hostile,
@@ -79,7 +79,7 @@ impl HostileRig {
             extra,
         );
         HostileRig {
-            _flex: flex,
+            flex,
             scim,
             flex_proxy,
             scim_proxy,
