@@ -114,16 +114,14 @@ impl Config {
     /// file's folder.
     pub fn load(path: &Path) -> Result<Config> {
         let raw = Config::read_raw(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_raw(raw, base)
+        Config::from_raw(raw, &base_of(path)?)
     }
 
     /// Only where the state store is: for `history`, which reads nothing else, so it needs no
     /// secret in the environment and no network.
     pub fn state_path_of(path: &Path) -> Result<PathBuf> {
         let raw = Config::read_raw(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Ok(state_path(&raw.state, base))
+        Ok(state_path(&raw.state, &base_of(path)?))
     }
 
     /// Reads and parses a configuration file, without checking it.
@@ -184,6 +182,18 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// The folder relative paths in the file at `path` are taken from, made absolute: a child
+/// process run from another folder (`sftp`) must find them too.
+fn base_of(path: &Path) -> Result<PathBuf> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    std::path::absolute(if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    })
+    .with_context(|| format!("cannot tell where {} is", path.display()))
 }
 
 #[cfg(test)]

@@ -259,6 +259,19 @@ struct SftpOutcome {
     stderr: String,
 }
 
+/// The environment variables the `sftp` child keeps; all others are dropped.
+const SFTP_ENVIRONMENT: [&str; 9] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+];
+
 /// Runs `sftp` in batch mode with the commands on stdin, from `local_dir` (where `put` finds
 /// its files). No user or system ssh configuration is read; only key login is tried.
 fn run_sftp(target: &SftpTarget, local_dir: &Path, batch: &str) -> Result<SftpOutcome, FileError> {
@@ -268,6 +281,12 @@ fn run_sftp(target: &SftpTarget, local_dir: &Path, batch: &str) -> Result<SftpOu
         .trim_matches('"')
         .to_string();
     let mut child = Command::new("sftp")
+        // Only what ssh needs: never the secrets the configuration reads from the environment.
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| {
+            name.to_str()
+                .is_some_and(|name| SFTP_ENVIRONMENT.contains(&name))
+        }))
         .current_dir(local_dir)
         .args(["-b", "-", "-F", "none", "-i", &key, "-P"])
         .arg(target.port.to_string())
