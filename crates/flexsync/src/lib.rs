@@ -13,6 +13,7 @@
 //! - [`commands`]: what each command does.
 //! - [`schedule`]: when the daemon's next run is due (pure).
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz` and `/metrics`.
+//! - [`daemon_listener`]: the daemon's listener: a connection cap and a header timeout.
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
 //! - [`demo`]: `flexsync demo`, everything local.
 //! - [`terminal`]: text made safe to print (no control characters).
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod daemon_listener;
 pub mod demo;
 pub mod file_writer;
 pub mod history_view;

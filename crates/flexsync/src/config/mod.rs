@@ -51,6 +51,10 @@ pub const DEFAULT_USER_EXTENSION: &str =
 pub struct DaemonSettings {
     pub listen: SocketAddr,
     pub stop_timeout: Duration,
+    /// Connections held at once; a new one evicts the oldest.
+    pub max_connections: usize,
+    /// A connection unanswered this long (a request never finished, an idle one) is closed.
+    pub header_timeout: Duration,
 }
 
 pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";

@@ -190,4 +190,10 @@ pub struct RawDaemon {
     pub listen: Option<String>,
     /// On SIGTERM or Ctrl-C, how long a run in progress may take to finish.
     pub stop_timeout_seconds: Option<u64>,
+    /// Connections to /healthz and /metrics held at once (default 64); a new one evicts the
+    /// oldest.
+    pub max_connections: Option<usize>,
+    /// A connection that has not sent a whole request within this many seconds is closed
+    /// (default 10).
+    pub header_timeout_seconds: Option<u64>,
 }
