@@ -153,3 +153,30 @@ async fn a_disk_that_fills_among_group_writes_stops_them_and_the_next_run_reconc
         .len();
     disk_fills_after(users + 2).await;
 }
+
+/// The same through the binary: exit 2, the summary printed, and a report in the report folder
+/// listing what was not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_disk_fills_exits_2_and_leaves_a_report() {
+    let rig = super::HostileRig::start("").await;
+    let path = rig.dir.path().join("flexsync.db");
+    fill_disk_after(&path, 2);
+    let ran = rig.sync().await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, 2, "{printed}");
+    assert!(
+        printed.contains("the state store failed while writing"),
+        "{printed}"
+    );
+    assert_eq!(rig.write_requests(), 2, "{printed}");
+    let stored = rig.stored();
+    assert!(stored.contains("\"kind\": \"sync\""), "no report on disk");
+    assert!(
+        stored.contains("not written: the state store could not record"),
+        "{printed}"
+    );
+    free_disk(&path);
+    let again = rig.sync().await;
+    assert_eq!(again.code, 0, "{}", again.printed());
+    assert_eq!(rig.users().len(), 4);
+}
