@@ -1,8 +1,10 @@
 //! The Flex HRM client: settings, authentication, paged reads, and the full read of the
 //! configured companies into a [`Snapshot`].
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::str::FromStr;
 
 use base64::Engine as _;
@@ -551,7 +553,10 @@ impl FlexClient {
     ) -> Result<Vec<Value>, FlexError> {
         let mut items: Vec<Value> = Vec::new();
         let mut total: Option<u64> = None;
-        let mut previous: Option<Vec<Value>> = None;
+        // Pages and records are compared by fingerprint, not kept twice: a page may be large.
+        let hashing = RandomState::new();
+        let mut previous: Option<u64> = None;
+        let mut previous_body: Option<u64> = None;
         for page_index in 0..self.max_pages {
             let mut url = self.url(path);
             {
@@ -562,8 +567,15 @@ impl FlexClient {
                 query.append_pair("pageIndex", &page_index.to_string());
                 query.append_pair("pageSize", &self.page_size.to_string());
             }
-            let body = self.get_json(url, what).await?;
-            let page = wire::parse_page(&body).map_err(|reason| FlexError::Body {
+            let (body, content_type) = self.get_body(url, what).await?;
+            // A server that ignores paging sends the same page again: seen before it is parsed
+            // when the answer is the same to the byte, after (by its items) otherwise.
+            let body_fingerprint = hashing.hash_one(&body);
+            if previous_body.replace(body_fingerprint) == Some(body_fingerprint) {
+                return same_page_again(items, total, what);
+            }
+            let body = parse_json(&body, content_type.as_deref(), what)?;
+            let page = wire::take_page(body).map_err(|reason| FlexError::Body {
                 what: what.to_string(),
                 reason: format!("unexpected answer: {reason}"),
             })?;
@@ -580,21 +592,17 @@ impl FlexClient {
             if page.items.is_empty() {
                 return finish_list(items, total, what);
             }
-            // A server that ignores paging sends the same page again.
-            if previous.as_ref() == Some(&page.items) {
-                return match total {
-                    None => Ok(items),
-                    Some(_) => Err(FlexError::Body {
-                        what: what.to_string(),
-                        reason: "Flex sent the same page twice, so paging does not work and \
-                                 the read would be partial"
-                            .to_string(),
-                    }),
-                };
+            let fingerprint =
+                hashing.hash_one(serde_json::to_string(&page.items).unwrap_or_default());
+            if previous == Some(fingerprint) {
+                return same_page_again(items, total, what);
             }
-            items.extend(page.items.iter().cloned());
+            items.extend(page.items);
             if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
-                let distinct: BTreeSet<String> = items.iter().map(Value::to_string).collect();
+                let distinct: BTreeSet<u64> = items
+                    .iter()
+                    .map(|item| hashing.hash_one(item.to_string()))
+                    .collect();
                 if (distinct.len() as u64) < total {
                     return Err(FlexError::Unstable {
                         what: what.to_string(),
@@ -606,7 +614,7 @@ impl FlexClient {
                 }
                 return Ok(items);
             }
-            previous = Some(page.items);
+            previous = Some(fingerprint);
         }
         Err(FlexError::PageCap {
             what: what.to_string(),
@@ -622,8 +630,8 @@ impl FlexClient {
         url
     }
 
-    /// One GET, judged: a 2xx answer with a JSON body, or an error naming `what`.
-    async fn get_json(&self, url: Url, what: &str) -> Result<Value, FlexError> {
+    /// One GET, judged: the body of a 2xx answer and its content type, or an error naming `what`.
+    async fn get_body(&self, url: Url, what: &str) -> Result<(Vec<u8>, Option<String>), FlexError> {
         let response = self
             .transport
             .send(true, |client| {
@@ -669,21 +677,44 @@ impl FlexClient {
                 },
             });
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            let reason = if e.is_eof() {
-                format!("the answer ends before its JSON does (cut off?): {e}")
-            } else {
-                format!(
-                    "the answer is not JSON (content type {}): {e}",
-                    content_type.as_deref().unwrap_or("not given")
-                )
-            };
-            FlexError::Body {
-                what: what.to_string(),
-                reason,
-            }
-        })
+        Ok((body, content_type))
     }
+}
+
+/// A page came again: a server that ignores paging. Without a total, what was read is all there
+/// is; with one, the read would be partial.
+fn same_page_again(
+    items: Vec<Value>,
+    total: Option<u64>,
+    what: &str,
+) -> Result<Vec<Value>, FlexError> {
+    match total {
+        None => Ok(items),
+        Some(_) => Err(FlexError::Body {
+            what: what.to_string(),
+            reason: "Flex sent the same page twice, so paging does not work and the read would \
+                     be partial"
+                .to_string(),
+        }),
+    }
+}
+
+/// A 2xx body as JSON, or an error saying how it is not.
+fn parse_json(body: &[u8], content_type: Option<&str>, what: &str) -> Result<Value, FlexError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let reason = if e.is_eof() {
+            format!("the answer ends before its JSON does (cut off?): {e}")
+        } else {
+            format!(
+                "the answer is not JSON (content type {}): {e}",
+                content_type.unwrap_or("not given")
+            )
+        };
+        FlexError::Body {
+            what: what.to_string(),
+            reason,
+        }
+    })
 }
 
 fn finish_list(items: Vec<Value>, total: Option<u64>, what: &str) -> Result<Vec<Value>, FlexError> {
