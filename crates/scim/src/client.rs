@@ -295,7 +295,7 @@ impl ScimClient {
         let body: Value = self.get_json(&[endpoint]).await?;
         list_items(body).map_err(|message| ScimError::Decode {
             resource: describe(&Method::GET, &[endpoint]),
-            message,
+            message: without_values(&message),
         })
     }
 

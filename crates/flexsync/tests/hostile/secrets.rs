@@ -129,3 +129,29 @@ async fn a_numeric_inline_secret_is_not_echoed_in_the_config_error() {
     assert!(ran.printed().contains("invalid type"), "{}", ran.printed());
     assert!(!ran.printed().contains("987654321"), "{}", ran.printed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_a_wrong_typed_discovery_list_or_user_is_not_quoted() {
+    let list = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{{"id":"User","name":"User","endpoint":"/Users","schema":"urn:ietf:params:scim:schemas:core:2.0:User","schemaExtensions":"{HOSTILE_TOKEN}"}}]}}"#
+    );
+    let users = format!(
+        r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{{"id":"1","userName":"a@example.se","active":"{HOSTILE_TOKEN}"}}]}}"#
+    );
+    for (path, body) in [
+        ("/api/scim/ResourceTypes", list),
+        ("/api/scim/Users", users),
+    ] {
+        let rig = HostileRig::start("").await;
+        rig.scim_proxy
+            .attack(rule(Some("GET"), path, respond(200, &body)));
+        let ran = rig.sync().await;
+        assert_eq!(ran.code, 4, "{path}: {}", ran.printed());
+        assert!(
+            ran.printed().contains("invalid type"),
+            "{path}: {}",
+            ran.printed()
+        );
+        assert_no_leak(&rig, &ran, HOSTILE_TOKEN);
+    }
+}
