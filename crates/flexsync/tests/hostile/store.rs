@@ -180,3 +180,20 @@ async fn a_sync_whose_disk_fills_exits_2_and_leaves_a_report() {
     assert_eq!(again.code, 0, "{}", again.printed());
     assert_eq!(rig.users().len(), 4);
 }
+
+/// With the report folder unusable too, the report goes to stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_that_cannot_be_written_goes_to_stderr() {
+    let rig = super::HostileRig::start("[report]\ndir = \"not-a-folder\"\n").await;
+    std::fs::write(rig.dir.path().join("not-a-folder"), "a file").unwrap();
+    fill_disk_after(&rig.dir.path().join("flexsync.db"), 2);
+    let ran = rig.sync().await;
+    assert_eq!(ran.code, 2, "{}", ran.printed());
+    assert!(ran.stderr.contains("\"run_id\""), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("not written: the state store could not record"),
+        "{}",
+        ran.stderr
+    );
+}
