@@ -663,8 +663,11 @@ impl FlexClient {
         if !(200..300).contains(&status) {
             // Scrubbed before it is cut short, and again once decoded from JSON.
             let body = self.scrubber.scrub_bytes(&body);
-            let message = wire::error_message(&body)
-                .map(|m| self.scrubber.scrub(&m).chars().take(300).collect());
+            let message = wire::error_message(&body).map(|m| {
+                let m = self.scrubber.scrub(&m);
+                // Escape sequences and the like never reach a log or a terminal.
+                m.chars().filter(|c| !c.is_control()).take(300).collect()
+            });
             let what = what.to_string();
             return Err(match status {
                 401 => FlexError::Unauthorized { what, message },

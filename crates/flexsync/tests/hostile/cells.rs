@@ -52,3 +52,27 @@ async fn raw_values_keep_a_formula_as_it_is() {
     assert!(csv.contains(";\"=HYPERLINK("), "{csv}");
     assert!(!csv.contains('\u{1b}'), "{csv}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escape_sequence_in_a_flex_error_reaches_neither_terminal_nor_store() {
+    let rig = HostileRig::start("").await;
+    let body =
+        serde_json::json!({ "Message": "boom \u{1b}]0;pwned\u{7}\u{1b}[2J done" }).to_string();
+    rig.flex_proxy.attack(rule(None, "/", respond(500, &body)));
+    let ran = rig.sync().await;
+    let printed = ran.printed();
+    assert_eq!(ran.code, 4, "{printed}");
+    assert!(printed.contains("boom ]0;pwned[2J done"), "{printed}");
+    assert!(!printed.contains('\u{1b}'), "{printed:?}");
+    let stored = rig.stored();
+    assert!(stored.contains("pwned"), "the error is stored");
+    // The database's own pages hold such bytes: look for them around the message only.
+    for escaped in [
+        "\u{1b}]0;pwned",
+        "\\u001b]0;pwned",
+        "pwned\u{7}",
+        "pwned\\u0007",
+    ] {
+        assert!(!stored.contains(escaped), "stored {escaped:?}");
+    }
+}
