@@ -158,7 +158,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         Some(Attack::Redirect { status, location }) => {
             answer(status, &[(header::LOCATION, location)], Body::empty())
         }
-        Some(Attack::Respond { status, body }) => json_answer(status, body.into()),
+        Some(Attack::Respond { status, body }) => json_answer(status, body),
         Some(Attack::Stream { chunk, total }) => stream(chunk, total),
         Some(Attack::Rewrite(rewrite)) => {
             let (status, headers, bytes) =
@@ -170,7 +170,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             copy_headers(&headers, response.headers_mut(), false);
             response
         }
-        None if shared.upstream.is_none() => json_answer(200, Bytes::from_static(b"{}")),
+        None if shared.upstream.is_none() => json_answer(200, "{}"),
         None => {
             let (status, headers, bytes) =
                 forward(&shared, &parts.method, &target, &parts.headers, body).await;
@@ -239,8 +239,8 @@ fn answer(status: u16, headers: &[(header::HeaderName, String)], body: Body) -> 
     response
 }
 
-fn json_answer(status: u16, body: Bytes) -> Response {
-    let mut response = answer(status, &[], Body::from(body));
+fn json_answer(status: u16, body: impl Into<Body>) -> Response {
+    let mut response = answer(status, &[], body.into());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -254,14 +254,5 @@ fn stream(chunk: Vec<u8>, total: Option<u64>) -> Response {
     let size = chunk.len().max(1) as u64;
     let count = total.map_or(u64::MAX, |t| t.div_ceil(size));
     let body = futures::stream::iter((0..count).map(move |_| Ok::<_, Infallible>(chunk.clone())));
-    json_answer_body(Body::from_stream(body))
-}
-
-fn json_answer_body(body: Body) -> Response {
-    let mut response = answer(200, &[], body);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    json_answer(200, Body::from_stream(body))
 }
