@@ -1,14 +1,17 @@
 //! The Flex HRM client: settings, authentication, paged reads, and the full read of the
 //! configured companies into a [`Snapshot`].
 
+use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::str::FromStr;
 
 use base64::Engine as _;
 use flexsync_core::snapshot::{
     Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee, SourcePeriod,
 };
+use flexsync_http::redact::{Scrubber, without_userinfo};
 use flexsync_http::{HttpSettings, Transport, TransportStats};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
@@ -131,8 +134,9 @@ impl FromStr for AuthScheme {
 /// The API root for a base URL as customers quote it: a URL without a path gets `prefix`; a URL
 /// with a path is taken as it is. A missing scheme means `https`.
 pub fn api_base_url(base: &str, prefix: &str) -> Result<Url, FlexError> {
+    // Never quoted whole: user information in it may be a password.
     let bad = |reason: &str| FlexError::BaseUrl {
-        url: base.to_string(),
+        url: without_userinfo(base),
         reason: reason.to_string(),
     };
     let text = base.trim();
@@ -202,8 +206,8 @@ pub struct FlexClient {
     base: Url,
     authorization: HeaderValue,
     instance: HeaderValue,
-    /// Texts that must never appear in an error: the password and the header value.
-    secrets: Vec<SecretString>,
+    /// Removes the password and the header value, in any form, from what Flex sends.
+    scrubber: Scrubber,
     companies: Vec<CompanyRef>,
     page_size: u32,
     max_pages: u32,
@@ -247,16 +251,13 @@ impl FlexClient {
         authorization.set_sensitive(true);
         let instance_header = HeaderValue::from_str(&instance)
             .map_err(|_| FlexError::Settings(format!("instance {instance:?} is not valid")))?;
-        let mut secrets = vec![SecretString::from(credentials)];
-        if !password.is_empty() {
-            secrets.push(settings.password.clone());
-        }
+        let scrubber = Scrubber::new([credentials.as_str(), password]);
         let transport = Transport::new(settings.http).map_err(FlexError::Client)?;
         Ok(FlexClient {
             base,
             authorization,
             instance: instance_header,
-            secrets,
+            scrubber,
             companies: settings.companies,
             page_size: settings.page_size,
             max_pages: settings.max_pages,
@@ -581,7 +582,10 @@ impl FlexClient {
     ) -> Result<Vec<Value>, FlexError> {
         let mut items: Vec<Value> = Vec::new();
         let mut total: Option<u64> = None;
-        let mut previous: Option<Vec<Value>> = None;
+        // Pages and records are compared by fingerprint, not kept twice: a page may be large.
+        let hashing = RandomState::new();
+        let mut previous: Option<u64> = None;
+        let mut previous_body: Option<u64> = None;
         for page_index in 0..self.max_pages {
             let mut url = self.url(path);
             {
@@ -592,8 +596,15 @@ impl FlexClient {
                 query.append_pair("pageIndex", &page_index.to_string());
                 query.append_pair("pageSize", &self.page_size.to_string());
             }
-            let body = self.get_json(url, what).await?;
-            let page = wire::parse_page(&body).map_err(|reason| FlexError::Body {
+            let (body, content_type) = self.get_body(url, what).await?;
+            // A server that ignores paging sends the same page again: seen before it is parsed
+            // when the answer is the same to the byte, after (by its items) otherwise.
+            let body_fingerprint = hashing.hash_one(&body);
+            if previous_body.replace(body_fingerprint) == Some(body_fingerprint) {
+                return same_page_again(items, total, what);
+            }
+            let body = parse_json(&body, content_type.as_deref(), what)?;
+            let page = wire::take_page(body).map_err(|reason| FlexError::Body {
                 what: what.to_string(),
                 reason: format!("unexpected answer: {reason}"),
             })?;
@@ -610,21 +621,17 @@ impl FlexClient {
             if page.items.is_empty() {
                 return finish_list(items, total, what);
             }
-            // A server that ignores paging sends the same page again.
-            if previous.as_ref() == Some(&page.items) {
-                return match total {
-                    None => Ok(items),
-                    Some(_) => Err(FlexError::Body {
-                        what: what.to_string(),
-                        reason: "Flex sent the same page twice, so paging does not work and \
-                                 the read would be partial"
-                            .to_string(),
-                    }),
-                };
+            let fingerprint =
+                hashing.hash_one(serde_json::to_string(&page.items).unwrap_or_default());
+            if previous == Some(fingerprint) {
+                return same_page_again(items, total, what);
             }
-            items.extend(page.items.iter().cloned());
+            items.extend(page.items);
             if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
-                let distinct: BTreeSet<String> = items.iter().map(Value::to_string).collect();
+                let distinct: BTreeSet<u64> = items
+                    .iter()
+                    .map(|item| hashing.hash_one(item.to_string()))
+                    .collect();
                 if (distinct.len() as u64) < total {
                     return Err(FlexError::Unstable {
                         what: what.to_string(),
@@ -636,7 +643,7 @@ impl FlexClient {
                 }
                 return Ok(items);
             }
-            previous = Some(page.items);
+            previous = Some(fingerprint);
         }
         Err(FlexError::PageCap {
             what: what.to_string(),
@@ -652,8 +659,8 @@ impl FlexClient {
         url
     }
 
-    /// One GET, judged: a 2xx answer with a JSON body, or an error naming `what`.
-    async fn get_json(&self, url: Url, what: &str) -> Result<Value, FlexError> {
+    /// One GET, judged: the body of a 2xx answer and its content type, or an error naming `what`.
+    async fn get_body(&self, url: Url, what: &str) -> Result<(Vec<u8>, Option<String>), FlexError> {
         let response = self
             .transport
             .send(true, |client| {
@@ -674,12 +681,22 @@ impl FlexClient {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = response.bytes().await.map_err(|e| FlexError::Body {
-            what: what.to_string(),
-            reason: format!("the answer could not be read whole: {}", describe(e)),
-        })?;
+        let body =
+            self.transport
+                .read_body(response)
+                .await
+                .map_err(|source| FlexError::Transport {
+                    what: what.to_string(),
+                    source,
+                })?;
         if !(200..300).contains(&status) {
-            let message = wire::error_message(&body).map(|m| self.scrub(m));
+            // Scrubbed before it is cut short, and again once decoded from JSON.
+            let body = self.scrubber.scrub_bytes(&body);
+            let message = wire::error_message(&body).map(|m| {
+                let m = self.scrubber.scrub(&m);
+                // Escape sequences and the like never reach a log or a terminal.
+                m.chars().filter(|c| !c.is_control()).take(300).collect()
+            });
             let what = what.to_string();
             return Err(match status {
                 401 => FlexError::Unauthorized { what, message },
@@ -692,32 +709,44 @@ impl FlexClient {
                 },
             });
         }
-        serde_json::from_slice(&body).map_err(|e| {
-            let reason = if e.is_eof() {
-                format!("the answer ends before its JSON does (cut off?): {e}")
-            } else {
-                format!(
-                    "the answer is not JSON (content type {}): {e}",
-                    content_type.as_deref().unwrap_or("not given")
-                )
-            };
-            FlexError::Body {
-                what: what.to_string(),
-                reason,
-            }
-        })
+        Ok((body, content_type))
     }
+}
 
-    /// Removes any secret from a text the server sent before it goes into an error.
-    fn scrub(&self, mut text: String) -> String {
-        for secret in &self.secrets {
-            let secret = secret.expose_secret();
-            if !secret.is_empty() && text.contains(secret) {
-                text = text.replace(secret, "***");
-            }
-        }
-        text
+/// A page came again: a server that ignores paging. Without a total, what was read is all there
+/// is; with one, the read would be partial.
+fn same_page_again(
+    items: Vec<Value>,
+    total: Option<u64>,
+    what: &str,
+) -> Result<Vec<Value>, FlexError> {
+    match total {
+        None => Ok(items),
+        Some(_) => Err(FlexError::Body {
+            what: what.to_string(),
+            reason: "Flex sent the same page twice, so paging does not work and the read would \
+                     be partial"
+                .to_string(),
+        }),
     }
+}
+
+/// A 2xx body as JSON, or an error saying how it is not.
+fn parse_json(body: &[u8], content_type: Option<&str>, what: &str) -> Result<Value, FlexError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let reason = if e.is_eof() {
+            format!("the answer ends before its JSON does (cut off?): {e}")
+        } else {
+            format!(
+                "the answer is not JSON (content type {}): {e}",
+                content_type.unwrap_or("not given")
+            )
+        };
+        FlexError::Body {
+            what: what.to_string(),
+            reason,
+        }
+    })
 }
 
 fn finish_list(items: Vec<Value>, total: Option<u64>, what: &str) -> Result<Vec<Value>, FlexError> {
@@ -770,19 +799,6 @@ fn company_label(company: &SourceCompany) -> String {
         Some(number) => format!("{number} ({})", company.id),
         None => company.id.clone(),
     }
-}
-
-/// A reqwest error and its causes, without the URL.
-fn describe(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

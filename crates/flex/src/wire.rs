@@ -24,23 +24,28 @@ pub struct Page {
 /// Reads a list answer: `{"Items": [...], "TotalItemCount": n}` (any key case), an object whose
 /// only array property holds the items, or a bare array.
 pub fn parse_page(body: &Value) -> Result<Page, String> {
+    take_page(body.clone())
+}
+
+/// [`parse_page`], taking the answer: its items are moved, not copied (a page may be large).
+pub fn take_page(body: Value) -> Result<Page, String> {
     match body {
-        Value::Array(items) => Ok(Page {
-            items: items.clone(),
-            total: None,
-        }),
-        Value::Object(map) => {
-            let total = field(map, "TotalItemCount").and_then(as_count);
-            let items = match field(map, "Items") {
-                Some(Value::Array(items)) => items.clone(),
-                Some(Value::Null) => Vec::new(),
-                Some(other) => {
-                    return Err(format!("\"Items\" is {}, not a list", kind(other)));
-                }
+        Value::Array(items) => Ok(Page { items, total: None }),
+        Value::Object(mut map) => {
+            let total = field(&map, "TotalItemCount").and_then(as_count);
+            let items_key = if map.contains_key("Items") {
+                Some("Items".to_string())
+            } else {
+                map.keys()
+                    .find(|k| k.eq_ignore_ascii_case("Items"))
+                    .cloned()
+            };
+            let key = match items_key.filter(|k| map.contains_key(k)) {
+                Some(key) => key,
                 None => {
-                    let mut arrays = map.values().filter_map(|v| v.as_array());
+                    let mut arrays = map.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k);
                     match (arrays.next(), arrays.next()) {
-                        (Some(items), None) => items.clone(),
+                        (Some(key), None) => key.clone(),
                         (None, _) => return Err("the answer holds no list of items".to_string()),
                         (Some(_), Some(_)) => {
                             return Err("the answer holds several lists and no \"Items\"".into());
@@ -48,9 +53,17 @@ pub fn parse_page(body: &Value) -> Result<Page, String> {
                     }
                 }
             };
+            let items = match map.remove(&key) {
+                Some(Value::Array(items)) => items,
+                Some(Value::Null) => Vec::new(),
+                Some(other) => {
+                    return Err(format!("\"Items\" is {}, not a list", kind(&other)));
+                }
+                None => Vec::new(),
+            };
             Ok(Page { items, total })
         }
-        other => Err(format!("the answer is {}, not a list", kind(other))),
+        other => Err(format!("the answer is {}, not a list", kind(&other))),
     }
 }
 
@@ -382,7 +395,8 @@ pub fn error_message(body: &[u8]) -> Option<String> {
     if text.is_empty() {
         return None;
     }
-    Some(text.chars().take(300).collect())
+    // Whole: the caller scrubs secrets from it before cutting it short.
+    Some(text.to_string())
 }
 
 fn finish<K, T>(r: Reader<'_>, key: Result<K, Missing>, build: impl FnOnce(K) -> T) -> Parsed<T> {

@@ -58,8 +58,11 @@ impl Findings {
 pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     let ends = Ends::connect(config)?;
     let mut found = Findings::default();
+    // Warnings (TLS off, a secret file others can read) do not stop a sync: they are printed as
+    // every command prints them, and noted.
     for warning in &config.warnings {
-        found.problem("configuration", warning.clone());
+        eprintln!("warning: {}", crate::terminal::printable(warning));
+        found.notes.push(format!("warning: {warning}"));
     }
     let read = check_flex(config, &ends, &mut found).await?;
     let flat = check_scim(config, &ends).await?;

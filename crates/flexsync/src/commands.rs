@@ -13,7 +13,7 @@ use flexsync_emulators::knobs::Faults;
 use crate::cli::{Cli, Command, EmulateCommand, FaultArgs};
 use crate::config::Config;
 use crate::run::{self, Ends, Mode, Outcome, RunFailure, sync_and_report};
-use crate::terminal::show;
+use crate::terminal::{printable, show};
 
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
@@ -37,7 +37,7 @@ pub fn main(cli: Cli) -> i32 {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(outcome) => outcome.exit_code(),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", printable(&format!("{:#}", failure.error)));
             failure.outcome().exit_code()
         }
     }
@@ -82,7 +82,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
         Command::Check { config } => check(&config).await,
         Command::Daemon { config } => crate::daemon::run(&config).await,
         Command::Explain { config, who } => {
-            let config = Config::load(&config).map_err(RunFailure::usage)?;
+            let config = load_warned(&config)?;
             let ends = Ends::connect(&config)?;
             let result = run::run(
                 &config,
@@ -143,10 +143,7 @@ async fn plan_or_sync(
     allowance: Allowance,
     json: bool,
 ) -> Result<Outcome, RunFailure> {
-    let config = Config::load(path).map_err(RunFailure::usage)?;
-    for warning in &config.warnings {
-        eprintln!("warning: {warning}");
-    }
+    let config = load_warned(path)?;
     let (result, written) = match mode {
         Mode::Sync => {
             let synced = sync_and_report(&config, allowance).await;
@@ -200,6 +197,16 @@ async fn plan_or_sync(
     Ok(result.outcome)
 }
 
+/// Loads the configuration and prints its warnings (TLS off, secrets open to others, ...).
+fn load_warned(path: &Path) -> Result<Config, RunFailure> {
+    let config = Config::load(path).map_err(RunFailure::usage)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {}", printable(warning));
+    }
+    Ok(config)
+}
+
+/// `flexsync check` lists the configuration's warnings among its problems.
 async fn check(path: &Path) -> Result<Outcome, RunFailure> {
     let config = Config::load(path).map_err(RunFailure::usage)?;
     crate::check::check(&config).await

@@ -20,8 +20,11 @@
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz`, `/livez`, `/metrics`, the
 //!   status page and the reports.
 //! - [`notify`]: the email and webhook after each sync (what to say, and when).
+//! - [`daemon_listener`]: the daemon's listener: a connection cap and a header timeout.
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.
 //! - [`demo`]: `flexsync demo`, everything local.
+//! - [`terminal`]: text made safe to print (no control characters).
+//! - [`safe_write`]: files written through exclusive, unpredictable temporary names.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
 pub mod changes;
@@ -30,6 +33,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod daemon_listener;
 pub mod demo;
 pub mod file_writer;
 pub mod history_view;
@@ -41,6 +45,7 @@ pub mod report;
 pub mod report_page;
 pub mod retention;
 pub mod run;
+pub mod safe_write;
 pub mod schedule;
 pub mod terminal;
 pub mod tree_view;

@@ -196,9 +196,7 @@ impl RunReport {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("{}.json", self.file_stem()));
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let temporary = path.with_extension("json.tmp");
-        std::fs::write(&temporary, text)?;
-        std::fs::rename(&temporary, &path)?;
+        crate::safe_write::write_atomically(&path, text.as_bytes())?;
         Ok(path)
     }
 

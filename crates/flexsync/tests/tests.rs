@@ -9,6 +9,7 @@ mod cli;
 mod convergence;
 mod daemon;
 mod groups;
+mod hostile;
 mod interop;
 mod notify;
 mod report_page;

@@ -1,8 +1,10 @@
 //! The HTTP transport shared by the Flex and SCIM clients: one `reqwest` client with timeouts,
 //! a cap on concurrent requests, a rate limit kept by the [`rate`] module (`governor`), and
-//! retries decided by the pure [`retry`] module.
+//! retries decided by the pure [`retry`] module. Redirects are never followed; [`redact`] keeps
+//! secrets and server-sent values out of messages.
 
 pub mod rate;
+pub mod redact;
 pub mod retry;
 
 use std::sync::Arc;
@@ -27,7 +29,12 @@ pub struct HttpSettings {
     pub retry: RetryPolicy,
     /// Skip TLS certificate verification. Only ever set by explicit operator choice.
     pub accept_invalid_certs: bool,
+    /// The largest body read from one answer; a larger one fails the read ([`read_body`]).
+    pub max_body_bytes: u64,
 }
+
+/// The default cap on one answer's body: far above the largest real page.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -38,6 +45,7 @@ impl Default for HttpSettings {
             rate_per_second: None,
             retry: RetryPolicy::default(),
             accept_invalid_certs: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -48,6 +56,25 @@ pub enum HttpError {
     Build(String),
     #[error("request failed after {attempts} attempt(s): {message}")]
     Transport { attempts: u32, message: String },
+    /// Redirects are never followed: a server that sends one is misconfigured or hostile, and
+    /// following it would send our data and credentials elsewhere (or take another's answer).
+    #[error(
+        "the server at {from} answered {status}, a redirect to {to}; redirects are not followed: \
+         correct the configured URL if the service has really moved"
+    )]
+    Redirect {
+        status: u16,
+        from: String,
+        to: String,
+    },
+    #[error(
+        "the answer is larger than {} MB, the most read from this end (raise max_response_mb \
+         if the answer is really this large)",
+        limit.div_ceil(1024 * 1024)
+    )]
+    TooLarge { limit: u64 },
+    #[error("the answer could not be read whole: {0}")]
+    Body(String),
 }
 
 /// Counts of what the transport did, for reports and benchmarks.
@@ -77,6 +104,7 @@ impl Transport {
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .tls_danger_accept_invalid_certs(settings.accept_invalid_certs)
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("flexsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HttpError::Build(e.to_string()))?;
@@ -94,6 +122,12 @@ impl Transport {
 
     pub fn stats(&self) -> &TransportStats {
         &self.stats
+    }
+
+    /// Reads an answer's body, chunk by chunk, up to the configured cap: a larger (or endless)
+    /// body fails once the cap is passed, having held no more than the cap in memory.
+    pub async fn read_body(&self, response: reqwest::Response) -> Result<Vec<u8>, HttpError> {
+        read_body(response, self.settings.max_body_bytes).await
     }
 
     /// Sends the request that `build` makes, retrying as the policy decides. `idempotent` says
@@ -124,6 +158,11 @@ impl Transport {
             }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = build(&self.client).send().await;
+            if let Ok(response) = &result
+                && response.status().is_redirection()
+            {
+                return Err(redirect_error(response));
+            }
             let outcome = match &result {
                 Ok(response) => Outcome::Status {
                     status: response.status().as_u16(),
@@ -164,6 +203,68 @@ impl Transport {
             }
         }
     }
+}
+
+/// Reads a body of at most `limit` bytes.
+pub async fn read_body(mut response: reqwest::Response, limit: u64) -> Result<Vec<u8>, HttpError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Err(HttpError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| HttpError::Body(describe(&e)))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(HttpError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The error for a redirect: where the request went and where the server pointed, both without
+/// query (which may hold filters on personal data) or credentials.
+fn redirect_error(response: &reqwest::Response) -> HttpError {
+    let from = response.url();
+    let to = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(
+            || "nowhere (no Location header)".to_string(),
+            |location| match from.join(location) {
+                Ok(to) => bare(&to),
+                Err(_) => format!("{:?}", printable(location)),
+            },
+        );
+    HttpError::Redirect {
+        status: response.status().as_u16(),
+        from: bare(from),
+        to,
+    }
+}
+
+/// A URL as it may be printed: scheme, host, port and path only.
+pub fn bare(url: &url::Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+/// Text a server sent, with control characters replaced, at most 200 characters.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(200)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// A reqwest error with its causes, without the URL's query (which may hold filters on

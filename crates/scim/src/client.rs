@@ -3,7 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
-use flexsync_http::{HttpError, HttpSettings, Transport, TransportStats};
+use flexsync_http::redact::{Scrubber, without_values};
+use flexsync_http::{HttpSettings, Transport, TransportStats, bare};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use secrecy::{ExposeSecret, SecretString};
@@ -52,6 +53,8 @@ pub struct ScimClient {
     transport: Transport,
     base: Url,
     token: SecretString,
+    /// Removes the token, in any form a server echoes it in, from what the server sends.
+    scrubber: Scrubber,
     page_size: usize,
     max_pages: usize,
 }
@@ -102,10 +105,18 @@ impl ScimClient {
     pub fn new(settings: ScimSettings) -> Result<ScimClient, ScimError> {
         let base = Url::parse(settings.base_url.trim())
             .map_err(|e| ScimError::Settings(format!("base_url: {e}")))?;
+        if !base.username().is_empty() || base.password().is_some() {
+            // Never repeated: the URL's user information may be a password.
+            return Err(ScimError::Settings(
+                "base_url must not hold credentials (user:password@): the token goes in \
+                 token_file or token_env"
+                    .into(),
+            ));
+        }
         if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
             return Err(ScimError::Settings(format!(
                 "base_url must be an http(s) URL, not {:?}",
-                base.as_str()
+                bare(&base)
             )));
         }
         if base.query().is_some() || base.fragment().is_some() {
@@ -125,6 +136,7 @@ impl ScimClient {
         Ok(ScimClient {
             transport,
             base,
+            scrubber: Scrubber::new([settings.token.expose_secret()]),
             token: settings.token,
             page_size: settings.page_size,
             max_pages: settings.max_pages,
@@ -283,7 +295,7 @@ impl ScimClient {
         let body: Value = self.get_json(&[endpoint]).await?;
         list_items(body).map_err(|message| ScimError::Decode {
             resource: describe(&Method::GET, &[endpoint]),
-            message,
+            message: without_values(&message),
         })
     }
 
@@ -368,7 +380,9 @@ impl ScimClient {
         let mut items: Vec<T> = Vec::new();
         let mut start: u64 = 1;
         let mut previous_first: Option<String> = None;
+        let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for _ in 0..self.max_pages {
+            let mut repeated: usize = 0;
             let mut query = vec![
                 ("startIndex", start.to_string()),
                 ("count", self.page_size.to_string()),
@@ -403,14 +417,25 @@ impl ScimClient {
             for (offset, raw) in page.resources.into_iter().enumerate() {
                 let position = start + offset as u64;
                 let id = raw.get("id").and_then(Value::as_str).map(str::to_string);
+                // A resource listed again (a careless or hostile server) is one resource: planning
+                // it twice would write to it twice.
+                if let Some(id) = &id
+                    && !seen.insert(id.clone())
+                {
+                    repeated += 1;
+                    continue;
+                }
                 let item = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
                     resource: format!(
                         "{resource}, record {position}{}",
                         id.map(|id| format!(" (id {id})")).unwrap_or_default()
                     ),
-                    message: e.to_string(),
+                    message: without_values(&e.to_string()),
                 })?;
                 items.push(item);
+            }
+            if repeated > 0 {
+                tracing::warn!(%resource, repeated, "the SCIM server listed resources more than once; each is read once");
             }
             match next_page(start, got, page.total_results, items.len() as u64) {
                 Paging::Next(next) => start = next,
@@ -481,28 +506,33 @@ impl ScimClient {
                 source,
             })?;
         let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| ScimError::Transport {
-                resource: resource.to_string(),
-                source: HttpError::Transport {
-                    attempts: 1,
-                    message: format!("reading the body: {}", e.without_url()),
-                },
-            })?
-            .to_vec();
+        let body =
+            self.transport
+                .read_body(response)
+                .await
+                .map_err(|source| ScimError::Transport {
+                    resource: resource.to_string(),
+                    source,
+                })?;
         tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
         if !(200..300).contains(&status) {
-            // A careless server may quote our token back; it never goes further than here.
-            let body = if token.is_empty() {
-                body
-            } else {
-                String::from_utf8_lossy(&body)
-                    .replace(token, "***")
-                    .into_bytes()
-            };
-            return Err(status_error(status, &body, resource));
+            // A careless server may quote our token back, in any encoding; it never goes
+            // further than here: scrubbed before the body is cut short, and again once decoded.
+            let body = self.scrubber.scrub_bytes(&body);
+            return Err(match status_error(status, &body, resource) {
+                ScimError::Status {
+                    status,
+                    scim_type,
+                    detail,
+                    resource,
+                } => ScimError::Status {
+                    status,
+                    scim_type: scim_type.map(|t| self.scrubber.scrub(&t)),
+                    detail: self.scrubber.scrub(&detail),
+                    resource,
+                },
+                other => other,
+            });
         }
         Ok(Answer { status, body })
     }
@@ -521,9 +551,10 @@ fn encode<T: Serialize>(value: &T, resource: &str) -> Result<Vec<u8>, ScimError>
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimError> {
+    // Never the value itself: a field of the wrong type may hold anything, our token included.
     let error = |e: serde_json::Error| ScimError::Decode {
         resource: resource.to_string(),
-        message: e.to_string(),
+        message: without_values(&e.to_string()),
     };
     let value: Value = serde_json::from_slice(body).map_err(error)?;
     serde_json::from_value(crate::wire::canonical_keys(value)).map_err(error)

@@ -6,8 +6,11 @@
 //! - [`smtp`]: the third-party `aiosmtpd` (PyPI) on a loopback port, reading messages back.
 //! - [`canned`]: a tiny HTTP server answering fixed responses, for server behaviours no real
 //!   server here shows.
+//! - [`hostile`]: a proxy in front of an emulator that attacks on request (redirects, echoes,
+//!   oversized and endless bodies, rewritten answers), and the stranger a redirect points to.
 
 pub mod canned;
 pub mod fixtures;
+pub mod hostile;
 pub mod scim2;
 pub mod smtp;

@@ -9,7 +9,7 @@ use flexsync_core::group_plan::{GroupCapabilities, GroupOperation, GroupPlan, Ta
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimGroup, ServerInfo};
 
-use crate::outcome::{ApplyError, StepOutcome};
+use crate::outcome::{ApplyError, Halt, Journal, StepOutcome};
 
 /// The Winningtemp group extension (`docs/winningtemp-scim.md`).
 pub const GROUP_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:winningtemp:2.0:Group";
@@ -92,11 +92,15 @@ pub async fn observe_groups(
 
 /// Carries out a group plan in its order. `user_ids` maps user external ids to target ids
 /// (the users are synced first); a member without a target id is reported, not sent.
+/// Each write's intent goes to `journal` first; once it cannot be recorded, `halt` is set and no
+/// further step is written.
 pub async fn apply_group_plan(
     client: &ScimClient,
     plan: &GroupPlan,
     user_ids: &BTreeMap<ExternalId, TargetId>,
     parent_attr: &str,
+    journal: &dyn Journal,
+    halt: &Halt,
 ) -> Vec<StepOutcome> {
     let mut applier = GroupApplier {
         client,
@@ -107,7 +111,23 @@ pub async fn apply_group_plan(
     };
     let mut outcomes = Vec::new();
     for step in &plan.steps {
-        outcomes.push(applier.run(&step.operation).await);
+        let intent = match halt.reason() {
+            Some(_) => None,
+            None => journal
+                .group_intent(step)
+                .map_err(|error| halt.stop(&error))
+                .ok(),
+        };
+        let Some(intent) = intent else {
+            let mut outcome =
+                StepOutcome::new(step.operation.external_id().clone(), step.operation.kind());
+            outcome.fail(halt.unwritten());
+            outcomes.push(outcome);
+            continue;
+        };
+        let outcome = applier.run(&step.operation).await;
+        journal.group_outcome(intent, &outcome);
+        outcomes.push(outcome);
     }
     outcomes
 }
@@ -413,6 +433,21 @@ mod tests {
         desired
     }
 
+    /// A journal that numbers intents and keeps nothing.
+    #[derive(Default)]
+    struct Counting(std::sync::atomic::AtomicI64);
+
+    impl Journal for Counting {
+        fn intent(&self, _: &flexsync_core::plan::Step) -> Result<i64, String> {
+            Ok(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        }
+        fn outcome(&self, _: i64, _: &flexsync_core::plan::Step, _: &StepOutcome) {}
+        fn group_intent(&self, _: &flexsync_core::group_plan::GroupStep) -> Result<i64, String> {
+            Ok(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        }
+        fn group_outcome(&self, _: i64, _: &StepOutcome) {}
+    }
+
     /// Plans against what the server holds, applies, and returns the outcomes.
     async fn sync(
         client: &ScimClient,
@@ -425,7 +460,16 @@ mod tests {
             .await
             .unwrap();
         let plan = plan_groups(desired, &current, user_ids, created, caps, &settings());
-        let outcomes = apply_group_plan(client, &plan, user_ids, DEFAULT_PARENT_ATTRIBUTE).await;
+        let halt = Halt::default();
+        let outcomes = apply_group_plan(
+            client,
+            &plan,
+            user_ids,
+            DEFAULT_PARENT_ATTRIBUTE,
+            &Counting::default(),
+            &halt,
+        )
+        .await;
         for outcome in &outcomes {
             assert_eq!(outcome.error, None, "{outcome:?}");
             if outcome.kind == "create_group" {

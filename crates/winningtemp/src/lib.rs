@@ -15,4 +15,4 @@ pub mod outcome;
 pub mod users;
 
 pub use attributes::AttributeMap;
-pub use outcome::{ApplyError, Journal, StepOutcome};
+pub use outcome::{ApplyError, Halt, Journal, StepOutcome};

@@ -3,6 +3,7 @@
 
 use serde::{Serialize, Serializer};
 
+use flexsync_core::group_plan::GroupStep;
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::kind::OperationKind;
 use flexsync_core::plan::Step;
@@ -134,10 +135,45 @@ fn error_message<S: Serializer>(error: &Option<ApplyError>, s: S) -> Result<S::O
     }
 }
 
-/// Called before each user step (to record intent) and after it (to record the outcome).
+/// Called before each write (to record its intent) and after it (to record the outcome). A write
+/// whose intent cannot be recorded is not made: `intent` answers why, and the appliers stop.
 pub trait Journal: Send + Sync {
-    fn intent(&self, step: &Step) -> Option<i64>;
-    fn outcome(&self, intent: Option<i64>, step: &Step, outcome: &StepOutcome);
+    fn intent(&self, step: &Step) -> Result<i64, String>;
+    fn outcome(&self, intent: i64, step: &Step, outcome: &StepOutcome);
+    fn group_intent(&self, step: &GroupStep) -> Result<i64, String>;
+    fn group_outcome(&self, intent: i64, outcome: &StepOutcome);
+}
+
+/// Whether the journal has failed in this run: once it has, no further write is made.
+#[derive(Debug, Default)]
+pub struct Halt(std::sync::Mutex<Option<String>>);
+
+impl Halt {
+    /// Why writing stopped, if it did.
+    pub fn reason(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Records the first failure of the journal.
+    pub fn stop(&self, reason: &str) {
+        if let Ok(mut held) = self.0.lock() {
+            held.get_or_insert_with(|| reason.to_string());
+        }
+    }
+
+    /// The error of a write that was not made because the journal could not record it.
+    pub fn unwritten(&self) -> ApplyError {
+        ApplyError {
+            class: FailureClass::Retryable,
+            status: None,
+            scim_type: None,
+            message: format!(
+                "not written: the state store could not record the intent ({}); the next run \
+                 plans it again",
+                self.reason().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimUser, ServerInfo}
 
 use crate::attributes::AttributeMap;
 use crate::convert::{change_ops, manager_op, new_user, target_user};
-use crate::outcome::{ApplyError, Journal, StepOutcome};
+use crate::outcome::{ApplyError, Halt, Journal, StepOutcome};
 
 /// Whether users listed with an attribute list carry no value of any extension attribute the
 /// server advertises (while some users are there to carry them).
@@ -79,6 +79,8 @@ pub struct Applier<'a> {
     /// External id -> target id of every user known to exist (grows as creates succeed).
     pub known: Arc<Mutex<BTreeMap<ExternalId, TargetId>>>,
     pub journal: &'a dyn Journal,
+    /// Set once the journal fails: every later step is left unwritten.
+    pub halt: &'a Halt,
 }
 
 impl Applier<'_> {
@@ -109,9 +111,23 @@ impl Applier<'_> {
     }
 
     async fn run_step(&self, step: &Step) -> StepOutcome {
-        let intent = self.journal.intent(step);
         let mut outcome =
             StepOutcome::new(step.operation.external_id().clone(), step.operation.kind());
+        // Intent before write, or no write.
+        let intent = match self.halt.reason() {
+            Some(_) => Err(None),
+            None => self.journal.intent(step).map_err(Some),
+        };
+        let intent = match intent {
+            Ok(intent) => intent,
+            Err(error) => {
+                if let Some(error) = error {
+                    self.halt.stop(&error);
+                }
+                outcome.fail(self.halt.unwritten());
+                return outcome;
+            }
+        };
         match self.execute(&step.operation, &mut outcome).await {
             Ok(target_id) => outcome.target_id = target_id,
             Err(error) => outcome.fail(error),

@@ -174,11 +174,12 @@ pub fn employment_on(spans: &[Span], today: Date, lead_days: u32) -> Employment 
     }
     let next = spans.iter().find(|span| span.from > today);
     // A future starter appears `lead_days` before their first day.
-    let starts_soon = next.is_some_and(|span| {
-        today
-            .checked_add(jiff::Span::new().days(i64::from(lead_days)))
-            .is_ok_and(|horizon| span.from <= horizon)
-    });
+    // A lead beyond the calendar reaches every future starter (and never panics).
+    let horizon = jiff::Span::new()
+        .try_days(i64::from(lead_days))
+        .ok()
+        .and_then(|lead| today.checked_add(lead).ok());
+    let starts_soon = next.is_some_and(|span| horizon.is_none_or(|horizon| span.from <= horizon));
     let span = next.or_else(|| spans.last()).copied();
     Employment {
         active: starts_soon,
@@ -353,5 +354,13 @@ mod tests {
         assert!(only.covers(date(2024, 1, 31)));
         assert!(!only.covers(date(2024, 2, 1)));
         assert!(!only.covers(date(2023, 12, 31)));
+    }
+
+    #[test]
+    fn a_lead_time_beyond_the_calendar_does_not_panic() {
+        let today = date(2026, 11, 27);
+        let future = [span(date(2099, 1, 1), None)];
+        assert!(employment_on(&future, today, u32::MAX).active);
+        assert!(!employment_on(&future, today, 30).active);
     }
 }

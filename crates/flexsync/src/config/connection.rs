@@ -33,6 +33,21 @@ pub(super) fn http_settings(
     http
 }
 
+/// Sets the largest answer read from an end (`max_response_mb`, default 64 MB).
+pub(super) fn with_body_limit(
+    mut http: HttpSettings,
+    max_response_mb: Option<u64>,
+    section: &str,
+) -> Result<HttpSettings> {
+    if let Some(mb) = max_response_mb {
+        if mb == 0 || mb > 4096 {
+            bail!("{section}.max_response_mb: {mb} is not between 1 and 4096");
+        }
+        http.max_body_bytes = mb * 1024 * 1024;
+    }
+    Ok(http)
+}
+
 /// Resolves a secret from exactly one of: inline value, environment variable, file.
 pub(super) fn secret(
     key: &str,
@@ -49,36 +64,69 @@ pub(super) fn secret(
         bail!("{key}: give exactly one of `{key}`, `{key}_env` or `{key}_file`");
     }
     if let Some(value) = inline {
-        return Ok(SecretString::from(value));
+        return non_empty(key, value);
     }
     if let Some(var) = env {
         let value = std::env::var(&var)
             .map_err(|_| anyhow!("{key}_env: the environment variable {var} is not set"))?;
-        return Ok(SecretString::from(value));
+        return non_empty(&format!("{key}_env ({var})"), value);
     }
     let Some(path) = file else {
         bail!("{key}: no value")
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{key}_file: cannot read {}", path.display()))?;
-    if readable_by_others(&path) {
+    let (readable, writable) = open_to_others(&path);
+    if readable {
         warnings.push(format!(
             "{key}_file {} is readable by other users: chmod 600 it",
             path.display()
         ));
     }
-    Ok(SecretString::from(
-        text.trim_end_matches(['\r', '\n']).to_string(),
-    ))
+    if writable {
+        warnings.push(format!(
+            "{key}_file {} is writable by other users (anyone could replace the secret): \
+             chmod 600 it",
+            path.display()
+        ));
+    }
+    non_empty(key, text.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// A secret that is empty (or only blanks) is a mistake, never a credential.
+fn non_empty(key: &str, value: String) -> Result<SecretString> {
+    if value.trim().is_empty() {
+        bail!("{key}: the secret is empty");
+    }
+    Ok(SecretString::from(value))
+}
+
+/// Whether users other than the owner may read, or write, the file (group or other bits).
 #[cfg(unix)]
-fn readable_by_others(path: &Path) -> bool {
+fn open_to_others(path: &Path) -> (bool, bool) {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o044 != 0)
+    let mode = std::fs::metadata(path).map_or(0, |m| m.permissions().mode());
+    (mode & 0o044 != 0, mode & 0o022 != 0)
 }
 
 #[cfg(not(unix))]
-fn readable_by_others(_path: &Path) -> bool {
-    false
+fn open_to_others(_path: &Path) -> (bool, bool) {
+    (false, false)
+}
+
+/// A warning for a URL that sends credentials in the clear to a host beyond this machine.
+pub(super) fn plain_http_warning(key: &str, url: &url::Url) -> Option<String> {
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    (url.scheme() == "http" && !loopback).then(|| {
+        format!(
+            "{key} uses plain http to {}: credentials and personal data travel unencrypted; \
+             use https",
+            url.host_str().unwrap_or_default()
+        )
+    })
 }

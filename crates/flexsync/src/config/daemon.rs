@@ -77,6 +77,14 @@ pub(super) fn read_daemon(
             file.display()
         );
     }
+    let max_connections = raw.max_connections.unwrap_or(64);
+    if !(1..=10_000).contains(&max_connections) {
+        bail!("daemon.max_connections: {max_connections} is not between 1 and 10000");
+    }
+    let header_timeout = raw.header_timeout_seconds.unwrap_or(10);
+    if !(1..=3600).contains(&header_timeout) {
+        bail!("daemon.header_timeout_seconds: {header_timeout} is not between 1 and 3600");
+    }
     Ok(DaemonSettings {
         listen,
         stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),
@@ -98,5 +106,7 @@ pub(super) fn read_daemon(
                     .trim()
                     .is_empty()
             }),
+        max_connections,
+        header_timeout: Duration::from_secs(header_timeout),
     })
 }

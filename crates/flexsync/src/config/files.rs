@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 
-use crate::file_writer::{Destination, SftpTarget};
+use crate::file_writer::deliver::check_remote_dir;
+use crate::file_writer::{Cells, Destination, SftpTarget};
 
 use super::FileChannel;
 use super::paths::{beside, resolve};
@@ -31,20 +32,29 @@ pub(super) fn file_channel(
         destination,
         last_delivery_dir,
         columns: files.columns,
+        cells: if files.raw_values == Some(true) {
+            Cells::Raw
+        } else {
+            Cells::Neutralised
+        },
     }))
 }
 
 fn destination(dir: Option<PathBuf>, sftp: Option<RawSftp>, base: &Path) -> Result<Destination> {
     Ok(match (dir, sftp) {
         (Some(dir), None) => Destination::Folder(resolve(base, &dir)),
-        (None, Some(sftp)) => Destination::Sftp(SftpTarget {
-            host: sftp.host,
-            port: sftp.port.unwrap_or(22),
-            user: sftp.user,
-            private_key: resolve(base, &sftp.private_key_file),
-            known_hosts: resolve(base, &sftp.known_hosts_file),
-            remote_dir: sftp.remote_dir,
-        }),
+        (None, Some(sftp)) => {
+            check_remote_dir(&sftp.remote_dir)
+                .map_err(|e| anyhow!("files.sftp.remote_dir: {e}"))?;
+            Destination::Sftp(SftpTarget {
+                host: sftp.host,
+                port: sftp.port.unwrap_or(22),
+                user: sftp.user,
+                private_key: resolve(base, &sftp.private_key_file),
+                known_hosts: resolve(base, &sftp.known_hosts_file),
+                remote_dir: sftp.remote_dir,
+            })
+        }
         _ => bail!("files: give exactly one of `dir` or `[files.sftp]`"),
     })
 }

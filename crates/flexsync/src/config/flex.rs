@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow, bail};
 
 use flexsync_flex::{AuthScheme, CompanyRef, FlexSettings};
 
-use super::connection::{http_settings, secret};
+use super::connection::{http_settings, plain_http_warning, secret, with_body_limit};
 use super::paths::resolve;
 use super::raw::{CompanyOrText, RawFlex};
 
@@ -32,9 +32,11 @@ pub(super) fn flex_settings(
         "flex",
         warnings,
     );
+    let http = with_body_limit(http, flex.max_response_mb, "flex")?;
     let api_prefix = flex.api_prefix.unwrap_or_else(|| "/webapi/api".to_string());
-    flexsync_flex::api_base_url(&flex.base_url, &api_prefix)
+    let url = flexsync_flex::api_base_url(&flex.base_url, &api_prefix)
         .map_err(|e| anyhow!("flex.base_url: {e}"))?;
+    warnings.extend(plain_http_warning("flex.base_url", &url));
     Ok(FlexSettings {
         base_url: flex.base_url,
         api_prefix,

@@ -6,12 +6,21 @@ use flexsync_core::mapping::{ExtraMapping, MappingSettings};
 
 use super::raw::RawMapping;
 
+/// The longest lead time for starters: a year, and a day for leap years.
+const MAX_LEAD_DAYS: u32 = 366;
+
 pub(super) fn mapping_settings(raw: RawMapping) -> Result<MappingSettings> {
     let mut mapping = MappingSettings::default();
     if let Some(types) = raw.exclude_employment_types {
         mapping.exclude_employment_types = types;
     }
     mapping.starter_lead_days = raw.starter_lead_days.unwrap_or(0);
+    if mapping.starter_lead_days > MAX_LEAD_DAYS {
+        bail!(
+            "mapping.starter_lead_days: {} is more than {MAX_LEAD_DAYS} days",
+            mapping.starter_lead_days
+        );
+    }
     for extra in &raw.extra {
         if !is_extension_attribute(&extra.attribute) {
             bail!(

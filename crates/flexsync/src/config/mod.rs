@@ -57,6 +57,10 @@ pub struct DaemonSettings {
     /// The bearer token the status page and the reports ask for off loopback
     /// (`daemon.status_token_file`).
     pub status_token: Option<secrecy::SecretString>,
+    /// Connections held at once; a new one evicts the oldest.
+    pub max_connections: usize,
+    /// A connection unanswered this long (a request never finished, an idle one) is closed.
+    pub header_timeout: Duration,
 }
 
 pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
@@ -67,6 +71,8 @@ pub struct FileChannel {
     pub destination: Destination,
     pub last_delivery_dir: PathBuf,
     pub columns: FileColumns,
+    /// Formula-like cells neutralised (the default) or raw (`raw_values = true`).
+    pub cells: crate::file_writer::Cells,
 }
 
 /// The checked configuration.
@@ -124,8 +130,7 @@ impl Config {
     /// file's folder.
     pub fn load(path: &Path) -> Result<Config> {
         let raw = Config::read_raw(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let mut config = Config::from_raw(raw, base)?;
+        let mut config = Config::from_raw(raw, &base_of(path)?)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
     }
@@ -134,8 +139,7 @@ impl Config {
     /// needs no secret in the environment and no network.
     pub fn records_of(path: &Path) -> Result<Records> {
         let raw = Config::read_raw(path)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Records::of(&raw.state, &raw.report, base)
+        Records::of(&raw.state, &raw.report, &base_of(path)?)
     }
 
     /// Reads and parses a configuration file, without checking it.
@@ -150,7 +154,9 @@ impl Config {
                 let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
                 format!(" (line {line}, column {column})")
             });
-            anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
+            // Nor the values it quotes: `token = 123456` would be echoed as an integer.
+            let message = flexsync_http::redact::without_values(e.message().trim_end());
+            anyhow!("{}{at}: {message}", path.display())
         })?;
         Ok(raw)
     }
@@ -198,6 +204,18 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// The folder relative paths in the file at `path` are taken from, made absolute: a child
+/// process run from another folder (`sftp`) must find them too.
+fn base_of(path: &Path) -> Result<PathBuf> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    std::path::absolute(if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    })
+    .with_context(|| format!("cannot tell where {} is", path.display()))
 }
 
 #[cfg(test)]
@@ -435,5 +453,105 @@ mod tests {
         std::fs::write(&path, "[winningtemp]\ntoken = abc-secret-token\n").unwrap();
         let error = format!("{:#}", Config::load(&path).unwrap_err());
         assert!(!error.contains("abc-secret-token"), "{error}");
+    }
+
+    fn load_text(text: &str) -> Result<Config> {
+        Config::from_raw(toml::from_str(text)?, Path::new("."))
+    }
+
+    #[test]
+    fn a_secret_file_writable_by_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "t0ken\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o602)).unwrap();
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+             token_file = {:?}\n",
+            secret.display().to_string()
+        );
+        let warnings = load_text(&text).unwrap().warnings.join("\n");
+        assert!(warnings.contains("writable by other users"), "{warnings}");
+        assert!(!warnings.contains("readable by other users"), "{warnings}");
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        let error = format!("{:#}", load_text(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"\"\ninstance = 1\n\
+             companies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken = \"t\"\n",
+        )
+        .unwrap_err());
+        assert!(
+            error.contains("flex.password: the secret is empty"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "\n").unwrap();
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+             token_file = {:?}\n",
+            secret.display().to_string()
+        );
+        let error = format!("{:#}", load_text(&text).unwrap_err());
+        assert!(
+            error.contains("winningtemp.token: the secret is empty"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn plain_http_beyond_this_machine_is_warned_about() {
+        let config = |flex: &str, scim: &str| {
+            load_text(&format!(
+                "[flex]\nbase_url = \"{flex}\"\nusername = \"u\"\npassword = \"p\"\n\
+                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"{scim}\"\n\
+                 token = \"t\"\n"
+            ))
+            .unwrap()
+            .warnings
+            .join("\n")
+        };
+        let warnings = config("http://flex.example", "http://10.1.2.3/scim");
+        assert!(
+            warnings.contains("flex.base_url uses plain http to flex.example"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("winningtemp.scim_url uses plain http to 10.1.2.3"),
+            "{warnings}"
+        );
+        let quiet = config("http://127.0.0.1:8080", "http://localhost:9000/scim");
+        assert!(quiet.is_empty(), "{quiet}");
+        assert!(config("https://flex.example", "https://[::1]/scim").is_empty());
+    }
+
+    #[test]
+    fn a_starter_lead_time_beyond_a_year_is_refused_not_a_panic() {
+        let error = format!(
+            "{:#}",
+            load("[mapping]\nstarter_lead_days = 4294967295\n").unwrap_err()
+        );
+        assert!(error.contains("mapping.starter_lead_days"), "{error}");
+        assert!(load("[mapping]\nstarter_lead_days = 30\n").is_ok());
+    }
+
+    #[test]
+    fn a_remote_dir_that_climbs_out_is_refused() {
+        let sftp = |remote: &str| {
+            load(&format!(
+                "[files.sftp]\nhost = \"h\"\nuser = \"u\"\nprivate_key_file = \"k\"\n\
+                 known_hosts_file = \"kh\"\nremote_dir = \"{remote}\"\n"
+            ))
+        };
+        for bad in ["../../../tmp", "in/../../out", ".."] {
+            let error = format!("{:#}", sftp(bad).unwrap_err());
+            assert!(error.contains("files.sftp.remote_dir"), "{bad}: {error}");
+        }
+        assert!(sftp("upload/wt").is_ok());
     }
 }

@@ -53,6 +53,8 @@ pub struct RawFlex {
     /// Requests per second at most (retries included); none = no limit.
     pub rate_per_second: Option<f64>,
     pub danger_accept_invalid_certs: Option<bool>,
+    /// The largest answer read, in MB (default 64); a larger one fails the read.
+    pub max_response_mb: Option<u64>,
 }
 
 /// A number or a text in TOML: `companies = [1010, "1020"]`.
@@ -88,6 +90,8 @@ pub struct RawWinningtemp {
     /// Requests per second at most (retries included); none = no limit.
     pub rate_per_second: Option<f64>,
     pub danger_accept_invalid_certs: Option<bool>,
+    /// The largest answer read, in MB (default 64); a larger one fails the read.
+    pub max_response_mb: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +104,8 @@ pub struct RawFiles {
     pub last_delivery_dir: Option<PathBuf>,
     #[serde(default)]
     pub columns: FileColumns,
+    /// Cells exactly as the values are: no leading `'` before `=`, `+`, `-`, `@`, tab or CR.
+    pub raw_values: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +197,12 @@ pub struct RawDaemon {
     /// A file holding the bearer token the status page (`/`) and the reports ask for when the
     /// daemon listens on a non-loopback address.
     pub status_token_file: Option<PathBuf>,
+    /// Connections to /healthz and /metrics held at once (default 64); a new one evicts the
+    /// oldest.
+    pub max_connections: Option<usize>,
+    /// A connection that has not sent a whole request within this many seconds is closed
+    /// (default 10).
+    pub header_timeout_seconds: Option<u64>,
 }
 
 /// `[notify.email]` and `[notify.webhook]`: who hears how each sync went.

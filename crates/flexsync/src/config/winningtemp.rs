@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 
 use flexsync_scim::ScimSettings;
 
 use super::DEFAULT_USER_EXTENSION;
-use super::connection::{http_settings, secret};
+use super::connection::{http_settings, plain_http_warning, secret, with_body_limit};
 use super::paths::resolve;
 use super::raw::RawWinningtemp;
 
@@ -52,7 +52,15 @@ fn scim_settings(
         wt.token_file.as_deref().map(|p| resolve(base, p)),
         warnings,
     )?;
-    url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+    let url = url::Url::parse(&wt.scim_url).map_err(|e| anyhow!("winningtemp.scim_url: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Not repeated: what sits before the @ may be a password.
+        bail!(
+            "winningtemp.scim_url holds credentials (user:password@): remove them; the token \
+             goes in token_file or token_env"
+        );
+    }
+    warnings.extend(plain_http_warning("winningtemp.scim_url", &url));
     let http = http_settings(
         wt.timeout_seconds,
         wt.max_concurrent,
@@ -61,6 +69,7 @@ fn scim_settings(
         "winningtemp",
         warnings,
     );
+    let http = with_body_limit(http, wt.max_response_mb, "winningtemp")?;
     Ok(ScimSettings {
         base_url: wt.scim_url,
         token,

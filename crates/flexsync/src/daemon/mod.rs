@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use flexsync_core::guard::Allowance;
 
 use crate::config::Config;
+use crate::daemon_listener::GuardedListener;
 use crate::notify::Delivery;
 use crate::run::{Outcome, RunFailure, RunKind, sync_and_report};
 use crate::schedule::next_run;
@@ -456,8 +457,11 @@ pub async fn serve(
         guarded: !config.daemon.listen.ip().is_loopback(),
     };
     let app = router(state.clone(), site);
+    let (max_connections, header_timeout) =
+        (config.daemon.max_connections, config.daemon.header_timeout);
     let mut http_stop = stop_rx.clone();
     let http = tokio::spawn(async move {
+        let listener = GuardedListener::new(listener, max_connections, header_timeout);
         let serving = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped(&mut http_stop).await })
             .await;

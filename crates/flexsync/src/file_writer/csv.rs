@@ -31,7 +31,8 @@ pub const LIST_SEPARATOR: char = ',';
 ///
 /// Format: UTF-8 without BOM, `;` between fields, a header row, lines end in LF (`\n`, also
 /// after the last line). A field is quoted with `"` when it holds `;`, `"`, CR or LF, and an
-/// inner `"` is doubled. Gender is `None`, `Male`, `Female` or `NonBinary`; dates are
+/// inner `"` is doubled. Control characters other than tab, CR and LF are removed, and a field
+/// beginning with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (see [`Cells`]). Gender is `None`, `Male`, `Female` or `NonBinary`; dates are
 /// `YYYY-MM-DD`; booleans are `true`/`false`; a value that is not mapped is an empty field.
 /// A group's managers are its managers' external ids joined with `,`. Configured extra user
 /// mappings follow the fixed user columns, one column per attribute name, sorted by name.
@@ -159,17 +160,64 @@ fn check_names(file: &str, names: &[&str]) -> Result<(), FileError> {
     Ok(())
 }
 
+/// How cells are written. Control characters other than tab, CR and LF are always removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cells {
+    /// A cell beginning with `=`, `+`, `-`, `@`, tab or CR gets a leading `'`, so that a
+    /// spreadsheet opening the file shows it as text rather than running it as a formula
+    /// (OWASP's advice against CSV injection).
+    #[default]
+    Neutralised,
+    /// Values as they are, for a reader that must get them unchanged (`[files] raw_values`).
+    Raw,
+}
+
+impl Cells {
+    fn cell(self, text: &str) -> String {
+        let clean: String = text
+            .chars()
+            .filter(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n'))
+            .collect();
+        let formula = clean.starts_with(['=', '+', '-', '@', '\t', '\r']);
+        if self == Cells::Neutralised && formula {
+            format!("'{clean}")
+        } else {
+            clean
+        }
+    }
+}
+
 /// Both files, `(name, content)`, users first.
-pub fn render_files(desired: &Desired, columns: &FileColumns) -> Vec<(String, String)> {
+pub fn render_files(
+    desired: &Desired,
+    columns: &FileColumns,
+    cells: Cells,
+) -> Vec<(String, String)> {
     vec![
-        (USERS_FILE.to_string(), render_users(desired, columns)),
-        (GROUPS_FILE.to_string(), render_groups(desired, columns)),
+        (
+            USERS_FILE.to_string(),
+            render_users_with(desired, columns, cells),
+        ),
+        (
+            GROUPS_FILE.to_string(),
+            render_groups_with(desired, columns, cells),
+        ),
     ]
+}
+
+/// [`render_users_with`] with neutralised cells.
+pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
+    render_users_with(desired, columns, Cells::Neutralised)
+}
+
+/// [`render_groups_with`] with neutralised cells.
+pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
+    render_groups_with(desired, columns, Cells::Neutralised)
 }
 
 /// `wt_users.csv`: a header row, then one row per desired user (paused ones included), sorted
 /// by external id.
-pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
+pub fn render_users_with(desired: &Desired, columns: &FileColumns, cells: Cells) -> String {
     let extra: BTreeSet<&str> = desired
         .users
         .values()
@@ -193,7 +241,7 @@ pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
         );
         row
     });
-    write_rows(std::iter::once(header).chain(rows))
+    write_rows(std::iter::once(header).chain(rows), cells)
 }
 
 fn user_row(user: &DesiredUser) -> Vec<String> {
@@ -219,7 +267,7 @@ fn user_row(user: &DesiredUser) -> Vec<String> {
 }
 
 /// `wt_groups.csv`: a header row, then one row per group, sorted by external id.
-pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
+pub fn render_groups_with(desired: &Desired, columns: &FileColumns, cells: Cells) -> String {
     let header: Vec<String> = columns
         .groups
         .names()
@@ -240,7 +288,7 @@ pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
             managers.join(&LIST_SEPARATOR.to_string()),
         ]
     });
-    write_rows(std::iter::once(header).chain(rows))
+    write_rows(std::iter::once(header).chain(rows), cells)
 }
 
 fn date(value: Option<Date>) -> String {
@@ -258,7 +306,7 @@ fn boolean(value: bool) -> String {
 /// length (allowed here with `flexible`), so no error is expected. Should one happen all the
 /// same, it is logged and the text is empty: the file channel's pause guard then refuses to
 /// deliver a users file that lost its users.
-fn write_rows(rows: impl IntoIterator<Item = Vec<String>>) -> String {
+fn write_rows(rows: impl IntoIterator<Item = Vec<String>>, cells: Cells) -> String {
     let mut writer = csv::WriterBuilder::new()
         .delimiter(SEPARATOR_BYTE)
         .terminator(csv::Terminator::Any(b'\n'))
@@ -267,7 +315,7 @@ fn write_rows(rows: impl IntoIterator<Item = Vec<String>>) -> String {
         .from_writer(Vec::new());
     let written = rows
         .into_iter()
-        .try_for_each(|row| writer.write_record(&row))
+        .try_for_each(|row| writer.write_record(row.iter().map(|c| cells.cell(c))))
         .map_err(|e| e.to_string())
         .and_then(|()| writer.into_inner().map_err(|e| e.error().to_string()));
     match written {
@@ -575,6 +623,45 @@ mod tests {
         );
         assert_eq!(parse(&text)[1][1], "two\nlines");
         assert_eq!(parse(&text)[2][1], "carriage\rreturn");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_control_characters_removed_unless_raw() {
+        let mut desired = Desired::default();
+        for g in [
+            group("a", "=HYPERLINK(\"http://x\")", None, &[]),
+            group("b", "+1", None, &[]),
+            group("c", "-2+3", None, &[]),
+            group("d", "@SUM(A1)", None, &[]),
+            group("e", "\tTab", None, &[]),
+            group("f", "Esc\u{1b}[31mred\u{7}", None, &[]),
+            group("g", "Plain - name", None, &[]),
+        ] {
+            desired.groups.insert(g.external_id.clone(), g);
+        }
+        let names = |text: &str| -> Vec<String> {
+            parse(text)
+                .into_iter()
+                .skip(1)
+                .map(|r| r[1].clone())
+                .collect()
+        };
+        let safe = render_groups(&desired, &FileColumns::default());
+        assert_eq!(
+            names(&safe),
+            [
+                "'=HYPERLINK(\"http://x\")",
+                "'+1",
+                "'-2+3",
+                "'@SUM(A1)",
+                "'\tTab",
+                "Esc[31mred",
+                "Plain - name"
+            ]
+        );
+        let raw = render_groups_with(&desired, &FileColumns::default(), Cells::Raw);
+        assert_eq!(names(&raw)[0], "=HYPERLINK(\"http://x\")");
+        assert_eq!(names(&raw)[5], "Esc[31mred");
     }
 
     #[test]

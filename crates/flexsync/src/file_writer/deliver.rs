@@ -5,12 +5,12 @@
 //! Everything here blocks (files, a child process): async callers wrap it in
 //! `tokio::task::spawn_blocking`.
 
+use crate::safe_write::{create_exclusive, open_new, temp_suffix};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::FileError;
 use super::csv::{FileDiff, diff_delivery};
@@ -128,12 +128,8 @@ fn to_folder(files: &[(String, String)], dir: &Path) -> Result<(), FileError> {
     if !dir.is_dir() {
         return Err(FileError::MissingFolder(dir.to_path_buf()));
     }
-    let suffix = temp_suffix();
-    let temps: Vec<(PathBuf, PathBuf)> = files
-        .iter()
-        .map(|(name, _)| (dir.join(format!("{name}{suffix}")), dir.join(name)))
-        .collect();
-    let result = write_then_rename(files, &temps);
+    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let result = write_then_rename(files, dir, &mut temps);
     if result.is_err() {
         for (temp, _) in &temps {
             let _ = fs::remove_file(temp);
@@ -146,14 +142,24 @@ fn to_folder(files: &[(String, String)], dir: &Path) -> Result<(), FileError> {
         .map_err(|source| io_error(format!("syncing {}", dir.display()), source))
 }
 
+/// Writes every file under an exclusive, unpredictable temporary name in `dir` (kept in `temps`
+/// for the clean-up), then renames them all into place.
 fn write_then_rename(
     files: &[(String, String)],
-    temps: &[(PathBuf, PathBuf)],
+    dir: &Path,
+    temps: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<(), FileError> {
-    for ((_, content), (temp, _)) in files.iter().zip(temps) {
-        write_file(temp, content)?;
+    for (name, content) in files {
+        let (temp, file) = create_exclusive(dir, name).map_err(|source| {
+            io_error(
+                format!("creating a temporary {name} in {}", dir.display()),
+                source,
+            )
+        })?;
+        temps.push((temp.clone(), dir.join(name)));
+        write_all(file, &temp, content)?;
     }
-    for (temp, path) in temps {
+    for (temp, path) in temps.iter() {
         fs::rename(temp, path).map_err(|source| {
             io_error(
                 format!("renaming {} to {}", temp.display(), path.display()),
@@ -165,11 +171,15 @@ fn write_then_rename(
 }
 
 fn write_file(path: &Path, content: &str) -> Result<(), FileError> {
-    let action = || format!("writing {}", path.display());
-    let mut file = fs::File::create(path).map_err(|source| io_error(action(), source))?;
+    let file =
+        open_new(path).map_err(|source| io_error(format!("writing {}", path.display()), source))?;
+    write_all(file, path, content)
+}
+
+fn write_all(mut file: fs::File, path: &Path, content: &str) -> Result<(), FileError> {
     file.write_all(content.as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|source| io_error(action(), source))
+        .map_err(|source| io_error(format!("writing {}", path.display()), source))
 }
 
 fn to_sftp(files: &[(String, String)], target: &SftpTarget) -> Result<(), FileError> {
@@ -249,6 +259,19 @@ struct SftpOutcome {
     stderr: String,
 }
 
+/// The environment variables the `sftp` child keeps; all others are dropped.
+const SFTP_ENVIRONMENT: [&str; 9] = [
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+];
+
 /// Runs `sftp` in batch mode with the commands on stdin, from `local_dir` (where `put` finds
 /// its files). No user or system ssh configuration is read; only key login is tried.
 fn run_sftp(target: &SftpTarget, local_dir: &Path, batch: &str) -> Result<SftpOutcome, FileError> {
@@ -258,6 +281,12 @@ fn run_sftp(target: &SftpTarget, local_dir: &Path, batch: &str) -> Result<SftpOu
         .trim_matches('"')
         .to_string();
     let mut child = Command::new("sftp")
+        // Only what ssh needs: never the secrets the configuration reads from the environment.
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(name, _)| {
+            name.to_str()
+                .is_some_and(|name| SFTP_ENVIRONMENT.contains(&name))
+        }))
         .current_dir(local_dir)
         .args(["-b", "-", "-F", "none", "-i", &key, "-P"])
         .arg(target.port.to_string())
@@ -332,19 +361,6 @@ impl Drop for Staging {
     }
 }
 
-/// `.tmp-<pid>`, plus a counter after the first use in this process so that two deliveries
-/// at once in one process never share a temporary name.
-fn temp_suffix() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    if n == 0 {
-        format!(".tmp-{pid}")
-    } else {
-        format!(".tmp-{pid}-{n}")
-    }
-}
-
 fn remote_path(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
@@ -403,12 +419,18 @@ fn check_file_name(name: &str) -> Result<(), FileError> {
     }
 }
 
-fn check_remote_dir(dir: &str) -> Result<(), FileError> {
+pub fn check_remote_dir(dir: &str) -> Result<(), FileError> {
     if dir.starts_with('-') || dir.contains(UNSAFE) || dir.chars().any(char::is_control) {
         return Err(FileError::BadName {
             name: dir.to_string(),
             reason: "the remote folder cannot start with '-' or hold quotes, '\\', '*', '?', \
                      '[', ']' or control characters",
+        });
+    }
+    if dir.split('/').any(|part| part == "..") {
+        return Err(FileError::BadName {
+            name: dir.to_string(),
+            reason: "the remote folder cannot climb out with '..'",
         });
     }
     Ok(())

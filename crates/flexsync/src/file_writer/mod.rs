@@ -14,7 +14,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use csv::{
-    FileColumns, FileDiff, FilePauses, GROUPS_FILE, GroupColumns, USERS_FILE, UserColumns,
+    Cells, FileColumns, FileDiff, FilePauses, GROUPS_FILE, GroupColumns, USERS_FILE, UserColumns,
     diff_delivery, file_pauses, render_files, render_groups, render_users,
 };
 pub use deliver::{

@@ -1,17 +1,18 @@
 //! The one stage that writes: users, then groups over SCIM, then the files; and what the state
-//! store must remember of it.
+//! store must remember of it. No write is made whose intent the store did not record: once it
+//! cannot, writing stops and the rest is left for the next run.
 
 use std::sync::{Arc, Mutex};
 
 use flexsync_core::desired::Desired;
-use flexsync_winningtemp::StepOutcome;
 use flexsync_winningtemp::groups;
 use flexsync_winningtemp::users::Applier;
+use flexsync_winningtemp::{Halt, StepOutcome};
 
 use super::Ends;
 use super::files::deliver_files;
 use super::memory::{
-    StoreJournal, reconcile_memory, remember_empty_groups, remember_groups, user_ids,
+    StoreJournal, reconcile_groups, reconcile_memory, remember_empty_groups, user_ids,
 };
 use super::observe::{Observed, Recalled};
 use super::plan::Planned;
@@ -25,6 +26,9 @@ pub(super) struct Applied {
     /// One outcome per user step, then one per group step, in the order they ran.
     pub(super) outcomes: Vec<StepOutcome>,
     pub(super) delivery: Option<DeliveryOutcome>,
+    /// Why writing stopped part-way: the state store could not record an intent. The writes
+    /// after it were not made (they are failed outcomes saying so).
+    pub(super) halted: Option<String>,
 }
 
 pub(super) async fn apply(
@@ -41,6 +45,7 @@ pub(super) async fn apply(
     let Some(run) = session.run_id else {
         return applied;
     };
+    let halt = Halt::default();
     if let Some(scim) = &ends.scim {
         let journal = StoreJournal {
             store: session.store.clone(),
@@ -57,6 +62,7 @@ pub(super) async fn apply(
             concurrency: config.concurrency,
             known: Arc::new(Mutex::new(known)),
             journal: &journal,
+            halt: &halt,
         };
         applied.outcomes = applier.apply(&planned.plan).await;
         reconcile_memory(
@@ -67,7 +73,16 @@ pub(super) async fn apply(
             &planned.plan,
             &recalled.failures,
             &planned.deferred,
+            &session.interrupted_creates,
         );
+        if let Some((_, target)) = &observed.groups {
+            reconcile_groups(
+                &session.store,
+                target,
+                &recalled.memory,
+                &session.interrupted_creates,
+            );
+        }
         if !planned.group_plan.is_empty() {
             let known = applier.known.lock().map(|k| k.clone()).unwrap_or_default();
             let outcomes = groups::apply_group_plan(
@@ -75,11 +90,17 @@ pub(super) async fn apply(
                 &planned.group_plan,
                 &known,
                 &config.group_parent_attribute,
+                &journal,
+                &halt,
             )
             .await;
-            remember_groups(&session.store, &outcomes);
             applied.outcomes.extend(outcomes);
         }
+    }
+    applied.halted = halt.reason();
+    if applied.halted.is_some() {
+        // A store that cannot record is not written to again, and the files wait for it too.
+        return applied;
     }
     remember_empty_groups(&session.store, &recalled.empty_since, &planned.grace);
     if let (Some(channel), Some(files)) = (&config.files, &planned.files) {

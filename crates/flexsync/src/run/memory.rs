@@ -7,7 +7,7 @@ use serde_json::json;
 
 use flexsync_core::current::{Current, LinkKind, Memory};
 use flexsync_core::desired::Desired;
-use flexsync_core::group_plan::Grace;
+use flexsync_core::group_plan::{Grace, GroupStep, TargetGroup};
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::outcome::{Outcome, RunKind};
 use flexsync_core::plan::{Plan, Step};
@@ -38,39 +38,72 @@ pub(super) fn created_groups(memory: &Memory) -> BTreeSet<ExternalId> {
         .collect()
 }
 
-/// Keeps the links of groups created in this run, and forgets retired ones.
-pub(super) fn remember_groups(store: &StateStore, outcomes: &[StepOutcome]) {
-    let now = jiff::Timestamp::now();
-    for outcome in outcomes.iter().filter(|o| o.error.is_none()) {
-        let saved = match (outcome.kind, &outcome.target_id) {
-            (OperationKind::CreateGroup, Some(target_id)) => store.link(
-                LinkKind::Group,
-                &outcome.external_id,
-                target_id,
-                outcome.note.is_none(),
-                now,
-            ),
-            (OperationKind::RetireGroup, _) => store
-                .unlink(&outcome.external_id)
-                .and_then(|()| store.clear_group_empty(&outcome.external_id)),
-            _ => Ok(()),
-        };
-        if let Err(error) = saved {
-            tracing::warn!(%error, "could not record a group link");
-        }
+/// Keeps the link of a group created by a step, or forgets a retired one.
+fn remember_group(store: &StateStore, outcome: &StepOutcome) {
+    if outcome.error.is_some() {
+        return;
     }
+    let saved = match (outcome.kind, &outcome.target_id) {
+        (OperationKind::CreateGroup, Some(target_id)) => store.link(
+            LinkKind::Group,
+            &outcome.external_id,
+            target_id,
+            outcome.note.is_none(),
+            jiff::Timestamp::now(),
+        ),
+        (OperationKind::RetireGroup, _) => store
+            .unlink(&outcome.external_id)
+            .and_then(|()| store.clear_group_empty(&outcome.external_id)),
+        _ => Ok(()),
+    };
+    if let Err(error) = saved {
+        tracing::warn!(%error, "could not record a group link");
+    }
+}
+
+/// What settling earlier runs found: warnings, and the records whose create was under way
+/// (announced, outcome unknown): if the target holds them now, they are ours.
+#[derive(Debug, Default)]
+pub(super) struct Interrupted {
+    pub(super) warnings: Vec<String>,
+    pub(super) creates: BTreeSet<ExternalId>,
 }
 
 /// Writes that an earlier run announced but never finished (it was killed): each is closed as
 /// interrupted. Nothing else is needed: this run plans from what the target holds, and a create
 /// that did land is found by its externalId.
-pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Vec<String> {
+pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Interrupted {
     let intents = match store.unfinished_intents() {
         Ok(intents) => intents,
-        Err(error) => return vec![format!("could not read unfinished operations: {error}")],
+        Err(error) => {
+            return Interrupted {
+                warnings: vec![format!("could not read unfinished operations: {error}")],
+                ..Interrupted::default()
+            };
+        }
     };
+    let creates = intents
+        .iter()
+        .filter(|i| {
+            i.operation == OperationKind::Create.as_str()
+                || i.operation == OperationKind::CreateGroup.as_str()
+        })
+        .map(|i| i.external_id.clone())
+        .collect();
+    Interrupted {
+        warnings: close_interrupted(store, &intents, now),
+        creates,
+    }
+}
+
+/// Closes unfinished intents and the runs they belong to; says which runs stopped part-way.
+fn close_interrupted(
+    store: &StateStore,
+    intents: &[flexsync_state::OperationRecord],
+    now: jiff::Timestamp,
+) -> Vec<String> {
     let mut runs = BTreeSet::new();
-    for intent in &intents {
+    for intent in intents {
         runs.insert(intent.run.0);
         let outcome = OpOutcome::Failed {
             message: "interrupted: the run stopped before the outcome was known".into(),
@@ -117,6 +150,7 @@ pub(super) fn settle_interrupted(store: &StateStore, now: jiff::Timestamp) -> Ve
 /// Brings the state store in line with what the target already holds: a user carrying one of our
 /// external ids but no link (its create landed while the answer was lost) is linked, and a record
 /// that failed before but needed nothing this run has its failure cleared.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn reconcile_memory(
     store: &StateStore,
     desired: &Desired,
@@ -125,6 +159,7 @@ pub(super) fn reconcile_memory(
     plan: &Plan,
     failures: &[RecordFailure],
     deferred: &[retry_hold::Deferred],
+    interrupted: &BTreeSet<ExternalId>,
 ) {
     let now = jiff::Timestamp::now();
     let failed: BTreeSet<&ExternalId> = failures.iter().map(|f| &f.external_id).collect();
@@ -143,8 +178,9 @@ pub(super) fn reconcile_memory(
             continue;
         }
         if memory.links.get(external_id) != Some(&user.id) && !touched.contains(external_id) {
-            // Ours if one of our writes for it failed: the create that did land.
-            let created = failed.contains(external_id);
+            // Ours if one of our writes for it failed, or its create was under way when an
+            // earlier run stopped: the create that did land.
+            let created = failed.contains(external_id) || interrupted.contains(external_id);
             result = result
                 .and_then(|()| store.link(LinkKind::User, external_id, &user.id, created, now));
         }
@@ -165,6 +201,27 @@ pub(super) fn reconcile_memory(
     }
     if let Err(error) = result {
         tracing::warn!(%error, "could not reconcile the state store with the target");
+    }
+}
+
+/// Links the groups whose create was under way when an earlier run stopped and that the target
+/// now holds: they are ours, and may be retired one day.
+pub(super) fn reconcile_groups(
+    store: &StateStore,
+    target: &[TargetGroup],
+    memory: &Memory,
+    interrupted: &BTreeSet<ExternalId>,
+) {
+    let now = jiff::Timestamp::now();
+    for group in target {
+        let Some(external_id) = group.external_id.as_ref() else {
+            continue;
+        };
+        let ours =
+            interrupted.contains(external_id) && !memory.group_links.contains_key(external_id);
+        if ours && let Err(error) = store.link(LinkKind::Group, external_id, &group.id, true, now) {
+            tracing::warn!(%error, "could not record a group link");
+        }
     }
 }
 
@@ -193,27 +250,23 @@ pub(super) struct StoreJournal {
     pub(super) run: flexsync_state::RunId,
 }
 
-impl Journal for StoreJournal {
-    fn intent(&self, step: &Step) -> Option<i64> {
-        let store = &self.store;
-        let detail = super::redact::journal_detail(step);
-        match store.record_intent(
-            self.run,
-            step.operation.external_id(),
-            step.operation.kind().as_str(),
-            &detail,
-        ) {
-            Ok(id) => Some(id.0),
-            Err(error) => {
-                tracing::warn!(%error, "could not record intent");
-                None
-            }
-        }
+impl StoreJournal {
+    fn record_intent(
+        &self,
+        external_id: &ExternalId,
+        kind: OperationKind,
+        detail: &serde_json::Value,
+    ) -> Result<i64, String> {
+        self.store
+            .record_intent(self.run, external_id, kind.as_str(), detail)
+            .map(|id| id.0)
+            .map_err(|error| {
+                tracing::error!(%error, "could not record intent; writing stops");
+                error.to_string()
+            })
     }
 
-    fn outcome(&self, intent: Option<i64>, step: &Step, outcome: &StepOutcome) {
-        let store = &self.store;
-        let now = jiff::Timestamp::now();
+    fn record_outcome(&self, intent: i64, outcome: &StepOutcome) {
         let result = match &outcome.error {
             None => OpOutcome::Done {
                 target_id: outcome.target_id.clone().unwrap_or_default(),
@@ -222,11 +275,36 @@ impl Journal for StoreJournal {
                 message: error.message.clone(),
             },
         };
-        if let Some(intent) = intent
-            && let Err(error) = store.record_outcome(flexsync_state::OpId(intent), result, now)
+        let now = jiff::Timestamp::now();
+        if let Err(error) = self
+            .store
+            .record_outcome(flexsync_state::OpId(intent), result, now)
         {
             tracing::warn!(%error, "could not record outcome");
         }
+    }
+}
+
+impl Journal for StoreJournal {
+    fn intent(&self, step: &Step) -> Result<i64, String> {
+        let detail = super::redact::journal_detail(step);
+        self.record_intent(step.operation.external_id(), step.operation.kind(), &detail)
+    }
+
+    fn group_intent(&self, step: &GroupStep) -> Result<i64, String> {
+        let detail = serde_json::to_value(step).unwrap_or_default();
+        self.record_intent(step.operation.external_id(), step.operation.kind(), &detail)
+    }
+
+    fn group_outcome(&self, intent: i64, outcome: &StepOutcome) {
+        self.record_outcome(intent, outcome);
+        remember_group(&self.store, outcome);
+    }
+
+    fn outcome(&self, intent: i64, step: &Step, outcome: &StepOutcome) {
+        let store = &self.store;
+        let now = jiff::Timestamp::now();
+        self.record_outcome(intent, outcome);
         let saved = match (&outcome.error, &outcome.target_id) {
             (None, Some(target_id)) => {
                 let created = outcome.kind == OperationKind::Create && outcome.note.is_none();

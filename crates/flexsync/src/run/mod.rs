@@ -240,11 +240,16 @@ async fn sync_and_write(
         }
         Err(error) => {
             let warning = format!(
-                "cannot write the report into {}: {error}",
+                "cannot write the report into {}: {error}; it follows on stderr",
                 config.report_dir.display()
             );
             tracing::warn!("{warning}");
             result.report.warnings.push(warning);
+            // The report of last resort: what was and was not done must not be lost with the disk.
+            eprintln!(
+                "{}",
+                serde_json::to_string_pretty(&result.report).unwrap_or_default()
+            );
             Ok((result, None))
         }
     }

@@ -126,7 +126,7 @@ pub(super) fn plan(
     );
     // The file channel delivers the whole state; its changes are judged like the plan's.
     let files = config.files.as_ref().map(|channel| {
-        let rendered = file_writer::render_files(desired, &channel.columns);
+        let rendered = file_writer::render_files(desired, &channel.columns, channel.cells);
         let changes = file_writer::changes_since_last(&channel.last_delivery_dir, &rendered)
             .map_err(|error| error.to_string());
         PlannedFiles { rendered, changes }

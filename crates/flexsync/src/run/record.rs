@@ -47,6 +47,8 @@ pub(super) fn record(
         .any(|o| o.error.as_ref().is_some_and(|e| e.is_refused_token()));
     let outcome = if report.refused.is_some() {
         Outcome::Refused
+    } else if stages.applied.halted.is_some() {
+        Outcome::Usage
     } else if token_refused {
         Outcome::Unreachable
     } else if session.mode == Mode::Sync && report.failure_count() > 0 {
@@ -74,11 +76,20 @@ pub(super) fn record(
             tracing::warn!(%error, "could not record the run's changes for history");
         }
         let finished = jiff::Timestamp::now();
-        session
+        match session
             .store
             .finish_run(run_id, finished, outcome, &summary)
-            .map_err(RunFailure::usage)?;
-        crate::retention::prune_store(&session.store, finished, config.report_keep_days);
+        {
+            Ok(()) => {
+                crate::retention::prune_store(&session.store, finished, config.report_keep_days)
+            }
+            // Writes were made: the report must not be lost with the store; the next run
+            // settles it.
+            Err(error) if stages.applied.halted.is_some() => report.warnings.push(format!(
+                "the state store could not record the end of the run: {error}"
+            )),
+            Err(error) => return Err(RunFailure::usage(error)),
+        }
     }
     let Stages {
         desired,
@@ -184,6 +195,13 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
              the records it stopped are not counted as failing"
                 .to_string(),
         );
+    }
+    if let Some(reason) = &applied.halted {
+        report.warnings.push(format!(
+            "the state store failed while writing ({reason}): writing stopped there; the steps \
+             listed as \"not written\" were not sent, the files were not delivered, and the \
+             next run plans them again"
+        ));
     }
     report.record_outcomes(applied.outcomes.clone());
     report.delivery = applied.delivery.clone();

@@ -2,15 +2,17 @@
 //! clock, earlier runs that were interrupted, and closing a run that stops part-way. Only syncs
 //! are recorded as runs: a plan (`plan`, `explain`) looks things up and leaves no trace.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use serde_json::json;
 
+use flexsync_core::ids::ExternalId;
 use flexsync_core::outcome::Outcome;
 use flexsync_state::{LockGuard, RunId, StateStore};
 
 use super::lock::take_lock;
-use super::memory::settle_interrupted;
+use super::memory::{Interrupted, settle_interrupted};
 use super::{Mode, RunFailure, Stop};
 use crate::config::Config;
 
@@ -24,6 +26,8 @@ pub(super) struct Session {
     pub(super) clock: Instant,
     /// Warnings about earlier runs that stopped part-way (settled by this one).
     pub(super) interrupted: Vec<String>,
+    /// Creates under way when an earlier run stopped: linked as ours if the target holds them.
+    pub(super) interrupted_creates: BTreeSet<ExternalId>,
     _lock: Option<LockGuard>,
 }
 
@@ -43,7 +47,7 @@ impl Session {
                     .map_err(RunFailure::usage)?;
                 (Some(lock), interrupted, Some(run_id))
             }
-            Mode::Plan => (None, Vec::new(), None),
+            Mode::Plan => (None, Interrupted::default(), None),
         };
         Ok(Session {
             store,
@@ -51,7 +55,8 @@ impl Session {
             mode,
             started,
             clock,
-            interrupted,
+            interrupted: interrupted.warnings,
+            interrupted_creates: interrupted.creates,
             _lock: lock,
         })
     }

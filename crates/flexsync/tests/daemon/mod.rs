@@ -592,3 +592,69 @@ async fn an_email_that_could_not_be_sent_shows_in_healthz_though_the_run_went_th
         daemon.log()
     );
 }
+
+/// Descriptors the process holds open.
+fn open_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A connection that sends the start of a request and never finishes it.
+async fn half_open(port: u16) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_connections_are_closed_and_capped_and_health_still_answers() {
+    let port = free_port();
+    let extra = format!(
+        "{}max_connections = 8\nheader_timeout_seconds = 1\n",
+        daemon_toml(port)
+    );
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon
+        .wait_for_metric(port, "flexsync_runs_total{outcome=\"done\"} 1")
+        .await;
+
+    // One request never finished: closed after the header timeout.
+    let mut lingering = half_open(port).await;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), lingering.read(&mut byte)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a half-open connection is still open after 5 s: {read:?}"
+    );
+
+    // A flood of them holds no more than the cap, and /healthz is still answered at once.
+    let before = open_descriptors(daemon.child.id());
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        flood.push(half_open(port).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let during = open_descriptors(daemon.child.id());
+    assert!(
+        during <= before + 10,
+        "{before} descriptors before the flood, {during} during it"
+    );
+    let health = tokio::time::timeout(Duration::from_secs(2), get(port, "/healthz")).await;
+    assert!(
+        matches!(health, Ok(Some((200, _)))),
+        "/healthz during the flood: {health:?}"
+    );
+    drop(flood);
+    assert!(daemon.terminate().await.success(), "{}", daemon.log());
+}

@@ -477,3 +477,31 @@ fn sftp_delivery_failing_after_an_upload_removes_the_temporary_file() {
     let left = names_in(&server.remote);
     assert!(left.iter().all(|n| !n.contains(".tmp-")), "{left:?}");
 }
+
+/// Another user planted links at every temporary name a delivery from this process used to take
+/// (`<name>.tmp-<pid>`, `<name>.tmp-<pid>-<n>`), pointing at a file they may not write.
+#[cfg(unix)]
+#[test]
+fn folder_delivery_never_writes_through_a_planted_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let pid = std::process::id();
+    for name in ["wt_users.csv", "wt_groups.csv"] {
+        let mut planted = vec![format!("{name}.tmp-{pid}")];
+        planted.extend((1..300).map(|n| format!("{name}.tmp-{pid}-{n}")));
+        for link in planted {
+            std::os::unix::fs::symlink(&victim, dir.path().join(link)).unwrap();
+        }
+    }
+    deliver(
+        &files("ExternalId\n1\n", "ExternalId\n"),
+        &Destination::Folder(dir.path().into()),
+    )
+    .unwrap();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(
+        fs::read_to_string(dir.path().join("wt_users.csv")).unwrap(),
+        "ExternalId\n1\n"
+    );
+}
