@@ -185,15 +185,13 @@ impl RunReport {
     pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
         let json = self.write_json(dir)?;
         let page = dir.join(format!("{}.html", self.file_stem()));
-        let temporary = page.with_extension("html.tmp");
-        std::fs::write(&temporary, crate::report_page::render(self))?;
-        std::fs::rename(&temporary, &page)?;
+        crate::safe_write::write_atomically(&page, crate::report_page::render(self).as_bytes())?;
         Ok(json)
     }
 
     /// Writes `run-<id or time>.json` into `dir` and returns its path.
     pub fn write_json(&self, dir: &Path) -> std::io::Result<PathBuf> {
-        std::fs::create_dir_all(dir)?;
+        crate::safe_write::private_dir(dir)?;
         let path = dir.join(format!("{}.json", self.file_stem()));
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         crate::safe_write::write_atomically(&path, text.as_bytes())?;

@@ -45,13 +45,30 @@ pub fn temp_suffix() -> String {
     format!(".tmp-{:016x}{:016x}", random_u64(), random_u64())
 }
 
-/// Opens a new file for writing: fails if the name exists (a planted file or link included).
+/// Opens a new file for writing, readable by its owner only (what flexsync writes names
+/// people): fails if the name exists (a planted file or link included).
 pub fn open_new(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW).mode(0o600);
+    }
     options.open(path)
+}
+
+/// Creates `dir` and its parents for their owner only (0700); an existing folder is kept as it
+/// is.
+pub fn private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
 }
 
 fn write_and_sync(mut file: File, content: &[u8]) -> io::Result<()> {

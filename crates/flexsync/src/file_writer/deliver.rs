@@ -119,7 +119,7 @@ pub fn changes_since_last(
 /// Keeps a copy of what was just delivered in `last_dir` (created if missing). Call it only
 /// after [`deliver`] succeeded, so a failed delivery is reported again next time.
 pub fn remember_delivery(last_dir: &Path, files: &[(String, String)]) -> Result<(), FileError> {
-    fs::create_dir_all(last_dir)
+    crate::safe_write::private_dir(last_dir)
         .map_err(|source| io_error(format!("creating {}", last_dir.display()), source))?;
     deliver(files, &Destination::Folder(last_dir.to_path_buf())).map(|_| ())
 }

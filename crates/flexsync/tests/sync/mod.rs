@@ -1155,3 +1155,42 @@ async fn an_update_says_whether_flex_changed_or_someone_changed_winningtemp_by_h
         reactivation.reason
     );
 }
+
+/// What a sync leaves on disk names people: the state store, the reports, the delivered files
+/// and the copy of the last delivery are their owner's only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_sync_leaves_on_disk_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let out = tempfile::tempdir().unwrap();
+    let extra = format!("[files]\ndir = {:?}\n", out.path().display().to_string());
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let synced = flexsync::run::sync_and_report(&rig.config, Allowance::default()).await;
+    let (result, _) = synced.result.unwrap();
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
+    let folder = rig.config_path.parent().unwrap();
+    let mut checked = Vec::new();
+    let mut check = |path: std::path::PathBuf| {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is {:o}", path.display(), mode & 0o777);
+        checked.push(path);
+    };
+    check(folder.join("flexsync.db"));
+    for dir in [
+        rig.config.report_dir.clone(),
+        out.path().to_path_buf(),
+        rig.config.files.as_ref().unwrap().last_delivery_dir.clone(),
+    ] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            check(entry.unwrap().path());
+        }
+    }
+    check(rig.config.report_dir.clone());
+    // Two reports, two delivered files, their two copies, the store and the report folder.
+    assert_eq!(checked.len(), 8, "{checked:?}");
+}
