@@ -671,9 +671,9 @@ impl FlexClient {
                     .header(reqwest::header::ACCEPT, "application/json")
             })
             .await
-            .map_err(|source| FlexError::Transport {
+            .map_err(|error| FlexError::Transport {
                 what: what.to_string(),
-                source,
+                error,
             })?;
         let status = response.status().as_u16();
         let content_type = response
@@ -685,9 +685,9 @@ impl FlexClient {
             self.transport
                 .read_body(response)
                 .await
-                .map_err(|source| FlexError::Transport {
+                .map_err(|error| FlexError::Transport {
                     what: what.to_string(),
-                    source,
+                    error,
                 })?;
         if !(200..300).contains(&status) {
             // Scrubbed before it is cut short, and again once decoded from JSON.

@@ -41,12 +41,9 @@ pub enum FlexError {
     },
     #[error("{what}: {reason}")]
     Body { what: String, reason: String },
-    #[error("{what}: {source}")]
-    Transport {
-        what: String,
-        #[source]
-        source: HttpError,
-    },
+    /// The transport's error is said in the message, not chained: said once.
+    #[error("{what}: {error}")]
+    Transport { what: String, error: HttpError },
     #[error(
         "{what}: the read looks partial: {read} of {total} items came back, so nothing may be \
          written from it"
@@ -67,6 +64,34 @@ pub enum FlexError {
 }
 
 impl FlexError {
+    /// The configuration keys to look at for this error, for the message people read.
+    pub fn settings_to_check(&self) -> &'static str {
+        match self {
+            FlexError::Transport { .. } => {
+                "is flex.base_url's host right and up? flex.timeout_seconds sets how long an \
+                 answer may take"
+            }
+            FlexError::Unauthorized { .. } => {
+                "flex.username, flex.password_env or flex.password_file, flex.instance"
+            }
+            FlexError::Forbidden { .. } => "the API user's rights in Flex, and flex.companies",
+            FlexError::NotFound { .. } => {
+                "flex.base_url (it ends in /webapi/api) and flex.instance"
+            }
+            FlexError::UnknownCompany { .. } => {
+                "flex.companies (`flexsync check` lists the companies the API user sees)"
+            }
+            FlexError::BaseUrl { .. } | FlexError::Settings(_) | FlexError::Client(_) => {
+                "the [flex] section"
+            }
+            FlexError::PageCap { .. } => "flex.page_size (a list this long needs larger pages)",
+            FlexError::Status { .. }
+            | FlexError::Body { .. }
+            | FlexError::Partial { .. }
+            | FlexError::Unstable { .. } => "nothing on our side: run again later",
+        }
+    }
+
     /// The HTTP status Flex answered with, if the error is one.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -969,7 +969,7 @@ async fn secrets_never_reach_logs_or_errors() {
         "TRACE lines are captured"
     );
     assert!(
-        text.contains("retrying request"),
+        text.contains("retrying a request"),
         "the transport's lines are captured"
     );
     assert!(

@@ -18,12 +18,15 @@ use crate::terminal::{printable, show};
 /// Runs the command and returns the process exit code.
 pub fn main(cli: Cli) -> i32 {
     // A daemon's log is its record of the runs: say what each run did unless told otherwise.
-    let quiet = if matches!(cli.command, Command::Daemon { .. }) {
+    // Commands say warnings, and each retry (a host that is slow to answer is never silent).
+    let default = if cli.quiet {
+        "error"
+    } else if matches!(cli.command, Command::Daemon { .. }) {
         "info"
     } else {
-        "warn"
+        "warn,flexsync_http=info"
     };
-    init_logging(cli.verbose, quiet);
+    init_logging(cli.verbose, default, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,7 +46,8 @@ pub fn main(cli: Cli) -> i32 {
     }
 }
 
-fn init_logging(verbose: u8, quiet: &str) {
+/// Logs go to stderr, as text for people or as one JSON object a line for log collectors.
+fn init_logging(verbose: u8, quiet: &str, format: crate::cli::LogFormat) {
     let default = match verbose {
         0 => quiet,
         1 => "info,flexsync=debug",
@@ -51,11 +55,15 @@ fn init_logging(verbose: u8, quiet: &str) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLEXSYNC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::cli::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        crate::cli::LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {

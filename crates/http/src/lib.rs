@@ -18,9 +18,14 @@ use tokio::sync::Semaphore;
 /// How one end (Flex or SCIM) is reached.
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
-    /// Whole-request timeout.
+    /// Whole-request timeout (`timeout_seconds`), for an answer that keeps coming but slowly.
     pub timeout: Duration,
+    /// How long a connection may take to open: much shorter, a host that is not there is known
+    /// at once.
     pub connect_timeout: Duration,
+    /// How long an open connection may stay silent (no byte of the answer): a host that accepts
+    /// and never answers is given up on after this, not after the whole-request timeout.
+    pub read_timeout: Duration,
     /// Requests in flight at once against this end.
     pub max_concurrent: usize,
     /// Requests a second against this end, every attempt counted (retries too), with a small
@@ -39,8 +44,9 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(120),
             connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(20),
             max_concurrent: 8,
             rate_per_second: None,
             retry: RetryPolicy::default(),
@@ -103,6 +109,7 @@ impl Transport {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout.min(settings.timeout))
             .tls_danger_accept_invalid_certs(settings.accept_invalid_certs)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("flexsync/", env!("CARGO_PKG_VERSION")))
@@ -184,12 +191,22 @@ impl Transport {
                 jitter_fraction(),
             );
             match (decision, result) {
-                (Decision::RetryAfter(wait), _) => {
+                (Decision::RetryAfter(wait), result) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
+                    let (host, why) = match &result {
+                        Ok(response) => (host_of(response.url()), response.status().to_string()),
+                        Err(error) => (
+                            error.url().map(host_of).unwrap_or_default(),
+                            describe(error),
+                        ),
+                    };
+                    tracing::info!(
+                        %host,
                         attempt,
+                        of = self.settings.retry.max_attempts,
                         wait_ms = wait.as_millis() as u64,
-                        "retrying request"
+                        %why,
+                        "retrying a request"
                     );
                     tokio::time::sleep(wait).await;
                 }
@@ -249,6 +266,15 @@ fn redirect_error(response: &reqwest::Response) -> HttpError {
     }
 }
 
+/// `host:port` of a URL, for logs.
+fn host_of(url: &url::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// A URL as it may be printed: scheme, host, port and path only.
 pub fn bare(url: &url::Url) -> String {
     let mut url = url.clone();
@@ -279,8 +305,13 @@ fn describe(error: &reqwest::Error) -> String {
     };
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        // Not "timed out: operation timed out": a cause that only repeats it is left out.
+        let repeats = error.is_timeout() && said.contains("timed out");
+        if !repeats {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text

@@ -54,6 +54,7 @@ fn settings(rate_per_second: Option<f64>, max_concurrent: usize) -> HttpSettings
     HttpSettings {
         timeout: Duration::from_secs(24 * 3600),
         connect_timeout: Duration::from_secs(24 * 3600),
+        read_timeout: Duration::from_secs(24 * 3600),
         max_concurrent,
         rate_per_second,
         retry: RetryPolicy {

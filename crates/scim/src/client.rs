@@ -129,9 +129,9 @@ impl ScimClient {
                 "page_size and max_pages must be at least 1".into(),
             ));
         }
-        let transport = Transport::new(settings.http).map_err(|source| ScimError::Transport {
+        let transport = Transport::new(settings.http).map_err(|error| ScimError::Transport {
             resource: "SCIM client".into(),
-            source,
+            error,
         })?;
         Ok(ScimClient {
             transport,
@@ -501,18 +501,18 @@ impl ScimClient {
                 request
             })
             .await
-            .map_err(|source| ScimError::Transport {
+            .map_err(|error| ScimError::Transport {
                 resource: resource.to_string(),
-                source,
+                error,
             })?;
         let status = response.status().as_u16();
         let body =
             self.transport
                 .read_body(response)
                 .await
-                .map_err(|source| ScimError::Transport {
+                .map_err(|error| ScimError::Transport {
                     resource: resource.to_string(),
-                    source,
+                    error,
                 })?;
         tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
         if !(200..300).contains(&status) {

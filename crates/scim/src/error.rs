@@ -21,12 +21,9 @@ pub enum ScimError {
         detail: String,
         resource: String,
     },
-    #[error("{resource}: {source}")]
-    Transport {
-        resource: String,
-        #[source]
-        source: HttpError,
-    },
+    /// The transport's error is said in the message, not chained: said once.
+    #[error("{resource}: {error}")]
+    Transport { resource: String, error: HttpError },
     #[error("{resource}: could not read the answer: {message}")]
     Decode { resource: String, message: String },
     #[error("{resource}: the read is incomplete: {reason}")]

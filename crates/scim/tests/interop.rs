@@ -734,7 +734,7 @@ async fn the_token_never_reaches_logs_or_errors() {
         "TRACE lines are captured"
     );
     assert!(
-        text.contains("retrying request"),
+        text.contains("retrying a request"),
         "the transport's lines are captured"
     );
     assert!(

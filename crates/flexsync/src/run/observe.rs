@@ -19,10 +19,13 @@ use crate::config::Config;
 /// Reads every configured company from Flex.
 pub(super) async fn read_flex(ends: &Ends, session: &Session) -> anyhow::Result<FlexRead> {
     tracing::info!(run = ?session.run_id, "reading Flex");
-    ends.flex
-        .read()
-        .await
-        .context("reading Flex failed; nothing was written")
+    ends.flex.read().await.map_err(|error| {
+        let check = error.settings_to_check();
+        anyhow::anyhow!(
+            "reading Flex at {} failed; nothing was written: {error} (check: {check})",
+            flexsync_http::bare(ends.flex.base_url())
+        )
+    })
 }
 
 /// What the state store remembers from earlier runs.

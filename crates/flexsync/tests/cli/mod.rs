@@ -547,3 +547,56 @@ async fn history_follows_a_person_across_a_new_name_and_answers_wrong_questions_
         assert!(stdout.contains(expected), "{stdout}");
     }
 }
+
+/// A Flex host that accepts connections and never answers: the sync gives up with exit 4,
+/// naming the host and the setting to look at, once, having logged each retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_never_answers_ends_the_run_naming_it_and_its_retries() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            open.push(connection);
+        }
+    });
+    let written = std::fs::read_to_string(&rig.config_path).unwrap();
+    let base = written
+        .lines()
+        .find(|l| l.starts_with("base_url = "))
+        .unwrap()
+        .to_string();
+    let silent_url = format!("http://{address}/webapi/api");
+    let changed = written.replace(
+        &base,
+        &format!("base_url = \"{silent_url}\"\ntimeout_seconds = 1"),
+    );
+    std::fs::write(&rig.config_path, changed).unwrap();
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    let out = flexsync(args(&["sync", "--config", &config])).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        error.contains(&format!("reading Flex at {silent_url} failed")),
+        "{error}"
+    );
+    assert!(
+        error.contains("check: is flex.base_url's host right and up?"),
+        "{error}"
+    );
+    assert_eq!(error.matches("timed out").count(), 1, "said once: {error}");
+    let retries = stderr
+        .lines()
+        .filter(|l| l.contains("retrying a request"))
+        .count();
+    assert_eq!(retries, 4, "each retry is logged: {stderr}");
+    assert!(stderr.contains(&format!("host={address}")), "{stderr}");
+    assert_eq!(rig.scim.writes(), 0);
+    held.abort();
+}
