@@ -271,7 +271,7 @@ impl FlexClient {
     }
 
     /// Requests sent so far (retries included) and retries, for reports and the CLI.
-    pub fn transport_stats(&self) -> &TransportStats {
+    pub fn transport_stats(&self) -> &std::sync::Arc<TransportStats> {
         self.transport.stats()
     }
 

@@ -24,7 +24,7 @@ pub fn main(cli: Cli) -> i32 {
     } else if matches!(cli.command, Command::Daemon { .. }) {
         "info"
     } else {
-        "warn,flexsync_http=info"
+        "warn,flexsync_http=info,flexsync::progress=info"
     };
     init_logging(cli.verbose, default, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -127,7 +127,8 @@ impl Transport {
         })
     }
 
-    pub fn stats(&self) -> &TransportStats {
+    /// The counters, shared: a progress line may read them while requests run.
+    pub fn stats(&self) -> &Arc<TransportStats> {
         &self.stats
     }
 

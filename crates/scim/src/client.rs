@@ -148,7 +148,7 @@ impl ScimClient {
     }
 
     /// Counts of requests sent and retried by this client's transport.
-    pub fn stats(&self) -> &TransportStats {
+    pub fn stats(&self) -> &std::sync::Arc<TransportStats> {
         self.transport.stats()
     }
 

@@ -50,7 +50,15 @@ pub(super) async fn apply(
         let journal = StoreJournal {
             store: session.store.clone(),
             run,
+            done: Arc::default(),
         };
+        let _progress = crate::progress::Phase::start(
+            "applying",
+            crate::progress::Measure::Steps {
+                done: journal.done.clone(),
+                total: (planned.plan.steps.len() + planned.group_plan.steps.len()) as u64,
+            },
+        );
         let map = config.attribute_map();
         let current = &observed.current;
         // What the target shows wins over what we remember.

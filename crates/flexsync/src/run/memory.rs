@@ -248,6 +248,8 @@ pub(super) fn remember_empty_groups(
 pub(super) struct StoreJournal {
     pub(super) store: StateStore,
     pub(super) run: flexsync_state::RunId,
+    /// Steps that came to an outcome, for the progress of the apply phase.
+    pub(super) done: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StoreJournal {
@@ -297,11 +299,13 @@ impl Journal for StoreJournal {
     }
 
     fn group_outcome(&self, intent: i64, outcome: &StepOutcome) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.record_outcome(intent, outcome);
         remember_group(&self.store, outcome);
     }
 
     fn outcome(&self, intent: i64, step: &Step, outcome: &StepOutcome) {
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let store = &self.store;
         let now = jiff::Timestamp::now();
         self.record_outcome(intent, outcome);

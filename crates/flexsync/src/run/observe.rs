@@ -15,10 +15,15 @@ use flexsync_winningtemp::{AttributeMap, groups, users};
 use super::Ends;
 use super::session::Session;
 use crate::config::Config;
+use crate::progress::{Measure, Phase};
 
 /// Reads every configured company from Flex.
 pub(super) async fn read_flex(ends: &Ends, session: &Session) -> anyhow::Result<FlexRead> {
     tracing::info!(run = ?session.run_id, "reading Flex");
+    let _progress = Phase::start(
+        "reading Flex",
+        Measure::Requests(ends.flex.transport_stats().clone()),
+    );
     ends.flex.read().await.map_err(|error| {
         let check = error.settings_to_check();
         anyhow::anyhow!(
@@ -82,9 +87,19 @@ pub(super) async fn observe(
         return Ok(Observed::default());
     };
     tracing::info!(run = ?session.run_id, "reading Winningtemp");
+    let _progress = Phase::start(
+        "reading Winningtemp",
+        Measure::Requests(scim.stats().clone()),
+    );
     observe_scim(scim, &config.attribute_map(), config)
         .await
-        .context("reading Winningtemp failed; nothing was written")
+        .with_context(|| {
+            format!(
+                "reading Winningtemp at {} failed; nothing was written (check: \
+                 winningtemp.scim_url, and winningtemp.token_env or token_file)",
+                scim.base_url()
+            )
+        })
 }
 
 async fn observe_scim(
