@@ -112,9 +112,12 @@ pub enum GroupNaming {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisplayName {
-    /// The group's own label, e.g. `Ekonomi`.
+    /// The group's own label, but on a target that keeps groups flat, the path for labels that
+    /// several groups share (people could not tell four "Ekonomi" groups apart).
     #[default]
+    Auto,
+    /// The group's own label, e.g. `Ekonomi`, always.
     Label,
-    /// The labels from the top, e.g. `Stockholm / Ekonomi` (for targets without a tree).
+    /// The labels from the top, e.g. `Stockholm / Ekonomi`, always.
     FullPath,
 }

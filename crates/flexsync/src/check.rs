@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use anyhow::Context;
 
 use flexsync_core::finding::Severity;
-use flexsync_core::group_plan::display_name;
+use flexsync_core::group_plan::display_names;
 use flexsync_core::mapping::DisplayName;
 use flexsync_core::outcome::Outcome;
 use flexsync_core::snapshot::SourceCompany;
@@ -195,12 +195,14 @@ async fn check_scim(config: &Config, ends: &Ends) -> Result<bool, RunFailure> {
     Ok(tree && !groups.parent)
 }
 
-/// On a flat target, group names that would repeat: people could not tell them apart.
+/// On a flat target, group names that would repeat (people could not tell them apart), and
+/// the names `groups.display = "auto"` gives by path instead.
 fn flat_names(config: &Config, desired: &flexsync_core::desired::Desired, found: &mut Findings) {
-    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let names = display_names(desired, config.groups.display, true);
+    let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for group in desired.groups.values() {
         by_name
-            .entry(display_name(group, config.groups.display))
+            .entry(names[&group.external_id].as_str())
             .or_default()
             .push(group.path.join(" > "));
     }
@@ -209,11 +211,22 @@ fn flat_names(config: &Config, desired: &flexsync_core::desired::Desired, found:
         .filter(|(_, paths)| paths.len() > 1)
         .map(|(name, paths)| format!("'{name}' x{} ({})", paths.len(), paths.join(", ")))
         .collect();
+    let by_path = desired
+        .groups
+        .values()
+        .filter(|g| names[&g.external_id] != g.display_name)
+        .count();
+    if config.groups.display == DisplayName::Auto && by_path > 0 {
+        found.notes.push(format!(
+            "the SCIM server keeps groups flat: {by_path} groups whose names repeat are named by \
+             their path (groups.display = \"auto\")"
+        ));
+    }
     if repeated.is_empty() {
         return;
     }
     let fix = if config.groups.display == DisplayName::Label {
-        "set groups.display = \"full_path\" so each name carries its path"
+        "set groups.display = \"auto\" (the default) or \"full_path\""
     } else {
         "give the levels values that tell the groups apart"
     };

@@ -143,6 +143,8 @@ pub enum GroupNoteKind {
     RetireBlocked,
     /// An emptied group waits out its grace period before it is retired.
     RetirementGrace,
+    /// On a flat target, groups whose labels repeat are named by their path.
+    NamedByPath,
 }
 
 impl GroupNoteKind {
@@ -152,6 +154,7 @@ impl GroupNoteKind {
             GroupNoteKind::NotCreatedByFlexsync => "not_created_by_flexsync",
             GroupNoteKind::RetireBlocked => "retire_blocked",
             GroupNoteKind::RetirementGrace => "retirement_grace",
+            GroupNoteKind::NamedByPath => "named_by_path",
         }
     }
 }
@@ -194,12 +197,65 @@ impl GroupPlan {
     }
 }
 
-/// The display name the target should show for `group`.
-pub fn display_name(group: &DesiredGroup, display: DisplayName) -> String {
-    match display {
-        DisplayName::Label => group.display_name.clone(),
-        DisplayName::FullPath => group.path.join(" / "),
+/// The display name the target should show for each desired group. `flat`: the target keeps
+/// groups flat, so with [`DisplayName::Auto`] a label several groups share becomes their paths.
+pub fn display_names(
+    desired: &Desired,
+    display: DisplayName,
+    flat: bool,
+) -> BTreeMap<ExternalId, String> {
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for group in desired.groups.values() {
+        *uses.entry(group.display_name.as_str()).or_insert(0) += 1;
     }
+    desired
+        .groups
+        .values()
+        .map(|group| {
+            let by_path = match display {
+                DisplayName::FullPath => true,
+                DisplayName::Label => false,
+                DisplayName::Auto => flat && uses[group.display_name.as_str()] > 1,
+            };
+            let name = if by_path {
+                group.path.join(" / ")
+            } else {
+                group.display_name.clone()
+            };
+            (group.external_id.clone(), name)
+        })
+        .collect()
+}
+
+/// One note per label that several groups share on a flat target, when they are named by path.
+fn named_by_path_notes(desired: &Desired, names: &BTreeMap<ExternalId, String>) -> Vec<GroupNote> {
+    let mut by_label: BTreeMap<&str, Vec<(&ExternalId, &str)>> = BTreeMap::new();
+    for group in desired.groups.values() {
+        if names.get(&group.external_id) != Some(&group.display_name) {
+            by_label
+                .entry(group.display_name.as_str())
+                .or_default()
+                .push((&group.external_id, names[&group.external_id].as_str()));
+        }
+    }
+    by_label
+        .into_iter()
+        .filter(|(_, groups)| groups.len() > 1)
+        .map(|(label, groups)| GroupNote {
+            group: groups[0].0.clone(),
+            kind: GroupNoteKind::NamedByPath,
+            message: format!(
+                "{} groups are called '{label}' and the target keeps groups flat: each is named \
+                 by its path ({}); groups.display = \"label\" keeps the bare label",
+                groups.len(),
+                groups
+                    .iter()
+                    .map(|(_, path)| *path)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect()
 }
 
 /// Plans the group operations. `user_ids` maps user external ids to target ids (users the
@@ -259,9 +315,13 @@ pub fn plan_groups(
     let (mut creates, mut renames, mut moves, mut removes, mut adds) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut managers = Vec::new();
+    let shown = display_names(desired, settings.display, !caps.parent);
+    if settings.display == DisplayName::Auto {
+        plan.notes.extend(named_by_path_notes(desired, &shown));
+    }
     for (_, group) in &wanted {
         let external_id = group.external_id.clone();
-        let name = display_name(group, settings.display);
+        let name = shown[&external_id].clone();
         let parent = group.parent_external_id.clone().filter(|_| caps.parent);
         let members: BTreeSet<&str> = group.members.iter().map(ExternalId::as_str).collect();
         let Some(target) = targets.get(external_id.as_str()) else {

@@ -428,3 +428,66 @@ fn a_member_held_for_a_finding_keeps_their_groups_and_a_leaver_leaves_them() {
     assert_eq!(removals(Skipped::Employed), 0);
     assert_eq!(removals(Skipped::NotEmployed), 1);
 }
+
+#[test]
+fn on_a_flat_target_repeated_labels_are_named_by_their_path() {
+    use crate::desired::DesiredGroup;
+    use crate::mapping::DisplayName;
+    let group = |id: &str, path: &[&str]| DesiredGroup {
+        external_id: id.into(),
+        display_name: path.last().unwrap().to_string(),
+        path: path.iter().map(|p| p.to_string()).collect(),
+        parent_external_id: None,
+        members: Vec::new(),
+        managers: Vec::new(),
+    };
+    let desired = Desired {
+        groups: [
+            group("a", &["Stockholm", "Ekonomi"]),
+            group("b", &["Göteborg", "Ekonomi"]),
+            group("c", &["Göteborg", "IT"]),
+        ]
+        .into_iter()
+        .map(|g| (g.external_id.clone(), g))
+        .collect(),
+        ..Desired::default()
+    };
+    let names = |display, flat| {
+        let names = super::display_names(&desired, display, flat);
+        names.values().cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(DisplayName::Auto, true),
+        ["Stockholm / Ekonomi", "Göteborg / Ekonomi", "IT"]
+    );
+    assert_eq!(
+        names(DisplayName::Auto, false),
+        ["Ekonomi", "Ekonomi", "IT"]
+    );
+    assert_eq!(
+        names(DisplayName::Label, true),
+        ["Ekonomi", "Ekonomi", "IT"]
+    );
+    let settings = GroupSettings {
+        display: DisplayName::Auto,
+        ..GroupSettings::default()
+    };
+    let plan = plan_groups(
+        &desired,
+        &[],
+        &BTreeMap::new(),
+        &BTreeSet::new(),
+        FLAT,
+        &settings,
+    );
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.kind == "named_by_path")
+        .unwrap();
+    assert!(
+        note.message.starts_with("2 groups are called 'Ekonomi'"),
+        "{}",
+        note.message
+    );
+}
