@@ -106,6 +106,25 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
     },
+    /// All that flexsync holds about one person, as JSON: the state store's rows and the
+    /// reports that name them (for a data-protection request). Reads only the state store.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        /// A Flex employee id, or a name or work email the recorded changes carry.
+        who: String,
+    },
+    /// Removes one person's data: their rows in the state store, and their name, email and id
+    /// from the kept reports. Without --yes, only says what it would remove.
+    Forget {
+        #[arg(long)]
+        config: PathBuf,
+        /// A Flex employee id, or a name or work email the recorded changes carry.
+        who: String,
+        /// Remove it.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Past runs from the state store.
     History {
         #[arg(long)]

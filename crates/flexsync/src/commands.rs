@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use jiff::tz::TimeZone;
+use serde_json::Value;
 
 use flexsync_core::guard::Allowance;
 use flexsync_core::outcome::RunKind;
@@ -124,6 +125,8 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             }
         }
         Command::Approve { config, run, by } => approve(&config, run, by),
+        Command::Export { config, who } => export(&config, &who),
+        Command::Forget { config, who, yes } => forget(&config, &who, yes),
         Command::History {
             config,
             limit,
@@ -367,6 +370,63 @@ fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFail
          since is refused again",
         refused.refusal.plan_id
     );
+    Ok(Outcome::Done)
+}
+
+/// The state store and where reports are kept, for the commands that read nothing else.
+fn records_and_store(
+    path: &Path,
+) -> Result<(crate::config::Records, flexsync_state::StateStore), RunFailure> {
+    let records = Config::records_of(path).map_err(RunFailure::usage)?;
+    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    Ok((records, store))
+}
+
+fn export(path: &Path, who: &str) -> Result<Outcome, RunFailure> {
+    let (records, store) = records_and_store(path)?;
+    let usage = |problem: String| RunFailure::usage(anyhow::anyhow!(problem));
+    let external_id = crate::person::resolve(&store, who).map_err(usage)?;
+    let held = crate::person::export(&store, &records, &external_id).map_err(usage)?;
+    show(&format!(
+        "{}\n",
+        serde_json::to_string_pretty(&held).unwrap_or_default()
+    ));
+    Ok(Outcome::Done)
+}
+
+fn forget(path: &Path, who: &str, yes: bool) -> Result<Outcome, RunFailure> {
+    let (records, store) = records_and_store(path)?;
+    let usage = |problem: String| RunFailure::usage(anyhow::anyhow!(problem));
+    let external_id = crate::person::resolve(&store, who).map_err(usage)?;
+    if !yes {
+        let held = crate::person::export(&store, &records, &external_id).map_err(usage)?;
+        let rows: usize = held["state_store"].as_object().map_or(0, |tables| {
+            tables
+                .values()
+                .filter_map(Value::as_array)
+                .map(Vec::len)
+                .sum()
+        });
+        let reports = held["reports_naming_them"].as_array().map_or(0, Vec::len);
+        show(&format!(
+            "{external_id}: {rows} rows in the state store and {reports} reports name them; \
+             run again with --yes to remove them (see `flexsync export` for what they hold)\n"
+        ));
+        return Ok(Outcome::Done);
+    }
+    let forgotten = crate::person::forget(&store, &records, &external_id).map_err(usage)?;
+    let removed: Vec<String> = forgotten
+        .removed
+        .iter()
+        .map(|(table, count)| format!("{table} {count}"))
+        .collect();
+    show(&format!(
+        "{external_id} forgotten: rows removed ({}); {} reports rewritten without their name, \
+         email and id. If they are still in Flex, the next sync finds their account again by its \
+         external id.\n",
+        removed.join(", "),
+        forgotten.reports.len()
+    ));
     Ok(Outcome::Done)
 }
 

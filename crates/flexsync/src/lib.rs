@@ -12,6 +12,7 @@
 //! - [`report`]: the run report (terminal and JSON).
 //! - [`report_page`]: the run report as a self-contained HTML page.
 //! - [`retention`]: pruning runs and reports older than `[report] keep_days`.
+//! - [`person`]: `export` and `forget`, one person's data for a data-protection request.
 //! - [`progress`]: bars or periodic lines for a run's long phases.
 //! - [`plan_view`]: a plan as a readable diff.
 //! - [`tree_view`]: the group tree as an outline.
@@ -41,6 +42,7 @@ pub mod history_view;
 pub mod html;
 pub mod metrics;
 pub mod notify;
+pub mod person;
 pub mod plan_view;
 pub mod progress;
 pub mod report;

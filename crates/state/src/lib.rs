@@ -15,6 +15,7 @@
 //!   once.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
+//! - [`person`]: one person's rows, to export or forget (data-protection requests).
 //! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
 //! - [`groups`]: groups we created that became empty, for the retirement grace period.
 //! - [`error`]: the one error type, [`StateError`].
@@ -28,6 +29,7 @@ pub mod error;
 pub mod groups;
 pub mod links;
 pub mod lock;
+pub mod person;
 pub mod retention;
 pub mod runs;
 pub mod schema;

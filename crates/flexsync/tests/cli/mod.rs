@@ -600,3 +600,74 @@ async fn a_host_that_never_answers_ends_the_run_naming_it_and_its_retries() {
     assert_eq!(rig.scim.writes(), 0);
     held.abort();
 }
+
+/// A data-protection request: export shows what flexsync holds about a person, forget removes
+/// it from the store and the reports, and the next sync still finds their account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_shows_and_forget_removes_what_flexsync_holds_about_a_person() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let out = flexsync(args(&["sync", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let reports = rig.config.report_dir.clone();
+    let mentions = |needle: &str| {
+        std::fs::read_dir(&reports)
+            .unwrap()
+            .filter(|e| {
+                std::fs::read_to_string(e.as_ref().unwrap().path())
+                    .unwrap()
+                    .contains(needle)
+            })
+            .count()
+    };
+    assert_eq!(
+        mentions("ali.hassan@partner.example"),
+        2,
+        "the JSON and the page"
+    );
+
+    let out = flexsync(args(&["export", "--config", &config, "Ali Hassan"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(held["external_id"], ALI);
+    assert_eq!(held["state_store"]["links"].as_array().unwrap().len(), 1);
+    assert_eq!(held["state_store"]["changes"][0]["action"], "create");
+    assert_eq!(held["reports_naming_them"].as_array().unwrap().len(), 2);
+
+    // Without --yes nothing goes.
+    let out = flexsync(args(&["forget", "--config", &config, ALI])).await;
+    assert!(
+        text_of(&out).contains("run again with --yes"),
+        "{}",
+        text_of(&out)
+    );
+    assert_eq!(mentions(ALI), 2);
+
+    let out = flexsync(args(&["forget", "--config", &config, ALI, "--yes"])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(
+        text_of(&out).contains("2 reports rewritten"),
+        "{}",
+        text_of(&out)
+    );
+    for needle in [ALI, "Ali Hassan", "ali.hassan@partner.example"] {
+        assert_eq!(mentions(needle), 0, "{needle} is still in a report");
+    }
+    assert!(mentions("Sara Nilsson") > 0, "the others stay");
+    let out = flexsync(args(&["export", "--config", &config, ALI])).await;
+    let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        held["state_store"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|rows| rows.as_array().unwrap().is_empty()),
+        "{held}"
+    );
+
+    // Still in Flex: the next sync finds the account by its external id, and writes nothing.
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(again.outcome, flexsync::run::Outcome::Done);
+    assert_eq!(writes, 0, "{}", again.report.render());
+    assert_no_duplicates(&rig.users());
+}
