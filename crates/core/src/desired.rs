@@ -58,6 +58,9 @@ pub struct UserValues {
     pub active: bool,
     /// Configured extra mappings: target attribute path -> value.
     pub extra: BTreeMap<String, String>,
+    /// Configured values for the file channel only: `wt_users.csv` column -> value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, String>,
 }
 
 /// A user as the desired state wants it.
@@ -106,6 +109,10 @@ pub struct Desired {
     /// leaver's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<ExternalId, Skipped>,
+    /// Records the scoping rules leave out, by id, with the key of the rule that did
+    /// (`scope.exclude[1]`); their accounts are paused like any leaver's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub out_of_scope: BTreeMap<ExternalId, String>,
 }
 
 /// A record left out of the desired users, as the plan treats its account.

@@ -628,7 +628,10 @@ impl<'a> Planner<'a> {
             let Some(external_id) = target.external_id.as_ref() else {
                 continue;
             };
-            let reason = if let Some(user) = self.desired.users.get(external_id) {
+            let out_of_scope = self.desired.out_of_scope.get(external_id);
+            let reason = if let Some(rule) = out_of_scope {
+                format!("out of scope: {rule}")
+            } else if let Some(user) = self.desired.users.get(external_id) {
                 // A second account carrying a managed user's externalId: reported, and paused
                 // along with its twin when the person leaves.
                 self.conflicts.push(Conflict {
@@ -642,15 +645,15 @@ impl<'a> Planner<'a> {
                 if user.values.active {
                     continue;
                 }
-                "a duplicate account of someone who left"
+                "a duplicate account of someone who left".to_string()
             } else if let Some(skipped) = self.desired.skipped.get(external_id) {
                 if *skipped == Skipped::Employed {
                     self.held.push(external_id.clone());
                     continue;
                 }
-                "no employment period covers today (its Flex record has findings)"
+                "no employment period covers today (its Flex record has findings)".to_string()
             } else {
-                "no longer in Flex"
+                "no longer in Flex".to_string()
             };
             if target.values.active {
                 self.deactivations.push(Step {
@@ -660,7 +663,7 @@ impl<'a> Planner<'a> {
                         values: None,
                         changes: Vec::new(),
                     },
-                    reason: reason.into(),
+                    reason,
                 });
             }
         }

@@ -10,6 +10,7 @@ mod convergence;
 mod daemon;
 mod groups;
 mod interop;
+mod mapping;
 mod notify;
 mod report_page;
 mod support;

@@ -218,6 +218,7 @@ mod tests {
             employment_end: Some(date(2026, 12, 31)),
             active: true,
             extra: BTreeMap::from([(format!("{WT}:department"), "Ekonomi".to_string())]),
+            columns: BTreeMap::new(),
         }
     }
 

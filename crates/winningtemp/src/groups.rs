@@ -379,6 +379,7 @@ mod tests {
                 employee_id: employee.to_string(),
                 from: Some("2020-01-01".into()),
                 to: None,
+                fields: Default::default(),
             });
             snapshot
                 .default_accounts

@@ -20,6 +20,7 @@ fn values(user_name: &str, active: bool) -> UserValues {
         employment_end: None,
         active,
         extra: BTreeMap::new(),
+        columns: BTreeMap::new(),
     }
 }
 
@@ -53,6 +54,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
         findings: Vec::new(),
         groups: BTreeMap::new(),
         skipped: BTreeMap::new(),
+        out_of_scope: BTreeMap::new(),
     }
 }
 
@@ -835,6 +837,7 @@ fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
                 employment_end: None,
                 active,
                 extra: BTreeMap::new(),
+                columns: BTreeMap::new(),
             }
         })
 }

@@ -19,6 +19,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub mapping: RawMapping,
     #[serde(default)]
+    pub scope: RawScope,
+    #[serde(default)]
     pub groups: GroupSettings,
     #[serde(default)]
     pub guards: RawGuards,
@@ -127,6 +129,18 @@ pub struct RawMapping {
     pub starter_lead_days: Option<u32>,
     #[serde(default)]
     pub extra: Vec<RawExtra>,
+    /// `[[mapping.values]]`, read by hand so that errors name the key.
+    #[serde(default)]
+    pub values: Vec<toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    #[serde(default)]
+    pub include: Vec<toml::Table>,
+    #[serde(default)]
+    pub exclude: Vec<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,7 +34,8 @@ pub const LIST_SEPARATOR: char = ',';
 /// inner `"` is doubled. Gender is `None`, `Male`, `Female` or `NonBinary`; dates are
 /// `YYYY-MM-DD`; booleans are `true`/`false`; a value that is not mapped is an empty field.
 /// A group's managers are its managers' external ids joined with `,`. Configured extra user
-/// mappings follow the fixed user columns, one column per attribute name, sorted by name.
+/// mappings follow the fixed user columns, one column per attribute name, sorted by name; then
+/// the columns of `[[mapping.values]]` with a `column` target, sorted by name.
 /// Rows are sorted by external id; paused users are included with `Active` = `false`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -181,15 +182,25 @@ pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
         .iter()
         .map(|n| n.to_string())
         .collect();
+    let configured: BTreeSet<&str> = desired
+        .users
+        .values()
+        .flat_map(|user| user.values.columns.keys().map(String::as_str))
+        .collect();
     header.extend(extra.iter().map(|name| name.to_string()));
+    header.extend(configured.iter().map(|name| name.to_string()));
 
     // `users` is a BTreeMap keyed by external id, so the rows come out sorted.
     let rows = desired.users.values().map(|user| {
         let mut row = user_row(user);
+        let value = |values: &BTreeMap<String, String>, name: &str| {
+            values.get(name).cloned().unwrap_or_default()
+        };
+        row.extend(extra.iter().map(|name| value(&user.values.extra, name)));
         row.extend(
-            extra
+            configured
                 .iter()
-                .map(|name| user.values.extra.get(*name).cloned().unwrap_or_default()),
+                .map(|name| value(&user.values.columns, name)),
         );
         row
     });

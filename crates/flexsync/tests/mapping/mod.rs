@@ -1,0 +1,285 @@
+//! What is synced, by configuration: configured values with transforms over SCIM and in the
+//! users file, built-ins taken from other sources, and scoping rules.
+
+use serde_json::json;
+
+use flexsync::run::Outcome;
+use flexsync_emulators::knobs::Faults;
+use flexsync_emulators::scim::Profile;
+
+use crate::support::*;
+
+/// The row of `external_id` in a CSV file, by header name.
+fn csv_row(text: &str, external_id: &str) -> std::collections::BTreeMap<String, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let row = reader
+        .records()
+        .map(Result::unwrap)
+        .find(|r| r.get(0) == Some(external_id))
+        .unwrap_or_else(|| panic!("no row for {external_id} in\n{text}"));
+    header
+        .into_iter()
+        .zip(row.iter().map(String::from))
+        .collect()
+}
+
+const VALUES: &str = r#"
+[[mapping.values]]
+field = "Employment.EmploymentNumber"
+transforms = ["lower", { concat = [{ field = "Country" }], separator = "-" }, "upper"]
+attribute = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"
+column = "Anställningsnummer"
+
+[[mapping.values]]
+dimension = "Kontor"
+part = "name"
+transforms = [{ replace = "^Upp(.*)$", with = "Ö${1}" }, "upper", "title"]
+attribute = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+
+[[mapping.values]]
+period = "FromDate"
+transforms = [{ date = "%d/%m/%Y" }]
+column = "Start"
+
+[[mapping.values]]
+period = "Title"
+transforms = ["trim"]
+column = "Titel"
+
+[[mapping.values]]
+field = "Region"
+transforms = [{ default = "okänd" }, "upper"]
+column = "Region"
+
+[[mapping.values]]
+constant = "Sverige"
+column = "Land"
+
+[[mapping.values]]
+field = "Gender"
+transforms = [{ map = { "1" = "Female", "2" = "Male" }, default = "None" }]
+builtin = "gender"
+
+[[mapping.values]]
+field = "EmailWork"
+transforms = [{ replace = "@example\\.se$", with = "@ekdala.se" }]
+builtin = "user_name"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_values_with_each_transform_reach_scim_and_the_users_file() {
+    let mut doc = example();
+    periods_mut(&mut doc, SARA)[0]["Title"] = json!("  Ekonom ");
+    let out = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[files]\ndir = {:?}\n{VALUES}",
+        out.path().display().to_string()
+    );
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let result = rig.sync().await;
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
+
+    let sara = rig.user(SARA);
+    assert_eq!(sara["userName"], "sara.nilsson@ekdala.se");
+    assert_eq!(
+        sara[WT]["gender"], "Male",
+        "Flex 2 mapped by the customer's table"
+    );
+    assert_eq!(sara[ENTERPRISE]["employeeNumber"], "A1-SE");
+    assert_eq!(sara[ENTERPRISE]["department"], "Ösala");
+    assert_eq!(rig.user(JOHAN)[WT]["gender"], "Female");
+
+    let users = std::fs::read_to_string(out.path().join("wt_users.csv")).unwrap();
+    let row = csv_row(&users, SARA);
+    assert_eq!(row["Username"], "sara.nilsson@ekdala.se");
+    assert_eq!(row["Gender"], "Male");
+    assert_eq!(row["Anställningsnummer"], "A1-SE");
+    assert_eq!(row["Start"], "01/01/2020");
+    assert_eq!(row["Titel"], "Ekonom");
+    assert_eq!(row["Region"], "OKÄND");
+    assert_eq!(row["Land"], "Sverige");
+    assert_eq!(
+        csv_row(&users, JOHAN)["Titel"],
+        "",
+        "Johan's period has no title"
+    );
+
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", again.plan.steps);
+}
+
+const SCOPE: &str = r#"
+[[scope.exclude]]
+field = "Employment.EmploymentType"
+equals = ["Timanställd"]
+
+[[scope.exclude]]
+dimension = "Avdelning"
+code = ["990"]
+
+[[scope.include]]
+field = "EmailWork"
+matches = "@example\\.se$"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
+    let mut doc = example();
+    let outsider = test_id(1);
+    add_employee(
+        &mut doc,
+        &outsider,
+        "Olle",
+        "Utsida",
+        Some("olle@konsult.se"),
+        None,
+        "2021-01-01",
+    );
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        SCOPE,
+    )
+    .await;
+    let first = rig.sync().await;
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
+    assert!(find(&rig.users(), &outsider).is_none(), "not included");
+    assert_eq!(rig.user(JOHAN)["active"], true);
+
+    // Johan becomes an hourly worker and Maria moves to department 990.
+    employee_mut(&mut doc, JOHAN)["Employment"]["EmploymentType"] = json!("Timanställd");
+    let maria_department = doc["EmploymentDefaultAccounts"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["EmployeeId"] == MARIA && a["AccountCode"] == "20")
+        .unwrap();
+    maria_department["AccountCode"] = json!("990");
+    maria_department["AccountId"] = json!(null);
+    let avdelning = doc["AccountDistributions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["Name"] == "Avdelning")
+        .unwrap();
+    avdelning["Accounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Id": "acc-990", "Code": "990", "Name": "Avvecklas", "ActiveFromDate": "2015-01-01T00:00:00", "ActiveTomDate": null}));
+    rig.set_flex(&doc);
+
+    let second = rig.sync().await;
+    assert_eq!(second.outcome, Outcome::Done, "{}", second.report.render());
+    assert_eq!(rig.user(JOHAN)["active"], false);
+    assert_eq!(rig.user(MARIA)["active"], false);
+    assert_eq!(rig.user(SARA)["active"], true);
+    let pause = |who: &str| {
+        second
+            .report
+            .changes
+            .iter()
+            .find(|c| c.external_id.as_str() == who && c.action.as_str() == "pause")
+            .unwrap_or_else(|| panic!("no pause of {who}: {}", second.report.render()))
+            .clone()
+    };
+    let johan = pause(JOHAN);
+    assert_eq!(johan.reason, "out of scope: scope.exclude[1]");
+    assert_eq!(johan.name, "Johan Karlsson");
+    assert_eq!(pause(MARIA).reason, "out of scope: scope.exclude[2]");
+    assert!(
+        second
+            .report
+            .render()
+            .contains("out of scope: scope.exclude[1]"),
+        "{}",
+        second.report.render()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_pauses_count_against_the_deactivation_guard_but_not_the_source_drop_guard() {
+    let mut doc = example();
+    add_staff(&mut doc, 20);
+    let rig = Rig::with(&doc, scim_options(Profile::Extended), Faults::default(), "").await;
+    rig.sync().await;
+    let mut rig = rig;
+    let text = std::fs::read_to_string(&rig.config_path).unwrap();
+    let rule = "[[scope.exclude]]\nfield = \"LastName\"\nmatches = \"^Number\"\n";
+    std::fs::write(&rig.config_path, format!("{text}{rule}")).unwrap();
+    rig.config = flexsync::config::Config::load(&rig.config_path).unwrap();
+
+    let refused = rig.sync().await;
+    assert_eq!(
+        refused.outcome,
+        Outcome::Refused,
+        "{}",
+        refused.report.render()
+    );
+    let text = refused.report.render();
+    assert!(
+        text.contains("REFUSED by guard deactivations: 20 users would be paused"),
+        "{text}"
+    );
+    assert!(
+        text.contains("24 Flex records"),
+        "counted before scoping: {text}"
+    );
+    assert!(!text.contains("source_drop"), "no source drop: {text}");
+    assert_eq!(rig.user(&test_id(1))["active"], true);
+}
+
+/// `check` shows the effective mapping: every built-in and configured value with its source,
+/// how many employees get a value, and examples with personal ones masked; a source the data
+/// lacks is a problem naming its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
+    let extra =
+        format!("{VALUES}[[mapping.values]]\ndimension = \"Avdelningar\"\ncolumn = \"Avd\"\n");
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(["check", "--config", &config])
+            .env_remove("FLEXSYNC_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    for line in [
+        "  user_name <- field EmailWork, 1 transform(s): 4 of 4; e.g. a********, j********, s********",
+        "  gender <- field Gender, 1 transform(s): 4 of 4; e.g. Female, Male",
+        "  given_name <- field FirstName: 4 of 4; e.g. A**, J****, S***",
+        "  birth_date <- field DateOfBirth: 4 of 4; e.g. 1********, 1********, 1********",
+        "  mapping.values[1] <- field Employment.EmploymentNumber, 3 transform(s) -> attribute urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber, column Anställningsnummer: 4 of 4; e.g. A",
+        "  mapping.values[2] <- dimension Kontor (name), 3 transform(s) -> attribute urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department: 4 of 4; e.g. Ösala",
+        "  mapping.values[4] <- period Title, 1 transform(s) -> column Titel: 0 of 4",
+        "  mapping.values[5] <- field Region, 2 transform(s) -> column Region: 4 of 4; e.g. OKÄND",
+        "  mapping.values[6] <- constant \"Sverige\" -> column Land: 4 of 4; e.g. Sverige",
+        "! mapping.values[9]: company 100 Exempel AB has no dimension named 'Avdelningar'",
+        "! mapping.values[5]: no employee has a value in a field named 'Region'",
+        "! mapping.values[4]: no employment period has a value in a field named 'Title'",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    assert!(!stdout.contains("sara.nilsson"), "{stdout}");
+    assert!(!stdout.contains("1981-02-14"), "{stdout}");
+}
