@@ -18,6 +18,54 @@ pub struct MappingSettings {
     /// Which employees are in scope at all.
     #[serde(default)]
     pub scope: Scope,
+    /// How records of one person in two configured companies become one user.
+    #[serde(default)]
+    pub people: SamePerson,
+}
+
+/// `[companies]`: which records are one person, and which of them is synced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamePerson {
+    /// What makes two records one person; the work email always does.
+    pub match_by: Vec<PersonKey>,
+    pub prefer: Prefer,
+}
+
+impl Default for SamePerson {
+    fn default() -> Self {
+        SamePerson {
+            match_by: vec![PersonKey::Email],
+            prefer: Prefer::CurrentEmployment,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonKey {
+    Email,
+    /// The same `Employment.EmploymentNumber` in two companies.
+    EmploymentNumber,
+}
+
+/// Which record of one person in two companies is synced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prefer {
+    /// The record whose employment covers the day, then the latest start.
+    CurrentEmployment,
+    /// The record of the company first in this list (numbers, names or ids); then as above.
+    Companies(Vec<String>),
+}
+
+impl Prefer {
+    /// The rule as the configuration writes it.
+    pub fn describe(&self) -> String {
+        match self {
+            Prefer::CurrentEmployment => "companies.prefer = \"current_employment\"".to_string(),
+            Prefer::Companies(order) => format!("companies.prefer = [{}]", order.join(", ")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +93,7 @@ impl Default for MappingSettings {
             starter_lead_days: 0,
             values: Vec::new(),
             scope: Scope::default(),
+            people: SamePerson::default(),
         }
     }
 }

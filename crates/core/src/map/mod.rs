@@ -10,6 +10,7 @@ pub mod dates;
 pub mod effective;
 pub mod managers;
 pub mod people;
+mod same_person;
 pub mod scope;
 pub mod value;
 
@@ -55,7 +56,13 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             Err(problem) => findings.push(email_finding(&id, problem)),
         }
     }
-    let (candidates, kept_by) = one_per_email(candidates, &mut findings);
+    let companies: same_person::Companies = snapshot
+        .companies
+        .iter()
+        .map(|company| (company.id.trim(), company))
+        .collect();
+    let (candidates, kept_by) =
+        same_person::one_per_person(candidates, &settings.people, &companies, &mut findings);
 
     let records: BTreeSet<&str> = snapshot
         .employees
@@ -212,6 +219,12 @@ struct Candidate {
     manager_id: Option<String>,
     /// The earliest start of any usable employment period.
     first_start: Option<Date>,
+    /// The latest start of any usable employment period.
+    last_start: Option<Date>,
+    /// Flex `CompanyId`, trimmed.
+    company: String,
+    /// `Employment.EmploymentNumber`, trimmed, when it has one.
+    employment_number: Option<String>,
     findings: Vec<Finding>,
 }
 
@@ -370,6 +383,9 @@ fn candidate(
         },
         manager_id: raw(BuiltIn::Manager),
         first_start: spans.first().map(|span| span.from),
+        last_start: spans.iter().map(|span| span.from).max(),
+        company: employee.company_id.trim().to_string(),
+        employment_number: clean(employee.employment_number.as_deref()),
         external_id: id,
         findings,
     }
@@ -508,52 +524,6 @@ fn overlap_finding(id: &str, spans: &[Span]) -> Option<Finding> {
         "merged into one employment",
         Severity::Notice,
     ))
-}
-
-/// Keeps one record per user name: the active one, then the one employed earliest, then the
-/// lowest Id. The others are skipped with a finding naming who kept the email. Also returns,
-/// for each skipped record, the record that kept its email (the same person in Winningtemp).
-fn one_per_email(
-    candidates: Vec<Candidate>,
-    findings: &mut Vec<Finding>,
-) -> (Vec<Candidate>, BTreeMap<String, String>) {
-    let mut by_email: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-    for candidate in candidates {
-        by_email
-            .entry(candidate.values.user_name.clone())
-            .or_default()
-            .push(candidate);
-    }
-    let mut kept = Vec::new();
-    let mut kept_by = BTreeMap::new();
-    for (email, mut group) in by_email {
-        group.sort_by(|a, b| {
-            let key = |c: &Candidate| (!c.values.active, c.first_start.is_none(), c.first_start);
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| a.external_id.cmp(&b.external_id))
-        });
-        let mut group = group.into_iter();
-        let Some(winner) = group.next() else {
-            continue;
-        };
-        for loser in group {
-            findings.push(finding(
-                &loser.external_id,
-                "EmailWork",
-                FindingKind::DuplicateEmail,
-                format!(
-                    "EmailWork '{email}' is also on employee {}",
-                    winner.external_id
-                ),
-                &format!("skipped; employee {} keeps the email", winner.external_id),
-                Severity::Skipped,
-            ));
-            kept_by.insert(loser.external_id, winner.external_id.clone());
-        }
-        kept.push(winner);
-    }
-    (kept, kept_by)
 }
 
 fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {

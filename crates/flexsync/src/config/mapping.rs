@@ -6,11 +6,11 @@ use toml::{Table, Value};
 
 use flexsync_core::map::value::{check_date_format, check_pattern};
 use flexsync_core::mapping::{
-    AccountPart, BuiltIn, ExtraMapping, MappingSettings, Scope, ScopeRule, ScopeTest, Source,
-    Transform, ValueMapping,
+    AccountPart, BuiltIn, ExtraMapping, MappingSettings, PersonKey, Prefer, SamePerson, Scope,
+    ScopeRule, ScopeTest, Source, Transform, ValueMapping,
 };
 
-use super::raw::{RawMapping, RawScope};
+use super::raw::{RawCompanies, RawMapping, RawScope};
 
 pub(super) fn mapping_settings(raw: RawMapping, scope: RawScope) -> Result<MappingSettings> {
     let mut mapping = MappingSettings::default();
@@ -50,6 +50,44 @@ pub(super) fn mapping_settings(raw: RawMapping, scope: RawScope) -> Result<Mappi
         exclude: rules("scope.exclude", &scope.exclude)?,
     };
     Ok(mapping)
+}
+
+/// `[companies]`: which records are one person, and which of them is synced.
+pub(super) fn same_person(raw: &RawCompanies) -> Result<SamePerson> {
+    let mut people = SamePerson::default();
+    if let Some(keys) = &raw.same_person {
+        people.match_by = keys
+            .iter()
+            .map(|key| match key.trim() {
+                "email" => Ok(PersonKey::Email),
+                "employment_number" => Ok(PersonKey::EmploymentNumber),
+                other => bail!(
+                    "companies.same_person: {other:?} is not \"email\" or \"employment_number\""
+                ),
+            })
+            .collect::<Result<_>>()?;
+        if !people.match_by.contains(&PersonKey::Email) {
+            people.match_by.insert(0, PersonKey::Email);
+        }
+    }
+    people.prefer = match &raw.prefer {
+        None => Prefer::CurrentEmployment,
+        Some(Value::String(rule)) if rule == "current_employment" => Prefer::CurrentEmployment,
+        Some(Value::Array(items)) if !items.is_empty() => Prefer::Companies(
+            items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s.trim().to_string()),
+                    Value::Integer(n) => Ok(n.to_string()),
+                    _ => bail!("companies.prefer: list company numbers, names or ids"),
+                })
+                .collect::<Result<_>>()?,
+        ),
+        Some(_) => bail!(
+            "companies.prefer: give \"current_employment\" or a list of companies, e.g. [1010, 2020]"
+        ),
+    };
+    Ok(people)
 }
 
 const SOURCE_KEYS: [&str; 6] = [
@@ -422,6 +460,32 @@ mod tests {
             let error = load(text).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{error}\n{expected}");
         }
+    }
+
+    #[test]
+    fn companies_take_a_rule_or_an_order() {
+        let read = |text: &str| {
+            let raw: RawCompanies = toml::from_str(text).unwrap();
+            same_person(&raw)
+        };
+        assert_eq!(read("").unwrap(), SamePerson::default());
+        let ordered =
+            read("prefer = [2020, \"Ekdala AB\"]\nsame_person = [\"employment_number\"]").unwrap();
+        assert_eq!(
+            ordered.prefer,
+            Prefer::Companies(vec!["2020".into(), "Ekdala AB".into()])
+        );
+        assert_eq!(
+            ordered.match_by,
+            [PersonKey::Email, PersonKey::EmploymentNumber]
+        );
+        let error = read("prefer = \"newest\"").unwrap_err().to_string();
+        assert!(error.starts_with("companies.prefer: give"), "{error}");
+        let error = read("same_person = [\"name\"]").unwrap_err().to_string();
+        assert!(
+            error.starts_with("companies.same_person: \"name\""),
+            "{error}"
+        );
     }
 
     #[test]

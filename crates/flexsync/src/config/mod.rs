@@ -173,7 +173,8 @@ impl Config {
         let mut warnings = Vec::new();
         let flex = flex_settings(raw.flex, base, &mut warnings)?;
         let winningtemp = winningtemp_part(raw.winningtemp, base, &mut warnings)?;
-        let mapping = mapping_settings(raw.mapping, raw.scope)?;
+        let mut mapping = mapping_settings(raw.mapping, raw.scope)?;
+        mapping.people = mapping::same_person(&raw.companies)?;
         let guards = guard_settings(&raw.guards)?;
         let sync = sync_part(raw.sync)?;
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;

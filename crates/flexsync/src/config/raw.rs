@@ -21,6 +21,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub scope: RawScope,
     #[serde(default)]
+    pub companies: RawCompanies,
+    #[serde(default)]
     pub groups: GroupSettings,
     #[serde(default)]
     pub guards: RawGuards,
@@ -132,6 +134,16 @@ pub struct RawMapping {
     /// `[[mapping.values]]`, read by hand so that errors name the key.
     #[serde(default)]
     pub values: Vec<toml::Table>,
+}
+
+/// `[companies]`: one person in two configured companies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompanies {
+    /// `"current_employment"` or a list of company numbers, names or ids.
+    pub prefer: Option<toml::Value>,
+    /// `["email"]` (default) or `["email", "employment_number"]`.
+    pub same_person: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -283,3 +283,172 @@ async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
     assert!(!stdout.contains("sara.nilsson"), "{stdout}");
     assert!(!stdout.contains("1981-02-14"), "{stdout}");
 }
+
+const SECOND_COMPANY: &str = "0c0c0c0c-2222-4333-8444-000000000200";
+
+/// Adds company 200 "Dotter AB" and a record there for Sara (`id`), with her email or another
+/// one, her employment number, and one period from `from` (to `to`).
+fn sara_in_second_company(
+    doc: &mut serde_json::Value,
+    id: &str,
+    email: &str,
+    from: &str,
+    to: Option<&str>,
+) {
+    doc["Companies"].as_array_mut().unwrap().push(json!({
+        "Id": SECOND_COMPANY, "CompanyNumber": 200, "Name": "Dotter AB",
+        "OrganizationNumber": "556000-0200"
+    }));
+    let mut record = employee_mut(doc, SARA).clone();
+    record["Id"] = json!(id);
+    record["CompanyId"] = json!(SECOND_COMPANY);
+    record["EmailWork"] = json!(email);
+    doc["Employees"].as_array_mut().unwrap().push(record);
+    add_period(doc, id, from, to);
+    let periods = doc["EmploymentPeriods"].as_array_mut().unwrap();
+    periods.last_mut().unwrap()["CompanyId"] = json!(SECOND_COMPANY);
+}
+
+fn same_person_finding(
+    result: &flexsync::run::RunResult,
+    record: &str,
+) -> flexsync_core::finding::Finding {
+    result
+        .desired
+        .findings
+        .iter()
+        .find(|f| f.record == record && f.kind == "same_person")
+        .unwrap_or_else(|| {
+            panic!(
+                "no same_person finding for {record}: {:?}",
+                result.desired.findings
+            )
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_in_two_companies_is_one_user_by_the_configured_rule() {
+    let second = test_id(1);
+    let mut doc = example();
+    sara_in_second_company(
+        &mut doc,
+        &second,
+        "Sara.Nilsson@example.se",
+        "2024-01-01",
+        None,
+    );
+
+    // Default: both employments cover the day, the latest start wins.
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    let result = rig.sync().await;
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
+    let saras: Vec<_> = rig
+        .users()
+        .into_iter()
+        .filter(|u| u["userName"] == "sara.nilsson@example.se")
+        .collect();
+    assert_eq!(saras.len(), 1, "{saras:?}");
+    assert_eq!(saras[0]["externalId"], second.as_str());
+    let found = same_person_finding(&result, SARA);
+    assert_eq!(found.name.as_deref(), Some("Sara Nilsson"));
+    assert_eq!(
+        found.action,
+        "skipped; the record in company 200 Dotter AB is synced (companies.prefer = \
+         \"current_employment\": it started latest)"
+    );
+    assert_eq!(
+        result
+            .desired
+            .findings
+            .iter()
+            .filter(|f| f.kind == "same_person")
+            .count(),
+        1,
+        "reported once"
+    );
+
+    // A company order decides instead.
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        "[companies]\nprefer = [100]\n",
+    )
+    .await;
+    let result = rig.sync().await;
+    assert_eq!(rig.user(SARA)["userName"], "sara.nilsson@example.se");
+    assert!(find(&rig.users(), &second).is_none());
+    assert!(
+        same_person_finding(&result, &second)
+            .action
+            .ends_with("(companies.prefer = [100]: its company comes first)"),
+        "{:?}",
+        same_person_finding(&result, &second)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_employment_number_in_two_companies_is_one_person_when_configured() {
+    let second = test_id(1);
+    let mut doc = example();
+    sara_in_second_company(&mut doc, &second, "sara@dotter.se", "2024-01-01", None);
+
+    let rig = Rig::start(&doc, Profile::Extended).await;
+    rig.sync().await;
+    assert!(
+        find(&rig.users(), &second).is_some(),
+        "by email alone these are two people"
+    );
+
+    let extra = "[companies]\nsame_person = [\"email\", \"employment_number\"]\nprefer = [\"Exempel AB\"]\n";
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        extra,
+    )
+    .await;
+    let result = rig.sync().await;
+    assert!(find(&rig.users(), &second).is_none());
+    assert_eq!(rig.user(SARA)["active"], true);
+    let found = same_person_finding(&result, &second);
+    assert!(
+        found.problem.contains("EmploymentNumber 'A1' on both"),
+        "{}",
+        found.problem
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_moving_between_configured_companies_keeps_their_account() {
+    let moved = test_id(1);
+    let mut doc = example();
+    sara_in_second_company(
+        &mut doc,
+        &moved,
+        "sara.nilsson@example.se",
+        "2026-11-01",
+        None,
+    );
+    let mut before = doc.clone();
+    remove_employee(&mut before, &moved);
+    let rig = Rig::start(&before, Profile::Extended).await;
+    rig.sync().await;
+    let account = rig.user(SARA)["id"].clone();
+
+    periods_mut(&mut doc, SARA)[0]["ToDate"] = json!("2026-10-31T00:00:00");
+    rig.set_flex(&doc);
+    let result = rig.sync().await;
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
+    let sara = rig.user(&moved);
+    assert_eq!(sara["id"], account, "the same account");
+    assert_eq!(sara["active"], true);
+    assert!(
+        same_person_finding(&result, SARA)
+            .action
+            .contains("its employment covers the day"),
+        "{:?}",
+        same_person_finding(&result, SARA)
+    );
+}
