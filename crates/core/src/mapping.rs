@@ -323,6 +323,19 @@ pub struct GroupSettings {
     /// A group we created is retired once it has been empty this many days (0: at once).
     /// Groups we did not create are never retired.
     pub retire_after_days: u32,
+    /// Who may be a member of the groups flexsync created besides the users Flex places there.
+    pub memberships: Memberships,
+}
+
+/// Winningtemp's membership update rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Memberships {
+    /// flexsync adds and removes only the users it manages; members added by hand stay.
+    #[default]
+    Managed,
+    /// The groups flexsync created hold exactly the users the source says.
+    Overwrite,
 }
 
 impl Default for GroupSettings {
@@ -335,6 +348,7 @@ impl Default for GroupSettings {
             display: DisplayName::default(),
             member_chunk: 100,
             retire_after_days: 0,
+            memberships: Memberships::Managed,
         }
     }
 }

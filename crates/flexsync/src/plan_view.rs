@@ -186,6 +186,21 @@ pub fn render_groups(
                 external_id, users, ..
             } => format!("> members  {}: {}", label(external_id), people('+', users)),
             GroupOperation::RemoveMembers {
+                external_id,
+                users,
+                others,
+                ..
+            } if users.is_empty() => format!(
+                "> members  {}: -{} added by hand ({})",
+                label(external_id),
+                others.len(),
+                others
+                    .iter()
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            GroupOperation::RemoveMembers {
                 external_id, users, ..
             } => format!("> members  {}: {}", label(external_id), people('-', users)),
             GroupOperation::SetGroupManagers {
