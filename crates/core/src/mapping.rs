@@ -21,6 +21,22 @@ pub struct MappingSettings {
     /// How records of one person in two configured companies become one user.
     #[serde(default)]
     pub people: SamePerson,
+    /// Winningtemp segments: each a category with its source; at most one value per user.
+    #[serde(default)]
+    pub segments: Vec<SegmentSource>,
+}
+
+/// One `[[segments]]` category.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentSource {
+    /// `segments[1]`, for errors and findings.
+    pub key: String,
+    /// The category as Winningtemp shows it, e.g. `Ort`.
+    pub category: String,
+    pub source: Source,
+    pub transforms: Vec<Transform>,
+    /// The `wt_users.csv` column holding the user's segment id (default: the category).
+    pub column: String,
 }
 
 /// `[companies]`: which records are one person, and which of them is synced.
@@ -94,6 +110,7 @@ impl Default for MappingSettings {
             values: Vec::new(),
             scope: Scope::default(),
             people: SamePerson::default(),
+            segments: Vec::new(),
         }
     }
 }

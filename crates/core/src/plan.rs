@@ -207,6 +207,7 @@ fn value_attributes(values: &UserValues) -> Vec<Attribute> {
         Attribute::ExcludeFromSurveys,
         Attribute::EmploymentStart,
         Attribute::EmploymentEnd,
+        Attribute::Segments,
     ];
     attributes.extend(values.extra.keys().cloned().map(Attribute::Extra));
     attributes
@@ -226,6 +227,14 @@ pub fn value_text(values: &UserValues, attribute: &Attribute) -> Option<String> 
         Attribute::EmploymentEnd => values.employment_end.map(|d| d.to_string()),
         Attribute::Active => Some(values.active.to_string()),
         Attribute::Manager => None,
+        Attribute::Segments => (!values.segments.is_empty()).then(|| {
+            let shown: Vec<String> = values
+                .segments
+                .iter()
+                .map(|(category, segment)| format!("{category}: {}", segment.name))
+                .collect();
+            shown.join("; ")
+        }),
         Attribute::Extra(path) => values.extra.get(path).cloned(),
     }
 }

@@ -72,7 +72,8 @@ pub fn missing_sources(
                 .chain(concat)
                 .map(|s| (m.key.clone(), s))
         })
-        .chain(rules.map(|r| (r.key.clone(), &r.source)));
+        .chain(rules.map(|r| (r.key.clone(), &r.source)))
+        .chain(mapping.segments.iter().map(|s| (s.key.clone(), &s.source)));
     for (key, source) in named {
         gaps.extend(source_gaps(snapshot, &key, source, &fields));
     }

@@ -77,6 +77,21 @@ pub fn effective_mapping(
             texts,
         ));
     }
+    for segment in &settings.segments {
+        let mapping = ValueMapping {
+            key: segment.key.clone(),
+            source: segment.source.clone(),
+            transforms: segment.transforms.clone(),
+            attribute: None,
+            column: Some(segment.column.clone()),
+            builtin: None,
+        };
+        let texts = employees.iter().map(|e| values.value(e, &mapping));
+        let targets = vec![format!("segment {}", segment.category)];
+        let personal = personal_mapping(&mapping);
+        let source = describe(&mapping);
+        uses.push(summarise(&segment.key, source, targets, personal, texts));
+    }
     uses
 }
 

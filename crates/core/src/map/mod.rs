@@ -12,6 +12,7 @@ pub mod managers;
 pub mod people;
 mod same_person;
 pub mod scope;
+pub mod segments;
 pub mod value;
 
 #[cfg(test)]
@@ -103,8 +104,13 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let depths = managers::depths(user_ids.iter().copied(), &links);
 
     let mut users = BTreeMap::new();
+    let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for candidate in candidates {
         findings.extend(candidate.findings);
+        for category in candidate.segment_gaps {
+            let id = candidate.external_id.clone();
+            segment_gaps.entry(category).or_default().push(id);
+        }
         let id = ExternalId::new(candidate.external_id);
         let user = DesiredUser {
             manager_external_id: links.get(id.as_str()).map(ExternalId::from),
@@ -131,8 +137,10 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             (ExternalId::from(*id), state)
         })
         .collect();
+    findings.extend(segments::empty_findings(&segment_gaps, &settings.segments));
     findings.sort();
     Desired {
+        segments: segments::catalogue(&users, &settings.segments),
         users,
         findings,
         groups: std::collections::BTreeMap::new(),
@@ -223,6 +231,8 @@ struct Candidate {
     last_start: Option<Date>,
     /// Flex `CompanyId`, trimmed.
     company: String,
+    /// The segment categories the record has no value in.
+    segment_gaps: Vec<String>,
     /// `Employment.EmploymentNumber`, trimmed, when it has one.
     employment_number: Option<String>,
     findings: Vec<Finding>,
@@ -366,6 +376,8 @@ fn candidate(
     }
 
     let (extra, columns) = configured(employee, values, settings);
+    let (user_segments, segment_gaps) =
+        segments::user_segments(values, employee, &settings.segments);
     Candidate {
         values: UserValues {
             email,
@@ -380,7 +392,9 @@ fn candidate(
             active: employment.active,
             extra,
             columns,
+            segments: user_segments,
         },
+        segment_gaps,
         manager_id: raw(BuiltIn::Manager),
         first_start: spans.first().map(|span| span.from),
         last_start: spans.iter().map(|span| span.from).max(),

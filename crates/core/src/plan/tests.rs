@@ -21,6 +21,7 @@ fn values(user_name: &str, active: bool) -> UserValues {
         active,
         extra: BTreeMap::new(),
         columns: BTreeMap::new(),
+        segments: BTreeMap::new(),
     }
 }
 
@@ -55,6 +56,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
         groups: BTreeMap::new(),
         skipped: BTreeMap::new(),
         out_of_scope: BTreeMap::new(),
+        segments: BTreeMap::new(),
     }
 }
 
@@ -838,6 +840,7 @@ fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
                 active,
                 extra: BTreeMap::new(),
                 columns: BTreeMap::new(),
+                segments: BTreeMap::new(),
             }
         })
 }

@@ -7,7 +7,7 @@ use toml::{Table, Value};
 use flexsync_core::map::value::{check_date_format, check_pattern};
 use flexsync_core::mapping::{
     AccountPart, BuiltIn, ExtraMapping, MappingSettings, PersonKey, Prefer, SamePerson, Scope,
-    ScopeRule, ScopeTest, Source, Transform, ValueMapping,
+    ScopeRule, ScopeTest, SegmentSource, Source, Transform, ValueMapping,
 };
 
 use super::raw::{RawCompanies, RawMapping, RawScope};
@@ -99,19 +99,63 @@ const SOURCE_KEYS: [&str; 6] = [
     "company",
 ];
 
-fn value_mapping(key: &str, table: &Table) -> Result<ValueMapping> {
-    const KEYS: [&str; 4] = ["transforms", "attribute", "column", "builtin"];
-    refuse_unknown(table, &[&SOURCE_KEYS[..], &KEYS[..]].concat())?;
-    let source = source(table)?;
-    let transforms = match table.get("transforms") {
-        None => Vec::new(),
+/// `[[segments]]`: a category name, a source, transforms, and the users-file column.
+pub(super) fn segments(tables: &[Table]) -> Result<Vec<SegmentSource>> {
+    let mut segments: Vec<SegmentSource> = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        let key = format!("segments[{}]", index + 1);
+        let segment = segment(&key, table).map_err(|e| anyhow!("{key}: {e}"))?;
+        if segments
+            .iter()
+            .any(|s| s.category.eq_ignore_ascii_case(&segment.category))
+        {
+            bail!("{key}: the category {:?} is named twice", segment.category);
+        }
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+fn segment(key: &str, table: &Table) -> Result<SegmentSource> {
+    refuse_unknown(
+        table,
+        &[&SOURCE_KEYS[..], &["name", "transforms", "column"]].concat(),
+    )?;
+    let category = text(table, "name")?
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| anyhow!("give the category a name, e.g. name = \"Ort\""))?;
+    let column = match text(table, "column")? {
+        Some(column) if column.trim().is_empty() => bail!("column must not be blank"),
+        Some(column) => column.trim().to_string(),
+        None => category.clone(),
+    };
+    Ok(SegmentSource {
+        key: key.to_string(),
+        source: source(table)?,
+        transforms: transforms(table)?,
+        category,
+        column,
+    })
+}
+
+fn transforms(table: &Table) -> Result<Vec<Transform>> {
+    match table.get("transforms") {
+        None => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
             .map(|(i, item)| transform(item).map_err(|e| anyhow!("transforms[{}]: {e}", i + 1)))
-            .collect::<Result<_>>()?,
+            .collect(),
         Some(_) => bail!("transforms must be a list, e.g. [\"trim\", {{ date = \"%Y\" }}]"),
-    };
+    }
+}
+
+fn value_mapping(key: &str, table: &Table) -> Result<ValueMapping> {
+    const KEYS: [&str; 4] = ["transforms", "attribute", "column", "builtin"];
+    refuse_unknown(table, &[&SOURCE_KEYS[..], &KEYS[..]].concat())?;
+    let source = source(table)?;
+    let transforms = transforms(table)?;
     let attribute = text(table, "attribute")?;
     if let Some(attribute) = &attribute
         && !is_extension_attribute(attribute)

@@ -175,6 +175,7 @@ impl Config {
         let winningtemp = winningtemp_part(raw.winningtemp, base, &mut warnings)?;
         let mut mapping = mapping_settings(raw.mapping, raw.scope)?;
         mapping.people = mapping::same_person(&raw.companies)?;
+        mapping.segments = mapping::segments(&raw.segments)?;
         let guards = guard_settings(&raw.guards)?;
         let sync = sync_part(raw.sync)?;
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
@@ -253,6 +254,8 @@ mod tests {
         assert_eq!(mapping.values.len(), 2);
         assert_eq!(mapping.scope.exclude.len(), 2);
         assert_eq!(mapping.scope.include.len(), 1);
+        assert_eq!(mapping::segments(&raw.segments).unwrap().len(), 1);
+        assert!(mapping::same_person(&raw.companies).is_ok());
         assert!(
             raw.files
                 .is_some_and(|f| f.sftp.is_some() && f.dir.is_some())

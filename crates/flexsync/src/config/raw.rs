@@ -22,6 +22,9 @@ pub struct RawConfig {
     pub scope: RawScope,
     #[serde(default)]
     pub companies: RawCompanies,
+    /// `[[segments]]`, read by hand so that errors name the key.
+    #[serde(default)]
+    pub segments: Vec<toml::Table>,
     #[serde(default)]
     pub groups: GroupSettings,
     #[serde(default)]

@@ -452,3 +452,140 @@ async fn a_person_moving_between_configured_companies_keeps_their_account() {
         same_person_finding(&result, SARA)
     );
 }
+
+const SEGMENTS: &str = r#"
+[[segments]]
+name = "Avdelning"
+dimension = "Avdelning"
+
+[[segments]]
+name = "Land"
+field = "Country"
+transforms = [{ map = { SE = "Sverige" } }]
+column = "Segment Land"
+
+[[segments]]
+name = "Region"
+field = "Region"
+"#;
+
+/// Segments: one value per user and category, stable ids (a renamed account keeps its id),
+/// delivered as `wt_segments.csv` plus a column per category, and over SCIM where the server
+/// advertises the segments attribute; empty values are reported per category.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_reach_the_files_and_scim_with_stable_ids() {
+    let mut doc = example();
+    employee_mut(&mut doc, ALI)["Country"] = json!(null);
+    let out = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[files]\ndir = {:?}\n{SEGMENTS}",
+        out.path().display().to_string()
+    );
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    let first = rig.sync().await;
+    assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
+
+    let segments = std::fs::read_to_string(out.path().join("wt_segments.csv")).unwrap();
+    assert_eq!(
+        segments,
+        "ExternalId;Category;Name\n\
+         seg:avdelning=10;Avdelning;Ledning\n\
+         seg:avdelning=20;Avdelning;Utveckling\n\
+         seg:land=sverige;Land;Sverige\n"
+    );
+    let users = std::fs::read_to_string(out.path().join("wt_users.csv")).unwrap();
+    let sara = csv_row(&users, SARA);
+    assert_eq!(sara["Avdelning"], "seg:avdelning=10");
+    assert_eq!(sara["Segment Land"], "seg:land=sverige");
+    assert_eq!(csv_row(&users, ALI)["Segment Land"], "");
+
+    let over_scim = &rig.user(SARA)[WT]["segments"];
+    assert!(
+        over_scim.as_array().unwrap().contains(
+            &json!({"category": "Avdelning", "value": "Ledning", "externalId": "seg:avdelning=10"})
+        ),
+        "{over_scim}"
+    );
+
+    let empty: Vec<_> = first
+        .desired
+        .findings
+        .iter()
+        .filter(|f| f.kind == "segment_empty")
+        .collect();
+    assert_eq!(empty.len(), 2, "{empty:?}");
+    let land = empty.iter().find(|f| f.field == "Land").unwrap();
+    assert!(
+        land.problem
+            .starts_with("1 user(s) have no value for segment 'Land'"),
+        "{}",
+        land.problem
+    );
+    assert!(
+        land.problem.contains("Ali Hassan"),
+        "named: {}",
+        land.problem
+    );
+    let region = empty.iter().find(|f| f.field == "Region").unwrap();
+    assert!(
+        region.problem.starts_with("4 user(s)"),
+        "{}",
+        region.problem
+    );
+
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{:?}", again.plan.steps);
+    let read = flexsync::run::Ends::connect(&rig.config)
+        .unwrap()
+        .flex
+        .read()
+        .await
+        .unwrap();
+    let uses = flexsync_core::map::effective::effective_mapping(
+        &read.snapshot,
+        &rig.config.mapping,
+        TODAY,
+    );
+    let land = uses.iter().find(|u| u.name == "segments[2]").unwrap();
+    assert_eq!((land.with_value, land.in_scope), (3, 4));
+    assert_eq!(land.targets, ["segment Land"]);
+
+    // The account "Ledning" is renamed: its segment keeps its id, the name follows.
+    let accounts = doc["AccountDistributions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["Name"] == "Avdelning")
+        .unwrap()["Accounts"]
+        .as_array_mut()
+        .unwrap();
+    let ledning = accounts.iter_mut().find(|a| a["Code"] == "10").unwrap();
+    ledning["Name"] = json!("Ledningsgrupp");
+    rig.set_flex(&doc);
+    let renamed = rig.sync().await;
+    let segments = std::fs::read_to_string(out.path().join("wt_segments.csv")).unwrap();
+    assert!(
+        segments.contains("seg:avdelning=10;Avdelning;Ledningsgrupp\n"),
+        "{segments}"
+    );
+    let update = renamed
+        .report
+        .changes
+        .iter()
+        .find(|c| c.external_id.as_str() == SARA)
+        .unwrap_or_else(|| panic!("{}", renamed.report.render()));
+    assert!(
+        update
+            .attribute_lines()
+            .iter()
+            .any(|l| l.contains("Ledningsgrupp")),
+        "{:?}",
+        update.attribute_lines()
+    );
+}
