@@ -589,3 +589,104 @@ async fn segments_reach_the_files_and_scim_with_stable_ids() {
         update.attribute_lines()
     );
 }
+
+/// `plan --on` shows what a sync on a later day would do: a leaver whose employment ends, a
+/// starter who begins, and someone a dated move takes out of scope; read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_on_a_later_day_shows_starters_leavers_and_scope_changes_dated_ahead() {
+    let mut doc = example();
+    let extra = "[[scope.exclude]]\ndimension = \"Avdelning\"\ncode = [\"990\"]\n";
+    let avdelning = doc["AccountDistributions"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|d| d["Name"] == "Avdelning")
+        .unwrap();
+    avdelning["Accounts"].as_array_mut().unwrap().push(json!({
+        "Id": "acc-990", "Code": "990", "Name": "Avvecklas",
+        "ActiveFromDate": "2015-01-01T00:00:00", "ActiveTomDate": null
+    }));
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        extra,
+    )
+    .await;
+    rig.sync().await;
+
+    periods_mut(&mut doc, JOHAN)[0]["ToDate"] = json!("2027-01-15T00:00:00");
+    let starter = test_id(1);
+    add_employee(
+        &mut doc,
+        &starter,
+        "Nils",
+        "Nykomling",
+        Some("nils@example.se"),
+        Some(SARA),
+        "2027-02-01",
+    );
+    let defaults = doc["EmploymentDefaultAccounts"].as_array_mut().unwrap();
+    let current = defaults
+        .iter_mut()
+        .find(|a| a["EmployeeId"] == MARIA && a["AccountCode"] == "20")
+        .unwrap();
+    current["TomDate"] = json!("2027-01-31T00:00:00");
+    let mut moved = current.clone();
+    moved["Id"] = json!("dflt-990");
+    moved["AccountId"] = json!("acc-990");
+    moved["AccountCode"] = json!("990");
+    moved["FromDate"] = json!("2027-02-01T00:00:00");
+    moved["TomDate"] = json!(null);
+    defaults.push(moved);
+    rig.set_flex(&doc);
+
+    let now = rig
+        .run(flexsync::run::Mode::Plan, Default::default())
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = now
+        .plan
+        .steps
+        .iter()
+        .map(|s| s.operation.kind().as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["update"],
+        "only Johan's end date is known on {TODAY}"
+    );
+
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let before = rig.scim.writes();
+    let out = flexsync_bin(&["plan", "--config", &config, "--on", "2027-02-01"]).await;
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("plan for 2027-02-01 (today is "), "{text}");
+    let line = |who: &str| {
+        text.lines()
+            .find(|l| {
+                l.contains(who) && l.contains("pause") || l.contains(who) && l.contains("create")
+            })
+            .unwrap_or_else(|| panic!("nothing for {who} in\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("Johan Karlsson").contains("no employment period covers"),
+        "{text}"
+    );
+    assert!(
+        line("Maria Andersson").contains("out of scope: scope.exclude[1]"),
+        "{text}"
+    );
+    assert!(line("Nils Nykomling").contains("create"), "{text}");
+    assert_eq!(rig.scim.writes(), before, "plan --on writes nothing");
+
+    let bad = flexsync_bin(&["plan", "--config", &config, "--on", "1 feb"]).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", output_text(&bad));
+    assert!(
+        output_text(&bad).contains("\"1 feb\" is not a day as YYYY-MM-DD"),
+        "{}",
+        output_text(&bad)
+    );
+}
