@@ -56,3 +56,82 @@ fn fold(source: &Source, text: &str) -> String {
         _ => nfc(text.trim()).to_lowercase(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::{MappingSettings, Scope};
+    use crate::snapshot::{Snapshot, SourceCompany};
+    use jiff::civil::date;
+
+    fn rule(key: &str, source: Source, test: ScopeTest) -> ScopeRule {
+        ScopeRule {
+            key: key.into(),
+            source,
+            test,
+        }
+    }
+
+    #[test]
+    fn rules_match_companies_by_name_number_or_id_and_types_by_their_spelling() {
+        let snapshot = Snapshot {
+            companies: vec![SourceCompany {
+                id: "c-guid".into(),
+                number: Some(1010),
+                name: Some("Ekdala AB".into()),
+            }],
+            employees: vec![SourceEmployee {
+                id: "e1".into(),
+                company_id: "c-guid".into(),
+                email_work: Some("anna@ekdala.se".into()),
+                employment_type: Some("Extern personal".into()),
+                ..SourceEmployee::default()
+            }],
+            ..Snapshot::default()
+        };
+        let settings = MappingSettings::default();
+        let values = Values::new(&snapshot, &settings, date(2025, 1, 1));
+        let employee = &snapshot.employees[0];
+        let company = |wanted: &str| {
+            let test = ScopeTest::Equals(vec![wanted.into()]);
+            matches(&values, employee, &rule("r", Source::Company, test))
+        };
+        assert!(company(" ekdala ab "));
+        assert!(company("1010"));
+        assert!(company("c-guid"));
+        assert!(!company("2020"));
+        let kind = Source::Field("Employment.EmploymentType".into());
+        let external = ScopeTest::Equals(vec!["1".into()]);
+        assert!(matches(&values, employee, &rule("r", kind, external)));
+
+        let scope = |include: Vec<ScopeRule>, exclude: Vec<ScopeRule>| {
+            let settings = MappingSettings {
+                scope: Scope { include, exclude },
+                ..MappingSettings::default()
+            };
+            let values = Values::new(&snapshot, &settings, date(2025, 1, 1));
+            out_of_scope(&values, employee, &settings.scope)
+        };
+        let email = |pattern: &str| {
+            rule(
+                "scope.include[1]",
+                Source::Field("EmailWork".into()),
+                ScopeTest::Matches(pattern.into()),
+            )
+        };
+        assert_eq!(scope(vec![email("@ekdala\\.se$")], vec![]), None);
+        assert_eq!(
+            scope(vec![email("@other\\.se$")], vec![]),
+            Some("scope.include".into())
+        );
+        let company_rule = rule(
+            "scope.exclude[2]",
+            Source::Company,
+            ScopeTest::Equals(vec!["1010".into()]),
+        );
+        assert_eq!(
+            scope(vec![email("ekdala")], vec![company_rule]),
+            Some("scope.exclude[2]".into())
+        );
+    }
+}

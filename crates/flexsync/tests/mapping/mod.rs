@@ -204,6 +204,14 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
         "{}",
         second.report.render()
     );
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let explained = flexsync_bin(&["explain", "--config", &config, "Johan Karlsson"]).await;
+    assert!(
+        output_text(&explained)
+            .contains("desired:  not a Winningtemp user: out of scope (scope.exclude[1])"),
+        "{}",
+        output_text(&explained)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
