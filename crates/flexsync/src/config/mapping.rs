@@ -99,6 +99,33 @@ const SOURCE_KEYS: [&str; 6] = [
     "company",
 ];
 
+/// The users-file columns of `[[mapping.values]]` and `[[segments]]` must not repeat each other
+/// or a fixed column.
+pub(super) fn check_columns(mapping: &MappingSettings, fixed: &[&str]) -> Result<()> {
+    let mut seen: Vec<(&str, String)> = fixed
+        .iter()
+        .map(|name| (*name, "files.columns.users".to_string()))
+        .collect();
+    let values = mapping
+        .values
+        .iter()
+        .filter_map(|v| Some((v.column.as_deref()?, v.key.clone())));
+    let segments = mapping
+        .segments
+        .iter()
+        .map(|s| (s.column.as_str(), s.key.clone()));
+    for (column, key) in values.chain(segments) {
+        if let Some((_, first)) = seen
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(column))
+        {
+            bail!("{key}: the wt_users.csv column {column:?} is already used by {first}");
+        }
+        seen.push((column, key));
+    }
+    Ok(())
+}
+
 /// `[[segments]]`: a category name, a source, transforms, and the users-file column.
 pub(super) fn segments(tables: &[Table]) -> Result<Vec<SegmentSource>> {
     let mut segments: Vec<SegmentSource> = Vec::new();
@@ -504,6 +531,28 @@ mod tests {
             let error = load(text).unwrap_err().to_string();
             assert!(error.starts_with(expected), "{error}\n{expected}");
         }
+    }
+
+    #[test]
+    fn a_users_file_column_is_used_once() {
+        let settings = load(
+            "[[mapping.values]]\nfield = \"City\"\ncolumn = \"Ort\"\n\
+             [[mapping.values]]\nfield = \"Country\"\ncolumn = \"Land\"\n",
+        )
+        .unwrap();
+        assert!(check_columns(&settings, &["ExternalId", "Email"]).is_ok());
+        let error = check_columns(&settings, &["ExternalId", "ort"]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "mapping.values[1]: the wt_users.csv column \"Ort\" is already used by files.columns.users"
+        );
+        let mut twice = settings.clone();
+        twice.values[1].column = Some("Ort".into());
+        let error = check_columns(&twice, &[]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "mapping.values[2]: the wt_users.csv column \"Ort\" is already used by mapping.values[1]"
+        );
     }
 
     #[test]

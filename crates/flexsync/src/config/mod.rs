@@ -184,6 +184,9 @@ impl Config {
         let records = Records::of(&raw.state, &raw.report, base)?;
         let state_path = records.state_path.clone();
         let files = file_channel(raw.files, base, &state_path)?;
+        if let Some(files) = &files {
+            mapping::check_columns(&mapping, &files.columns.users.names())?;
+        }
         if winningtemp.scim.is_none() && files.is_none() {
             bail!("configure at least one channel: [winningtemp] (SCIM) or [files] (CSV)");
         }

@@ -108,7 +108,8 @@ impl Default for UserColumns {
 }
 
 impl UserColumns {
-    fn names(&self) -> [&str; 13] {
+    /// The fixed columns' names, in file order.
+    pub fn names(&self) -> [&str; 13] {
         [
             &self.external_id,
             &self.username,
