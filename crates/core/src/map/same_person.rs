@@ -125,26 +125,30 @@ fn choose(
     Some(winner)
 }
 
-/// Sorts first the record `prefer` wants: by company order when given, then the one whose
-/// employment covers the day, then the latest start, then the lowest Id.
+/// Sorts first the record `prefer` wants: the one whose employment covers the day (a company
+/// order never gives an active person's account to a record that left), then by company order
+/// when given, then the latest start, then the lowest Id.
 fn preference(
     c: &Candidate,
     prefer: &Prefer,
     companies: &Companies,
-) -> (usize, bool, Reverse<Option<Date>>, String) {
-    let rank = match prefer {
+) -> (bool, usize, Reverse<Option<Date>>, String) {
+    (
+        !c.values.active,
+        rank(c, prefer, companies),
+        Reverse(c.last_start),
+        c.external_id.clone(),
+    )
+}
+
+fn rank(c: &Candidate, prefer: &Prefer, companies: &Companies) -> usize {
+    match prefer {
         Prefer::CurrentEmployment => 0,
         Prefer::Companies(order) => order
             .iter()
             .position(|wanted| is_company(companies, &c.company, wanted))
             .unwrap_or(order.len()),
-    };
-    (
-        rank,
-        !c.values.active,
-        Reverse(c.last_start),
-        c.external_id.clone(),
-    )
+    }
 }
 
 fn is_company(companies: &Companies, id: &str, wanted: &str) -> bool {
@@ -191,18 +195,15 @@ fn loser_finding(
             Severity::Skipped,
         );
     }
-    let why = match &settings.prefer {
-        Prefer::Companies(order)
-            if order
-                .iter()
-                .any(|w| is_company(companies, &winner.company, w)) =>
-        {
-            "its company comes first".to_string()
-        }
-        _ if winner.values.active && !loser.values.active => {
-            "its employment covers the day".to_string()
-        }
-        _ => "it started latest".to_string(),
+    let prefer = &settings.prefer;
+    let why = if winner.values.active && !loser.values.active {
+        "its employment covers the day"
+    } else if rank(winner, prefer, companies) < rank(loser, prefer, companies) {
+        "its company comes first"
+    } else if winner.last_start != loser.last_start {
+        "it started latest"
+    } else {
+        "the lowest Id"
     };
     finding(
         &loser.external_id,
@@ -220,4 +221,95 @@ fn loser_finding(
         ),
         Severity::Notice,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::{MappingSettings, Prefer, SamePerson};
+    use crate::snapshot::{Snapshot, SourceCompany, SourceEmployee, SourcePeriod};
+    use jiff::civil::date;
+
+    fn record(
+        id: &str,
+        company: &str,
+        from: &str,
+        to: Option<&str>,
+    ) -> (SourceEmployee, SourcePeriod) {
+        let employee = SourceEmployee {
+            id: id.into(),
+            company_id: company.into(),
+            first_name: Some("Anna".into()),
+            last_name: Some("Berg".into()),
+            email_work: Some("anna@example.se".into()),
+            ..SourceEmployee::default()
+        };
+        let period = SourcePeriod {
+            employee_id: id.into(),
+            from: Some(from.into()),
+            to: to.map(str::to_string),
+            ..SourcePeriod::default()
+        };
+        (employee, period)
+    }
+
+    fn kept(records: Vec<(SourceEmployee, SourcePeriod)>, prefer: Prefer) -> (Vec<String>, String) {
+        let company = |id: &str, number| SourceCompany {
+            id: id.into(),
+            number: Some(number),
+            name: Some(format!("Bolag {number}")),
+        };
+        let (employees, periods) = records.into_iter().unzip();
+        let snapshot = Snapshot {
+            companies: vec![company("c1", 100), company("c2", 200)],
+            employees,
+            periods,
+            ..Snapshot::default()
+        };
+        let settings = MappingSettings {
+            people: SamePerson {
+                prefer,
+                ..SamePerson::default()
+            },
+            ..MappingSettings::default()
+        };
+        let desired = crate::map::map(&snapshot, &settings, date(2025, 6, 1));
+        let users = desired.users.keys().map(|id| id.to_string()).collect();
+        let finding = desired
+            .findings
+            .iter()
+            .find(|f| f.kind == "same_person")
+            .map(|f| f.action.clone())
+            .unwrap_or_default();
+        (users, finding)
+    }
+
+    #[test]
+    fn the_current_employment_wins_then_the_company_order_then_the_latest_start() {
+        let both = || {
+            vec![
+                record("a", "c1", "2020-01-01", None),
+                record("b", "c2", "2024-01-01", None),
+            ]
+        };
+        let (users, why) = kept(both(), Prefer::CurrentEmployment);
+        assert_eq!(users, ["b"]);
+        assert!(
+            why.ends_with("(companies.prefer = \"current_employment\": it started latest)"),
+            "{why}"
+        );
+
+        let order = Prefer::Companies(vec!["Bolag 100".into()]);
+        let (users, why) = kept(both(), order.clone());
+        assert_eq!(users, ["a"]);
+        assert!(why.ends_with(": its company comes first)"), "{why}");
+
+        // The preferred company's record has ended: the person keeps their active account.
+        let left = vec![
+            record("a", "c1", "2020-01-01", Some("2024-12-31")),
+            record("b", "c2", "2025-01-01", None),
+        ];
+        let (users, why) = kept(left, order);
+        assert_eq!(users, ["b"]);
+        assert!(why.ends_with(": its employment covers the day)"), "{why}");
+    }
 }
