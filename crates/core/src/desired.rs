@@ -134,6 +134,11 @@ pub struct Desired {
     /// Every segment value some user has, by external id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub segments: BTreeMap<ExternalId, DesiredSegment>,
+    /// Records of a person in another configured company than the record kept for them
+    /// (`[companies]`), by id, with the id of the record kept: a person who moves keeps their
+    /// account even when the work email changed with the company.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub same_person: BTreeMap<ExternalId, ExternalId>,
     /// Records the scoping rules leave out, by id, with the key of the rule that did
     /// (`scope.exclude[1]`); their accounts are paused like any leaver's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -531,6 +531,9 @@ impl<'a> Planner<'a> {
             .by_user_name
             .get(&user.values.user_name.to_lowercase())
             .copied();
+        if holder.is_none() && user.values.active && self.moved_account(user, manage_managers) {
+            return;
+        }
         match holder {
             // Never adopt an account only to pause it: accounts without an externalId are not
             // ours until someone active in Flex claims them.
@@ -577,6 +580,34 @@ impl<'a> Planner<'a> {
             None if user.values.active => self.create(user, manage_managers),
             None => {}
         }
+    }
+
+    /// Takes over the account of the person's record in another configured company (the same
+    /// person by `[companies] same_person`, e.g. by employment number with a new work email).
+    fn moved_account(&mut self, user: &DesiredUser, manage_managers: bool) -> bool {
+        let external_id = &user.external_id;
+        let old = self
+            .desired
+            .same_person
+            .iter()
+            .filter(|(_, kept)| *kept == external_id)
+            .find_map(|(old, _)| self.index.by_external_id.get(old.as_str()).copied())
+            .filter(|target| !self.claimed.contains(target.id.as_str()));
+        let Some(target) = old else {
+            return false;
+        };
+        let previous = target.external_id.clone().unwrap_or_default();
+        let reason = format!(
+            "moved between companies: {previous} -> {external_id} (the same person by \
+             [companies] same_person)"
+        );
+        self.moves.push(Move {
+            external_id: external_id.clone(),
+            previous_external_id: previous,
+            target_id: target.id.clone(),
+        });
+        self.adopt(user, target, reason, manage_managers);
+        true
     }
 
     /// Takes over `target` for `user`, with its changes and manager link.

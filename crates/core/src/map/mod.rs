@@ -62,8 +62,22 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         .iter()
         .map(|company| (company.id.trim(), company))
         .collect();
+    let company_of: BTreeMap<String, String> = candidates
+        .iter()
+        .map(|c| (c.external_id.clone(), c.company.clone()))
+        .collect();
     let (candidates, kept_by) =
         same_person::one_per_person(candidates, &settings.people, &companies, &mut findings);
+    let same_person = kept_by
+        .iter()
+        .filter(|(skipped, kept)| company_of.get(*skipped) != company_of.get(*kept))
+        .map(|(skipped, kept)| {
+            (
+                ExternalId::from(skipped.as_str()),
+                ExternalId::from(kept.as_str()),
+            )
+        })
+        .collect();
 
     let records: BTreeSet<&str> = snapshot
         .employees
@@ -147,6 +161,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         source_records: snapshot.employees.len(),
         skipped,
         out_of_scope,
+        same_person,
     }
 }
 

@@ -56,6 +56,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
         groups: BTreeMap::new(),
         skipped: BTreeMap::new(),
         out_of_scope: BTreeMap::new(),
+        same_person: BTreeMap::new(),
         segments: BTreeMap::new(),
     }
 }

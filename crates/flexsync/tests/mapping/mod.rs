@@ -698,3 +698,50 @@ async fn plan_on_a_later_day_shows_starters_leavers_and_scope_changes_dated_ahea
         output_text(&bad)
     );
 }
+
+/// Matched by employment number, a person whose work email changes with the company keeps
+/// their account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_moving_with_a_new_email_keeps_their_account_when_matched_by_employment_number() {
+    let moved = test_id(1);
+    let mut doc = example();
+    sara_in_second_company(&mut doc, &moved, "sara@dotter.se", "2026-11-01", None);
+    let mut before = doc.clone();
+    remove_employee(&mut before, &moved);
+    let extra = "[companies]\nsame_person = [\"email\", \"employment_number\"]\n";
+    let rig = Rig::with(
+        &before,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        extra,
+    )
+    .await;
+    rig.sync().await;
+    let account = rig.user(SARA)["id"].clone();
+
+    periods_mut(&mut doc, SARA)[0]["ToDate"] = json!("2026-10-31T00:00:00");
+    rig.set_flex(&doc);
+    let result = rig.sync().await;
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
+    let sara = rig.user(&moved);
+    assert_eq!(sara["id"], account, "the same account");
+    assert_eq!(sara["userName"], "sara@dotter.se");
+    assert_eq!(sara["active"], true);
+    let adopted = result
+        .report
+        .changes
+        .iter()
+        .find(|c| c.external_id.as_str() == moved)
+        .unwrap_or_else(|| panic!("{}", result.report.render()));
+    assert!(
+        adopted.reason.starts_with("moved between companies: "),
+        "{}",
+        adopted.reason
+    );
+    let saras = rig
+        .users()
+        .into_iter()
+        .filter(|u| u["name"]["givenName"] == "Sara")
+        .count();
+    assert_eq!(saras, 1);
+}
