@@ -66,6 +66,22 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     let today = run::today(config);
     crate::terminal::show(&effective_mapping(config, &read, today));
     let desired = run::plan::map(config, &read, today);
+    if !desired.out_of_scope.is_empty() {
+        let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
+        for rule in desired.out_of_scope.values() {
+            *by_rule.entry(rule.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = by_rule
+            .iter()
+            .map(|(rule, n)| format!("{rule}: {n}"))
+            .collect();
+        found.notes.push(format!(
+            "the scoping rules leave {} of {} Flex records out ({})",
+            desired.out_of_scope.len(),
+            desired.source_records,
+            counts.join(", ")
+        ));
+    }
     if flat && !desired.groups.is_empty() {
         flat_names(config, &desired, &mut found);
     }

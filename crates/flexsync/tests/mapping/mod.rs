@@ -154,6 +154,10 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
     let first = rig.sync().await;
     assert_eq!(first.outcome, Outcome::Done, "{}", first.report.render());
     assert!(find(&rig.users(), &outsider).is_none(), "not included");
+    assert!(
+        find(&rig.users(), ALI).is_none(),
+        "ali.hassan@partner.example is not included"
+    );
     assert_eq!(rig.user(JOHAN)["active"], true);
 
     // Johan becomes an hourly worker and Maria moves to department 990.
@@ -211,6 +215,15 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
             .contains("desired:  not a Winningtemp user: out of scope (scope.exclude[1])"),
         "{}",
         output_text(&explained)
+    );
+    let checked = flexsync_bin(&["check", "--config", &config]).await;
+    assert!(
+        output_text(&checked).contains(
+            "the scoping rules leave 4 of 5 Flex records out (scope.exclude[1]: 1, \
+             scope.exclude[2]: 1, scope.include: 2)"
+        ),
+        "{}",
+        output_text(&checked)
     );
 }
 
