@@ -23,6 +23,8 @@ pub enum Attribute {
     EmploymentEnd,
     Active,
     Manager,
+    /// The user's Winningtemp segments, one per category.
+    Segments,
     /// A configured extra mapping, by target attribute path.
     Extra(String),
 }
@@ -42,6 +44,7 @@ impl Attribute {
             Attribute::EmploymentEnd => "employmentEndDate".into(),
             Attribute::Active => "active".into(),
             Attribute::Manager => "manager".into(),
+            Attribute::Segments => "segments".into(),
             Attribute::Extra(path) => path.clone(),
         }
     }

@@ -58,6 +58,31 @@ pub struct UserValues {
     pub active: bool,
     /// Configured extra mappings: target attribute path -> value.
     pub extra: BTreeMap<String, String>,
+    /// Configured values for the file channel only: `wt_users.csv` column -> value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, String>,
+    /// The user's segments: category -> segment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<String, UserSegment>,
+}
+
+/// A user's value in one segment category.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UserSegment {
+    /// The segment's stable external id (category and normalised value or code).
+    pub external_id: ExternalId,
+    /// The value as shown, e.g. `Uppsala`.
+    pub name: String,
+}
+
+/// One segment value, as `wt_segments.csv` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredSegment {
+    pub external_id: ExternalId,
+    pub category: String,
+    pub name: String,
+    /// The `wt_users.csv` column of its category.
+    pub column: String,
 }
 
 /// A user as the desired state wants it.
@@ -106,6 +131,18 @@ pub struct Desired {
     /// leaver's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped: BTreeMap<ExternalId, Skipped>,
+    /// Every segment value some user has, by external id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub segments: BTreeMap<ExternalId, DesiredSegment>,
+    /// Records of a person in another configured company than the record kept for them
+    /// (`[companies]`), by id, with the id of the record kept: a person who moves keeps their
+    /// account even when the work email changed with the company.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub same_person: BTreeMap<ExternalId, ExternalId>,
+    /// Records the scoping rules leave out, by id, with the key of the rule that did
+    /// (`scope.exclude[1]`); their accounts are paused like any leaver's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub out_of_scope: BTreeMap<ExternalId, String>,
 }
 
 /// A record left out of the desired users, as the plan treats its account.

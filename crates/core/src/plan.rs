@@ -207,6 +207,7 @@ fn value_attributes(values: &UserValues) -> Vec<Attribute> {
         Attribute::ExcludeFromSurveys,
         Attribute::EmploymentStart,
         Attribute::EmploymentEnd,
+        Attribute::Segments,
     ];
     attributes.extend(values.extra.keys().cloned().map(Attribute::Extra));
     attributes
@@ -226,6 +227,14 @@ pub fn value_text(values: &UserValues, attribute: &Attribute) -> Option<String> 
         Attribute::EmploymentEnd => values.employment_end.map(|d| d.to_string()),
         Attribute::Active => Some(values.active.to_string()),
         Attribute::Manager => None,
+        Attribute::Segments => (!values.segments.is_empty()).then(|| {
+            let shown: Vec<String> = values
+                .segments
+                .iter()
+                .map(|(category, segment)| format!("{category}: {}", segment.name))
+                .collect();
+            shown.join("; ")
+        }),
         Attribute::Extra(path) => values.extra.get(path).cloned(),
     }
 }
@@ -522,6 +531,9 @@ impl<'a> Planner<'a> {
             .by_user_name
             .get(&user.values.user_name.to_lowercase())
             .copied();
+        if holder.is_none() && user.values.active && self.moved_account(user, manage_managers) {
+            return;
+        }
         match holder {
             // Never adopt an account only to pause it: accounts without an externalId are not
             // ours until someone active in Flex claims them.
@@ -568,6 +580,34 @@ impl<'a> Planner<'a> {
             None if user.values.active => self.create(user, manage_managers),
             None => {}
         }
+    }
+
+    /// Takes over the account of the person's record in another configured company (the same
+    /// person by `[companies] same_person`, e.g. by employment number with a new work email).
+    fn moved_account(&mut self, user: &DesiredUser, manage_managers: bool) -> bool {
+        let external_id = &user.external_id;
+        let old = self
+            .desired
+            .same_person
+            .iter()
+            .filter(|(_, kept)| *kept == external_id)
+            .find_map(|(old, _)| self.index.by_external_id.get(old.as_str()).copied())
+            .filter(|target| !self.claimed.contains(target.id.as_str()));
+        let Some(target) = old else {
+            return false;
+        };
+        let previous = target.external_id.clone().unwrap_or_default();
+        let reason = format!(
+            "moved between companies: {previous} -> {external_id} (the same person by \
+             [companies] same_person)"
+        );
+        self.moves.push(Move {
+            external_id: external_id.clone(),
+            previous_external_id: previous,
+            target_id: target.id.clone(),
+        });
+        self.adopt(user, target, reason, manage_managers);
+        true
     }
 
     /// Takes over `target` for `user`, with its changes and manager link.
@@ -628,7 +668,10 @@ impl<'a> Planner<'a> {
             let Some(external_id) = target.external_id.as_ref() else {
                 continue;
             };
-            let reason = if let Some(user) = self.desired.users.get(external_id) {
+            let out_of_scope = self.desired.out_of_scope.get(external_id);
+            let reason = if let Some(rule) = out_of_scope {
+                format!("out of scope: {rule}")
+            } else if let Some(user) = self.desired.users.get(external_id) {
                 // A second account carrying a managed user's externalId: reported, and paused
                 // along with its twin when the person leaves.
                 self.conflicts.push(Conflict {
@@ -642,15 +685,15 @@ impl<'a> Planner<'a> {
                 if user.values.active {
                     continue;
                 }
-                "a duplicate account of someone who left"
+                "a duplicate account of someone who left".to_string()
             } else if let Some(skipped) = self.desired.skipped.get(external_id) {
                 if *skipped == Skipped::Employed {
                     self.held.push(external_id.clone());
                     continue;
                 }
-                "no employment period covers today (its Flex record has findings)"
+                "no employment period covers today (its Flex record has findings)".to_string()
             } else {
-                "no longer in Flex"
+                "no longer in Flex".to_string()
             };
             if target.values.active {
                 self.deactivations.push(Step {
@@ -660,7 +703,7 @@ impl<'a> Planner<'a> {
                         values: None,
                         changes: Vec::new(),
                     },
-                    reason: reason.into(),
+                    reason,
                 });
             }
         }

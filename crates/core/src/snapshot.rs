@@ -54,6 +54,9 @@ pub struct SourcePeriod {
     pub employee_id: String,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// Every other scalar field of the period (`Title`, `EmploymentRate`, ...), as text.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
 }
 
 /// An accounting dimension (`AccountDistribution`) and its accounts.

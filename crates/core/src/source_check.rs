@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::groups::normalise;
-use crate::mapping::{GroupLevel, GroupSettings, MappingSettings};
+use crate::map::value::field;
+use crate::mapping::{GroupLevel, GroupSettings, MappingSettings, Source, Transform};
 use crate::snapshot::{Snapshot, SourceCompany};
 
 /// One thing the configuration names that the source lacks.
@@ -58,7 +59,81 @@ pub fn missing_sources(
             });
         }
     }
+    let rules = mapping.scope.include.iter().chain(&mapping.scope.exclude);
+    let named = mapping
+        .values
+        .iter()
+        .flat_map(|m| {
+            let concat = m.transforms.iter().flat_map(|t| match t {
+                Transform::Concat { sources, .. } => sources.as_slice(),
+                _ => &[],
+            });
+            std::iter::once(&m.source)
+                .chain(concat)
+                .map(|s| (m.key.clone(), s))
+        })
+        .chain(rules.map(|r| (r.key.clone(), &r.source)))
+        .chain(mapping.segments.iter().map(|s| (s.key.clone(), &s.source)));
+    for (key, source) in named {
+        gaps.extend(source_gaps(snapshot, &key, source, &fields));
+    }
     gaps
+}
+
+/// What a configured source names that the data lacks.
+fn source_gaps(
+    snapshot: &Snapshot,
+    key: &str,
+    source: &Source,
+    fields: &BTreeSet<&str>,
+) -> Vec<Gap> {
+    let gap = |problem| Gap {
+        key: key.to_string(),
+        problem,
+    };
+    match source {
+        Source::Dimension { name, .. } => snapshot
+            .companies
+            .iter()
+            .filter_map(|company| missing_dimension(snapshot, company, name))
+            .map(gap)
+            .collect(),
+        Source::Field(name) => {
+            let found = snapshot.employees.iter().any(|e| field(e, name).is_some());
+            if found {
+                vec![]
+            } else {
+                vec![gap(missing_field(name, fields))]
+            }
+        }
+        Source::Period(name) => {
+            let dated = ["fromdate", "todate"].contains(&name.to_ascii_lowercase().as_str());
+            let found = dated
+                || snapshot.periods.iter().any(|p| {
+                    p.fields
+                        .iter()
+                        .any(|(k, v)| k.eq_ignore_ascii_case(name) && !v.trim().is_empty())
+                });
+            if found {
+                vec![]
+            } else {
+                let mut names: BTreeSet<&str> = BTreeSet::new();
+                for period in &snapshot.periods {
+                    names.extend(period.fields.keys().map(String::as_str));
+                }
+                vec![gap(format!(
+                    "no employment period has a value in a field named '{name}'; period fields: \
+                     FromDate, ToDate{}",
+                    if names.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {}", listed(names.into_iter()))
+                    }
+                ))]
+            }
+        }
+        Source::Constant(_) | Source::Company => vec![],
+    }
 }
 
 /// Fields at least one employee has a value in.
@@ -182,5 +257,62 @@ mod tests {
         );
         assert!(gaps[1].problem.contains("'Stad'"), "{}", gaps[1].problem);
         assert!(gaps[1].problem.ends_with("fields with values: City"));
+    }
+
+    #[test]
+    fn configured_values_and_scope_rules_naming_nothing_are_gaps_with_their_keys() {
+        use crate::mapping::{AccountPart, Scope, ScopeRule, ScopeTest, ValueMapping};
+        let value = |key: &str, source: Source, transforms: Vec<Transform>| ValueMapping {
+            key: key.into(),
+            source,
+            transforms,
+            attribute: None,
+            column: Some("X".into()),
+            builtin: None,
+        };
+        let rule = |key: &str, source: Source| ScopeRule {
+            key: key.into(),
+            source,
+            test: ScopeTest::Equals(vec!["x".into()]),
+        };
+        let mapping = MappingSettings {
+            values: vec![
+                value("mapping.values[1]", Source::Field("city".into()), vec![]),
+                value(
+                    "mapping.values[2]",
+                    Source::Field("Id".into()),
+                    vec![Transform::Concat {
+                        sources: vec![Source::Field("Region".into())],
+                        separator: " ".into(),
+                    }],
+                ),
+                value("mapping.values[3]", Source::Period("Title".into()), vec![]),
+                value(
+                    "mapping.values[4]",
+                    Source::Period("FromDate".into()),
+                    vec![],
+                ),
+            ],
+            scope: Scope {
+                include: vec![rule("scope.include[1]", Source::Company)],
+                exclude: vec![rule(
+                    "scope.exclude[1]",
+                    Source::Dimension {
+                        name: "Avdelningen".into(),
+                        part: AccountPart::Code,
+                    },
+                )],
+            },
+            ..MappingSettings::default()
+        };
+        let gaps = missing_sources(&snapshot(), &GroupSettings::default(), &mapping);
+        let keys: Vec<&str> = gaps.iter().map(|g| g.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["mapping.values[2]", "mapping.values[3]", "scope.exclude[1]"]
+        );
+        assert!(gaps[0].problem.contains("'Region'"), "{}", gaps[0].problem);
+        assert!(gaps[1].problem.contains("period fields: FromDate, ToDate"));
+        assert!(gaps[2].problem.contains("no dimension named 'Avdelningen'"));
     }
 }

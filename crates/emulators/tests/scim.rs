@@ -258,8 +258,18 @@ async fn extended_profile_advertises_the_extensions() {
             ("excludeFromSurveys", "boolean"),
             ("employmentStartDate", "dateTime"),
             ("employmentEndDate", "dateTime"),
+            ("segments", "complex"),
         ]
     );
+    let segments = attrs.iter().find(|a| a["name"] == "segments").unwrap();
+    assert_eq!(segments["multiValued"], true);
+    let subs: Vec<&str> = segments["subAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(subs, ["category", "value", "externalId"]);
     let (_, enterprise) = env.get(&format!("/Schemas/{ENTERPRISE}")).await;
     let manager = enterprise["attributes"]
         .as_array()

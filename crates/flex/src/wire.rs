@@ -294,6 +294,7 @@ pub fn period(value: &Value) -> Parsed<SourcePeriod> {
     let employee_id = r.id("EmployeeId");
     let from = r.text("FromDate");
     let to = r.text("ToDate");
+    let fields = scalar_fields(map, "", &["Id", "EmployeeId", "FromDate", "ToDate"]);
     finish(
         r,
         employee_id.ok_or(Missing::Field("EmployeeId")),
@@ -302,6 +303,7 @@ pub fn period(value: &Value) -> Parsed<SourcePeriod> {
             employee_id,
             from,
             to,
+            fields,
         },
     )
 }

@@ -396,6 +396,10 @@ fn group_attributes(names: &Names<'_>, operation: &GroupOperation) -> Vec<Attrib
             after.as_ref().map(|p| names.group(p)),
         ),
         GroupOperation::AddMembers { users, .. } => change("joined", None, people(users)),
+        GroupOperation::RemoveMembers { users, others, .. } if users.is_empty() => {
+            let named: Vec<String> = others.iter().map(|id| names.by_target_id(id)).collect();
+            change("left", None, Some(named.join(", ")))
+        }
         GroupOperation::RemoveMembers { users, .. } => change("left", None, people(users)),
         GroupOperation::SetGroupManagers { managers, .. } => {
             change("managers now", None, people(managers))

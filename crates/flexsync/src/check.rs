@@ -66,7 +66,25 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     }
     let read = check_flex(config, &ends, &mut found).await?;
     let flat = check_scim(config, &ends).await?;
-    let desired = run::plan::map(config, &read, run::today(config));
+    let today = run::today(config);
+    crate::terminal::show(&effective_mapping(config, &read, today));
+    let desired = run::plan::map(config, &read, today);
+    if !desired.out_of_scope.is_empty() {
+        let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
+        for rule in desired.out_of_scope.values() {
+            *by_rule.entry(rule.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = by_rule
+            .iter()
+            .map(|(rule, n)| format!("{rule}: {n}"))
+            .collect();
+        found.notes.push(format!(
+            "the scoping rules leave {} of {} Flex records out ({})",
+            desired.out_of_scope.len(),
+            desired.source_records,
+            counts.join(", ")
+        ));
+    }
     if flat && !desired.groups.is_empty() {
         flat_names(config, &desired, &mut found);
     }
@@ -144,6 +162,32 @@ async fn check_flex(
         found.problem(&gap.key, gap.problem);
     }
     Ok(read)
+}
+
+/// Every built-in and configured value: source, targets, how many employees in scope get a
+/// value, and up to three examples (personal ones masked).
+fn effective_mapping(config: &Config, read: &FlexRead, today: jiff::civil::Date) -> String {
+    let uses =
+        flexsync_core::map::effective::effective_mapping(&read.snapshot, &config.mapping, today);
+    let mut out = String::from("Effective mapping (employees in scope with a value):\n");
+    for used in uses {
+        let targets = if used.targets.is_empty() {
+            String::new()
+        } else {
+            format!(" -> {}", used.targets.join(", "))
+        };
+        let examples = if used.examples.is_empty() {
+            String::new()
+        } else {
+            format!("; e.g. {}", used.examples.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {} <- {}{targets}: {} of {}{examples}",
+            used.name, used.source, used.with_value, used.in_scope
+        );
+    }
+    out
 }
 
 /// "1010 Ekdala AB (guid)".

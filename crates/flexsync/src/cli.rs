@@ -54,6 +54,10 @@ pub enum Command {
         /// Print the plan and report as JSON.
         #[arg(long)]
         json: bool,
+        /// Plan as a sync on this day would (YYYY-MM-DD): starters, leavers, moves and scope
+        /// changes dated ahead in Flex, against what the target holds now.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_day)]
+        on: Option<jiff::civil::Date>,
     },
     /// Carry out the plan.
     Sync {
@@ -204,4 +208,11 @@ impl From<ProfileArg> for flexsync_emulators::scim::Profile {
             ProfileArg::Extended => flexsync_emulators::scim::Profile::Extended,
         }
     }
+}
+
+/// A day given on the command line, `YYYY-MM-DD`.
+fn parse_day(text: &str) -> Result<jiff::civil::Date, String> {
+    text.trim()
+        .parse::<jiff::civil::Date>()
+        .map_err(|_| format!("{text:?} is not a day as YYYY-MM-DD"))
 }

@@ -69,8 +69,8 @@ fn init_logging(verbose: u8, quiet: &str, format: crate::cli::LogFormat) {
 
 async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
     match command {
-        Command::Plan { config, json } => {
-            plan_or_sync(&config, Mode::Plan, Allowance::default(), json).await
+        Command::Plan { config, json, on } => {
+            plan_or_sync(&config, Mode::Plan, Allowance::default(), json, on).await
         }
         Command::Sync {
             config,
@@ -86,7 +86,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 group_retirements: allow_group_retirements,
                 retry_held,
             };
-            plan_or_sync(&config, Mode::Sync, allowance, json).await
+            plan_or_sync(&config, Mode::Sync, allowance, json, None).await
         }
         Command::Check { config } => check(&config).await,
         Command::Daemon { config } => crate::daemon::run(&config).await,
@@ -153,8 +153,17 @@ async fn plan_or_sync(
     mode: Mode,
     allowance: Allowance,
     json: bool,
+    on: Option<jiff::civil::Date>,
 ) -> Result<Outcome, RunFailure> {
     let config = load_warned(path)?;
+    let today = run::today(&config);
+    let day = on.unwrap_or(today);
+    if day != today && !json {
+        show(&format!(
+            "plan for {day} (today is {today}): what a sync on that day would do, from what Flex \
+             holds dated ahead and what Winningtemp holds now; nothing is written\n"
+        ));
+    }
     let (result, written) = match mode {
         Mode::Sync => {
             let synced = sync_and_report(&config, allowance).await;
@@ -167,12 +176,13 @@ async fn plan_or_sync(
         }
         Mode::Plan => {
             let ends = Ends::connect(&config)?;
-            let result = run::run(&config, &ends, mode, allowance, run::today(&config)).await?;
+            let result = run::run(&config, &ends, mode, allowance, day).await?;
             (result, None)
         }
     };
     if json {
         let document = serde_json::json!({
+            "day": day,
             "report": result.report,
             "plan": result.plan,
             "group_plan": result.group_plan,

@@ -186,6 +186,21 @@ pub fn render_groups(
                 external_id, users, ..
             } => format!("> members  {}: {}", label(external_id), people('+', users)),
             GroupOperation::RemoveMembers {
+                external_id,
+                users,
+                others,
+                ..
+            } if users.is_empty() => format!(
+                "> members  {}: -{} added by hand ({})",
+                label(external_id),
+                others.len(),
+                others
+                    .iter()
+                    .map(|id| id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            GroupOperation::RemoveMembers {
                 external_id, users, ..
             } => format!("> members  {}: {}", label(external_id), people('-', users)),
             GroupOperation::SetGroupManagers {
@@ -260,6 +275,22 @@ fn find_by_name<'a>(result: &'a RunResult, who: &str) -> Result<Option<Named<'a>
         );
         people.push((fold(name), label, Named::Record(finding.record.clone())));
     }
+    // People the scoping rules leave out, named as the target holds them.
+    for target in &result.current.users {
+        let Some(external_id) = &target.external_id else {
+            continue;
+        };
+        let Some(rule) = result.desired.out_of_scope.get(external_id) else {
+            continue;
+        };
+        let name = format!("{} {}", target.values.given_name, target.values.family_name);
+        let label = format!(
+            "{} <{}> ({external_id}, out of scope: {rule})",
+            name.trim(),
+            target.values.user_name
+        );
+        people.push((fold(&name), label, Named::Record(external_id.to_string())));
+    }
     let whole: Vec<usize> = (0..people.len())
         .filter(|i| people[*i].0 == wanted)
         .collect();
@@ -323,6 +354,11 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
             .iter()
             .find(|f| f.record.to_lowercase() == wanted)
             .map(|f| f.record.clone())
+            .or_else(|| {
+                let scoped = result.desired.out_of_scope.keys();
+                let id = scoped.into_iter().find(|id| id.to_lowercase() == wanted)?;
+                Some(id.to_string())
+            })
     });
     let Some(external_id) = external_id else {
         return Err(format!(
@@ -348,9 +384,17 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
         );
     }
     match user {
-        None => {
-            let _ = writeln!(out, "  desired:  not a Winningtemp user (see the findings)");
-        }
+        None => match result.desired.out_of_scope.get(external_id.as_str()) {
+            Some(rule) => {
+                let _ = writeln!(
+                    out,
+                    "  desired:  not a Winningtemp user: out of scope ({rule})"
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  desired:  not a Winningtemp user (see the findings)");
+            }
+        },
         Some(user) => {
             let v = &user.values;
             let _ = writeln!(

@@ -11,6 +11,7 @@ mod daemon;
 mod groups;
 mod hostile;
 mod interop;
+mod mapping;
 mod notify;
 mod report_page;
 mod support;

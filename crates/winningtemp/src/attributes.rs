@@ -41,6 +41,7 @@ const TABLE: &[(Attribute, Home, &str)] = &[
         Home::UserExtension,
         "employmentEndDate",
     ),
+    (Attribute::Segments, Home::UserExtension, "segments"),
 ];
 
 /// Where one attribute lives: its schema's URN and its path within that schema.
@@ -179,6 +180,7 @@ mod tests {
             Attribute::EmploymentEnd,
             Attribute::Active,
             Attribute::Manager,
+            Attribute::Segments,
         ];
         for attribute in all {
             assert!(
@@ -186,7 +188,7 @@ mod tests {
                 "{attribute:?}"
             );
         }
-        assert_eq!(TABLE.len(), 11);
+        assert_eq!(TABLE.len(), 12);
     }
 
     #[test]
@@ -229,6 +231,7 @@ mod tests {
                 format!("{WT}:excludeFromSurveys"),
                 format!("{WT}:employmentStartDate"),
                 format!("{WT}:employmentEndDate"),
+                format!("{WT}:segments"),
                 format!("{WT}:department"),
             ]
         );

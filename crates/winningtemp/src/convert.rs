@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use flexsync_core::current::{Attribute, TargetUser};
-use flexsync_core::desired::{Gender, UserValues};
+use flexsync_core::desired::{Gender, UserSegment, UserValues};
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_scim::{Email, Name, PatchOperation, ScimUser, USER_SCHEMA};
 
@@ -40,6 +40,23 @@ pub fn wire_value(attribute: &Attribute, values: &UserValues) -> Option<Value> {
         Attribute::EmploymentStart => json!(date_time(values.employment_start?)),
         Attribute::EmploymentEnd => json!(date_time(values.employment_end?)),
         Attribute::Manager => return None,
+        Attribute::Segments => {
+            if values.segments.is_empty() {
+                return None;
+            }
+            let list: Vec<Value> = values
+                .segments
+                .iter()
+                .map(|(category, segment)| {
+                    json!({
+                        "category": category,
+                        "value": segment.name,
+                        "externalId": segment.external_id,
+                    })
+                })
+                .collect();
+            Value::Array(list)
+        }
         Attribute::Extra(path) => json!(values.extra.get(path)?),
     })
 }
@@ -57,6 +74,7 @@ fn read_value(attribute: &Attribute, value: &Value, values: &mut UserValues) {
         Attribute::ExcludeFromSurveys => values.exclude_from_surveys = value.as_bool(),
         Attribute::EmploymentStart => values.employment_start = parse_date(value),
         Attribute::EmploymentEnd => values.employment_end = parse_date(value),
+        Attribute::Segments => values.segments = segments(value),
         Attribute::Extra(path) => {
             if let Some(text) = value.as_str() {
                 values.extra.insert(path.clone(), text.to_string());
@@ -70,6 +88,31 @@ fn read_value(attribute: &Attribute, value: &Value, values: &mut UserValues) {
         | Attribute::Active
         | Attribute::Manager => {}
     }
+}
+
+/// The `segments` list read back: category -> segment; entries without a category or value
+/// are left out. Sub-attribute names match without regard to case.
+fn segments(value: &Value) -> BTreeMap<String, UserSegment> {
+    let text = |entry: &serde_json::Map<String, Value>, name: &str| {
+        entry
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
+    };
+    let mut out = BTreeMap::new();
+    for entry in value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+    {
+        if let (Some(category), Some(name)) = (text(entry, "category"), text(entry, "value")) {
+            let external_id = ExternalId::new(text(entry, "externalId").unwrap_or_default());
+            out.insert(category, UserSegment { external_id, name });
+        }
+    }
+    out
 }
 
 /// A SCIM user as core values, reading only the attributes we map; None without a server id.
@@ -218,6 +261,8 @@ mod tests {
             employment_end: Some(date(2026, 12, 31)),
             active: true,
             extra: BTreeMap::from([(format!("{WT}:department"), "Ekonomi".to_string())]),
+            columns: BTreeMap::new(),
+            segments: BTreeMap::new(),
         }
     }
 

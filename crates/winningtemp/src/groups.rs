@@ -195,11 +195,15 @@ impl GroupApplier<'_> {
                 }
             },
             GroupOperation::RemoveMembers {
-                target_id, users, ..
+                target_id,
+                users,
+                others,
+                ..
             } => {
                 outcome.target_id = Some(target_id.clone());
-                let (ids, missing) = self.resolve(users);
+                let (mut ids, missing) = self.resolve(users);
                 outcome.note = missing;
+                ids.extend(others.iter().cloned());
                 let ops: Vec<PatchOperation> = ids
                     .iter()
                     .map(|id| PatchOperation::remove_member(id))
@@ -399,6 +403,7 @@ mod tests {
                 employee_id: employee.to_string(),
                 from: Some("2020-01-01".into()),
                 to: None,
+                fields: Default::default(),
             });
             snapshot
                 .default_accounts
@@ -424,6 +429,7 @@ mod tests {
             display: DisplayName::FullPath,
             member_chunk: 2,
             retire_after_days: 0,
+            memberships: Default::default(),
         }
     }
 

@@ -19,7 +19,7 @@ use crate::desired::{Desired, DesiredGroup, Skipped};
 use crate::groups::{NAME_PREFIX, PATH_PREFIX};
 use crate::ids::{ExternalId, TargetId};
 use crate::kind::OperationKind;
-use crate::mapping::{DisplayName, GroupSettings};
+use crate::mapping::{DisplayName, GroupSettings, Memberships};
 
 /// What the target can hold for groups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,11 +73,14 @@ pub enum GroupOperation {
         external_id: ExternalId,
         users: Vec<ExternalId>,
     },
-    /// Remove users (external ids) that flexsync manages.
+    /// Remove users (external ids) that flexsync manages, and, under `memberships =
+    /// "overwrite"`, accounts flexsync does not manage (target ids) from a group it created.
     RemoveMembers {
         target_id: TargetId,
         external_id: ExternalId,
         users: Vec<ExternalId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        others: Vec<TargetId>,
     },
     /// Set the group's managers: the users (external ids) Flex names, and `keep`, managers
     /// someone set by hand who are not users flexsync manages. `target_id` is None for a group
@@ -407,6 +410,29 @@ pub fn plan_groups(
                     target_id: target.id.clone(),
                     external_id: external_id.clone(),
                     users: part.iter().map(|u| ExternalId::from(*u)).collect(),
+                    others: Vec::new(),
+                },
+            });
+        }
+        let overwrite = settings.memberships == Memberships::Overwrite
+            && created.contains(external_id.as_str());
+        let others: Vec<TargetId> = target
+            .members
+            .iter()
+            .filter(|id| overwrite && !managed.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for part in others.chunks(chunk) {
+            removes.push(GroupStep {
+                reason: format!(
+                    "added by hand, not in this group in Flex (memberships = \"overwrite\"): {}",
+                    accounts_text(part.len())
+                ),
+                operation: GroupOperation::RemoveMembers {
+                    target_id: target.id.clone(),
+                    external_id: external_id.clone(),
+                    users: Vec::new(),
+                    others: part.to_vec(),
                 },
             });
         }
@@ -435,6 +461,15 @@ pub fn plan_groups(
     plan.steps = [creates, renames, moves, removes, retires, adds, managers].concat();
     plan.notes.sort();
     plan
+}
+
+/// "1 account" or "N accounts".
+fn accounts_text(count: usize) -> String {
+    if count == 1 {
+        "1 account".to_string()
+    } else {
+        format!("{count} accounts")
+    }
 }
 
 /// The managers Flex names for a group who exist in the target or are created in this run

@@ -491,3 +491,43 @@ fn on_a_flat_target_repeated_labels_are_named_by_their_path() {
         note.message
     );
 }
+
+#[test]
+fn overwrite_removes_hand_added_members_only_from_groups_we_created() {
+    let mut settings = settings(GapRule::StopAtFirstEmpty, true, GroupNaming::Path);
+    let desired = desired_for(&example().snapshot, &settings);
+    let ids = user_ids(&desired);
+    let mut created = BTreeSet::new();
+    let mut target = apply(
+        Vec::new(),
+        &plan_groups(&desired, &[], &ids, &BTreeSet::new(), TREE, &settings),
+        &ids,
+        &mut created,
+    );
+    let ours = target[0].external_id.clone().unwrap();
+    target[0].members.insert("guest".into());
+    // A group of the tree that was there before flexsync (not created by it).
+    let theirs = target[1].external_id.clone().unwrap();
+    assert!(created.remove(&theirs));
+    target[1].members.insert("guest".into());
+
+    let managed = plan_groups(&desired, &target, &ids, &created, TREE, &settings);
+    assert!(managed.is_empty(), "{managed:#?}");
+
+    settings.memberships = crate::mapping::Memberships::Overwrite;
+    let plan = plan_groups(&desired, &target, &ids, &created, TREE, &settings);
+    assert_eq!(plan.steps.len(), 1, "{plan:#?}");
+    match &plan.steps[0].operation {
+        GroupOperation::RemoveMembers {
+            external_id,
+            users,
+            others,
+            ..
+        } => {
+            assert_eq!(external_id, &ours);
+            assert!(users.is_empty());
+            assert_eq!(others, &[TargetId::from("guest")]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

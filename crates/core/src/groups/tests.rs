@@ -82,6 +82,7 @@ impl Org {
             employee_id: id.into(),
             from: Some("2020-01-01T00:00:00".into()),
             to: (!active).then(|| "2024-12-31T00:00:00".into()),
+            fields: Default::default(),
         });
         self
     }

@@ -7,8 +7,13 @@
 //! emails across records, then manager links ([`managers`]) among the users that remain.
 
 pub mod dates;
+pub mod effective;
 pub mod managers;
 pub mod people;
+mod same_person;
+pub mod scope;
+pub mod segments;
+pub mod value;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -19,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::desired::{Desired, DesiredUser, Skipped, UserValues};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::ids::ExternalId;
-use crate::mapping::MappingSettings;
+use crate::mapping::{BuiltIn, MappingSettings};
 use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
 
 use dates::{Span, employment_on, merge_spans, overlaps, parse_date};
@@ -33,19 +38,46 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let mut findings = Vec::new();
     let periods = periods_by_employee(&snapshot.periods);
     let no_periods: Vec<&SourcePeriod> = Vec::new();
+    let values = value::Values::new(snapshot, settings, today);
 
     let mut candidates = Vec::new();
+    let mut out_of_scope = BTreeMap::new();
     for (id, employee) in unique_records(&snapshot.employees, &mut findings) {
-        match people::user_name(employee.email_work.as_deref()) {
+        if let Some(rule) = scope::out_of_scope(&values, employee, &settings.scope) {
+            out_of_scope.insert(ExternalId::from(id.as_str()), rule);
+            continue;
+        }
+        let raw_user_name = values.builtin(employee, BuiltIn::UserName);
+        match people::user_name(raw_user_name.as_deref()) {
             Ok(user_name) => {
                 let own_periods = periods.get(id.as_str()).unwrap_or(&no_periods);
-                let record = candidate(id, user_name, employee, own_periods, settings, today);
+                let record = candidate(id, user_name, employee, own_periods, &values, settings);
                 candidates.push(record);
             }
             Err(problem) => findings.push(email_finding(&id, problem)),
         }
     }
-    let (candidates, kept_by) = one_per_email(candidates, &mut findings);
+    let companies: same_person::Companies = snapshot
+        .companies
+        .iter()
+        .map(|company| (company.id.trim(), company))
+        .collect();
+    let company_of: BTreeMap<String, String> = candidates
+        .iter()
+        .map(|c| (c.external_id.clone(), c.company.clone()))
+        .collect();
+    let (candidates, kept_by) =
+        same_person::one_per_person(candidates, &settings.people, &companies, &mut findings);
+    let same_person = kept_by
+        .iter()
+        .filter(|(skipped, kept)| company_of.get(*skipped) != company_of.get(*kept))
+        .map(|(skipped, kept)| {
+            (
+                ExternalId::from(skipped.as_str()),
+                ExternalId::from(kept.as_str()),
+            )
+        })
+        .collect();
 
     let records: BTreeSet<&str> = snapshot
         .employees
@@ -86,8 +118,13 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let depths = managers::depths(user_ids.iter().copied(), &links);
 
     let mut users = BTreeMap::new();
+    let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for candidate in candidates {
         findings.extend(candidate.findings);
+        for category in candidate.segment_gaps {
+            let id = candidate.external_id.clone();
+            segment_gaps.entry(category).or_default().push(id);
+        }
         let id = ExternalId::new(candidate.external_id);
         let user = DesiredUser {
             manager_external_id: links.get(id.as_str()).map(ExternalId::from),
@@ -101,7 +138,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     // Records skipped for a finding still tell whether the person works here today.
     let skipped = records
         .iter()
-        .filter(|id| !users.contains_key(**id))
+        .filter(|id| !users.contains_key(**id) && !out_of_scope.contains_key(**id))
         .map(|id| {
             let own = periods.get(*id).unwrap_or(&no_periods);
             let spans = merge_spans(spans(id, own, &mut Vec::new()));
@@ -114,13 +151,17 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             (ExternalId::from(*id), state)
         })
         .collect();
+    findings.extend(segments::empty_findings(&segment_gaps, &settings.segments));
     findings.sort();
     Desired {
+        segments: segments::catalogue(&users, &settings.segments),
         users,
         findings,
         groups: std::collections::BTreeMap::new(),
         source_records: snapshot.employees.len(),
         skipped,
+        out_of_scope,
+        same_person,
     }
 }
 
@@ -201,6 +242,14 @@ struct Candidate {
     manager_id: Option<String>,
     /// The earliest start of any usable employment period.
     first_start: Option<Date>,
+    /// The latest start of any usable employment period.
+    last_start: Option<Date>,
+    /// Flex `CompanyId`, trimmed.
+    company: String,
+    /// The segment categories the record has no value in.
+    segment_gaps: Vec<String>,
+    /// `Employment.EmploymentNumber`, trimmed, when it has one.
+    employment_number: Option<String>,
     findings: Vec<Finding>,
 }
 
@@ -227,24 +276,43 @@ fn candidate(
     user_name: String,
     employee: &SourceEmployee,
     periods: &[&SourcePeriod],
+    values: &value::Values,
     settings: &MappingSettings,
-    today: Date,
 ) -> Candidate {
+    let today = values.today();
+    let raw = |builtin| values.builtin(employee, builtin);
     let mut findings = Vec::new();
     let given_name = name(
         &id,
         "FirstName",
-        employee.first_name.as_deref(),
+        raw(BuiltIn::GivenName).as_deref(),
         &mut findings,
     );
     let family_name = name(
         &id,
         "LastName",
-        employee.last_name.as_deref(),
+        raw(BuiltIn::FamilyName).as_deref(),
         &mut findings,
     );
+    let email = match raw(BuiltIn::Email) {
+        Some(text) if settings.overrides(BuiltIn::Email) => match people::user_name(Some(&text)) {
+            Ok(email) => Some(email),
+            Err(_) => {
+                findings.push(finding(
+                    &id,
+                    "email",
+                    FindingKind::InvalidEmail,
+                    format!("the mapped email '{text}' is not an email address"),
+                    "taken without email",
+                    Severity::Degraded,
+                ));
+                None
+            }
+        },
+        _ => Some(user_name.clone()),
+    };
 
-    let gender = match people::gender(employee.gender.as_deref()) {
+    let gender = match people::gender(raw(BuiltIn::Gender).as_deref()) {
         Ok(gender) => Some(gender),
         Err(text) => {
             findings.push(finding(
@@ -259,7 +327,7 @@ fn candidate(
         }
     };
 
-    let birth_date = match people::birth_date(employee.date_of_birth.as_deref(), today) {
+    let birth_date = match people::birth_date(raw(BuiltIn::BirthDate).as_deref(), today) {
         Ok(date) => date,
         Err(problem) => {
             let (kind, problem) = match problem {
@@ -287,12 +355,11 @@ fn candidate(
         }
     };
 
-    let employment_type = people::employment_type(
-        employee.employment_type.as_deref(),
-        &settings.exclude_employment_types,
-    );
+    let raw_type = raw(BuiltIn::EmploymentType);
+    let employment_type =
+        people::employment_type(raw_type.as_deref(), &settings.exclude_employment_types);
     if employment_type.unknown {
-        let text = clean(employee.employment_type.as_deref()).unwrap_or_default();
+        let text = clean(raw_type.as_deref()).unwrap_or_default();
         findings.push(finding(
             &id,
             "EmploymentType",
@@ -323,9 +390,12 @@ fn candidate(
         ));
     }
 
+    let (extra, columns) = configured(employee, values, settings);
+    let (user_segments, segment_gaps) =
+        segments::user_segments(values, employee, &settings.segments);
     Candidate {
         values: UserValues {
-            email: Some(user_name.clone()),
+            email,
             user_name,
             given_name,
             family_name,
@@ -335,18 +405,45 @@ fn candidate(
             employment_start: employment.span.map(|span| span.from),
             employment_end: employment.span.and_then(|span| span.to),
             active: employment.active,
-            extra: people::extra(&employee.fields, &settings.extra),
+            extra,
+            columns,
+            segments: user_segments,
         },
-        manager_id: employee
-            .manager_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|manager| !manager.is_empty())
-            .map(str::to_string),
+        segment_gaps,
+        manager_id: raw(BuiltIn::Manager),
         first_start: spans.first().map(|span| span.from),
+        last_start: spans.iter().map(|span| span.from).max(),
+        company: employee.company_id.trim().to_string(),
+        employment_number: clean(employee.employment_number.as_deref()),
         external_id: id,
         findings,
     }
+}
+
+/// The configured values of a record: the old one-to-one extras, then every mapping with a
+/// SCIM attribute or a CSV column as its target.
+fn configured(
+    employee: &SourceEmployee,
+    values: &value::Values,
+    settings: &MappingSettings,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let mut extra = people::extra(&employee.fields, &settings.extra);
+    let mut columns = BTreeMap::new();
+    for mapping in &settings.values {
+        if mapping.attribute.is_none() && mapping.column.is_none() {
+            continue;
+        }
+        let Some(text) = values.value(employee, mapping) else {
+            continue;
+        };
+        if let Some(attribute) = &mapping.attribute {
+            extra.insert(attribute.trim().to_string(), text.clone());
+        }
+        if let Some(column) = &mapping.column {
+            columns.insert(column.trim().to_string(), text);
+        }
+    }
+    (extra, columns)
 }
 
 /// A name trimmed, with inner spaces collapsed, in NFC; blank or missing is `""` with a finding.
@@ -456,52 +553,6 @@ fn overlap_finding(id: &str, spans: &[Span]) -> Option<Finding> {
         "merged into one employment",
         Severity::Notice,
     ))
-}
-
-/// Keeps one record per user name: the active one, then the one employed earliest, then the
-/// lowest Id. The others are skipped with a finding naming who kept the email. Also returns,
-/// for each skipped record, the record that kept its email (the same person in Winningtemp).
-fn one_per_email(
-    candidates: Vec<Candidate>,
-    findings: &mut Vec<Finding>,
-) -> (Vec<Candidate>, BTreeMap<String, String>) {
-    let mut by_email: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-    for candidate in candidates {
-        by_email
-            .entry(candidate.values.user_name.clone())
-            .or_default()
-            .push(candidate);
-    }
-    let mut kept = Vec::new();
-    let mut kept_by = BTreeMap::new();
-    for (email, mut group) in by_email {
-        group.sort_by(|a, b| {
-            let key = |c: &Candidate| (!c.values.active, c.first_start.is_none(), c.first_start);
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| a.external_id.cmp(&b.external_id))
-        });
-        let mut group = group.into_iter();
-        let Some(winner) = group.next() else {
-            continue;
-        };
-        for loser in group {
-            findings.push(finding(
-                &loser.external_id,
-                "EmailWork",
-                FindingKind::DuplicateEmail,
-                format!(
-                    "EmailWork '{email}' is also on employee {}",
-                    winner.external_id
-                ),
-                &format!("skipped; employee {} keeps the email", winner.external_id),
-                Severity::Skipped,
-            ));
-            kept_by.insert(loser.external_id, winner.external_id.clone());
-        }
-        kept.push(winner);
-    }
-    (kept, kept_by)
 }
 
 fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {

@@ -4,7 +4,7 @@
 use jiff::civil::{Date, date};
 use proptest::prelude::*;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::map;
 use crate::desired::{Desired, Gender};
@@ -75,6 +75,7 @@ pub(crate) fn snapshot_from_flex(json: &str) -> Snapshot {
             employee_id: text(period.get("EmployeeId")).unwrap_or_default(),
             from: text(period.get("FromDate")),
             to: text(period.get("ToDate")),
+            fields: BTreeMap::new(),
         })
         .collect();
     let companies = list(&document, "Companies")
@@ -201,6 +202,7 @@ fn person(id: &str, first: &str, last: &str, email: &str) -> (SourceEmployee, So
         employee_id: id.into(),
         from: Some("2020-01-01".into()),
         to: None,
+        fields: BTreeMap::new(),
     };
     (employee, period)
 }
@@ -590,6 +592,7 @@ fn period() -> impl Strategy<Value = SourcePeriod> {
             employee_id,
             from,
             to,
+            fields: BTreeMap::new(),
         })
 }
 
@@ -646,6 +649,7 @@ fn settings() -> impl Strategy<Value = MappingSettings> {
                         target_attribute,
                     })
                     .collect(),
+                ..MappingSettings::default()
             },
         )
 }

@@ -20,6 +20,8 @@ fn values(user_name: &str, active: bool) -> UserValues {
         employment_end: None,
         active,
         extra: BTreeMap::new(),
+        columns: BTreeMap::new(),
+        segments: BTreeMap::new(),
     }
 }
 
@@ -53,6 +55,9 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
         findings: Vec::new(),
         groups: BTreeMap::new(),
         skipped: BTreeMap::new(),
+        out_of_scope: BTreeMap::new(),
+        same_person: BTreeMap::new(),
+        segments: BTreeMap::new(),
     }
 }
 
@@ -835,6 +840,8 @@ fn arb_values(n: usize) -> impl Strategy<Value = UserValues> {
                 employment_end: None,
                 active,
                 extra: BTreeMap::new(),
+                columns: BTreeMap::new(),
+                segments: BTreeMap::new(),
             }
         })
 }

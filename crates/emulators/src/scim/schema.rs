@@ -404,6 +404,16 @@ fn wt_user_schema() -> SchemaDef {
             Attr::boolean("excludeFromSurveys", "Keep the user out of surveys"),
             Attr::date_time("employmentStartDate", "First day of employment"),
             Attr::date_time("employmentEndDate", "Last day of employment"),
+            Attr::complex(
+                "segments",
+                "The user's segments, one per category, to slice survey results by",
+                vec![
+                    Attr::string("category", "The segment category, e.g. Ort"),
+                    Attr::string("value", "The segment's name in its category"),
+                    Attr::string("externalId", "The segment's stable id").case_exact(),
+                ],
+            )
+            .multi(),
         ],
     }
 }

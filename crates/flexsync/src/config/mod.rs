@@ -117,13 +117,25 @@ impl Config {
         }
     }
 
-    /// The SCIM attribute paths of the configured extra mappings.
+    /// The SCIM attribute paths of the configured extra mappings and values, each once.
     pub fn extra_attributes(&self) -> Vec<String> {
-        self.mapping
+        let old = self
+            .mapping
             .extra
             .iter()
-            .map(|e| e.target_attribute.clone())
-            .collect()
+            .map(|e| e.target_attribute.clone());
+        let new = self
+            .mapping
+            .values
+            .iter()
+            .filter_map(|v| v.attribute.clone());
+        let mut paths: Vec<String> = Vec::new();
+        for path in old.chain(new) {
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+        paths
     }
 
     /// Reads and checks a configuration file. Relative paths inside it are taken from the
@@ -167,7 +179,9 @@ impl Config {
         let mut warnings = Vec::new();
         let flex = flex_settings(raw.flex, base, &mut warnings)?;
         let winningtemp = winningtemp_part(raw.winningtemp, base, &mut warnings)?;
-        let mapping = mapping_settings(raw.mapping)?;
+        let mut mapping = mapping_settings(raw.mapping, raw.scope)?;
+        mapping.people = mapping::same_person(&raw.companies)?;
+        mapping.segments = mapping::segments(&raw.segments)?;
         let guards = guard_settings(&raw.guards)?;
         let sync = sync_part(raw.sync)?;
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
@@ -176,6 +190,9 @@ impl Config {
         let records = Records::of(&raw.state, &raw.report, base)?;
         let state_path = records.state_path.clone();
         let files = file_channel(raw.files, base, &state_path)?;
+        if let Some(files) = &files {
+            mapping::check_columns(&mapping, &files.columns.users.names())?;
+        }
         if winningtemp.scim.is_none() && files.is_none() {
             bail!("configure at least one channel: [winningtemp] (SCIM) or [files] (CSV)");
         }
@@ -254,6 +271,12 @@ mod tests {
             .map(|line| format!("{line}\n"))
             .collect();
         let raw: RawConfig = toml::from_str(&uncommented).unwrap();
+        let mapping = mapping_settings(raw.mapping, raw.scope).unwrap();
+        assert_eq!(mapping.values.len(), 2);
+        assert_eq!(mapping.scope.exclude.len(), 2);
+        assert_eq!(mapping.scope.include.len(), 1);
+        assert_eq!(mapping::segments(&raw.segments).unwrap().len(), 1);
+        assert!(mapping::same_person(&raw.companies).is_ok());
         assert!(
             raw.files
                 .is_some_and(|f| f.sftp.is_some() && f.dir.is_some())

@@ -19,6 +19,13 @@ pub struct RawConfig {
     #[serde(default)]
     pub mapping: RawMapping,
     #[serde(default)]
+    pub scope: RawScope,
+    #[serde(default)]
+    pub companies: RawCompanies,
+    /// `[[segments]]`, read by hand so that errors name the key.
+    #[serde(default)]
+    pub segments: Vec<toml::Table>,
+    #[serde(default)]
     pub groups: GroupSettings,
     #[serde(default)]
     pub guards: RawGuards,
@@ -133,6 +140,28 @@ pub struct RawMapping {
     pub starter_lead_days: Option<u32>,
     #[serde(default)]
     pub extra: Vec<RawExtra>,
+    /// `[[mapping.values]]`, read by hand so that errors name the key.
+    #[serde(default)]
+    pub values: Vec<toml::Table>,
+}
+
+/// `[companies]`: one person in two configured companies.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompanies {
+    /// `"current_employment"` or a list of company numbers, names or ids.
+    pub prefer: Option<toml::Value>,
+    /// `["email"]` (default) or `["email", "employment_number"]`.
+    pub same_person: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScope {
+    #[serde(default)]
+    pub include: Vec<toml::Table>,
+    #[serde(default)]
+    pub exclude: Vec<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,6 +14,8 @@ use super::FileError;
 pub const USERS_FILE: &str = "wt_users.csv";
 /// The groups file's name.
 pub const GROUPS_FILE: &str = "wt_groups.csv";
+/// The segments file's name (delivered when segments are configured and some user has one).
+pub const SEGMENTS_FILE: &str = "wt_segments.csv";
 
 /// The field separator.
 pub const SEPARATOR: char = ';';
@@ -35,13 +37,36 @@ pub const LIST_SEPARATOR: char = ',';
 /// beginning with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (see [`Cells`]). Gender is `None`, `Male`, `Female` or `NonBinary`; dates are
 /// `YYYY-MM-DD`; booleans are `true`/`false`; a value that is not mapped is an empty field.
 /// A group's managers are its managers' external ids joined with `,`. Configured extra user
-/// mappings follow the fixed user columns, one column per attribute name, sorted by name.
+/// mappings follow the fixed user columns, one column per attribute name, sorted by name; then
+/// the columns of `[[mapping.values]]` with a `column` target, sorted by name; then one column
+/// per `[[segments]]` category (by category) holding the user's segment external id.
+/// `wt_segments.csv` lists the segments: `ExternalId;Category;Name`.
 /// Rows are sorted by external id; paused users are included with `Active` = `false`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileColumns {
     pub users: UserColumns,
     pub groups: GroupColumns,
+    pub segments: SegmentColumns,
+}
+
+/// Column names of `wt_segments.csv`: `ExternalId;Category;Name` by default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SegmentColumns {
+    pub external_id: String,
+    pub category: String,
+    pub name: String,
+}
+
+impl Default for SegmentColumns {
+    fn default() -> Self {
+        SegmentColumns {
+            external_id: "ExternalId".into(),
+            category: "Category".into(),
+            name: "Name".into(),
+        }
+    }
 }
 
 /// Column names of `wt_users.csv`. See [`FileColumns`] for the defaults.
@@ -84,7 +109,8 @@ impl Default for UserColumns {
 }
 
 impl UserColumns {
-    fn names(&self) -> [&str; 13] {
+    /// The fixed columns' names, in file order.
+    pub fn names(&self) -> [&str; 13] {
         [
             &self.external_id,
             &self.username,
@@ -139,7 +165,12 @@ impl FileColumns {
     /// Checks that every column name is non-blank and unique within its file.
     pub fn validate(&self) -> Result<(), FileError> {
         check_names("users", &self.users.names())?;
-        check_names("groups", &self.groups.names())
+        check_names("groups", &self.groups.names())?;
+        let segments = &self.segments;
+        check_names(
+            "segments",
+            &[&segments.external_id, &segments.category, &segments.name],
+        )
     }
 }
 
@@ -193,7 +224,7 @@ pub fn render_files(
     columns: &FileColumns,
     cells: Cells,
 ) -> Vec<(String, String)> {
-    vec![
+    let mut files = vec![
         (
             USERS_FILE.to_string(),
             render_users_with(desired, columns, cells),
@@ -202,7 +233,28 @@ pub fn render_files(
             GROUPS_FILE.to_string(),
             render_groups_with(desired, columns, cells),
         ),
-    ]
+    ];
+    if !desired.segments.is_empty() {
+        files.push((
+            SEGMENTS_FILE.to_string(),
+            render_segments(desired, columns, cells),
+        ));
+    }
+    files
+}
+
+/// `wt_segments.csv`: a header row, then one row per segment value, sorted by external id.
+pub fn render_segments(desired: &Desired, columns: &FileColumns, cells: Cells) -> String {
+    let c = &columns.segments;
+    let header = vec![c.external_id.clone(), c.category.clone(), c.name.clone()];
+    let rows = desired.segments.values().map(|segment| {
+        vec![
+            segment.external_id.to_string(),
+            segment.category.clone(),
+            segment.name.clone(),
+        ]
+    });
+    write_rows(std::iter::once(header).chain(rows), cells)
 }
 
 /// [`render_users_with`] with neutralised cells.
@@ -229,16 +281,39 @@ pub fn render_users_with(desired: &Desired, columns: &FileColumns, cells: Cells)
         .iter()
         .map(|n| n.to_string())
         .collect();
+    let configured: BTreeSet<&str> = desired
+        .users
+        .values()
+        .flat_map(|user| user.values.columns.keys().map(String::as_str))
+        .collect();
+    // One column per segment category, named by its configured column.
+    let categories: BTreeMap<&str, &str> = desired
+        .segments
+        .values()
+        .map(|s| (s.category.as_str(), s.column.as_str()))
+        .collect();
     header.extend(extra.iter().map(|name| name.to_string()));
+    header.extend(configured.iter().map(|name| name.to_string()));
+    header.extend(categories.values().map(|column| column.to_string()));
 
     // `users` is a BTreeMap keyed by external id, so the rows come out sorted.
     let rows = desired.users.values().map(|user| {
         let mut row = user_row(user);
+        let value = |values: &BTreeMap<String, String>, name: &str| {
+            values.get(name).cloned().unwrap_or_default()
+        };
+        row.extend(extra.iter().map(|name| value(&user.values.extra, name)));
         row.extend(
-            extra
+            configured
                 .iter()
-                .map(|name| user.values.extra.get(*name).cloned().unwrap_or_default()),
+                .map(|name| value(&user.values.columns, name)),
         );
+        row.extend(categories.keys().map(|category| {
+            let segment = user.values.segments.get(*category);
+            segment
+                .map(|s| s.external_id.to_string())
+                .unwrap_or_default()
+        }));
         row
     });
     write_rows(std::iter::once(header).chain(rows), cells)

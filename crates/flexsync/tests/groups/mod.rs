@@ -278,3 +278,83 @@ async fn without_a_managers_attribute_group_managers_are_a_warning() {
         assert!(group.get(GROUP_EXT).is_none(), "{group:#}");
     }
 }
+
+/// Winningtemp's membership update rule: "managed" (default) leaves a member added by hand
+/// alone; "overwrite" makes a group flexsync created hold exactly the users Flex places there.
+async fn a_member_added_by_hand(memberships: &str) -> (Rig, String, flexsync::run::RunResult) {
+    let extra = format!("{LEVELS}memberships = \"{memberships}\"\n");
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &extra,
+    )
+    .await;
+    rig.sync().await;
+    let client = flexsync_scim::ScimClient::new(flexsync_scim::ScimSettings::new(
+        rig.scim.base_url(),
+        secrecy::SecretString::from(TOKEN.to_string()),
+    ))
+    .unwrap();
+    let guest = client
+        .create_user(&flexsync_scim::ScimUser {
+            user_name: "guest@example.se".into(),
+            active: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let guest_id = guest.id.unwrap();
+    let ledning = group(&rig.scim.groups(), "Ledning")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let add = flexsync_scim::PatchOperation::add_members(&[guest_id.as_str()]);
+    client.patch_group(&ledning, vec![add]).await.unwrap();
+    let result = rig.sync().await;
+    assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
+    (rig, guest_id, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_memberships_leave_a_member_added_by_hand_alone() {
+    let (rig, guest, result) = a_member_added_by_hand("managed").await;
+    let mut expected = vec![scim_id(&rig, SARA), guest];
+    expected.sort();
+    assert_eq!(member_ids(group(&rig.scim.groups(), "Ledning")), expected);
+    assert!(result.group_plan.is_empty(), "{}", result.report.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwritten_memberships_hold_exactly_the_users_flex_places() {
+    let (rig, guest, result) = a_member_added_by_hand("overwrite").await;
+    assert_eq!(
+        member_ids(group(&rig.scim.groups(), "Ledning")),
+        [scim_id(&rig, SARA)]
+    );
+    let left = result
+        .report
+        .changes
+        .iter()
+        .find(|c| c.action.as_str() == "remove_members")
+        .unwrap_or_else(|| panic!("no removal: {}", result.report.render()));
+    assert_eq!(left.name, "Uppsala > Ledning");
+    assert!(
+        left.reason.contains("memberships = \"overwrite\""),
+        "{}",
+        left.reason
+    );
+    assert!(
+        left.attribute_lines()
+            .iter()
+            .any(|l| l.contains("guest@example.se")),
+        "{:?}",
+        left.attribute_lines()
+    );
+    assert!(
+        rig.users().iter().any(|u| u["id"] == guest.as_str()),
+        "the account stays"
+    );
+    let (again, writes) = rig.sync_counted().await;
+    assert_eq!(writes, 0, "{}", again.report.render());
+}

@@ -1,0 +1,315 @@
+//! One user per person: records sharing a work email (and, when configured, an employment
+//! number across companies) are one person; one record is kept and the others are skipped with
+//! a finding that names the rule that decided.
+
+use jiff::civil::Date;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::finding::{Finding, FindingKind, Severity};
+use crate::mapping::{PersonKey, Prefer, SamePerson};
+use crate::snapshot::SourceCompany;
+
+use super::{Candidate, finding};
+
+/// The companies by trimmed id, to rank records by `prefer` and to name them.
+pub(super) type Companies<'a> = BTreeMap<&'a str, &'a SourceCompany>;
+
+/// Keeps one record per person. Returns the kept records and, for each skipped record, the
+/// record kept in its place (the same person in Winningtemp).
+pub(super) fn one_per_person(
+    candidates: Vec<Candidate>,
+    settings: &SamePerson,
+    companies: &Companies,
+    findings: &mut Vec<Finding>,
+) -> (Vec<Candidate>, BTreeMap<String, String>) {
+    let mut kept_by = BTreeMap::new();
+    let by_email = group(candidates, |c| Some(c.values.user_name.clone()));
+    let mut kept = Vec::new();
+    for (email, records) in by_email {
+        let field = format!("EmailWork '{email}'");
+        kept.extend(choose(
+            records,
+            settings,
+            companies,
+            &field,
+            findings,
+            &mut kept_by,
+        ));
+    }
+    if !settings.match_by.contains(&PersonKey::EmploymentNumber) {
+        return (kept, kept_by);
+    }
+    let (numbered, mut rest): (Vec<Candidate>, Vec<Candidate>) = kept
+        .into_iter()
+        .partition(|c| c.employment_number.is_some());
+    for (number, records) in group(numbered, |c| c.employment_number.clone()) {
+        let spans_companies = records
+            .iter()
+            .map(|c| &c.company)
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1;
+        if spans_companies {
+            let field = format!("EmploymentNumber '{number}'");
+            rest.extend(choose(
+                records,
+                settings,
+                companies,
+                &field,
+                findings,
+                &mut kept_by,
+            ));
+        } else {
+            rest.extend(records);
+        }
+    }
+    (rest, kept_by)
+}
+
+fn group(
+    candidates: Vec<Candidate>,
+    key: impl Fn(&Candidate) -> Option<String>,
+) -> BTreeMap<String, Vec<Candidate>> {
+    let mut groups: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for candidate in candidates {
+        if let Some(key) = key(&candidate) {
+            groups.entry(key).or_default().push(candidate);
+        }
+    }
+    groups
+}
+
+/// The one record of a group that is kept; the others get a finding.
+fn choose(
+    mut records: Vec<Candidate>,
+    settings: &SamePerson,
+    companies: &Companies,
+    shared: &str,
+    findings: &mut Vec<Finding>,
+    kept_by: &mut BTreeMap<String, String>,
+) -> Option<Candidate> {
+    let one_company = records
+        .iter()
+        .map(|c| &c.company)
+        .collect::<BTreeSet<_>>()
+        .len()
+        == 1;
+    if one_company {
+        // Duplicates inside one company: the active one, then the one employed earliest.
+        records.sort_by_key(|c| {
+            let first = c.first_start;
+            (
+                !c.values.active,
+                first.is_none(),
+                first,
+                c.external_id.clone(),
+            )
+        });
+    } else {
+        records.sort_by_key(|c| preference(c, &settings.prefer, companies));
+    }
+    let mut records = records.into_iter();
+    let winner = records.next()?;
+    for loser in records {
+        findings.push(loser_finding(
+            &loser,
+            &winner,
+            one_company,
+            settings,
+            companies,
+            shared,
+        ));
+        kept_by.insert(loser.external_id, winner.external_id.clone());
+    }
+    Some(winner)
+}
+
+/// Sorts first the record `prefer` wants: the one whose employment covers the day (a company
+/// order never gives an active person's account to a record that left), then by company order
+/// when given, then the latest start, then the lowest Id.
+fn preference(
+    c: &Candidate,
+    prefer: &Prefer,
+    companies: &Companies,
+) -> (bool, usize, Reverse<Option<Date>>, String) {
+    (
+        !c.values.active,
+        rank(c, prefer, companies),
+        Reverse(c.last_start),
+        c.external_id.clone(),
+    )
+}
+
+fn rank(c: &Candidate, prefer: &Prefer, companies: &Companies) -> usize {
+    match prefer {
+        Prefer::CurrentEmployment => 0,
+        Prefer::Companies(order) => order
+            .iter()
+            .position(|wanted| is_company(companies, &c.company, wanted))
+            .unwrap_or(order.len()),
+    }
+}
+
+fn is_company(companies: &Companies, id: &str, wanted: &str) -> bool {
+    let wanted = wanted.trim();
+    if id.eq_ignore_ascii_case(wanted) {
+        return true;
+    }
+    companies.get(id).is_some_and(|company| {
+        company.number.is_some_and(|n| n.to_string() == wanted)
+            || company
+                .name
+                .as_deref()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case(wanted))
+    })
+}
+
+fn company_label(companies: &Companies, id: &str) -> String {
+    match companies.get(id) {
+        Some(company) => match (company.number, company.name.as_deref()) {
+            (Some(number), Some(name)) => format!("{number} {name}"),
+            (None, Some(name)) => name.to_string(),
+            (Some(number), None) => number.to_string(),
+            (None, None) => id.to_string(),
+        },
+        None => id.to_string(),
+    }
+}
+
+fn loser_finding(
+    loser: &Candidate,
+    winner: &Candidate,
+    one_company: bool,
+    settings: &SamePerson,
+    companies: &Companies,
+    shared: &str,
+) -> Finding {
+    if one_company {
+        return finding(
+            &loser.external_id,
+            "EmailWork",
+            FindingKind::DuplicateEmail,
+            format!("{shared} is also on employee {}", winner.external_id),
+            &format!("skipped; employee {} keeps the email", winner.external_id),
+            Severity::Skipped,
+        );
+    }
+    let prefer = &settings.prefer;
+    let why = if winner.values.active && !loser.values.active {
+        "its employment covers the day"
+    } else if rank(winner, prefer, companies) < rank(loser, prefer, companies) {
+        "its company comes first"
+    } else if winner.last_start != loser.last_start {
+        "it started latest"
+    } else {
+        "the lowest Id"
+    };
+    finding(
+        &loser.external_id,
+        "CompanyId",
+        FindingKind::SamePerson,
+        format!(
+            "the same person as employee {} in company {} ({shared} on both)",
+            winner.external_id,
+            company_label(companies, &winner.company),
+        ),
+        &format!(
+            "skipped; the record in company {} is synced ({}: {why})",
+            company_label(companies, &winner.company),
+            settings.prefer.describe(),
+        ),
+        Severity::Notice,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mapping::{MappingSettings, Prefer, SamePerson};
+    use crate::snapshot::{Snapshot, SourceCompany, SourceEmployee, SourcePeriod};
+    use jiff::civil::date;
+
+    fn record(
+        id: &str,
+        company: &str,
+        from: &str,
+        to: Option<&str>,
+    ) -> (SourceEmployee, SourcePeriod) {
+        let employee = SourceEmployee {
+            id: id.into(),
+            company_id: company.into(),
+            first_name: Some("Anna".into()),
+            last_name: Some("Berg".into()),
+            email_work: Some("anna@example.se".into()),
+            ..SourceEmployee::default()
+        };
+        let period = SourcePeriod {
+            employee_id: id.into(),
+            from: Some(from.into()),
+            to: to.map(str::to_string),
+            ..SourcePeriod::default()
+        };
+        (employee, period)
+    }
+
+    fn kept(records: Vec<(SourceEmployee, SourcePeriod)>, prefer: Prefer) -> (Vec<String>, String) {
+        let company = |id: &str, number| SourceCompany {
+            id: id.into(),
+            number: Some(number),
+            name: Some(format!("Bolag {number}")),
+        };
+        let (employees, periods) = records.into_iter().unzip();
+        let snapshot = Snapshot {
+            companies: vec![company("c1", 100), company("c2", 200)],
+            employees,
+            periods,
+            ..Snapshot::default()
+        };
+        let settings = MappingSettings {
+            people: SamePerson {
+                prefer,
+                ..SamePerson::default()
+            },
+            ..MappingSettings::default()
+        };
+        let desired = crate::map::map(&snapshot, &settings, date(2025, 6, 1));
+        let users = desired.users.keys().map(|id| id.to_string()).collect();
+        let finding = desired
+            .findings
+            .iter()
+            .find(|f| f.kind == "same_person")
+            .map(|f| f.action.clone())
+            .unwrap_or_default();
+        (users, finding)
+    }
+
+    #[test]
+    fn the_current_employment_wins_then_the_company_order_then_the_latest_start() {
+        let both = || {
+            vec![
+                record("a", "c1", "2020-01-01", None),
+                record("b", "c2", "2024-01-01", None),
+            ]
+        };
+        let (users, why) = kept(both(), Prefer::CurrentEmployment);
+        assert_eq!(users, ["b"]);
+        assert!(
+            why.ends_with("(companies.prefer = \"current_employment\": it started latest)"),
+            "{why}"
+        );
+
+        let order = Prefer::Companies(vec!["Bolag 100".into()]);
+        let (users, why) = kept(both(), order.clone());
+        assert_eq!(users, ["a"]);
+        assert!(why.ends_with(": its company comes first)"), "{why}");
+
+        // The preferred company's record has ended: the person keeps their active account.
+        let left = vec![
+            record("a", "c1", "2020-01-01", Some("2024-12-31")),
+            record("b", "c2", "2025-01-01", None),
+        ];
+        let (users, why) = kept(left, order);
+        assert_eq!(users, ["b"]);
+        assert!(why.ends_with(": its employment covers the day)"), "{why}");
+    }
+}
