@@ -80,7 +80,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Reach both ends and show what the target supports.
+    /// Read both ends without writing and list every problem a sync would meet, each with the
+    /// configuration key to fix (exit 2 when there is one), and what the target supports.
     Check {
         #[arg(long)]
         config: PathBuf,

@@ -350,6 +350,8 @@ fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFail
         .or_else(|| std::env::var("USER").ok())
         .or_else(|| std::env::var("LOGNAME").ok())
         .filter(|name| !name.trim().is_empty())
+        .or_else(login_name)
+        .filter(|name| !name.trim().is_empty())
         .ok_or_else(|| usage("cannot tell who you are: give --by NAME".to_string()))?;
     let at = jiff::Timestamp::now();
     if !store
@@ -381,6 +383,15 @@ fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFail
         refused.refusal.plan_id
     );
     Ok(Outcome::Done)
+}
+
+/// The name of the user running this process, as `id -un` says (containers and services often
+/// have no `USER`).
+fn login_name() -> Option<String> {
+    let out = std::process::Command::new("id").arg("-un").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// The state store and where reports are kept, for the commands that read nothing else.

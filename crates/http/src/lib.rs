@@ -36,6 +36,12 @@ pub struct HttpSettings {
     pub accept_invalid_certs: bool,
     /// The largest body read from one answer; a larger one fails the read ([`read_body`]).
     pub max_body_bytes: u64,
+    /// Certificate authorities (PEM) trusted besides the system's, for an end behind a private
+    /// authority (instead of turning verification off).
+    pub ca_pem: Option<Vec<u8>>,
+    /// An outbound proxy every request of this end goes through (`HTTPS_PROXY` and friends are
+    /// honoured when none is set).
+    pub proxy: Option<url::Url>,
 }
 
 /// The default cap on one answer's body: far above the largest real page.
@@ -52,6 +58,8 @@ impl Default for HttpSettings {
             retry: RetryPolicy::default(),
             accept_invalid_certs: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            ca_pem: None,
+            proxy: None,
         }
     }
 }
@@ -106,7 +114,19 @@ impl Transport {
     pub fn new(settings: HttpSettings) -> Result<Transport, HttpError> {
         // Every crate uses the ring provider; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &settings.ca_pem {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                HttpError::Build(format!("the CA file holds no PEM certificate: {e}"))
+            })?;
+            builder = builder.tls_certs_merge(certificates);
+        }
+        if let Some(proxy) = &settings.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| HttpError::Build(format!("the proxy {}: {e}", bare(proxy))))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout.min(settings.timeout))

@@ -8,9 +8,11 @@
 //!   server here shows.
 //! - [`hostile`]: a proxy in front of an emulator that attacks on request (redirects, echoes,
 //!   oversized and endless bodies, rewritten answers), and the stranger a redirect points to.
+//! - [`tls`]: a TLS front with a certificate from a private authority made for the test.
 
 pub mod canned;
 pub mod fixtures;
 pub mod hostile;
 pub mod scim2;
 pub mod smtp;
+pub mod tls;

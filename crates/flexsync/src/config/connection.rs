@@ -33,6 +33,37 @@ pub(super) fn http_settings(
     http
 }
 
+/// How an end is reached on a company network: a certificate authority to trust besides the
+/// system's (`ca_file`) and an outbound proxy (`proxy`).
+pub(super) fn with_network(
+    mut http: HttpSettings,
+    ca_file: Option<&Path>,
+    proxy: Option<&str>,
+    section: &str,
+) -> Result<HttpSettings> {
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("{section}.ca_file: cannot read {}", path.display()))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            bail!(
+                "{section}.ca_file: {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            );
+        }
+        http.ca_pem = Some(pem);
+    }
+    if let Some(text) = proxy {
+        let url = url::Url::parse(text).map_err(|e| {
+            anyhow!("{section}.proxy: not a URL such as http://proxy.example.se:3128 ({e})")
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            bail!("{section}.proxy: give an http:// or https:// URL with a host");
+        }
+        http.proxy = Some(url);
+    }
+    Ok(http)
+}
+
 /// Sets the largest answer read from an end (`max_response_mb`, default 64 MB).
 pub(super) fn with_body_limit(
     mut http: HttpSettings,
@@ -64,6 +95,11 @@ pub(super) fn secret(
         bail!("{key}: give exactly one of `{key}`, `{key}_env` or `{key}_file`");
     }
     if let Some(value) = inline {
+        warnings.push(format!(
+            "{key} is written in the configuration file: move it to {key}_env or {key}_file \
+             (a configuration file is read, copied and backed up by more people than a secret \
+             should be)"
+        ));
         return non_empty(key, value);
     }
     if let Some(var) = env {

@@ -6,7 +6,7 @@ use anyhow::{Result, anyhow, bail};
 
 use flexsync_flex::{AuthScheme, CompanyRef, FlexSettings};
 
-use super::connection::{http_settings, plain_http_warning, secret, with_body_limit};
+use super::connection::{http_settings, plain_http_warning, secret, with_body_limit, with_network};
 use super::paths::resolve;
 use super::raw::{CompanyOrText, RawFlex};
 
@@ -33,6 +33,8 @@ pub(super) fn flex_settings(
         warnings,
     );
     let http = with_body_limit(http, flex.max_response_mb, "flex")?;
+    let ca_file = flex.ca_file.as_deref().map(|p| resolve(base, p));
+    let http = with_network(http, ca_file.as_deref(), flex.proxy.as_deref(), "flex")?;
     let api_prefix = flex.api_prefix.unwrap_or_else(|| "/webapi/api".to_string());
     let url = flexsync_flex::api_base_url(&flex.base_url, &api_prefix)
         .map_err(|e| anyhow!("flex.base_url: {e}"))?;

@@ -537,6 +537,9 @@ mod tests {
             ))
             .unwrap()
             .warnings
+            .into_iter()
+            .filter(|w| !w.contains("is written in the configuration file"))
+            .collect::<Vec<_>>()
             .join("\n")
         };
         let warnings = config("http://flex.example", "http://10.1.2.3/scim");
@@ -551,6 +554,24 @@ mod tests {
         let quiet = config("http://127.0.0.1:8080", "http://localhost:9000/scim");
         assert!(quiet.is_empty(), "{quiet}");
         assert!(config("https://flex.example", "https://[::1]/scim").is_empty());
+    }
+
+    #[test]
+    fn an_inline_secret_is_warned_about_with_where_it_belongs() {
+        let warnings = load_text(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+             token = \"t\"\n",
+        )
+        .unwrap()
+        .warnings;
+        assert!(
+            warnings.iter().any(|w| w.starts_with(
+                "flex.password is written in the configuration file: move it to \
+                 flex.password_env or flex.password_file"
+            )),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct RawFlex {
     pub danger_accept_invalid_certs: Option<bool>,
     /// The largest answer read, in MB (default 64); a larger one fails the read.
     pub max_response_mb: Option<u64>,
+    /// A PEM file of certificate authorities to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// An outbound proxy URL for this end.
+    pub proxy: Option<String>,
 }
 
 /// A number or a text in TOML: `companies = [1010, "1020"]`.
@@ -99,6 +103,10 @@ pub struct RawWinningtemp {
     pub danger_accept_invalid_certs: Option<bool>,
     /// The largest answer read, in MB (default 64); a larger one fails the read.
     pub max_response_mb: Option<u64>,
+    /// A PEM file of certificate authorities to trust besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// An outbound proxy URL for this end.
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -7,7 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use flexsync_scim::ScimSettings;
 
 use super::DEFAULT_USER_EXTENSION;
-use super::connection::{http_settings, plain_http_warning, secret, with_body_limit};
+use super::connection::{http_settings, plain_http_warning, secret, with_body_limit, with_network};
 use super::paths::resolve;
 use super::raw::RawWinningtemp;
 
@@ -70,6 +70,8 @@ fn scim_settings(
         warnings,
     );
     let http = with_body_limit(http, wt.max_response_mb, "winningtemp")?;
+    let ca_file = wt.ca_file.as_deref().map(|p| resolve(base, p));
+    let http = with_network(http, ca_file.as_deref(), wt.proxy.as_deref(), "winningtemp")?;
     Ok(ScimSettings {
         base_url: wt.scim_url,
         token,

@@ -671,3 +671,71 @@ async fn export_shows_and_forget_removes_what_flexsync_holds_about_a_person() {
     assert_eq!(writes, 0, "{}", again.report.render());
     assert_no_duplicates(&rig.users());
 }
+
+/// Rewrites the `[flex]` base URL of a rig's configuration and adds `extra` keys after it.
+fn point_flex_at(rig: &Rig, base_url: &str, extra: &str) {
+    let written = std::fs::read_to_string(&rig.config_path).unwrap();
+    let line = written
+        .lines()
+        .find(|l| l.starts_with("base_url = "))
+        .unwrap()
+        .to_string();
+    let changed = written.replace(&line, &format!("base_url = \"{base_url}\"\n{extra}"));
+    std::fs::write(&rig.config_path, changed).unwrap();
+}
+
+/// Flex behind a private certificate authority: reached with the authority's file
+/// (`flex.ca_file`), refused without it (verification is never turned off for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_behind_a_private_authority_is_reached_with_its_ca_file() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let front = flexsync_testkit::tls::TlsFront::start(rig.flex.addr)
+        .await
+        .unwrap();
+    let folder = rig.config_path.parent().unwrap();
+    std::fs::write(folder.join("company-ca.pem"), &front.ca_pem).unwrap();
+    let url = format!("https://127.0.0.1:{}/webapi/api", front.addr.port());
+    let config = rig.config_path.to_str().unwrap().to_string();
+
+    point_flex_at(&rig, &url, "");
+    let out = flexsync(args(&["plan", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text_of(&out));
+    assert!(
+        text_of(&out).contains(&format!("reading Flex at {url}")),
+        "{}",
+        text_of(&out)
+    );
+
+    point_flex_at(&rig, &url, "ca_file = \"company-ca.pem\"");
+    let out = flexsync(args(&["plan", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(
+        text_of(&out).contains("4 Flex records"),
+        "{}",
+        text_of(&out)
+    );
+}
+
+/// Flex through an outbound proxy (`flex.proxy`): every request goes to the proxy, which alone
+/// knows the way (the configured host does not exist).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_is_reached_through_the_configured_proxy() {
+    let rig = Rig::start(&example(), Profile::Extended).await;
+    let proxy = flexsync_testkit::hostile::Hostile::proxy(&format!("http://{}", rig.flex.addr))
+        .await
+        .unwrap();
+    let config = rig.config_path.to_str().unwrap().to_string();
+    point_flex_at(
+        &rig,
+        "http://flex.invalid/webapi/api",
+        &format!("proxy = \"http://{}\"", proxy.addr),
+    );
+    let out = flexsync(args(&["plan", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(
+        text_of(&out).contains("4 Flex records"),
+        "{}",
+        text_of(&out)
+    );
+    assert!(proxy.requests().len() >= 2, "{:?}", proxy.requests().len());
+}
