@@ -51,6 +51,37 @@ pub fn missing_sources(
             }
         }
     }
+    if let crate::mapping::Prefer::Companies(order) = &mapping.people.prefer {
+        let companies = snapshot
+            .companies
+            .iter()
+            .map(|company| (company.id.trim(), company))
+            .collect();
+        for wanted in order {
+            let known = snapshot
+                .companies
+                .iter()
+                .any(|c| crate::map::same_person::is_company(&companies, &c.id, wanted));
+            if !known {
+                let read: Vec<String> = snapshot
+                    .companies
+                    .iter()
+                    .map(|c| match (c.number, &c.name) {
+                        (Some(number), Some(name)) => format!("{number} {name}"),
+                        (Some(number), None) => number.to_string(),
+                        _ => c.id.clone(),
+                    })
+                    .collect();
+                gaps.push(Gap {
+                    key: "companies.prefer".to_string(),
+                    problem: format!(
+                        "'{wanted}' is not one of the companies read (flex.companies: {})",
+                        listed(read.iter().map(String::as_str))
+                    ),
+                });
+            }
+        }
+    }
     for (index, extra) in mapping.extra.iter().enumerate() {
         if !fields.contains(extra.source_field.as_str()) {
             gaps.push(Gap {
@@ -220,6 +251,25 @@ mod tests {
             dimensions: vec![dimension("Kontor"), dimension("Avdelning")],
             ..Snapshot::default()
         }
+    }
+
+    #[test]
+    fn a_preferred_company_that_is_not_read_is_a_gap() {
+        let mapping = MappingSettings {
+            people: crate::mapping::SamePerson {
+                prefer: crate::mapping::Prefer::Companies(vec!["1010".into(), "9999".into()]),
+                ..crate::mapping::SamePerson::default()
+            },
+            ..MappingSettings::default()
+        };
+        let gaps = missing_sources(&snapshot(), &GroupSettings::default(), &mapping);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].key, "companies.prefer");
+        assert!(
+            gaps[0]
+                .problem
+                .starts_with("'9999' is not one of the companies read")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! would stop or mislead a sync, each with the configuration key to fix; then notes that would
 //! not (data findings, values the target cannot hold). Problems make it exit 2.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use anyhow::Context;
@@ -84,6 +84,15 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
             desired.source_records,
             counts.join(", ")
         ));
+    }
+    // An exclusion that leaves no one out is likely misspelt (or has nothing to do yet).
+    for index in 0..config.mapping.scope.exclude.len() {
+        let key = format!("scope.exclude[{index}]");
+        if !desired.out_of_scope.values().any(|rule| *rule == key) {
+            found.notes.push(format!(
+                "{key} leaves no one out: check its values against the Flex data"
+            ));
+        }
     }
     if flat && !desired.groups.is_empty() {
         flat_names(config, &desired, &mut found);
@@ -169,6 +178,7 @@ async fn check_flex(
 fn effective_mapping(config: &Config, read: &FlexRead, today: jiff::civil::Date) -> String {
     let uses =
         flexsync_core::map::effective::effective_mapping(&read.snapshot, &config.mapping, today);
+    let personal = personal_words(&read.snapshot);
     let mut out = String::from("Effective mapping (employees in scope with a value):\n");
     for used in uses {
         let targets = if used.targets.is_empty() {
@@ -176,10 +186,26 @@ fn effective_mapping(config: &Config, read: &FlexRead, today: jiff::civil::Date)
         } else {
             format!(" -> {}", used.targets.join(", "))
         };
-        let examples = if used.examples.is_empty() {
+        // A configured value built from names or emails (a concat, say) is masked too.
+        let examples: Vec<String> = used
+            .examples
+            .iter()
+            .map(|example| {
+                let folded = crate::history_view::fold(example);
+                let names_someone = folded
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|word| personal.contains(word));
+                if names_someone {
+                    flexsync_core::map::effective::mask(example)
+                } else {
+                    example.clone()
+                }
+            })
+            .collect();
+        let examples = if examples.is_empty() {
             String::new()
         } else {
-            format!("; e.g. {}", used.examples.join(", "))
+            format!("; e.g. {}", examples.join(", "))
         };
         let _ = writeln!(
             out,
@@ -188,6 +214,31 @@ fn effective_mapping(config: &Config, read: &FlexRead, today: jiff::civil::Date)
         );
     }
     out
+}
+
+/// The words of the employees' first and last names and email user parts (folded, three letters
+/// or more): an example holding one of them names a person.
+fn personal_words(snapshot: &flexsync_core::snapshot::Snapshot) -> BTreeSet<String> {
+    snapshot
+        .employees
+        .iter()
+        .flat_map(|e| {
+            let email = e
+                .email_work
+                .as_deref()
+                .and_then(|m| m.split('@').next())
+                .map(str::to_string);
+            [e.first_name.clone(), e.last_name.clone(), email]
+        })
+        .flatten()
+        .flat_map(|text| {
+            crate::history_view::fold(&text)
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|word| word.chars().count() >= 3)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// "1010 Ekdala AB (guid)".

@@ -10,7 +10,7 @@ pub mod dates;
 pub mod effective;
 pub mod managers;
 pub mod people;
-mod same_person;
+pub(crate) mod same_person;
 pub mod scope;
 pub mod segments;
 pub mod value;

@@ -151,7 +151,8 @@ fn rank(c: &Candidate, prefer: &Prefer, companies: &Companies) -> usize {
     }
 }
 
-fn is_company(companies: &Companies, id: &str, wanted: &str) -> bool {
+/// Whether the company `id` is the one `wanted` names (by id, number or name).
+pub(crate) fn is_company(companies: &Companies, id: &str, wanted: &str) -> bool {
     let wanted = wanted.trim();
     if id.eq_ignore_ascii_case(wanted) {
         return true;

@@ -193,6 +193,25 @@ impl DaemonState {
         }
     }
 
+    /// Takes in a sync that finished outside the daemon (`flexsync sync` by hand, say after an
+    /// approval) since the daemon's own last run, so `/healthz` speaks of the latest run.
+    pub fn catch_up(&mut self, config: &Config) {
+        let Ok(store) = flexsync_state::StateStore::open(&config.state_path) else {
+            return;
+        };
+        let newest = store
+            .last_sync_ending(&Outcome::ALL)
+            .ok()
+            .flatten()
+            .map(|run| run.id.0);
+        let known = self.last.as_ref().and_then(|run| run.id);
+        if newest.is_some() && newest > known {
+            let next_run = self.next_run.clone();
+            self.restore(config);
+            self.next_run = next_run;
+        }
+    }
+
     /// Starts from what the state store remembers: the last sync (its outcome and what it
     /// needs), the last that ended done, and the last that applied its plan. A store that
     /// cannot be read leaves the state empty, with a warning.
@@ -304,10 +323,12 @@ fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
 struct App {
     state: Shared,
     site: Arc<Site>,
+    /// To read runs made outside the daemon (`flexsync sync` by hand) from the state store.
+    config: Arc<Config>,
 }
 
 /// `/healthz`, `/livez`, `/metrics`, the status page `/` and `/reports/{name}`.
-pub fn router(state: Shared, site: Site) -> Router {
+pub fn router(state: Shared, site: Site, config: Arc<Config>) -> Router {
     Router::new()
         .route("/", get(status_page))
         .route("/healthz", get(healthz))
@@ -317,11 +338,13 @@ pub fn router(state: Shared, site: Site) -> Router {
         .with_state(App {
             state,
             site: Arc::new(site),
+            config,
         })
 }
 
 async fn healthz(State(app): State<App>) -> impl IntoResponse {
-    let state = lock(&app.state);
+    let mut state = lock(&app.state);
+    state.catch_up(&app.config);
     let status = if state.healthy() {
         StatusCode::OK
     } else {
@@ -349,7 +372,11 @@ async fn status_page(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Some(refused) = app.site.refuse(&headers) {
         return refused;
     }
-    let health = lock(&app.state).healthz();
+    let health = {
+        let mut state = lock(&app.state);
+        state.catch_up(&app.config);
+        state.healthz()
+    };
     let runs = flexsync_state::StateStore::open(&app.site.state_path)
         .and_then(|store| store.runs(site::RUNS_LISTED))
         .unwrap_or_else(|error| {
@@ -456,7 +483,7 @@ pub async fn serve(
         token: config.daemon.status_token.clone(),
         guarded: !config.daemon.listen.ip().is_loopback(),
     };
-    let app = router(state.clone(), site);
+    let app = router(state.clone(), site, Arc::new(config.clone()));
     let (max_connections, header_timeout) =
         (config.daemon.max_connections, config.daemon.header_timeout);
     let mut http_stop = stop_rx.clone();

@@ -658,3 +658,48 @@ async fn half_open_connections_are_closed_and_capped_and_health_still_answers() 
     drop(flood);
     assert!(daemon.terminate().await.success(), "{}", daemon.log());
 }
+
+/// A sync made by hand while the daemon waits for its slot (say after an approval) is what
+/// `/healthz` speaks of: the refusal before it no longer needs attention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_speaks_of_a_sync_made_by_hand_since_the_daemons_last_run() {
+    let mut doc = example();
+    let staff = add_staff(&mut doc, 10);
+    let port = free_port();
+    let rig = Rig::with(
+        &doc,
+        scim_options(Profile::Extended),
+        Faults::default(),
+        &waiting_toml(&format!("127.0.0.1:{port}")),
+    )
+    .await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let first = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
+    for id in &staff[..8] {
+        remove_employee(&mut doc, id);
+    }
+    rig.set_flex(&doc);
+    let refused = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(refused.status.code(), Some(3), "{}", output_text(&refused));
+
+    let mut daemon = Daemon::start(&rig.config_path);
+    daemon.wait_until_serving(port).await;
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+
+    let approved = flexsync_bin(&["approve", "2", "--config", &config, "--by", "ops"]).await;
+    assert_eq!(
+        approved.status.code(),
+        Some(0),
+        "{}",
+        output_text(&approved)
+    );
+    let by_hand = flexsync_bin(&["sync", "--config", &config]).await;
+    assert_eq!(by_hand.status.code(), Some(0), "{}", output_text(&by_hand));
+
+    let (status, body) = get(port, "/healthz").await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health_of(&body)["last_run"]["id"], 3, "{body}");
+    assert!(daemon.terminate().await.success(), "{}", daemon.log());
+}

@@ -264,8 +264,11 @@ async fn scope_pauses_count_against_the_deactivation_guard_but_not_the_source_dr
 /// lacks is a problem naming its key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
-    let extra =
-        format!("{VALUES}[[mapping.values]]\ndimension = \"Avdelningar\"\ncolumn = \"Avd\"\n");
+    let extra = format!(
+        "{VALUES}[[mapping.values]]\ndimension = \"Avdelningar\"\ncolumn = \"Avd\"\n\
+         [[mapping.values]]\nfield = \"FirstName\"\ntransforms = [{{ concat = [{{ field = \
+         \"LastName\" }}], separator = \".\" }}, \"lower\"]\ncolumn = \"Alias\"\n"
+    );
     let rig = Rig::with(
         &example(),
         scim_options(Profile::Extended),
@@ -302,6 +305,15 @@ async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
     assert!(!stdout.contains("sara.nilsson"), "{stdout}");
+    // A configured value made of names is masked like the built-ins.
+    let alias = stdout
+        .lines()
+        .find(|l| l.contains("mapping.values[10] <- field FirstName"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        alias.ends_with("e.g. a********, j********, s********"),
+        "{alias}"
+    );
     assert!(!stdout.contains("1981-02-14"), "{stdout}");
 }
 
@@ -757,4 +769,39 @@ async fn a_person_moving_with_a_new_email_keeps_their_account_when_matched_by_em
         .filter(|u| u["name"]["givenName"] == "Sara")
         .count();
     assert_eq!(saras, 1);
+}
+
+/// `check` notes an exclusion that leaves no one out (a misspelt value, most likely) and names
+/// a preferred company that is not read as a problem.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_notes_a_scope_rule_that_matches_no_one_and_an_unknown_preferred_company() {
+    let extra = "[[scope.exclude]]\nfield = \"City\"\nequals = [\"Uppsalla\"]\n\n\
+                 [companies]\nprefer = [9999]\n";
+    let rig = Rig::with(
+        &example(),
+        scim_options(Profile::Extended),
+        Faults::default(),
+        extra,
+    )
+    .await;
+    let config = rig.config_path.to_str().unwrap().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flexsync"))
+            .args(["check", "--config", &config])
+            .env_remove("FLEXSYNC_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("scope.exclude[0] leaves no one out: check its values"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("! companies.prefer: '9999' is not one of the companies read"),
+        "{stdout}"
+    );
 }
