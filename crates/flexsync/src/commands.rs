@@ -27,7 +27,8 @@ pub fn main(cli: Cli) -> i32 {
     } else {
         "warn,flexsync_http=info,flexsync::progress=info"
     };
-    init_logging(cli.verbose, default, cli.log_format);
+    let log_format = cli.log_format;
+    init_logging(cli.verbose, default, log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,7 +42,14 @@ pub fn main(cli: Cli) -> i32 {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(outcome) => outcome.exit_code(),
         Err(failure) => {
-            eprintln!("error: {}", printable(&format!("{:#}", failure.error)));
+            let error = printable(&format!("{:#}", failure.error));
+            match log_format {
+                // A log collector reads one JSON object a line, the last word included.
+                crate::cli::LogFormat::Json => {
+                    tracing::error!(outcome = failure.outcome().label(), "{error}")
+                }
+                crate::cli::LogFormat::Text => eprintln!("error: {error}"),
+            }
             failure.outcome().exit_code()
         }
     }

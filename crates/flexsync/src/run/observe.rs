@@ -17,9 +17,16 @@ use super::session::Session;
 use crate::config::Config;
 use crate::progress::{Measure, Phase};
 
+/// "#12" for a sync, "plan" for a plan (which is not recorded), for logs.
+fn run_label(session: &Session) -> String {
+    session
+        .run_id
+        .map_or_else(|| "plan".to_string(), |id| format!("#{}", id.0))
+}
+
 /// Reads every configured company from Flex.
 pub(super) async fn read_flex(ends: &Ends, session: &Session) -> anyhow::Result<FlexRead> {
-    tracing::info!(run = ?session.run_id, "reading Flex");
+    tracing::info!(run = %run_label(session), "reading Flex");
     let _progress = Phase::start(
         "reading Flex",
         Measure::Requests(ends.flex.transport_stats().clone()),
@@ -86,7 +93,7 @@ pub(super) async fn observe(
     let Some(scim) = &ends.scim else {
         return Ok(Observed::default());
     };
-    tracing::info!(run = ?session.run_id, "reading Winningtemp");
+    tracing::info!(run = %run_label(session), "reading Winningtemp");
     let _progress = Phase::start(
         "reading Winningtemp",
         Measure::Requests(scim.stats().clone()),

@@ -739,3 +739,33 @@ async fn an_end_is_reached_through_the_configured_proxy() {
     );
     assert!(proxy.requests().len() >= 2, "{:?}", proxy.requests().len());
 }
+
+/// With `--log-format json`, everything on stderr is one JSON object a line, the final error too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_final_error_as_json_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such.toml");
+    let out = flexsync(args(&[
+        "--log-format",
+        "json",
+        "plan",
+        "--config",
+        missing.to_str().unwrap(),
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let last = lines.last().unwrap_or_else(|| panic!("nothing logged"));
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such.toml"),
+        "{last}"
+    );
+}
