@@ -121,6 +121,16 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The person the finding is about as people read it: "Anna Svensson <anna@example.se>
+    /// (id)", the name and id, or the id alone.
+    pub fn who(&self) -> String {
+        match (&self.name, &self.email) {
+            (Some(name), Some(email)) => format!("{name} <{email}> ({})", self.record),
+            (Some(name), None) => format!("{name} ({})", self.record),
+            _ => self.record.clone(),
+        }
+    }
+
     /// Names the person each finding is about, from the Flex records by `Id`.
     pub fn name_people(findings: &mut [Finding], employees: &[crate::snapshot::SourceEmployee]) {
         let names: std::collections::BTreeMap<&str, (String, Option<String>)> = employees

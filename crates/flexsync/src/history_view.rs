@@ -98,11 +98,7 @@ pub fn run_findings(findings: Option<&[Finding]>) -> String {
         Some(findings) => {
             let _ = writeln!(out, "findings: {}", findings.len());
             for finding in findings {
-                let who = match (&finding.name, &finding.email) {
-                    (Some(name), Some(email)) => format!("{name} <{email}> ({})", finding.record),
-                    (Some(name), None) => format!("{name} ({})", finding.record),
-                    _ => finding.record.clone(),
-                };
+                let who = finding.who();
                 let _ = writeln!(
                     out,
                     "  {:<18} {who} {}: {} ({})",

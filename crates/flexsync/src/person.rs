@@ -117,9 +117,7 @@ fn reports_naming(dir: &Path, words: &[String]) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-            name.is_some_and(|n| {
-                n.starts_with("run-") && (n.ends_with(".json") || n.ends_with(".html"))
-            })
+            name.is_some_and(|n| crate::report::is_report_file(&n))
         })
         .filter(|p| {
             std::fs::read_to_string(p)

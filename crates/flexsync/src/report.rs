@@ -28,6 +28,11 @@ const MAX_NOTES: usize = 10;
 const MAX_FINDINGS: usize = 15;
 const MAX_GROUP_NOTES: usize = 10;
 
+/// Whether a file name is one of the reports a run writes (`run-….json` or `run-….html`).
+pub fn is_report_file(name: &str) -> bool {
+    name.starts_with("run-") && (name.ends_with(".json") || name.ends_with(".html"))
+}
+
 /// Everything an operator needs to know about one run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
@@ -353,11 +358,7 @@ impl RunReport {
         let mut by_weight: Vec<&Finding> = self.findings.iter().collect();
         by_weight.sort_by_key(|f| f.severity);
         for finding in by_weight.into_iter().take(MAX_FINDINGS) {
-            let record = match (&finding.name, &finding.email) {
-                (Some(name), Some(email)) => format!("{name} <{email}> ({})", finding.record),
-                (Some(name), None) => format!("{name} ({})", finding.record),
-                _ => finding.record.clone(),
-            };
+            let record = finding.who();
             writeln!(
                 out,
                 "    - {record} {}: {} ({})",

@@ -186,7 +186,7 @@ fn attention(report: &RunReport) -> Markup {
                     }
                 }
                 @for finding in &left_out {
-                    li { b { "Left out: " } (finding_who(finding)) " — " (finding.field) ": " (finding.problem) }
+                    li { b { "Left out: " } (finding.who()) " — " (finding.field) ": " (finding.problem) }
                 }
                 @for conflict in &report.conflicts {
                     li { b { "Conflict: " } (conflict.external_id) " — " (conflict.problem) }
@@ -235,14 +235,6 @@ fn who_text(report: &RunReport, external_id: &ExternalId, kind: OperationKind) -
             format!("{} ({external_id})", change.name)
         }
         _ => external_id.to_string(),
-    }
-}
-
-fn finding_who(finding: &Finding) -> String {
-    match (&finding.name, &finding.email) {
-        (Some(name), Some(email)) => format!("{name} <{email}> ({})", finding.record),
-        (Some(name), None) => format!("{name} ({})", finding.record),
-        _ => finding.record.clone(),
     }
 }
 

@@ -39,8 +39,7 @@ pub fn prune_reports(dir: &Path, keep_days: u32) -> std::io::Result<usize> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let report =
-            name.starts_with("run-") && (name.ends_with(".json") || name.ends_with(".html"));
+        let report = crate::report::is_report_file(&name);
         let metadata = entry.metadata()?;
         if report && metadata.is_file() && metadata.modified()? < cutoff {
             std::fs::remove_file(entry.path())?;

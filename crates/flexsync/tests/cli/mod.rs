@@ -421,7 +421,7 @@ async fn check_names_a_missing_company_and_a_misspelt_dimension_in_one_run() {
     let config = rig.config_path.to_str().unwrap().to_string();
 
     let out = flexsync(args(&["check", "--config", &config])).await;
-    let stdout = text_of(&out);
+    let stdout = output_text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(
         stdout.contains("2 problem(s) to fix before syncing:"),
@@ -441,13 +441,9 @@ async fn check_names_a_missing_company_and_a_misspelt_dimension_in_one_run() {
     // Fixed: no problem, exit 0.
     std::fs::write(&rig.config_path, text.replace("Kontoret", "Kontor")).unwrap();
     let out = flexsync(args(&["check", "--config", &config])).await;
-    let stdout = text_of(&out);
+    let stdout = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("no problems found"), "{stdout}");
-}
-
-fn text_of(out: &Output) -> String {
-    format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
 
 /// A refusal caused by a misspelt dimension names the misspelling before the flag that would
@@ -467,7 +463,7 @@ async fn a_refusal_names_its_likely_cause_first() {
     std::fs::write(&rig.config_path, text.replace("\"Kontor\"", "\"Kontoret\"")).unwrap();
     let config = rig.config_path.to_str().unwrap().to_string();
     let out = flexsync(args(&["sync", "--config", &config])).await;
-    let stdout = text_of(&out);
+    let stdout = output_text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     let refused = stdout
         .lines()
@@ -511,7 +507,7 @@ async fn history_follows_a_person_across_a_new_name_and_answers_wrong_questions_
         "maria andersson",
     ]))
     .await;
-    let stdout = text_of(&out);
+    let stdout = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("create"), "{stdout}");
     assert!(
@@ -523,7 +519,7 @@ async fn history_follows_a_person_across_a_new_name_and_answers_wrong_questions_
     // The refused sync: what it would have done, nothing done.
     let run = refused.report.run_id.unwrap().to_string();
     let out = flexsync(args(&["history", "--config", &config, "--run", &run])).await;
-    let stdout = text_of(&out);
+    let stdout = output_text(&out);
     assert!(
         stdout
             .lines()
@@ -542,7 +538,7 @@ async fn history_follows_a_person_across_a_new_name_and_answers_wrong_questions_
         let mut list = vec!["history", "--config", &config];
         list.extend(question);
         let out = flexsync(args(&list)).await;
-        let stdout = text_of(&out);
+        let stdout = output_text(&out);
         assert_eq!(out.status.code(), Some(2), "{stdout}");
         assert!(stdout.contains(expected), "{stdout}");
     }
@@ -608,7 +604,7 @@ async fn export_shows_and_forget_removes_what_flexsync_holds_about_a_person() {
     let rig = Rig::start(&example(), Profile::Extended).await;
     let config = rig.config_path.to_str().unwrap().to_string();
     let out = flexsync(args(&["sync", "--config", &config])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let reports = rig.config.report_dir.clone();
     let mentions = |needle: &str| {
         std::fs::read_dir(&reports)
@@ -627,7 +623,7 @@ async fn export_shows_and_forget_removes_what_flexsync_holds_about_a_person() {
     );
 
     let out = flexsync(args(&["export", "--config", &config, "Ali Hassan"])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(held["external_id"], ALI);
     assert_eq!(held["state_store"]["links"].as_array().unwrap().len(), 1);
@@ -637,18 +633,18 @@ async fn export_shows_and_forget_removes_what_flexsync_holds_about_a_person() {
     // Without --yes nothing goes.
     let out = flexsync(args(&["forget", "--config", &config, ALI])).await;
     assert!(
-        text_of(&out).contains("run again with --yes"),
+        output_text(&out).contains("run again with --yes"),
         "{}",
-        text_of(&out)
+        output_text(&out)
     );
     assert_eq!(mentions(ALI), 2);
 
     let out = flexsync(args(&["forget", "--config", &config, ALI, "--yes"])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        text_of(&out).contains("2 reports rewritten"),
+        output_text(&out).contains("2 reports rewritten"),
         "{}",
-        text_of(&out)
+        output_text(&out)
     );
     for needle in [ALI, "Ali Hassan", "ali.hassan@partner.example"] {
         assert_eq!(mentions(needle), 0, "{needle} is still in a report");
@@ -699,20 +695,20 @@ async fn an_end_behind_a_private_authority_is_reached_with_its_ca_file() {
 
     point_flex_at(&rig, &url, "");
     let out = flexsync(args(&["plan", "--config", &config])).await;
-    assert_eq!(out.status.code(), Some(4), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", output_text(&out));
     assert!(
-        text_of(&out).contains(&format!("reading Flex at {url}")),
+        output_text(&out).contains(&format!("reading Flex at {url}")),
         "{}",
-        text_of(&out)
+        output_text(&out)
     );
 
     point_flex_at(&rig, &url, "ca_file = \"company-ca.pem\"");
     let out = flexsync(args(&["plan", "--config", &config])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        text_of(&out).contains("4 Flex records"),
+        output_text(&out).contains("4 Flex records"),
         "{}",
-        text_of(&out)
+        output_text(&out)
     );
 }
 
@@ -731,11 +727,11 @@ async fn an_end_is_reached_through_the_configured_proxy() {
         &format!("proxy = \"http://{}\"", proxy.addr),
     );
     let out = flexsync(args(&["plan", "--config", &config])).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        text_of(&out).contains("4 Flex records"),
+        output_text(&out).contains("4 Flex records"),
         "{}",
-        text_of(&out)
+        output_text(&out)
     );
     assert!(proxy.requests().len() >= 2, "{:?}", proxy.requests().len());
 }
