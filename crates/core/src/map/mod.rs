@@ -420,15 +420,16 @@ fn candidate(
     }
 }
 
-/// The configured values of a record: the old one-to-one extras, then every mapping with a
-/// SCIM attribute or a CSV column as its target.
+/// The configured values of a record, as SCIM attributes and as users-file columns: the old
+/// one-to-one extras go to both (their column named after the attribute, as they always were);
+/// a `[[mapping.values]]` entry goes to the targets it names and no other.
 fn configured(
     employee: &SourceEmployee,
     values: &value::Values,
     settings: &MappingSettings,
 ) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let mut extra = people::extra(&employee.fields, &settings.extra);
-    let mut columns = BTreeMap::new();
+    let mut columns = extra.clone();
     for mapping in &settings.values {
         if mapping.attribute.is_none() && mapping.column.is_none() {
             continue;

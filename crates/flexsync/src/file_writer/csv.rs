@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use flexsync_core::desired::{Desired, DesiredUser};
+use flexsync_core::desired::{Desired, DesiredUser, Skipped};
+use flexsync_core::ids::ExternalId;
 
 use super::FileError;
 
@@ -36,12 +37,13 @@ pub const LIST_SEPARATOR: char = ',';
 /// inner `"` is doubled. Control characters other than tab, CR and LF are removed, and a field
 /// beginning with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (see [`Cells`]). Gender is `None`, `Male`, `Female` or `NonBinary`; dates are
 /// `YYYY-MM-DD`; booleans are `true`/`false`; a value that is not mapped is an empty field.
-/// A group's managers are its managers' external ids joined with `,`. Configured extra user
-/// mappings follow the fixed user columns, one column per attribute name, sorted by name; then
-/// the columns of `[[mapping.values]]` with a `column` target, sorted by name; then one column
-/// per `[[segments]]` category (by category) holding the user's segment external id.
+/// A group's managers are its managers' external ids joined with `,`. Configured values follow
+/// the fixed user columns, sorted by name: one column per `[[mapping.values]]` entry with a
+/// `column` target and one per `[[mapping.extra]]` entry (named after its attribute); then one
+/// column per `[[segments]]` category (by category) holding the user's segment external id.
 /// `wt_segments.csv` lists the segments: `ExternalId;Category;Name`.
-/// Rows are sorted by external id; paused users are included with `Active` = `false`.
+/// Rows are sorted by external id; paused users are included with `Active` = `false`, and so are
+/// people delivered before who have since left the scope (see [`CarriedRows`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileColumns {
@@ -223,11 +225,12 @@ pub fn render_files(
     desired: &Desired,
     columns: &FileColumns,
     cells: Cells,
+    carried: &CarriedRows,
 ) -> Vec<(String, String)> {
     let mut files = vec![
         (
             USERS_FILE.to_string(),
-            render_users_with(desired, columns, cells),
+            render_users_with(desired, columns, cells, carried),
         ),
         (
             GROUPS_FILE.to_string(),
@@ -259,7 +262,12 @@ pub fn render_segments(desired: &Desired, columns: &FileColumns, cells: Cells) -
 
 /// [`render_users_with`] with neutralised cells.
 pub fn render_users(desired: &Desired, columns: &FileColumns) -> String {
-    render_users_with(desired, columns, Cells::Neutralised)
+    render_users_with(
+        desired,
+        columns,
+        Cells::Neutralised,
+        &CarriedRows::default(),
+    )
 }
 
 /// [`render_groups_with`] with neutralised cells.
@@ -267,14 +275,14 @@ pub fn render_groups(desired: &Desired, columns: &FileColumns) -> String {
     render_groups_with(desired, columns, Cells::Neutralised)
 }
 
-/// `wt_users.csv`: a header row, then one row per desired user (paused ones included), sorted
-/// by external id.
-pub fn render_users_with(desired: &Desired, columns: &FileColumns, cells: Cells) -> String {
-    let extra: BTreeSet<&str> = desired
-        .users
-        .values()
-        .flat_map(|user| user.values.extra.keys().map(String::as_str))
-        .collect();
+/// `wt_users.csv`: a header row, then one row per desired user (paused ones included), and the
+/// [`CarriedRows`] of the last delivery, sorted by external id.
+pub fn render_users_with(
+    desired: &Desired,
+    columns: &FileColumns,
+    cells: Cells,
+    carried: &CarriedRows,
+) -> String {
     let mut header: Vec<String> = columns
         .users
         .names()
@@ -292,21 +300,16 @@ pub fn render_users_with(desired: &Desired, columns: &FileColumns, cells: Cells)
         .values()
         .map(|s| (s.category.as_str(), s.column.as_str()))
         .collect();
-    header.extend(extra.iter().map(|name| name.to_string()));
     header.extend(configured.iter().map(|name| name.to_string()));
     header.extend(categories.values().map(|column| column.to_string()));
 
-    // `users` is a BTreeMap keyed by external id, so the rows come out sorted.
-    let rows = desired.users.values().map(|user| {
+    let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for user in desired.users.values() {
         let mut row = user_row(user);
-        let value = |values: &BTreeMap<String, String>, name: &str| {
-            values.get(name).cloned().unwrap_or_default()
-        };
-        row.extend(extra.iter().map(|name| value(&user.values.extra, name)));
         row.extend(
             configured
                 .iter()
-                .map(|name| value(&user.values.columns, name)),
+                .map(|name| user.values.columns.get(*name).cloned().unwrap_or_default()),
         );
         row.extend(categories.keys().map(|category| {
             let segment = user.values.segments.get(*category);
@@ -314,9 +317,51 @@ pub fn render_users_with(desired: &Desired, columns: &FileColumns, cells: Cells)
                 .map(|s| s.external_id.to_string())
                 .unwrap_or_default()
         }));
-        row
-    });
-    write_rows(std::iter::once(header).chain(rows), cells)
+        rows.insert(user.external_id.to_string(), row);
+    }
+    for (external_id, values) in &carried.0 {
+        let row = header
+            .iter()
+            .map(|name| values.get(name).cloned().unwrap_or_default())
+            .collect();
+        rows.entry(external_id.clone()).or_insert(row);
+    }
+    write_rows(std::iter::once(header).chain(rows.into_values()), cells)
+}
+
+/// Rows of the last delivered users file that the new one carries on for people who are not
+/// desired users, so that the file treats them as the SCIM channel treats their accounts instead
+/// of dropping them: a record held back for a finding keeps its row as it was delivered, and one
+/// left out by the scoping rules or no longer employed keeps it with `Active` false. Keyed by
+/// external id, each row by header name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarriedRows(BTreeMap<String, BTreeMap<String, String>>);
+
+impl CarriedRows {
+    /// The rows of `previous` (the last delivered users file) to carry into the next delivery.
+    pub fn from_last(previous: Option<&str>, desired: &Desired, active_column: &str) -> Self {
+        let Some(previous) = previous else {
+            return CarriedRows::default();
+        };
+        let mut carried = BTreeMap::new();
+        for (external_id, mut row) in keyed_rows(previous) {
+            let id = ExternalId::from(external_id.as_str());
+            if desired.users.contains_key(&id) {
+                continue;
+            }
+            let paused = match desired.skipped.get(&id) {
+                Some(Skipped::Employed) => false,
+                Some(Skipped::NotEmployed) => true,
+                None if desired.out_of_scope.contains_key(&id) => true,
+                None => continue,
+            };
+            if paused {
+                row.insert(active_column.to_string(), boolean(false));
+            }
+            carried.insert(external_id, row);
+        }
+        CarriedRows(carried)
+    }
 }
 
 fn user_row(user: &DesiredUser) -> Vec<String> {
@@ -508,7 +553,6 @@ pub fn parse(content: &str) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flexsync_core::ids::ExternalId;
 
     #[test]
     fn pauses_are_active_rows_that_turn_inactive_or_vanish() {
@@ -558,7 +602,9 @@ mod tests {
         asa.values.exclude_from_surveys = Some(false);
         asa.values.employment_start = Some(jiff::civil::date(2015, 8, 1));
         asa.group = Some("se/sthlm".into());
-        asa.values.extra.insert("costCenter".into(), "K;100".into());
+        asa.values
+            .columns
+            .insert("costCenter".into(), "K;100".into());
 
         let mut erik = user(
             "1002",
@@ -609,6 +655,56 @@ mod tests {
             desired.groups.insert(g.external_id.clone(), g);
         }
         desired
+    }
+
+    #[test]
+    fn people_out_of_scope_or_held_keep_their_delivered_rows() {
+        let previous = "ExternalId;Username;Active;Region\n\
+                        1001;asa;true;Nord\n\
+                        2001;scoped.out;true;Syd\n\
+                        2002;held;true;Väst\n\
+                        2003;held.leaver;true;\n\
+                        2004;gone;true;Öst\n";
+        let mut desired = organisation();
+        desired
+            .out_of_scope
+            .insert("2001".into(), "scope.exclude[1]".into());
+        desired.skipped.insert("2002".into(), Skipped::Employed);
+        desired.skipped.insert("2003".into(), Skipped::NotEmployed);
+        let carried = CarriedRows::from_last(Some(previous), &desired, "Active");
+        let users = render_users_with(
+            &desired,
+            &FileColumns::default(),
+            Cells::Neutralised,
+            &carried,
+        );
+        let rows = keyed_rows(&users);
+        let active = |id: &str| rows[id].get("Active").map(String::as_str);
+        assert_eq!(active("2001"), Some("false"), "out of scope: paused");
+        assert_eq!(rows["2001"]["Username"], "scoped.out");
+        assert_eq!(active("2002"), Some("true"), "held: kept as delivered");
+        assert_eq!(
+            active("2003"),
+            Some("false"),
+            "held and not employed: paused"
+        );
+        assert!(!rows.contains_key("2004"), "gone from Flex: not carried");
+        assert_eq!(
+            rows["1001"]["Username"], "asa.oberg@example.se",
+            "desired wins"
+        );
+        assert!(
+            !users.contains("Region"),
+            "columns no longer configured are dropped"
+        );
+        let ids: Vec<&String> = rows.keys().collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        assert_eq!(
+            CarriedRows::from_last(None, &desired, "Active"),
+            CarriedRows::default()
+        );
     }
 
     #[test]

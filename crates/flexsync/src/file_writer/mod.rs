@@ -14,8 +14,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use csv::{
-    Cells, FileColumns, FileDiff, FilePauses, GROUPS_FILE, GroupColumns, USERS_FILE, UserColumns,
-    diff_delivery, file_pauses, render_files, render_groups, render_users,
+    CarriedRows, Cells, FileColumns, FileDiff, FilePauses, GROUPS_FILE, GroupColumns, USERS_FILE,
+    UserColumns, diff_delivery, file_pauses, render_files, render_groups, render_users,
 };
 pub use deliver::{
     DeliveredFile, Delivery, Destination, SftpTarget, changes_since_last, deliver,

@@ -126,7 +126,18 @@ pub(super) fn plan(
     );
     // The file channel delivers the whole state; its changes are judged like the plan's.
     let files = config.files.as_ref().map(|channel| {
-        let rendered = file_writer::render_files(desired, &channel.columns, channel.cells);
+        // A last delivery that cannot be read carries nothing; the pause guard refuses that run.
+        let last_users =
+            file_writer::load_last_delivery(&channel.last_delivery_dir, file_writer::USERS_FILE)
+                .ok()
+                .flatten();
+        let carried = file_writer::CarriedRows::from_last(
+            last_users.as_deref(),
+            desired,
+            &channel.columns.users.active,
+        );
+        let rendered =
+            file_writer::render_files(desired, &channel.columns, channel.cells, &carried);
         let changes = file_writer::changes_since_last(&channel.last_delivery_dir, &rendered)
             .map_err(|error| error.to_string());
         PlannedFiles { rendered, changes }

@@ -107,6 +107,11 @@ async fn configured_values_with_each_transform_reach_scim_and_the_users_file() {
     assert_eq!(row["Titel"], "Ekonom");
     assert_eq!(row["Region"], "OKÄND");
     assert_eq!(row["Land"], "Sverige");
+    let header = users.lines().next().unwrap();
+    assert!(
+        !header.contains("urn:ietf:params:scim"),
+        "a value with an attribute target gets a column only where one is named: {header}"
+    );
     assert_eq!(
         csv_row(&users, JOHAN)["Titel"],
         "",
@@ -144,11 +149,16 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
         None,
         "2021-01-01",
     );
+    let out = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[files]\ndir = {:?}\n{SCOPE}",
+        out.path().display().to_string()
+    );
     let rig = Rig::with(
         &doc,
         scim_options(Profile::Extended),
         Faults::default(),
-        SCOPE,
+        &extra,
     )
     .await;
     let first = rig.sync().await;
@@ -187,6 +197,15 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
     assert_eq!(rig.user(JOHAN)["active"], false);
     assert_eq!(rig.user(MARIA)["active"], false);
     assert_eq!(rig.user(SARA)["active"], true);
+    let users = std::fs::read_to_string(out.path().join("wt_users.csv")).unwrap();
+    assert_eq!(csv_row(&users, JOHAN)["Active"], "false", "{users}");
+    assert_eq!(csv_row(&users, JOHAN)["FirstName"], "Johan");
+    assert_eq!(csv_row(&users, MARIA)["Active"], "false");
+    assert_eq!(csv_row(&users, SARA)["Active"], "true");
+    assert!(
+        !users.contains(&outsider),
+        "never in scope, never in the file: {users}"
+    );
     let pause = |who: &str| {
         second
             .report
