@@ -79,7 +79,9 @@ pub(super) fn with_body_limit(
     Ok(http)
 }
 
-/// Resolves a secret from exactly one of: inline value, environment variable, file.
+/// Resolves a secret from exactly one of: environment variable, file. A value written in the
+/// configuration itself is refused with how to pass it instead: a configuration file is read,
+/// copied and backed up by more people than a secret should be.
 pub(super) fn secret(
     key: &str,
     inline: Option<String>,
@@ -87,20 +89,15 @@ pub(super) fn secret(
     file: Option<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<SecretString> {
-    let given = [inline.is_some(), env.is_some(), file.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
-    if given != 1 {
-        bail!("{key}: give exactly one of `{key}`, `{key}_env` or `{key}_file`");
+    if inline.is_some() {
+        bail!(
+            "{key}: a secret is never written in the configuration file; pass it with \
+             `{key}_env = \"VARIABLE\"` (an environment variable holding it) or \
+             `{key}_file = \"/path/to/file\"` (a file readable only by the user flexsync runs as)"
+        );
     }
-    if let Some(value) = inline {
-        warnings.push(format!(
-            "{key} is written in the configuration file: move it to {key}_env or {key}_file \
-             (a configuration file is read, copied and backed up by more people than a secret \
-             should be)"
-        ));
-        return non_empty(key, value);
+    if env.is_some() == file.is_some() {
+        bail!("{key}: give exactly one of `{key}_env` or `{key}_file`");
     }
     if let Some(var) = env {
         let value = std::env::var(&var)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 
 use crate::file_writer::deliver::check_remote_dir;
-use crate::file_writer::{Cells, Destination, SftpTarget};
+use crate::file_writer::{Cells, Destination, FileMode, SftpTarget};
 
 use super::FileChannel;
 use super::paths::{beside, resolve};
@@ -28,7 +28,12 @@ pub(super) fn file_channel(
         Some(dir) => resolve(base, &dir),
         None => beside(state_path, "last-delivery"),
     };
+    let mode = match files.mode.as_deref() {
+        Some(text) => FileMode::parse(text).map_err(|e| anyhow!("files.mode: {e}"))?,
+        None => FileMode::OWNER_ONLY,
+    };
     Ok(Some(FileChannel {
+        mode,
         destination,
         last_delivery_dir,
         columns: files.columns,

@@ -73,6 +73,8 @@ pub struct FileChannel {
     pub columns: FileColumns,
     /// Formula-like cells neutralised (the default) or raw (`raw_values = true`).
     pub cells: crate::file_writer::Cells,
+    /// The mode delivered files get (`mode`, default 0600); the kept copy stays 0600.
+    pub mode: crate::file_writer::FileMode,
 }
 
 /// The checked configuration.
@@ -283,9 +285,11 @@ mod tests {
         );
     }
 
+    /// A configuration with `extra` appended. Its secrets come from `PATH`, a variable every
+    /// process has, so no test needs to set one.
     fn load(extra: &str) -> Result<Config> {
         let text = format!(
-            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken = \"t\"\n{extra}"
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\ninstance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken_env = \"PATH\"\n{extra}"
         );
         Config::from_raw(toml::from_str(&text)?, Path::new("."))
     }
@@ -426,7 +430,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_named() {
-        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\ninstance = 1\ncompanies = [1]\ncolour = \"red\"\n";
+        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\ninstance = 1\ncompanies = [1]\ncolour = \"red\"\n";
         let error = toml::from_str::<RawConfig>(text).unwrap_err().to_string();
         assert!(error.contains("colour"), "{error}");
     }
@@ -441,7 +445,7 @@ mod tests {
         let text = format!(
             "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_file = {:?}\n\
              instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-             token = \"t\"\ndanger_accept_invalid_certs = true\n",
+             token_env = \"PATH\"\ndanger_accept_invalid_certs = true\n",
             secret.display().to_string()
         );
         let path = dir.path().join("flexsync.toml");
@@ -490,7 +494,7 @@ mod tests {
         std::fs::write(&secret, "t0ken\n").unwrap();
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o602)).unwrap();
         let text = format!(
-            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\n\
              instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
              token_file = {:?}\n",
             secret.display().to_string()
@@ -502,25 +506,31 @@ mod tests {
 
     #[test]
     fn an_empty_secret_is_refused() {
-        let error = format!("{:#}", load_text(
-            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"\"\ninstance = 1\n\
-             companies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken = \"t\"\n",
-        )
-        .unwrap_err());
+        let dir = tempfile::tempdir().unwrap();
+        let blank = dir.path().join("blank");
+        std::fs::write(&blank, "  \n").unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let text = |password: &std::path::Path, token: &str| {
+            format!(
+                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_file = {:?}\n\
+                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+                 {token}\n",
+                password.display().to_string()
+            )
+        };
+        let error = format!(
+            "{:#}",
+            load_text(&text(&blank, "token_env = \"PATH\"")).unwrap_err()
+        );
         assert!(
             error.contains("flex.password: the secret is empty"),
             "{error}"
         );
-        let dir = tempfile::tempdir().unwrap();
-        let secret = dir.path().join("token");
-        std::fs::write(&secret, "\n").unwrap();
-        let text = format!(
-            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
-             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-             token_file = {:?}\n",
-            secret.display().to_string()
-        );
-        let error = format!("{:#}", load_text(&text).unwrap_err());
+        let token = format!("token_file = {:?}", empty.display().to_string());
+        let password = dir.path().join("password");
+        std::fs::write(&password, "p").unwrap();
+        let error = format!("{:#}", load_text(&text(&password, &token)).unwrap_err());
         assert!(
             error.contains("winningtemp.token: the secret is empty"),
             "{error}"
@@ -531,9 +541,9 @@ mod tests {
     fn plain_http_beyond_this_machine_is_warned_about() {
         let config = |flex: &str, scim: &str| {
             load_text(&format!(
-                "[flex]\nbase_url = \"{flex}\"\nusername = \"u\"\npassword = \"p\"\n\
+                "[flex]\nbase_url = \"{flex}\"\nusername = \"u\"\npassword_env = \"PATH\"\n\
                  instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"{scim}\"\n\
-                 token = \"t\"\n"
+                 token_env = \"PATH\"\n"
             ))
             .unwrap()
             .warnings
@@ -557,20 +567,36 @@ mod tests {
     }
 
     #[test]
-    fn an_inline_secret_is_warned_about_with_where_it_belongs() {
-        let warnings = load_text(
-            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
-             instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-             token = \"t\"\n",
-        )
-        .unwrap()
-        .warnings;
+    fn an_inline_secret_is_refused_with_how_to_pass_it() {
+        let error = format!(
+            "{:#}",
+            load_text(
+                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+                 token_env = \"PATH\"\n",
+            )
+            .unwrap_err()
+        );
         assert!(
-            warnings.iter().any(|w| w.starts_with(
-                "flex.password is written in the configuration file: move it to \
-                 flex.password_env or flex.password_file"
-            )),
-            "{warnings:?}"
+            error.starts_with(
+                "flex.password: a secret is never written in the configuration file; pass it \
+                 with `flex.password_env = \"VARIABLE\"`"
+            ),
+            "{error}"
+        );
+        assert!(error.contains("`flex.password_file = "), "{error}");
+        let error = format!(
+            "{:#}",
+            load_text(
+                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\n\
+                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+                 token = \"t\"\n",
+            )
+            .unwrap_err()
+        );
+        assert!(
+            error.contains("winningtemp.token: a secret is never written"),
+            "{error}"
         );
     }
 
@@ -582,6 +608,19 @@ mod tests {
         );
         assert!(error.contains("mapping.starter_lead_days"), "{error}");
         assert!(load("[mapping]\nstarter_lead_days = 30\n").is_ok());
+    }
+
+    #[test]
+    fn the_mode_of_delivered_files_is_checked_and_defaults_to_owner_only() {
+        let files = |mode: &str| load(&format!("[files]\ndir = \".\"\n{mode}"));
+        let channel = |mode: &str| files(mode).unwrap().files.unwrap();
+        assert_eq!(channel("").mode, crate::file_writer::FileMode::OWNER_ONLY);
+        assert_eq!(channel("mode = \"0640\"\n").mode.bits(), 0o640);
+        let error = format!("{:#}", files("mode = \"0755\"\n").unwrap_err());
+        assert!(
+            error.starts_with("files.mode: \"0755\" gives more than"),
+            "{error}"
+        );
     }
 
     #[test]

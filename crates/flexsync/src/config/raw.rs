@@ -121,6 +121,8 @@ pub struct RawFiles {
     pub columns: FileColumns,
     /// Cells exactly as the values are: no leading `'` before `=`, `+`, `-`, `@`, tab or CR.
     pub raw_values: Option<bool>,
+    /// The octal mode of delivered files, for a pick-up account that needs more than 0600.
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -673,9 +673,9 @@ mod tests {
     use super::*;
 
     fn config_in(dir: &std::path::Path) -> Config {
-        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+        let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\n\
                     instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-                    token = \"t\"\n";
+                    token_env = \"PATH\"\n";
         let path = dir.join("flexsync.toml");
         std::fs::write(&path, text).unwrap();
         Config::load(&path).unwrap()

@@ -52,24 +52,73 @@ pub struct DeliveredFile {
     pub bytes: usize,
 }
 
-/// Delivers every file, `(name, content)`, whole. All files are first written under
-/// `name.tmp-<pid>` and then each is renamed over its final name (replacing an older one
-/// atomically), so a reader sees either the old or the new file, never a part of one.
-/// Blocking; see the module documentation.
+/// The permission bits delivered files get (`[files] mode`): readable and writable by their
+/// owner always, by group and others at most readable and writable, never executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileMode(u32);
+
+impl FileMode {
+    /// 0600, the default: the files name people.
+    pub const OWNER_ONLY: FileMode = FileMode(0o600);
+
+    /// Reads an octal mode such as `"0640"` or `"640"`.
+    pub fn parse(text: &str) -> Result<FileMode, String> {
+        let digits = text.trim();
+        let bits = (!digits.is_empty() && digits.len() <= 4)
+            .then(|| u32::from_str_radix(digits, 8).ok())
+            .flatten()
+            .ok_or_else(|| format!("{text:?} is not an octal file mode such as \"0640\""))?;
+        if bits & !0o666 != 0 {
+            return Err(format!(
+                "{text:?} gives more than read and write (execute or special bits)"
+            ));
+        }
+        if bits & 0o600 != 0o600 {
+            return Err(format!(
+                "{text:?} must let the owner read and write (flexsync replaces the files)"
+            ));
+        }
+        Ok(FileMode(bits))
+    }
+
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for FileMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+/// [`deliver_with_mode`] readable by the owner only.
 pub fn deliver(
     files: &[(String, String)],
     destination: &Destination,
+) -> Result<Delivery, FileError> {
+    deliver_with_mode(files, destination, FileMode::OWNER_ONLY)
+}
+
+/// Delivers every file, `(name, content)`, whole, with `mode`. All files are first written
+/// under `name.tmp-<random>` and then each is renamed over its final name (replacing an older
+/// one atomically), so a reader sees either the old or the new file, never a part of one.
+/// Blocking; see the module documentation.
+pub fn deliver_with_mode(
+    files: &[(String, String)],
+    destination: &Destination,
+    mode: FileMode,
 ) -> Result<Delivery, FileError> {
     for (name, _) in files {
         check_file_name(name)?;
     }
     let destination_text = match destination {
         Destination::Folder(dir) => {
-            to_folder(files, dir)?;
+            to_folder(files, dir, mode)?;
             format!("folder {}", dir.display())
         }
         Destination::Sftp(target) => {
-            to_sftp(files, target)?;
+            to_sftp(files, target, mode)?;
             format!(
                 "sftp://{}@{}:{}/{}",
                 target.user,
@@ -124,12 +173,12 @@ pub fn remember_delivery(last_dir: &Path, files: &[(String, String)]) -> Result<
     deliver(files, &Destination::Folder(last_dir.to_path_buf())).map(|_| ())
 }
 
-fn to_folder(files: &[(String, String)], dir: &Path) -> Result<(), FileError> {
+fn to_folder(files: &[(String, String)], dir: &Path, mode: FileMode) -> Result<(), FileError> {
     if !dir.is_dir() {
         return Err(FileError::MissingFolder(dir.to_path_buf()));
     }
     let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let result = write_then_rename(files, dir, &mut temps);
+    let result = write_then_rename(files, dir, mode, &mut temps);
     if result.is_err() {
         for (temp, _) in &temps {
             let _ = fs::remove_file(temp);
@@ -147,8 +196,10 @@ fn to_folder(files: &[(String, String)], dir: &Path) -> Result<(), FileError> {
 fn write_then_rename(
     files: &[(String, String)],
     dir: &Path,
+    mode: FileMode,
     temps: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<(), FileError> {
+    use std::os::unix::fs::PermissionsExt;
     for (name, content) in files {
         let (temp, file) = create_exclusive(dir, name).map_err(|source| {
             io_error(
@@ -157,6 +208,11 @@ fn write_then_rename(
             )
         })?;
         temps.push((temp.clone(), dir.join(name)));
+        // On the open file, so the mode lands on the file created, whatever the umask.
+        file.set_permissions(fs::Permissions::from_mode(mode.bits()))
+            .map_err(|source| {
+                io_error(format!("setting the mode of {}", temp.display()), source)
+            })?;
         write_all(file, &temp, content)?;
     }
     for (temp, path) in temps.iter() {
@@ -182,7 +238,11 @@ fn write_all(mut file: fs::File, path: &Path, content: &str) -> Result<(), FileE
         .map_err(|source| io_error(format!("writing {}", path.display()), source))
 }
 
-fn to_sftp(files: &[(String, String)], target: &SftpTarget) -> Result<(), FileError> {
+fn to_sftp(
+    files: &[(String, String)],
+    target: &SftpTarget,
+    mode: FileMode,
+) -> Result<(), FileError> {
     check_remote_dir(&target.remote_dir)?;
     let staging = Staging::create()?;
     for (name, content) in files {
@@ -194,6 +254,11 @@ fn to_sftp(files: &[(String, String)], target: &SftpTarget) -> Result<(), FileEr
     for (name, _) in files {
         let temp = remote(&format!("{name}{suffix}"));
         batch.push_str(&format!("put {} {temp}\n", quote(name)));
+        // The upload carries the staged file's 0600; another mode is set on the server, and
+        // only when asked for, as some servers refuse to change modes.
+        if mode != FileMode::OWNER_ONLY {
+            batch.push_str(&format!("chmod {:o} {temp}\n", mode.bits()));
+        }
     }
     for (name, _) in files {
         let temp = remote(&format!("{name}{suffix}"));

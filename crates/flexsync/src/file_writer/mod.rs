@@ -18,8 +18,8 @@ pub use csv::{
     UserColumns, diff_delivery, file_pauses, render_files, render_groups, render_users,
 };
 pub use deliver::{
-    DeliveredFile, Delivery, Destination, SftpTarget, changes_since_last, deliver,
-    load_last_delivery, remember_delivery,
+    DeliveredFile, Delivery, Destination, FileMode, SftpTarget, changes_since_last, deliver,
+    deliver_with_mode, load_last_delivery, remember_delivery,
 };
 pub use reach::reachable;
 

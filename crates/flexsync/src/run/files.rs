@@ -13,8 +13,9 @@ pub(super) async fn deliver_files(
 ) -> DeliveryOutcome {
     let destination = channel.destination.clone();
     let last = channel.last_delivery_dir.clone();
+    let mode = channel.mode;
     let result = tokio::task::spawn_blocking(move || {
-        let delivery = file_writer::deliver(&rendered, &destination)?;
+        let delivery = file_writer::deliver_with_mode(&rendered, &destination, mode)?;
         file_writer::remember_delivery(&last, &rendered)?;
         Ok::<_, file_writer::FileError>(delivery)
     })

@@ -131,6 +131,34 @@ async fn a_numeric_inline_secret_is_not_echoed_in_the_config_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_secret_is_refused_with_how_to_pass_it_and_not_repeated() {
+    let rig = HostileRig::start("").await;
+    rig.edit_config(
+        "token_file = \"scim-token.txt\"",
+        "token = \"inline-Secret-4471\"",
+    );
+    let ran = rig.sync().await;
+    assert_eq!(ran.code, 2, "{}", ran.printed());
+    assert!(
+        ran.printed()
+            .contains("winningtemp.token: a secret is never written in the configuration file"),
+        "{}",
+        ran.printed()
+    );
+    assert!(
+        ran.printed().contains("winningtemp.token_file"),
+        "{}",
+        ran.printed()
+    );
+    assert!(
+        !ran.printed().contains("inline-Secret-4471"),
+        "{}",
+        ran.printed()
+    );
+    assert!(rig.scim_proxy.requests().is_empty(), "nothing is sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_in_a_wrong_typed_discovery_list_or_user_is_not_quoted() {
     let list = format!(
         r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"totalResults":1,"Resources":[{{"id":"User","name":"User","endpoint":"/Users","schema":"urn:ietf:params:scim:schemas:core:2.0:User","schemaExtensions":"{HOSTILE_TOKEN}"}}]}}"#

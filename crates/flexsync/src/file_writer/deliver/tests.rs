@@ -347,6 +347,73 @@ fn sftp_delivery_uploads_whole_files_and_replaces_older_ones() {
     assert_eq!(old, first[0].1, "the old file was rewritten in place");
 }
 
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn delivered_files_are_owner_only_unless_a_mode_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    deliver(
+        &files("u\n", "g\n"),
+        &Destination::Folder(dir.path().into()),
+    )
+    .unwrap();
+    assert_eq!(mode_of(&dir.path().join("wt_users.csv")), 0o600);
+    let mode = FileMode::parse("0640").unwrap();
+    deliver_with_mode(
+        &files("u2\n", "g2\n"),
+        &Destination::Folder(dir.path().into()),
+        mode,
+    )
+    .unwrap();
+    assert_eq!(mode_of(&dir.path().join("wt_users.csv")), 0o640);
+    assert_eq!(mode_of(&dir.path().join("wt_groups.csv")), 0o640);
+    assert_eq!(names_in(dir.path()), vec!["wt_groups.csv", "wt_users.csv"]);
+}
+
+#[test]
+fn a_file_mode_must_be_octal_owner_writable_and_never_executable() {
+    assert_eq!(FileMode::parse("640").unwrap().to_string(), "0640");
+    assert_eq!(FileMode::parse(" 0666 ").unwrap().bits(), 0o666);
+    for (bad, says) in [
+        ("0755", "more than read and write"),
+        ("4600", "more than read and write"),
+        ("0440", "owner read and write"),
+        ("rw-r-----", "not an octal file mode"),
+        ("0688", "not an octal file mode"),
+        ("", "not an octal file mode"),
+        ("00600", "not an octal file mode"),
+    ] {
+        let error = FileMode::parse(bad).unwrap_err();
+        assert!(error.contains(says), "{bad:?}: {error}");
+    }
+}
+
+#[test]
+fn sftp_delivery_sets_a_configured_mode_on_the_server() {
+    if !openssh_present("sftp_delivery_sets_a_configured_mode_on_the_server") {
+        return;
+    }
+    let server = Server::start();
+    deliver(&files("u\n", "g\n"), &Destination::Sftp(server.target())).unwrap();
+    assert_eq!(mode_of(&server.remote.join("wt_users.csv")) & 0o077, 0);
+    let mode = FileMode::parse("0644").unwrap();
+    deliver_with_mode(
+        &files("u\n", "g\n"),
+        &Destination::Sftp(server.target()),
+        mode,
+    )
+    .unwrap();
+    assert_eq!(mode_of(&server.remote.join("wt_users.csv")), 0o644);
+    assert_eq!(mode_of(&server.remote.join("wt_groups.csv")), 0o644);
+    assert_eq!(
+        names_in(&server.remote),
+        vec!["wt_groups.csv", "wt_users.csv"]
+    );
+}
+
 #[test]
 fn sftp_delivery_works_with_a_key_whose_path_has_a_space() {
     if !openssh_present("sftp_delivery_works_with_a_key_whose_path_has_a_space") {
