@@ -103,7 +103,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
                         format!(
                             "manager {named} was skipped: employee {manager} has the same EmailWork"
                         ),
-                        &format!("linked to {manager}, the same person"),
+                        &format!("linked to {manager} instead, who has the same work email"),
                         Severity::Notice,
                     ));
                 }
@@ -576,7 +576,7 @@ fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {
         MANAGER_FIELD,
         kind,
         problem,
-        "created without manager",
+        "synced without a manager",
         Severity::Degraded,
     )
 }
@@ -591,7 +591,7 @@ fn cycle_finding(cycle: &[String]) -> Finding {
         MANAGER_FIELD,
         FindingKind::ManagerCycle,
         format!("managers form a cycle: {path}"),
-        "created without manager (the cycle is broken at its lowest Id)",
+        "synced without a manager (the cycle is broken at its lowest Id)",
         Severity::Degraded,
     )
 }
