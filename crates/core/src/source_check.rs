@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use jiff::civil::Date;
+
 use crate::groups::normalise;
 use crate::map::value::field;
 use crate::mapping::{GroupLevel, GroupSettings, MappingSettings, Source, Transform};
@@ -109,6 +111,94 @@ pub fn missing_sources(
         gaps.extend(source_gaps(snapshot, &key, source, &fields));
     }
     gaps
+}
+
+/// What the scoping rules find in the source: problems that would mislead a sync, and notes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScopeGaps {
+    /// An include rule that matches no record, a company that is none of those read, or rules
+    /// that leave every record out.
+    pub problems: Vec<Gap>,
+    /// An exclude rule that matches no record (it may have nothing to do yet), and listed values
+    /// no record has.
+    pub notes: Vec<String>,
+}
+
+/// [`ScopeGaps`] of the configured rules over the source on `today`.
+pub fn scope_gaps(snapshot: &Snapshot, mapping: &MappingSettings, today: Date) -> ScopeGaps {
+    let mut gaps = ScopeGaps::default();
+    let scope = &mapping.scope;
+    if scope.include.is_empty() && scope.exclude.is_empty() {
+        return gaps;
+    }
+    let companies: Vec<String> = snapshot.companies.iter().map(company_label).collect();
+    for rule in crate::map::scope::reach(snapshot, mapping, today) {
+        let key = rule.key.clone();
+        if rule.names_companies {
+            for value in &rule.unmatched_values {
+                gaps.problems.push(Gap {
+                    key: key.clone(),
+                    problem: format!(
+                        "company '{value}' is none of the companies read (by name, number or \
+                         id): {}",
+                        listed(companies.iter().map(String::as_str))
+                    ),
+                });
+            }
+        } else if !rule.unmatched_values.is_empty() && rule.matched > 0 {
+            gaps.notes.push(format!(
+                "{key}: no Flex record has {}",
+                quoted(&rule.unmatched_values)
+            ));
+        }
+        if rule.matched == 0 && rule.include {
+            gaps.problems.push(Gap {
+                key,
+                problem: "matches no Flex record, so no one it names is synced: check its \
+                          values against the Flex data"
+                    .to_string(),
+            });
+        } else if rule.matched == 0 && !rule.names_companies {
+            gaps.notes.push(format!(
+                "{key} matches no Flex record ({}): check its values against the Flex data, \
+                 unless it has nothing to do yet",
+                quoted(&rule.unmatched_values)
+            ));
+        }
+    }
+    let values = crate::map::value::Values::new(snapshot, mapping, today);
+    let records: Vec<_> = snapshot
+        .employees
+        .iter()
+        .filter(|e| !e.id.trim().is_empty())
+        .collect();
+    let left_out = records
+        .iter()
+        .filter(|e| crate::map::scope::out_of_scope(&values, e, scope).is_some())
+        .count();
+    if !records.is_empty() && left_out == records.len() {
+        gaps.problems.push(Gap {
+            key: "scope".to_string(),
+            problem: format!(
+                "the scoping rules leave all {left_out} Flex records out: no one would be synced"
+            ),
+        });
+    }
+    gaps
+}
+
+fn quoted(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    quoted.join(", ")
+}
+
+fn company_label(company: &SourceCompany) -> String {
+    match (company.number, &company.name) {
+        (Some(number), Some(name)) => format!("{number} {name}"),
+        (Some(number), None) => number.to_string(),
+        (None, Some(name)) => name.clone(),
+        (None, None) => company.id.clone(),
+    }
 }
 
 /// What a configured source names that the data lacks.

@@ -85,15 +85,11 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
             counts.join(", ")
         ));
     }
-    // An exclusion that leaves no one out is likely misspelt (or has nothing to do yet).
-    for index in 0..config.mapping.scope.exclude.len() {
-        let key = format!("scope.exclude[{index}]");
-        if !desired.out_of_scope.values().any(|rule| *rule == key) {
-            found.notes.push(format!(
-                "{key} leaves no one out: check its values against the Flex data"
-            ));
-        }
+    let scope = flexsync_core::source_check::scope_gaps(&read.snapshot, &config.mapping, today);
+    for gap in scope.problems {
+        found.problem(&gap.key, gap.problem);
     }
+    found.notes.extend(scope.notes);
     if flat && !desired.groups.is_empty() {
         flat_names(config, &desired, &mut found);
     }
@@ -136,8 +132,9 @@ async fn check_flex(
         .context("Flex")
         .map_err(RunFailure::unreachable)?;
     crate::terminal::show(&format!(
-        "Flex: reached; the API user sees {} companies\n",
-        listed.len()
+        "Flex: reached; the API user sees {} compan{}\n",
+        listed.len(),
+        if listed.len() == 1 { "y" } else { "ies" }
     ));
     for company in &listed {
         crate::terminal::show(&format!("  {}\n", label(company)));

@@ -218,7 +218,7 @@ impl Transport {
                         Ok(response) => (host_of(response.url()), response.status().to_string()),
                         Err(error) => (
                             error.url().map(host_of).unwrap_or_default(),
-                            describe(error),
+                            self.through_proxy(error),
                         ),
                     };
                     tracing::info!(
@@ -235,7 +235,7 @@ impl Transport {
                 (Decision::Stop, Err(error)) => {
                     return Err(HttpError::Transport {
                         attempts: attempt,
-                        message: describe(&error),
+                        message: self.through_proxy(&error),
                     });
                 }
             }
@@ -312,6 +312,19 @@ fn printable(text: &str) -> String {
         .take(200)
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+impl Transport {
+    /// [`describe`], naming the configured proxy when the connection to it failed: with a proxy,
+    /// it is the proxy that is connected to, not the end.
+    fn through_proxy(&self, error: &reqwest::Error) -> String {
+        match &self.settings.proxy {
+            Some(proxy) if error.is_connect() => {
+                format!("through the proxy {}: {}", bare(proxy), describe(error))
+            }
+            _ => describe(error),
+        }
+    }
 }
 
 /// A reqwest error with its causes, without the URL's query (which may hold filters on

@@ -1,7 +1,9 @@
 //! The scoping rules: which employee records are in scope at all, and which rule put one out.
 
-use crate::mapping::{Scope, ScopeRule, ScopeTest, Source};
-use crate::snapshot::SourceEmployee;
+use jiff::civil::Date;
+
+use crate::mapping::{MappingSettings, Scope, ScopeRule, ScopeTest, Source};
+use crate::snapshot::{Snapshot, SourceEmployee};
 
 use super::people::{employment_kind, nfc};
 use super::value::Values;
@@ -17,6 +19,61 @@ pub fn out_of_scope(values: &Values, employee: &SourceEmployee, scope: &Scope) -
         .iter()
         .find(|rule| matches(values, employee, rule))
         .map(|rule| rule.key.clone())
+}
+
+/// How far one scoping rule reaches over the source: how many records it matches on its own
+/// (whatever the other rules do), and which of its listed values no record has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleReach {
+    /// `scope.include[1]`, `scope.exclude[2]`.
+    pub key: String,
+    pub include: bool,
+    pub matched: usize,
+    pub unmatched_values: Vec<String>,
+    /// The rule names companies, which are known for certain: a value naming none is a mistake.
+    pub names_companies: bool,
+}
+
+/// [`RuleReach`] of every rule, include rules first.
+pub fn reach(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Vec<RuleReach> {
+    let values = Values::new(snapshot, settings, today);
+    let employees: Vec<&SourceEmployee> = snapshot
+        .employees
+        .iter()
+        .filter(|e| !e.id.trim().is_empty())
+        .collect();
+    let include = settings.scope.include.iter().map(|rule| (true, rule));
+    let exclude = settings.scope.exclude.iter().map(|rule| (false, rule));
+    include
+        .chain(exclude)
+        .map(|(include, rule)| {
+            let matched = employees
+                .iter()
+                .filter(|e| matches(&values, e, rule))
+                .count();
+            let unmatched_values = match &rule.test {
+                ScopeTest::Equals(wanted) => wanted
+                    .iter()
+                    .filter(|value| {
+                        let one = ScopeRule {
+                            test: ScopeTest::Equals(vec![(*value).clone()]),
+                            ..rule.clone()
+                        };
+                        !employees.iter().any(|e| matches(&values, e, &one))
+                    })
+                    .cloned()
+                    .collect(),
+                ScopeTest::Matches(_) => Vec::new(),
+            };
+            RuleReach {
+                key: rule.key.clone(),
+                include,
+                matched,
+                unmatched_values,
+                names_companies: rule.source == Source::Company,
+            }
+        })
+        .collect()
 }
 
 /// Whether one rule matches the employee.
@@ -132,6 +189,70 @@ mod tests {
         assert_eq!(
             scope(vec![email("ekdala")], vec![company_rule]),
             Some("scope.exclude[2]".into())
+        );
+    }
+
+    #[test]
+    fn reach_counts_each_rule_on_its_own_and_names_values_no_record_has() {
+        let employee = |id: &str, kind: &str| SourceEmployee {
+            id: id.into(),
+            company_id: "c".into(),
+            employment_type: Some(kind.into()),
+            ..SourceEmployee::default()
+        };
+        let snapshot = Snapshot {
+            companies: vec![SourceCompany {
+                id: "c".into(),
+                number: Some(1010),
+                name: Some("Ekdala AB".into()),
+            }],
+            employees: vec![employee("e1", "Timanställd"), employee("e2", "Tillsvidare")],
+            ..Snapshot::default()
+        };
+        let kind = Source::Field("Employment.EmploymentType".into());
+        let settings = MappingSettings {
+            scope: Scope {
+                include: vec![rule(
+                    "scope.include[1]",
+                    Source::Company,
+                    ScopeTest::Equals(vec!["Ekdala".into(), "1010".into()]),
+                )],
+                exclude: vec![
+                    rule(
+                        "scope.exclude[1]",
+                        kind.clone(),
+                        ScopeTest::Equals(vec!["timanställd".into(), "Praktikant".into()]),
+                    ),
+                    rule(
+                        "scope.exclude[2]",
+                        kind,
+                        ScopeTest::Equals(vec!["Timanställd".into()]),
+                    ),
+                ],
+            },
+            ..MappingSettings::default()
+        };
+        let reach = reach(&snapshot, &settings, date(2025, 1, 1));
+        let summary: Vec<(&str, bool, usize, Vec<&str>, bool)> = reach
+            .iter()
+            .map(|r| {
+                let values = r.unmatched_values.iter().map(String::as_str).collect();
+                (
+                    r.key.as_str(),
+                    r.include,
+                    r.matched,
+                    values,
+                    r.names_companies,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("scope.include[1]", true, 2, vec!["Ekdala"], true),
+                ("scope.exclude[1]", false, 1, vec!["Praktikant"], false),
+                ("scope.exclude[2]", false, 1, vec![], false),
+            ]
         );
     }
 }

@@ -59,6 +59,13 @@ pub(super) fn with_network(
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             bail!("{section}.proxy: give an http:// or https:// URL with a host");
         }
+        if url.password().is_some() {
+            bail!(
+                "{section}.proxy: a password is never written in the configuration; give the \
+                 proxy without its login here, or leave `proxy` out and set the HTTPS_PROXY \
+                 environment variable (http://user:password@host:port) instead"
+            );
+        }
         http.proxy = Some(url);
     }
     Ok(http)

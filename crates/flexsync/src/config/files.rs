@@ -15,6 +15,7 @@ pub(super) fn file_channel(
     raw: Option<RawFiles>,
     base: &Path,
     state_path: &Path,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<FileChannel>> {
     let Some(files) = raw else {
         return Ok(None);
@@ -28,10 +29,31 @@ pub(super) fn file_channel(
         Some(dir) => resolve(base, &dir),
         None => beside(state_path, "last-delivery"),
     };
+    if let Destination::Folder(dir) = &destination
+        && same_folder(dir, &last_delivery_dir)
+    {
+        bail!(
+            "files.last_delivery_dir: {} is the delivery folder itself (files.dir); it holds \
+             flexsync's own copy of the last delivery, to tell what changed: leave it out (the \
+             default is last-delivery beside the state) or give another folder",
+            last_delivery_dir.display()
+        );
+    }
     let mode = match files.mode.as_deref() {
         Some(text) => FileMode::parse(text).map_err(|e| anyhow!("files.mode: {e}"))?,
         None => FileMode::OWNER_ONLY,
     };
+    if mode.bits() & 0o022 != 0 {
+        warnings.push(format!(
+            "files.mode {mode} lets other users change the delivered files: give write to the \
+             owner only (e.g. \"0640\")"
+        ));
+    } else if mode.bits() & 0o004 != 0 {
+        warnings.push(format!(
+            "files.mode {mode} lets every user of this machine read the delivered files, names \
+             and birth dates included: \"0640\" lets the owner's group alone read them"
+        ));
+    }
     Ok(Some(FileChannel {
         mode,
         destination,
@@ -62,4 +84,17 @@ fn destination(dir: Option<PathBuf>, sftp: Option<RawSftp>, base: &Path) -> Resu
         }
         _ => bail!("files: give exactly one of `dir` or `[files.sftp]`"),
     })
+}
+
+/// Whether two configured folders are the same, by their real paths where they exist.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    let real = |path: &Path| {
+        std::fs::canonicalize(path).unwrap_or_else(|_| {
+            let parts = path.components();
+            parts
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect()
+        })
+    };
+    real(a) == real(b)
 }

@@ -362,6 +362,44 @@ fn rules(prefix: &str, tables: &[Table]) -> Result<Vec<ScopeRule>> {
         .collect()
 }
 
+/// A rule tests one source, with the tests that source takes: two sources in one rule would
+/// otherwise leave one of them silently unused.
+fn one_source_and_its_tests(table: &Table) -> Result<()> {
+    let sources: Vec<&str> = ["company", "employment_type", "dimension", "field", "period"]
+        .into_iter()
+        .filter(|key| table.contains_key(*key))
+        .collect();
+    let source = match sources.as_slice() {
+        [] => bail!("give one of company, employment_type, dimension, field or period"),
+        [one] => *one,
+        several => bail!(
+            "a rule tests one source, this one names {}: write one rule for each (a record is \
+             left out when any exclude rule matches it)",
+            several.join(" and ")
+        ),
+    };
+    let takes: &[&str] = match source {
+        "company" | "employment_type" => &[],
+        "dimension" => &["code", "name"],
+        _ => &["equals", "matches"],
+    };
+    for test in ["equals", "matches", "code", "name"] {
+        if table.contains_key(test) && !takes.contains(&test) {
+            bail!(
+                "{test} does not go with {source}: {}",
+                match source {
+                    "company" | "employment_type" =>
+                        format!("{source} = [...] lists the values itself"),
+                    "dimension" =>
+                        "a dimension rule takes code = [...] or name = [...]".to_string(),
+                    _ => format!("a {source} rule takes equals = [...] or matches = \"pattern\""),
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn rule(key: &str, table: &Table) -> Result<ScopeRule> {
     refuse_unknown(
         table,
@@ -392,6 +430,7 @@ fn rule(key: &str, table: &Table) -> Result<ScopeRule> {
             Some(_) => bail!("{name} must be a non-empty list, e.g. [\"value\"]"),
         }
     };
+    one_source_and_its_tests(table)?;
     let (source, test) = if let Some(values) = list("company")? {
         (Source::Company, ScopeTest::Equals(values))
     } else if let Some(values) = list("employment_type")? {
@@ -533,7 +572,21 @@ mod tests {
             ),
             (
                 "[[scope.exclude]]\ndimension = \"Avdelning\"\nequals = [\"1\"]",
-                "scope.exclude[1]: a dimension rule takes code",
+                "scope.exclude[1]: equals does not go with dimension: a dimension rule takes code",
+            ),
+            (
+                "[[scope.exclude]]\ncompany = [1010]\nemployment_type = [\"1\"]",
+                "scope.exclude[1]: a rule tests one source, this one names company and \
+                 employment_type: write one rule for each",
+            ),
+            (
+                "[[scope.exclude]]\nfield = \"City\"\nequals = [\"Göteborg\"]\n\
+                 dimension = \"Kontor\"\ncode = [\"MMA\"]",
+                "scope.exclude[1]: a rule tests one source, this one names dimension and field",
+            ),
+            (
+                "[[scope.include]]\ncompany = [1010]\nequals = [\"1\"]",
+                "scope.include[1]: equals does not go with company: company = [...] lists",
             ),
         ];
         for (text, expected) in cases {

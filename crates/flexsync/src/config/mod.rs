@@ -191,7 +191,7 @@ impl Config {
         let notify = notify_settings(raw.notify, base, &mut warnings)?;
         let records = Records::of(&raw.state, &raw.report, base)?;
         let state_path = records.state_path.clone();
-        let files = file_channel(raw.files, base, &state_path)?;
+        let files = file_channel(raw.files, base, &state_path, &mut warnings)?;
         if let Some(files) = &files {
             mapping::check_columns(&mapping, &files.columns.users.names())?;
         }
@@ -621,6 +621,24 @@ mod tests {
             error.starts_with("files.mode: \"0755\" gives more than"),
             "{error}"
         );
+        let warned = |mode: &str| files(mode).unwrap().warnings.join("\n");
+        assert!(warned("mode = \"0640\"\n").is_empty());
+        assert!(warned("mode = \"0644\"\n").contains("every user of this machine read"));
+        assert!(warned("mode = \"0666\"\n").contains("lets other users change"));
+    }
+
+    #[test]
+    fn the_last_delivery_copy_cannot_be_the_delivery_folder() {
+        let error = format!(
+            "{:#}",
+            load("[files]\ndir = \"out\"\nlast_delivery_dir = \"./out\"\n").unwrap_err()
+        );
+        assert!(error.starts_with("files.last_delivery_dir: "), "{error}");
+        assert!(
+            error.contains("is the delivery folder itself (files.dir)"),
+            "{error}"
+        );
+        assert!(load("[files]\ndir = \"out\"\nlast_delivery_dir = \"kept\"\n").is_ok());
     }
 
     #[test]

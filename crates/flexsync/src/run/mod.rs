@@ -159,7 +159,7 @@ pub async fn run(
         today,
     );
     let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned)
-        .map(|refusal| plan::with_cause(refusal, &plan::likely_causes(config, &read)));
+        .map(|refusal| plan::with_cause(refusal, &plan::likely_causes(config, &read, today)));
     let plan_id = approval::plan_id(&planned);
     let (refusal, approved) = approval::settle(&session, &plan_id, refusal);
     let applied = match (mode, &refusal) {

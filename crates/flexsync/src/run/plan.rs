@@ -179,11 +179,17 @@ pub(super) fn judge(
 
 /// What in the configuration or the Flex data most likely explains a refused plan: levels or
 /// mappings naming what the data lacks, and companies that returned no one.
-pub(super) fn likely_causes(config: &Config, read: &FlexRead) -> Vec<String> {
+pub(super) fn likely_causes(
+    config: &Config,
+    read: &FlexRead,
+    today: jiff::civil::Date,
+) -> Vec<String> {
     let snapshot = &read.snapshot;
+    let scope = flexsync_core::source_check::scope_gaps(snapshot, &config.mapping, today);
     let mut causes: Vec<String> =
         flexsync_core::source_check::missing_sources(snapshot, &config.groups, &config.mapping)
             .into_iter()
+            .chain(scope.problems)
             .map(|gap| format!("{}: {}", gap.key, gap.problem))
             .collect();
     for company in &snapshot.companies {

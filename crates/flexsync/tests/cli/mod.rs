@@ -734,6 +734,41 @@ async fn an_end_is_reached_through_the_configured_proxy() {
         output_text(&out)
     );
     assert!(proxy.requests().len() >= 2, "{:?}", proxy.requests().len());
+
+    // A proxy that is down is named as what failed, not Flex's host.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let written = std::fs::read_to_string(&rig.config_path).unwrap();
+    let proxied = format!("proxy = \"http://{}\"", proxy.addr);
+    let down = format!("proxy = \"http://{closed_addr}\"");
+    std::fs::write(&rig.config_path, written.replace(&proxied, &down)).unwrap();
+    let out = flexsync(args(&["plan", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(4), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains(&format!(
+            "through the proxy http://{closed_addr}/: could not connect"
+        )),
+        "{}",
+        output_text(&out)
+    );
+
+    // Its password is never written in the configuration.
+    let written = std::fs::read_to_string(&rig.config_path).unwrap();
+    let with_login = format!("proxy = \"http://puser:Proxy-Pass-99@{closed_addr}\"");
+    std::fs::write(&rig.config_path, written.replace(&down, &with_login)).unwrap();
+    let out = flexsync(args(&["plan", "--config", &config])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("flex.proxy: a password is never written in the configuration"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(
+        !output_text(&out).contains("Proxy-Pass-99"),
+        "{}",
+        output_text(&out)
+    );
 }
 
 /// With `--log-format json`, everything on stderr is one JSON object a line, the final error too.

@@ -790,11 +790,13 @@ async fn a_person_moving_with_a_new_email_keeps_their_account_when_matched_by_em
     assert_eq!(saras, 1);
 }
 
-/// `check` notes an exclusion that leaves no one out (a misspelt value, most likely) and names
-/// a preferred company that is not read as a problem.
+/// `check` notes an exclusion that leaves no one out (a misspelt value, most likely, or nothing
+/// to do yet), and names as problems an inclusion of a company that is not read (so no one is
+/// in scope) and a preferred company that is not read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_notes_a_scope_rule_that_matches_no_one_and_an_unknown_preferred_company() {
     let extra = "[[scope.exclude]]\nfield = \"City\"\nequals = [\"Uppsalla\"]\n\n\
+                 [[scope.include]]\ncompany = [\"Exempel\"]\n\n\
                  [companies]\nprefer = [9999]\n";
     let rig = Rig::with(
         &example(),
@@ -815,10 +817,15 @@ async fn check_notes_a_scope_rule_that_matches_no_one_and_an_unknown_preferred_c
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains("scope.exclude[0] leaves no one out: check its values"),
-        "{stdout}"
-    );
+    for expected in [
+        "  - scope.exclude[1] matches no Flex record ('Uppsalla'): check its values",
+        "  ! scope.include[1]: company 'Exempel' is none of the companies read (by name, number \
+         or id): 100 Exempel AB",
+        "  ! scope.include[1]: matches no Flex record, so no one it names is synced",
+        "  ! scope: the scoping rules leave all 4 Flex records out: no one would be synced",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
     assert!(
         stdout.contains("! companies.prefer: '9999' is not one of the companies read"),
         "{stdout}"
