@@ -139,10 +139,21 @@ pub struct Desired {
     /// account even when the work email changed with the company.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub same_person: BTreeMap<ExternalId, ExternalId>,
-    /// Records the scoping rules leave out, by id, with the key of the rule that did
-    /// (`scope.exclude[1]`); their accounts are paused like any leaver's.
+    /// Records the scoping rules leave out, by id, with the rule that did; their accounts are
+    /// paused like any leaver's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub out_of_scope: BTreeMap<ExternalId, String>,
+    pub out_of_scope: BTreeMap<ExternalId, ScopedOut>,
+}
+
+/// A record the scoping rules leave out: the rule, and who it is, for people to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopedOut {
+    /// The key of the rule that left it out: `scope.exclude[1]`, or `scope.include` when no
+    /// include rule takes it in.
+    pub rule: String,
+    /// First and last name as Flex holds them (may be empty).
+    pub name: String,
+    pub email: Option<String>,
 }
 
 /// A record left out of the desired users, as the plan treats its account.

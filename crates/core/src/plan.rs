@@ -628,8 +628,15 @@ impl<'a> Planner<'a> {
     }
 
     fn link_manager(&mut self, user: &DesiredUser, target: &TargetUser) {
-        self.managers
-            .extend(manager_step(user, Some(target), &self.index, self.memory));
+        let step = manager_step(user, Some(target), &self.index, self.memory).map(|mut step| {
+            if step.reason == NO_MANAGER
+                && let Some(why) = unsynced_manager(self.desired, &user.external_id)
+            {
+                step.reason = format!("the manager Flex names is not synced: {why}");
+            }
+            step
+        });
+        self.managers.extend(step);
     }
 
     /// Creates `user`. Its manager exists by the time it is created (managers come first:
@@ -669,8 +676,8 @@ impl<'a> Planner<'a> {
                 continue;
             };
             let out_of_scope = self.desired.out_of_scope.get(external_id);
-            let reason = if let Some(rule) = out_of_scope {
-                format!("out of scope: {rule}")
+            let reason = if let Some(scoped) = out_of_scope {
+                format!("out of scope: {}", scoped.rule)
             } else if let Some(user) = self.desired.users.get(external_id) {
                 // A second account carrying a managed user's externalId: reported, and paused
                 // along with its twin when the person leaves.
@@ -791,7 +798,7 @@ fn push_lifecycle(
                 values,
                 changes: diff,
             },
-            reason: flipped_by_hand.unwrap_or_else(|| "employed again in Flex".into()),
+            reason: flipped_by_hand.unwrap_or_else(|| "employed and in scope in Flex again".into()),
         }),
         (false, true) => deactivations.push(Step {
             operation: Operation::DeactivateUser {
@@ -823,6 +830,26 @@ fn push_lifecycle(
     }
 }
 
+/// The reason for unlinking a manager when Flex names none.
+const NO_MANAGER: &str = "no manager in Flex";
+
+/// Why the manager Flex names for `external_id` is not linked, from the map's finding on it (a
+/// manager out of scope, unknown, the person themselves, or in a cycle), if there is one.
+fn unsynced_manager(desired: &Desired, external_id: &ExternalId) -> Option<String> {
+    use crate::finding::FindingKind::*;
+    desired
+        .findings
+        .iter()
+        .find(|f| {
+            f.record == external_id.as_str()
+                && matches!(
+                    f.kind,
+                    ManagerOutOfScope | UnknownManager | SelfManager | ManagerCycle
+                )
+        })
+        .map(|f| f.problem.clone())
+}
+
 /// A `SetManager` step when the user's manager in the target is not the desired one.
 fn manager_step(
     user: &DesiredUser,
@@ -835,7 +862,7 @@ fn manager_step(
     let wanted_id = wanted.and_then(|m| index.manager_target_id(m, memory));
     let reason = match (wanted, &wanted_id, &before) {
         (None, _, None) => return None,
-        (None, _, Some(_)) => "no manager in Flex",
+        (None, _, Some(_)) => NO_MANAGER,
         (Some(_), Some(id), Some(now)) if id == now => return None,
         (Some(_), Some(_), _) => "manager changed in Flex",
         (Some(_), None, _) => "link the manager once both users exist",

@@ -111,9 +111,12 @@ impl Names<'_> {
                     .find(|u| u.external_id.as_ref() == Some(external_id))
                     .map(|u| &u.values)
             });
-        match values {
-            Some(values) => (full_name(values), Some(values.user_name.clone())),
-            None => (external_id.to_string(), None),
+        if let Some(values) = values {
+            return (full_name(values), Some(values.user_name.clone()));
+        }
+        match self.desired.out_of_scope.get(external_id) {
+            Some(scoped) if !scoped.name.is_empty() => (scoped.name.clone(), scoped.email.clone()),
+            _ => (external_id.to_string(), None),
         }
     }
 
@@ -126,14 +129,19 @@ impl Names<'_> {
             .map_or_else(|| target_id.to_string(), |u| person(&u.values))
     }
 
-    /// Target ids of accounts in a server's message, named: "taken by user 25dd…" reads
-    /// "taken by user Anna Svensson <anna@example.se> (25dd…)".
+    /// Ids of accounts (target ids, or the Flex ids they carry) in a text, named: "taken by
+    /// user 25dd…" reads "taken by user Anna Svensson <anna@example.se> (25dd…)".
     fn name_target_ids(&self, text: &str) -> String {
         text.split(' ')
             .map(|word| {
                 let id = word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '-'));
                 let account = (!id.is_empty())
-                    .then(|| self.current.users.iter().find(|u| u.id.as_str() == id))
+                    .then(|| {
+                        self.current.users.iter().find(|u| {
+                            u.id.as_str() == id
+                                || u.external_id.as_ref().is_some_and(|e| e.as_str() == id)
+                        })
+                    })
                     .flatten();
                 match account {
                     Some(user) => word.replacen(id, &format!("{} ({id})", person(&user.values)), 1),
@@ -145,9 +153,9 @@ impl Names<'_> {
     }
 
     fn manager(&self, external_id: &ExternalId) -> String {
-        match self.desired.users.get(external_id) {
-            Some(user) => person(&user.values),
-            None => external_id.to_string(),
+        match self.user(external_id) {
+            (name, Some(email)) => format!("{name} <{email}>"),
+            (name, None) => name,
         }
     }
 
@@ -213,7 +221,7 @@ pub fn named_changes(
             email: None,
             action: step.operation.kind(),
             attributes: group_attributes(names, &step.operation),
-            reason: step.reason.clone(),
+            reason: names.name_target_ids(&step.reason),
             result: results.next(external_id, step.operation.kind()),
         });
     }

@@ -71,8 +71,8 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     let desired = run::plan::map(config, &read, today);
     if !desired.out_of_scope.is_empty() {
         let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
-        for rule in desired.out_of_scope.values() {
-            *by_rule.entry(rule.as_str()).or_default() += 1;
+        for scoped in desired.out_of_scope.values() {
+            *by_rule.entry(scoped.rule.as_str()).or_default() += 1;
         }
         let counts: Vec<String> = by_rule
             .iter()

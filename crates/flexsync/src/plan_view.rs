@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use flexsync_core::desired::{Desired, DesiredUser};
+use flexsync_core::desired::{Desired, DesiredUser, Skipped};
 use flexsync_core::group_plan::{GroupOperation, GroupPlan};
 
 use crate::changes::Names;
@@ -275,21 +275,21 @@ fn find_by_name<'a>(result: &'a RunResult, who: &str) -> Result<Option<Named<'a>
         );
         people.push((fold(name), label, Named::Record(finding.record.clone())));
     }
-    // People the scoping rules leave out, named as the target holds them.
-    for target in &result.current.users {
-        let Some(external_id) = &target.external_id else {
-            continue;
-        };
-        let Some(rule) = result.desired.out_of_scope.get(external_id) else {
-            continue;
-        };
-        let name = format!("{} {}", target.values.given_name, target.values.family_name);
+    // People the scoping rules leave out, named as Flex holds them.
+    for (external_id, scoped) in &result.desired.out_of_scope {
+        let email = scoped.email.as_deref().unwrap_or("no work email");
         let label = format!(
-            "{} <{}> ({external_id}, out of scope: {rule})",
-            name.trim(),
-            target.values.user_name
+            "{} <{email}> ({external_id}, out of scope: {})",
+            scoped.name, scoped.rule
         );
-        people.push((fold(&name), label, Named::Record(external_id.to_string())));
+        people.push((
+            fold(&scoped.name),
+            label.clone(),
+            Named::Record(external_id.to_string()),
+        ));
+        if let Some(email) = &scoped.email {
+            people.push((fold(email), label, Named::Record(external_id.to_string())));
+        }
     }
     let whole: Vec<usize> = (0..people.len())
         .filter(|i| people[*i].0 == wanted)
@@ -301,6 +301,10 @@ fn find_by_name<'a>(result: &'a RunResult, who: &str) -> Result<Option<Named<'a>
     } else {
         whole
     };
+    // One person can be listed twice (by name and by email): count them once.
+    let mut matches = matches;
+    matches.sort_by(|a, b| people[*a].1.cmp(&people[*b].1));
+    matches.dedup_by(|a, b| people[*a].1 == people[*b].1);
     match matches.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(people.swap_remove(*one).2)),
@@ -359,6 +363,16 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
                 let id = scoped.into_iter().find(|id| id.to_lowercase() == wanted)?;
                 Some(id.to_string())
             })
+            .or_else(|| {
+                // The email Winningtemp holds, for someone Flex no longer gives a usable one.
+                let account = result.current.users.iter().find(|t| {
+                    t.values.user_name.to_lowercase() == wanted
+                        || t.external_id
+                            .as_ref()
+                            .is_some_and(|e| e.to_lowercase() == wanted)
+                })?;
+                account.external_id.as_ref().map(|e| e.to_string())
+            })
     });
     let Some(external_id) = external_id else {
         return Err(format!(
@@ -366,7 +380,7 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
         ));
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{external_id}");
+    let _ = writeln!(out, "{}", headline(result, &external_id));
     let findings: Vec<_> = result
         .desired
         .findings
@@ -385,14 +399,24 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
     }
     match user {
         None => match result.desired.out_of_scope.get(external_id.as_str()) {
-            Some(rule) => {
+            Some(scoped) => {
                 let _ = writeln!(
                     out,
-                    "  desired:  not a Winningtemp user: out of scope ({rule})"
+                    "  desired:  not a Winningtemp user: out of scope ({})",
+                    scoped.rule
                 );
             }
             None => {
-                let _ = writeln!(out, "  desired:  not a Winningtemp user (see the findings)");
+                let held = match result.desired.skipped.get(external_id.as_str()) {
+                    Some(Skipped::Employed) => {
+                        "held back for the findings above: the account is kept as it is"
+                    }
+                    Some(Skipped::NotEmployed) => {
+                        "held back for the findings above, and not employed: the account is paused"
+                    }
+                    None => "see the findings above",
+                };
+                let _ = writeln!(out, "  desired:  not a Winningtemp user: {held}");
             }
         },
         Some(user) => {
@@ -460,6 +484,48 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
     write_plan_lines(&mut out, result, &external_id);
     write_past(&mut out, &(lookup.past)(&external_id), lookup.tz);
     Ok(out)
+}
+
+/// "Anna Svensson <anna@example.se> (id)": the person as Flex, the findings or Winningtemp
+/// name them, or the id alone when nothing does.
+fn headline(result: &RunResult, external_id: &str) -> String {
+    let desired = &result.desired;
+    let from_user = desired.users.get(external_id).map(|u| {
+        (
+            format!("{} {}", u.values.given_name, u.values.family_name),
+            Some(u.values.user_name.clone()),
+        )
+    });
+    let from_scope = || {
+        let scoped = desired.out_of_scope.get(external_id)?;
+        Some((scoped.name.clone(), scoped.email.clone()))
+    };
+    let from_finding = || {
+        let finding = desired.findings.iter().find(|f| f.record == external_id)?;
+        Some((finding.name.clone()?, finding.email.clone()))
+    };
+    let from_target = || {
+        let account = result
+            .current
+            .users
+            .iter()
+            .find(|t| t.external_id.as_deref() == Some(external_id))?;
+        let v = &account.values;
+        Some((
+            format!("{} {}", v.given_name, v.family_name),
+            Some(v.user_name.clone()),
+        ))
+    };
+    let named = from_user
+        .or_else(from_scope)
+        .or_else(from_finding)
+        .or_else(from_target)
+        .filter(|(name, _)| !name.trim().is_empty());
+    match named {
+        Some((name, Some(email))) => format!("{} <{email}> ({external_id})", name.trim()),
+        Some((name, None)) => format!("{} ({external_id})", name.trim()),
+        None => external_id.to_string(),
+    }
 }
 
 /// For a future starter with no account yet: the day the account is created.

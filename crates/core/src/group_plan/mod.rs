@@ -402,10 +402,7 @@ pub fn plan_groups(
             .collect();
         for part in gone.chunks(chunk) {
             removes.push(GroupStep {
-                reason: format!(
-                    "no longer in this group in Flex: {}",
-                    users_text(part.len())
-                ),
+                reason: leaving_reason(desired, part),
                 operation: GroupOperation::RemoveMembers {
                     target_id: target.id.clone(),
                     external_id: external_id.clone(),
@@ -572,6 +569,30 @@ fn depth(group: &DesiredGroup, desired: &Desired) -> usize {
         at = parent;
     }
     seen.len()
+}
+
+/// Why these users leave a group, counted by cause: out of scope, paused (no longer employed,
+/// or gone from Flex), or placed elsewhere in Flex.
+fn leaving_reason(desired: &Desired, users: &[&str]) -> String {
+    let (mut out_of_scope, mut paused, mut moved) = (0, 0, 0);
+    for user in users {
+        let id = ExternalId::from(*user);
+        match desired.users.get(&id) {
+            Some(user) if user.values.active => moved += 1,
+            _ if desired.out_of_scope.contains_key(&id) => out_of_scope += 1,
+            _ => paused += 1,
+        }
+    }
+    let causes: Vec<String> = [
+        (moved, "placed elsewhere in Flex"),
+        (out_of_scope, "out of scope"),
+        (paused, "no longer active in Flex"),
+    ]
+    .into_iter()
+    .filter(|(count, _)| *count > 0)
+    .map(|(count, cause)| format!("{} {cause}", users_text(count)))
+    .collect();
+    format!("no longer in this group: {}", causes.join(", "))
 }
 
 fn users_text(count: usize) -> String {

@@ -427,6 +427,32 @@ fn a_member_held_for_a_finding_keeps_their_groups_and_a_leaver_leaves_them() {
     };
     assert_eq!(removals(Skipped::Employed), 0);
     assert_eq!(removals(Skipped::NotEmployed), 1);
+
+    // The reason says why: a leaver is no longer active, someone out of scope is out of scope.
+    let reason = |out_of_scope: bool| {
+        let mut next = desired.clone();
+        next.users.remove(&member);
+        next.groups
+            .get_mut(&group_id)
+            .unwrap()
+            .members
+            .retain(|m| m != &member);
+        if out_of_scope {
+            next.out_of_scope
+                .insert(member.clone(), crate::desired::ScopedOut::default());
+        }
+        plan_groups(&next, &target, &ids, &created, TREE, &settings)
+            .steps
+            .iter()
+            .find(|s| matches!(&s.operation, GroupOperation::RemoveMembers { users, .. } if users.contains(&member)))
+            .map(|s| s.reason.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        reason(false),
+        "no longer in this group: 1 user no longer active in Flex"
+    );
+    assert_eq!(reason(true), "no longer in this group: 1 user out of scope");
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub(crate) mod tests;
 use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::desired::{Desired, DesiredUser, Skipped, UserValues};
+use crate::desired::{Desired, DesiredUser, ScopedOut, Skipped, UserValues};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::ids::ExternalId;
 use crate::mapping::{BuiltIn, MappingSettings};
@@ -44,7 +44,21 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let mut out_of_scope = BTreeMap::new();
     for (id, employee) in unique_records(&snapshot.employees, &mut findings) {
         if let Some(rule) = scope::out_of_scope(&values, employee, &settings.scope) {
-            out_of_scope.insert(ExternalId::from(id.as_str()), rule);
+            let name = [&employee.first_name, &employee.last_name]
+                .iter()
+                .filter_map(|part| part.as_deref().map(str::trim))
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let email = employee.email_work.as_deref().map(str::trim);
+            out_of_scope.insert(
+                ExternalId::from(id.as_str()),
+                ScopedOut {
+                    rule,
+                    name,
+                    email: email.filter(|e| !e.is_empty()).map(str::to_string),
+                },
+            );
             continue;
         }
         let raw_user_name = values.builtin(employee, BuiltIn::UserName);

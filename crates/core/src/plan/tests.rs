@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::current::Capabilities;
-use crate::desired::Gender;
-use crate::finding::{Finding, Severity};
+use crate::desired::{Gender, ScopedOut};
+use crate::finding::{Finding, FindingKind, Severity};
 use jiff::civil::date;
 use proptest::prelude::*;
 
@@ -232,6 +232,51 @@ fn an_unchanged_target_gives_an_empty_plan() {
     let (after, memory) = simulate(&empty, &Memory::default(), &first);
     let second = plan(&desired, &after, &memory, &PlanSettings::default());
     assert!(second.is_empty(), "{second:#?}");
+}
+
+#[test]
+fn a_manager_unlinked_because_they_are_not_synced_says_why() {
+    let both = desired(vec![
+        desired_user("a", true, None, 0),
+        desired_user("b", true, Some("a"), 1),
+    ]);
+    let empty = Current {
+        users: vec![],
+        capabilities: extended(),
+    };
+    let (linked, memory) = simulate(
+        &empty,
+        &Memory::default(),
+        &plan_with_defaults(&both, &empty),
+    );
+    let reason = |finding: Option<&str>| {
+        let mut next = desired(vec![desired_user("b", true, None, 0)]);
+        next.out_of_scope.insert("a".into(), ScopedOut::default());
+        next.findings.extend(finding.map(|problem| Finding {
+            record: "b".into(),
+            field: "ImmediateManagerEmployeeId".into(),
+            kind: FindingKind::ManagerOutOfScope,
+            problem: problem.into(),
+            action: "synced without a manager".into(),
+            severity: Severity::Degraded,
+            name: None,
+            email: None,
+        }));
+        let plan = plan(&next, &linked, &memory, &PlanSettings::default());
+        plan.steps
+            .iter()
+            .find(|s| matches!(s.operation, Operation::SetManager { .. }))
+            .map(|s| s.reason.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        reason(Some(
+            "manager a is in the source but is not a user of this sync"
+        )),
+        "the manager Flex names is not synced: manager a is in the source but is not a user of \
+         this sync"
+    );
+    assert_eq!(reason(None), "no manager in Flex");
 }
 
 #[test]

@@ -332,14 +332,15 @@ pub fn render_users_with(
 /// Rows of the last delivered users file that the new one carries on for people who are not
 /// desired users, so that the file treats them as the SCIM channel treats their accounts instead
 /// of dropping them: a record held back for a finding keeps its row as it was delivered, and one
-/// left out by the scoping rules or no longer employed keeps it with `Active` false. Keyed by
-/// external id, each row by header name.
+/// left out by the scoping rules or no longer employed keeps it with `Active` false and no group
+/// (as a paused account leaves its groups). A group or segment the new files no longer hold is
+/// never pointed at. Keyed by external id, each row by header name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CarriedRows(BTreeMap<String, BTreeMap<String, String>>);
 
 impl CarriedRows {
     /// The rows of `previous` (the last delivered users file) to carry into the next delivery.
-    pub fn from_last(previous: Option<&str>, desired: &Desired, active_column: &str) -> Self {
+    pub fn from_last(previous: Option<&str>, desired: &Desired, columns: &UserColumns) -> Self {
         let Some(previous) = previous else {
             return CarriedRows::default();
         };
@@ -356,7 +357,18 @@ impl CarriedRows {
                 None => continue,
             };
             if paused {
-                row.insert(active_column.to_string(), boolean(false));
+                row.insert(columns.active.clone(), boolean(false));
+                row.remove(&columns.group_external_id);
+            }
+            let group = row.get(&columns.group_external_id).map(String::as_str);
+            if group.is_some_and(|group| !desired.groups.contains_key(group)) {
+                row.remove(&columns.group_external_id);
+            }
+            for segment_column in desired.segments.values().map(|s| &s.column) {
+                let value = row.get(segment_column).map(String::as_str);
+                if value.is_some_and(|value| !desired.segments.contains_key(value)) {
+                    row.remove(segment_column);
+                }
             }
             carried.insert(external_id, row);
         }
@@ -563,7 +575,7 @@ mod tests {
         assert_eq!(pauses.active_before, 3);
         assert_eq!(file_pauses(None, after, "Active"), FilePauses::default());
     }
-    use flexsync_core::desired::{DesiredGroup, Gender, UserValues};
+    use flexsync_core::desired::{DesiredGroup, Gender, ScopedOut, UserValues};
 
     fn user(id: &str, first: &str, last: &str, email: &str) -> DesiredUser {
         DesiredUser {
@@ -659,19 +671,22 @@ mod tests {
 
     #[test]
     fn people_out_of_scope_or_held_keep_their_delivered_rows() {
-        let previous = "ExternalId;Username;Active;Region\n\
-                        1001;asa;true;Nord\n\
-                        2001;scoped.out;true;Syd\n\
-                        2002;held;true;Väst\n\
-                        2003;held.leaver;true;\n\
-                        2004;gone;true;Öst\n";
+        let previous = "ExternalId;Username;Active;Region;GroupExternalId\n\
+                        1001;asa;true;Nord;se/sthlm\n\
+                        2001;scoped.out;true;Syd;se/gbg\n\
+                        2002;held;true;Väst;se/sthlm/ekonomi\n\
+                        2003;held.leaver;true;;se/gbg\n\
+                        2004;gone;true;Öst;se/gbg\n\
+                        2005;held.moved;true;;se/retired\n";
         let mut desired = organisation();
         desired
             .out_of_scope
-            .insert("2001".into(), "scope.exclude[1]".into());
+            .insert("2001".into(), ScopedOut::default());
         desired.skipped.insert("2002".into(), Skipped::Employed);
         desired.skipped.insert("2003".into(), Skipped::NotEmployed);
-        let carried = CarriedRows::from_last(Some(previous), &desired, "Active");
+        desired.skipped.insert("2005".into(), Skipped::Employed);
+        let columns = UserColumns::default();
+        let carried = CarriedRows::from_last(Some(previous), &desired, &columns);
         let users = render_users_with(
             &desired,
             &FileColumns::default(),
@@ -688,6 +703,11 @@ mod tests {
             Some("false"),
             "held and not employed: paused"
         );
+        let group = |id: &str| rows[id].get("GroupExternalId").map(String::as_str);
+        assert_eq!(group("2001"), None, "a paused account leaves its groups");
+        assert_eq!(group("2003"), None);
+        assert_eq!(group("2002"), Some("se/sthlm/ekonomi"), "held: kept");
+        assert_eq!(group("2005"), None, "never a group the groups file lacks");
         assert!(!rows.contains_key("2004"), "gone from Flex: not carried");
         assert_eq!(
             rows["1001"]["Username"], "asa.oberg@example.se",
@@ -702,7 +722,7 @@ mod tests {
         sorted.sort();
         assert_eq!(ids, sorted);
         assert_eq!(
-            CarriedRows::from_last(None, &desired, "Active"),
+            CarriedRows::from_last(None, &desired, &columns),
             CarriedRows::default()
         );
     }

@@ -134,7 +134,7 @@ pub(super) fn plan(
         let carried = file_writer::CarriedRows::from_last(
             last_users.as_deref(),
             desired,
-            &channel.columns.users.active,
+            &channel.columns.users,
         );
         let rendered =
             file_writer::render_files(desired, &channel.columns, channel.cells, &carried);

@@ -235,6 +235,16 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
         "{}",
         output_text(&explained)
     );
+    // Someone never in scope has no account, and is found by name or email all the same.
+    for who in ["Olle Utsida", "olle@konsult.se"] {
+        let explained = flexsync_bin(&["explain", "--config", &config, who]).await;
+        let text = output_text(&explained);
+        assert!(
+            text.contains(&format!("\nOlle Utsida <olle@konsult.se> ({outsider})\n")),
+            "{who}: {text}"
+        );
+        assert!(text.contains("out of scope (scope.include)"), "{text}");
+    }
     let checked = flexsync_bin(&["check", "--config", &config]).await;
     assert!(
         output_text(&checked).contains(
