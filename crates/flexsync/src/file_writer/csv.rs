@@ -528,7 +528,7 @@ pub fn file_pauses(previous: Option<&str>, current: &str, active_column: &str) -
 
 /// Rows by first field, each as header name -> value (empty values left out, so a column
 /// added with nothing in it is no change).
-fn keyed_rows(content: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+pub(super) fn keyed_rows(content: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut rows = parse(content).into_iter();
     let header = rows.next().unwrap_or_default();
     let mut keyed = BTreeMap::new();

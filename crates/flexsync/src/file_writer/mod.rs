@@ -4,10 +4,12 @@
 //! - [`csv`]: pure rendering (column names, quoting) and the change report.
 //! - [`deliver`]: writing the files under a temporary name and renaming them, locally or over
 //!   SFTP with the system OpenSSH client; blocking, so async callers use `spawn_blocking`.
+//! - [`named`]: what a delivery does to each person, named, for the report and `history`.
 //! - [`reach`]: whether the destination can be reached, for `check`.
 
 pub mod csv;
 pub mod deliver;
+pub mod named;
 pub mod reach;
 
 use std::fmt;
@@ -21,6 +23,7 @@ pub use deliver::{
     DeliveredFile, Delivery, Destination, FileMode, SftpTarget, changes_since_last, deliver,
     deliver_with_mode, load_last_delivery, remember_delivery,
 };
+pub use named::named_file_changes;
 pub use reach::reachable;
 
 /// What one delivery of the files came to, for the report: where they went, or why not.

@@ -70,6 +70,18 @@ pub(super) struct PlannedFiles {
     pub(super) rendered: Vec<(String, String)>,
     /// Per file, what changed; an error when the last delivery cannot be read.
     pub(super) changes: Result<BTreeMap<String, FileDiff>, String>,
+    /// The users file as last delivered (None before the first delivery, or when unreadable).
+    pub(super) last_users: Option<String>,
+}
+
+impl PlannedFiles {
+    /// The users file about to be delivered.
+    pub(super) fn users(&self) -> &str {
+        self.rendered
+            .iter()
+            .find(|(name, _)| name == file_writer::USERS_FILE)
+            .map_or("", |(_, content)| content.as_str())
+    }
 }
 
 /// Everything the run would write.
@@ -140,7 +152,11 @@ pub(super) fn plan(
             file_writer::render_files(desired, &channel.columns, channel.cells, &carried);
         let changes = file_writer::changes_since_last(&channel.last_delivery_dir, &rendered)
             .map_err(|error| error.to_string());
-        PlannedFiles { rendered, changes }
+        PlannedFiles {
+            rendered,
+            changes,
+            last_users,
+        }
     });
     Planned {
         plan,

@@ -18,6 +18,7 @@ use super::session::Session;
 use super::{Ends, Mode, RunFailure, RunResult};
 use crate::changes::{ChangeResult, NamedChange, Names, named_changes};
 use crate::config::Config;
+use crate::file_writer::DeliveryOutcome;
 use crate::report::RunReport;
 use flexsync_state::ChangeRow;
 
@@ -185,6 +186,41 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
         &planned.deferred,
         written.then_some(applied.outcomes.as_slice()),
     );
+    // Without SCIM, the users file is what changes people: its rows are named the same way.
+    if !observed.over_scim
+        && let (Some(channel), Some(files)) = (&config.files, &planned.files)
+    {
+        let result = match (&applied.delivery, written) {
+            (_, false) => ChangeResult::Planned,
+            (Some(DeliveryOutcome { error: None, .. }), true) => ChangeResult::Ok,
+            (
+                Some(DeliveryOutcome {
+                    error: Some(error), ..
+                }),
+                true,
+            ) => ChangeResult::Failed {
+                error: error.clone(),
+            },
+            (None, true) => ChangeResult::Skipped {
+                why: "the files were not delivered in this run".to_string(),
+            },
+        };
+        let changes = crate::file_writer::named_file_changes(
+            files.last_users.as_deref(),
+            files.users(),
+            &channel.columns.users,
+            desired,
+            &result,
+        );
+        for change in &changes {
+            let action = change.action.as_str().to_string();
+            *report.planned.entry(action.clone()).or_default() += 1;
+            if result == ChangeResult::Ok {
+                *report.succeeded.entry(action).or_default() += 1;
+            }
+        }
+        report.changes.extend(changes);
+    }
     if applied
         .outcomes
         .iter()

@@ -836,8 +836,30 @@ async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() 
                 .unwrap()
         }
     };
-    assert_eq!(sync(Allowance::default()).await.outcome, Outcome::Done);
+    let first = sync(Allowance::default()).await;
+    assert_eq!(first.outcome, Outcome::Done);
     let delivered = std::fs::read_to_string(out.join("wt_users.csv")).unwrap();
+    // Without SCIM the rows of the users file are the changes, named as over SCIM.
+    let created: Vec<&flexsync::changes::NamedChange> = first
+        .report
+        .changes
+        .iter()
+        .filter(|c| c.action.as_str() == "create")
+        .collect();
+    assert_eq!(
+        created.len(),
+        delivered.lines().count() - 1,
+        "{}",
+        first.report.render()
+    );
+    let maria = created
+        .iter()
+        .find(|c| c.external_id.as_str() == MARIA)
+        .unwrap();
+    assert_eq!(maria.name, "Maria Andersson");
+    assert_eq!(maria.email.as_deref(), Some("maria.andersson@example.se"));
+    assert_eq!(maria.result, flexsync::changes::ChangeResult::Ok);
+    assert_eq!(first.report.succeeded.get("create"), Some(&created.len()));
 
     // Flex answers with every period of the added staff ended: they would all turn inactive.
     for id in &staff {
@@ -856,6 +878,25 @@ async fn a_file_only_sync_that_would_pause_many_is_refused_and_the_files_stay() 
     assert_eq!(
         refused.report.refused.as_ref().unwrap().guard,
         "file_pauses"
+    );
+    let would_pause: Vec<&flexsync::changes::NamedChange> = refused
+        .report
+        .changes
+        .iter()
+        .filter(|c| c.action.as_str() == "pause")
+        .collect();
+    assert_eq!(would_pause.len(), 16, "{}", refused.report.render());
+    assert!(would_pause.iter().all(|c| {
+        c.result == flexsync::changes::ChangeResult::Planned
+            && c.reason == "no employment period covers today"
+            && c.email.is_some()
+            && !c.name.is_empty()
+    }));
+    assert_eq!(refused.report.planned.get("pause"), Some(&16));
+    assert!(
+        refused.report.render().contains(&would_pause[0].name),
+        "{}",
+        refused.report.render()
     );
     assert_eq!(
         std::fs::read_to_string(out.join("wt_users.csv")).unwrap(),
