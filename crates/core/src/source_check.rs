@@ -87,7 +87,7 @@ pub fn missing_sources(
     for (index, extra) in mapping.extra.iter().enumerate() {
         if !fields.contains(extra.source_field.as_str()) {
             gaps.push(Gap {
-                key: format!("mapping.extra[{index}].field"),
+                key: format!("mapping.extra[{}].field", index + 1),
                 problem: missing_field(&extra.source_field, &fields),
             });
         }
@@ -387,7 +387,7 @@ mod tests {
             [
                 "groups.levels[1]",
                 "groups.levels[3]",
-                "mapping.extra[0].field"
+                "mapping.extra[1].field"
             ]
         );
         assert_eq!(

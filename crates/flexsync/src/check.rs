@@ -64,11 +64,48 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
         eprintln!("warning: {}", crate::terminal::printable(warning));
         found.notes.push(format!("warning: {warning}"));
     }
-    let read = check_flex(config, &ends, &mut found).await?;
-    let flat = check_scim(config, &ends).await?;
+    // An end that cannot be reached is a problem like any other: the rest is still checked.
+    let mut unreachable = false;
+    let read = match check_flex(config, &ends, &mut found).await {
+        Ok(read) => Some(read),
+        Err(failure) => {
+            unreachable = true;
+            found.problem("flex", format!("{:#}", failure.error));
+            None
+        }
+    };
+    let flat = match check_scim(config, &ends, &mut found).await {
+        Ok(flat) => flat,
+        Err(failure) => {
+            unreachable = true;
+            found.problem("winningtemp", format!("{:#}", failure.error));
+            false
+        }
+    };
+    if let Some(read) = &read {
+        check_data(config, read, flat, &mut found);
+    }
+    if let Some(files) = &config.files
+        && let Some(problem) = crate::file_writer::reachable(&files.destination).await
+    {
+        found.problem("files", problem);
+    }
+    crate::terminal::show(&found.render());
+    Ok(if unreachable {
+        Outcome::Unreachable
+    } else if found.problems.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Usage
+    })
+}
+
+/// What the Flex data says about the configuration: the effective mapping, the scope, flat
+/// group names, and the data's own findings.
+fn check_data(config: &Config, read: &FlexRead, flat: bool, found: &mut Findings) {
     let today = run::today(config);
-    crate::terminal::show(&effective_mapping(config, &read, today));
-    let desired = run::plan::map(config, &read, today);
+    crate::terminal::show(&effective_mapping(config, read, today));
+    let desired = run::plan::map(config, read, today);
     if !desired.out_of_scope.is_empty() {
         let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
         for scoped in desired.out_of_scope.values() {
@@ -91,7 +128,7 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     }
     found.notes.extend(scope.notes);
     if flat && !desired.groups.is_empty() {
-        flat_names(config, &desired, &mut found);
+        flat_names(config, &desired, found);
     }
     let left_out = desired
         .findings
@@ -105,17 +142,6 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
             desired.findings.len()
         ));
     }
-    if let Some(files) = &config.files
-        && let Some(problem) = crate::file_writer::reachable(&files.destination).await
-    {
-        found.problem("files", problem);
-    }
-    crate::terminal::show(&found.render());
-    Ok(if found.problems.is_empty() {
-        Outcome::Done
-    } else {
-        Outcome::Usage
-    })
 }
 
 /// Flex: the companies the API user sees, configured ones it does not, and what the
@@ -129,8 +155,7 @@ async fn check_flex(
         .flex
         .companies()
         .await
-        .context("Flex")
-        .map_err(RunFailure::unreachable)?;
+        .map_err(|error| flex_failure(ends, error))?;
     crate::terminal::show(&format!(
         "Flex: reached; the API user sees {} compan{}\n",
         listed.len(),
@@ -158,8 +183,7 @@ async fn check_flex(
         .flex
         .read_these(known)
         .await
-        .context("Flex")
-        .map_err(RunFailure::unreachable)?;
+        .map_err(|error| flex_failure(ends, error))?;
     for gap in flexsync_core::source_check::missing_sources(
         &read.snapshot,
         &config.groups,
@@ -238,6 +262,15 @@ fn personal_words(snapshot: &flexsync_core::snapshot::Snapshot) -> BTreeSet<Stri
         .collect()
 }
 
+/// A failed Flex read, naming the address and the settings to check, as a sync does.
+fn flex_failure(ends: &Ends, error: flexsync_flex::FlexError) -> RunFailure {
+    RunFailure::unreachable(anyhow::anyhow!(
+        "Flex at {}: {error} (check: {})",
+        flexsync_http::bare(ends.flex.base_url()),
+        error.settings_to_check()
+    ))
+}
+
 /// "1010 Ekdala AB (guid)".
 fn label(company: &SourceCompany) -> String {
     format!(
@@ -250,7 +283,11 @@ fn label(company: &SourceCompany) -> String {
 
 /// Winningtemp: what the SCIM server can hold. Returns whether its groups are flat while a
 /// tree is configured.
-async fn check_scim(config: &Config, ends: &Ends) -> Result<bool, RunFailure> {
+async fn check_scim(
+    config: &Config,
+    ends: &Ends,
+    found: &mut Findings,
+) -> Result<bool, RunFailure> {
     let Some(scim) = &ends.scim else {
         crate::terminal::show("Winningtemp SCIM: not configured (file channel only)\n");
         return Ok(false);
@@ -258,10 +295,24 @@ async fn check_scim(config: &Config, ends: &Ends) -> Result<bool, RunFailure> {
     let info = scim
         .discover()
         .await
-        .context("Winningtemp SCIM")
+        .with_context(|| {
+            format!(
+                "Winningtemp SCIM at {} (check: winningtemp.scim_url, and winningtemp.token_env \
+                 or token_file)",
+                scim.base_url()
+            )
+        })
         .map_err(RunFailure::unreachable)?;
     let caps = config.attribute_map().capabilities(&info);
     let names: Vec<String> = caps.attributes.iter().map(|a| a.name()).collect();
+    for (key, attribute) in mapped_attributes(config) {
+        if !caps.supports(&flexsync_core::current::Attribute::Extra(attribute.clone())) {
+            found.notes.push(format!(
+                "{key}: the SCIM server does not advertise {attribute}: its values will not be \
+                 sent (the report counts them under \"not sent\")"
+            ));
+        }
+    }
     let mut out = format!(
         "Winningtemp SCIM: reached\n  user attributes we can write: {}\n",
         names.join(", ")
@@ -285,6 +336,26 @@ async fn check_scim(config: &Config, ends: &Ends) -> Result<bool, RunFailure> {
     }
     crate::terminal::show(&out);
     Ok(tree && !groups.parent)
+}
+
+/// The SCIM attributes configured values go to, with their keys.
+fn mapped_attributes(config: &Config) -> Vec<(String, String)> {
+    let extra = config
+        .mapping
+        .extra
+        .iter()
+        .enumerate()
+        .map(|(index, extra)| {
+            (
+                format!("mapping.extra[{}]", index + 1),
+                extra.target_attribute.trim().to_string(),
+            )
+        });
+    let values = config.mapping.values.iter().filter_map(|mapping| {
+        let attribute = mapping.attribute.as_ref()?;
+        Some((mapping.key.clone(), attribute.trim().to_string()))
+    });
+    extra.chain(values).collect()
 }
 
 /// On a flat target, group names that would repeat (people could not tell them apart), and

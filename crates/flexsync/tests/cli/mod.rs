@@ -459,6 +459,26 @@ async fn check_names_a_missing_company_and_a_misspelt_dimension_in_one_run() {
     let stdout = output_text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("no problems found"), "{stdout}");
+
+    // A wrong token does not hide the other problems: all are listed, and check exits 4.
+    let missing = rig.config_path.parent().unwrap().join("no-such-outbox");
+    let broken = text.replace(&companies, &companies.replace(']', ", 9999]"))
+        + &format!("[files]\ndir = {:?}\n", missing.display().to_string());
+    std::fs::write(&rig.config_path, broken).unwrap();
+    let token = rig.config_path.parent().unwrap().join("scim-token.txt");
+    write_secret(&token, "not-the-token");
+    let out = flexsync(args(&["check", "--config", &config])).await;
+    let stdout = output_text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    for expected in [
+        "! winningtemp: Winningtemp SCIM at ",
+        "(check: winningtemp.scim_url, and winningtemp.token_env or token_file)",
+        "! flex.companies: company 9999 is not one the API user sees",
+        "! groups.levels[0]: company 100 Exempel AB has no dimension named 'Kontoret'",
+        "! files: ",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
 }
 
 /// A refusal caused by a misspelt dimension names the misspelling before the flag that would

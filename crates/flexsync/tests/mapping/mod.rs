@@ -296,7 +296,8 @@ async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
     let extra = format!(
         "{VALUES}[[mapping.values]]\ndimension = \"Avdelningar\"\ncolumn = \"Avd\"\n\
          [[mapping.values]]\nfield = \"FirstName\"\ntransforms = [{{ concat = [{{ field = \
-         \"LastName\" }}], separator = \".\" }}, \"lower\"]\ncolumn = \"Alias\"\n"
+         \"LastName\" }}], separator = \".\" }}, \"lower\"]\ncolumn = \"Alias\"\n\
+         [[mapping.values]]\nfield = \"City\"\nattribute = \"urn:example:Unknown:city\"\n"
     );
     let rig = Rig::with(
         &example(),
@@ -317,6 +318,13 @@ async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(
+            "mapping.values[11]: the SCIM server does not advertise urn:example:Unknown:city: its \
+             values will not be sent"
+        ),
+        "{stdout}"
+    );
     for line in [
         "  user_name <- field EmailWork, 1 transform(s): 4 of 4; e.g. a********, j********, s********",
         "  gender <- field Gender, 1 transform(s): 4 of 4; e.g. Female, Male",
