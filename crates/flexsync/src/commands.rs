@@ -249,8 +249,8 @@ fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
         let record = store
             .run(flexsync_state::RunId(run))
             .map_err(RunFailure::usage)?;
-        match record {
-            Some(record) if record.kind == RunKind::Sync => {}
+        let outcome = match record {
+            Some(record) if record.kind == RunKind::Sync => record.outcome,
             Some(_) => {
                 return Err(RunFailure::usage(anyhow::anyhow!(
                     "run #{run} is a plan: plans change nothing and record no changes"
@@ -271,12 +271,13 @@ fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
                     records.state_path.display()
                 )));
             }
-        }
+        };
         let changes = store
             .changes_of_run(flexsync_state::RunId(run))
             .map_err(RunFailure::usage)?;
         show(&crate::history_view::run_changes(
             run,
+            outcome,
             &changes,
             &TimeZone::system(),
         ));

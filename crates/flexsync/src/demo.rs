@@ -30,6 +30,15 @@ pub async fn run(
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("flexsync-demo-{}", std::process::id()))
     });
+    // The demo starts from an empty Winningtemp: a state store left by an earlier demo would
+    // remember accounts the new emulator does not have.
+    if dir.join("flexsync.db").exists() {
+        return Err(failure(anyhow::anyhow!(
+            "{} holds an earlier demo (flexsync.db): give an empty or new --dir, or remove that \
+             folder first",
+            dir.display()
+        )));
+    }
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create {}", dir.display()))
         .map_err(failure)?;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use jiff::tz::TimeZone;
 
 use flexsync_core::finding::Finding;
+use flexsync_core::outcome::Outcome;
 use flexsync_state::{RunRecord, StoredChange};
 
 /// What the table of runs says about how far back it reaches.
@@ -163,12 +164,27 @@ fn attributes(change: &flexsync_state::ChangeRow) -> String {
         .collect()
 }
 
-/// The changes of run `run`.
-pub fn run_changes(run: i64, changes: &[StoredChange], tz: &TimeZone) -> String {
+/// The changes of run `run`; a refused run's are what it would have done.
+pub fn run_changes(
+    run: i64,
+    outcome: Option<Outcome>,
+    changes: &[StoredChange],
+    tz: &TimeZone,
+) -> String {
     let mut out = String::new();
+    let refused = outcome == Some(Outcome::Refused);
     match changes.first() {
         None => {
             let _ = writeln!(out, "run #{run}: no changes recorded");
+        }
+        Some(first) if refused => {
+            let _ = writeln!(
+                out,
+                "run #{run}, started {}: refused by a guard, nothing was written; it would have \
+                 made {} changes",
+                local(first.started, tz),
+                changes.len()
+            );
         }
         Some(first) => {
             let _ = writeln!(

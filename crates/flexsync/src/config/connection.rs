@@ -97,11 +97,7 @@ pub(super) fn secret(
     warnings: &mut Vec<String>,
 ) -> Result<SecretString> {
     if inline.is_some() {
-        bail!(
-            "{key}: a secret is never written in the configuration file; pass it with \
-             `{key}_env = \"VARIABLE\"` (an environment variable holding it) or \
-             `{key}_file = \"/path/to/file\"` (a file readable only by the user flexsync runs as)"
-        );
+        bail!("{}", inline_secret(key));
     }
     if env.is_some() == file.is_some() {
         bail!("{key}: give exactly one of `{key}_env` or `{key}_file`");
@@ -131,6 +127,18 @@ pub(super) fn secret(
         ));
     }
     non_empty(key, text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// The refusal of a secret written in the configuration, saying how to pass it instead, in the
+/// section it belongs to (`flex.password` -> `password_env` under `[flex]`).
+pub(super) fn inline_secret(key: &str) -> String {
+    let (section, field) = key.rsplit_once('.').unwrap_or(("", key));
+    format!(
+        "{key}: a secret is never written in the configuration file; under [{section}], give \
+         `{field}_env = \"VARIABLE\"` (an environment variable holding it) or \
+         `{field}_file = \"/path/to/file\"` (a file readable only by the user flexsync runs as) \
+         instead of `{field}`"
+    )
 }
 
 /// A secret that is empty (or only blanks) is a mistake, never a credential.

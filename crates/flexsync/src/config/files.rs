@@ -39,8 +39,11 @@ pub(super) fn file_channel(
             last_delivery_dir.display()
         );
     }
-    let mode = match files.mode.as_deref() {
-        Some(text) => FileMode::parse(text).map_err(|e| anyhow!("files.mode: {e}"))?,
+    let mode = match &files.mode {
+        Some(toml::Value::String(text)) => {
+            FileMode::parse(text).map_err(|e| anyhow!("files.mode: {e}"))?
+        }
+        Some(_) => bail!("files.mode: write the mode in quotes, as octal text: mode = \"0640\""),
         None => FileMode::OWNER_ONLY,
     };
     if mode.bits() & 0o022 != 0 {

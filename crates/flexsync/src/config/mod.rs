@@ -178,6 +178,7 @@ impl Config {
     /// Checks a parsed file section by section, stopping at the first error, which names its
     /// key. Relative paths are taken from `base`.
     pub fn from_raw(raw: RawConfig, base: &Path) -> Result<Config> {
+        refuse_inline_secrets(&raw)?;
         let mut warnings = Vec::new();
         let flex = flex_settings(raw.flex, base, &mut warnings)?;
         let winningtemp = winningtemp_part(raw.winningtemp, base, &mut warnings)?;
@@ -235,6 +236,31 @@ fn base_of(path: &Path) -> Result<PathBuf> {
         base
     })
     .with_context(|| format!("cannot tell where {} is", path.display()))
+}
+
+/// Every secret written in the configuration, refused at once (not one per attempt).
+fn refuse_inline_secrets(raw: &RawConfig) -> Result<()> {
+    let email = raw.notify.email.as_ref();
+    let written = [
+        ("flex.password", raw.flex.password.is_some()),
+        (
+            "winningtemp.token",
+            raw.winningtemp.as_ref().is_some_and(|w| w.token.is_some()),
+        ),
+        (
+            "notify.email.password",
+            email.is_some_and(|e| e.password.is_some()),
+        ),
+    ];
+    let refusals: Vec<String> = written
+        .iter()
+        .filter(|(_, written)| *written)
+        .map(|(key, _)| connection::inline_secret(key))
+        .collect();
+    if refusals.is_empty() {
+        return Ok(());
+    }
+    bail!("{}", refusals.join("\n"))
 }
 
 #[cfg(test)]
@@ -381,7 +407,7 @@ mod tests {
         for (extra, named) in [
             (
                 format!("{email}to = [\"hr@example.se\"]\npassword = \"hunter2\"\nusername = \"u\"\n"),
-                "notify.email.password: never write the password in the configuration",
+                "notify.email.password: a secret is never written in the configuration file",
             ),
             (
                 format!("{email}to = [\"hr@example.se\"]\nsecurity = \"none\"\n"),
@@ -579,12 +605,12 @@ mod tests {
         );
         assert!(
             error.starts_with(
-                "flex.password: a secret is never written in the configuration file; pass it \
-                 with `flex.password_env = \"VARIABLE\"`"
+                "flex.password: a secret is never written in the configuration file; under \
+                 [flex], give `password_env = \"VARIABLE\"`"
             ),
             "{error}"
         );
-        assert!(error.contains("`flex.password_file = "), "{error}");
+        assert!(error.contains("`password_file = "), "{error}");
         let error = format!(
             "{:#}",
             load_text(
@@ -598,6 +624,19 @@ mod tests {
             error.contains("winningtemp.token: a secret is never written"),
             "{error}"
         );
+
+        // All of them at once, not one per attempt.
+        let error = format!(
+            "{:#}",
+            load_text(
+                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
+                 token = \"t\"\n",
+            )
+            .unwrap_err()
+        );
+        assert!(error.starts_with("flex.password: "), "{error}");
+        assert!(error.contains("\nwinningtemp.token: "), "{error}");
     }
 
     #[test]
@@ -619,6 +658,11 @@ mod tests {
         let error = format!("{:#}", files("mode = \"0755\"\n").unwrap_err());
         assert!(
             error.starts_with("files.mode: \"0755\" gives more than"),
+            "{error}"
+        );
+        let error = format!("{:#}", files("mode = 416\n").unwrap_err());
+        assert!(
+            error.starts_with("files.mode: write the mode in quotes"),
             "{error}"
         );
         let warned = |mode: &str| files(mode).unwrap().warnings.join("\n");

@@ -69,8 +69,8 @@ fn email_settings(raw: RawEmail, base: &Path, warnings: &mut Vec<String>) -> Res
     }
     if raw.password.is_some() {
         bail!(
-            "notify.email.password: never write the password in the configuration; use \
-             password_env or password_file"
+            "{}",
+            super::connection::inline_secret("notify.email.password")
         );
     }
     let login = login(&raw, base, warnings)?;

@@ -121,8 +121,9 @@ pub struct RawFiles {
     pub columns: FileColumns,
     /// Cells exactly as the values are: no leading `'` before `=`, `+`, `-`, `@`, tab or CR.
     pub raw_values: Option<bool>,
-    /// The octal mode of delivered files, for a pick-up account that needs more than 0600.
-    pub mode: Option<String>,
+    /// The octal mode of delivered files, for a pick-up account that needs more than 0600; a
+    /// text (`"0640"`), read as a value so that a number gets a message saying to quote it.
+    pub mode: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -55,6 +55,16 @@ async fn demo_runs_to_the_end() {
         })
         .collect();
     assert!(bare.is_empty(), "ids without a name: {bare:?}\n{stdout}");
+
+    // Run again in the same folder: refused before anything starts, naming the folder.
+    let again = flexsync(args(&["demo", "--dir", dir.path().to_str().unwrap()])).await;
+    assert_eq!(again.status.code(), Some(2), "{}", output_text(&again));
+    assert!(
+        text(&again.stderr)
+            .contains("holds an earlier demo (flexsync.db): give an empty or new --dir"),
+        "{}",
+        output_text(&again)
+    );
 }
 
 fn is_guid(text: &str) -> bool {
@@ -559,6 +569,10 @@ async fn history_follows_a_person_across_a_new_name_and_answers_wrong_questions_
         stdout
             .lines()
             .any(|l| l.contains("pause") && l.contains("Ali Hassan") && l.ends_with("[planned]")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("refused by a guard, nothing was written; it would have made"),
         "{stdout}"
     );
 

@@ -146,7 +146,8 @@ async fn an_inline_secret_is_refused_with_how_to_pass_it_and_not_repeated() {
         ran.printed()
     );
     assert!(
-        ran.printed().contains("winningtemp.token_file"),
+        ran.printed()
+            .contains("under [winningtemp], give `token_env = "),
         "{}",
         ran.printed()
     );
