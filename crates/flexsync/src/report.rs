@@ -48,6 +48,8 @@ pub struct RunReport {
     pub source_records: usize,
     pub desired_users: usize,
     pub desired_active: usize,
+    /// Records the scoping rules leave out.
+    pub out_of_scope: usize,
     pub target_users: usize,
     pub planned: BTreeMap<String, usize>,
     pub succeeded: BTreeMap<String, usize>,
@@ -228,9 +230,13 @@ impl RunReport {
     /// The run's size, and the guard that refused it, if one did.
     fn write_header(&self, out: &mut String) -> fmt::Result {
         let verb = if self.dry_run { "plan" } else { "sync" };
+        let scoped = match self.out_of_scope {
+            0 => String::new(),
+            n => format!(", {n} out of scope"),
+        };
         writeln!(
             out,
-            "{verb}: {} Flex records -> {} users ({} active); target holds {} users",
+            "{verb}: {} Flex records -> {} users ({} active{scoped}); target holds {} users",
             self.source_records, self.desired_users, self.desired_active, self.target_users
         )?;
         if let Some(refusal) = &self.refused {

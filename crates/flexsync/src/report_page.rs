@@ -121,6 +121,9 @@ fn header(report: &RunReport) -> Markup {
                 div.card { b { (count(&report.failed)) } "changes failed" }
             }
             div.card { b { (report.findings.len()) } "findings (" (left_out) " people left out)" }
+            @if report.out_of_scope > 0 {
+                div.card { b { (report.out_of_scope) } "out of scope (the scoping rules)" }
+            }
         }
     }
 }

@@ -128,6 +128,7 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
     report.source_records = desired.source_records;
     report.desired_users = desired.users.len();
     report.desired_active = desired.users.values().filter(|u| u.values.active).count();
+    report.out_of_scope = desired.out_of_scope.len();
     report.target_users = current.users.len();
     report.findings = desired.findings.clone();
     report.tree = crate::tree_view::tree_rows(desired);

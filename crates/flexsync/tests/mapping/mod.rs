@@ -217,6 +217,14 @@ async fn someone_leaving_the_scope_is_paused_and_named_with_the_rule() {
     };
     let johan = pause(JOHAN);
     assert_eq!(johan.reason, "out of scope: scope.exclude[1]");
+    assert!(
+        second
+            .report
+            .render()
+            .contains("(1 active, 4 out of scope)"),
+        "{}",
+        second.report.render()
+    );
     assert_eq!(johan.name, "Johan Karlsson");
     assert_eq!(pause(MARIA).reason, "out of scope: scope.exclude[2]");
     assert!(
