@@ -410,7 +410,8 @@ fn a_member_held_for_a_finding_keeps_their_groups_and_a_leaver_leaves_them() {
         .iter()
         .find_map(|(id, g)| g.members.first().map(|m| (id.clone(), m.clone())))
         .unwrap();
-    let removals = |skipped: Skipped| {
+    // The desired state with `member` gone from their group and the users.
+    let without_member = || {
         let mut next = desired.clone();
         next.users.remove(&member);
         next.groups
@@ -418,6 +419,10 @@ fn a_member_held_for_a_finding_keeps_their_groups_and_a_leaver_leaves_them() {
             .unwrap()
             .members
             .retain(|m| m != &member);
+        next
+    };
+    let removals = |skipped: Skipped| {
+        let mut next = without_member();
         next.skipped.insert(member.clone(), skipped);
         plan_groups(&next, &target, &ids, &created, TREE, &settings)
             .steps
@@ -430,13 +435,7 @@ fn a_member_held_for_a_finding_keeps_their_groups_and_a_leaver_leaves_them() {
 
     // The reason says why: a leaver is no longer active, someone out of scope is out of scope.
     let reason = |out_of_scope: bool| {
-        let mut next = desired.clone();
-        next.users.remove(&member);
-        next.groups
-            .get_mut(&group_id)
-            .unwrap()
-            .members
-            .retain(|m| m != &member);
+        let mut next = without_member();
         if out_of_scope {
             next.out_of_scope
                 .insert(member.clone(), crate::desired::ScopedOut::default());

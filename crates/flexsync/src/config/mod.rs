@@ -594,15 +594,15 @@ mod tests {
 
     #[test]
     fn an_inline_secret_is_refused_with_how_to_pass_it() {
-        let error = format!(
-            "{:#}",
-            load_text(
-                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
+        let refusal = |password: &str, token: &str| {
+            let text = format!(
+                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\n{password}\n\
                  instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-                 token_env = \"PATH\"\n",
-            )
-            .unwrap_err()
-        );
+                 {token}\n"
+            );
+            format!("{:#}", load_text(&text).unwrap_err())
+        };
+        let error = refusal("password = \"p\"", "token_env = \"PATH\"");
         assert!(
             error.starts_with(
                 "flex.password: a secret is never written in the configuration file; under \
@@ -611,30 +611,13 @@ mod tests {
             "{error}"
         );
         assert!(error.contains("`password_file = "), "{error}");
-        let error = format!(
-            "{:#}",
-            load_text(
-                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\n\
-                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-                 token = \"t\"\n",
-            )
-            .unwrap_err()
-        );
+        let error = refusal("password_env = \"PATH\"", "token = \"t\"");
         assert!(
             error.contains("winningtemp.token: a secret is never written"),
             "{error}"
         );
-
         // All of them at once, not one per attempt.
-        let error = format!(
-            "{:#}",
-            load_text(
-                "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword = \"p\"\n\
-                 instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
-                 token = \"t\"\n",
-            )
-            .unwrap_err()
-        );
+        let error = refusal("password = \"p\"", "token = \"t\"");
         assert!(error.starts_with("flex.password: "), "{error}");
         assert!(error.contains("\nwinningtemp.token: "), "{error}");
     }
