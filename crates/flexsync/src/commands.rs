@@ -109,8 +109,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 run::today(&config),
             )
             .await?;
-            let store =
-                flexsync_state::StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+            let store = config.open_state().map_err(RunFailure::usage)?;
             let past = |external_id: &str| match store.changes_of(external_id) {
                 Ok(changes) => changes,
                 Err(error) => {
@@ -244,7 +243,7 @@ async fn check(path: &Path) -> Result<Outcome, RunFailure> {
 fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
     // Only the state store and the reports are read: no secret needs to be in the environment.
     let records = Config::records_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    let store = records.open().map_err(RunFailure::usage)?;
     if let Some(run) = query.run {
         let record = store
             .run(flexsync_state::RunId(run))
@@ -324,7 +323,7 @@ fn report_findings(dir: &Path, run: i64) -> Option<Vec<flexsync_core::finding::F
 /// `flexsync approve RUN`: records the approval of run RUN's refused plan (who and when).
 fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFailure> {
     let records = Config::records_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    let store = records.open().map_err(RunFailure::usage)?;
     let usage = |text: String| RunFailure::usage(anyhow::anyhow!(text));
     let Some(refused) = store
         .refusal(flexsync_state::RunId(run))
@@ -407,7 +406,7 @@ fn records_and_store(
     path: &Path,
 ) -> Result<(crate::config::Records, flexsync_state::StateStore), RunFailure> {
     let records = Config::records_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    let store = records.open().map_err(RunFailure::usage)?;
     Ok((records, store))
 }
 

@@ -14,7 +14,7 @@ use crate::db::{DbError, Rows, Value, dollar_placeholders};
 
 /// Where a PostgreSQL store lives: the server, the password (from env or file, never in the
 /// URL we print) and the schema that holds this store's tables (one per tenant).
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PgTarget {
     pub url: String,
     pub password: Option<String>,
@@ -54,6 +54,25 @@ fn url_without_password(url: &str) -> Option<String> {
         None => authority.to_string(),
     };
     Some(format!("{scheme}://{authority}/{path}"))
+}
+
+/// Whether `url` is a PostgreSQL connection URL this client reads; the error says why not.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(format!(
+            "{} does not start with postgres:// (postgres://user@host:port/database)",
+            url_without_password(url).unwrap_or_else(|| "the value".to_string())
+        ));
+    }
+    url.parse::<Config>()
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}
+
+/// Whether `url` carries a password (`postgres://user:password@...`).
+pub fn url_has_password(url: &str) -> bool {
+    url.parse::<Config>()
+        .is_ok_and(|config| config.get_password().is_some())
 }
 
 /// One connection; dropping it closes the socket and ends its thread.

@@ -79,7 +79,7 @@ struct Inner {
 }
 
 /// Where a store lives.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     /// A SQLite file.
     File(PathBuf),

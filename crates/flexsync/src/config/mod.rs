@@ -85,7 +85,10 @@ pub struct Config {
     pub files: Option<FileChannel>,
     pub user_extension: String,
     pub group_parent_attribute: String,
+    /// The SQLite file, or for a PostgreSQL store its URL (no password) and schema, for people.
     pub state_path: PathBuf,
+    /// Where the state store lives, to open it ([`Config::open_state`]).
+    pub state: flexsync_state::Location,
     pub report_dir: PathBuf,
     /// Reports and journal rows older than this many days are pruned after each sync.
     pub report_keep_days: u32,
@@ -138,6 +141,11 @@ impl Config {
         paths
     }
 
+    /// Opens the state store (the SQLite file, or the schema on the PostgreSQL server).
+    pub fn open_state(&self) -> Result<flexsync_state::StateStore, flexsync_state::StateError> {
+        flexsync_state::StateStore::open_at(&self.state)
+    }
+
     /// Reads and checks a configuration file. Relative paths inside it are taken from the
     /// file's folder.
     pub fn load(path: &Path) -> Result<Config> {
@@ -151,7 +159,7 @@ impl Config {
     /// needs no secret in the environment and no network.
     pub fn records_of(path: &Path) -> Result<Records> {
         let raw = Config::read_raw(path)?;
-        Records::of(&raw.state, &raw.report, &base_of(path)?)
+        Records::of(&raw.state, &raw.report, &base_of(path)?, &mut Vec::new())
     }
 
     /// Reads and parses a configuration file, without checking it.
@@ -187,9 +195,13 @@ impl Config {
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
         let daemon = read_daemon(&raw.daemon, base, &mut warnings)?;
         let notify = notify_settings(raw.notify, base, &mut warnings)?;
-        let records = Records::of(&raw.state, &raw.report, base)?;
+        let records = Records::of(&raw.state, &raw.report, base, &mut warnings)?;
         let state_path = records.state_path.clone();
-        let files = file_channel(raw.files, base, &state_path)?;
+        let home = match &records.state {
+            flexsync_state::Location::File(path) => path.clone(),
+            flexsync_state::Location::Postgres(_) => base.join("flexsync.db"),
+        };
+        let files = file_channel(raw.files, base, &home)?;
         if let Some(files) = &files {
             mapping::check_columns(&mapping, &files.columns.users.names())?;
         }
@@ -204,6 +216,7 @@ impl Config {
             user_extension: winningtemp.user_extension,
             group_parent_attribute: winningtemp.group_parent_attribute,
             state_path,
+            state: records.state,
             report_dir: records.report_dir,
             report_keep_days: records.keep_days,
             mapping,

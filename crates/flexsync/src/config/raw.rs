@@ -139,6 +139,14 @@ pub struct RawSftp {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub path: Option<PathBuf>,
+    /// A PostgreSQL server instead of a SQLite file: `postgres://user@host:port/db`.
+    pub url: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The schema that holds this store's tables (default `flexsync`).
+    pub schema: Option<String>,
+    /// PEM certificates of a private CA that signed the server's certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -196,7 +196,7 @@ impl DaemonState {
     /// Takes in a sync that finished outside the daemon (`flexsync sync` by hand, say after an
     /// approval) since the daemon's own last run, so `/healthz` speaks of the latest run.
     pub fn catch_up(&mut self, config: &Config) {
-        let Ok(store) = flexsync_state::StateStore::open(&config.state_path) else {
+        let Ok(store) = config.open_state() else {
             return;
         };
         let newest = store
@@ -216,7 +216,7 @@ impl DaemonState {
     /// needs), the last that ended done, and the last that applied its plan. A store that
     /// cannot be read leaves the state empty, with a warning.
     pub fn restore(&mut self, config: &Config) {
-        let store = match flexsync_state::StateStore::open(&config.state_path) {
+        let store = match config.open_state() {
             Ok(store) => store,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the last runs from the state store");
@@ -377,7 +377,9 @@ async fn status_page(State(app): State<App>, headers: HeaderMap) -> Response {
         state.catch_up(&app.config);
         state.healthz()
     };
-    let runs = flexsync_state::StateStore::open(&app.site.state_path)
+    let runs = app
+        .config
+        .open_state()
         .and_then(|store| store.runs(site::RUNS_LISTED))
         .unwrap_or_else(|error| {
             tracing::warn!(%error, "the status page cannot read the last runs");
@@ -557,7 +559,7 @@ pub async fn serve(
 /// Whether a scheduled slot passed since the last sync started (the daemon was down at the
 /// time): then it runs at once, as a persistent timer would.
 fn missed_a_slot(config: &Config) -> bool {
-    let Ok(store) = flexsync_state::StateStore::open(&config.state_path) else {
+    let Ok(store) = config.open_state() else {
         return false;
     };
     let last = store
@@ -689,7 +691,7 @@ mod tests {
             !missed_a_slot(&config),
             "no sync yet: wait for the first slot"
         );
-        let store = flexsync_state::StateStore::open(&config.state_path).unwrap();
+        let store = config.open_state().unwrap();
         let two_days_ago = Timestamp::now() - jiff::SignedDuration::from_hours(48);
         store.begin_run(two_days_ago, RunKind::Sync).unwrap();
         assert!(

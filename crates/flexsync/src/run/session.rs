@@ -37,7 +37,7 @@ impl Session {
     pub(super) fn open(config: &Config, mode: Mode) -> Result<Session, RunFailure> {
         let clock = Instant::now();
         let started = jiff::Timestamp::now();
-        let store = StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+        let store = config.open_state().map_err(RunFailure::usage)?;
         let (lock, interrupted, run_id) = match mode {
             Mode::Sync => {
                 let lock = take_lock(&store, started).map_err(RunFailure::usage)?;
