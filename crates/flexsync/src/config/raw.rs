@@ -248,6 +248,9 @@ pub struct RawDaemon {
     /// A connection that has not sent a whole request within this many seconds is closed
     /// (default 10).
     pub header_timeout_seconds: Option<u64>,
+    /// `flexsync daemon --tenants`: how many tenants may sync at once (default 4); read from
+    /// the tenants folder's `_daemon.toml`.
+    pub parallel_tenants: Option<usize>,
 }
 
 /// `[notify.email]` and `[notify.webhook]`: who hears how each sync went.

@@ -5,6 +5,7 @@
 
 mod health;
 mod site;
+pub mod tenants;
 
 pub use health::{Attention, attention};
 pub use site::{Site, report_type};
@@ -305,14 +306,14 @@ fn restored_run(
         held: None,
         report: report.is_file().then_some(report),
         error: summary["error"].as_str().map(str::to_string),
-        attention: health::attention_of_stored(store, run, config.path.as_deref()),
+        attention: health::attention_of_stored(store, run, config.command_flags().as_deref()),
         deliveries: Vec::new(),
     }
 }
 
-type Shared = Arc<Mutex<DaemonState>>;
+pub(crate) type Shared = Arc<Mutex<DaemonState>>;
 
-fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -354,7 +355,7 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
 }
 
 /// 200 while the daemon serves: a refused or failed run is no reason to restart it.
-async fn livez() -> axum::Json<Value> {
+pub(crate) async fn livez() -> axum::Json<Value> {
     axum::Json(json!({"status": "live"}))
 }
 
@@ -439,7 +440,7 @@ pub async fn run(config_path: &Path) -> Result<Outcome, RunFailure> {
 }
 
 /// Resolves on the first SIGTERM or Ctrl-C. The SIGTERM handler is in place once this returns.
-fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+pub(crate) fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
@@ -503,21 +504,46 @@ pub async fn serve(
         "flexsync daemon: /healthz and /metrics on http://{address}"
     );
 
-    let mut stop_rx = stop_rx;
-    let mut due = if config.schedule.run_at_start || missed_a_slot(&config) {
+    schedule_loop(Arc::new(config), state, stop_rx, None).await;
+
+    if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
+        tracing::warn!(
+            "the HTTP server did not close within {}s",
+            HTTP_STOP.as_secs()
+        );
+    }
+    tracing::info!("flexsync daemon stopped");
+    Ok(Outcome::Done)
+}
+
+/// Runs `config`'s syncs on its schedule until `stop_rx` turns true, keeping each in `state`:
+/// never two at once; a failed run is logged and the next slot comes as usual. With a `gate`
+/// (several tenants), a run first waits for one of its permits. On stop a run in progress may
+/// finish within `daemon.stop_timeout`.
+pub(crate) async fn schedule_loop(
+    config: Arc<Config>,
+    state: Shared,
+    mut stop_rx: watch::Receiver<bool>,
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+) {
+    let (config, state, gate) = (config.as_ref(), &state, gate.as_ref());
+    let mut due = if config.schedule.run_at_start || missed_a_slot(config) {
         None
     } else {
-        Some(next_run(&now(&config), &config.schedule))
+        Some(next_run(&now(config), &config.schedule))
     };
-    lock(&state).set_next_run(due.clone());
+    lock(state).set_next_run(due.clone());
     loop {
         if let Some(due) = &due
             && !sleep_until(due.timestamp(), &mut stop_rx).await
         {
             break;
         }
-        lock(&state).set_next_run(None);
-        let run = scheduled_sync(&config);
+        let Some(_permit) = take_turn(gate, &mut stop_rx).await else {
+            break;
+        };
+        lock(state).set_next_run(None);
+        let run = scheduled_sync(config);
         tokio::pin!(run);
         let finished = tokio::select! {
             finished = &mut run => finished,
@@ -527,7 +553,7 @@ pub async fn serve(
                     config.daemon.stop_timeout.as_secs()
                 );
                 match tokio::time::timeout(config.daemon.stop_timeout, &mut run).await {
-                    Ok(finished) => lock(&state).record(finished, None),
+                    Ok(finished) => lock(state).record(finished, None),
                     Err(_) => tracing::warn!(
                         "the sync in progress did not finish within {}s; stopping without it (the next run settles it)",
                         config.daemon.stop_timeout.as_secs()
@@ -539,21 +565,26 @@ pub async fn serve(
         // Never before the slot just served, even if the wall clock stepped back meanwhile.
         let after = match &due {
             Some(slot) if slot.timestamp() > Timestamp::now() => slot.clone(),
-            _ => now(&config),
+            _ => now(config),
         };
         let next = next_run(&after, &config.schedule);
-        lock(&state).record(finished, Some(next.clone()));
+        lock(state).record(finished, Some(next.clone()));
         due = Some(next);
     }
+}
 
-    if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
-        tracing::warn!(
-            "the HTTP server did not close within {}s",
-            HTTP_STOP.as_secs()
-        );
+/// A permit of `gate` (none needed without one); `None` when stopped while waiting.
+async fn take_turn(
+    gate: Option<&Arc<tokio::sync::Semaphore>>,
+    stop_rx: &mut watch::Receiver<bool>,
+) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+    let Some(gate) = gate else {
+        return Some(None);
+    };
+    tokio::select! {
+        permit = gate.clone().acquire_owned() => permit.ok().map(Some),
+        () = stopped(stop_rx) => None,
     }
-    tracing::info!("flexsync daemon stopped");
-    Ok(Outcome::Done)
 }
 
 /// Whether a scheduled slot passed since the last sync started (the daemon was down at the
@@ -646,7 +677,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
 }
 
 /// Resolves once stop is asked for; never when it cannot be asked for any more.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
     }
