@@ -18,6 +18,7 @@
 //! - [`approvals`]: refused plans and `flexsync approve`: each approval lets its plan through
 //!   once.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
+//! - [`lease`]: tenants' leases and scheduled slots, for daemons sharing tenants (PostgreSQL).
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
 //! - [`person`]: one person's rows, to export or forget (data-protection requests).
 //! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
@@ -32,6 +33,7 @@ pub mod changes;
 pub mod db;
 pub mod error;
 pub mod groups;
+pub mod lease;
 pub mod links;
 pub mod lock;
 pub mod person;
@@ -46,6 +48,7 @@ pub(crate) mod testing;
 pub use approvals::{RefusalRow, StoredRefusal};
 pub use changes::{ChangeRow, StoredChange};
 pub use error::StateError;
+pub use lease::{Claim, Lease, LeaseBoard, SlotRow};
 pub use links::FailureRecord;
 pub use lock::LockGuard;
 pub use pg::PgTarget;

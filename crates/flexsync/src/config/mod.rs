@@ -64,6 +64,8 @@ pub struct DaemonSettings {
     pub header_timeout: Duration,
     /// With `--tenants`: how many tenants may sync at once.
     pub parallel_tenants: usize,
+    /// With `--tenants` and leases: how long a lease lasts unless renewed.
+    pub lease: Duration,
 }
 
 pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
@@ -139,6 +141,9 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// The tenant this configuration is, under `--tenants`.
     pub tenant: Option<Source>,
+    /// Under a lease (`--tenants` sharing tenants): a run lock older than this was left by a
+    /// daemon whose lease expired, and is taken over.
+    pub run_lock_stale_after: Option<Duration>,
     /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
     pub warnings: Vec<String>,
 }
@@ -292,6 +297,7 @@ impl Config {
             notify,
             path: None,
             tenant: None,
+            run_lock_stale_after: None,
             warnings,
         })
     }

@@ -251,6 +251,9 @@ pub struct RawDaemon {
     /// `flexsync daemon --tenants`: how many tenants may sync at once (default 4); read from
     /// the tenants folder's `_daemon.toml`.
     pub parallel_tenants: Option<usize>,
+    /// `--tenants` with a PostgreSQL `[state]` in `_daemon.toml`: how long a tenant's lease lasts
+    /// unless renewed (default 30 s); a killed daemon's tenants are taken over after it.
+    pub lease_seconds: Option<u64>,
 }
 
 /// `[notify.email]` and `[notify.webhook]`: who hears how each sync went.

@@ -153,28 +153,60 @@ pub fn load_all(dir: &Path) -> Result<Vec<Tenant>> {
     Ok(tenants)
 }
 
-/// The process-wide `[daemon]` settings: `DIR/_daemon.toml`'s `[daemon]` section, or the
-/// defaults when there is no such file.
-pub fn daemon_settings(dir: &Path) -> Result<(DaemonSettings, Vec<String>)> {
+/// What the daemon of a tenants folder runs by: `DIR/_daemon.toml`.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// Its `[daemon]` section (the defaults without the file).
+    pub settings: DaemonSettings,
+    /// Its `[state]` section, a PostgreSQL server: several daemons share the tenants through
+    /// leases there. None: this daemon runs every tenant itself.
+    pub leases: Option<flexsync_state::PgTarget>,
+    pub warnings: Vec<String>,
+}
+
+/// The schema of the leases unless `_daemon.toml`'s `[state] schema` names another.
+pub const LEASE_SCHEMA: &str = "flexsync_leases";
+
+/// Reads `DIR/_daemon.toml`.
+pub fn fleet(dir: &Path) -> Result<Fleet> {
+    #[derive(Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct DaemonFile {
+        #[serde(default)]
+        daemon: super::raw::RawDaemon,
+        state: Option<super::raw::RawState>,
+    }
     let path = dir.join(DAEMON_FILE);
     let mut warnings = Vec::new();
-    let raw: super::raw::RawDaemon = if path.is_file() {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct DaemonFile {
-            #[serde(default)]
-            daemon: super::raw::RawDaemon,
-        }
+    let file: DaemonFile = if path.is_file() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str::<DaemonFile>(&text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?
-            .daemon
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?
     } else {
-        super::raw::RawDaemon::default()
+        DaemonFile::default()
     };
-    let settings = super::daemon::read_daemon(&raw, dir, &mut warnings)?;
-    Ok((settings, warnings))
+    let settings = super::daemon::read_daemon(&file.daemon, dir, &mut warnings)?;
+    let leases = match file.state {
+        None => None,
+        Some(mut raw) => {
+            if raw.url.is_none() {
+                bail!(
+                    "{}: [state] is where daemons share the tenants: give a PostgreSQL url",
+                    path.display()
+                );
+            }
+            raw.schema.get_or_insert_with(|| LEASE_SCHEMA.to_string());
+            match super::paths::state_location(&raw, dir, &mut warnings)? {
+                flexsync_state::Location::Postgres(target) => Some(target),
+                flexsync_state::Location::File(_) => None,
+            }
+        }
+    };
+    Ok(Fleet {
+        settings,
+        leases,
+        warnings,
+    })
 }
 
 #[cfg(test)]

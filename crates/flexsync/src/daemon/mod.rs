@@ -4,6 +4,7 @@
 //! remembers.
 
 mod health;
+mod leased;
 mod site;
 pub mod tenants;
 
@@ -615,12 +616,12 @@ fn missed_a_slot(config: &Config) -> bool {
     missed
 }
 
-fn now(config: &Config) -> Zoned {
+pub(crate) fn now(config: &Config) -> Zoned {
     Timestamp::now().to_zoned(config.time_zone.clone())
 }
 
 /// One sync, the same way `flexsync sync` does it, kept as a finished run whatever its end.
-async fn scheduled_sync(config: &Config) -> FinishedRun {
+pub(crate) async fn scheduled_sync(config: &Config) -> FinishedRun {
     let clock = std::time::Instant::now();
     tracing::info!("scheduled sync starting");
     let synced = sync_and_report(config, Allowance::default()).await;
@@ -685,7 +686,7 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Sleeps until the wall clock reaches `due`, looking at it at least every `CLOCK_CHECK`.
 /// False when stop was asked for first.
-async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
     loop {
         let left = Timestamp::now().duration_until(due);
         if left.is_zero() || left.is_negative() {

@@ -2,7 +2,9 @@
 //! state, reports and notifications, at most `[daemon] parallel_tenants` syncing at once, so one
 //! tenant's failure or slowness holds up no other beyond that. One HTTP server answers for all:
 //! `/healthz` (503 when any tenant needs attention, each tenant's document inside), `/livez`,
-//! `/metrics` (every sample labelled `tenant`) and `/tenants/{name}/healthz`.
+//! `/metrics` (every sample labelled `tenant`) and `/tenants/{name}/healthz`. With a PostgreSQL
+//! `[state]` in `_daemon.toml`, several daemons share the tenants: each runs a tenant only while
+//! it holds the tenant's lease there (see `leased.rs`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -38,9 +40,9 @@ type Board = Arc<BTreeMap<String, Running>>;
 
 /// Loads the tenants and the `[daemon]` settings, binds, and runs until SIGTERM or Ctrl-C.
 pub async fn run(dir: &Path) -> Result<Outcome, RunFailure> {
-    let (settings, warnings) = tenants::daemon_settings(dir).map_err(RunFailure::usage)?;
+    let fleet = tenants::fleet(dir).map_err(RunFailure::usage)?;
     let tenants = tenants::load_all(dir).map_err(RunFailure::usage)?;
-    for warning in &warnings {
+    for warning in &fleet.warnings {
         tracing::warn!("{warning}");
     }
     for tenant in &tenants {
@@ -50,18 +52,25 @@ pub async fn run(dir: &Path) -> Result<Outcome, RunFailure> {
         }
     }
     let stop = stop_signal().map_err(RunFailure::usage)?;
-    let listen = settings.listen;
+    let board = match &fleet.leases {
+        Some(target) => Some(Arc::new(
+            flexsync_state::LeaseBoard::open(target).map_err(RunFailure::usage)?,
+        )),
+        None => None,
+    };
+    let listen = fleet.settings.listen;
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("daemon.listen: cannot listen on {listen}"))
         .map_err(RunFailure::usage)?;
-    serve(settings, tenants, listener, stop).await
+    serve(fleet.settings, tenants, board, listener, stop).await
 }
 
 /// The tenants on a bound listener until `stop` resolves.
 pub async fn serve(
     settings: DaemonSettings,
     tenants: Vec<Tenant>,
+    leases: Option<Arc<flexsync_state::LeaseBoard>>,
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Outcome, RunFailure> {
@@ -73,7 +82,17 @@ pub async fn serve(
     let gate = Arc::new(Semaphore::new(settings.parallel_tenants));
     let mut board = BTreeMap::new();
     let mut loops = Vec::new();
-    for tenant in tenants {
+    let me = super::leased::holder_name();
+    for mut tenant in tenants {
+        let leased = leases.as_ref().map(|board| super::leased::Leased {
+            tenant: tenant.name.clone(),
+            me: me.clone(),
+            board: board.clone(),
+            ttl: settings.lease,
+        });
+        if leased.is_some() {
+            tenant.config.run_lock_stale_after = Some(settings.lease);
+        }
         let state: Shared = Arc::default();
         lock(&state).restore(&tenant.config);
         let running = Running {
@@ -82,7 +101,8 @@ pub async fn serve(
         };
         let (config, stop_rx, gate) = (running.config.clone(), stop_rx.clone(), gate.clone());
         loops.push(
-            tenant_thread(&tenant.name, config, state, stop_rx, gate).map_err(RunFailure::usage)?,
+            tenant_thread(&tenant.name, config, state, stop_rx, gate, leased)
+                .map_err(RunFailure::usage)?,
         );
         board.insert(tenant.name, running);
     }
@@ -137,6 +157,7 @@ fn tenant_thread(
     state: Shared,
     stop_rx: watch::Receiver<bool>,
     gate: Arc<Semaphore>,
+    leased: Option<super::leased::Leased>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let span = tracing::info_span!("tenant", tenant = %name);
     std::thread::Builder::new()
@@ -153,7 +174,13 @@ fn tenant_thread(
                     return;
                 }
             };
-            runtime.block_on(schedule_loop(config, state, stop_rx, Some(gate)).instrument(span));
+            match leased {
+                Some(leased) => {
+                    runtime.block_on(leased.run(config, state, stop_rx, gate).instrument(span))
+                }
+                None => runtime
+                    .block_on(schedule_loop(config, state, stop_rx, Some(gate)).instrument(span)),
+            }
         })
         .with_context(|| format!("cannot start the thread of tenant {name}"))
 }

@@ -40,7 +40,8 @@ impl Session {
         let store = config.open_state().map_err(RunFailure::usage)?;
         let (lock, interrupted, run_id) = match mode {
             Mode::Sync => {
-                let lock = take_lock(&store, started).map_err(RunFailure::usage)?;
+                let lock = take_lock(&store, started, config.run_lock_stale_after)
+                    .map_err(RunFailure::usage)?;
                 let interrupted = settle_interrupted(&store, started);
                 let run_id = store
                     .begin_run(started, mode.kind())

@@ -14,18 +14,31 @@ use flexsync_emulators::scim::{self, Profile, RunningScim};
 
 use crate::support::*;
 
+mod kill;
+
 const STEP: Duration = Duration::from_millis(100);
 
 /// Writes the tenant `name` into `dir` (`NAME.toml`): its own state (the tenants' default when
 /// on SQLite, a schema of its own on PostgreSQL), syncing at start.
 pub fn write_tenant(dir: &Path, name: &str, flex_url: &str, scim_url: &str) {
+    write_tenant_with(
+        dir,
+        name,
+        flex_url,
+        scim_url,
+        "[schedule]\nrun_at_start = true\ntimes = [\"01:00\"]\n",
+    );
+}
+
+/// [`write_tenant`] with `extra` sections (its schedule among them).
+pub fn write_tenant_with(dir: &Path, name: &str, flex_url: &str, scim_url: &str, extra: &str) {
     let written = write_config(
         dir,
         flex_url,
         &Login::of(&example()),
         scim_url,
         TOKEN,
-        "[schedule]\nrun_at_start = true\ntimes = [\"01:00\"]\n",
+        extra,
     );
     let text = std::fs::read_to_string(&written)
         .unwrap()
