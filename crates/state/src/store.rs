@@ -441,6 +441,49 @@ mod tests {
     }
 
     #[test]
+    fn tls_is_used_when_required_and_the_servers_certificate_is_checked() {
+        let Some(db) = crate::testing::TestDb::postgres("tls_is_used_when_required") else {
+            return;
+        };
+        let crate::testing::TestDb::Postgres(target) = &db else {
+            panic!("a PostgreSQL fixture")
+        };
+        let Ok(ca) = std::env::var("FLEXSYNC_TEST_POSTGRES_CA") else {
+            assert!(
+                std::env::var("FLEXSYNC_REQUIRE_INTEROP").as_deref() != Ok("1"),
+                "FLEXSYNC_TEST_POSTGRES_CA is not set and FLEXSYNC_REQUIRE_INTEROP=1"
+            );
+            eprintln!("SKIPPED: FLEXSYNC_TEST_POSTGRES_CA is not set");
+            return;
+        };
+        let required = crate::PgTarget {
+            url: format!("{}?sslmode=require", target.url),
+            ca_pem: Some(std::fs::read(ca).unwrap()),
+            ..target.clone()
+        };
+        let store = StateStore::open_postgres(&required).unwrap();
+        let ssl: Vec<(bool,)> = store
+            .rows(
+                "read the connection's TLS",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                vec![],
+            )
+            .unwrap();
+        assert_eq!(ssl, [(true,)]);
+        // Without the CA that signed the server's certificate, the connection is refused.
+        let untrusted = crate::PgTarget {
+            ca_pem: None,
+            ..required
+        };
+        let error = StateStore::open_postgres(&untrusted)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("connect failed"), "{error}");
+        assert!(error.to_lowercase().contains("certificate"), "{error}");
+        assert!(!error.contains("flexsync-test"), "no password: {error}");
+    }
+
+    #[test]
     fn a_path_that_cannot_be_a_directory_is_named_in_the_error() {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("file");

@@ -1,6 +1,7 @@
 //! Test fixtures: each store test runs on both backends. `FLEXSYNC_TEST_POSTGRES_URL` names a
-//! server to test on (`.ci/test` starts one); without it the PostgreSQL half is skipped, or
-//! fails when `FLEXSYNC_REQUIRE_INTEROP=1`.
+//! server to test on (`.ci/test` starts one, offering TLS with a certificate signed by the CA in
+//! `FLEXSYNC_TEST_POSTGRES_CA`); without it the PostgreSQL half is skipped, or fails when
+//! `FLEXSYNC_REQUIRE_INTEROP=1`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,7 +49,7 @@ impl TestDb {
             url,
             password: None,
             schema,
-            ca_pem: None,
+            ca_pem: test_ca(),
         }))
     }
 
@@ -76,6 +77,12 @@ impl Drop for TestDb {
             }
         }
     }
+}
+
+/// The test server's CA, when it offers TLS.
+pub fn test_ca() -> Option<Vec<u8>> {
+    let path = std::env::var("FLEXSYNC_TEST_POSTGRES_CA").ok()?;
+    Some(std::fs::read(path).unwrap())
 }
 
 /// Each `fn name(db) { body }` becomes a module `name` with the test `sqlite` and the test

@@ -99,9 +99,13 @@ pub fn state_section(dir: &Path) -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
+    let ca = match std::env::var("FLEXSYNC_TEST_POSTGRES_CA") {
+        Ok(path) => format!("ca_file = {path:?}\n"),
+        Err(_) => String::new(),
+    };
     format!(
         "[state]\nurl = \"{scheme}://{user}@{server}\"\npassword_file = \"pg-password.txt\"\n\
-         schema = \"{schema}\"\n"
+         schema = \"{schema}\"\n{ca}"
     )
 }
 

@@ -66,7 +66,9 @@ fn lease_target(schema: &str) -> PgTarget {
         url: std::env::var("FLEXSYNC_TEST_POSTGRES_URL").unwrap(),
         password: None,
         schema: schema.to_string(),
-        ca_pem: None,
+        ca_pem: std::env::var("FLEXSYNC_TEST_POSTGRES_CA")
+            .ok()
+            .map(|path| std::fs::read(path).unwrap()),
     }
 }
 
@@ -76,10 +78,14 @@ fn lease_section(dir: &Path, schema: &str, port: u16) -> String {
     let (login, server) = rest.rsplit_once('@').unwrap();
     let (user, password) = login.split_once(':').unwrap();
     write_secret(&dir.join("lease-password.txt"), password);
+    let ca = match std::env::var("FLEXSYNC_TEST_POSTGRES_CA") {
+        Ok(path) => format!("ca_file = {path:?}\n"),
+        Err(_) => String::new(),
+    };
     format!(
         "[daemon]\nlisten = \"127.0.0.1:{port}\"\nparallel_tenants = 4\n\
          lease_seconds = {LEASE_SECONDS}\n\n[state]\nurl = \"{scheme}://{user}@{server}\"\n\
-         password_file = \"lease-password.txt\"\nschema = \"{schema}\"\n"
+         password_file = \"lease-password.txt\"\nschema = \"{schema}\"\n{ca}"
     )
 }
 
