@@ -213,6 +213,83 @@ pub fn fleet(dir: &Path) -> Result<Fleet> {
 mod tests {
     use super::*;
 
+    /// A tenant's file with its secrets beside it; `state` is its `[state]` section.
+    fn tenant(dir: &Path, name: &str, state: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        for secret in ["pw", "token"] {
+            let path = dir.join(secret);
+            std::fs::write(&path, "s3cret").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let text = format!(
+            "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_file = \"pw\"\n\
+             instance = \"1\"\ncompanies = [1]\n\n[winningtemp]\nscim_url = \"https://y\"\n\
+             token_file = \"token\"\n\n{state}"
+        );
+        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    }
+
+    #[test]
+    fn each_tenant_gets_its_own_store_and_two_that_would_share_one_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        tenant(dir.path(), "acme", "");
+        tenant(
+            dir.path(),
+            "globex",
+            "[state]\nurl = \"postgres://u@db/hr\"\n",
+        );
+        std::fs::write(
+            dir.path().join("_daemon.toml"),
+            "[daemon]\nparallel_tenants = 2\n",
+        )
+        .unwrap();
+        let tenants = load_all(dir.path()).unwrap();
+        let names: Vec<&str> = tenants.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["acme", "globex"], "_daemon.toml is no tenant");
+        assert_eq!(
+            tenants[0].config.state_path,
+            dir.path().join("acme").join("flexsync.db")
+        );
+        assert_eq!(
+            tenants[1].config.state_path,
+            Path::new("postgres://u@db/hr#globex")
+        );
+        assert_eq!(
+            tenants[1].config.report_dir,
+            dir.path().join("reports/globex")
+        );
+        let flags = tenants[0].config.command_flags().unwrap();
+        assert!(flags.ends_with("--tenant acme"), "{flags}");
+        assert_eq!(fleet(dir.path()).unwrap().settings.parallel_tenants, 2);
+
+        tenant(
+            dir.path(),
+            "initech",
+            "[state]\npath = \"acme/flexsync.db\"\n",
+        );
+        let error = format!("{:#}", load_all(dir.path()).unwrap_err());
+        assert!(error.contains("acme and initech share"), "{error}");
+    }
+
+    #[test]
+    fn the_leases_need_a_postgres_url() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("_daemon.toml"),
+            "[state]\npath = \"x.db\"\n",
+        )
+        .unwrap();
+        let error = fleet(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("give a PostgreSQL url"), "{error}");
+        std::fs::write(
+            dir.path().join("_daemon.toml"),
+            "[state]\nurl = \"postgres://u@db/hr\"\n[daemon]\nlease_seconds = 1\n",
+        )
+        .unwrap();
+        let error = fleet(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("daemon.lease_seconds"), "{error}");
+    }
+
     #[test]
     fn tenant_names_make_folders_and_schemas() {
         assert!(check_name("acme-ab").is_ok());

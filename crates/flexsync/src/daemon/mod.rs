@@ -1,7 +1,8 @@
 //! `flexsync daemon`: syncs on the schedule, one at a time, until SIGTERM or Ctrl-C, and answers
 //! `GET /healthz` (503 while the last run needs attention), `GET /livez`, `GET /metrics`, the
 //! status page and the reports from one `DaemonState`, which starts from what the state store
-//! remembers.
+//! remembers. `tenants` runs a folder of tenants, each in its own `DaemonState`; `leased` runs
+//! one of them under a lease shared with other daemons.
 
 mod health;
 mod leased;
