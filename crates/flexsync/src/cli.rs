@@ -32,6 +32,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which configuration a command reads: a file, or one tenant of a tenants folder.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// The configuration file.
+    #[arg(long, required_unless_present = "tenant", conflicts_with = "tenant")]
+    pub config: Option<PathBuf>,
+    /// A tenant of the --tenants folder (its file NAME.toml, its own state and reports).
+    #[arg(long, value_name = "NAME", requires = "tenants")]
+    pub tenant: Option<String>,
+    /// The tenants folder, as `flexsync daemon --tenants` reads it.
+    #[arg(long, value_name = "DIR", env = "FLEXSYNC_TENANTS")]
+    pub tenants: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Everything local: generated Flex data, both emulators, a full sync, changes, a second sync.
@@ -49,8 +63,8 @@ pub enum Command {
     },
     /// Show what a sync would do; nothing is written.
     Plan {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Print the plan and report as JSON.
         #[arg(long)]
         json: bool,
@@ -61,8 +75,8 @@ pub enum Command {
     },
     /// Carry out the plan.
     Sync {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Let up to N pauses through for this run, whatever the guard thresholds say.
         #[arg(long = "allow-pauses", alias = "allow-deactivations", value_name = "N")]
         allow_pauses: Option<usize>,
@@ -83,28 +97,32 @@ pub enum Command {
     /// Read both ends without writing and list every problem a sync would meet, each with the
     /// configuration key to fix (exit 2 when there is one), and what the target supports.
     Check {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// One person's way through map and plan: their Flex record's findings, the values and group
     /// they map to, the account they match in Winningtemp, and what a sync would do to it.
     Explain {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// A name (case and accents aside), a work email or a Flex employee id.
         who: String,
     },
     /// Run `sync` on the configured schedule until stopped (SIGTERM or Ctrl-C), serving
-    /// /healthz and /metrics.
+    /// /healthz and /metrics; with --tenants, every tenant of the folder on its own schedule.
     Daemon {
-        #[arg(long)]
-        config: PathBuf,
+        #[arg(long, required_unless_present = "tenants", conflicts_with = "tenants")]
+        config: Option<PathBuf>,
+        /// A folder with one configuration per tenant (NAME.toml) and, optionally, the
+        /// process-wide [daemon] section in _daemon.toml.
+        #[arg(long, value_name = "DIR")]
+        tenants: Option<PathBuf>,
     },
     /// Let the plan a guard refused in run RUN through once: the next sync (or scheduled run)
     /// carries it out if its plan is still exactly the same, and no other.
     Approve {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// The refused run's number, as the refusal and `history` show it.
         run: i64,
         /// Who approves (recorded with the time); default: the user running the command.
@@ -114,16 +132,16 @@ pub enum Command {
     /// All that flexsync holds about one person, as JSON: the state store's rows and the
     /// reports that name them (for a data-protection request). Reads only the state store.
     Export {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// A Flex employee id, or a name or work email the recorded changes carry.
         who: String,
     },
     /// Removes one person's data: their rows in the state store, and their name, email and id
     /// from the kept reports. Without --yes, only says what it would remove.
     Forget {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// A Flex employee id, or a name or work email the recorded changes carry.
         who: String,
         /// Remove it.
@@ -132,8 +150,8 @@ pub enum Command {
     },
     /// Past runs from the state store.
     History {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Print the changes of run N, person by person.

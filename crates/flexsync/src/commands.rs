@@ -11,8 +11,8 @@ use flexsync_core::guard::Allowance;
 use flexsync_core::outcome::RunKind;
 use flexsync_emulators::knobs::Faults;
 
-use crate::cli::{Cli, Command, EmulateCommand, FaultArgs};
-use crate::config::Config;
+use crate::cli::{Cli, Command, ConfigArgs, EmulateCommand, FaultArgs};
+use crate::config::{Config, Source};
 use crate::run::{self, Ends, Mode, Outcome, RunFailure, sync_and_report};
 use crate::terminal::{printable, show};
 
@@ -78,7 +78,7 @@ fn init_logging(verbose: u8, quiet: &str, format: crate::cli::LogFormat) {
 async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
     match command {
         Command::Plan { config, json, on } => {
-            plan_or_sync(&config, Mode::Plan, Allowance::default(), json, on).await
+            plan_or_sync(&source(config)?, Mode::Plan, Allowance::default(), json, on).await
         }
         Command::Sync {
             config,
@@ -94,12 +94,21 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 group_retirements: allow_group_retirements,
                 retry_held,
             };
-            plan_or_sync(&config, Mode::Sync, allowance, json, None).await
+            plan_or_sync(&source(config)?, Mode::Sync, allowance, json, None).await
         }
-        Command::Check { config } => check(&config).await,
-        Command::Daemon { config } => crate::daemon::run(&config).await,
+        Command::Check { config } => check(&source(config)?).await,
+        Command::Daemon {
+            config: Some(config),
+            tenants: None,
+        } => crate::daemon::run(&config).await,
+        Command::Daemon {
+            tenants: Some(dir), ..
+        } => crate::daemon::tenants::run(&dir).await,
+        Command::Daemon { .. } => Err(RunFailure::usage(anyhow::anyhow!(
+            "daemon: give --config FILE or --tenants DIR"
+        ))),
         Command::Explain { config, who } => {
-            let config = load_warned(&config)?;
+            let config = load_warned(&source(config)?)?;
             let ends = Ends::connect(&config)?;
             let result = run::run(
                 &config,
@@ -109,8 +118,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 run::today(&config),
             )
             .await?;
-            let store =
-                flexsync_state::StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+            let store = config.open_state().map_err(RunFailure::usage)?;
             let past = |external_id: &str| match store.changes_of(external_id) {
                 Ok(changes) => changes,
                 Err(error) => {
@@ -132,15 +140,15 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 Err(problem) => Err(RunFailure::usage(anyhow::anyhow!(problem))),
             }
         }
-        Command::Approve { config, run, by } => approve(&config, run, by),
-        Command::Export { config, who } => export(&config, &who),
-        Command::Forget { config, who, yes } => forget(&config, &who, yes),
+        Command::Approve { config, run, by } => approve(&source(config)?, run, by),
+        Command::Export { config, who } => export(&source(config)?, &who),
+        Command::Forget { config, who, yes } => forget(&source(config)?, &who, yes),
         Command::History {
             config,
             limit,
             run,
             who,
-        } => history(&config, HistoryQuery { limit, run, who }),
+        } => history(&source(config)?, HistoryQuery { limit, run, who }),
         Command::Generate {
             employees,
             seed,
@@ -156,14 +164,25 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
     }
 }
 
+/// The configuration the flags name.
+fn source(args: ConfigArgs) -> Result<Source, RunFailure> {
+    match (args.config, args.tenant, args.tenants) {
+        (Some(path), None, _) => Ok(Source::File(path)),
+        (None, Some(name), Some(dir)) => Ok(Source::Tenant { dir, name }),
+        _ => Err(RunFailure::usage(anyhow::anyhow!(
+            "give --config FILE, or --tenant NAME with --tenants DIR"
+        ))),
+    }
+}
+
 async fn plan_or_sync(
-    path: &Path,
+    source: &Source,
     mode: Mode,
     allowance: Allowance,
     json: bool,
     on: Option<jiff::civil::Date>,
 ) -> Result<Outcome, RunFailure> {
-    let config = load_warned(path)?;
+    let config = load_warned(source)?;
     let today = run::today(&config);
     let day = on.unwrap_or(today);
     if day != today && !json {
@@ -227,8 +246,8 @@ async fn plan_or_sync(
 }
 
 /// Loads the configuration and prints its warnings (TLS off, secrets open to others, ...).
-fn load_warned(path: &Path) -> Result<Config, RunFailure> {
-    let config = Config::load(path).map_err(RunFailure::usage)?;
+fn load_warned(source: &Source) -> Result<Config, RunFailure> {
+    let config = source.load().map_err(RunFailure::usage)?;
     for warning in &config.warnings {
         eprintln!("warning: {}", printable(warning));
     }
@@ -236,15 +255,16 @@ fn load_warned(path: &Path) -> Result<Config, RunFailure> {
 }
 
 /// `flexsync check` lists the configuration's warnings among its problems.
-async fn check(path: &Path) -> Result<Outcome, RunFailure> {
-    let config = Config::load(path).map_err(RunFailure::usage)?;
+async fn check(source: &Source) -> Result<Outcome, RunFailure> {
+    let config = source.load().map_err(RunFailure::usage)?;
     crate::check::check(&config).await
 }
 
-fn history(path: &Path, query: HistoryQuery) -> Result<Outcome, RunFailure> {
-    // Only the state store and the reports are read: no secret needs to be in the environment.
-    let records = Config::records_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+fn history(source: &Source, query: HistoryQuery) -> Result<Outcome, RunFailure> {
+    // Only the state store and the reports are read: no secret needs to be in the environment
+    // (but a PostgreSQL store's password).
+    let records = source.records().map_err(RunFailure::usage)?;
+    let store = records.open().map_err(RunFailure::usage)?;
     if let Some(run) = query.run {
         let record = store
             .run(flexsync_state::RunId(run))
@@ -323,9 +343,9 @@ fn report_findings(dir: &Path, run: i64) -> Option<Vec<flexsync_core::finding::F
 }
 
 /// `flexsync approve RUN`: records the approval of run RUN's refused plan (who and when).
-fn approve(path: &Path, run: i64, by: Option<String>) -> Result<Outcome, RunFailure> {
-    let records = Config::records_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+fn approve(source: &Source, run: i64, by: Option<String>) -> Result<Outcome, RunFailure> {
+    let records = source.records().map_err(RunFailure::usage)?;
+    let store = records.open().map_err(RunFailure::usage)?;
     let usage = |text: String| RunFailure::usage(anyhow::anyhow!(text));
     let Some(refused) = store
         .refusal(flexsync_state::RunId(run))
@@ -405,15 +425,15 @@ fn login_name() -> Option<String> {
 
 /// The state store and where reports are kept, for the commands that read nothing else.
 fn records_and_store(
-    path: &Path,
+    source: &Source,
 ) -> Result<(crate::config::Records, flexsync_state::StateStore), RunFailure> {
-    let records = Config::records_of(path).map_err(RunFailure::usage)?;
-    let store = flexsync_state::StateStore::open(&records.state_path).map_err(RunFailure::usage)?;
+    let records = source.records().map_err(RunFailure::usage)?;
+    let store = records.open().map_err(RunFailure::usage)?;
     Ok((records, store))
 }
 
-fn export(path: &Path, who: &str) -> Result<Outcome, RunFailure> {
-    let (records, store) = records_and_store(path)?;
+fn export(source: &Source, who: &str) -> Result<Outcome, RunFailure> {
+    let (records, store) = records_and_store(source)?;
     let usage = |problem: String| RunFailure::usage(anyhow::anyhow!(problem));
     let external_id = crate::person::resolve(&store, who).map_err(usage)?;
     let held = crate::person::export(&store, &records, &external_id).map_err(usage)?;
@@ -424,8 +444,8 @@ fn export(path: &Path, who: &str) -> Result<Outcome, RunFailure> {
     Ok(Outcome::Done)
 }
 
-fn forget(path: &Path, who: &str, yes: bool) -> Result<Outcome, RunFailure> {
-    let (records, store) = records_and_store(path)?;
+fn forget(source: &Source, who: &str, yes: bool) -> Result<Outcome, RunFailure> {
+    let (records, store) = records_and_store(source)?;
     let usage = |problem: String| RunFailure::usage(anyhow::anyhow!(problem));
     let external_id = crate::person::resolve(&store, who).map_err(usage)?;
     if !yes {

@@ -20,7 +20,8 @@
 //! - [`terminal`]: a command's output on stdout, ending quietly when the reader goes away.
 //! - [`schedule`]: when the daemon's next run is due (pure).
 //! - [`daemon`]: `flexsync daemon`: scheduled syncs, `/healthz`, `/livez`, `/metrics`, the
-//!   status page and the reports.
+//!   status page and the reports; with `--tenants`, every tenant of a folder, alone or sharing
+//!   them with other daemons through leases.
 //! - [`notify`]: the email and webhook after each sync (what to say, and when).
 //! - [`daemon_listener`]: the daemon's listener: a connection cap and a header timeout.
 //! - [`metrics`]: the `/metrics` page's names, help texts and encoding.

@@ -131,8 +131,91 @@ fn gauge<N: EncodeGaugeValue>(
     }
 }
 
+/// Several tenants' pages as one: each sample gets the label `tenant`, and each metric's `HELP`
+/// and `TYPE` lines come once, before all tenants' samples of it.
+pub fn by_tenant(pages: &[(String, String)]) -> String {
+    let mut families: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+    for (tenant, page) in pages {
+        let mut current: Option<usize> = None;
+        for line in page.lines() {
+            if let Some(rest) = line
+                .strip_prefix("# HELP ")
+                .or_else(|| line.strip_prefix("# TYPE "))
+            {
+                let name = rest.split(' ').next().unwrap_or_default().to_string();
+                let index = match families.iter().position(|(n, _, _)| *n == name) {
+                    Some(index) => index,
+                    None => {
+                        families.push((name, Vec::new(), Vec::new()));
+                        families.len() - 1
+                    }
+                };
+                if !families[index].1.iter().any(|l| l == line) {
+                    families[index].1.push(line.to_string());
+                }
+                current = Some(index);
+            } else if let Some(index) = current.filter(|_| !line.starts_with('#')) {
+                families[index].2.push(with_tenant(line, tenant));
+            }
+        }
+    }
+    let mut out = String::new();
+    for (_, comments, samples) in families {
+        for line in comments.iter().chain(&samples) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `name{a="b"} 1` -> `name{tenant="t",a="b"} 1`; `name 1` -> `name{tenant="t"} 1`.
+fn with_tenant(sample: &str, tenant: &str) -> String {
+    let label = format!("tenant=\"{}\"", escape_label(tenant));
+    match sample.find(['{', ' ']) {
+        Some(at) if sample[at..].starts_with('{') => {
+            let rest = &sample[at + 1..];
+            let sep = if rest.starts_with('}') { "" } else { "," };
+            format!("{}{{{label}{sep}{rest}", &sample[..at])
+        }
+        Some(at) => format!("{}{{{label}}}{}", &sample[..at], &sample[at..]),
+        None => sample.to_string(),
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tenants_share_one_help_and_type_per_metric_and_each_sample_names_its_tenant() {
+        let page = |n: u64| {
+            super::render(super::Figures {
+                runs: vec![("done", n)],
+                last_run: Some(1_000 + n as i64),
+                ..super::Figures::default()
+            })
+        };
+        let merged = super::by_tenant(&[("acme".into(), page(1)), ("globex".into(), page(2))]);
+        assert_eq!(
+            merged.matches("# TYPE flexsync_runs_total counter").count(),
+            1,
+            "{merged}"
+        );
+        let runs = "flexsync_runs_total{tenant=\"acme\",outcome=\"done\"} 1\n\
+                    flexsync_runs_total{tenant=\"globex\",outcome=\"done\"} 2\n";
+        assert!(merged.contains(runs), "{merged}");
+        assert!(
+            merged.contains("flexsync_last_run_timestamp_seconds{tenant=\"globex\"} 1002\n"),
+            "{merged}"
+        );
+    }
+
     use super::*;
 
     #[test]

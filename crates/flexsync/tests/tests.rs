@@ -16,3 +16,4 @@ mod notify;
 mod report_page;
 mod support;
 mod sync;
+mod tenants;

@@ -3,8 +3,8 @@
 //! marks it used. An approval is only good until a sync goes through: after that the plans it
 //! was about are history.
 
+use crate::db::params;
 use jiff::Timestamp;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
@@ -121,7 +121,7 @@ impl StateStore {
         &self,
         operation: &'static str,
         clauses: &str,
-        params: impl rusqlite::Params,
+        params: Vec<crate::db::Value>,
     ) -> Result<Vec<StoredRefusal>, StateError> {
         let query = format!("SELECT {COLUMNS} FROM refusals {clauses}");
         let raw: Vec<RawRefusal> = self.rows(operation, &query, params)?;
@@ -160,6 +160,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::both_backends;
     use flexsync_core::outcome::{Outcome, RunKind};
     use serde_json::json;
 
@@ -187,60 +188,62 @@ mod tests {
         run
     }
 
-    #[test]
-    fn an_approval_lets_its_plan_through_once() {
-        let store = StateStore::open_in_memory().unwrap();
-        let refused = finished(&store, Outcome::Refused);
-        store.record_refusal(refused, &refusal("00ab")).unwrap();
-        assert_eq!(
-            store.approval_for("00ab").unwrap(),
-            None,
-            "not approved yet"
-        );
-        assert!(
-            store
-                .approve(refused, "alice", at("2026-11-27T08:00:00Z"))
-                .unwrap()
-        );
-        assert!(
-            !store
-                .approve(refused, "bob", at("2026-11-27T08:05:00Z"))
-                .unwrap(),
-            "approved once"
-        );
-        assert_eq!(store.approval_for("00cd").unwrap(), None, "another plan");
-        let approval = store.approval_for("00ab").unwrap().unwrap();
-        assert_eq!(approval.run, refused);
-        assert_eq!(approval.approved.as_ref().unwrap().0, "alice");
-        assert_eq!(approval.refusal.counts, json!({"pause": 12}));
+    both_backends! {
+        fn an_approval_lets_its_plan_through_once(db) {
+            let store = db.open();
+            let refused = finished(&store, Outcome::Refused);
+            store.record_refusal(refused, &refusal("00ab")).unwrap();
+            assert_eq!(
+                store.approval_for("00ab").unwrap(),
+                None,
+                "not approved yet"
+            );
+            assert!(
+                store
+                    .approve(refused, "alice", at("2026-11-27T08:00:00Z"))
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .approve(refused, "bob", at("2026-11-27T08:05:00Z"))
+                    .unwrap(),
+                "approved once"
+            );
+            assert_eq!(store.approval_for("00cd").unwrap(), None, "another plan");
+            let approval = store.approval_for("00ab").unwrap().unwrap();
+            assert_eq!(approval.run, refused);
+            assert_eq!(approval.approved.as_ref().unwrap().0, "alice");
+            assert_eq!(approval.refusal.counts, json!({"pause": 12}));
 
-        let next = store
-            .begin_run(at("2026-11-28T01:00:00Z"), RunKind::Sync)
-            .unwrap();
-        assert!(
-            store
-                .use_approval(refused, next, at("2026-11-28T01:00:05Z"))
-                .unwrap()
-        );
-        assert!(
-            !store
-                .use_approval(refused, next, at("2026-11-28T01:00:06Z"))
-                .unwrap()
-        );
-        assert_eq!(store.approval_for("00ab").unwrap(), None, "used");
-        let stored = store.refusal(refused).unwrap().unwrap();
-        assert_eq!(stored.used.unwrap().0, next);
+            let next = store
+                .begin_run(at("2026-11-28T01:00:00Z"), RunKind::Sync)
+                .unwrap();
+            assert!(
+                store
+                    .use_approval(refused, next, at("2026-11-28T01:00:05Z"))
+                    .unwrap()
+            );
+            assert!(
+                !store
+                    .use_approval(refused, next, at("2026-11-28T01:00:06Z"))
+                    .unwrap()
+            );
+            assert_eq!(store.approval_for("00ab").unwrap(), None, "used");
+            let stored = store.refusal(refused).unwrap().unwrap();
+            assert_eq!(stored.used.unwrap().0, next);
+        }
     }
 
-    #[test]
-    fn a_sync_that_went_through_retires_older_approvals() {
-        let store = StateStore::open_in_memory().unwrap();
-        let refused = finished(&store, Outcome::Refused);
-        store.record_refusal(refused, &refusal("00ab")).unwrap();
-        store
-            .approve(refused, "alice", at("2026-11-27T08:00:00Z"))
-            .unwrap();
-        finished(&store, Outcome::Done);
-        assert_eq!(store.approval_for("00ab").unwrap(), None);
+    both_backends! {
+        fn a_sync_that_went_through_retires_older_approvals(db) {
+            let store = db.open();
+            let refused = finished(&store, Outcome::Refused);
+            store.record_refusal(refused, &refusal("00ab")).unwrap();
+            store
+                .approve(refused, "alice", at("2026-11-27T08:00:00Z"))
+                .unwrap();
+            finished(&store, Outcome::Done);
+            assert_eq!(store.approval_for("00ab").unwrap(), None);
+        }
     }
 }

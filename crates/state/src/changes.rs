@@ -1,8 +1,8 @@
 //! The changes each sync made, named for people (who, what, why, what came of it), so that
 //! `history` can answer "what happened to this person" from the store alone.
 
+use crate::db::params;
 use jiff::Timestamp;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use flexsync_core::ids::ExternalId;
@@ -92,7 +92,11 @@ impl StateStore {
 
     /// Every change recorded, oldest first (`history --who` picks a person's among them).
     pub fn all_changes(&self) -> Result<Vec<StoredChange>, StateError> {
-        self.query_changes("list changes", "WHERE ?1 = ?1 ORDER BY c.id", 0)
+        self.query_changes(
+            "list changes",
+            "WHERE CAST(?1 AS INTEGER) = ?1 ORDER BY c.id",
+            0,
+        )
     }
 
     fn query_changes(
@@ -128,30 +132,32 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::both_backends;
     use flexsync_core::outcome::RunKind;
     use serde_json::json;
 
-    #[test]
-    fn changes_are_kept_per_run_with_the_run_start() {
-        let store = StateStore::open_in_memory().unwrap();
-        let started: Timestamp = "2026-11-27T01:00:00Z".parse().unwrap();
-        let run = store.begin_run(started, RunKind::Sync).unwrap();
-        let pause = ChangeRow {
-            external_id: "E1".into(),
-            name: "Ali Hassan".into(),
-            email: Some("ali.hassan@partner.example".into()),
-            action: "pause".into(),
-            result: "ok".into(),
-            detail: json!({"reason": "no longer in Flex"}),
-        };
-        store
-            .record_changes(run, std::slice::from_ref(&pause))
-            .unwrap();
-        let stored = store.changes_of_run(run).unwrap();
-        assert_eq!(stored.len(), 1);
-        assert_eq!(stored[0].change, pause);
-        assert_eq!(stored[0].started, started);
-        assert_eq!(store.all_changes().unwrap(), stored);
-        assert!(store.changes_of_run(RunId(run.0 + 1)).unwrap().is_empty());
+    both_backends! {
+        fn changes_are_kept_per_run_with_the_run_start(db) {
+            let store = db.open();
+            let started: Timestamp = "2026-11-27T01:00:00Z".parse().unwrap();
+            let run = store.begin_run(started, RunKind::Sync).unwrap();
+            let pause = ChangeRow {
+                external_id: "E1".into(),
+                name: "Ali Hassan".into(),
+                email: Some("ali.hassan@partner.example".into()),
+                action: "pause".into(),
+                result: "ok".into(),
+                detail: json!({"reason": "no longer in Flex"}),
+            };
+            store
+                .record_changes(run, std::slice::from_ref(&pause))
+                .unwrap();
+            let stored = store.changes_of_run(run).unwrap();
+            assert_eq!(stored.len(), 1);
+            assert_eq!(stored[0].change, pause);
+            assert_eq!(stored[0].started, started);
+            assert_eq!(store.all_changes().unwrap(), stored);
+            assert!(store.changes_of_run(RunId(run.0 + 1)).unwrap().is_empty());
+        }
     }
 }

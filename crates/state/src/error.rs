@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use crate::db::DbError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state store {path}: could not create it readable by its owner only: {source}")]
@@ -22,6 +24,20 @@ pub enum StateError {
         path: PathBuf,
         operation: &'static str,
         source: rusqlite::Error,
+    },
+    #[error("state store {path}: {operation} failed: {detail}")]
+    Postgres {
+        path: PathBuf,
+        operation: &'static str,
+        /// The server's message and SQLSTATE code, or the connection's error.
+        detail: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("state store {path}: {operation} failed: {detail}")]
+    Backend {
+        path: PathBuf,
+        operation: &'static str,
+        detail: String,
     },
     #[error(
         "state store {path}: schema version {found} is newer than this flexsync knows ({known}); \
@@ -59,4 +75,28 @@ pub enum StateError {
         path: PathBuf,
         operation: &'static str,
     },
+}
+
+impl StateError {
+    /// The error of a backend call for `operation` on the store at `path`.
+    pub(crate) fn of_db(path: PathBuf, operation: &'static str, error: DbError) -> StateError {
+        match error {
+            DbError::Sqlite(source) => StateError::Sql {
+                path,
+                operation,
+                source,
+            },
+            DbError::Postgres(source) => StateError::Postgres {
+                path,
+                operation,
+                detail: crate::pg::describe(&source),
+                source,
+            },
+            DbError::Decode(detail) => StateError::Backend {
+                path,
+                operation,
+                detail,
+            },
+        }
+    }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::params;
 use flexsync_core::ids::ExternalId;
 use jiff::civil::Date;
-use rusqlite::params;
 
 use crate::error::StateError;
 use crate::store::StateStore;
@@ -19,7 +19,8 @@ impl StateStore {
     ) -> Result<(), StateError> {
         self.execute(
             "mark a group empty",
-            "INSERT OR IGNORE INTO empty_groups (external_id, since) VALUES (?1, ?2)",
+            "INSERT INTO empty_groups (external_id, since) VALUES (?1, ?2)
+             ON CONFLICT (external_id) DO NOTHING",
             params![external_id.as_str(), since.to_string()],
         )?;
         Ok(())
@@ -40,7 +41,7 @@ impl StateStore {
         let rows: Vec<(String, String)> = self.rows(
             "read empty groups",
             "SELECT external_id, since FROM empty_groups",
-            [],
+            params![],
         )?;
         rows.into_iter()
             .map(|(external_id, since)| {
@@ -59,18 +60,18 @@ impl StateStore {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::both_backends;
     use jiff::civil::date;
 
-    use crate::store::StateStore;
-
-    #[test]
-    fn an_empty_group_keeps_its_first_day_until_cleared() {
-        let store = StateStore::open_in_memory().unwrap();
-        let group = "grp:1".into();
-        store.mark_group_empty(&group, date(2026, 11, 1)).unwrap();
-        store.mark_group_empty(&group, date(2026, 11, 5)).unwrap();
-        assert_eq!(store.empty_groups().unwrap()["grp:1"], date(2026, 11, 1));
-        store.clear_group_empty(&group).unwrap();
-        assert!(store.empty_groups().unwrap().is_empty());
+    both_backends! {
+        fn an_empty_group_keeps_its_first_day_until_cleared(db) {
+            let store = db.open();
+            let group = "grp:1".into();
+            store.mark_group_empty(&group, date(2026, 11, 1)).unwrap();
+            store.mark_group_empty(&group, date(2026, 11, 5)).unwrap();
+            assert_eq!(store.empty_groups().unwrap()["grp:1"], date(2026, 11, 1));
+            store.clear_group_empty(&group).unwrap();
+            assert!(store.empty_groups().unwrap().is_empty());
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! What the store remembers per person: the link from external id to target id (and whether we
 //! created that target user), and the record-level failures kept for retry with growing intervals.
 
+use crate::db::params;
 use flexsync_core::current::{LinkKind, Memory};
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::kind::OperationKind;
 use flexsync_core::retry_hold::{FailedStep, FailureClass};
 use jiff::Timestamp;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
@@ -44,7 +44,8 @@ impl StateStore {
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (external_id) DO UPDATE SET
                  created_by_us = CASE WHEN links.target_id = excluded.target_id
-                     THEN max(links.created_by_us, excluded.created_by_us)
+                     THEN CASE WHEN links.created_by_us > excluded.created_by_us
+                         THEN links.created_by_us ELSE excluded.created_by_us END
                      ELSE excluded.created_by_us END,
                  target_id = excluded.target_id,
                  linked_at = excluded.linked_at,
@@ -100,7 +101,7 @@ impl StateStore {
         let rows: Vec<(String, String, bool, String)> = self.rows(
             "read links",
             "SELECT external_id, target_id, created_by_us, kind FROM links",
-            [],
+            params![],
         )?;
         let mut memory = Memory::default();
         for (external_id, target_id, created_by_us, kind) in rows {
@@ -118,7 +119,7 @@ impl StateStore {
         let written: Vec<(String, String, String)> = self.rows(
             "read written values",
             "SELECT external_id, attribute, fingerprint FROM written",
-            [],
+            params![],
         )?;
         for (external_id, attribute, fingerprint) in written {
             let fingerprint = u64::from_str_radix(&fingerprint, 16)
@@ -141,11 +142,10 @@ impl StateStore {
         failed_step: Option<FailedStep>,
         at: Timestamp,
     ) -> Result<FailureRecord, StateError> {
-        let sql = self.sql("record a failure");
         let step = failed_step.map(|f| format!("{}:{:016x}", f.kind.as_str(), f.fingerprint));
-        let (count, first_at): (i64, String) = self.with_conn("record a failure", |conn| {
-            conn.query_row(
-                "INSERT INTO failures
+        let rows: Vec<(i64, String)> = self.rows(
+            "record a failure",
+            "INSERT INTO failures
                      (external_id, count, first_at, last_at, last_message, class, failed_step)
                  VALUES (?1, 1, ?2, ?2, ?3, ?4, ?5)
                  ON CONFLICT (external_id) DO UPDATE SET
@@ -155,17 +155,17 @@ impl StateStore {
                      class = excluded.class,
                      failed_step = excluded.failed_step
                  RETURNING count, first_at",
-                params![
-                    external_id.as_str(),
-                    at.to_string(),
-                    message,
-                    class.as_str(),
-                    step
-                ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .map_err(&sql)
-        })?;
+            params![
+                external_id.as_str(),
+                at.to_string(),
+                message,
+                class.as_str(),
+                step
+            ],
+        )?;
+        let Some((count, first_at)) = rows.into_iter().next() else {
+            return Err(self.missing("record a failure", format!("no row for {external_id}")));
+        };
         Ok(FailureRecord {
             external_id: external_id.clone(),
             count: self.count(external_id, count)?,
@@ -210,7 +210,7 @@ impl StateStore {
             "list failures",
             "SELECT external_id, count, first_at, last_at, last_message, class, failed_step
              FROM failures ORDER BY external_id",
-            [],
+            params![],
         )?;
         rows.into_iter()
             .map(
@@ -264,191 +264,197 @@ fn parse_failed_step(text: &str) -> Option<FailedStep> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::both_backends;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
     }
 
-    #[test]
-    fn links_build_the_memory() {
-        let store = StateStore::open_in_memory().unwrap();
-        assert_eq!(store.memory().unwrap(), Memory::default());
-        let t = at("2025-02-01T00:00:00Z");
-        store
-            .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
-            .unwrap();
-        store
-            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
-            .unwrap();
-        store
-            .link(LinkKind::User, &"E3".into(), &"T3".into(), true, t)
-            .unwrap();
-        store.unlink(&"E3".into()).unwrap();
-        store.unlink(&"never-linked".into()).unwrap();
+    both_backends! {
+        fn links_build_the_memory(db) {
+            let store = db.open();
+            assert_eq!(store.memory().unwrap(), Memory::default());
+            let t = at("2025-02-01T00:00:00Z");
+            store
+                .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
+                .unwrap();
+            store
+                .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
+                .unwrap();
+            store
+                .link(LinkKind::User, &"E3".into(), &"T3".into(), true, t)
+                .unwrap();
+            store.unlink(&"E3".into()).unwrap();
+            store.unlink(&"never-linked".into()).unwrap();
 
-        let memory = store.memory().unwrap();
-        let links: Vec<(&str, &str)> = memory
-            .links
-            .iter()
-            .map(|(e, t)| (e.as_str(), t.as_str()))
-            .collect();
-        assert_eq!(links, vec![("E1", "T1"), ("E2", "T2")]);
-        assert_eq!(
-            memory
-                .created
+            let memory = store.memory().unwrap();
+            let links: Vec<(&str, &str)> = memory
+                .links
                 .iter()
-                .map(TargetId::as_str)
-                .collect::<Vec<_>>(),
-            vec!["T1"]
-        );
+                .map(|(e, t)| (e.as_str(), t.as_str()))
+                .collect();
+            assert_eq!(links, vec![("E1", "T1"), ("E2", "T2")]);
+            assert_eq!(
+                memory
+                    .created
+                    .iter()
+                    .map(TargetId::as_str)
+                    .collect::<Vec<_>>(),
+                vec!["T1"]
+            );
+        }
     }
 
-    #[test]
-    fn created_by_us_stays_true_for_the_same_target() {
-        let store = StateStore::open_in_memory().unwrap();
-        let t = at("2025-02-01T00:00:00Z");
-        store
-            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
-            .unwrap();
-        store
-            .link(LinkKind::User, &"E1".into(), &"T1".into(), false, t)
-            .unwrap();
-        let memory = store.memory().unwrap();
-        assert!(memory.created.contains("T1"));
+    both_backends! {
+        fn created_by_us_stays_true_for_the_same_target(db) {
+            let store = db.open();
+            let t = at("2025-02-01T00:00:00Z");
+            store
+                .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
+                .unwrap();
+            store
+                .link(LinkKind::User, &"E1".into(), &"T1".into(), false, t)
+                .unwrap();
+            let memory = store.memory().unwrap();
+            assert!(memory.created.contains("T1"));
 
-        // An adopted user never becomes "created" by relinking it as adopted.
-        store
-            .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
-            .unwrap();
-        store
-            .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
-            .unwrap();
-        assert!(!store.memory().unwrap().created.contains("T2"));
-        // ... but a later create of the same link marks it.
-        store
-            .link(LinkKind::User, &"E2".into(), &"T2".into(), true, t)
-            .unwrap();
-        assert!(store.memory().unwrap().created.contains("T2"));
+            // An adopted user never becomes "created" by relinking it as adopted.
+            store
+                .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
+                .unwrap();
+            store
+                .link(LinkKind::User, &"E2".into(), &"T2".into(), false, t)
+                .unwrap();
+            assert!(!store.memory().unwrap().created.contains("T2"));
+            // ... but a later create of the same link marks it.
+            store
+                .link(LinkKind::User, &"E2".into(), &"T2".into(), true, t)
+                .unwrap();
+            assert!(store.memory().unwrap().created.contains("T2"));
+        }
     }
 
-    #[test]
-    fn relinking_to_another_target_does_not_carry_created_over() {
-        let store = StateStore::open_in_memory().unwrap();
-        let t = at("2025-02-01T00:00:00Z");
-        store
-            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
-            .unwrap();
-        store
-            .link(LinkKind::User, &"E1".into(), &"T9".into(), false, t)
-            .unwrap();
-        let memory = store.memory().unwrap();
-        assert_eq!(memory.links.get("E1").map(TargetId::as_str), Some("T9"));
-        assert!(memory.created.is_empty(), "{memory:?}");
+    both_backends! {
+        fn relinking_to_another_target_does_not_carry_created_over(db) {
+            let store = db.open();
+            let t = at("2025-02-01T00:00:00Z");
+            store
+                .link(LinkKind::User, &"E1".into(), &"T1".into(), true, t)
+                .unwrap();
+            store
+                .link(LinkKind::User, &"E1".into(), &"T9".into(), false, t)
+                .unwrap();
+            let memory = store.memory().unwrap();
+            assert_eq!(memory.links.get("E1").map(TargetId::as_str), Some("T9"));
+            assert!(memory.created.is_empty(), "{memory:?}");
+        }
     }
 
-    #[test]
-    fn failures_count_up_keep_the_first_time_and_clear() {
-        let store = StateStore::open_in_memory().unwrap();
-        let first = store
-            .record_failure(
-                &"E1".into(),
-                "missing EmailWork",
-                FailureClass::Retryable,
-                None,
-                at("2025-02-01T06:00:00Z"),
-            )
-            .unwrap();
-        assert_eq!(first.count, 1);
-        assert_eq!(first.first_at, at("2025-02-01T06:00:00Z"));
-        store
-            .record_failure(
-                &"E2".into(),
-                "409 uniqueness",
-                FailureClass::Retryable,
-                None,
-                at("2025-02-01T06:00:00Z"),
-            )
-            .unwrap();
-        let third = store
-            .record_failure(
-                &"E1".into(),
-                "400 invalidValue",
-                FailureClass::Retryable,
-                None,
-                at("2025-02-03T06:00:00Z"),
-            )
-            .unwrap();
-        let second = store
-            .record_failure(
-                &"E1".into(),
-                "still bad",
-                FailureClass::Permanent,
-                Some(FailedStep {
-                    kind: OperationKind::Update,
-                    fingerprint: u64::MAX,
-                }),
-                at("2025-02-04T06:00:00Z"),
-            )
-            .unwrap();
-        assert_eq!(third.count, 2);
-        assert_eq!(second.count, 3);
+    both_backends! {
+        fn failures_count_up_keep_the_first_time_and_clear(db) {
+            let store = db.open();
+            let first = store
+                .record_failure(
+                    &"E1".into(),
+                    "missing EmailWork",
+                    FailureClass::Retryable,
+                    None,
+                    at("2025-02-01T06:00:00Z"),
+                )
+                .unwrap();
+            assert_eq!(first.count, 1);
+            assert_eq!(first.first_at, at("2025-02-01T06:00:00Z"));
+            store
+                .record_failure(
+                    &"E2".into(),
+                    "409 uniqueness",
+                    FailureClass::Retryable,
+                    None,
+                    at("2025-02-01T06:00:00Z"),
+                )
+                .unwrap();
+            let third = store
+                .record_failure(
+                    &"E1".into(),
+                    "400 invalidValue",
+                    FailureClass::Retryable,
+                    None,
+                    at("2025-02-03T06:00:00Z"),
+                )
+                .unwrap();
+            let second = store
+                .record_failure(
+                    &"E1".into(),
+                    "still bad",
+                    FailureClass::Permanent,
+                    Some(FailedStep {
+                        kind: OperationKind::Update,
+                        fingerprint: u64::MAX,
+                    }),
+                    at("2025-02-04T06:00:00Z"),
+                )
+                .unwrap();
+            assert_eq!(third.count, 2);
+            assert_eq!(second.count, 3);
 
-        let failures = store.failures().unwrap();
-        assert_eq!(failures.len(), 2);
-        assert_eq!(failures[0], second);
-        assert_eq!(
-            failures[0],
-            FailureRecord {
-                external_id: "E1".into(),
-                count: 3,
-                first_at: at("2025-02-01T06:00:00Z"),
-                last_at: at("2025-02-04T06:00:00Z"),
-                last_message: "still bad".into(),
-                class: FailureClass::Permanent,
-                failed_step: Some(FailedStep {
-                    kind: OperationKind::Update,
-                    fingerprint: u64::MAX,
-                }),
-            }
-        );
-        assert_eq!(failures[1].external_id, "E2");
-        assert_eq!(failures[1].count, 1);
+            let failures = store.failures().unwrap();
+            assert_eq!(failures.len(), 2);
+            assert_eq!(failures[0], second);
+            assert_eq!(
+                failures[0],
+                FailureRecord {
+                    external_id: "E1".into(),
+                    count: 3,
+                    first_at: at("2025-02-01T06:00:00Z"),
+                    last_at: at("2025-02-04T06:00:00Z"),
+                    last_message: "still bad".into(),
+                    class: FailureClass::Permanent,
+                    failed_step: Some(FailedStep {
+                        kind: OperationKind::Update,
+                        fingerprint: u64::MAX,
+                    }),
+                }
+            );
+            assert_eq!(failures[1].external_id, "E2");
+            assert_eq!(failures[1].count, 1);
 
-        store.clear_failure(&"E1".into()).unwrap();
-        let failures = store.failures().unwrap();
-        assert_eq!(failures.len(), 1);
-        assert_eq!(failures[0].external_id, "E2");
+            store.clear_failure(&"E1".into()).unwrap();
+            let failures = store.failures().unwrap();
+            assert_eq!(failures.len(), 1);
+            assert_eq!(failures[0].external_id, "E2");
 
-        let again = store
-            .record_failure(
-                &"E1".into(),
-                "new trouble",
-                FailureClass::Retryable,
-                None,
-                at("2025-03-01T06:00:00Z"),
-            )
-            .unwrap();
-        assert_eq!(again.count, 1);
-        assert_eq!(again.first_at, at("2025-03-01T06:00:00Z"));
+            let again = store
+                .record_failure(
+                    &"E1".into(),
+                    "new trouble",
+                    FailureClass::Retryable,
+                    None,
+                    at("2025-03-01T06:00:00Z"),
+                )
+                .unwrap();
+            assert_eq!(again.count, 1);
+            assert_eq!(again.first_at, at("2025-03-01T06:00:00Z"));
+        }
     }
 
-    #[test]
-    fn a_success_clears_only_a_failure_of_its_own_kind() {
-        let store = StateStore::open_in_memory().unwrap();
-        let t = at("2025-02-01T06:00:00Z");
-        let update = FailedStep {
-            kind: OperationKind::Update,
-            fingerprint: 7,
-        };
-        let e1 = ExternalId::from("E1");
-        store
-            .record_failure(&e1, "400", FailureClass::Permanent, Some(update), t)
-            .unwrap();
-        store
-            .clear_failure_of(&e1, OperationKind::SetManager)
-            .unwrap();
-        assert_eq!(store.failures().unwrap()[0].failed_step, Some(update));
-        store.clear_failure_of(&e1, OperationKind::Update).unwrap();
-        assert!(store.failures().unwrap().is_empty());
+    both_backends! {
+        fn a_success_clears_only_a_failure_of_its_own_kind(db) {
+            let store = db.open();
+            let t = at("2025-02-01T06:00:00Z");
+            let update = FailedStep {
+                kind: OperationKind::Update,
+                fingerprint: 7,
+            };
+            let e1 = ExternalId::from("E1");
+            store
+                .record_failure(&e1, "400", FailureClass::Permanent, Some(update), t)
+                .unwrap();
+            store
+                .clear_failure_of(&e1, OperationKind::SetManager)
+                .unwrap();
+            assert_eq!(store.failures().unwrap()[0].failed_step, Some(update));
+            store.clear_failure_of(&e1, OperationKind::Update).unwrap();
+            assert!(store.failures().unwrap().is_empty());
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::db::params;
 use jiff::{SignedDuration, Timestamp};
-use rusqlite::{TransactionBehavior, params};
 
 use crate::error::StateError;
 use crate::store::StateStore;
@@ -31,17 +31,16 @@ impl StateStore {
         let operation = "take the run lock";
         let sql = self.sql(operation);
         let stale_after = SignedDuration::try_from(stale_after).unwrap_or(SignedDuration::MAX);
-        let generation = self.with_conn(operation, |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(&sql)?;
-            let (current, since, generation): (Option<String>, Option<String>, i64) = tx
-                .query_row(
+        let generation = self.in_transaction(operation, |tx| {
+            let rows: Vec<(Option<String>, Option<String>, i64)> = tx
+                .rows(
                     "SELECT holder, since, generation FROM run_lock WHERE id = 1",
-                    [],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    params![],
                 )
                 .map_err(&sql)?;
+            let Some((current, since, generation)) = rows.into_iter().next() else {
+                return Err(self.missing(operation, "the run_lock row is gone".into()));
+            };
             if let Some(current) = current {
                 let since = self.timestamp("run_lock", 1, "since", &since.unwrap_or_default())?;
                 if at.duration_since(since) <= stale_after {
@@ -58,7 +57,6 @@ impl StateStore {
                 params![holder, at.to_string(), generation],
             )
             .map_err(&sql)?;
-            tx.commit().map_err(&sql)?;
             Ok(generation)
         })?;
         Ok(LockGuard {
@@ -121,6 +119,7 @@ impl Drop for LockGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::both_backends;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -128,93 +127,95 @@ mod tests {
         text.parse().unwrap()
     }
 
-    #[test]
-    fn a_second_run_is_refused_and_told_who_holds_the_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        // Two separate handles: as two processes would open the file.
-        let first = StateStore::open(&path).unwrap();
-        let second = StateStore::open(&path).unwrap();
+    both_backends! {
+        fn a_second_run_is_refused_and_told_who_holds_the_lock(db) {
+            // Two separate handles: as two processes would open the file.
+            let first = db.open();
+            let second = db.open();
 
-        let guard = first
-            .acquire_lock("pid 1 on alpha", at("2025-01-01T06:00:00Z"), HOUR)
-            .unwrap();
-        assert_eq!(guard.holder(), "pid 1 on alpha");
-        let refused = second
-            .acquire_lock("pid 2 on beta", at("2025-01-01T06:30:00Z"), HOUR)
-            .unwrap_err();
-        match &refused {
-            StateError::Locked { holder, since, .. } => {
-                assert_eq!(holder, "pid 1 on alpha");
-                assert_eq!(*since, at("2025-01-01T06:00:00Z"));
+            let guard = first
+                .acquire_lock("pid 1 on alpha", at("2025-01-01T06:00:00Z"), HOUR)
+                .unwrap();
+            assert_eq!(guard.holder(), "pid 1 on alpha");
+            let refused = second
+                .acquire_lock("pid 2 on beta", at("2025-01-01T06:30:00Z"), HOUR)
+                .unwrap_err();
+            match &refused {
+                StateError::Locked { holder, since, .. } => {
+                    assert_eq!(holder, "pid 1 on alpha");
+                    assert_eq!(*since, at("2025-01-01T06:00:00Z"));
+                }
+                other => panic!("expected Locked, got {other:?}"),
             }
-            other => panic!("expected Locked, got {other:?}"),
+            let message = refused.to_string();
+            assert!(message.contains("pid 1 on alpha"), "{message}");
+
+            // The same handle is refused too.
+            assert!(matches!(
+                first.acquire_lock("pid 1 again", at("2025-01-01T06:30:00Z"), HOUR),
+                Err(StateError::Locked { .. })
+            ));
+
+            guard.release().unwrap();
+            second
+                .acquire_lock("pid 2 on beta", at("2025-01-01T06:31:00Z"), HOUR)
+                .unwrap();
         }
-        let message = refused.to_string();
-        assert!(message.contains("pid 1 on alpha"), "{message}");
-
-        // The same handle is refused too.
-        assert!(matches!(
-            first.acquire_lock("pid 1 again", at("2025-01-01T06:30:00Z"), HOUR),
-            Err(StateError::Locked { .. })
-        ));
-
-        guard.release().unwrap();
-        second
-            .acquire_lock("pid 2 on beta", at("2025-01-01T06:31:00Z"), HOUR)
-            .unwrap();
     }
 
-    #[test]
-    fn dropping_the_guard_releases_the_lock() {
-        let store = StateStore::open_in_memory().unwrap();
-        let t = at("2025-01-01T06:00:00Z");
-        {
-            let _guard = store.acquire_lock("run a", t, HOUR).unwrap();
-            assert!(store.acquire_lock("run b", t, HOUR).is_err());
-        }
-        store.acquire_lock("run b", t, HOUR).unwrap();
-    }
-
-    #[test]
-    fn a_stale_lock_is_taken_over_and_the_old_guard_cannot_free_it() {
-        let store = StateStore::open_in_memory().unwrap();
-        let old = store
-            .acquire_lock("crashed run", at("2025-01-01T06:00:00Z"), HOUR)
-            .unwrap();
-        // Exactly at the limit the lock still counts.
-        assert!(matches!(
-            store.acquire_lock("new run", at("2025-01-01T07:00:00Z"), HOUR),
-            Err(StateError::Locked { .. })
-        ));
-        let new = store
-            .acquire_lock("new run", at("2025-01-01T07:00:01Z"), HOUR)
-            .unwrap();
-
-        assert!(matches!(
-            old.renew(at("2025-01-01T07:00:02Z")),
-            Err(StateError::LockLost { .. })
-        ));
-        drop(old);
-        match store.acquire_lock("third run", at("2025-01-01T07:00:03Z"), HOUR) {
-            Err(StateError::Locked { holder, .. }) => assert_eq!(holder, "new run"),
-            other => panic!("expected Locked by the new run, got {other:?}"),
-        }
-        new.release().unwrap();
-    }
-
-    #[test]
-    fn renewing_keeps_a_long_run_from_going_stale() {
-        let store = StateStore::open_in_memory().unwrap();
-        let guard = store
-            .acquire_lock("long run", at("2025-01-01T06:00:00Z"), HOUR)
-            .unwrap();
-        guard.renew(at("2025-01-01T06:50:00Z")).unwrap();
-        match store.acquire_lock("other", at("2025-01-01T07:30:00Z"), HOUR) {
-            Err(StateError::Locked { since, .. }) => {
-                assert_eq!(since, at("2025-01-01T06:50:00Z"))
+    both_backends! {
+        fn dropping_the_guard_releases_the_lock(db) {
+            let store = db.open();
+            let t = at("2025-01-01T06:00:00Z");
+            {
+                let _guard = store.acquire_lock("run a", t, HOUR).unwrap();
+                assert!(store.acquire_lock("run b", t, HOUR).is_err());
             }
-            other => panic!("expected Locked, got {other:?}"),
+            store.acquire_lock("run b", t, HOUR).unwrap();
+        }
+    }
+
+    both_backends! {
+        fn a_stale_lock_is_taken_over_and_the_old_guard_cannot_free_it(db) {
+            let store = db.open();
+            let old = store
+                .acquire_lock("crashed run", at("2025-01-01T06:00:00Z"), HOUR)
+                .unwrap();
+            // Exactly at the limit the lock still counts.
+            assert!(matches!(
+                store.acquire_lock("new run", at("2025-01-01T07:00:00Z"), HOUR),
+                Err(StateError::Locked { .. })
+            ));
+            let new = store
+                .acquire_lock("new run", at("2025-01-01T07:00:01Z"), HOUR)
+                .unwrap();
+
+            assert!(matches!(
+                old.renew(at("2025-01-01T07:00:02Z")),
+                Err(StateError::LockLost { .. })
+            ));
+            drop(old);
+            match store.acquire_lock("third run", at("2025-01-01T07:00:03Z"), HOUR) {
+                Err(StateError::Locked { holder, .. }) => assert_eq!(holder, "new run"),
+                other => panic!("expected Locked by the new run, got {other:?}"),
+            }
+            new.release().unwrap();
+        }
+    }
+
+    both_backends! {
+        fn renewing_keeps_a_long_run_from_going_stale(db) {
+            let store = db.open();
+            let guard = store
+                .acquire_lock("long run", at("2025-01-01T06:00:00Z"), HOUR)
+                .unwrap();
+            guard.renew(at("2025-01-01T06:50:00Z")).unwrap();
+            match store.acquire_lock("other", at("2025-01-01T07:30:00Z"), HOUR) {
+                Err(StateError::Locked { since, .. }) => {
+                    assert_eq!(since, at("2025-01-01T06:50:00Z"))
+                }
+                other => panic!("expected Locked, got {other:?}"),
+            }
         }
     }
 }

@@ -1,10 +1,9 @@
 //! One person's rows, for a data-protection request: everything the store holds about an
 //! external id (`flexsync export`), and removing it (`flexsync forget`).
 
-use rusqlite::params;
-use rusqlite::types::ValueRef;
 use serde_json::{Map, Value};
 
+use crate::db::{self, params};
 use crate::error::StateError;
 use crate::store::StateStore;
 
@@ -21,25 +20,24 @@ impl StateStore {
         self.with_conn("read a person's rows", |conn| {
             let mut out = Map::new();
             for table in TABLES {
-                let mut statement = conn
-                    .prepare(&format!("SELECT * FROM {table} WHERE external_id = ?1"))
+                let (columns, rows) = conn
+                    .query(
+                        &format!("SELECT * FROM {table} WHERE external_id = ?1 ORDER BY 1"),
+                        params![external_id],
+                    )
                     .map_err(&sql)?;
-                let columns: Vec<String> = statement
-                    .column_names()
-                    .iter()
-                    .map(|c| c.to_string())
-                    .collect();
-                let rows = statement
-                    .query_map(params![external_id], |row| {
-                        let mut object = Map::new();
-                        for (index, column) in columns.iter().enumerate() {
-                            object.insert(column.clone(), json_of(row.get_ref(index)?));
-                        }
-                        Ok(Value::Object(object))
+                let rows = rows
+                    .into_iter()
+                    .map(|row| {
+                        Value::Object(
+                            columns
+                                .iter()
+                                .cloned()
+                                .zip(row.into_iter().map(json_of))
+                                .collect(),
+                        )
                     })
-                    .map_err(&sql)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(&sql)?;
+                    .collect();
                 out.insert(table.to_string(), Value::Array(rows));
             }
             Ok(out)
@@ -49,8 +47,7 @@ impl StateStore {
     /// Removes every row about `external_id`, in one transaction.
     pub fn forget(&self, external_id: &str) -> Result<Removed, StateError> {
         let sql = self.sql("forget a person");
-        self.with_conn("forget a person", |conn| {
-            let tx = conn.transaction().map_err(&sql)?;
+        self.in_transaction("forget a person", |tx| {
             let mut removed = Vec::new();
             for table in TABLES {
                 let count = tx
@@ -61,97 +58,94 @@ impl StateStore {
                     .map_err(&sql)?;
                 removed.push((table, count));
             }
-            tx.commit().map_err(&sql)?;
             Ok(removed)
         })
     }
 }
 
-fn json_of(value: ValueRef<'_>) -> Value {
+fn json_of(value: db::Value) -> Value {
     match value {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(n) => Value::from(n),
-        ValueRef::Real(x) => Value::from(x),
-        ValueRef::Text(text) => {
-            let text = String::from_utf8_lossy(text);
+        db::Value::Null => Value::Null,
+        db::Value::Int(n) => Value::from(n),
+        db::Value::Text(text) => {
             // Columns that hold JSON (a change's detail, an operation's step) stay JSON.
             match serde_json::from_str::<Value>(&text) {
                 Ok(parsed @ (Value::Object(_) | Value::Array(_))) => parsed,
-                _ => Value::from(text.into_owned()),
+                _ => Value::from(text),
             }
         }
-        ValueRef::Blob(bytes) => Value::from(format!("({} bytes)", bytes.len())),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::changes::ChangeRow;
+    use crate::testing::both_backends;
     use flexsync_core::current::LinkKind;
     use flexsync_core::ids::{ExternalId, TargetId};
     use flexsync_core::outcome::{Outcome, RunKind};
 
-    #[test]
-    fn a_person_is_exported_whole_and_forgotten_whole() {
-        let store = StateStore::open_in_memory().unwrap();
-        let at = jiff::Timestamp::UNIX_EPOCH;
-        let run = store.begin_run(at, RunKind::Sync).unwrap();
-        for who in ["e1", "e2"] {
-            let id = ExternalId::from(who);
+    both_backends! {
+        fn a_person_is_exported_whole_and_forgotten_whole(db) {
+            let store = db.open();
+            let at = jiff::Timestamp::UNIX_EPOCH;
+            let run = store.begin_run(at, RunKind::Sync).unwrap();
+            for who in ["e1", "e2"] {
+                let id = ExternalId::from(who);
+                store
+                    .link(
+                        LinkKind::User,
+                        &id,
+                        &TargetId::from(format!("t-{who}")),
+                        true,
+                        at,
+                    )
+                    .unwrap();
+                store
+                    .record_intent(run, &id, "create", &serde_json::json!({"userName": who}))
+                    .unwrap();
+                let change = ChangeRow {
+                    external_id: id.clone(),
+                    name: format!("Name {who}"),
+                    email: Some(format!("{who}@example.se")),
+                    action: "create".into(),
+                    result: "ok".into(),
+                    detail: serde_json::json!({"reason": "new"}),
+                };
+                store.record_changes(run, &[change]).unwrap();
+            }
             store
-                .link(
-                    LinkKind::User,
-                    &id,
-                    &TargetId::from(format!("t-{who}")),
-                    true,
-                    at,
-                )
+                .finish_run(run, at, Outcome::Done, &serde_json::json!({}))
                 .unwrap();
-            store
-                .record_intent(run, &id, "create", &serde_json::json!({"userName": who}))
-                .unwrap();
-            let change = ChangeRow {
-                external_id: id.clone(),
-                name: format!("Name {who}"),
-                email: Some(format!("{who}@example.se")),
-                action: "create".into(),
-                result: "ok".into(),
-                detail: serde_json::json!({"reason": "new"}),
-            };
-            store.record_changes(run, &[change]).unwrap();
+
+            let rows = store.person_rows("e1").unwrap();
+            assert_eq!(rows["links"][0]["target_id"], "t-e1");
+            assert_eq!(rows["operations"][0]["detail"]["userName"], "e1");
+            assert_eq!(rows["changes"][0]["email"], "e1@example.se");
+
+            let removed = store.forget("e1").unwrap();
+            assert_eq!(
+                removed,
+                [
+                    ("links", 1),
+                    ("written", 0),
+                    ("failures", 0),
+                    ("operations", 1),
+                    ("changes", 1)
+                ]
+            );
+            let left = store.person_rows("e1").unwrap();
+            assert!(
+                left.values()
+                    .all(|rows| rows.as_array().unwrap().is_empty())
+            );
+            assert_eq!(
+                store.person_rows("e2").unwrap()["changes"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                1
+            );
         }
-        store
-            .finish_run(run, at, Outcome::Done, &serde_json::json!({}))
-            .unwrap();
-
-        let rows = store.person_rows("e1").unwrap();
-        assert_eq!(rows["links"][0]["target_id"], "t-e1");
-        assert_eq!(rows["operations"][0]["detail"]["userName"], "e1");
-        assert_eq!(rows["changes"][0]["email"], "e1@example.se");
-
-        let removed = store.forget("e1").unwrap();
-        assert_eq!(
-            removed,
-            [
-                ("links", 1),
-                ("written", 0),
-                ("failures", 0),
-                ("operations", 1),
-                ("changes", 1)
-            ]
-        );
-        let left = store.person_rows("e1").unwrap();
-        assert!(
-            left.values()
-                .all(|rows| rows.as_array().unwrap().is_empty())
-        );
-        assert_eq!(
-            store.person_rows("e2").unwrap()["changes"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
     }
 }

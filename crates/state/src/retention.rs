@@ -2,8 +2,8 @@
 //! and named changes, except what later runs still need (the last successful sync, which the
 //! guards compare with, and any intent whose outcome was never written).
 
+use crate::db::params;
 use jiff::Timestamp;
-use rusqlite::params;
 
 use crate::error::StateError;
 use crate::runs::RunId;
@@ -33,8 +33,7 @@ impl StateStore {
         };
         let kept = keep.map_or(0, |id| id.0);
         let sql = self.sql("prune old runs");
-        self.with_conn("prune old runs", |conn| {
-            let tx = conn.transaction().map_err(&sql)?;
+        self.in_transaction("prune old runs", |tx| {
             let changes = tx
                 .execute(
                     "DELETE FROM changes WHERE run_id <= ?1 AND run_id <> ?2",
@@ -55,7 +54,6 @@ impl StateStore {
                     params![newest.0, kept],
                 )
                 .map_err(&sql)?;
-            tx.commit().map_err(&sql)?;
             Ok(Pruned {
                 runs,
                 operations,
@@ -75,7 +73,7 @@ impl StateStore {
 
     fn run_starts(&self) -> Result<Vec<(RunId, Timestamp)>, StateError> {
         let raw: Vec<(i64, String)> =
-            self.rows("list run starts", "SELECT id, started FROM runs", [])?;
+            self.rows("list run starts", "SELECT id, started FROM runs", params![])?;
         raw.into_iter()
             .map(|(id, started)| Ok((RunId(id), self.timestamp("runs", id, "started", &started)?)))
             .collect()
@@ -86,6 +84,7 @@ impl StateStore {
 mod tests {
     use super::*;
     use crate::changes::ChangeRow;
+    use crate::testing::both_backends;
     use flexsync_core::ids::ExternalId;
     use flexsync_core::outcome::{Outcome, RunKind};
 
@@ -133,30 +132,31 @@ mod tests {
         id
     }
 
-    #[test]
-    fn old_runs_go_but_the_last_success_and_open_intents_stay() {
-        let store = StateStore::open_in_memory().unwrap();
-        let oldest = run(&store, 1, Outcome::Done, false);
-        let crashed = run(&store, 2, Outcome::Unreachable, true);
-        let last_success = run(&store, 3, Outcome::Done, false);
-        let refused = run(&store, 4, Outcome::Refused, false);
-        let recent = run(&store, 20, Outcome::Refused, false);
+    both_backends! {
+        fn old_runs_go_but_the_last_success_and_open_intents_stay(db) {
+            let store = db.open();
+            let oldest = run(&store, 1, Outcome::Done, false);
+            let crashed = run(&store, 2, Outcome::Unreachable, true);
+            let last_success = run(&store, 3, Outcome::Done, false);
+            let refused = run(&store, 4, Outcome::Refused, false);
+            let recent = run(&store, 20, Outcome::Refused, false);
 
-        let pruned = store.prune_before(at(10)).unwrap();
-        assert_eq!(
-            pruned,
-            Pruned {
-                runs: 2,
-                operations: 2,
-                changes: 3
-            }
-        );
-        let left: Vec<RunId> = store.runs(10).unwrap().iter().map(|r| r.id).collect();
-        assert_eq!(left, [recent, last_success, crashed]);
-        assert!(!left.contains(&oldest) && !left.contains(&refused));
-        assert_eq!(store.unfinished_intents().unwrap().len(), 1);
-        assert_eq!(store.oldest_run_started().unwrap(), Some(at(2)));
-        // Nothing older: nothing more to prune.
-        assert_eq!(store.prune_before(at(10)).unwrap().runs, 0);
+            let pruned = store.prune_before(at(10)).unwrap();
+            assert_eq!(
+                pruned,
+                Pruned {
+                    runs: 2,
+                    operations: 2,
+                    changes: 3
+                }
+            );
+            let left: Vec<RunId> = store.runs(10).unwrap().iter().map(|r| r.id).collect();
+            assert_eq!(left, [recent, last_success, crashed]);
+            assert!(!left.contains(&oldest) && !left.contains(&refused));
+            assert_eq!(store.unfinished_intents().unwrap().len(), 1);
+            assert_eq!(store.oldest_run_started().unwrap(), Some(at(2)));
+            // Nothing older: nothing more to prune.
+            assert_eq!(store.prune_before(at(10)).unwrap().runs, 0);
+        }
     }
 }

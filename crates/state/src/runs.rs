@@ -3,8 +3,8 @@
 
 use std::fmt;
 
+use crate::db::{Value, params};
 use jiff::Timestamp;
-use rusqlite::{Params, params};
 use serde::{Deserialize, Serialize};
 
 use flexsync_core::ids::{ExternalId, TargetId};
@@ -97,7 +97,7 @@ impl StateStore {
     pub fn begin_run(&self, started: Timestamp, kind: RunKind) -> Result<RunId, StateError> {
         self.insert(
             "begin a run",
-            "INSERT INTO runs (kind, started) VALUES (?1, ?2)",
+            "INSERT INTO runs (kind, started) VALUES (?1, ?2) RETURNING id",
             params![kind.label(), started.to_string()],
         )
         .map(RunId)
@@ -205,7 +205,7 @@ impl StateStore {
         self.insert(
             "record an intent",
             "INSERT INTO operations (run_id, external_id, operation, detail)
-             VALUES (?1, ?2, ?3, ?4)",
+             VALUES (?1, ?2, ?3, ?4) RETURNING id",
             params![run.0, external_id.as_str(), operation, detail.to_string()],
         )
         .map(OpId)
@@ -262,7 +262,7 @@ impl StateStore {
         &self,
         operation: &'static str,
         clauses: &str,
-        params: impl Params,
+        params: Vec<Value>,
     ) -> Result<Vec<RunRecord>, StateError> {
         let query = format!("SELECT {RUN_COLUMNS} FROM runs {clauses}");
         let raw: Vec<RawRun> = self.rows(operation, &query, params)?;
@@ -274,7 +274,7 @@ impl StateStore {
         &self,
         operation: &'static str,
         clauses: &str,
-        params: impl Params,
+        params: Vec<Value>,
     ) -> Result<Vec<OperationRecord>, StateError> {
         let query = format!("SELECT {OP_COLUMNS} FROM operations {clauses}");
         let raw: Vec<RawOp> = self.rows(operation, &query, params)?;
@@ -336,272 +336,282 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::both_backends;
     use serde_json::json;
 
     fn at(text: &str) -> Timestamp {
         text.parse().unwrap()
     }
 
-    #[test]
-    fn run_lifecycle_is_listed_newest_first() {
-        let store = StateStore::open_in_memory().unwrap();
-        let first = store
-            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
-            .unwrap();
-        store
-            .finish_run(
-                first,
-                at("2025-01-01T06:05:00Z"),
-                Outcome::Done,
-                &json!({"source_records": 10}),
-            )
-            .unwrap();
-        let second = store
-            .begin_run(at("2025-01-02T06:00:00Z"), RunKind::Plan)
-            .unwrap();
-        assert!(second > first);
+    both_backends! {
+        fn run_lifecycle_is_listed_newest_first(db) {
+            let store = db.open();
+            let first = store
+                .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
+                .unwrap();
+            store
+                .finish_run(
+                    first,
+                    at("2025-01-01T06:05:00Z"),
+                    Outcome::Done,
+                    &json!({"source_records": 10}),
+                )
+                .unwrap();
+            let second = store
+                .begin_run(at("2025-01-02T06:00:00Z"), RunKind::Plan)
+                .unwrap();
+            assert!(second > first);
 
-        let runs = store.runs(10).unwrap();
-        assert_eq!(runs.len(), 2);
-        assert_eq!(runs[0].id, second);
-        assert_eq!(runs[0].kind, RunKind::Plan);
-        assert_eq!(runs[0].finished, None);
-        assert_eq!(runs[0].outcome, None);
-        assert_eq!(runs[0].summary, None);
-        assert_eq!(runs[1].id, first);
-        assert_eq!(runs[1].started, at("2025-01-01T06:00:00Z"));
-        assert_eq!(runs[1].finished, Some(at("2025-01-01T06:05:00Z")));
-        assert_eq!(runs[1].outcome, Some(Outcome::Done));
-        assert_eq!(runs[1].summary, Some(json!({"source_records": 10})));
+            let runs = store.runs(10).unwrap();
+            assert_eq!(runs.len(), 2);
+            assert_eq!(runs[0].id, second);
+            assert_eq!(runs[0].kind, RunKind::Plan);
+            assert_eq!(runs[0].finished, None);
+            assert_eq!(runs[0].outcome, None);
+            assert_eq!(runs[0].summary, None);
+            assert_eq!(runs[1].id, first);
+            assert_eq!(runs[1].started, at("2025-01-01T06:00:00Z"));
+            assert_eq!(runs[1].finished, Some(at("2025-01-01T06:05:00Z")));
+            assert_eq!(runs[1].outcome, Some(Outcome::Done));
+            assert_eq!(runs[1].summary, Some(json!({"source_records": 10})));
 
-        assert_eq!(store.runs(1).unwrap().len(), 1);
-        assert_eq!(store.runs(1).unwrap()[0].id, second);
+            assert_eq!(store.runs(1).unwrap().len(), 1);
+            assert_eq!(store.runs(1).unwrap()[0].id, second);
+        }
     }
 
-    #[test]
-    fn a_run_is_finished_once() {
-        let store = StateStore::open_in_memory().unwrap();
-        let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
-            .unwrap();
-        let done = at("2025-01-01T06:01:00Z");
-        store
-            .finish_run(run, done, Outcome::Unreachable, &json!({}))
-            .unwrap();
-        let again = store.finish_run(run, done, Outcome::Done, &json!({}));
-        assert!(
-            matches!(again, Err(StateError::Missing { .. })),
-            "{again:?}"
-        );
-        let unknown = store.finish_run(RunId(999), done, Outcome::Done, &json!({}));
-        let error = unknown.unwrap_err().to_string();
-        assert!(error.contains("999"), "{error}");
-        assert_eq!(
-            store.runs(5).unwrap()[0].outcome,
-            Some(Outcome::Unreachable)
-        );
-    }
-
-    #[test]
-    fn last_successful_run_skips_plans_refusals_failures_and_open_runs() {
-        let store = StateStore::open_in_memory().unwrap();
-        assert_eq!(store.last_successful_run().unwrap(), None);
-        assert_eq!(store.last_source_count().unwrap(), None);
-
-        let finish = |kind: RunKind, outcome: Option<Outcome>, count: u64| {
-            let run = store.begin_run(at("2025-01-01T06:00:00Z"), kind).unwrap();
-            if let Some(outcome) = outcome {
-                store
-                    .finish_run(
-                        run,
-                        at("2025-01-01T06:01:00Z"),
-                        outcome,
-                        &json!({ "source_records": count }),
-                    )
-                    .unwrap();
-            }
-            run
-        };
-        finish(RunKind::Sync, Some(Outcome::Done), 100);
-        let partial = finish(RunKind::Sync, Some(Outcome::RecordFailures), 98);
-        finish(RunKind::Sync, Some(Outcome::Refused), 3);
-        finish(RunKind::Sync, Some(Outcome::Unreachable), 0);
-        finish(RunKind::Plan, Some(Outcome::Done), 5);
-        finish(RunKind::Sync, None, 0);
-
-        let last = store.last_successful_run().unwrap().unwrap();
-        assert_eq!(last.id, partial);
-        assert_eq!(store.last_source_count().unwrap(), Some(98));
-    }
-
-    #[test]
-    fn a_summary_without_source_records_gives_no_count() {
-        let store = StateStore::open_in_memory().unwrap();
-        let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
-            .unwrap();
-        store
-            .finish_run(
-                run,
-                at("2025-01-01T06:01:00Z"),
-                Outcome::Done,
-                &json!({"created": 4}),
-            )
-            .unwrap();
-        assert!(store.last_successful_run().unwrap().is_some());
-        assert_eq!(store.last_source_count().unwrap(), None);
-    }
-
-    #[test]
-    fn intents_and_outcomes_are_kept_per_run_in_order() {
-        let store = StateStore::open_in_memory().unwrap();
-        let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
-            .unwrap();
-        let other = store
-            .begin_run(at("2025-01-01T07:00:00Z"), RunKind::Sync)
-            .unwrap();
-        let create = store
-            .record_intent(run, &"E1".into(), "create", &json!({"userName": "a@x.se"}))
-            .unwrap();
-        let update = store
-            .record_intent(
-                run,
-                &"E2".into(),
-                "update",
-                &json!({"givenName": ["A", "B"]}),
-            )
-            .unwrap();
-        store
-            .record_intent(other, &"E3".into(), "deactivate", &json!(null))
-            .unwrap();
-
-        let done_at = at("2025-01-01T06:00:05Z");
-        store
-            .record_outcome(
-                create,
-                OpOutcome::Done {
-                    target_id: "T1".into(),
-                },
-                done_at,
-            )
-            .unwrap();
-        store
-            .record_outcome(
-                update,
-                OpOutcome::Failed {
-                    message: "400 invalidValue".into(),
-                },
-                done_at,
-            )
-            .unwrap();
-
-        let ops = store.operations(run).unwrap();
-        assert_eq!(ops.len(), 2);
-        assert_eq!(ops[0].id, create);
-        assert_eq!(ops[0].run, run);
-        assert_eq!(ops[0].external_id, "E1");
-        assert_eq!(ops[0].operation, "create");
-        assert_eq!(ops[0].detail, json!({"userName": "a@x.se"}));
-        assert_eq!(
-            ops[0].outcome,
-            Some(OpOutcome::Done {
-                target_id: "T1".into()
-            })
-        );
-        assert_eq!(ops[0].finished, Some(done_at));
-        assert_eq!(ops[1].id, update);
-        assert_eq!(
-            ops[1].outcome,
-            Some(OpOutcome::Failed {
-                message: "400 invalidValue".into()
-            })
-        );
-        assert_eq!(store.operations(other).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn an_outcome_is_recorded_once() {
-        let store = StateStore::open_in_memory().unwrap();
-        let run = store
-            .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
-            .unwrap();
-        let op = store
-            .record_intent(run, &"E1".into(), "create", &json!({}))
-            .unwrap();
-        let done = OpOutcome::Done {
-            target_id: "T1".into(),
-        };
-        let t = at("2025-01-01T06:00:01Z");
-        store.record_outcome(op, done.clone(), t).unwrap();
-        let again = store.record_outcome(op, done, t);
-        assert!(
-            matches!(again, Err(StateError::Missing { .. })),
-            "{again:?}"
-        );
-        assert_eq!(
-            store.operations(run).unwrap()[0].outcome,
-            Some(OpOutcome::Done {
-                target_id: "T1".into()
-            })
-        );
-    }
-
-    #[test]
-    fn an_intent_for_an_unknown_run_is_refused() {
-        let store = StateStore::open_in_memory().unwrap();
-        let result = store.record_intent(RunId(42), &"E1".into(), "create", &json!({}));
-        assert!(matches!(result, Err(StateError::Sql { .. })), "{result:?}");
-    }
-
-    #[test]
-    fn unfinished_intents_survive_a_crash_until_settled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let (crashed_run, pending) = {
-            let store = StateStore::open(&path).unwrap();
+    both_backends! {
+        fn a_run_is_finished_once(db) {
+            let store = db.open();
             let run = store
                 .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
                 .unwrap();
-            let finished = store
-                .record_intent(run, &"E1".into(), "create", &json!({}))
+            let done = at("2025-01-01T06:01:00Z");
+            store
+                .finish_run(run, done, Outcome::Unreachable, &json!({}))
+                .unwrap();
+            let again = store.finish_run(run, done, Outcome::Done, &json!({}));
+            assert!(
+                matches!(again, Err(StateError::Missing { .. })),
+                "{again:?}"
+            );
+            let unknown = store.finish_run(RunId(999), done, Outcome::Done, &json!({}));
+            let error = unknown.unwrap_err().to_string();
+            assert!(error.contains("999"), "{error}");
+            assert_eq!(
+                store.runs(5).unwrap()[0].outcome,
+                Some(Outcome::Unreachable)
+            );
+        }
+    }
+
+    both_backends! {
+        fn last_successful_run_skips_plans_refusals_failures_and_open_runs(db) {
+            let store = db.open();
+            assert_eq!(store.last_successful_run().unwrap(), None);
+            assert_eq!(store.last_source_count().unwrap(), None);
+
+            let finish = |kind: RunKind, outcome: Option<Outcome>, count: u64| {
+                let run = store.begin_run(at("2025-01-01T06:00:00Z"), kind).unwrap();
+                if let Some(outcome) = outcome {
+                    store
+                        .finish_run(
+                            run,
+                            at("2025-01-01T06:01:00Z"),
+                            outcome,
+                            &json!({ "source_records": count }),
+                        )
+                        .unwrap();
+                }
+                run
+            };
+            finish(RunKind::Sync, Some(Outcome::Done), 100);
+            let partial = finish(RunKind::Sync, Some(Outcome::RecordFailures), 98);
+            finish(RunKind::Sync, Some(Outcome::Refused), 3);
+            finish(RunKind::Sync, Some(Outcome::Unreachable), 0);
+            finish(RunKind::Plan, Some(Outcome::Done), 5);
+            finish(RunKind::Sync, None, 0);
+
+            let last = store.last_successful_run().unwrap().unwrap();
+            assert_eq!(last.id, partial);
+            assert_eq!(store.last_source_count().unwrap(), Some(98));
+        }
+    }
+
+    both_backends! {
+        fn a_summary_without_source_records_gives_no_count(db) {
+            let store = db.open();
+            let run = store
+                .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
                 .unwrap();
             store
+                .finish_run(
+                    run,
+                    at("2025-01-01T06:01:00Z"),
+                    Outcome::Done,
+                    &json!({"created": 4}),
+                )
+                .unwrap();
+            assert!(store.last_successful_run().unwrap().is_some());
+            assert_eq!(store.last_source_count().unwrap(), None);
+        }
+    }
+
+    both_backends! {
+        fn intents_and_outcomes_are_kept_per_run_in_order(db) {
+            let store = db.open();
+            let run = store
+                .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
+                .unwrap();
+            let other = store
+                .begin_run(at("2025-01-01T07:00:00Z"), RunKind::Sync)
+                .unwrap();
+            let create = store
+                .record_intent(run, &"E1".into(), "create", &json!({"userName": "a@x.se"}))
+                .unwrap();
+            let update = store
+                .record_intent(
+                    run,
+                    &"E2".into(),
+                    "update",
+                    &json!({"givenName": ["A", "B"]}),
+                )
+                .unwrap();
+            store
+                .record_intent(other, &"E3".into(), "deactivate", &json!(null))
+                .unwrap();
+
+            let done_at = at("2025-01-01T06:00:05Z");
+            store
                 .record_outcome(
-                    finished,
+                    create,
                     OpOutcome::Done {
                         target_id: "T1".into(),
                     },
-                    at("2025-01-01T06:00:01Z"),
+                    done_at,
                 )
                 .unwrap();
-            let pending = store
-                .record_intent(run, &"E2".into(), "update", &json!({"active": false}))
+            store
+                .record_outcome(
+                    update,
+                    OpOutcome::Failed {
+                        message: "400 invalidValue".into(),
+                    },
+                    done_at,
+                )
                 .unwrap();
-            // The process dies here: no outcome, no finish_run.
-            (run, pending)
-        };
 
-        let store = StateStore::open(&path).unwrap();
-        let unfinished = store.unfinished_intents().unwrap();
-        assert_eq!(unfinished.len(), 1);
-        assert_eq!(unfinished[0].id, pending);
-        assert_eq!(unfinished[0].run, crashed_run);
-        assert_eq!(unfinished[0].external_id, "E2");
-        assert_eq!(unfinished[0].operation, "update");
-        assert_eq!(unfinished[0].detail, json!({"active": false}));
-        assert_eq!(unfinished[0].outcome, None);
-        assert_eq!(store.runs(1).unwrap()[0].finished, None);
+            let ops = store.operations(run).unwrap();
+            assert_eq!(ops.len(), 2);
+            assert_eq!(ops[0].id, create);
+            assert_eq!(ops[0].run, run);
+            assert_eq!(ops[0].external_id, "E1");
+            assert_eq!(ops[0].operation, "create");
+            assert_eq!(ops[0].detail, json!({"userName": "a@x.se"}));
+            assert_eq!(
+                ops[0].outcome,
+                Some(OpOutcome::Done {
+                    target_id: "T1".into()
+                })
+            );
+            assert_eq!(ops[0].finished, Some(done_at));
+            assert_eq!(ops[1].id, update);
+            assert_eq!(
+                ops[1].outcome,
+                Some(OpOutcome::Failed {
+                    message: "400 invalidValue".into()
+                })
+            );
+            assert_eq!(store.operations(other).unwrap().len(), 1);
+        }
+    }
 
-        store
-            .record_outcome(
-                pending,
-                OpOutcome::Failed {
-                    message: "interrupted".into(),
-                },
-                at("2025-01-02T06:00:00Z"),
-            )
-            .unwrap();
-        assert!(store.unfinished_intents().unwrap().is_empty());
+    both_backends! {
+        fn an_outcome_is_recorded_once(db) {
+            let store = db.open();
+            let run = store
+                .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
+                .unwrap();
+            let op = store
+                .record_intent(run, &"E1".into(), "create", &json!({}))
+                .unwrap();
+            let done = OpOutcome::Done {
+                target_id: "T1".into(),
+            };
+            let t = at("2025-01-01T06:00:01Z");
+            store.record_outcome(op, done.clone(), t).unwrap();
+            let again = store.record_outcome(op, done, t);
+            assert!(
+                matches!(again, Err(StateError::Missing { .. })),
+                "{again:?}"
+            );
+            assert_eq!(
+                store.operations(run).unwrap()[0].outcome,
+                Some(OpOutcome::Done {
+                    target_id: "T1".into()
+                })
+            );
+        }
+    }
+
+    both_backends! {
+        fn an_intent_for_an_unknown_run_is_refused(db) {
+            let store = db.open();
+            let result = store.record_intent(RunId(42), &"E1".into(), "create", &json!({}));
+            assert!(
+                matches!(result, Err(StateError::Sql { .. } | StateError::Postgres { .. })),
+                "{result:?}"
+            );
+        }
+    }
+
+    both_backends! {
+        fn unfinished_intents_survive_a_crash_until_settled(db) {
+            let (crashed_run, pending) = {
+                let store = db.open();
+                let run = store
+                    .begin_run(at("2025-01-01T06:00:00Z"), RunKind::Sync)
+                    .unwrap();
+                let finished = store
+                    .record_intent(run, &"E1".into(), "create", &json!({}))
+                    .unwrap();
+                store
+                    .record_outcome(
+                        finished,
+                        OpOutcome::Done {
+                            target_id: "T1".into(),
+                        },
+                        at("2025-01-01T06:00:01Z"),
+                    )
+                    .unwrap();
+                let pending = store
+                    .record_intent(run, &"E2".into(), "update", &json!({"active": false}))
+                    .unwrap();
+                // The process dies here: no outcome, no finish_run.
+                (run, pending)
+            };
+
+            let store = db.open();
+            let unfinished = store.unfinished_intents().unwrap();
+            assert_eq!(unfinished.len(), 1);
+            assert_eq!(unfinished[0].id, pending);
+            assert_eq!(unfinished[0].run, crashed_run);
+            assert_eq!(unfinished[0].external_id, "E2");
+            assert_eq!(unfinished[0].operation, "update");
+            assert_eq!(unfinished[0].detail, json!({"active": false}));
+            assert_eq!(unfinished[0].outcome, None);
+            assert_eq!(store.runs(1).unwrap()[0].finished, None);
+
+            store
+                .record_outcome(
+                    pending,
+                    OpOutcome::Failed {
+                        message: "interrupted".into(),
+                    },
+                    at("2025-01-02T06:00:00Z"),
+                )
+                .unwrap();
+            assert!(store.unfinished_intents().unwrap().is_empty());
+        }
     }
 }

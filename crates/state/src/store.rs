@@ -1,15 +1,30 @@
-//! Opening the store (file or memory), connection settings, and the small helpers every table
-//! module uses: running a call on the connection and decoding stored times and JSON.
+//! Opening the store (SQLite file or memory, or a PostgreSQL schema), connection settings, and
+//! the small helpers every table module uses: running a call on the connection and decoding
+//! stored times and JSON.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, Params, Row};
+use rusqlite::Connection;
 
+use crate::db::{Conn, DbError, FromRow, Value};
 use crate::error::StateError;
+use crate::pg::{PgConn, PgTarget};
 use crate::schema::{self, MigrateError};
+
+/// What ended a transaction: the store's own error, or the backend's at begin or commit.
+enum Failure {
+    Store(StateError),
+    Db(DbError),
+}
+
+impl From<DbError> for Failure {
+    fn from(error: DbError) -> Self {
+        Failure::Db(error)
+    }
+}
 
 /// Creates `dir` (and its parents) for its owner only; an existing folder is left as it is.
 fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -58,11 +73,29 @@ pub struct StateStore {
 
 #[derive(Debug)]
 struct Inner {
+    /// The file, or for PostgreSQL the URL (without password) and schema: how errors name it.
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
+}
+
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A schema on a PostgreSQL server.
+    Postgres(PgTarget),
 }
 
 impl StateStore {
+    /// Opens the store at `location`, a SQLite file or a PostgreSQL schema.
+    pub fn open_at(location: &Location) -> Result<StateStore, StateError> {
+        match location {
+            Location::File(path) => StateStore::open(path),
+            Location::Postgres(target) => StateStore::open_postgres(target),
+        }
+    }
+
     /// Opens (creating the parent directory and the file if needed) and migrates the database at
     /// `path`.
     /// The database holds personal data: a folder it creates is its owner's only (0700), and the
@@ -100,7 +133,33 @@ impl StateStore {
         StateStore::setup(path, conn)
     }
 
-    /// Where the database lives (`:memory:` for an in-memory store).
+    /// Connects to the PostgreSQL schema of `target` (creating it when missing) and migrates it.
+    pub fn open_postgres(target: &PgTarget) -> Result<StateStore, StateError> {
+        let path = PathBuf::from(target.display());
+        let failed = |operation| {
+            let path = path.clone();
+            move |error| StateError::of_db(path, operation, error)
+        };
+        let mut conn = Conn::Postgres(PgConn::connect(target).map_err(failed("connect"))?);
+        schema::migrate_postgres(&mut conn).map_err(|error| match error {
+            MigrateError::Newer { found, known } => StateError::NewerSchema {
+                path: path.clone(),
+                found,
+                known,
+            },
+            MigrateError::Sql(source) => failed("migrate the schema")(DbError::Sqlite(source)),
+            MigrateError::Postgres(error) => failed("migrate the schema")(error),
+        })?;
+        Ok(StateStore {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    /// Where the database lives (`:memory:` for an in-memory store; for PostgreSQL its URL
+    /// without password, then `#` and the schema).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -130,6 +189,9 @@ impl StateStore {
                 operation: "migrate the schema",
                 source,
             },
+            MigrateError::Postgres(error) => {
+                StateError::of_db(path.clone(), "migrate the schema", error)
+            }
             MigrateError::Newer { found, known } => StateError::NewerSchema {
                 path: path.clone(),
                 found,
@@ -139,7 +201,7 @@ impl StateStore {
         Ok(StateStore {
             inner: Arc::new(Inner {
                 path,
-                conn: Mutex::new(conn),
+                conn: Mutex::new(Conn::Sqlite(conn)),
             }),
         })
     }
@@ -148,7 +210,7 @@ impl StateStore {
     pub(crate) fn with_conn<T>(
         &self,
         operation: &'static str,
-        call: impl FnOnce(&mut Connection) -> Result<T, StateError>,
+        call: impl FnOnce(&mut Conn) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let mut conn = self.inner.conn.lock().map_err(|_| StateError::Poisoned {
             path: self.inner.path.clone(),
@@ -157,59 +219,61 @@ impl StateStore {
         call(&mut conn)
     }
 
+    /// Runs `call` in one transaction (see [`Conn::transaction`]).
+    pub(crate) fn in_transaction<T>(
+        &self,
+        operation: &'static str,
+        call: impl FnOnce(&mut Conn) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| {
+            conn.transaction(|tx| call(tx).map_err(Failure::Store))
+                .map_err(|failure| match failure {
+                    Failure::Store(error) => error,
+                    Failure::Db(error) => sql(error),
+                })
+        })
+    }
+
     /// Runs one statement and returns how many rows it changed.
     pub(crate) fn execute(
         &self,
         operation: &'static str,
         query: &str,
-        params: impl Params,
+        params: Vec<Value>,
     ) -> Result<usize, StateError> {
         let sql = self.sql(operation);
         self.with_conn(operation, |conn| conn.execute(query, params).map_err(&sql))
     }
 
-    /// Runs one `INSERT` and returns the id of the new row.
+    /// Runs one `INSERT ... RETURNING id` and returns the id of the new row.
     pub(crate) fn insert(
         &self,
         operation: &'static str,
         query: &str,
-        params: impl Params,
+        params: Vec<Value>,
     ) -> Result<i64, StateError> {
-        let sql = self.sql(operation);
-        self.with_conn(operation, |conn| {
-            conn.execute(query, params).map_err(&sql)?;
-            Ok(conn.last_insert_rowid())
-        })
+        let rows: Vec<(i64,)> = self.rows(operation, query, params)?;
+        rows.first()
+            .map(|(id,)| *id)
+            .ok_or_else(|| self.missing(operation, "the insert returned no id".into()))
     }
 
     /// Every row `query` returns, each read as `T` (a tuple of the selected columns).
-    pub(crate) fn rows<T>(
+    pub(crate) fn rows<T: FromRow>(
         &self,
         operation: &'static str,
         query: &str,
-        params: impl Params,
-    ) -> Result<Vec<T>, StateError>
-    where
-        T: for<'r> TryFrom<&'r Row<'r>, Error = rusqlite::Error>,
-    {
+        params: Vec<Value>,
+    ) -> Result<Vec<T>, StateError> {
         let sql = self.sql(operation);
-        self.with_conn(operation, |conn| {
-            let mut statement = conn.prepare(query).map_err(&sql)?;
-            let rows = statement
-                .query_map(params, |row| T::try_from(row))
-                .map_err(&sql)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(&sql)
-        })
+        self.with_conn(operation, |conn| conn.rows(query, params).map_err(&sql))
     }
 
-    /// Maps a SQLite error to [`StateError::Sql`] for `operation`.
-    pub(crate) fn sql(&self, operation: &'static str) -> impl Fn(rusqlite::Error) -> StateError {
+    /// Maps a backend error to a [`StateError`] for `operation`.
+    pub(crate) fn sql(&self, operation: &'static str) -> impl Fn(DbError) -> StateError {
         let path = self.inner.path.clone();
-        move |source| StateError::Sql {
-            path: path.clone(),
-            operation,
-            source,
-        }
+        move |error| StateError::of_db(path.clone(), operation, error)
     }
 
     pub(crate) fn missing(&self, operation: &'static str, what: String) -> StateError {
@@ -263,6 +327,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::both_backends;
 
     #[test]
     fn the_store_and_its_new_folder_are_their_owners_only() {
@@ -304,6 +369,9 @@ mod tests {
         let store = StateStore::open(&path).unwrap();
         let (version, mode): (i64, String) = store
             .with_conn("inspect", |conn| {
+                let Conn::Sqlite(conn) = conn else {
+                    panic!("a file opens on SQLite")
+                };
                 let version = conn
                     .pragma_query_value(None, "user_version", |row| row.get(0))
                     .unwrap();
@@ -317,17 +385,15 @@ mod tests {
         assert_eq!(mode.to_lowercase(), "wal");
     }
 
-    #[test]
-    fn data_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.db");
-        let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
-        StateStore::open(&path)
-            .unwrap()
-            .link(LinkKind::User, &"E1".into(), &"T1".into(), true, at)
-            .unwrap();
-        let memory = StateStore::open(&path).unwrap().memory().unwrap();
-        assert_eq!(memory.links.get("E1").map(|t| t.as_str()), Some("T1"));
+    both_backends! {
+        fn data_survives_reopen(db) {
+            let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
+            db.open()
+                .link(LinkKind::User, &"E1".into(), &"T1".into(), true, at)
+                .unwrap();
+            let memory = db.open().memory().unwrap();
+            assert_eq!(memory.links.get("E1").map(|t| t.as_str()), Some("T1"));
+        }
     }
 
     #[test]
@@ -348,6 +414,76 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_postgres_schema_is_refused_by_name() {
+        let Some(db) = crate::testing::TestDb::postgres("a_newer_postgres_schema") else {
+            return;
+        };
+        let store = db.open();
+        store
+            .with_conn("break", |conn| {
+                conn.execute("UPDATE schema_version SET version = 99", vec![])
+                    .unwrap();
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let crate::testing::TestDb::Postgres(target) = &db else {
+            panic!("a PostgreSQL fixture")
+        };
+        match StateStore::open_postgres(target) {
+            Err(error @ StateError::NewerSchema { found: 99, .. }) => {
+                let text = error.to_string();
+                assert!(text.contains("#test_"), "{text}");
+                assert!(!text.contains("flexsync-test"), "no password: {text}");
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tls_is_used_when_required_and_the_servers_certificate_is_checked() {
+        let Some(db) = crate::testing::TestDb::postgres("tls_is_used_when_required") else {
+            return;
+        };
+        let crate::testing::TestDb::Postgres(target) = &db else {
+            panic!("a PostgreSQL fixture")
+        };
+        let Ok(ca) = std::env::var("FLEXSYNC_TEST_POSTGRES_CA") else {
+            assert!(
+                std::env::var("FLEXSYNC_REQUIRE_INTEROP").as_deref() != Ok("1"),
+                "FLEXSYNC_TEST_POSTGRES_CA is not set and FLEXSYNC_REQUIRE_INTEROP=1"
+            );
+            eprintln!("SKIPPED: FLEXSYNC_TEST_POSTGRES_CA is not set");
+            return;
+        };
+        let required = crate::PgTarget {
+            url: format!("{}?sslmode=require", target.url),
+            ca_pem: Some(std::fs::read(ca).unwrap()),
+            ..target.clone()
+        };
+        let store = StateStore::open_postgres(&required).unwrap();
+        let ssl: Vec<(bool,)> = store
+            .rows(
+                "read the connection's TLS",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                vec![],
+            )
+            .unwrap();
+        assert_eq!(ssl, [(true,)]);
+        // Without the CA that signed the server's certificate, the connection is refused.
+        let untrusted = crate::PgTarget {
+            ca_pem: None,
+            ..required
+        };
+        let error = StateStore::open_postgres(&untrusted)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("connect failed"), "{error}");
+        assert!(error.to_lowercase().contains("certificate"), "{error}");
+        assert!(!error.contains("flexsync-test"), "no password: {error}");
+    }
+
+    #[test]
     fn a_path_that_cannot_be_a_directory_is_named_in_the_error() {
         let dir = tempfile::tempdir().unwrap();
         let blocker = dir.path().join("file");
@@ -358,24 +494,25 @@ mod tests {
         assert!(error.to_string().contains("state.db"), "{error}");
     }
 
-    #[test]
-    fn a_corrupt_time_names_table_row_and_column() {
-        let store = StateStore::open_in_memory().unwrap();
-        let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
-        store
-            .record_failure(&"E7".into(), "boom", FailureClass::Retryable, None, at)
-            .unwrap();
-        store
-            .with_conn("break", |conn| {
-                conn.execute("UPDATE failures SET last_at = 'yesterday'", [])
-                    .unwrap();
-                Ok(())
-            })
-            .unwrap();
-        let error = store.failures().unwrap_err();
-        let text = error.to_string();
-        assert!(text.contains("failures"), "{text}");
-        assert!(text.contains("E7"), "{text}");
-        assert!(text.contains("last_at"), "{text}");
+    both_backends! {
+        fn a_corrupt_time_names_table_row_and_column(db) {
+            let store = db.open();
+            let at: Timestamp = "2025-03-01T08:00:00Z".parse().unwrap();
+            store
+                .record_failure(&"E7".into(), "boom", FailureClass::Retryable, None, at)
+                .unwrap();
+            store
+                .with_conn("break", |conn| {
+                    conn.execute("UPDATE failures SET last_at = 'yesterday'", vec![])
+                        .unwrap();
+                    Ok(())
+                })
+                .unwrap();
+            let error = store.failures().unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains("failures"), "{text}");
+            assert!(text.contains("E7"), "{text}");
+            assert!(text.contains("last_at"), "{text}");
+        }
     }
 }

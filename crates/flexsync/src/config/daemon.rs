@@ -85,7 +85,17 @@ pub(super) fn read_daemon(
     if !(1..=3600).contains(&header_timeout) {
         bail!("daemon.header_timeout_seconds: {header_timeout} is not between 1 and 3600");
     }
+    let parallel_tenants = raw.parallel_tenants.unwrap_or(4);
+    if !(1..=1000).contains(&parallel_tenants) {
+        bail!("daemon.parallel_tenants: {parallel_tenants} is not between 1 and 1000");
+    }
+    let lease = raw.lease_seconds.unwrap_or(30);
+    if !(2..=3600).contains(&lease) {
+        bail!("daemon.lease_seconds: {lease} is not between 2 and 3600");
+    }
     Ok(DaemonSettings {
+        lease: Duration::from_secs(lease),
+        parallel_tenants,
         listen,
         stop_timeout: Duration::from_secs(raw.stop_timeout_seconds.unwrap_or(120)),
         status_token: raw

@@ -12,6 +12,7 @@ mod notify;
 mod paths;
 mod raw;
 mod sync;
+pub mod tenants;
 mod winningtemp;
 
 use std::net::SocketAddr;
@@ -61,6 +62,10 @@ pub struct DaemonSettings {
     pub max_connections: usize,
     /// A connection unanswered this long (a request never finished, an idle one) is closed.
     pub header_timeout: Duration,
+    /// With `--tenants`: how many tenants may sync at once.
+    pub parallel_tenants: usize,
+    /// With `--tenants` and leases: how long a lease lasts unless renewed.
+    pub lease: Duration,
 }
 
 pub const DEFAULT_DAEMON_LISTEN: &str = "127.0.0.1:9108";
@@ -77,6 +82,33 @@ pub struct FileChannel {
     pub mode: crate::file_writer::FileMode,
 }
 
+/// Where a command's configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--config FILE`.
+    File(PathBuf),
+    /// `--tenants DIR --tenant NAME`.
+    Tenant { dir: PathBuf, name: String },
+}
+
+impl Source {
+    /// The checked configuration.
+    pub fn load(&self) -> Result<Config> {
+        match self {
+            Source::File(path) => Config::load(path),
+            Source::Tenant { dir, name } => Ok(tenants::load(dir, name)?.config),
+        }
+    }
+
+    /// Only where the run records are kept (see [`Config::records_of`]).
+    pub fn records(&self) -> Result<Records> {
+        match self {
+            Source::File(path) => Config::records_of(path),
+            Source::Tenant { dir, name } => tenants::records(dir, name),
+        }
+    }
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -87,7 +119,10 @@ pub struct Config {
     pub files: Option<FileChannel>,
     pub user_extension: String,
     pub group_parent_attribute: String,
+    /// The SQLite file, or for a PostgreSQL store its URL (no password) and schema, for people.
     pub state_path: PathBuf,
+    /// Where the state store lives, to open it ([`Config::open_state`]).
+    pub state: flexsync_state::Location,
     pub report_dir: PathBuf,
     /// Reports and journal rows older than this many days are pruned after each sync.
     pub report_keep_days: u32,
@@ -106,6 +141,11 @@ pub struct Config {
     pub notify: NotifySettings,
     /// The configuration file, when loaded from one (named in the commands flexsync suggests).
     pub path: Option<PathBuf>,
+    /// The tenant this configuration is, under `--tenants`.
+    pub tenant: Option<Source>,
+    /// Under a lease (`--tenants` sharing tenants): a run lock older than this was left by a
+    /// daemon whose lease expired, and is taken over.
+    pub run_lock_stale_after: Option<Duration>,
     /// Warnings found while loading (e.g. a secret file readable by others), shown every run.
     pub warnings: Vec<String>,
 }
@@ -140,10 +180,34 @@ impl Config {
         paths
     }
 
+    /// The flags that name this configuration in a command flexsync suggests: `--config F`, or
+    /// `--tenants DIR --tenant NAME`.
+    pub fn command_flags(&self) -> Option<String> {
+        match (&self.tenant, &self.path) {
+            (Some(Source::Tenant { dir, name }), _) => {
+                Some(format!("--tenants {} --tenant {name}", dir.display()))
+            }
+            (_, Some(path)) => Some(format!("--config {}", path.display())),
+            _ => None,
+        }
+    }
+
+    /// Opens the state store (the SQLite file, or the schema on the PostgreSQL server).
+    pub fn open_state(&self) -> Result<flexsync_state::StateStore, flexsync_state::StateError> {
+        flexsync_state::StateStore::open_at(&self.state)
+    }
+
     /// Reads and checks a configuration file. Relative paths inside it are taken from the
     /// file's folder.
     pub fn load(path: &Path) -> Result<Config> {
-        let raw = Config::read_raw(path)?;
+        Config::load_with(path, |_| ())
+    }
+
+    /// Reads a configuration file, lets `defaults` fill in what the file leaves out (a tenant's
+    /// own state and reports), then checks it.
+    pub(crate) fn load_with(path: &Path, defaults: impl FnOnce(&mut RawConfig)) -> Result<Config> {
+        let mut raw = Config::read_raw(path)?;
+        defaults(&mut raw);
         let mut config = Config::from_raw(raw, &base_of(path)?)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
@@ -152,12 +216,21 @@ impl Config {
     /// Only where the run records are kept: for `history`, which reads nothing else, so it
     /// needs no secret in the environment and no network.
     pub fn records_of(path: &Path) -> Result<Records> {
-        let raw = Config::read_raw(path)?;
-        Records::of(&raw.state, &raw.report, &base_of(path)?)
+        Config::records_with(path, |_| ())
+    }
+
+    /// [`Config::records_of`], with defaults filled in as [`Config::load_with`] does.
+    pub(crate) fn records_with(
+        path: &Path,
+        defaults: impl FnOnce(&mut RawConfig),
+    ) -> Result<Records> {
+        let mut raw = Config::read_raw(path)?;
+        defaults(&mut raw);
+        Records::of(&raw.state, &raw.report, &base_of(path)?, &mut Vec::new())
     }
 
     /// Reads and parses a configuration file, without checking it.
-    fn read_raw(path: &Path) -> Result<RawConfig> {
+    pub(crate) fn read_raw(path: &Path) -> Result<RawConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read configuration file {}", path.display()))?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
@@ -190,9 +263,13 @@ impl Config {
         let schedule = read_schedule(&raw.schedule, &sync.time_zone)?;
         let daemon = read_daemon(&raw.daemon, base, &mut warnings)?;
         let notify = notify_settings(raw.notify, base, &mut warnings)?;
-        let records = Records::of(&raw.state, &raw.report, base)?;
+        let records = Records::of(&raw.state, &raw.report, base, &mut warnings)?;
         let state_path = records.state_path.clone();
-        let files = file_channel(raw.files, base, &state_path, &mut warnings)?;
+        let home = match &records.state {
+            flexsync_state::Location::File(path) => path.clone(),
+            flexsync_state::Location::Postgres(_) => base.join("flexsync.db"),
+        };
+        let files = file_channel(raw.files, base, &home, &mut warnings)?;
         if let Some(files) = &files {
             mapping::check_columns(&mapping, &files.columns.users.names())?;
         }
@@ -207,6 +284,7 @@ impl Config {
             user_extension: winningtemp.user_extension,
             group_parent_attribute: winningtemp.group_parent_attribute,
             state_path,
+            state: records.state,
             report_dir: records.report_dir,
             report_keep_days: records.keep_days,
             mapping,
@@ -221,6 +299,8 @@ impl Config {
             daemon,
             notify,
             path: None,
+            tenant: None,
+            run_lock_stale_after: None,
             warnings,
         })
     }

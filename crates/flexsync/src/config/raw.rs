@@ -142,6 +142,14 @@ pub struct RawSftp {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub path: Option<PathBuf>,
+    /// A PostgreSQL server instead of a SQLite file: `postgres://user@host:port/db`.
+    pub url: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The schema that holds this store's tables (default `flexsync`).
+    pub schema: Option<String>,
+    /// PEM certificates of a private CA that signed the server's certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +251,12 @@ pub struct RawDaemon {
     /// A connection that has not sent a whole request within this many seconds is closed
     /// (default 10).
     pub header_timeout_seconds: Option<u64>,
+    /// `flexsync daemon --tenants`: how many tenants may sync at once (default 4); read from
+    /// the tenants folder's `_daemon.toml`.
+    pub parallel_tenants: Option<usize>,
+    /// `--tenants` with a PostgreSQL `[state]` in `_daemon.toml`: how long a tenant's lease lasts
+    /// unless renewed (default 30 s); a killed daemon's tenants are taken over after it.
+    pub lease_seconds: Option<u64>,
 }
 
 /// `[notify.email]` and `[notify.webhook]`: who hears how each sync went.

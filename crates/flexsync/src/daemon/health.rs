@@ -92,7 +92,7 @@ fn record_failures(run: &str, failed: usize) -> Attention {
 pub fn attention_of_stored(
     store: &StateStore,
     run: &RunRecord,
-    config_path: Option<&std::path::Path>,
+    config_flags: Option<&str>,
 ) -> Option<Attention> {
     let outcome = run.outcome?;
     let summary = run.summary.clone().unwrap_or_default();
@@ -107,7 +107,7 @@ pub fn attention_of_stored(
             let problem = stored.as_ref().map_or("a guard".to_string(), |r| {
                 format!("guard {}: {}", r.refusal.guard, r.refusal.problem)
             });
-            let approve = approve_command(run.id.0, config_path);
+            let approve = approve_command(run.id.0, config_flags);
             Some(refused(
                 &format!("run #{}", run.id),
                 &problem,

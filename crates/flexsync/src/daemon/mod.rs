@@ -1,10 +1,13 @@
 //! `flexsync daemon`: syncs on the schedule, one at a time, until SIGTERM or Ctrl-C, and answers
 //! `GET /healthz` (503 while the last run needs attention), `GET /livez`, `GET /metrics`, the
 //! status page and the reports from one `DaemonState`, which starts from what the state store
-//! remembers.
+//! remembers. `tenants` runs a folder of tenants, each in its own `DaemonState`; `leased` runs
+//! one of them under a lease shared with other daemons.
 
 mod health;
+mod leased;
 mod site;
+pub mod tenants;
 
 pub use health::{Attention, attention};
 pub use site::{Site, report_type};
@@ -196,7 +199,7 @@ impl DaemonState {
     /// Takes in a sync that finished outside the daemon (`flexsync sync` by hand, say after an
     /// approval) since the daemon's own last run, so `/healthz` speaks of the latest run.
     pub fn catch_up(&mut self, config: &Config) {
-        let Ok(store) = flexsync_state::StateStore::open(&config.state_path) else {
+        let Ok(store) = config.open_state() else {
             return;
         };
         let newest = store
@@ -216,7 +219,7 @@ impl DaemonState {
     /// needs), the last that ended done, and the last that applied its plan. A store that
     /// cannot be read leaves the state empty, with a warning.
     pub fn restore(&mut self, config: &Config) {
-        let store = match flexsync_state::StateStore::open(&config.state_path) {
+        let store = match config.open_state() {
             Ok(store) => store,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the last runs from the state store");
@@ -305,14 +308,14 @@ fn restored_run(
         held: None,
         report: report.is_file().then_some(report),
         error: summary["error"].as_str().map(str::to_string),
-        attention: health::attention_of_stored(store, run, config.path.as_deref()),
+        attention: health::attention_of_stored(store, run, config.command_flags().as_deref()),
         deliveries: Vec::new(),
     }
 }
 
-type Shared = Arc<Mutex<DaemonState>>;
+pub(crate) type Shared = Arc<Mutex<DaemonState>>;
 
-fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, DaemonState> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -354,7 +357,7 @@ async fn healthz(State(app): State<App>) -> impl IntoResponse {
 }
 
 /// 200 while the daemon serves: a refused or failed run is no reason to restart it.
-async fn livez() -> axum::Json<Value> {
+pub(crate) async fn livez() -> axum::Json<Value> {
     axum::Json(json!({"status": "live"}))
 }
 
@@ -377,7 +380,9 @@ async fn status_page(State(app): State<App>, headers: HeaderMap) -> Response {
         state.catch_up(&app.config);
         state.healthz()
     };
-    let runs = flexsync_state::StateStore::open(&app.site.state_path)
+    let runs = app
+        .config
+        .open_state()
         .and_then(|store| store.runs(site::RUNS_LISTED))
         .unwrap_or_else(|error| {
             tracing::warn!(%error, "the status page cannot read the last runs");
@@ -437,7 +442,7 @@ pub async fn run(config_path: &Path) -> Result<Outcome, RunFailure> {
 }
 
 /// Resolves on the first SIGTERM or Ctrl-C. The SIGTERM handler is in place once this returns.
-fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+pub(crate) fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot listen for SIGTERM")?;
@@ -501,48 +506,7 @@ pub async fn serve(
         "flexsync daemon: /healthz and /metrics on http://{address}"
     );
 
-    let mut stop_rx = stop_rx;
-    let mut due = if config.schedule.run_at_start || missed_a_slot(&config) {
-        None
-    } else {
-        Some(next_run(&now(&config), &config.schedule))
-    };
-    lock(&state).set_next_run(due.clone());
-    loop {
-        if let Some(due) = &due
-            && !sleep_until(due.timestamp(), &mut stop_rx).await
-        {
-            break;
-        }
-        lock(&state).set_next_run(None);
-        let run = scheduled_sync(&config);
-        tokio::pin!(run);
-        let finished = tokio::select! {
-            finished = &mut run => finished,
-            () = stopped(&mut stop_rx) => {
-                tracing::info!(
-                    "waiting up to {}s for the sync in progress to finish",
-                    config.daemon.stop_timeout.as_secs()
-                );
-                match tokio::time::timeout(config.daemon.stop_timeout, &mut run).await {
-                    Ok(finished) => lock(&state).record(finished, None),
-                    Err(_) => tracing::warn!(
-                        "the sync in progress did not finish within {}s; stopping without it (the next run settles it)",
-                        config.daemon.stop_timeout.as_secs()
-                    ),
-                }
-                break;
-            }
-        };
-        // Never before the slot just served, even if the wall clock stepped back meanwhile.
-        let after = match &due {
-            Some(slot) if slot.timestamp() > Timestamp::now() => slot.clone(),
-            _ => now(&config),
-        };
-        let next = next_run(&after, &config.schedule);
-        lock(&state).record(finished, Some(next.clone()));
-        due = Some(next);
-    }
+    schedule_loop(Arc::new(config), state, stop_rx, None).await;
 
     if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
         tracing::warn!(
@@ -554,10 +518,81 @@ pub async fn serve(
     Ok(Outcome::Done)
 }
 
+/// Runs `config`'s syncs on its schedule until `stop_rx` turns true, keeping each in `state`:
+/// never two at once; a failed run is logged and the next slot comes as usual. With a `gate`
+/// (several tenants), a run first waits for one of its permits. On stop a run in progress may
+/// finish within `daemon.stop_timeout`.
+pub(crate) async fn schedule_loop(
+    config: Arc<Config>,
+    state: Shared,
+    mut stop_rx: watch::Receiver<bool>,
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+) {
+    let (config, state, gate) = (config.as_ref(), &state, gate.as_ref());
+    let mut due = if config.schedule.run_at_start || missed_a_slot(config) {
+        None
+    } else {
+        Some(next_run(&now(config), &config.schedule))
+    };
+    lock(state).set_next_run(due.clone());
+    loop {
+        if let Some(due) = &due
+            && !sleep_until(due.timestamp(), &mut stop_rx).await
+        {
+            break;
+        }
+        let Some(_permit) = take_turn(gate, &mut stop_rx).await else {
+            break;
+        };
+        lock(state).set_next_run(None);
+        let run = scheduled_sync(config);
+        tokio::pin!(run);
+        let finished = tokio::select! {
+            finished = &mut run => finished,
+            () = stopped(&mut stop_rx) => {
+                tracing::info!(
+                    "waiting up to {}s for the sync in progress to finish",
+                    config.daemon.stop_timeout.as_secs()
+                );
+                match tokio::time::timeout(config.daemon.stop_timeout, &mut run).await {
+                    Ok(finished) => lock(state).record(finished, None),
+                    Err(_) => tracing::warn!(
+                        "the sync in progress did not finish within {}s; stopping without it (the next run settles it)",
+                        config.daemon.stop_timeout.as_secs()
+                    ),
+                }
+                break;
+            }
+        };
+        // Never before the slot just served, even if the wall clock stepped back meanwhile.
+        let after = match &due {
+            Some(slot) if slot.timestamp() > Timestamp::now() => slot.clone(),
+            _ => now(config),
+        };
+        let next = next_run(&after, &config.schedule);
+        lock(state).record(finished, Some(next.clone()));
+        due = Some(next);
+    }
+}
+
+/// A permit of `gate` (none needed without one); `None` when stopped while waiting.
+async fn take_turn(
+    gate: Option<&Arc<tokio::sync::Semaphore>>,
+    stop_rx: &mut watch::Receiver<bool>,
+) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+    let Some(gate) = gate else {
+        return Some(None);
+    };
+    tokio::select! {
+        permit = gate.clone().acquire_owned() => permit.ok().map(Some),
+        () = stopped(stop_rx) => None,
+    }
+}
+
 /// Whether a scheduled slot passed since the last sync started (the daemon was down at the
 /// time): then it runs at once, as a persistent timer would.
 fn missed_a_slot(config: &Config) -> bool {
-    let Ok(store) = flexsync_state::StateStore::open(&config.state_path) else {
+    let Ok(store) = config.open_state() else {
         return false;
     };
     let last = store
@@ -582,12 +617,12 @@ fn missed_a_slot(config: &Config) -> bool {
     missed
 }
 
-fn now(config: &Config) -> Zoned {
+pub(crate) fn now(config: &Config) -> Zoned {
     Timestamp::now().to_zoned(config.time_zone.clone())
 }
 
 /// One sync, the same way `flexsync sync` does it, kept as a finished run whatever its end.
-async fn scheduled_sync(config: &Config) -> FinishedRun {
+pub(crate) async fn scheduled_sync(config: &Config) -> FinishedRun {
     let clock = std::time::Instant::now();
     tracing::info!("scheduled sync starting");
     let synced = sync_and_report(config, Allowance::default()).await;
@@ -644,7 +679,7 @@ async fn scheduled_sync(config: &Config) -> FinishedRun {
 }
 
 /// Resolves once stop is asked for; never when it cannot be asked for any more.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     if stop.wait_for(|stop| *stop).await.is_err() {
         std::future::pending::<()>().await;
     }
@@ -652,7 +687,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 /// Sleeps until the wall clock reaches `due`, looking at it at least every `CLOCK_CHECK`.
 /// False when stop was asked for first.
-async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>) -> bool {
     loop {
         let left = Timestamp::now().duration_until(due);
         if left.is_zero() || left.is_negative() {
@@ -689,7 +724,7 @@ mod tests {
             !missed_a_slot(&config),
             "no sync yet: wait for the first slot"
         );
-        let store = flexsync_state::StateStore::open(&config.state_path).unwrap();
+        let store = config.open_state().unwrap();
         let two_days_ago = Timestamp::now() - jiff::SignedDuration::from_hours(48);
         store.begin_run(two_days_ago, RunKind::Sync).unwrap();
         assert!(

@@ -95,9 +95,9 @@ pub(super) fn record_refusal(
 }
 
 /// The command that approves the plan refused in `run`.
-pub fn approve_command(run: i64, config_path: Option<&std::path::Path>) -> String {
-    match config_path {
-        Some(path) => format!("flexsync approve {run} --config {}", path.display()),
+pub fn approve_command(run: i64, flags: Option<&str>) -> String {
+    match flags {
+        Some(flags) => format!("flexsync approve {run} {flags}"),
         None => format!("flexsync approve {run}"),
     }
 }

@@ -6,10 +6,16 @@ use flexsync_state::{LockGuard, StateError, StateStore};
 /// The run lock, named `flexsync sync (pid N on HOST)`. A lock whose holder is a process on
 /// this host that no longer runs (a killed run) is taken over at once; any other lock is only
 /// taken over once it is older than six hours.
-pub(super) fn take_lock(store: &StateStore, now: jiff::Timestamp) -> Result<LockGuard, StateError> {
+/// Under a tenant's lease (`stale_after` given) the lock of a run whose daemon lost the lease is
+/// taken over once older than that.
+pub(super) fn take_lock(
+    store: &StateStore,
+    now: jiff::Timestamp,
+    stale_after: Option<std::time::Duration>,
+) -> Result<LockGuard, StateError> {
     let host = host_name();
     let holder = format!("flexsync sync (pid {} on {host})", std::process::id());
-    let stale_after = std::time::Duration::from_secs(6 * 3600);
+    let stale_after = stale_after.unwrap_or(std::time::Duration::from_secs(6 * 3600));
     match store.acquire_lock(&holder, now, stale_after) {
         Err(StateError::Locked { holder: other, .. }) if holder_is_gone(&other, &host) => {
             tracing::warn!(holder = %other, "taking over the lock of a run that no longer runs");
@@ -19,7 +25,7 @@ pub(super) fn take_lock(store: &StateStore, now: jiff::Timestamp) -> Result<Lock
     }
 }
 
-pub(super) fn host_name() -> String {
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())

@@ -27,6 +27,7 @@ mod redact;
 mod session;
 
 pub use approval::{Approved, approve_command};
+pub use lock::host_name;
 
 use crate::config::Config;
 use crate::notify::Delivery;

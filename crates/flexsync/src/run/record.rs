@@ -145,7 +145,7 @@ fn report(config: &Config, ends: &Ends, session: &Session, stages: &Stages) -> R
     report.approved = stages.approved.clone();
     // Only a sync's refusal is recorded, so only it can be approved.
     if let (Some(_), Some(run_id)) = (refusal, session.run_id) {
-        report.approve_command = Some(approve_command(run_id.0, config.path.as_deref()));
+        report.approve_command = Some(approve_command(run_id.0, config.command_flags().as_deref()));
     }
 
     report.warnings = config.warnings.clone();

@@ -37,10 +37,11 @@ impl Session {
     pub(super) fn open(config: &Config, mode: Mode) -> Result<Session, RunFailure> {
         let clock = Instant::now();
         let started = jiff::Timestamp::now();
-        let store = StateStore::open(&config.state_path).map_err(RunFailure::usage)?;
+        let store = config.open_state().map_err(RunFailure::usage)?;
         let (lock, interrupted, run_id) = match mode {
             Mode::Sync => {
-                let lock = take_lock(&store, started).map_err(RunFailure::usage)?;
+                let lock = take_lock(&store, started, config.run_lock_stale_after)
+                    .map_err(RunFailure::usage)?;
                 let interrupted = settle_interrupted(&store, started);
                 let run_id = store
                     .begin_run(started, mode.kind())

@@ -3,7 +3,7 @@
 //! changed since is refused again.
 
 use flexsync_emulators::scim::Profile;
-use flexsync_state::{RunId, StateStore};
+use flexsync_state::RunId;
 
 use crate::support::*;
 
@@ -110,7 +110,7 @@ async fn an_approval_lets_exactly_the_refused_plan_through_once() {
     assert_eq!(paused.len(), 8);
     assert!(staff[..8].iter().all(|id| paused.contains(id)));
 
-    let store = StateStore::open(&rig.config.state_path).unwrap();
+    let store = rig.config.open_state().unwrap();
     let stored = store.refusal(RunId(run)).unwrap().unwrap();
     let (by, _) = stored.approved.unwrap();
     assert_eq!(by, "Anna Admin");

@@ -12,7 +12,6 @@ use flexsync_core::guard::Allowance;
 use flexsync_emulators::generate::{self, GenerateOptions};
 use flexsync_emulators::knobs::Faults;
 use flexsync_emulators::scim::Profile;
-use flexsync_state::StateStore;
 
 use crate::support::*;
 
@@ -218,7 +217,7 @@ async fn syncs_through_errors_latency_and_dropped_connections_converge() {
 
     // A create whose answer was lost did create: once the target shows the user, the state
     // store must know it (linked) and stop listing it as failing.
-    let store = StateStore::open(&rig.config.state_path).unwrap();
+    let store = rig.config.open_state().unwrap();
     let links = store.memory().unwrap().links;
     let unlinked: Vec<String> = rig
         .users()
@@ -302,7 +301,7 @@ async fn sync_killed_mid_apply_is_followed_by_a_run_that_converges_without_dupli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_refuses_to_overlap_a_run_holding_the_lock_and_names_it() {
     let rig = Rig::start(&example(), Profile::Extended).await;
-    let store = StateStore::open(&rig.config.state_path).unwrap();
+    let store = rig.config.open_state().unwrap();
     let lock = store
         .acquire_lock(
             "test holder",

@@ -406,7 +406,7 @@ async fn after_a_restart_the_last_runs_come_back_and_the_status_page_links_their
     let config = rig.config_path.to_str().unwrap().to_string();
     let first = flexsync_bin(&["sync", "--config", &config]).await;
     assert_eq!(first.status.code(), Some(0), "{}", output_text(&first));
-    let store = flexsync_state::StateStore::open(&rig.config.state_path).unwrap();
+    let store = rig.config.open_state().unwrap();
     let synced = store
         .runs(1)
         .unwrap()

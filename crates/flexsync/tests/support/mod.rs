@@ -62,6 +62,53 @@ pub fn write_secret(path: &Path, value: &str) {
     }
 }
 
+/// The environment variable that picks the state backend of every rig: `sqlite` (the default)
+/// or `postgres`, on the server `FLEXSYNC_TEST_POSTGRES_URL` names (`.ci/test` runs the suite
+/// once each way).
+pub const STATE_ENV: &str = "FLEXSYNC_TEST_STATE";
+
+/// Whether this run of the suite keeps its state on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var(STATE_ENV).as_deref() == Ok("postgres")
+}
+
+/// Says that a test about SQLite's file is left to the SQLite run of the suite.
+pub fn sqlite_only(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: about the SQLite file; runs in the suite's SQLite pass");
+    }
+    on_postgres()
+}
+
+/// The `[state]` section of a rig's configuration: a SQLite file, or a fresh schema on the test
+/// PostgreSQL server (its password in a file beside the configuration, as an operator would).
+pub fn state_section(dir: &Path) -> String {
+    if !on_postgres() {
+        return "[state]\npath = \"flexsync.db\"\n".to_string();
+    }
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let url = std::env::var("FLEXSYNC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| panic!("{STATE_ENV}=postgres needs FLEXSYNC_TEST_POSTGRES_URL"));
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (login, server) = rest.rsplit_once('@').unwrap();
+    let (user, password) = login.split_once(':').unwrap_or((login, ""));
+    write_secret(&dir.join("pg-password.txt"), password);
+    let schema = format!(
+        "e2e_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let ca = match std::env::var("FLEXSYNC_TEST_POSTGRES_CA") {
+        Ok(path) => format!("ca_file = {path:?}\n"),
+        Err(_) => String::new(),
+    };
+    format!(
+        "[state]\nurl = \"{scheme}://{user}@{server}\"\npassword_file = \"pg-password.txt\"\n\
+         schema = \"{schema}\"\n{ca}"
+    )
+}
+
 /// Writes `flexsync.toml` (and its secret files) into `dir`; `extra` is appended as written.
 pub fn write_config(
     dir: &Path,
@@ -86,10 +133,9 @@ companies = [{companies}]
 scim_url = "{scim_url}"
 token_file = "scim-token.txt"
 
-[state]
-path = "flexsync.db"
-{extra}
+{state}{extra}
 "#,
+        state = state_section(dir),
         username = login.username,
         instance = login.instance,
         companies = companies.join(", "),

@@ -1,0 +1,257 @@
+//! `flexsync daemon --tenants DIR`: every tenant of the folder on its own schedule, with its own
+//! state, reports and notifications, at most `[daemon] parallel_tenants` syncing at once, so one
+//! tenant's failure or slowness holds up no other beyond that. One HTTP server answers for all:
+//! `/healthz` (503 when any tenant needs attention, each tenant's document inside), `/livez`,
+//! `/metrics` (every sample labelled `tenant`) and `/tenants/{name}/healthz`. With a PostgreSQL
+//! `[state]` in `_daemon.toml`, several daemons share the tenants: each runs a tenant only while
+//! it holds the tenant's lease there (see `leased.rs`).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::Instrument;
+
+use crate::config::DaemonSettings;
+use crate::config::tenants::{self, Tenant};
+use crate::daemon_listener::GuardedListener;
+use crate::run::{Outcome, RunFailure};
+
+use super::{HTTP_STOP, Shared, lock, schedule_loop, stop_signal, stopped};
+
+/// One tenant as the daemon runs it.
+#[derive(Clone)]
+struct Running {
+    state: Shared,
+    config: Arc<crate::config::Config>,
+}
+
+type Board = Arc<BTreeMap<String, Running>>;
+
+/// Loads the tenants and the `[daemon]` settings, binds, and runs until SIGTERM or Ctrl-C.
+pub async fn run(dir: &Path) -> Result<Outcome, RunFailure> {
+    let fleet = tenants::fleet(dir).map_err(RunFailure::usage)?;
+    let tenants = tenants::load_all(dir).map_err(RunFailure::usage)?;
+    for warning in &fleet.warnings {
+        tracing::warn!("{warning}");
+    }
+    for tenant in &tenants {
+        let config = &tenant.config;
+        for warning in config.warnings.iter().chain(&config.schedule.warnings()) {
+            tracing::warn!(tenant = %tenant.name, "{warning}");
+        }
+    }
+    let stop = stop_signal().map_err(RunFailure::usage)?;
+    let board = match &fleet.leases {
+        Some(target) => Some(Arc::new(
+            flexsync_state::LeaseBoard::open(target).map_err(RunFailure::usage)?,
+        )),
+        None => None,
+    };
+    let listen = fleet.settings.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("daemon.listen: cannot listen on {listen}"))
+        .map_err(RunFailure::usage)?;
+    serve(fleet.settings, tenants, board, listener, stop).await
+}
+
+/// The tenants on a bound listener until `stop` resolves.
+pub async fn serve(
+    settings: DaemonSettings,
+    tenants: Vec<Tenant>,
+    leases: Option<Arc<flexsync_state::LeaseBoard>>,
+    listener: TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<Outcome, RunFailure> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
+    let gate = Arc::new(Semaphore::new(settings.parallel_tenants));
+    let mut board = BTreeMap::new();
+    let mut loops = Vec::new();
+    let me = super::leased::holder_name();
+    for mut tenant in tenants {
+        let leased = leases.as_ref().map(|board| super::leased::Leased {
+            tenant: tenant.name.clone(),
+            me: me.clone(),
+            board: board.clone(),
+            ttl: settings.lease,
+        });
+        if leased.is_some() {
+            tenant.config.run_lock_stale_after = Some(settings.lease);
+        }
+        let state: Shared = Arc::default();
+        lock(&state).restore(&tenant.config);
+        let running = Running {
+            state: state.clone(),
+            config: Arc::new(tenant.config),
+        };
+        let (config, stop_rx, gate) = (running.config.clone(), stop_rx.clone(), gate.clone());
+        loops.push(
+            tenant_thread(&tenant.name, config, state, stop_rx, gate, leased)
+                .map_err(RunFailure::usage)?,
+        );
+        board.insert(tenant.name, running);
+    }
+    let board: Board = Arc::new(board);
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let listener =
+        GuardedListener::new(listener, settings.max_connections, settings.header_timeout);
+    let mut http_stop = stop_rx.clone();
+    let app = router(board.clone());
+    let http = tokio::spawn(async move {
+        let serving = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped(&mut http_stop).await })
+            .await;
+        if let Err(error) = serving {
+            tracing::error!(%error, "the /healthz and /metrics server failed");
+        }
+    });
+    tracing::info!(
+        tenants = board.len(),
+        parallel = settings.parallel_tenants,
+        "flexsync daemon: /healthz and /metrics on http://{address}"
+    );
+    let joined = tokio::task::spawn_blocking(move || {
+        for handle in loops {
+            if handle.join().is_err() {
+                tracing::error!("a tenant's schedule stopped with a panic");
+            }
+        }
+    });
+    if let Err(error) = joined.await {
+        tracing::error!(%error, "waiting for the tenants failed");
+    }
+    if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
+        tracing::warn!(
+            "the HTTP server did not close within {}s",
+            HTTP_STOP.as_secs()
+        );
+    }
+    tracing::info!("flexsync daemon stopped");
+    Ok(Outcome::Done)
+}
+
+/// A tenant's schedule on a thread and runtime of its own: nothing one tenant does (a slow
+/// end, a long plan, a blocking call) takes time from another's; `gate` alone says how many sync
+/// at once.
+fn tenant_thread(
+    name: &str,
+    config: Arc<crate::config::Config>,
+    state: Shared,
+    stop_rx: watch::Receiver<bool>,
+    gate: Arc<Semaphore>,
+    leased: Option<super::leased::Leased>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let span = tracing::info_span!("tenant", tenant = %name);
+    std::thread::Builder::new()
+        .name(format!("tenant-{name}"))
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _enter = span.enter();
+                    tracing::error!(%error, "cannot start the tenant's runtime");
+                    return;
+                }
+            };
+            match leased {
+                Some(leased) => {
+                    runtime.block_on(leased.run(config, state, stop_rx, gate).instrument(span))
+                }
+                None => runtime
+                    .block_on(schedule_loop(config, state, stop_rx, Some(gate)).instrument(span)),
+            }
+        })
+        .with_context(|| format!("cannot start the thread of tenant {name}"))
+}
+
+fn router(board: Board) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/livez", get(super::livez))
+        .route("/metrics", get(metrics))
+        .route("/tenants/{name}/healthz", get(tenant_healthz))
+        .with_state(board)
+}
+
+/// One tenant's `/healthz` document and whether it is healthy.
+fn health_of(running: &Running) -> (bool, Value) {
+    let mut state = lock(&running.state);
+    state.catch_up(&running.config);
+    (state.healthy(), state.healthz())
+}
+
+async fn healthz(State(board): State<Board>) -> impl IntoResponse {
+    let mut all_healthy = true;
+    let mut documents = serde_json::Map::new();
+    for (name, running) in board.iter() {
+        let (healthy, document) = health_of(running);
+        all_healthy &= healthy;
+        documents.insert(name.clone(), document);
+    }
+    let status = if all_healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let label = if all_healthy { "ok" } else { "attention" };
+    (
+        status,
+        axum::Json(json!({"status": label, "tenants": documents})),
+    )
+}
+
+async fn tenant_healthz(
+    State(board): State<Board>,
+    UrlPath(name): UrlPath<String>,
+) -> impl IntoResponse {
+    match board.get(&name) {
+        Some(running) => {
+            let (healthy, document) = health_of(running);
+            let status = if healthy {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, axum::Json(document))
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such tenant"})),
+        ),
+    }
+}
+
+async fn metrics(State(board): State<Board>) -> impl IntoResponse {
+    let pages: Vec<(String, String)> = board
+        .iter()
+        .map(|(name, running)| (name.clone(), lock(&running.state).metrics()))
+        .collect();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        crate::metrics::by_tenant(&pages),
+    )
+}
