@@ -69,13 +69,10 @@ pub fn reads(
     let discovery = scim_counters
         .keys()
         .filter(|route| {
-            [
-                "GET /ServiceProviderConfig",
-                "GET /ResourceTypes",
-                "GET /Schemas",
-            ]
-            .iter()
-            .any(|known| route.starts_with(known))
+            route.starts_with("GET ")
+                && ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"]
+                    .iter()
+                    .any(|known| route.ends_with(known))
         })
         .count() as u64;
     total + discovery + pages(users, SCIM_PAGE) + pages(groups, SCIM_PAGE)
