@@ -14,6 +14,7 @@
 //! - [`approvals`]: refused plans and `flexsync approve`: each approval lets its plan through
 //!   once.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
+//! - [`step`]: a step that succeeded, its outcome and what it leaves, in one transaction.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
 //! - [`person`]: one person's rows, to export or forget (data-protection requests).
 //! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
@@ -33,6 +34,7 @@ pub mod person;
 pub mod retention;
 pub mod runs;
 pub mod schema;
+pub mod step;
 pub mod store;
 
 pub use approvals::{RefusalRow, StoredRefusal};
@@ -42,4 +44,5 @@ pub use links::FailureRecord;
 pub use lock::LockGuard;
 pub use retention::Pruned;
 pub use runs::{OpId, OpOutcome, OperationRecord, RunId, RunRecord, SOURCE_RECORDS};
+pub use step::StepDone;
 pub use store::StateStore;

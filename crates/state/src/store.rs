@@ -165,7 +165,11 @@ impl StateStore {
         params: impl Params,
     ) -> Result<usize, StateError> {
         let sql = self.sql(operation);
-        self.with_conn(operation, |conn| conn.execute(query, params).map_err(&sql))
+        self.with_conn(operation, |conn| {
+            conn.prepare_cached(query)
+                .and_then(|mut statement| statement.execute(params))
+                .map_err(&sql)
+        })
     }
 
     /// Runs one `INSERT` and returns the id of the new row.
@@ -177,7 +181,9 @@ impl StateStore {
     ) -> Result<i64, StateError> {
         let sql = self.sql(operation);
         self.with_conn(operation, |conn| {
-            conn.execute(query, params).map_err(&sql)?;
+            conn.prepare_cached(query)
+                .and_then(|mut statement| statement.execute(params))
+                .map_err(&sql)?;
             Ok(conn.last_insert_rowid())
         })
     }
