@@ -4,7 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
 
 use base64::Engine as _;
@@ -635,9 +635,8 @@ impl FlexClient {
             if page.items.is_empty() {
                 return finish_list(items, total, what);
             }
-            let fingerprint =
-                hashing.hash_one(serde_json::to_string(&page.items).unwrap_or_default());
-            if previous == Some(fingerprint) {
+            let page_print = fingerprint(&hashing, page.items.iter());
+            if previous == Some(page_print) {
                 return same_page_again(items, total, what);
             }
             if page_index == 0
@@ -658,7 +657,7 @@ impl FlexClient {
             if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
                 let distinct: BTreeSet<u64> = items
                     .iter()
-                    .map(|item| hashing.hash_one(item.to_string()))
+                    .map(|item| fingerprint(&hashing, [item]))
                     .collect();
                 if (distinct.len() as u64) < total {
                     return Err(FlexError::Unstable {
@@ -671,7 +670,7 @@ impl FlexClient {
                 }
                 return Ok(items);
             }
-            previous = Some(fingerprint);
+            previous = Some(page_print);
         }
         Err(FlexError::PageCap {
             what: what.to_string(),
@@ -738,6 +737,35 @@ impl FlexClient {
             });
         }
         Ok((body, content_type))
+    }
+}
+
+/// A fingerprint of JSON values, made by walking them: no text is built for it.
+fn fingerprint<'a>(hashing: &RandomState, values: impl IntoIterator<Item = &'a Value>) -> u64 {
+    let mut hasher = hashing.build_hasher();
+    for value in values {
+        feed(value, &mut hasher);
+    }
+    hasher.finish()
+}
+
+fn feed(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => 0u8.hash(hasher),
+        Value::Bool(b) => (1u8, b).hash(hasher),
+        Value::Number(n) => (2u8, n).hash(hasher),
+        Value::String(text) => (3u8, text).hash(hasher),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(hasher);
+            items.iter().for_each(|item| feed(item, hasher));
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(hasher);
+            for (key, item) in map {
+                key.hash(hasher);
+                feed(item, hasher);
+            }
+        }
     }
 }
 
