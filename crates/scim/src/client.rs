@@ -507,8 +507,9 @@ impl ScimClient {
             .map(fetch)
             .buffered(PAGES_AHEAD);
         let mut start: u64 = 1;
-        for _ in 0..self.max_pages {
+        for read in 1..=self.max_pages {
             match list.take(start, page)? {
+                Paging::Next(_) if read == self.max_pages => break,
                 Paging::Next(next) => {
                     start = next;
                     // Off the planned pages once, the rest come one at a time.
