@@ -4,7 +4,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
 
 use base64::Engine as _;
@@ -13,6 +13,7 @@ use flexsync_core::snapshot::{
 };
 use flexsync_http::redact::{Scrubber, without_userinfo};
 use flexsync_http::{HttpSettings, Transport, TransportStats};
+use futures::StreamExt;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -51,7 +52,7 @@ impl Default for FlexSettings {
             instance: String::new(),
             companies: Vec::new(),
             auth: AuthScheme::default(),
-            page_size: 500,
+            page_size: 1000,
             max_pages: 10_000,
             http: HttpSettings::default(),
         }
@@ -332,8 +333,9 @@ impl FlexClient {
     /// Reads `companies` whole (`check` reads the configured ones that exist).
     pub async fn read_these(&self, companies: Vec<SourceCompany>) -> Result<FlexRead, FlexError> {
         let mut out = FlexRead::default();
-        for company in &companies {
-            let part = self.read_company(company).await?;
+        let parts =
+            futures::future::try_join_all(companies.iter().map(|c| self.read_company(c))).await?;
+        for part in parts {
             out.snapshot.employees.extend(part.snapshot.employees);
             out.snapshot.periods.extend(part.snapshot.periods);
             out.snapshot.dimensions.extend(part.snapshot.dimensions);
@@ -586,7 +588,7 @@ impl FlexClient {
         let hashing = RandomState::new();
         let mut previous: Option<u64> = None;
         let mut previous_body: Option<u64> = None;
-        for page_index in 0..self.max_pages {
+        let fetch = |page_index: u32| {
             let mut url = self.url(path);
             {
                 let mut query = url.query_pairs_mut();
@@ -596,7 +598,19 @@ impl FlexClient {
                 query.append_pair("pageIndex", &page_index.to_string());
                 query.append_pair("pageSize", &self.page_size.to_string());
             }
-            let (body, content_type) = self.get_body(url, what).await?;
+            self.get_body(url, what)
+        };
+        // Once the first page tells the total and the server's page size, the pages after it
+        // are asked for together and read in order; past them, one at a time.
+        let mut ahead: Option<Pages<'_>> = None;
+        for page_index in 0..self.max_pages {
+            let (body, content_type) = match ahead.as_mut() {
+                Some(pages) if page_index <= pages.last => match pages.stream.next().await {
+                    Some(answer) => answer?,
+                    None => fetch(page_index).await?,
+                },
+                _ => fetch(page_index).await?,
+            };
             // A server that ignores paging sends the same page again: seen before it is parsed
             // when the answer is the same to the byte, after (by its items) otherwise.
             let body_fingerprint = hashing.hash_one(&body);
@@ -621,16 +635,29 @@ impl FlexClient {
             if page.items.is_empty() {
                 return finish_list(items, total, what);
             }
-            let fingerprint =
-                hashing.hash_one(serde_json::to_string(&page.items).unwrap_or_default());
-            if previous == Some(fingerprint) {
+            let page_print = fingerprint(&hashing, page.items.iter());
+            if previous == Some(page_print) {
                 return same_page_again(items, total, what);
+            }
+            if page_index == 0
+                && let Some(total) = total
+            {
+                let size = page.items.len() as u64;
+                let last = total.div_ceil(size).min(u64::from(self.max_pages)) as u32;
+                let stream = futures::stream::iter(1..last)
+                    .map(fetch)
+                    .buffered(PAGES_AHEAD)
+                    .boxed();
+                ahead = Some(Pages {
+                    last: last.saturating_sub(1),
+                    stream,
+                });
             }
             items.extend(page.items);
             if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
                 let distinct: BTreeSet<u64> = items
                     .iter()
-                    .map(|item| hashing.hash_one(item.to_string()))
+                    .map(|item| fingerprint(&hashing, [item]))
                     .collect();
                 if (distinct.len() as u64) < total {
                     return Err(FlexError::Unstable {
@@ -643,7 +670,7 @@ impl FlexClient {
                 }
                 return Ok(items);
             }
-            previous = Some(fingerprint);
+            previous = Some(page_print);
         }
         Err(FlexError::PageCap {
             what: what.to_string(),
@@ -711,6 +738,46 @@ impl FlexClient {
         }
         Ok((body, content_type))
     }
+}
+
+/// A fingerprint of JSON values, made by walking them: no text is built for it.
+fn fingerprint<'a>(hashing: &RandomState, values: impl IntoIterator<Item = &'a Value>) -> u64 {
+    let mut hasher = hashing.build_hasher();
+    for value in values {
+        feed(value, &mut hasher);
+    }
+    hasher.finish()
+}
+
+fn feed(value: &Value, hasher: &mut impl Hasher) {
+    match value {
+        Value::Null => 0u8.hash(hasher),
+        Value::Bool(b) => (1u8, b).hash(hasher),
+        Value::Number(n) => (2u8, n).hash(hasher),
+        Value::String(text) => (3u8, text).hash(hasher),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(hasher);
+            items.iter().for_each(|item| feed(item, hasher));
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(hasher);
+            for (key, item) in map {
+                key.hash(hasher);
+                feed(item, hasher);
+            }
+        }
+    }
+}
+
+/// Pages asked for ahead of the one being read, once the total is known.
+const PAGES_AHEAD: usize = 16;
+
+type Answer = Result<(Vec<u8>, Option<String>), FlexError>;
+
+/// The pages after the first, asked for together: indexes 1 to `last`, in order.
+struct Pages<'a> {
+    last: u32,
+    stream: futures::stream::BoxStream<'a, Answer>,
 }
 
 /// A page came again: a server that ignores paging. Without a total, what was read is all there

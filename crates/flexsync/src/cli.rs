@@ -170,6 +170,38 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Measure syncs against both emulators with added latency: wall and CPU time, requests
+    /// by method against the fewest possible, and peak memory, per scenario, as a table.
+    Bench {
+        /// Employees of the organisation synced first, unchanged and 1% changed (0: none).
+        #[arg(long, default_value_t = 10_000)]
+        employees: usize,
+        /// Employees of the large organisation: plan, initial and unchanged (0: none).
+        #[arg(long, default_value_t = 100_000)]
+        large: usize,
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Added to every answer of both emulators.
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        /// Requests in flight at each end, and the sync's concurrency.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// The SCIM emulator's profile.
+        #[arg(long, value_enum, default_value_t = ProfileArg::Extended)]
+        profile: ProfileArg,
+        /// Keep state, reports and logs in this folder (default: a temporary folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Runs COMMAND and writes its CPU time and peak memory to OUT (used by `bench`).
+    #[command(hide = true)]
+    BenchMeasure {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// Run an emulator until interrupted.
     Emulate {
         #[command(subcommand)]

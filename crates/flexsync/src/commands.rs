@@ -161,6 +161,30 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             profile,
             dir,
         } => crate::demo::run(employees, seed, profile, dir).await,
+        Command::Bench {
+            employees,
+            large,
+            seed,
+            latency_ms,
+            concurrency,
+            profile,
+            dir,
+        } => {
+            crate::bench::run(crate::bench::BenchOptions {
+                employees,
+                large,
+                seed,
+                latency_ms,
+                concurrency,
+                profile,
+                dir,
+            })
+            .await
+        }
+        Command::BenchMeasure { out, command } => {
+            let code = crate::bench::run_and_record(&out, &command).map_err(RunFailure::usage)?;
+            std::process::exit(code)
+        }
     }
 }
 

@@ -30,6 +30,7 @@
 //! - [`safe_write`]: files written through exclusive, unpredictable temporary names.
 //! - [`file_writer`]: the CSV file channel (`wt_users.csv`, `wt_groups.csv`) to a folder or SFTP.
 
+pub mod bench;
 pub mod changes;
 pub mod check;
 pub mod cli;

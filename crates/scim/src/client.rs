@@ -1,7 +1,9 @@
 //! The SCIM 2.0 client: discovery, paged reads, lookups by filter, and writes of users and
 //! groups, every request through the shared [`flexsync_http::Transport`].
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::StreamExt;
 
 use flexsync_http::redact::{Scrubber, without_values};
 use flexsync_http::{HttpSettings, Transport, TransportStats, bare};
@@ -30,6 +32,9 @@ pub struct ScimSettings {
     pub token: SecretString,
     /// `count` asked per page.
     pub page_size: usize,
+    /// Ask for the largest page the server advertises (`filter.maxResults`) once discovery
+    /// has read it, instead of `page_size`.
+    pub largest_page: bool,
     /// A read of more pages than this fails as partial.
     pub max_pages: usize,
     pub http: HttpSettings,
@@ -42,6 +47,7 @@ impl ScimSettings {
             base_url: base_url.into(),
             token,
             page_size: 200,
+            largest_page: true,
             max_pages: 10_000,
             http: HttpSettings::default(),
         }
@@ -55,7 +61,8 @@ pub struct ScimClient {
     token: SecretString,
     /// Removes the token, in any form a server echoes it in, from what the server sends.
     scrubber: Scrubber,
-    page_size: usize,
+    page_size: AtomicUsize,
+    largest_page: bool,
     max_pages: usize,
 }
 
@@ -101,6 +108,83 @@ fn next_page(start: u64, got: u64, total: Option<u64>, collected: u64) -> Paging
     }
 }
 
+/// The largest page asked for, whatever a server advertises.
+const MAX_PAGE: usize = 10_000;
+
+/// Pages asked for ahead of the one being read, once the total is known.
+const PAGES_AHEAD: usize = 16;
+
+/// The records of a paged read so far, each resource once, and the checks between pages.
+struct Listing<T> {
+    resource: String,
+    items: Vec<T>,
+    previous_first: Option<String>,
+    seen: std::collections::BTreeSet<String>,
+}
+
+impl<T: DeserializeOwned> Listing<T> {
+    fn new(resource: String) -> Listing<T> {
+        Listing {
+            resource,
+            items: Vec::new(),
+            previous_first: None,
+            seen: std::collections::BTreeSet::new(),
+        }
+    }
+
+    /// Takes the page asked for at `start` and says what comes next.
+    fn take(&mut self, start: u64, page: ListResponse<Value>) -> Result<Paging, ScimError> {
+        let resource = &self.resource;
+        let got = page.resources.len() as u64;
+        let first = page
+            .resources
+            .first()
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if first.is_some() && first == self.previous_first {
+            return Err(ScimError::Partial {
+                resource: resource.clone(),
+                reason: format!(
+                    "the page at index {start} repeats the one before: the server ignores \
+                     startIndex"
+                ),
+            });
+        }
+        self.previous_first = first;
+        let mut repeated: usize = 0;
+        for (offset, raw) in page.resources.into_iter().enumerate() {
+            let position = start + offset as u64;
+            let id = raw.get("id").and_then(Value::as_str).map(str::to_string);
+            // A resource listed again (a careless or hostile server) is one resource: planning
+            // it twice would write to it twice.
+            if let Some(id) = &id
+                && !self.seen.insert(id.clone())
+            {
+                repeated += 1;
+                continue;
+            }
+            let item = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
+                resource: format!(
+                    "{resource}, record {position}{}",
+                    id.map(|id| format!(" (id {id})")).unwrap_or_default()
+                ),
+                message: without_values(&e.to_string()),
+            })?;
+            self.items.push(item);
+        }
+        if repeated > 0 {
+            tracing::warn!(%resource, repeated, "the SCIM server listed resources more than once; each is read once");
+        }
+        Ok(next_page(
+            start,
+            got,
+            page.total_results,
+            self.items.len() as u64,
+        ))
+    }
+}
+
 impl ScimClient {
     pub fn new(settings: ScimSettings) -> Result<ScimClient, ScimError> {
         let base = Url::parse(settings.base_url.trim())
@@ -138,7 +222,8 @@ impl ScimClient {
             base,
             scrubber: Scrubber::new([settings.token.expose_secret()]),
             token: settings.token,
-            page_size: settings.page_size,
+            page_size: AtomicUsize::new(settings.page_size),
+            largest_page: settings.largest_page,
             max_pages: settings.max_pages,
         })
     }
@@ -162,6 +247,12 @@ impl ScimClient {
     /// Reads `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas` (which may be absent).
     pub async fn discover(&self) -> Result<ServerInfo, ScimError> {
         let config: ServiceProviderConfig = self.get_json(&["ServiceProviderConfig"]).await?;
+        if let Some(largest) = config.filter.max_results.filter(|_| self.largest_page) {
+            let largest = usize::try_from(largest)
+                .unwrap_or(MAX_PAGE)
+                .clamp(1, MAX_PAGE);
+            self.page_size.store(largest, Ordering::Relaxed);
+        }
         let types: Vec<ResourceType> = self.get_list("ResourceTypes").await?;
         let schemas: Option<Vec<Schema>> = match self.get_list("Schemas").await {
             Ok(schemas) => Some(schemas),
@@ -365,7 +456,9 @@ impl ScimClient {
     }
 
     /// Reads every page of `endpoint` (optionally filtered, optionally only some attributes):
-    /// 1-based `startIndex`, `count`.
+    /// 1-based `startIndex`, `count`. Once the first page tells the total, the pages after it
+    /// are asked for together (the transport bounds the requests in flight) and read in order;
+    /// a page that ends short of where the next was asked from falls back to one at a time.
     async fn list_all<T: DeserializeOwned>(
         &self,
         endpoint: &str,
@@ -377,15 +470,11 @@ impl ScimClient {
             resource = format!("{resource}?filter={filter}");
         }
         let url = self.url(&[endpoint])?;
-        let mut items: Vec<T> = Vec::new();
-        let mut start: u64 = 1;
-        let mut previous_first: Option<String> = None;
-        let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-        for _ in 0..self.max_pages {
-            let mut repeated: usize = 0;
+        let page_size = self.page_size.load(Ordering::Relaxed);
+        let fetch = |start: u64| {
             let mut query = vec![
                 ("startIndex", start.to_string()),
-                ("count", self.page_size.to_string()),
+                ("count", page_size.to_string()),
             ];
             if let Some(filter) = filter {
                 query.push(("filter", filter.to_string()));
@@ -393,70 +482,64 @@ impl ScimClient {
             if let Some(attributes) = attributes {
                 query.push(("attributes", attributes.to_string()));
             }
-            let answer = self
-                .send(Method::GET, url.clone(), &query, None, true, &resource)
-                .await?;
-            let page: ListResponse<Value> = decode(&answer.body, &resource)?;
-            let got = page.resources.len() as u64;
-            let first = page
-                .resources
-                .first()
-                .and_then(|r| r.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if first.is_some() && first == previous_first {
-                return Err(ScimError::Partial {
-                    resource,
-                    reason: format!(
-                        "the page at index {start} repeats the one before: the server ignores \
-                         startIndex"
-                    ),
-                });
+            let (url, resource) = (url.clone(), &resource);
+            async move {
+                let answer = self
+                    .send(Method::GET, url, &query, None, true, resource)
+                    .await?;
+                decode::<ListResponse<Value>>(&answer.body, resource)
             }
-            previous_first = first;
-            for (offset, raw) in page.resources.into_iter().enumerate() {
-                let position = start + offset as u64;
-                let id = raw.get("id").and_then(Value::as_str).map(str::to_string);
-                // A resource listed again (a careless or hostile server) is one resource: planning
-                // it twice would write to it twice.
-                if let Some(id) = &id
-                    && !seen.insert(id.clone())
-                {
-                    repeated += 1;
-                    continue;
+        };
+        let mut list = Listing::new(resource.clone());
+        let mut page = fetch(1).await?;
+        let step = page.resources.len() as u64;
+        let ahead: Vec<u64> = match page.total_results {
+            Some(total) if step > 0 => (1..)
+                .map(|n| 1 + n * step)
+                .take_while(|start| *start <= total)
+                .take(self.max_pages.saturating_sub(1))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut planned = ahead.iter().copied();
+        let mut on_plan = true;
+        let mut prefetched = futures::stream::iter(ahead.iter().copied())
+            .map(fetch)
+            .buffered(PAGES_AHEAD);
+        let mut start: u64 = 1;
+        for read in 1..=self.max_pages {
+            match list.take(start, page)? {
+                Paging::Next(_) if read == self.max_pages => break,
+                Paging::Next(next) => {
+                    start = next;
+                    // Off the planned pages once, the rest come one at a time.
+                    on_plan = on_plan && planned.next() == Some(next);
+                    page = match on_plan {
+                        true => match prefetched.next().await {
+                            Some(page) => page?,
+                            None => fetch(next).await?,
+                        },
+                        false => fetch(next).await?,
+                    };
                 }
-                let item = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
-                    resource: format!(
-                        "{resource}, record {position}{}",
-                        id.map(|id| format!(" (id {id})")).unwrap_or_default()
-                    ),
-                    message: without_values(&e.to_string()),
-                })?;
-                items.push(item);
-            }
-            if repeated > 0 {
-                tracing::warn!(%resource, repeated, "the SCIM server listed resources more than once; each is read once");
-            }
-            match next_page(start, got, page.total_results, items.len() as u64) {
-                Paging::Next(next) => start = next,
-                Paging::Done => return Ok(items),
+                Paging::Done => return Ok(list.items),
                 Paging::Short { total } => {
                     return Err(ScimError::Partial {
-                        resource,
+                        resource: list.resource,
                         reason: format!(
                             "an empty page at index {start} after {} of {total} records",
-                            items.len()
+                            list.items.len()
                         ),
                     });
                 }
             }
         }
         Err(ScimError::Partial {
-            resource,
+            resource: list.resource,
             reason: format!(
                 "stopped at the cap of {} pages after {} records",
                 self.max_pages,
-                items.len()
+                list.items.len()
             ),
         })
     }

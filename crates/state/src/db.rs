@@ -166,7 +166,10 @@ impl Conn {
     /// Runs one statement and returns how many rows it changed.
     pub fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<usize, DbError> {
         match self {
-            Conn::Sqlite(conn) => Ok(conn.execute(sql, rusqlite::params_from_iter(&params))?),
+            // Cached: the journal runs the same few statements for every step.
+            Conn::Sqlite(conn) => Ok(conn
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(&params))?),
             Conn::Postgres(conn) => conn.execute(sql, &params),
         }
     }
@@ -225,7 +228,7 @@ impl Conn {
 
 fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
     use rusqlite::types::ValueRef;
-    let mut statement = conn.prepare(sql)?;
+    let mut statement = conn.prepare_cached(sql)?;
     let columns: Vec<String> = statement
         .column_names()
         .iter()

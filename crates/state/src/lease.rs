@@ -51,8 +51,9 @@ pub struct Lease {
 pub enum Claim {
     /// Nobody had it: run it.
     New,
-    /// A holder that lost its lease had claimed it and not finished: run it again.
-    TakenOver { from: String },
+    /// A holder that lost its lease had claimed it (at `claimed`, the database's clock) and not
+    /// marked it finished: run it again, unless that holder's run completed before it died.
+    TakenOver { from: String, claimed: Timestamp },
     /// It ran already.
     Done,
     /// The lease is no longer ours: leave the tenant.
@@ -186,9 +187,10 @@ impl LeaseBoard {
                 if held.is_empty() {
                     return Ok(Claim::LeaseLost);
                 }
-                let found: Vec<(String, Option<String>)> = tx.rows(
-                    "SELECT holder, to_char(finished, 'YYYY') FROM slots
-                     WHERE tenant = ?1 AND slot = ?2 FOR UPDATE",
+                let found: Vec<(String, Option<String>, String)> = tx.rows(
+                    "SELECT holder, to_char(finished, 'YYYY'), to_char(claimed AT TIME ZONE 'UTC',
+                         'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+                     FROM slots WHERE tenant = ?1 AND slot = ?2 FOR UPDATE",
                     params![lease.tenant, slot.to_string()],
                 )?;
                 match found.into_iter().next() {
@@ -200,15 +202,18 @@ impl LeaseBoard {
                         )?;
                         Ok(Claim::New)
                     }
-                    Some((_, Some(_))) => Ok(Claim::Done),
-                    Some((from, None)) => {
+                    Some((_, Some(_), _)) => Ok(Claim::Done),
+                    Some((from, None, claimed)) => {
+                        let claimed = claimed.parse::<Timestamp>().map_err(|error| {
+                            DbError::Decode(format!("slots.claimed {claimed:?}: {error}"))
+                        })?;
                         tx.execute(
                             "UPDATE slots SET holder = ?3, attempts = attempts + 1,
                                  claimed = clock_timestamp()
                              WHERE tenant = ?1 AND slot = ?2",
                             params![lease.tenant, slot.to_string(), lease.holder],
                         )?;
-                        Ok(Claim::TakenOver { from })
+                        Ok(Claim::TakenOver { from, claimed })
                     }
                 }
             })
@@ -399,14 +404,21 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         assert_eq!(board.claim(&a, slot).unwrap(), Claim::LeaseLost);
         let a = board.acquire("acme", "a", TTL).unwrap().unwrap();
+        let before_claim = Timestamp::now() - jiff::SignedDuration::from_secs(5);
         assert_eq!(board.claim(&a, slot).unwrap(), Claim::New);
         // a dies before finishing; b gets the lease once it is released or expired.
         board.release(&a).unwrap();
         let b = board.acquire("acme", "b", TTL).unwrap().unwrap();
-        assert_eq!(
-            board.claim(&b, slot).unwrap(),
-            Claim::TakenOver { from: "a".into() }
-        );
+        // The takeover says who had it and since when (the earlier holder's run may have
+        // completed since then; the daemon looks for it before running the slot again).
+        match board.claim(&b, slot).unwrap() {
+            Claim::TakenOver { from, claimed } => {
+                assert_eq!(from, "a");
+                let after_claim = Timestamp::now() + jiff::SignedDuration::from_secs(5);
+                assert!(before_claim < claimed && claimed < after_claim, "{claimed}");
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(
             !board.finish(&a, slot, Some(1), "done").unwrap(),
             "not a's any more"

@@ -19,6 +19,7 @@
 //!   once.
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
 //! - [`lease`]: tenants' leases and scheduled slots, for daemons sharing tenants (PostgreSQL).
+//! - [`step`]: a step that succeeded, its outcome and what it leaves, in one transaction.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
 //! - [`person`]: one person's rows, to export or forget (data-protection requests).
 //! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
@@ -41,6 +42,7 @@ pub mod pg;
 pub mod retention;
 pub mod runs;
 pub mod schema;
+pub mod step;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -54,4 +56,5 @@ pub use lock::LockGuard;
 pub use pg::PgTarget;
 pub use retention::Pruned;
 pub use runs::{OpId, OpOutcome, OperationRecord, RunId, RunRecord, SOURCE_RECORDS};
+pub use step::StepDone;
 pub use store::{Location, StateStore};

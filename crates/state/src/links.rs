@@ -12,6 +12,28 @@ use serde::{Deserialize, Serialize};
 use crate::error::StateError;
 use crate::store::StateStore;
 
+/// Links an external id to a target id (see [`StateStore::link`]).
+pub(crate) const LINK: &str =
+    "INSERT INTO links (external_id, target_id, created_by_us, linked_at, kind)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (external_id) DO UPDATE SET
+         created_by_us = CASE WHEN links.target_id = excluded.target_id
+             THEN CASE WHEN links.created_by_us > excluded.created_by_us
+                 THEN links.created_by_us ELSE excluded.created_by_us END
+             ELSE excluded.created_by_us END,
+         target_id = excluded.target_id,
+         linked_at = excluded.linked_at,
+         kind = excluded.kind";
+/// Remembers the fingerprint of one written value (see [`StateStore::remember_written`]).
+pub(crate) const WRITTEN: &str =
+    "INSERT INTO written (external_id, attribute, fingerprint, written)
+     VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (external_id, attribute)
+     DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written";
+/// Forgets a failure a successful step mends (see [`StateStore::clear_failure_of`]).
+pub(crate) const CLEAR_FAILURE_OF: &str = "DELETE FROM failures WHERE external_id = ?1
+     AND (failed_step IS NULL OR failed_step LIKE ?2 || ':%')";
+
 /// Failures of one record in a row, since its last success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
@@ -40,16 +62,7 @@ impl StateStore {
     ) -> Result<(), StateError> {
         self.execute(
             "link a user or group",
-            "INSERT INTO links (external_id, target_id, created_by_us, linked_at, kind)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (external_id) DO UPDATE SET
-                 created_by_us = CASE WHEN links.target_id = excluded.target_id
-                     THEN CASE WHEN links.created_by_us > excluded.created_by_us
-                         THEN links.created_by_us ELSE excluded.created_by_us END
-                     ELSE excluded.created_by_us END,
-                 target_id = excluded.target_id,
-                 linked_at = excluded.linked_at,
-                 kind = excluded.kind",
+            LINK,
             params![
                 external_id.as_str(),
                 target_id.as_str(),
@@ -81,10 +94,7 @@ impl StateStore {
         for (attribute, fingerprint) in written {
             self.execute(
                 "remember a written value",
-                "INSERT INTO written (external_id, attribute, fingerprint, written)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (external_id, attribute)
-                 DO UPDATE SET fingerprint = excluded.fingerprint, written = excluded.written",
+                WRITTEN,
                 params![
                     external_id.as_str(),
                     attribute,
@@ -186,8 +196,7 @@ impl StateStore {
     ) -> Result<(), StateError> {
         self.execute(
             "clear a failure",
-            "DELETE FROM failures WHERE external_id = ?1
-                 AND (failed_step IS NULL OR failed_step LIKE ?2 || ':%')",
+            CLEAR_FAILURE_OF,
             params![external_id.as_str(), kind.as_str()],
         )?;
         Ok(())

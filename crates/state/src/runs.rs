@@ -13,6 +13,11 @@ use flexsync_core::outcome::{Outcome, RunKind};
 use crate::error::StateError;
 use crate::store::StateStore;
 
+/// Records the outcome of an intent that has none yet (see [`StateStore::record_outcome`]).
+pub(crate) const OUTCOME: &str =
+    "UPDATE operations SET outcome = ?2, target_id = ?3, message = ?4, finished = ?5
+     WHERE id = ?1 AND outcome IS NULL";
+
 /// The key in a run summary that holds how many source records the run read.
 pub const SOURCE_RECORDS: &str = "source_records";
 
@@ -225,8 +230,7 @@ impl StateStore {
         };
         let changed = self.execute(
             operation,
-            "UPDATE operations SET outcome = ?2, target_id = ?3, message = ?4, finished = ?5
-             WHERE id = ?1 AND outcome IS NULL",
+            OUTCOME,
             params![op.0, kind, target_id, message, at.to_string()],
         )?;
         if changed == 0 {

@@ -1,7 +1,8 @@
-//! Groups over SCIM: observing the target's groups and carrying out a group plan step by step
-//! (one failed step never stops the rest).
+//! Groups over SCIM: observing the target's groups and carrying out a group plan, each step as
+//! soon as the steps it needs are done (one failed step never stops the rest).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
@@ -90,7 +91,8 @@ pub async fn observe_groups(
         .collect())
 }
 
-/// Carries out a group plan in its order. `user_ids` maps user external ids to target ids
+/// Carries out a group plan, at most `concurrency` steps at a time, each after the steps it
+/// needs (see [`schedule`]). `user_ids` maps user external ids to target ids
 /// (the users are synced first); a member without a target id is reported, not sent.
 /// Each write's intent goes to `journal` first; once it cannot be recorded, `halt` is set and no
 /// further step is written.
@@ -101,35 +103,90 @@ pub async fn apply_group_plan(
     parent_attr: &str,
     journal: &dyn Journal,
     halt: &Halt,
+    concurrency: usize,
 ) -> Vec<StepOutcome> {
-    let mut applier = GroupApplier {
+    let applier = GroupApplier {
         client,
         user_ids,
         parent_attr: split_parent_attribute(parent_attr),
-        created: BTreeMap::new(),
-        failed: BTreeSet::new(),
+        created: Mutex::new(BTreeMap::new()),
+        failed: Mutex::new(BTreeSet::new()),
     };
-    let mut outcomes = Vec::new();
-    for step in &plan.steps {
-        let intent = match halt.reason() {
-            Some(_) => None,
-            None => journal
-                .group_intent(step)
-                .map_err(|error| halt.stop(&error))
-                .ok(),
-        };
-        let Some(intent) = intent else {
-            let mut outcome =
-                StepOutcome::new(step.operation.external_id().clone(), step.operation.kind());
-            outcome.fail(halt.unwritten());
-            outcomes.push(outcome);
-            continue;
-        };
-        let outcome = applier.run(&step.operation).await;
-        journal.group_outcome(intent, &outcome);
-        outcomes.push(outcome);
+    let after = schedule(plan);
+    crate::order::run_after(&after, concurrency, |i| {
+        let step = &plan.steps[i];
+        let applier = &applier;
+        async move {
+            let intent = match halt.reason() {
+                Some(_) => None,
+                None => journal
+                    .group_intent(step)
+                    .map_err(|error| halt.stop(&error))
+                    .ok(),
+            };
+            let Some(intent) = intent else {
+                let mut outcome =
+                    StepOutcome::new(step.operation.external_id().clone(), step.operation.kind());
+                outcome.fail(halt.unwritten());
+                return outcome;
+            };
+            let outcome = applier.run(&step.operation).await;
+            journal.group_outcome(intent, &outcome);
+            outcome
+        }
+    })
+    .await
+}
+
+/// For each step of the plan (in its order), the earlier steps it waits for: the step before
+/// it on the same group; a create or move, its parent's create; an addition, the removals of
+/// its users from other groups; the first retirement, every step before it, and each later
+/// one the retirement before it (they run bottom-up, one by one).
+fn schedule(plan: &GroupPlan) -> Vec<Vec<usize>> {
+    let mut last_on: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut created_at: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut removed_at: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut last_retirement: Option<usize> = None;
+    let mut after = Vec::with_capacity(plan.steps.len());
+    for (i, step) in plan.steps.iter().enumerate() {
+        let group = step.operation.external_id().as_str();
+        let mut waits: Vec<usize> = last_on.get(group).copied().into_iter().collect();
+        match &step.operation {
+            GroupOperation::CreateGroup {
+                parent_external_id: parent,
+                ..
+            }
+            | GroupOperation::MoveGroup { after: parent, .. } => {
+                waits.extend(parent.as_deref().and_then(|p| created_at.get(p)));
+                if matches!(step.operation, GroupOperation::CreateGroup { .. }) {
+                    created_at.insert(group, i);
+                }
+            }
+            GroupOperation::RemoveMembers { users, .. } => {
+                for user in users {
+                    removed_at.entry(user.as_str()).or_default().push(i);
+                }
+            }
+            GroupOperation::AddMembers { users, .. } => {
+                for user in users {
+                    waits.extend(removed_at.get(user.as_str()).into_iter().flatten());
+                }
+            }
+            GroupOperation::RetireGroup { .. } => {
+                match last_retirement {
+                    Some(previous) => waits.push(previous),
+                    None => waits.extend(0..i),
+                }
+                last_retirement = Some(i);
+            }
+            GroupOperation::RenameGroup { .. } | GroupOperation::SetGroupManagers { .. } => {}
+        }
+        waits.sort_unstable();
+        waits.dedup();
+        after.push(waits);
+        last_on.insert(group, i);
     }
-    outcomes
+    after
 }
 
 struct GroupApplier<'a> {
@@ -137,13 +194,13 @@ struct GroupApplier<'a> {
     user_ids: &'a BTreeMap<ExternalId, TargetId>,
     parent_attr: (&'a str, &'a str),
     /// External id -> target id of the groups created in this run.
-    created: BTreeMap<ExternalId, TargetId>,
+    created: Mutex<BTreeMap<ExternalId, TargetId>>,
     /// Groups whose create failed: their later steps fail without a request.
-    failed: BTreeSet<ExternalId>,
+    failed: Mutex<BTreeSet<ExternalId>>,
 }
 
 impl GroupApplier<'_> {
-    async fn run(&mut self, operation: &GroupOperation) -> StepOutcome {
+    async fn run(&self, operation: &GroupOperation) -> StepOutcome {
         let external_id = operation.external_id().clone();
         let mut outcome = StepOutcome::new(external_id.clone(), operation.kind());
         let result = match operation {
@@ -249,8 +306,10 @@ impl GroupApplier<'_> {
             }
         };
         if let Err(error) = result {
-            if matches!(operation, GroupOperation::CreateGroup { .. }) {
-                self.failed.insert(external_id);
+            if matches!(operation, GroupOperation::CreateGroup { .. })
+                && let Ok(mut failed) = self.failed.lock()
+            {
+                failed.insert(external_id);
             }
             outcome.fail(error);
         }
@@ -260,7 +319,7 @@ impl GroupApplier<'_> {
     /// Creates the group; if the server already holds one with this externalId (say, from a
     /// run whose record was lost), that one is taken.
     async fn create(
-        &mut self,
+        &self,
         external_id: &ExternalId,
         display_name: &str,
         parent: Option<&str>,
@@ -289,7 +348,9 @@ impl GroupApplier<'_> {
         let id = id
             .map(TargetId::from)
             .ok_or_else(|| ApplyError::permanent("the server answered without an id"))?;
-        self.created.insert(external_id.clone(), id.clone());
+        if let Ok(mut created) = self.created.lock() {
+            created.insert(external_id.clone(), id.clone());
+        }
         Ok((id, note))
     }
 
@@ -302,10 +363,15 @@ impl GroupApplier<'_> {
         if let Some(id) = target_id {
             return Ok(id.clone());
         }
-        if let Some(id) = self.created.get(external_id) {
-            return Ok(id.clone());
+        if let Some(id) = self
+            .created
+            .lock()
+            .ok()
+            .and_then(|c| c.get(external_id).cloned())
+        {
+            return Ok(id);
         }
-        if self.failed.contains(external_id) {
+        if self.failed.lock().is_ok_and(|f| f.contains(external_id)) {
             return Err(ApplyError::permanent("the group could not be created"));
         }
         Err(ApplyError::permanent("the group has no target id"))
@@ -352,6 +418,80 @@ mod tests {
     use secrecy::SecretString;
 
     const TODAY: Date = date(2025, 6, 1);
+
+    #[test]
+    fn a_group_step_waits_only_for_what_it_needs() {
+        let id = |s: &str| ExternalId::from(s);
+        let step = |operation| flexsync_core::group_plan::GroupStep {
+            operation,
+            reason: String::new(),
+        };
+        let create = |group: &str, parent: Option<&str>| {
+            step(GroupOperation::CreateGroup {
+                external_id: id(group),
+                display_name: group.into(),
+                parent_external_id: parent.map(id),
+            })
+        };
+        let add = |group: &str, user: &str| {
+            step(GroupOperation::AddMembers {
+                target_id: None,
+                external_id: id(group),
+                users: vec![id(user)],
+            })
+        };
+        let retire = |group: &str| {
+            step(GroupOperation::RetireGroup {
+                target_id: TargetId::from(group),
+                external_id: id(group),
+                display_name: group.into(),
+            })
+        };
+        let plan = GroupPlan {
+            steps: vec![
+                create("top", None),      // 0
+                create("a", Some("top")), // 1
+                create("b", Some("top")), // 2
+                create("other", None),    // 3
+                step(GroupOperation::RemoveMembers {
+                    target_id: TargetId::from("old"),
+                    external_id: id("old"),
+                    users: vec![id("u2")],
+                    others: Vec::new(),
+                }), // 4
+                retire("old-child"),      // 5
+                retire("old"),            // 6
+                add("a", "u1"),           // 7
+                add("b", "u2"),           // 8
+            ],
+            ..GroupPlan::default()
+        };
+        let after = schedule(&plan);
+        assert_eq!(after[0], Vec::<usize>::new());
+        assert_eq!(after[1], vec![0]);
+        assert_eq!(after[2], vec![0]);
+        assert_eq!(
+            after[3],
+            Vec::<usize>::new(),
+            "unrelated creates never wait"
+        );
+        assert_eq!(after[5], vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            after[6],
+            vec![4, 5],
+            "its own removal first; retirements one by one"
+        );
+        assert_eq!(
+            after[7],
+            vec![1],
+            "an addition waits for its group's create"
+        );
+        assert_eq!(
+            after[8],
+            vec![2, 4],
+            "and for its user's removal from another group"
+        );
+    }
 
     /// One company, offices and departments; `placements` = (employee, office, department).
     fn snapshot(placements: &[(&str, &str, Option<&str>)], ekonomi: &str) -> Snapshot {
@@ -474,6 +614,7 @@ mod tests {
             DEFAULT_PARENT_ATTRIBUTE,
             &Counting::default(),
             &halt,
+            4,
         )
         .await;
         for outcome in &outcomes {

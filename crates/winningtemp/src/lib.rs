@@ -4,13 +4,15 @@
 //!
 //! - [`attributes`]: the table from each mapped attribute to its SCIM schema and path.
 //! - [`convert`]: core user values to SCIM users and PATCH operations, and back.
-//! - [`users`]: observing users, and carrying out a user plan in waves.
+//! - [`users`]: observing users, and carrying out a user plan.
 //! - [`groups`]: observing groups, and carrying out a group plan.
+//! - [`order`]: steps run as soon as what they need is done, a bounded number at a time.
 //! - [`outcome`]: step outcomes, typed write errors with their retry class, the journal.
 
 pub mod attributes;
 pub mod convert;
 pub mod groups;
+pub mod order;
 pub mod outcome;
 pub mod users;
 

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use serde_json::json;
 
 use flexsync_core::current::{Attribute, Capabilities, Current};
@@ -69,8 +68,7 @@ pub async fn observe(
     ))
 }
 
-/// Carries out a plan. Steps run in waves of independent operations: adoptions; creates, a
-/// manager before their reports; updates; manager links; pauses.
+/// Carries out a plan, each step as soon as the steps it needs are done (see [`schedule`]).
 pub struct Applier<'a> {
     pub client: &'a ScimClient,
     pub map: &'a AttributeMap,
@@ -85,16 +83,8 @@ pub struct Applier<'a> {
 
 impl Applier<'_> {
     pub async fn apply(&self, plan: &Plan) -> Vec<StepOutcome> {
-        let mut outcomes = Vec::new();
-        for wave in waves(plan) {
-            let results: Vec<StepOutcome> = futures::stream::iter(wave)
-                .map(|step| self.run_step(step))
-                .buffer_unordered(self.concurrency.max(1))
-                .collect()
-                .await;
-            outcomes.extend(results);
-        }
-        outcomes
+        let (order, after) = schedule(plan);
+        crate::order::run_after(&after, self.concurrency, |i| self.run_step(order[i])).await
     }
 
     fn target_of(&self, external_id: &str) -> Option<TargetId> {
@@ -326,45 +316,47 @@ impl Applier<'_> {
     }
 }
 
-/// Splits a plan into waves whose steps do not depend on each other. A create waits for the
-/// wave that creates its manager.
-fn waves(plan: &Plan) -> Vec<Vec<&Step>> {
-    let mut creates_at: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut adopts = Vec::new();
-    let mut creates: Vec<Vec<&Step>> = Vec::new();
-    let mut updates = Vec::new();
-    let mut managers = Vec::new();
-    let mut pauses = Vec::new();
-    for step in &plan.steps {
-        match &step.operation {
-            Operation::AdoptUser { .. } => adopts.push(step),
+/// The plan's steps in the order they may start (adoptions; creates, a manager before their
+/// reports; updates; manager links; pauses), and for each the earlier steps it waits for: the
+/// step before it on the same user, and the create or adoption of the manager it links to.
+fn schedule(plan: &Plan) -> (Vec<&Step>, Vec<Vec<usize>>) {
+    let rank = |step: &Step| match step.operation {
+        Operation::AdoptUser { .. } => 0,
+        Operation::CreateUser { .. } => 1,
+        Operation::UpdateUser { .. } | Operation::ReactivateUser { .. } => 2,
+        Operation::SetManager { .. } => 3,
+        Operation::DeactivateUser { .. } => 4,
+    };
+    let mut order: Vec<&Step> = plan.steps.iter().collect();
+    order.sort_by_key(|step| rank(step));
+    let mut last_on: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut made_at: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut after = Vec::with_capacity(order.len());
+    for (i, step) in order.iter().enumerate() {
+        let user = step.operation.external_id().as_str();
+        let manager = match &step.operation {
             Operation::CreateUser {
-                external_id,
                 manager_external_id,
                 ..
-            } => {
-                let wave = manager_external_id
-                    .as_deref()
-                    .and_then(|m| creates_at.get(m))
-                    .map_or(0, |w| w + 1);
-                creates_at.insert(external_id.as_str(), wave);
-                if creates.len() <= wave {
-                    creates.resize_with(wave + 1, Vec::new);
-                }
-                creates[wave].push(step);
             }
-            Operation::UpdateUser { .. } | Operation::ReactivateUser { .. } => updates.push(step),
-            Operation::SetManager { .. } => managers.push(step),
-            Operation::DeactivateUser { .. } => pauses.push(step),
+            | Operation::SetManager {
+                manager_external_id,
+                ..
+            } => manager_external_id.as_deref(),
+            _ => None,
+        };
+        let waits: Vec<usize> = [last_on.get(user), manager.and_then(|m| made_at.get(m))]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        after.push(waits);
+        last_on.insert(user, i);
+        if rank(step) <= 1 {
+            made_at.insert(user, i);
         }
     }
-    let mut all = vec![adopts];
-    all.extend(creates);
-    all.push(updates);
-    all.push(managers);
-    all.push(pauses);
-    all.retain(|w| !w.is_empty());
-    all
+    (order, after)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use crate::map::dates::parse_date;
 use crate::map::people::{nfc, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
 use crate::snapshot::{
-    Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
+    Snapshot, SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
 };
 
 /// The prefix of every external id derived from a path of keys.
@@ -84,12 +84,35 @@ fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> Exte
 
 const COMPANY_TAG: &str = "company";
 
+/// One dimension with its accounts by id and by normalised code; the first one of each wins.
+struct Dimension<'a> {
+    dimension: &'a SourceDimension,
+    by_id: BTreeMap<&'a str, &'a SourceAccount>,
+    by_code: BTreeMap<String, &'a SourceAccount>,
+}
+
+impl<'a> Dimension<'a> {
+    fn new(dimension: &'a SourceDimension) -> Dimension<'a> {
+        let mut by_id = BTreeMap::new();
+        let mut by_code = BTreeMap::new();
+        for account in &dimension.accounts {
+            by_id.entry(account.id.trim()).or_insert(account);
+            by_code.entry(normalise(&account.code)).or_insert(account);
+        }
+        Dimension {
+            dimension,
+            by_id,
+            by_code,
+        }
+    }
+}
+
 /// The source read once, indexed for lookups.
 struct Index<'a> {
     employees: BTreeMap<&'a str, &'a SourceEmployee>,
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     /// (company id, normalised dimension name) -> dimension; the first one wins.
-    dimensions: BTreeMap<(&'a str, String), &'a SourceDimension>,
+    dimensions: BTreeMap<(&'a str, String), Dimension<'a>>,
     /// (employee id, dimension id) -> dated default accounts.
     defaults: BTreeMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
 }
@@ -113,7 +136,10 @@ impl<'a> Index<'a> {
         }
         for dimension in &snapshot.dimensions {
             let key = (dimension.company_id.trim(), normalise(&dimension.name));
-            index.dimensions.entry(key).or_insert(dimension);
+            index
+                .dimensions
+                .entry(key)
+                .or_insert_with(|| Dimension::new(dimension));
         }
         for default in &snapshot.default_accounts {
             let key = (default.employee_id.trim(), default.dimension_id.trim());
@@ -360,7 +386,7 @@ impl Builder<'_, '_> {
     /// The user's default account on the day in the company's dimension called `name`.
     fn account(&mut self, user_id: &str, company_id: &str, name: &str) -> Option<Segment> {
         let index = self.index;
-        let Some(dimension) = index.dimensions.get(&(company_id, normalise(name))) else {
+        let Some(indexed) = index.dimensions.get(&(company_id, normalise(name))) else {
             if self
                 .missing_dimensions
                 .insert((company_id.to_string(), name.to_string()))
@@ -378,6 +404,7 @@ impl Builder<'_, '_> {
             }
             return None;
         };
+        let dimension = indexed.dimension;
         let defaults = index.defaults.get(&(user_id, dimension.id.trim()))?;
         let mut current = Vec::new();
         for default in defaults {
@@ -399,13 +426,14 @@ impl Builder<'_, '_> {
             .as_deref()
             .map(str::trim)
             .filter(|id| !id.is_empty())
-            .and_then(|id| dimension.accounts.iter().find(|a| a.id.trim() == id));
+            .and_then(|id| indexed.by_id.get(id).copied());
         let by_code = || {
             let code = normalise(default.account_code.as_deref()?);
-            dimension
-                .accounts
-                .iter()
-                .find(|a| !code.is_empty() && normalise(&a.code) == code)
+            indexed
+                .by_code
+                .get(&code)
+                .copied()
+                .filter(|_| !code.is_empty())
         };
         let Some(account) = by_id.or_else(by_code) else {
             self.findings.push(Finding {

@@ -47,7 +47,7 @@ pub(super) fn flex_settings(
         instance: flex.instance.text(),
         companies,
         auth,
-        page_size: flex.page_size.unwrap_or(500),
+        page_size: flex.page_size.unwrap_or(1000),
         max_pages: 10_000,
         http,
     })

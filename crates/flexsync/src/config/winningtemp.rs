@@ -76,6 +76,7 @@ fn scim_settings(
         base_url: wt.scim_url,
         token,
         page_size: wt.page_size.unwrap_or(200),
+        largest_page: wt.page_size.is_none(),
         max_pages: 10_000,
         http,
     })

@@ -165,7 +165,16 @@ impl Leased {
     ) -> Option<Ended> {
         match self.board.claim(lease, slot) {
             Ok(Claim::New) => tracing::info!(%slot, "slot claimed"),
-            Ok(Claim::TakenOver { from }) => {
+            Ok(Claim::TakenOver { from, claimed }) => {
+                if let Some((run_id, outcome)) = completed_since(config, claimed) {
+                    // The earlier holder's run completed (its report written) before it died:
+                    // the slot is done, not run twice.
+                    tracing::warn!(%slot, %from, run_id, "a slot its earlier holder ran to the end");
+                    if let Err(error) = self.board.finish(lease, slot, Some(run_id), &outcome) {
+                        tracing::warn!(%error, %slot, "cannot mark the slot finished");
+                    }
+                    return None;
+                }
                 tracing::warn!(%slot, %from, "running a slot its earlier holder did not finish")
             }
             Ok(Claim::Done) => return None,
@@ -206,6 +215,30 @@ impl Leased {
         lock(state).record(finished, Some(next.to_zoned(config.time_zone.clone())));
         None
     }
+}
+
+/// The sync a holder that died ran to the end after claiming a slot at `claimed`: finished in
+/// the tenant's store, not closed as interrupted, its report written. The claim time is the
+/// database's clock and a run's start this machine's; a second of difference is allowed, far
+/// below any schedule's interval.
+fn completed_since(config: &Config, claimed: Timestamp) -> Option<(i64, String)> {
+    let store = config.open_state().ok()?;
+    let runs = store
+        .runs_of_kind(flexsync_core::outcome::RunKind::Sync, 10)
+        .ok()?;
+    let from = claimed - jiff::SignedDuration::from_secs(1);
+    runs.into_iter().find_map(|run| {
+        let interrupted = run
+            .summary
+            .as_ref()
+            .is_some_and(|s| s["error"] == serde_json::json!("interrupted"));
+        let report = config.report_dir.join(format!("run-{:06}.json", run.id.0));
+        let completed = run.started >= from && run.finished.is_some() && !interrupted;
+        (completed && report.is_file()).then(|| {
+            let outcome = run.outcome.map_or("done", |o| o.label());
+            (run.id.0, outcome.to_string())
+        })
+    })
 }
 
 /// The slot after `at` on the tenant's schedule.

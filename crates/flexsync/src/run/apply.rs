@@ -100,6 +100,7 @@ pub(super) async fn apply(
                 &config.group_parent_attribute,
                 &journal,
                 &halt,
+                config.concurrency,
             )
             .await;
             applied.outcomes.extend(outcomes);

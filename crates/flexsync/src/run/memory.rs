@@ -12,7 +12,7 @@ use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::outcome::{Outcome, RunKind};
 use flexsync_core::plan::{Plan, Step};
 use flexsync_core::retry_hold::{self, FailedStep, RecordFailure};
-use flexsync_state::{OpOutcome, StateStore};
+use flexsync_state::{OpOutcome, StateStore, StepDone};
 
 use flexsync_core::kind::OperationKind;
 use flexsync_winningtemp::{Journal, StepOutcome};
@@ -308,25 +308,21 @@ impl Journal for StoreJournal {
         self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let store = &self.store;
         let now = jiff::Timestamp::now();
-        self.record_outcome(intent, outcome);
+        if outcome.error.is_some() || outcome.target_id.is_none() {
+            self.record_outcome(intent, outcome);
+        }
         let saved = match (&outcome.error, &outcome.target_id) {
             (None, Some(target_id)) => {
                 let created = outcome.kind == OperationKind::Create && outcome.note.is_none();
-                let linked = matches!(outcome.kind, OperationKind::Create | OperationKind::Adopt)
-                    .then(|| {
-                        store.link(
-                            LinkKind::User,
-                            &outcome.external_id,
-                            target_id,
-                            created,
-                            now,
-                        )
-                    });
-                let written = flexsync_core::drift::written_by(&step.operation);
-                linked
-                    .unwrap_or(Ok(()))
-                    .and_then(|()| store.remember_written(&outcome.external_id, &written, now))
-                    .and_then(|()| store.clear_failure_of(&outcome.external_id, outcome.kind))
+                let linked = matches!(outcome.kind, OperationKind::Create | OperationKind::Adopt);
+                let done = StepDone {
+                    external_id: &outcome.external_id,
+                    target_id,
+                    kind: outcome.kind,
+                    link: linked.then_some((LinkKind::User, created)),
+                    written: &flexsync_core::drift::written_by(&step.operation),
+                };
+                store.record_step_done(flexsync_state::OpId(intent), &done, now)
             }
             // A refused token is the run's failure, not the record's: nothing is counted.
             (Some(error), _) if error.is_refused_token() => Ok(()),

@@ -67,6 +67,48 @@ async fn demo_runs_to_the_end() {
     );
 }
 
+/// The table `bench` prints: one row per scenario; the unchanged rerun writes nothing, and the
+/// child's CPU time and memory are measured (not zero).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_prints_its_table_and_an_unchanged_rerun_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flexsync(args(&[
+        "bench",
+        "--employees",
+        "60",
+        "--large",
+        "0",
+        "--latency-ms",
+        "1",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]))
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .filter(|line| line.starts_with("| 60 "))
+        .map(|line| line.split('|').map(str::trim).collect())
+        .collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    let initial = &rows[0];
+    assert!(initial[5].contains("POST"), "{stdout}");
+    assert!(
+        initial[4].parse::<f64>().unwrap() > 0.0,
+        "peak memory: {stdout}"
+    );
+    let unchanged = &rows[1];
+    assert!(unchanged[1].ends_with("unchanged"), "{stdout}");
+    for write in ["POST", "PATCH", "PUT", "DELETE"] {
+        assert!(!unchanged[5].contains(write), "{stdout}");
+    }
+    assert!(
+        rows[2][5].contains("PATCH") || rows[2][5].contains("POST"),
+        "{stdout}"
+    );
+}
+
 fn is_guid(text: &str) -> bool {
     text.len() == 36
         && text.char_indices().all(|(i, c)| match i {

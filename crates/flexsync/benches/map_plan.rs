@@ -1,0 +1,182 @@
+//! `cargo bench -p flexsync --bench map_plan`: the CPU of map and plan for the generator's
+//! organisation (100,000 employees, seed 11; `FLEXSYNC_BENCH_EMPLOYEES` sets another size),
+//! against an empty target (the initial sync) and against one that holds it all (unchanged).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use flexsync_core::current::{Capabilities, Current, Memory, TargetUser};
+use flexsync_core::desired::Desired;
+use flexsync_core::group_plan::{GroupCapabilities, TargetGroup, plan_groups};
+use flexsync_core::ids::{ExternalId, TargetId};
+use flexsync_core::mapping::{GroupLevel, GroupSettings, MappingSettings};
+use flexsync_core::plan::{PlanSettings, plan};
+use flexsync_core::snapshot::Snapshot;
+use flexsync_emulators::generate::{GenerateOptions, generate};
+use flexsync_flex::wire;
+
+fn main() {
+    let employees = std::env::var("FLEXSYNC_BENCH_EMPLOYEES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let today = jiff::civil::date(2026, 11, 30);
+    let document = generate(&GenerateOptions {
+        employees,
+        seed: 11,
+        today,
+        companies: None,
+    });
+    let snapshot = snapshot(&document);
+    let groups = GroupSettings {
+        levels: ["Kontor", "Avdelning", "Team"]
+            .map(|d| GroupLevel::Dimension(d.to_string()))
+            .to_vec(),
+        ..GroupSettings::default()
+    };
+    let mapping = MappingSettings::default();
+    println!("map and plan of {employees} employees (best of 3)");
+    let desired = best_of_3("map", || {
+        let mut desired = flexsync_core::map::map(&snapshot, &mapping, today);
+        flexsync_core::groups::build_groups(&snapshot, &groups, today, &mut desired);
+        desired
+    });
+    let empty = Current {
+        capabilities: capabilities(),
+        ..Current::default()
+    };
+    let caps = GroupCapabilities {
+        parent: true,
+        managers: false,
+    };
+    let memory = Memory::default();
+    let steps = best_of_3("plan, initial", || {
+        let users = plan(&desired, &empty, &memory, &PlanSettings::default());
+        let groups = plan_groups(
+            &desired,
+            &[],
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            caps,
+            &groups,
+        );
+        users.steps.len() + groups.steps.len()
+    });
+    println!("  initial plan: {steps} steps");
+    let (current, target_groups, ids) = held(&desired);
+    let created: BTreeSet<ExternalId> = desired.groups.keys().cloned().collect();
+    let steps = best_of_3("plan, unchanged", || {
+        let users = plan(&desired, &current, &memory, &PlanSettings::default());
+        let groups = plan_groups(&desired, &target_groups, &ids, &created, caps, &groups);
+        users.steps.len() + groups.steps.len()
+    });
+    println!("  unchanged plan: {steps} steps");
+}
+
+fn best_of_3<T>(what: &str, mut work: impl FnMut() -> T) -> T {
+    let started = Instant::now();
+    let out = work();
+    let mut best = started.elapsed().as_secs_f64();
+    for _ in 0..2 {
+        let started = Instant::now();
+        work();
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    println!("  {what}: {best:.3} s");
+    out
+}
+
+/// The generated document read as the Flex client reads it, company by company.
+fn snapshot(document: &serde_json::Value) -> Snapshot {
+    let list = |key: &str| document[key].as_array().cloned().unwrap_or_default();
+    let mut snapshot = Snapshot::default();
+    for company in list("Companies") {
+        snapshot.companies.extend(wire::company(&company).record);
+    }
+    for employee in list("Employees") {
+        let company = employee["CompanyId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        snapshot
+            .employees
+            .extend(wire::employee(&employee, &company).record);
+    }
+    for period in list("EmploymentPeriods") {
+        snapshot.periods.extend(wire::period(&period).record);
+    }
+    for dimension in list("AccountDistributions") {
+        let company = dimension["CompanyId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if let Ok(mut typed) = wire::dimension(&dimension, &company).record {
+            for account in dimension["Accounts"].as_array().into_iter().flatten() {
+                typed.accounts.extend(wire::account(account).record);
+            }
+            snapshot.dimensions.push(typed);
+        }
+    }
+    for default in list("EmploymentDefaultAccounts") {
+        snapshot
+            .default_accounts
+            .extend(wire::default_account(&default).record);
+    }
+    snapshot
+}
+
+fn capabilities() -> Capabilities {
+    use flexsync_core::current::Attribute;
+    let mut caps = Capabilities::core();
+    caps.attributes.extend([
+        Attribute::Gender,
+        Attribute::BirthDate,
+        Attribute::EmploymentStart,
+        Attribute::EmploymentEnd,
+        Attribute::Manager,
+    ]);
+    caps
+}
+
+fn target_id(external: &ExternalId) -> TargetId {
+    TargetId::new(format!("t-{}", external.as_str()))
+}
+
+/// A target that holds every desired user and group as desired.
+fn held(desired: &Desired) -> (Current, Vec<TargetGroup>, BTreeMap<ExternalId, TargetId>) {
+    let users = desired
+        .users
+        .values()
+        .map(|user| TargetUser {
+            id: target_id(&user.external_id),
+            external_id: Some(user.external_id.clone()),
+            values: user.values.clone(),
+            manager_id: user.manager_external_id.as_ref().map(target_id),
+        })
+        .collect();
+    let groups = desired
+        .groups
+        .values()
+        .map(|group| TargetGroup {
+            id: target_id(&group.external_id),
+            external_id: Some(group.external_id.clone()),
+            display_name: group.display_name.clone(),
+            parent_external_id: group.parent_external_id.clone(),
+            members: group.members.iter().map(target_id).collect(),
+            managers: BTreeSet::new(),
+        })
+        .collect();
+    let ids = desired
+        .users
+        .keys()
+        .map(|external| (external.clone(), target_id(external)))
+        .collect();
+    (
+        Current {
+            users,
+            capabilities: capabilities(),
+        },
+        groups,
+        ids,
+    )
+}
