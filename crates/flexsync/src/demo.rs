@@ -254,15 +254,7 @@ fn write_config(
     flex_server: &flex::RunningFlex,
     scim_server: &scim::RunningScim,
 ) -> Result<Config, RunFailure> {
-    let companies: Vec<String> = document["Companies"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| c["CompanyNumber"].as_i64())
-                .map(|n| n.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let companies = company_numbers(document);
     let config_text = format!(
         r#"# Written by `flexsync demo`: the same file shape a real sync uses.
 [flex]
@@ -342,7 +334,21 @@ fn worst(a: Outcome, b: Outcome) -> Outcome {
     if b.exit_code() > a.exit_code() { b } else { a }
 }
 
-fn write_secret(path: &std::path::Path, value: &str) -> anyhow::Result<()> {
+/// The company numbers of a generated Flex document, for `flex.companies`.
+pub(crate) fn company_numbers(document: &serde_json::Value) -> Vec<String> {
+    document["Companies"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|c| c["CompanyNumber"].as_i64())
+                .map(|n| n.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes a secret file readable by its owner only.
+pub(crate) fn write_secret(path: &std::path::Path, value: &str) -> anyhow::Result<()> {
     std::fs::write(path, value)?;
     #[cfg(unix)]
     {

@@ -252,15 +252,7 @@ fn write_config(
     scim_server: &scim::RunningScim,
     options: &BenchOptions,
 ) -> anyhow::Result<PathBuf> {
-    let companies: Vec<String> = document["Companies"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| c["CompanyNumber"].as_i64())
-                .map(|n| n.to_string())
-                .collect()
-        })
-        .unwrap_or_default();
+    let companies = crate::demo::company_numbers(document);
     let text = format!(
         r#"# Written by `flexsync bench`.
 [flex]
@@ -295,17 +287,9 @@ levels = [{{ dimension = "Kontor" }}, {{ dimension = "Avdelning" }}, {{ dimensio
         scim_url = scim_server.base_url(),
         concurrency = options.concurrency,
     );
-    std::fs::write(dir.join("flex-password.txt"), generate::DEMO_PASSWORD)?;
-    std::fs::write(dir.join("scim-token.txt"), TOKEN)?;
-    restrict(&dir.join("flex-password.txt"))?;
-    restrict(&dir.join("scim-token.txt"))?;
+    crate::demo::write_secret(&dir.join("flex-password.txt"), generate::DEMO_PASSWORD)?;
+    crate::demo::write_secret(&dir.join("scim-token.txt"), TOKEN)?;
     let path = dir.join("flexsync.toml");
     std::fs::write(&path, text)?;
     Ok(path)
-}
-
-fn restrict(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
 }

@@ -315,15 +315,7 @@ async fn check_shows_the_effective_mapping_with_counts_and_masked_examples() {
     )
     .await;
     let config = rig.config_path.to_str().unwrap().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_flexsync"))
-            .args(["check", "--config", &config])
-            .env_remove("FLEXSYNC_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = flexsync_bin(&["check", "--config", &config]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(
@@ -832,15 +824,7 @@ async fn check_notes_a_scope_rule_that_matches_no_one_and_an_unknown_preferred_c
     )
     .await;
     let config = rig.config_path.to_str().unwrap().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_flexsync"))
-            .args(["check", "--config", &config])
-            .env_remove("FLEXSYNC_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = flexsync_bin(&["check", "--config", &config]).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     for expected in [
