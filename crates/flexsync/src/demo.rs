@@ -308,8 +308,8 @@ async fn sync(
     let ends = Ends::connect(config)?;
     let result = run::run(config, &ends, Mode::Sync, allowance, today).await?;
     let path = result
-        .report
-        .write(&config.report_dir)
+        .report_path
+        .clone()
         .context("cannot write the report")
         .map_err(failure)?;
     print!("{}", result.report.render());

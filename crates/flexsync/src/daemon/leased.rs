@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use flexsync_state::{Claim, Lease, LeaseBoard};
 
 use crate::config::Config;
+use crate::run::{Outcome, RunKind, Summary};
 use crate::schedule::next_run;
 
 use super::{Shared, lock, scheduled_sync, stopped};
@@ -217,28 +218,48 @@ impl Leased {
     }
 }
 
-/// The sync a holder that died ran to the end after claiming a slot at `claimed`: finished in
-/// the tenant's store, not closed as interrupted, its report written. The claim time is the
-/// database's clock and a run's start this machine's; a second of difference is allowed, far
-/// below any schedule's interval.
+/// The sync a holder that died ran to the end after claiming a slot at `claimed`: its report
+/// written, and not closed as interrupted. A run is finished in the store only after its report
+/// is written; one whose holder died between the two is finished here as its report says. The
+/// claim time is the database's clock and a run's start this machine's; a second of difference
+/// is allowed, far below any schedule's interval.
 fn completed_since(config: &Config, claimed: Timestamp) -> Option<(i64, String)> {
-    let store = config.open_state().ok()?;
-    let runs = store
-        .runs_of_kind(flexsync_core::outcome::RunKind::Sync, 10)
-        .ok()?;
+    let store = match config.open_state() {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::warn!(%error, "cannot look for the slot's run in the tenant's store");
+            return None;
+        }
+    };
+    let runs = store.runs_of_kind(RunKind::Sync, 10).ok()?;
     let from = claimed - jiff::SignedDuration::from_secs(1);
-    runs.into_iter().find_map(|run| {
-        let interrupted = run
-            .summary
-            .as_ref()
-            .is_some_and(|s| s["error"] == serde_json::json!("interrupted"));
-        let report = config.report_dir.join(format!("run-{:06}.json", run.id.0));
-        let completed = run.started >= from && run.finished.is_some() && !interrupted;
-        (completed && report.is_file()).then(|| {
-            let outcome = run.outcome.map_or("done", |o| o.label());
-            (run.id.0, outcome.to_string())
+    runs.into_iter()
+        .filter(|run| run.started >= from)
+        .find_map(|run| {
+            let interrupted = run
+                .summary
+                .as_ref()
+                .is_some_and(|s| s["error"] == serde_json::json!("interrupted"));
+            if interrupted {
+                return None;
+            }
+            let report = config.report_dir.join(format!("run-{:06}.json", run.id.0));
+            let written: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(report).ok()?).ok()?;
+            let outcome = match run.outcome {
+                Some(outcome) => outcome,
+                None => {
+                    let outcome: Outcome =
+                        serde_json::from_value(written["outcome"].clone()).ok()?;
+                    let summary = Summary::of_json(&written).to_json();
+                    store
+                        .finish_run(run.id, Timestamp::now(), outcome, &summary)
+                        .ok()?;
+                    outcome
+                }
+            };
+            Some((run.id.0, outcome.label().to_string()))
         })
-    })
 }
 
 /// The slot after `at` on the tenant's schedule.
@@ -251,5 +272,77 @@ async fn nap(pause: Duration, stop_rx: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
         () = tokio::time::sleep(pause) => true,
         () = stopped(stop_rx) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::tests::config_in;
+    use crate::report::RunReport;
+
+    #[test]
+    fn a_slot_run_to_its_report_is_adopted_and_finished_in_the_store_as_the_report_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let store = config.open_state().unwrap();
+        let before = store
+            .begin_run(
+                Timestamp::now() - jiff::SignedDuration::from_secs(60),
+                RunKind::Sync,
+            )
+            .unwrap();
+        let claimed = Timestamp::now();
+        let run = store.begin_run(claimed, RunKind::Sync).unwrap();
+        assert_eq!(
+            completed_since(&config, claimed),
+            None,
+            "a run with no report did not end: the slot runs again"
+        );
+
+        // The holder wrote the report, then died before finishing the run in the store.
+        for id in [before, run] {
+            let report = RunReport {
+                run_id: Some(id.0),
+                outcome: Some(Outcome::RecordFailures),
+                source_records: 12,
+                ..RunReport::default()
+            };
+            report.write_json(&config.report_dir).unwrap();
+        }
+        assert_eq!(
+            completed_since(&config, claimed),
+            Some((run.0, "record_failures".to_string())),
+            "the run after the claim is adopted; the one before it belongs to an earlier slot"
+        );
+        let adopted = store.run(run).unwrap().unwrap();
+        assert!(adopted.finished.is_some());
+        assert_eq!(adopted.outcome, Some(Outcome::RecordFailures));
+        assert_eq!(adopted.summary.unwrap()["source_records"], 12);
+        assert_eq!(store.run(before).unwrap().unwrap().finished, None);
+    }
+
+    #[test]
+    fn a_run_closed_as_interrupted_is_not_adopted_even_with_a_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let store = config.open_state().unwrap();
+        let claimed = Timestamp::now();
+        let run = store.begin_run(claimed, RunKind::Sync).unwrap();
+        let report = RunReport {
+            run_id: Some(run.0),
+            outcome: Some(Outcome::Done),
+            ..RunReport::default()
+        };
+        report.write_json(&config.report_dir).unwrap();
+        store
+            .finish_run(
+                run,
+                Timestamp::now(),
+                Outcome::Unreachable,
+                &serde_json::json!({ "error": "interrupted" }),
+            )
+            .unwrap();
+        assert_eq!(completed_since(&config, claimed), None);
     }
 }

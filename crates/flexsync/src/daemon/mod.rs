@@ -704,10 +704,11 @@ pub(crate) async fn sleep_until(due: Timestamp, stop: &mut watch::Receiver<bool>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn config_in(dir: &std::path::Path) -> Config {
+    /// A configuration in `dir`, its state store a SQLite file there.
+    pub(crate) fn config_in(dir: &std::path::Path) -> Config {
         let text = "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\n\
                     instance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\n\
                     token_env = \"PATH\"\n";

@@ -28,6 +28,7 @@ mod session;
 
 pub use approval::{Approved, approve_command};
 pub use lock::host_name;
+pub(crate) use record::Summary;
 
 use crate::config::Config;
 use crate::notify::Delivery;
@@ -85,6 +86,8 @@ impl RunFailure {
 /// What a run produced, for the command line and for tests.
 pub struct RunResult {
     pub report: RunReport,
+    /// Where a sync's JSON report was written; `None` for a plan, or when it could not be.
+    pub report_path: Option<PathBuf>,
     pub plan: Plan,
     pub group_plan: GroupPlan,
     pub desired: Desired,
@@ -217,7 +220,7 @@ async fn sync_and_write(
     allowance: Allowance,
 ) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
     let ends = Ends::connect(config)?;
-    let mut result = match run(config, &ends, Mode::Sync, allowance, today(config)).await {
+    let result = match run(config, &ends, Mode::Sync, allowance, today(config)).await {
         Ok(result) => result,
         Err(failure) => {
             // A run that stopped before its plan still leaves a report saying why.
@@ -230,28 +233,6 @@ async fn sync_and_write(
             return Err(failure);
         }
     };
-    match result.report.write(&config.report_dir) {
-        Ok(written) => {
-            if let Err(error) =
-                crate::retention::prune_reports(&config.report_dir, config.report_keep_days)
-            {
-                tracing::warn!(%error, "could not prune old reports");
-            }
-            Ok((result, Some(written)))
-        }
-        Err(error) => {
-            let warning = format!(
-                "cannot write the report into {}: {error}; it follows on stderr",
-                config.report_dir.display()
-            );
-            tracing::warn!("{warning}");
-            result.report.warnings.push(warning);
-            // The report of last resort: what was and was not done must not be lost with the disk.
-            eprintln!(
-                "{}",
-                serde_json::to_string_pretty(&result.report).unwrap_or_default()
-            );
-            Ok((result, None))
-        }
-    }
+    let path = result.report_path.clone();
+    Ok((result, path))
 }

@@ -58,15 +58,8 @@ pub(super) fn record(
         Outcome::Done
     };
     report.outcome = Some(outcome);
-    let summary = json!({
-        "source_records": report.source_records,
-        "desired_users": report.desired_users,
-        "planned": report.planned,
-        "succeeded": report.succeeded,
-        "failed": report.failed,
-        "findings": report.findings.len(),
-        "refused": report.refused.as_ref().map(|r| r.guard),
-    });
+    let mut report_path = None;
+    let summary = Summary::of(&report).to_json();
     // A sync leaves its named changes for `history`: done, failed, or (refused) planned only.
     if let Some(run_id) = session.run_id {
         if let Some(refusal) = &report.refused {
@@ -75,6 +68,12 @@ pub(super) fn record(
         let rows: Vec<ChangeRow> = report.changes.iter().map(change_row).collect();
         if let Err(error) = session.store.record_changes(run_id, &rows) {
             tracing::warn!(%error, "could not record the run's changes for history");
+        }
+        // The report is written before the run is finished in the store: a run the store
+        // holds as finished always has its report, so a daemon that takes over a slot can
+        // tell a run that ended (and adopt it) from one that did not.
+        if session.mode == Mode::Sync {
+            report_path = write_report(config, &mut report);
         }
         let finished = jiff::Timestamp::now();
         match session
@@ -86,9 +85,14 @@ pub(super) fn record(
             }
             // Writes were made: the report must not be lost with the store; the next run
             // settles it.
-            Err(error) if stages.applied.halted.is_some() => report.warnings.push(format!(
-                "the state store could not record the end of the run: {error}"
-            )),
+            Err(error) if stages.applied.halted.is_some() => {
+                report.warnings.push(format!(
+                    "the state store could not record the end of the run: {error}"
+                ));
+                if report_path.is_some() {
+                    report_path = write_report(config, &mut report);
+                }
+            }
             Err(error) => return Err(RunFailure::usage(error)),
         }
     }
@@ -100,12 +104,86 @@ pub(super) fn record(
     } = stages;
     Ok(RunResult {
         report,
+        report_path,
         plan: planned.plan,
         group_plan: planned.group_plan,
         desired,
         current: observed.current,
         outcome,
     })
+}
+
+/// A run's summary in the state store: the counts `history` and the status page show.
+#[derive(serde::Serialize)]
+pub(crate) struct Summary {
+    source_records: serde_json::Value,
+    desired_users: serde_json::Value,
+    planned: serde_json::Value,
+    succeeded: serde_json::Value,
+    failed: serde_json::Value,
+    findings: usize,
+    refused: serde_json::Value,
+}
+
+impl Summary {
+    fn of(report: &RunReport) -> Summary {
+        Summary {
+            source_records: json!(report.source_records),
+            desired_users: json!(report.desired_users),
+            planned: json!(report.planned),
+            succeeded: json!(report.succeeded),
+            failed: json!(report.failed),
+            findings: report.findings.len(),
+            refused: json!(report.refused.as_ref().map(|r| r.guard)),
+        }
+    }
+
+    /// The summary of a report read back as JSON, by a daemon that adopts the run of a holder
+    /// that died after writing the report but before finishing the run in the store.
+    pub(crate) fn of_json(report: &serde_json::Value) -> Summary {
+        Summary {
+            source_records: report["source_records"].clone(),
+            desired_users: report["desired_users"].clone(),
+            planned: report["planned"].clone(),
+            succeeded: report["succeeded"].clone(),
+            failed: report["failed"].clone(),
+            findings: report["findings"].as_array().map_or(0, Vec::len),
+            refused: report["refused"]["guard"].clone(),
+        }
+    }
+
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// Writes the sync's report into the report folder and prunes old ones. A report that cannot
+/// be written does not undo the run: it becomes a warning, and the report follows on stderr.
+fn write_report(config: &Config, report: &mut RunReport) -> Option<std::path::PathBuf> {
+    match report.write(&config.report_dir) {
+        Ok(written) => {
+            if let Err(error) =
+                crate::retention::prune_reports(&config.report_dir, config.report_keep_days)
+            {
+                tracing::warn!(%error, "could not prune old reports");
+            }
+            Some(written)
+        }
+        Err(error) => {
+            let warning = format!(
+                "cannot write the report into {}: {error}; it follows on stderr",
+                config.report_dir.display()
+            );
+            tracing::warn!("{warning}");
+            report.warnings.push(warning);
+            // The report of last resort: what was and was not done must not be lost with the disk.
+            eprintln!(
+                "{}",
+                serde_json::to_string_pretty(&*report).unwrap_or_default()
+            );
+            None
+        }
+    }
 }
 
 /// The run's report: what was planned, done, refused, found and warned about.
