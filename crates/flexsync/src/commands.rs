@@ -215,7 +215,7 @@ async fn plan_or_sync(
              holds dated ahead and what Winningtemp holds now; nothing is written\n"
         ));
     }
-    let (result, written) = match mode {
+    let result = match mode {
         Mode::Sync => {
             let synced = sync_and_report(&config, allowance).await;
             for delivery in &synced.deliveries {
@@ -227,8 +227,7 @@ async fn plan_or_sync(
         }
         Mode::Plan => {
             let ends = Ends::connect(&config)?;
-            let result = run::run(&config, &ends, mode, allowance, day).await?;
-            (result, None)
+            run::run(&config, &ends, mode, allowance, day).await?
         }
     };
     if json {
@@ -258,7 +257,7 @@ async fn plan_or_sync(
             ));
         }
         show(&result.report.render());
-        if let Some(path) = written {
+        if let Some(path) = &result.report_path {
             println!(
                 "  report: {} (and {} to read in a browser)",
                 path.display(),

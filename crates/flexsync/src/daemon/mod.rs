@@ -631,7 +631,8 @@ pub(crate) async fn scheduled_sync(config: &Config) -> FinishedRun {
     let finished = now(config);
     let duration = clock.elapsed();
     match result {
-        Ok((result, report_path)) => {
+        Ok(result) => {
+            let report_path = result.report_path.clone();
             let report = &result.report;
             let mut operations: BTreeMap<String, Operations> = BTreeMap::new();
             for kind in report.planned.keys() {

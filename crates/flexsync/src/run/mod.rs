@@ -194,8 +194,8 @@ pub async fn run(
 /// A sync as `flexsync sync` and the daemon carry it out: how it went, and the messages sent
 /// about it.
 pub struct Synced {
-    /// The run and where its JSON report was written, or why it stopped.
-    pub result: Result<(RunResult, Option<PathBuf>), RunFailure>,
+    /// The run (with where its JSON report was written), or why it stopped.
+    pub result: Result<RunResult, RunFailure>,
     /// One per message tried (`[notify]`); a message that failed never fails the sync.
     pub deliveries: Vec<Delivery>,
 }
@@ -206,7 +206,7 @@ pub struct Synced {
 pub async fn sync_and_report(config: &Config, allowance: Allowance) -> Synced {
     let result = sync_and_write(config, allowance).await;
     let deliveries = match &result {
-        Ok((run, _)) => crate::notify::after_sync(config, run.outcome, &run.report).await,
+        Ok(run) => crate::notify::after_sync(config, run.outcome, &run.report).await,
         Err(failure) => {
             let report = RunReport::failed(failure.run_id, failure.outcome(), &failure.error);
             crate::notify::after_sync(config, failure.outcome(), &report).await
@@ -215,24 +215,8 @@ pub async fn sync_and_report(config: &Config, allowance: Allowance) -> Synced {
     Synced { result, deliveries }
 }
 
-async fn sync_and_write(
-    config: &Config,
-    allowance: Allowance,
-) -> Result<(RunResult, Option<PathBuf>), RunFailure> {
+async fn sync_and_write(config: &Config, allowance: Allowance) -> Result<RunResult, RunFailure> {
     let ends = Ends::connect(config)?;
-    let result = match run(config, &ends, Mode::Sync, allowance, today(config)).await {
-        Ok(result) => result,
-        Err(failure) => {
-            // A run that stopped before its plan still leaves a report saying why.
-            if failure.run_id.is_some() {
-                let report = RunReport::failed(failure.run_id, failure.outcome(), &failure.error);
-                if let Err(error) = report.write(&config.report_dir) {
-                    tracing::warn!(%error, "cannot write the report of a failed run");
-                }
-            }
-            return Err(failure);
-        }
-    };
-    let path = result.report_path.clone();
-    Ok((result, path))
+    // The run writes its report; one that stopped before its plan, a report saying why.
+    run(config, &ends, Mode::Sync, allowance, today(config)).await
 }

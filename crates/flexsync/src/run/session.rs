@@ -3,6 +3,7 @@
 //! are recorded as runs: a plan (`plan`, `explain`) looks things up and leaves no trace.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
@@ -15,6 +16,7 @@ use super::lock::take_lock;
 use super::memory::{Interrupted, settle_interrupted};
 use super::{Mode, RunFailure, Stop};
 use crate::config::Config;
+use crate::report::RunReport;
 
 /// An open run.
 pub(super) struct Session {
@@ -28,6 +30,8 @@ pub(super) struct Session {
     pub(super) interrupted: Vec<String>,
     /// Creates under way when an earlier run stopped: linked as ours if the target holds them.
     pub(super) interrupted_creates: BTreeSet<ExternalId>,
+    /// Where a sync that stops part-way writes the report saying why.
+    report_dir: PathBuf,
     _lock: Option<LockGuard>,
 }
 
@@ -58,11 +62,13 @@ impl Session {
             clock,
             interrupted: interrupted.warnings,
             interrupted_creates: interrupted.creates,
+            report_dir: config.report_dir.clone(),
             _lock: lock,
         })
     }
 
-    /// A stage's result; a failure closes the run in the store with the outcome `stop` maps to.
+    /// A stage's result; a failure writes a report saying why, then closes the run in the
+    /// store with the outcome `stop` maps to (a finished run always has its report).
     pub(super) fn step<T, E: Into<anyhow::Error>>(
         &self,
         stop: Stop,
@@ -72,6 +78,10 @@ impl Session {
             let error = error.into();
             let outcome: Outcome = stop.into();
             if let Some(run_id) = self.run_id {
+                let report = RunReport::failed(Some(run_id.0), outcome, &error);
+                if let Err(error) = report.write(&self.report_dir) {
+                    tracing::warn!(%error, "cannot write the report of a failed run");
+                }
                 let _ = self.store.finish_run(
                     run_id,
                     jiff::Timestamp::now(),

@@ -93,11 +93,11 @@ async fn the_html_report_names_the_paused_person_in_a_real_browser() {
         source_drop: true,
         ..Allowance::default()
     };
-    let (result, json) = flexsync::run::sync_and_report(&rig.config, allowance)
+    let result = flexsync::run::sync_and_report(&rig.config, allowance)
         .await
         .result
         .unwrap();
-    let json = json.unwrap();
+    let json = result.report_path.clone().unwrap();
     let page = json.with_extension("html");
     assert!(page.exists(), "{} missing", page.display());
 
@@ -178,12 +178,12 @@ async fn a_refused_run_shows_what_needs_attention_and_the_tree() {
     }
     employee_mut(&mut doc, MARIA)["EmailWork"] = serde_json::Value::Null;
     rig.set_flex(&doc);
-    let (result, json) = flexsync::run::sync_and_report(&rig.config, Allowance::default())
+    let result = flexsync::run::sync_and_report(&rig.config, Allowance::default())
         .await
         .result
         .unwrap();
     assert_eq!(result.outcome, flexsync::run::Outcome::Refused);
-    let page = json.unwrap().with_extension("html");
+    let page = result.report_path.as_ref().unwrap().with_extension("html");
 
     let text = visible_text(&browse(&browser, &page, &["--dump-dom".to_string()]));
     let attention = text

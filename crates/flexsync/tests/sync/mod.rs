@@ -1212,7 +1212,7 @@ async fn what_a_sync_leaves_on_disk_is_readable_by_its_owner_only() {
     )
     .await;
     let synced = flexsync::run::sync_and_report(&rig.config, Allowance::default()).await;
-    let (result, _) = synced.result.unwrap();
+    let result = synced.result.unwrap();
     assert_eq!(result.outcome, Outcome::Done, "{}", result.report.render());
     let folder = rig.config_path.parent().unwrap();
     let mut checked = Vec::new();
