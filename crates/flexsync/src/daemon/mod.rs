@@ -484,7 +484,7 @@ pub async fn serve(
         .unwrap_or_default();
     let site = Site {
         report_dir: config.report_dir.clone(),
-        state_path: config.state_path.clone(),
+        tenant: None,
         token: config.daemon.status_token.clone(),
         guarded: !config.daemon.listen.ip().is_loopback(),
     };

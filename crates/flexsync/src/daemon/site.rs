@@ -22,7 +22,8 @@ pub const RUNS_LISTED: usize = 30;
 #[derive(Debug, Clone)]
 pub struct Site {
     pub report_dir: PathBuf,
-    pub state_path: PathBuf,
+    /// The tenant whose pages these are (`daemon --tenants`), served under `/tenants/{name}`.
+    pub tenant: Option<String>,
     /// The token asked for when `guarded`.
     pub token: Option<SecretString>,
     /// The daemon listens off loopback: the pages ask for the token.
@@ -30,6 +31,13 @@ pub struct Site {
 }
 
 impl Site {
+    /// Where the pages are served: `` (the root) or `/tenants/{name}`.
+    pub fn base(&self) -> String {
+        self.tenant
+            .as_ref()
+            .map_or_else(String::new, |name| format!("/tenants/{name}"))
+    }
+
     /// None when the request may read the pages; else the answer refusing it.
     pub fn refuse(&self, headers: &HeaderMap) -> Option<Response> {
         if !self.guarded {
@@ -91,10 +99,14 @@ pub fn report_type(name: &str) -> Option<&'static str> {
 /// The status page: health, reason and remedy, the next run, and the last runs with links to
 /// the reports that exist.
 pub fn status_page(site: &Site, health: &Value, runs: &[RunRecord]) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>flexsync</title></head>\
-         <body style=\"font-family: sans-serif\">\n<h1>flexsync</h1>\n",
-    );
+    let title = match &site.tenant {
+        Some(name) => format!("flexsync: {}", escape(name)),
+        None => "flexsync".to_string(),
+    };
+    let mut out = page_head(&title);
+    if site.tenant.is_some() {
+        out.push_str("<p><a href=\"/\">All tenants</a></p>\n");
+    }
     let text = |v: &Value| v.as_str().map(escape).unwrap_or_else(|| "-".to_string());
     let _ = writeln!(
         out,
@@ -129,13 +141,89 @@ pub fn status_page(site: &Site, health: &Value, runs: &[RunRecord]) -> String {
     out
 }
 
+/// The start of a page, its title the heading too.
+fn page_head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body style=\"font-family: sans-serif\">\n<h1>{title}</h1>\n"
+    )
+}
+
+/// One tenant on the overview of `daemon --tenants`.
+pub struct TenantRow {
+    pub name: String,
+    /// The tenant's `/healthz` document.
+    pub health: Value,
+    /// The daemon holding the tenant's lease, when daemons share the tenants.
+    pub holder: Option<String>,
+}
+
+/// The overview of `daemon --tenants` at `/`: each tenant's status, why and what to do, its
+/// last and next run, who holds its lease, and a link to its own status page.
+pub fn tenants_page(rows: &[TenantRow], leased: bool) -> String {
+    let mut out = page_head("flexsync tenants");
+    let attention = rows
+        .iter()
+        .filter(|row| row.health["status"] != "ok")
+        .count();
+    let _ = writeln!(
+        out,
+        "<p>{} tenants, {attention} needing attention.</p>",
+        rows.len()
+    );
+    out.push_str(
+        "<table border=\"1\" cellpadding=\"4\" style=\"border-collapse: collapse\">\n\
+         <tr><th>Tenant</th><th>Status</th><th>Why, and what to do</th><th>Last run</th>\
+         <th>Next run</th>",
+    );
+    if leased {
+        out.push_str("<th>Run by</th>");
+    }
+    out.push_str("</tr>\n");
+    let text = |v: &Value| v.as_str().map(escape).unwrap_or_else(|| "-".to_string());
+    for row in rows {
+        let health = &row.health;
+        let why = if health.get("reason").is_some() {
+            format!("{}; {}", text(&health["reason"]), text(&health["remedy"]))
+        } else {
+            String::new()
+        };
+        let last = &health["last_run"];
+        let last = if last.is_null() {
+            "-".to_string()
+        } else {
+            format!(
+                "#{} {} at {}",
+                last["id"],
+                text(&last["outcome"]),
+                text(&last["finished"])
+            )
+        };
+        let name = escape(&row.name);
+        let _ = write!(
+            out,
+            "<tr><td><a href=\"/tenants/{name}\">{name}</a></td><td>{}</td><td>{why}</td>\
+             <td>{last}</td><td>{}</td>",
+            text(&health["status"]),
+            text(&health["next_run"]),
+        );
+        if leased {
+            let holder = row.holder.as_deref().map_or("-".to_string(), escape);
+            let _ = write!(out, "<td>{holder}</td>");
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n</body></html>\n");
+    out
+}
+
 /// Links to the run's HTML and JSON reports, those that exist.
 fn links(site: &Site, id: i64) -> String {
     ["html", "json"]
         .iter()
         .map(|extension| format!("run-{id:06}.{extension}"))
         .filter(|name| site.report_dir.join(name).is_file())
-        .map(|name| format!("<a href=\"/reports/{name}\">{name}</a>"))
+        .map(|name| format!("<a href=\"{}/reports/{name}\">{name}</a>", site.base()))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -200,7 +288,7 @@ mod tests {
     fn site(guarded: bool, token: Option<&str>) -> Site {
         Site {
             report_dir: PathBuf::from("reports"),
-            state_path: PathBuf::from("flexsync.db"),
+            tenant: None,
             token: token.map(|t| SecretString::from(t.to_string())),
             guarded,
         }
@@ -229,6 +317,37 @@ mod tests {
             StatusCode::UNAUTHORIZED
         );
         assert!(guarded.refuse(&bearer("t0ken")).is_none());
+    }
+
+    #[test]
+    fn the_tenants_overview_says_who_needs_attention_why_and_who_runs_them() {
+        let rows = [
+            TenantRow {
+                name: "acme".into(),
+                health: serde_json::json!({"status": "ok", "next_run": "2026-12-01T01:00:00+01:00",
+                    "last_run": {"id": 4, "outcome": "done", "finished": "2026-11-30T01:00:09+01:00"}}),
+                holder: Some("node-a pid 7 since 2026-11-30T00:00:00Z".into()),
+            },
+            TenantRow {
+                name: "globex".into(),
+                health: serde_json::json!({"status": "attention", "reason": "Flex <down>",
+                    "remedy": "check [flex] base_url", "last_run": null, "next_run": null}),
+                holder: None,
+            },
+        ];
+        let page = tenants_page(&rows, true);
+        assert!(page.contains("2 tenants, 1 needing attention"), "{page}");
+        assert!(
+            page.contains("#4 done at 2026-11-30T01:00:09+01:00"),
+            "{page}"
+        );
+        assert!(
+            page.contains("Flex &lt;down&gt;; check [flex] base_url"),
+            "{page}"
+        );
+        assert!(page.contains("<td>node-a pid 7 since"), "{page}");
+        assert!(page.contains("<th>Run by</th>"), "{page}");
+        assert!(!tenants_page(&rows, false).contains("Run by"));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! state, reports and notifications, at most `[daemon] parallel_tenants` syncing at once, so one
 //! tenant's failure or slowness holds up no other beyond that. One HTTP server answers for all:
 //! `/healthz` (503 when any tenant needs attention, each tenant's document inside), `/livez`,
-//! `/metrics` (every sample labelled `tenant`) and `/tenants/{name}/healthz`. With a PostgreSQL
+//! `/metrics` (every sample labelled `tenant`), an overview of the tenants at `/`, and each
+//! tenant's own status page, reports, `/healthz` and `/metrics` under `/tenants/{name}`. With a PostgreSQL
 //! `[state]` in `_daemon.toml`, several daemons share the tenants: each runs a tenant only while
 //! it holds the tenant's lease there (see `leased.rs`).
 
@@ -13,9 +14,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -27,6 +28,7 @@ use crate::config::tenants::{self, Tenant};
 use crate::daemon_listener::GuardedListener;
 use crate::run::{Outcome, RunFailure};
 
+use super::site::{Site, TenantRow};
 use super::{HTTP_STOP, Shared, lock, schedule_loop, stop_signal, stopped};
 
 /// One tenant as the daemon runs it.
@@ -114,7 +116,17 @@ pub async fn serve(
     let listener =
         GuardedListener::new(listener, settings.max_connections, settings.header_timeout);
     let mut http_stop = stop_rx.clone();
-    let app = router(board.clone());
+    let site = Overview {
+        board: board.clone(),
+        leases,
+        guard: Arc::new(Site {
+            report_dir: std::path::PathBuf::new(),
+            tenant: None,
+            token: settings.status_token.clone(),
+            guarded: !settings.listen.ip().is_loopback(),
+        }),
+    };
+    let app = router(site);
     let http = tokio::spawn(async move {
         let serving = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped(&mut http_stop).await })
@@ -185,13 +197,34 @@ fn tenant_thread(
         .with_context(|| format!("cannot start the thread of tenant {name}"))
 }
 
-fn router(board: Board) -> Router {
-    Router::new()
+/// What the overview's handlers share.
+#[derive(Clone)]
+struct Overview {
+    board: Board,
+    leases: Option<Arc<flexsync_state::LeaseBoard>>,
+    /// Who may read the pages (the overview's own report folder is unused).
+    guard: Arc<Site>,
+}
+
+/// `/healthz`, `/livez` and `/metrics` for all tenants, the overview at `/`, and each tenant's
+/// own pages (status page, reports, `/healthz`, `/metrics`) under `/tenants/{name}`.
+fn router(overview: Overview) -> Router {
+    let mut app = Router::new()
+        .route("/", get(tenants_page))
         .route("/healthz", get(healthz))
         .route("/livez", get(super::livez))
         .route("/metrics", get(metrics))
-        .route("/tenants/{name}/healthz", get(tenant_healthz))
-        .with_state(board)
+        .with_state(overview.clone());
+    for (name, running) in overview.board.iter() {
+        let site = Site {
+            report_dir: running.config.report_dir.clone(),
+            tenant: Some(name.clone()),
+            ..(*overview.guard).clone()
+        };
+        let pages = super::router(running.state.clone(), site, running.config.clone());
+        app = app.nest(&format!("/tenants/{name}"), pages);
+    }
+    app
 }
 
 /// One tenant's `/healthz` document and whether it is healthy.
@@ -201,10 +234,10 @@ fn health_of(running: &Running) -> (bool, Value) {
     (state.healthy(), state.healthz())
 }
 
-async fn healthz(State(board): State<Board>) -> impl IntoResponse {
+async fn healthz(State(overview): State<Overview>) -> impl IntoResponse {
     let mut all_healthy = true;
     let mut documents = serde_json::Map::new();
-    for (name, running) in board.iter() {
+    for (name, running) in overview.board.iter() {
         let (healthy, document) = health_of(running);
         all_healthy &= healthy;
         documents.insert(name.clone(), document);
@@ -221,29 +254,36 @@ async fn healthz(State(board): State<Board>) -> impl IntoResponse {
     )
 }
 
-async fn tenant_healthz(
-    State(board): State<Board>,
-    UrlPath(name): UrlPath<String>,
-) -> impl IntoResponse {
-    match board.get(&name) {
-        Some(running) => {
-            let (healthy, document) = health_of(running);
-            let status = if healthy {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            (status, axum::Json(document))
-        }
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": "no such tenant"})),
-        ),
+async fn tenants_page(State(overview): State<Overview>, headers: HeaderMap) -> Response {
+    if let Some(refused) = overview.guard.refuse(&headers) {
+        return refused;
     }
+    let holders: BTreeMap<String, Option<String>> = match &overview.leases {
+        Some(leases) => leases
+            .holders()
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "the overview cannot read the leases");
+                Vec::new()
+            })
+            .into_iter()
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let rows: Vec<TenantRow> = overview
+        .board
+        .iter()
+        .map(|(name, running)| TenantRow {
+            name: name.clone(),
+            health: health_of(running).1,
+            holder: holders.get(name).cloned().flatten(),
+        })
+        .collect();
+    Html(super::site::tenants_page(&rows, overview.leases.is_some())).into_response()
 }
 
-async fn metrics(State(board): State<Board>) -> impl IntoResponse {
-    let pages: Vec<(String, String)> = board
+async fn metrics(State(overview): State<Overview>) -> impl IntoResponse {
+    let pages: Vec<(String, String)> = overview
+        .board
         .iter()
         .map(|(name, running)| (name.clone(), lock(&running.state).metrics()))
         .collect();

@@ -199,6 +199,30 @@ async fn tenants_sync_apart_and_a_slow_or_failing_one_holds_up_no_other() {
     let (status, _) = get(port, "/tenants/acme/healthz").await.unwrap();
     assert_eq!(status, 200);
 
+    // The overview names each tenant with its status and why; each tenant has its own pages.
+    let (status, overview) = get(port, "/").await.unwrap();
+    assert_eq!(status, 200, "{overview}");
+    assert!(
+        overview.contains("3 tenants, 1 needing attention")
+            && overview.contains("<a href=\"/tenants/globex\">globex</a>")
+            && overview.contains("attention"),
+        "{overview}"
+    );
+    let (status, page) = get(port, "/tenants/acme").await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>flexsync: acme</h1>"), "{page}");
+    let link = page
+        .split("href=\"")
+        .filter_map(|rest| rest.split_once('"').map(|(href, _)| href))
+        .find(|href| href.ends_with(".html"))
+        .unwrap_or_else(|| panic!("no report linked: {page}"));
+    assert!(link.starts_with("/tenants/acme/reports/run-"), "{link}");
+    let (status, report) = get(port, link).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(report.contains("<html"), "{report}");
+    let (status, _) = get(port, "/tenants/initech").await.unwrap();
+    assert_eq!(status, 404);
+
     wait_until(&mut child, port, 30, |page| {
         has(page, &line("slow", "done"))
     })
