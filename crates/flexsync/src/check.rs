@@ -90,6 +90,10 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     {
         found.problem("files", problem);
     }
+    if let Some(problem) = state_problem(config) {
+        unreachable = true;
+        found.problem("state", problem);
+    }
     crate::terminal::show(&found.render());
     Ok(if unreachable {
         Outcome::Unreachable
@@ -98,6 +102,25 @@ pub async fn check(config: &Config) -> Result<Outcome, RunFailure> {
     } else {
         Outcome::Usage
     })
+}
+
+/// Why the state store cannot be used, if it cannot. A SQLite file not made yet is not made
+/// here: its folder must exist. A PostgreSQL store is opened (its schema made if missing, as
+/// the first sync would).
+fn state_problem(config: &Config) -> Option<String> {
+    if let flexsync_state::Location::File(path) = &config.state
+        && !path.exists()
+    {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty())?;
+        return (!folder.is_dir()).then(|| {
+            format!(
+                "the state store {} cannot be made: its folder {} does not exist",
+                path.display(),
+                folder.display()
+            )
+        });
+    }
+    config.open_state().err().map(|error| error.to_string())
 }
 
 /// What the Flex data says about the configuration: the effective mapping, the scope, flat

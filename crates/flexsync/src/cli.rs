@@ -36,7 +36,7 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArgs {
     /// The configuration file.
-    #[arg(long, required_unless_present = "tenant", conflicts_with = "tenant")]
+    #[arg(long, required_unless_present_any = ["tenant", "tenants"], conflicts_with = "tenant")]
     pub config: Option<PathBuf>,
     /// A tenant of the --tenants folder (its file NAME.toml, its own state and reports).
     #[arg(long, value_name = "NAME", requires = "tenants")]

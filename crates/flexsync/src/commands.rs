@@ -193,6 +193,14 @@ fn source(args: ConfigArgs) -> Result<Source, RunFailure> {
     match (args.config, args.tenant, args.tenants) {
         (Some(path), None, _) => Ok(Source::File(path)),
         (None, Some(name), Some(dir)) => Ok(Source::Tenant { dir, name }),
+        (None, None, Some(dir)) => {
+            let names = crate::config::tenants::names(&dir).map_err(RunFailure::usage)?;
+            Err(RunFailure::usage(anyhow::anyhow!(
+                "--tenants {}: say which tenant with --tenant NAME, one of: {}",
+                dir.display(),
+                names.join(", ")
+            )))
+        }
         _ => Err(RunFailure::usage(anyhow::anyhow!(
             "give --config FILE, or --tenant NAME with --tenants DIR"
         ))),
@@ -292,8 +300,8 @@ fn history(source: &Source, query: HistoryQuery) -> Result<Outcome, RunFailure> 
         let record = store
             .run(flexsync_state::RunId(run))
             .map_err(RunFailure::usage)?;
-        let outcome = match record {
-            Some(record) if record.kind == RunKind::Sync => record.outcome,
+        let (outcome, interrupted) = match record {
+            Some(record) if record.kind == RunKind::Sync => (record.outcome, record.interrupted()),
             Some(_) => {
                 return Err(RunFailure::usage(anyhow::anyhow!(
                     "run #{run} is a plan: plans change nothing and record no changes"
@@ -325,7 +333,10 @@ fn history(source: &Source, query: HistoryQuery) -> Result<Outcome, RunFailure> 
             &TimeZone::system(),
         ));
         let findings = report_findings(&records.report_dir, run);
-        show(&crate::history_view::run_findings(findings.as_deref()));
+        show(&crate::history_view::run_findings(
+            findings.as_deref(),
+            interrupted,
+        ));
         return Ok(Outcome::Done);
     }
     if let Some(who) = &query.who {

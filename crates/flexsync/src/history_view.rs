@@ -44,10 +44,7 @@ pub fn run_table(runs: &[RunRecord], reach: &Reach, tz: &TimeZone) -> String {
     for run in runs {
         let count = |key: &str| summary_count(run, key);
         let took = run.finished.map_or("-".to_string(), |end| {
-            format!(
-                "{:.1} s",
-                (end - run.started).get_milliseconds() as f64 / 1000.0
-            )
+            format!("{:.1} s", end.duration_since(run.started).as_secs_f64())
         });
         let _ = writeln!(
             out,
@@ -55,7 +52,7 @@ pub fn run_table(runs: &[RunRecord], reach: &Reach, tz: &TimeZone) -> String {
             format!("#{}", run.id),
             local(run.started, tz),
             run.kind.label(),
-            run.outcome.map_or("unfinished", |o| o.label()),
+            run.ending(),
             count("planned"),
             count("succeeded"),
             count("failed"),
@@ -90,9 +87,16 @@ fn local(at: jiff::Timestamp, tz: &TimeZone) -> String {
 }
 
 /// The findings of a run, from its report, people named.
-pub fn run_findings(findings: Option<&[Finding]>) -> String {
+pub fn run_findings(findings: Option<&[Finding]>, interrupted: bool) -> String {
     let mut out = String::new();
     match findings {
+        None if interrupted => {
+            let _ = writeln!(
+                out,
+                "findings: none known: the run was interrupted (its process stopped) before it \
+                 wrote its report"
+            );
+        }
         None => {
             let _ = writeln!(out, "findings: the run's report is gone (pruned or moved)");
         }
@@ -287,4 +291,50 @@ pub fn person_lines(changes: &[StoredChange], tz: &TimeZone) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flexsync_core::outcome::RunKind;
+    use flexsync_state::RunId;
+
+    fn run(id: i64, seconds: i64, outcome: Outcome, summary: serde_json::Value) -> RunRecord {
+        let started: jiff::Timestamp = "2026-11-30T01:00:00Z".parse().unwrap();
+        RunRecord {
+            id: RunId(id),
+            kind: RunKind::Sync,
+            started,
+            finished: Some(started + jiff::SignedDuration::from_millis(seconds)),
+            outcome: Some(outcome),
+            summary: Some(summary),
+        }
+    }
+
+    #[test]
+    fn the_table_says_how_long_a_run_took_and_which_were_interrupted() {
+        let runs = [
+            run(2, 33_700, Outcome::Done, serde_json::json!({})),
+            run(
+                1,
+                1_250,
+                Outcome::Unreachable,
+                RunRecord::interrupted_summary(),
+            ),
+        ];
+        let reach = Reach {
+            oldest: None,
+            keep_days: 90,
+        };
+        let table = run_table(&runs, &reach, &TimeZone::UTC);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[2].contains("done") && lines[2].ends_with("33.7 s"),
+            "{table}"
+        );
+        assert!(
+            lines[3].contains("interrupted") && lines[3].ends_with("1.2 s"),
+            "{table}"
+        );
+    }
 }

@@ -72,10 +72,12 @@ pub struct SlotRow {
     pub outcome: Option<String>,
 }
 
-/// The leases and slots of every tenant, on one connection shared by a daemon's threads.
+/// The leases and slots of every tenant, on one connection shared by a daemon's threads; a
+/// connection the server closed (a restart, a failover) is opened again on the next call.
 #[derive(Debug)]
 pub struct LeaseBoard {
     name: PathBuf,
+    target: PgTarget,
     conn: Mutex<Conn>,
 }
 
@@ -91,6 +93,7 @@ impl LeaseBoard {
         migrate(&mut conn).map_err(failed("migrate the lease schema"))?;
         Ok(LeaseBoard {
             name,
+            target: target.clone(),
             conn: Mutex::new(conn),
         })
     }
@@ -104,6 +107,11 @@ impl LeaseBoard {
             path: self.name.clone(),
             operation,
         })?;
+        if matches!(&*conn, Conn::Postgres(pg) if pg.is_closed()) {
+            let reopened = PgConn::connect(&self.target)
+                .map_err(|error| StateError::of_db(self.name.clone(), "reconnect", error))?;
+            *conn = Conn::Postgres(reopened);
+        }
         call(&mut conn).map_err(|error| StateError::of_db(self.name.clone(), operation, error))
     }
 
@@ -394,6 +402,40 @@ mod tests {
         assert!(!board.renew(&b, TTL).unwrap());
         assert!(board.renew(&c, TTL).unwrap());
         assert_eq!(board.takeovers().unwrap(), [("acme".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_opened_again() {
+        let Some((db, board)) = board() else { return };
+        let TestDb::Postgres(target) = &db else {
+            return;
+        };
+        let a = board.acquire("acme", "a", TTL).unwrap().unwrap();
+        let backends: Vec<(i64,)> = board
+            .with("read the backend", |conn| {
+                conn.rows("SELECT pg_backend_pid()::BIGINT", params![])
+            })
+            .unwrap();
+        let pid = backends[0].0;
+        // As a server restart or failover would: the board's connection is ended server-side.
+        let other = LeaseBoard::open(target).unwrap();
+        other
+            .with("end the connection", |conn| {
+                conn.execute("SELECT pg_terminate_backend(?1::INTEGER)", params![pid])
+            })
+            .unwrap();
+        let closed = |board: &LeaseBoard| matches!(&*board.conn.lock().unwrap(), Conn::Postgres(pg) if pg.is_closed());
+        for _ in 0..100 {
+            if closed(&board) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(closed(&board), "the server ended the connection");
+        assert!(
+            board.renew(&a, TTL).unwrap(),
+            "renewed over a new connection"
+        );
     }
 
     #[test]

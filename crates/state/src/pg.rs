@@ -103,8 +103,10 @@ impl PgConn {
             lock_key: lock_key(&target.schema),
         };
         let schema = quote_ident(&target.schema);
+        // The server's notices ("schema already exists, skipping") are not worth a log line.
         conn.batch(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+            "SET client_min_messages TO warning; CREATE SCHEMA IF NOT EXISTS {schema}; \
+             SET search_path TO {schema}"
         ))
         .or_else(|error| {
             // Two openers may race to create it; the loser finds it there.
@@ -136,6 +138,11 @@ impl PgConn {
             .map(|row| (0..row.len()).map(|index| read(row, index)).collect())
             .collect::<Result<Vec<Vec<Value>>, DbError>>()?;
         Ok((columns, rows))
+    }
+
+    /// Whether the connection has ended (the server went away); a closed one never reopens.
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
     }
 
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
@@ -272,14 +279,45 @@ impl ToSql for Bound {
     to_sql_checked!();
 }
 
-/// The server's own words for an error, with its code, where it gives them.
+/// The server's own words for an error, with its code, where it gives them, and the `[state]`
+/// setting to check when the connection itself failed.
 pub fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
+    let words = match error.as_db_error() {
         Some(db) => format!("{} ({})", db.message(), db.code().code()),
         None => match error.source() {
-            Some(source) => format!("{error}: {source}"),
-            None => error.to_string(),
+            // The error's own text already ends with its source's where it has one.
+            Some(source) if !error.to_string().contains(&source.to_string()) => {
+                format!("{error}: {source}")
+            }
+            _ => error.to_string(),
         },
+    };
+    match setting_to_check(error, &words) {
+        Some(hint) => format!("{words} (check {hint})"),
+        None => words,
+    }
+}
+
+fn setting_to_check(error: &tokio_postgres::Error, words: &str) -> Option<&'static str> {
+    use tokio_postgres::error::SqlState;
+    if let Some(code) = error.code() {
+        return match *code {
+            SqlState::INVALID_PASSWORD | SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+                Some("the user in state.url and state.password_env or state.password_file")
+            }
+            SqlState::INVALID_CATALOG_NAME => Some("the database named in state.url"),
+            _ => None,
+        };
+    }
+    if words.contains("certificate") || words.contains("TLS") || words.contains("tls") {
+        Some("state.ca_file: the CA that signed the server's certificate")
+    } else if words.contains("password") {
+        Some("state.password_env or state.password_file")
+    } else if words.contains("connect") || words.contains("refused") || words.contains("timed out")
+    {
+        Some("the host and port in state.url, and that the server runs")
+    } else {
+        None
     }
 }
 

@@ -53,6 +53,30 @@ pub struct RunRecord {
     pub summary: Option<serde_json::Value>,
 }
 
+impl RunRecord {
+    /// The summary of a run closed by a later one because its process stopped before the run
+    /// ended (killed, or its daemon lost the tenant).
+    pub fn interrupted_summary() -> serde_json::Value {
+        serde_json::json!({ "error": "interrupted" })
+    }
+
+    /// Whether a later run closed this one as interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.summary
+            .as_ref()
+            .is_some_and(|summary| summary["error"] == "interrupted")
+    }
+
+    /// How the run ended, as people read it: its outcome, `interrupted`, or `unfinished`.
+    pub fn ending(&self) -> &'static str {
+        match self.outcome {
+            _ if self.interrupted() => "interrupted",
+            Some(outcome) => outcome.label(),
+            None => "unfinished",
+        }
+    }
+}
+
 /// What came of one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -53,9 +53,10 @@ pub(super) fn state_location(
     }
     flexsync_state::pg::check_url(url).map_err(|e| anyhow::anyhow!("state.url: {e}"))?;
     if flexsync_state::pg::url_has_password(url) {
-        warnings.push(
-            "state.url holds a password: move it to state.password_env or state.password_file"
-                .to_string(),
+        bail!(
+            "state.url holds a password: a secret is never written in the configuration file; \
+             under [state], give the URL without it and `password_env = \"VARIABLE\"` or \
+             `password_file = \"/path/to/file\"`"
         );
     }
     let password = match (&raw.password_env, &raw.password_file) {
@@ -233,16 +234,16 @@ mod tests {
     }
 
     #[test]
-    fn a_password_in_the_url_is_warned_about_and_never_shown() {
-        let (result, warnings) = location("url = \"postgres://u:hemligt@h/d\"\n");
-        let Location::Postgres(target) = result.unwrap() else {
+    fn a_password_in_the_url_is_refused_and_never_shown() {
+        let (result, _) = location("url = \"postgres://u:hemligt@h/d\"\n");
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("state.url holds a password"), "{error}");
+        assert!(error.contains("password_file"), "{error}");
+        assert!(!error.contains("hemligt"), "{error}");
+        let (result, _) = location("url = \"postgres://u@h/d\"\n");
+        let Ok(Location::Postgres(target)) = result else {
             panic!("expected PostgreSQL")
         };
-        assert!(
-            warnings[0].contains("state.url holds a password"),
-            "{warnings:?}"
-        );
-        assert!(!target.display().contains("hemligt"));
         assert_eq!(target.schema, DEFAULT_SCHEMA);
     }
 }

@@ -54,6 +54,24 @@ pub fn tenant_file(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 /// The names of the tenants in `dir`, sorted.
+/// Files of `dir` that look meant as tenants but are not read as one (`acme.TOML`,
+/// `acme.toml.bak`): said at start, as a tenant missing without a word is a surprise.
+pub fn not_tenants(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| {
+            !name.starts_with(['_', '.'])
+                && name.to_lowercase().contains(".toml")
+                && !name.ends_with(".toml")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 pub fn names(dir: &Path) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("--tenants: cannot read the folder {}", dir.display()))?;
@@ -106,6 +124,13 @@ pub fn schema_of(name: &str) -> String {
 
 /// Loads the tenant `name` of `dir`.
 pub fn load(dir: &Path, name: &str) -> Result<Tenant> {
+    let tenant = load_one(dir, name)?;
+    refuse_shared(dir, name, &tenant.config.state_path)?;
+    Ok(tenant)
+}
+
+/// The tenant `name` of `dir`, not compared with the others.
+fn load_one(dir: &Path, name: &str) -> Result<Tenant> {
     let path = tenant_file(dir, name)?;
     let mut config = Config::load_with(&path, tenant_defaults(name))
         .with_context(|| format!("tenant {name}"))?;
@@ -122,8 +147,35 @@ pub fn load(dir: &Path, name: &str) -> Result<Tenant> {
 
 /// Where the tenant `name` of `dir` keeps its records (for `history`, which needs no secret).
 pub fn records(dir: &Path, name: &str) -> Result<Records> {
+    let records = records_of(dir, name)?;
+    refuse_shared(dir, name, &records.state_path)?;
+    Ok(records)
+}
+
+fn records_of(dir: &Path, name: &str) -> Result<Records> {
     let path = tenant_file(dir, name)?;
     Config::records_with(&path, tenant_defaults(name)).with_context(|| format!("tenant {name}"))
+}
+
+/// Refuses a tenant whose store another tenant of `dir` names too: a command would read and
+/// write the other's records. Tenants whose files cannot be read are left to their own errors.
+fn refuse_shared(dir: &Path, name: &str, store: &Path) -> Result<()> {
+    let other = names(dir)?
+        .into_iter()
+        .filter(|other| other != name)
+        .find(|other| records_of(dir, other).is_ok_and(|r| r.state_path == store));
+    match other {
+        Some(other) => Err(shared(name, &other, store)),
+        None => Ok(()),
+    }
+}
+
+fn shared(name: &str, other: &str, store: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "tenants {other} and {name} share the state store {}: give each its own [state] path \
+         or schema",
+        store.display()
+    )
 }
 
 /// Every tenant of `dir`, checked; two tenants that would share a store are refused by name.
@@ -135,22 +187,31 @@ pub fn load_all(dir: &Path) -> Result<Vec<Tenant>> {
             dir.display()
         );
     }
-    let tenants = names
-        .iter()
-        .map(|name| load(dir, name))
-        .collect::<Result<Vec<_>>>()?;
-    let mut stores: BTreeMap<String, &str> = BTreeMap::new();
-    for tenant in &tenants {
-        let store = tenant.config.state_path.display().to_string();
-        if let Some(other) = stores.insert(store.clone(), &tenant.name) {
-            bail!(
-                "tenants {other} and {} share the state store {store}: give each its own \
-                 [state] path or schema",
-                tenant.name
-            );
+    let mut tenants = Vec::new();
+    let mut problems = Vec::new();
+    for name in &names {
+        match load_one(dir, name) {
+            Ok(tenant) => tenants.push(tenant),
+            Err(error) => problems.push(format!("{error:#}")),
         }
     }
-    Ok(tenants)
+    let mut stores: BTreeMap<&Path, &str> = BTreeMap::new();
+    for tenant in &tenants {
+        let store = tenant.config.state_path.as_path();
+        if let Some(other) = stores.insert(store, &tenant.name) {
+            problems.push(shared(&tenant.name, other, store).to_string());
+        }
+    }
+    match problems.as_slice() {
+        [] => Ok(tenants),
+        [one] => bail!("{one}"),
+        many => bail!(
+            "{} problems in the tenants of {}:\n  - {}",
+            many.len(),
+            dir.display(),
+            many.join("\n  - ")
+        ),
+    }
 }
 
 /// What the daemon of a tenants folder runs by: `DIR/_daemon.toml`.
@@ -269,6 +330,23 @@ mod tests {
         );
         let error = format!("{:#}", load_all(dir.path()).unwrap_err());
         assert!(error.contains("acme and initech share"), "{error}");
+        // A command on one tenant is refused too: it would work on the other's records.
+        let error = format!("{:#}", load(dir.path(), "initech").unwrap_err());
+        assert!(error.contains("acme and initech share"), "{error}");
+        let error = format!("{:#}", records(dir.path(), "acme").unwrap_err());
+        assert!(error.contains("initech and acme share"), "{error}");
+
+        // Every problem is said at once, each naming its tenant.
+        std::fs::write(dir.path().join("hooli.toml"), "[flex\n").unwrap();
+        let error = format!("{:#}", load_all(dir.path()).unwrap_err());
+        assert!(error.starts_with("2 problems in the tenants of"), "{error}");
+        assert!(error.contains("tenant hooli"), "{error}");
+        assert!(error.contains("acme and initech share"), "{error}");
+
+        // A file meant as a tenant but not named as one is noticed.
+        std::fs::write(dir.path().join("umbrella.TOML"), "").unwrap();
+        std::fs::write(dir.path().join("acme.toml.bak"), "").unwrap();
+        assert_eq!(not_tenants(dir.path()), ["acme.toml.bak", "umbrella.TOML"]);
     }
 
     #[test]

@@ -13,6 +13,43 @@ pub struct Attention {
     pub remedy: String,
 }
 
+impl Attention {
+    /// The commands it suggests name the configuration (`--config F`, or `--tenants DIR
+    /// --tenant NAME`), so they can be run as written from anywhere.
+    pub fn naming(self, flags: Option<&str>) -> Attention {
+        let Some(flags) = flags else { return self };
+        let name = |text: String| {
+            ["plan", "sync", "check", "explain", "history"]
+                .iter()
+                .fold(text, |text, command| name_in(&text, command, flags))
+        };
+        Attention {
+            reason: name(self.reason),
+            remedy: name(self.remedy),
+        }
+    }
+}
+
+/// `text` with each `` `flexsync COMMAND`` or `` `flexsync COMMAND --option`` followed by
+/// `flags`, unless they follow already.
+fn name_in(text: &str, command: &str, flags: &str) -> String {
+    let quoted = format!("`flexsync {command}");
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(&quoted) {
+        let (before, from) = rest.split_at(at + quoted.len());
+        out.push_str(before);
+        let named = from.starts_with(&format!(" {flags}"));
+        if !named && (from.starts_with('`') || from.starts_with(" --")) {
+            out.push(' ');
+            out.push_str(flags);
+        }
+        rest = from;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The attention a run that ended with `outcome` needs (none when it went through). `report`
 /// is there when the run got as far as a plan; `error` when it stopped before.
 pub fn attention(
@@ -94,6 +131,14 @@ pub fn attention_of_stored(
     run: &RunRecord,
     config_flags: Option<&str>,
 ) -> Option<Attention> {
+    stored_attention(store, run, config_flags).map(|attention| attention.naming(config_flags))
+}
+
+fn stored_attention(
+    store: &StateStore,
+    run: &RunRecord,
+    config_flags: Option<&str>,
+) -> Option<Attention> {
     let outcome = run.outcome?;
     let summary = run.summary.clone().unwrap_or_default();
     let number = |value: &serde_json::Value| {
@@ -125,5 +170,28 @@ pub fn attention_of_stored(
             None,
             summary.get("error").and_then(|e| e.as_str()),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggested_commands_name_the_tenant() {
+        let attention = refused(
+            "run #9",
+            "guard source_drop: 25% fewer",
+            Some("flexsync approve 9 --tenants t --tenant acme"),
+            Some("run `flexsync sync --allow-source-drop` once"),
+        )
+        .naming(Some("--tenants t --tenant acme"))
+        .naming(Some("--tenants t --tenant acme"));
+        assert_eq!(
+            attention.remedy,
+            "review `flexsync plan --tenants t --tenant acme`, then `flexsync approve 9 --tenants \
+             t --tenant acme` lets exactly this plan through once at the next run (or: run \
+             `flexsync sync --tenants t --tenant acme --allow-source-drop` once)"
+        );
     }
 }

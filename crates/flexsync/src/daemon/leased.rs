@@ -65,7 +65,10 @@ impl Leased {
                     }
                     return;
                 }
-                Ended::Lost => tracing::warn!("lost the tenant's lease; another daemon has it"),
+                Ended::Lost => tracing::warn!(
+                    "let go of the tenant's lease (another daemon has it, or it could not be \
+                     renewed); waiting to take it again"
+                ),
             }
         }
     }
@@ -236,11 +239,7 @@ fn completed_since(config: &Config, claimed: Timestamp) -> Option<(i64, String)>
     runs.into_iter()
         .filter(|run| run.started >= from)
         .find_map(|run| {
-            let interrupted = run
-                .summary
-                .as_ref()
-                .is_some_and(|s| s["error"] == serde_json::json!("interrupted"));
-            if interrupted {
+            if run.interrupted() {
                 return None;
             }
             let report = config.report_dir.join(format!("run-{:06}.json", run.id.0));
@@ -340,7 +339,7 @@ mod tests {
                 run,
                 Timestamp::now(),
                 Outcome::Unreachable,
-                &serde_json::json!({ "error": "interrupted" }),
+                &flexsync_state::RunRecord::interrupted_summary(),
             )
             .unwrap();
         assert_eq!(completed_since(&config, claimed), None);

@@ -362,12 +362,15 @@ pub(crate) async fn livez() -> axum::Json<Value> {
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    let mut state = lock(&app.state);
+    // A sync made outside the daemon (by hand, or by another daemon holding the tenant).
+    state.catch_up(&app.config);
     (
         [(
             axum::http::header::CONTENT_TYPE,
             crate::metrics::CONTENT_TYPE,
         )],
-        lock(&app.state).metrics(),
+        state.metrics(),
     )
 }
 
@@ -630,6 +633,7 @@ pub(crate) async fn scheduled_sync(config: &Config) -> FinishedRun {
     let result = synced.result;
     let finished = now(config);
     let duration = clock.elapsed();
+    let flags = config.command_flags();
     match result {
         Ok(result) => {
             let report_path = result.report_path.clone();
@@ -654,7 +658,8 @@ pub(crate) async fn scheduled_sync(config: &Config) -> FinishedRun {
                 held: Some(report.held_back.len()),
                 report: report_path,
                 error: None,
-                attention: attention(report.run_id, result.outcome, Some(report), None),
+                attention: attention(report.run_id, result.outcome, Some(report), None)
+                    .map(|attention| attention.naming(flags.as_deref())),
                 deliveries,
             }
         }
@@ -673,7 +678,8 @@ pub(crate) async fn scheduled_sync(config: &Config) -> FinishedRun {
                 failure.outcome(),
                 None,
                 Some(&format!("{:#}", failure.error)),
-            ),
+            )
+            .map(|attention| attention.naming(flags.as_deref())),
             deliveries,
         },
     }

@@ -132,7 +132,7 @@ pub fn status_page(site: &Site, health: &Value, runs: &[RunRecord]) -> String {
             escape(&run.started.to_string()),
             run.finished
                 .map_or("-".to_string(), |t| escape(&t.to_string())),
-            run.outcome.map_or("unfinished", |o| o.label()),
+            run.ending(),
             escape(&summary(run)),
             links(site, run.id.0),
         );
@@ -158,10 +158,28 @@ pub struct TenantRow {
     pub holder: Option<String>,
 }
 
+/// Whether the daemons share the tenants through leases, as the overview shows it.
+pub enum Leases {
+    /// One daemon runs every tenant.
+    None,
+    Shared,
+    /// The lease database does not answer: this daemon takes no tenant until it does.
+    Unreachable(String),
+}
+
 /// The overview of `daemon --tenants` at `/`: each tenant's status, why and what to do, its
 /// last and next run, who holds its lease, and a link to its own status page.
-pub fn tenants_page(rows: &[TenantRow], leased: bool) -> String {
+pub fn tenants_page(rows: &[TenantRow], leases: &Leases) -> String {
     let mut out = page_head("flexsync tenants");
+    if let Leases::Unreachable(error) = leases {
+        let _ = writeln!(
+            out,
+            "<p><strong>Cannot reach the lease database: {}</strong>; this daemon takes no \
+             tenant until it can.</p>",
+            escape(error)
+        );
+    }
+    let leased = !matches!(leases, Leases::None);
     let attention = rows
         .iter()
         .filter(|row| row.health["status"] != "ok")
@@ -335,7 +353,7 @@ mod tests {
                 holder: None,
             },
         ];
-        let page = tenants_page(&rows, true);
+        let page = tenants_page(&rows, &Leases::Shared);
         assert!(page.contains("2 tenants, 1 needing attention"), "{page}");
         assert!(
             page.contains("#4 done at 2026-11-30T01:00:09+01:00"),
@@ -347,7 +365,12 @@ mod tests {
         );
         assert!(page.contains("<td>node-a pid 7 since"), "{page}");
         assert!(page.contains("<th>Run by</th>"), "{page}");
-        assert!(!tenants_page(&rows, false).contains("Run by"));
+        assert!(!tenants_page(&rows, &Leases::None).contains("Run by"));
+        let cut_off = tenants_page(&rows, &Leases::Unreachable("connection closed".into()));
+        assert!(
+            cut_off.contains("Cannot reach the lease database: connection closed"),
+            "{cut_off}"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::config::tenants::{self, Tenant};
 use crate::daemon_listener::GuardedListener;
 use crate::run::{Outcome, RunFailure};
 
-use super::site::{Site, TenantRow};
+use super::site::{Leases, Site, TenantRow};
 use super::{HTTP_STOP, Shared, lock, schedule_loop, stop_signal, stopped};
 
 /// One tenant as the daemon runs it.
@@ -53,6 +53,15 @@ pub async fn run(dir: &Path) -> Result<Outcome, RunFailure> {
             tracing::warn!(tenant = %tenant.name, "{warning}");
         }
     }
+    for file in tenants::not_tenants(dir) {
+        tracing::warn!(
+            "{} is not read as a tenant: a tenant's file is NAME.toml",
+            dir.join(file).display()
+        );
+    }
+    if let Some(warning) = unshared_warning(&tenants, fleet.leases.is_some()) {
+        tracing::warn!("{warning}");
+    }
     let stop = stop_signal().map_err(RunFailure::usage)?;
     let board = match &fleet.leases {
         Some(target) => Some(Arc::new(
@@ -66,6 +75,25 @@ pub async fn run(dir: &Path) -> Result<Outcome, RunFailure> {
         .with_context(|| format!("daemon.listen: cannot listen on {listen}"))
         .map_err(RunFailure::usage)?;
     serve(fleet.settings, tenants, board, listener, stop).await
+}
+
+/// Tenants whose state is on PostgreSQL while `_daemon.toml` names no lease database: this
+/// daemon runs them all alone, and a second one started on them would fight it every night.
+fn unshared_warning(tenants: &[Tenant], leased: bool) -> Option<String> {
+    let on_server: Vec<&str> = tenants
+        .iter()
+        .filter(|t| matches!(t.config.state, flexsync_state::Location::Postgres(_)))
+        .map(|t| t.name.as_str())
+        .collect();
+    (!leased && !on_server.is_empty()).then(|| {
+        format!(
+            "tenants {} keep their state on PostgreSQL, but _daemon.toml has no [state]: this \
+             daemon runs every tenant alone and shares none. Never start a second daemon on \
+             these tenants (their runs would fail on each other's run lock); to share them, give \
+             _daemon.toml a [state] url (the lease database)",
+            on_server.join(", ")
+        )
+    })
 }
 
 /// The tenants on a bound listener until `stop` resolves.
@@ -242,32 +270,41 @@ async fn healthz(State(overview): State<Overview>) -> impl IntoResponse {
         all_healthy &= healthy;
         documents.insert(name.clone(), document);
     }
+    let mut document = json!({"tenants": documents});
+    // Without the lease database this daemon takes no tenant: a person must look.
+    if let Err(error) = lease_holders(&overview) {
+        all_healthy = false;
+        document["reason"] = json!(format!("cannot reach the lease database: {error}"));
+        document["remedy"] =
+            json!("check [state] in _daemon.toml and that the PostgreSQL server answers");
+    }
     let status = if all_healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let label = if all_healthy { "ok" } else { "attention" };
-    (
-        status,
-        axum::Json(json!({"status": label, "tenants": documents})),
-    )
+    document["status"] = json!(if all_healthy { "ok" } else { "attention" });
+    (status, axum::Json(document))
+}
+
+/// Each tenant's current lease holder; empty when the daemons do not share the tenants.
+fn lease_holders(
+    overview: &Overview,
+) -> Result<BTreeMap<String, Option<String>>, flexsync_state::StateError> {
+    match &overview.leases {
+        Some(leases) => Ok(leases.holders()?.into_iter().collect()),
+        None => Ok(BTreeMap::new()),
+    }
 }
 
 async fn tenants_page(State(overview): State<Overview>, headers: HeaderMap) -> Response {
     if let Some(refused) = overview.guard.refuse(&headers) {
         return refused;
     }
-    let holders: BTreeMap<String, Option<String>> = match &overview.leases {
-        Some(leases) => leases
-            .holders()
-            .unwrap_or_else(|error| {
-                tracing::warn!(%error, "the overview cannot read the leases");
-                Vec::new()
-            })
-            .into_iter()
-            .collect(),
-        None => BTreeMap::new(),
+    let (holders, leases) = match (lease_holders(&overview), &overview.leases) {
+        (Ok(holders), Some(_)) => (holders, Leases::Shared),
+        (Ok(holders), None) => (holders, Leases::None),
+        (Err(error), _) => (BTreeMap::new(), Leases::Unreachable(error.to_string())),
     };
     let rows: Vec<TenantRow> = overview
         .board
@@ -278,14 +315,19 @@ async fn tenants_page(State(overview): State<Overview>, headers: HeaderMap) -> R
             holder: holders.get(name).cloned().flatten(),
         })
         .collect();
-    Html(super::site::tenants_page(&rows, overview.leases.is_some())).into_response()
+    Html(super::site::tenants_page(&rows, &leases)).into_response()
 }
 
 async fn metrics(State(overview): State<Overview>) -> impl IntoResponse {
     let pages: Vec<(String, String)> = overview
         .board
         .iter()
-        .map(|(name, running)| (name.clone(), lock(&running.state).metrics()))
+        .map(|(name, running)| {
+            // A tenant another daemon runs: its last runs are read from its store.
+            let mut state = lock(&running.state);
+            state.catch_up(&running.config);
+            (name.clone(), state.metrics())
+        })
         .collect();
     (
         [(
@@ -294,4 +336,35 @@ async fn metrics(State(overview): State<Overview>) -> impl IntoResponse {
         )],
         crate::metrics::by_tenant(&pages),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::tests::config_in;
+
+    #[test]
+    fn tenants_on_postgresql_without_a_lease_database_are_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let on_file = Tenant {
+            name: "acme".into(),
+            config: config_in(dir.path()),
+        };
+        let mut on_server = Tenant {
+            name: "globex".into(),
+            config: config_in(dir.path()),
+        };
+        on_server.config.state = flexsync_state::Location::Postgres(flexsync_state::PgTarget {
+            url: "postgres://flexsync@db.example/flexsync".into(),
+            password: None,
+            schema: "globex".into(),
+            ca_pem: None,
+        });
+        let tenants = [on_file, on_server];
+        let warning = unshared_warning(&tenants, false).unwrap();
+        assert!(warning.starts_with("tenants globex keep"), "{warning}");
+        assert!(warning.contains("Never start a second daemon"), "{warning}");
+        assert_eq!(unshared_warning(&tenants, true), None, "leases shared");
+        assert_eq!(unshared_warning(&tenants[..1], false), None, "SQLite only");
+    }
 }

@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
-
 use flexsync_core::current::{Current, LinkKind, Memory};
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::{Grace, GroupStep, TargetGroup};
@@ -130,7 +128,7 @@ fn close_interrupted(
             flexsync_state::RunId(*run),
             now,
             Outcome::Unreachable,
-            &json!({ "error": "interrupted" }),
+            &flexsync_state::RunRecord::interrupted_summary(),
         );
     }
     let runs: Vec<String> = runs.iter().map(|r| format!("#{r}")).collect();

@@ -516,6 +516,15 @@ async fn check_names_a_missing_company_and_a_misspelt_dimension_in_one_run() {
     let missing = rig.config_path.parent().unwrap().join("no-such-outbox");
     let broken = text.replace(&companies, &companies.replace(']', ", 9999]"))
         + &format!("[files]\ndir = {:?}\n", missing.display().to_string());
+    // And a state store that cannot be used: a folder that does not exist, a wrong password.
+    let dir = rig.config_path.parent().unwrap();
+    write_secret(&dir.join("wrong-pg-password.txt"), "not-the-password");
+    let broken = broken
+        .replace(
+            "path = \"flexsync.db\"",
+            "path = \"no-such-folder/flexsync.db\"",
+        )
+        .replace("\"pg-password.txt\"", "\"wrong-pg-password.txt\"");
     std::fs::write(&rig.config_path, broken).unwrap();
     let token = rig.config_path.parent().unwrap().join("scim-token.txt");
     write_secret(&token, "not-the-token");
@@ -528,6 +537,7 @@ async fn check_names_a_missing_company_and_a_misspelt_dimension_in_one_run() {
         "! flex.companies: company 9999 is not one the API user sees",
         "! groups.levels[0]: company 100 Exempel AB has no dimension named 'Kontoret'",
         "! files: ",
+        "! state: ",
     ] {
         assert!(stdout.contains(expected), "{expected}\n{stdout}");
     }

@@ -243,11 +243,7 @@ async fn three_daemons_share_twenty_tenants_and_survive_one_killed_mid_slot() {
             .unwrap()
             .into_iter()
             // A run killed mid-slot is closed by the next as interrupted: it did not complete.
-            .filter(|run| {
-                run.finished.is_some()
-                    && run.summary.as_ref().map(|s| s["error"].clone())
-                        != Some(serde_json::json!("interrupted"))
-            })
+            .filter(|run| run.finished.is_some() && !run.interrupted())
             .count();
         let own: Vec<_> = slots
             .iter()
@@ -267,10 +263,7 @@ async fn three_daemons_share_twenty_tenants_and_survive_one_killed_mid_slot() {
             .runs_of_kind(flexsync_core::outcome::RunKind::Sync, 1000)
             .unwrap()
             .iter()
-            .filter(|run| {
-                run.summary.as_ref().map(|s| s["error"].clone())
-                    == Some(serde_json::json!("interrupted"))
-            })
+            .filter(|run| run.interrupted())
             .count();
         for slot in &own {
             let report = reports
