@@ -77,21 +77,31 @@ pub async fn run(dir: &Path) -> Result<Outcome, RunFailure> {
     serve(fleet.settings, tenants, board, listener, stop).await
 }
 
-/// Tenants whose state is on PostgreSQL while `_daemon.toml` names no lease database: this
-/// daemon runs them all alone, and a second one started on them would fight it every night.
+/// A store that does not fit how the tenants are run: on PostgreSQL while `_daemon.toml` names
+/// no lease database (a second daemon started on them would fight this one every night), or a
+/// SQLite file while daemons share the tenants (each would keep its own, apart).
 fn unshared_warning(tenants: &[Tenant], leased: bool) -> Option<String> {
-    let on_server: Vec<&str> = tenants
+    let misfits: Vec<&str> = tenants
         .iter()
-        .filter(|t| matches!(t.config.state, flexsync_state::Location::Postgres(_)))
+        .filter(|t| matches!(t.config.state, flexsync_state::Location::Postgres(_)) != leased)
         .map(|t| t.name.as_str())
         .collect();
-    (!leased && !on_server.is_empty()).then(|| {
+    if misfits.is_empty() {
+        return None;
+    }
+    let names = misfits.join(", ");
+    Some(if leased {
         format!(
-            "tenants {} keep their state on PostgreSQL, but _daemon.toml has no [state]: this \
-             daemon runs every tenant alone and shares none. Never start a second daemon on \
+            "tenants {names} keep their state in a SQLite file while daemons share the tenants: \
+             each daemon that runs them keeps its own file, and none knows what the others did. \
+             Give them a [state] url on the PostgreSQL server"
+        )
+    } else {
+        format!(
+            "tenants {names} keep their state on PostgreSQL, but _daemon.toml has no [state]: \
+             this daemon runs every tenant alone and shares none. Never start a second daemon on \
              these tenants (their runs would fail on each other's run lock); to share them, give \
-             _daemon.toml a [state] url (the lease database)",
-            on_server.join(", ")
+             _daemon.toml a [state] url (the lease database)"
         )
     })
 }
@@ -344,7 +354,7 @@ mod tests {
     use crate::daemon::tests::config_in;
 
     #[test]
-    fn tenants_on_postgresql_without_a_lease_database_are_warned_about() {
+    fn a_store_that_does_not_fit_how_the_tenants_are_run_is_warned_about() {
         let dir = tempfile::tempdir().unwrap();
         let on_file = Tenant {
             name: "acme".into(),
@@ -364,7 +374,16 @@ mod tests {
         let warning = unshared_warning(&tenants, false).unwrap();
         assert!(warning.starts_with("tenants globex keep"), "{warning}");
         assert!(warning.contains("Never start a second daemon"), "{warning}");
-        assert_eq!(unshared_warning(&tenants, true), None, "leases shared");
         assert_eq!(unshared_warning(&tenants[..1], false), None, "SQLite only");
+        assert_eq!(
+            unshared_warning(&tenants[1..], true),
+            None,
+            "PostgreSQL, shared"
+        );
+        let split = unshared_warning(&tenants, true).unwrap();
+        assert!(
+            split.starts_with("tenants acme keep their state in a SQLite"),
+            "{split}"
+        );
     }
 }
