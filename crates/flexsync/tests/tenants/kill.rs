@@ -274,9 +274,20 @@ async fn three_daemons_share_twenty_tenants_and_survive_one_killed_mid_slot() {
             }
         }
     }
+    // A slot whose run A finished (its report written) before dying is adopted, not run again.
+    let adopted = [&b, &c]
+        .iter()
+        .map(|daemon| {
+            daemon
+                .log()
+                .matches("a slot its earlier holder ran to the end")
+                .count()
+        })
+        .sum::<usize>();
     let figures = format!(
         "tenants: {TENANTS}, slots: {}, finished when A ({a_name}) was killed: {finished_at_kill}, \
          lease takeovers: {takeovers}, slot takeovers: {slot_takeovers}, runs killed mid-slot: {interrupted}, \
+         slots adopted as run to the end: {adopted}, \
          duplicates: {duplicates}, reports beyond one per slot: {extra_reports}, \
          reports missing: {reports_missing}",
         slots.len()
