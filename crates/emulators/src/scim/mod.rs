@@ -50,6 +50,8 @@ pub struct ScimOptions {
     pub max_results: usize,
     /// How attribute names are spelled in the Users and Groups it answers with.
     pub answer_case: AnswerCase,
+    /// What one `/Bulk` request may carry (extended profile): advertised, 413 beyond.
+    pub bulk: bulk::Limits,
 }
 
 /// How the emulator spells attribute names in the resources it answers with. RFC 7643 section
@@ -105,6 +107,7 @@ impl Default for ScimOptions {
             patch_returns_no_content: false,
             max_results: 200,
             answer_case: AnswerCase::AsDeclared,
+            bulk: bulk::Limits::default(),
         }
     }
 }

@@ -157,6 +157,7 @@ pub fn scim_options(profile: Profile) -> ScimOptions {
         patch_returns_no_content: false,
         max_results: 200,
         answer_case: AnswerCase::AsDeclared,
+        bulk: Default::default(),
     }
 }
 
