@@ -67,6 +67,30 @@ impl Method {
     }
 }
 
+/// What the emulator's `/Bulk` has served, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkStats {
+    /// Requests run (refused ones are not).
+    pub requests: u64,
+    /// Operations in the requests run.
+    pub operations: u64,
+    /// The most operations one request carried.
+    pub most_operations: usize,
+    /// The largest body of a request run, in bytes.
+    pub largest_payload: usize,
+    /// Requests answered 413 (over `maxOperations` or `maxPayloadSize`).
+    pub refused: u64,
+}
+
+impl BulkStats {
+    pub fn ran(&mut self, request: &BulkRequest, size: usize) {
+        self.requests += 1;
+        self.operations += request.operations.len() as u64;
+        self.most_operations = self.most_operations.max(request.operations.len());
+        self.largest_payload = self.largest_payload.max(size);
+    }
+}
+
 /// One operation as sent; `method` is `None` when it was missing or unknown.
 #[derive(Debug, Clone, PartialEq)]
 struct Operation {

@@ -406,14 +406,21 @@ async fn run_bulk(State(state): State<ScimEmulator>, request: Request) -> Answer
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let limits = state.options().bulk;
+    let refused = |error: ScimError| {
+        if error.status == 413 {
+            state.bulk_stats_mut().refused += 1;
+        }
+        error
+    };
     if let Some(size) = declared.filter(|size| *size > limits.max_payload_size) {
-        return Err(bulk::too_large(size, limits));
+        return Err(refused(bulk::too_large(size, limits)));
     }
     let body: Body = request.into_body();
     let bytes = axum::body::to_bytes(body, limits.max_payload_size)
         .await
-        .map_err(|_| bulk::too_large(limits.max_payload_size + 1, limits))?;
-    let parsed = bulk::parse(&bytes, limits)?;
+        .map_err(|_| refused(bulk::too_large(limits.max_payload_size + 1, limits)))?;
+    let parsed = bulk::parse(&bytes, limits).map_err(refused)?;
+    state.bulk_stats_mut().ran(&parsed, bytes.len());
     let answer = bulk::run(&mut state.store(), &parsed, jiff::Timestamp::now());
     Ok(ok(&answer))
 }

@@ -117,6 +117,7 @@ struct Inner {
     options: ScimOptions,
     knobs: Arc<Knobs>,
     store: Mutex<Store>,
+    bulk_stats: Mutex<bulk::BulkStats>,
 }
 
 /// The emulator's state, shared by the routes; cheap to clone.
@@ -134,6 +135,7 @@ impl ScimEmulator {
                 options,
                 knobs,
                 store,
+                bulk_stats: Mutex::default(),
             }),
         }
     }
@@ -173,6 +175,18 @@ impl ScimEmulator {
     /// Requests that changed something (created, changed or deleted a resource).
     pub fn writes(&self) -> u64 {
         self.store().writes()
+    }
+
+    /// What `/Bulk` has served so far.
+    pub fn bulk_stats(&self) -> bulk::BulkStats {
+        self.inner.bulk_stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    pub(crate) fn bulk_stats_mut(&self) -> MutexGuard<'_, bulk::BulkStats> {
+        self.inner
+            .bulk_stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -243,6 +257,10 @@ impl RunningScim {
 
     pub fn writes(&self) -> u64 {
         self.emulator.writes()
+    }
+
+    pub fn bulk_stats(&self) -> bulk::BulkStats {
+        self.emulator.bulk_stats()
     }
 
     /// Stops the server and waits for it to finish.
