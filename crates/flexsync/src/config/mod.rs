@@ -405,6 +405,13 @@ mod tests {
     }
 
     #[test]
+    fn bulk_is_used_where_advertised_unless_turned_off() {
+        assert!(load("").unwrap().bulk);
+        assert!(!load("bulk = false\n").unwrap().bulk);
+        assert!(load("bulk = \"no\"\n").is_err());
+    }
+
+    #[test]
     fn the_daemon_runs_daily_at_one_on_loopback_by_default() {
         let config = load("").unwrap();
         assert_eq!(
