@@ -175,7 +175,7 @@ impl<'a> Writer<'a> {
                 "SCIM bulk request"
             );
             match self.client.send_bulk(body, idempotent).await {
-                Ok(answer) => self.answer_each(batch, &answer),
+                Ok(answer) => self.answer_each(batch, &answer).await,
                 Err(error) if error.status() == Some(413) && batch.len() > 1 => {
                     let mut first = batch;
                     let second = first.split_off(first.len() / 2);
@@ -199,8 +199,9 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Answers each write of a batch from the BulkResponse.
-    fn answer_each(&self, batch: Vec<Queued>, answer: &Answer) {
+    /// Answers each write of a batch from the BulkResponse. A write answered 429 or 503 was not
+    /// done (the server was busy): it is sent again alone, retried as any single request is.
+    async fn answer_each(&self, batch: Vec<Queued>, answer: &Answer) {
         let results = serde_json::from_slice::<Value>(&answer.body)
             .map_err(|e| e.to_string())
             .and_then(|body| read_results(&body));
@@ -220,6 +221,9 @@ impl<'a> Writer<'a> {
         let matched = match_results(&sent, &results);
         for (queued, found) in batch.into_iter().zip(matched) {
             let answer = match found.and_then(|j| results.get(j)) {
+                Some(result) if matches!(result.status, Some(429 | 503)) => {
+                    self.client.send_write(&queued.write).await
+                }
                 Some(result) => self.one_answer(&queued, result),
                 None => Err(ScimError::Decode {
                     resource: format!("{} (in POST /Bulk)", queued.write.resource),

@@ -1095,3 +1095,67 @@ async fn a_bulk_request_refused_as_too_large_is_sent_again_in_halves() {
     assert_eq!(server.users().len(), 8);
     assert_eq!(server.writes(), 8);
 }
+
+#[tokio::test]
+async fn a_bulk_result_is_found_by_bulk_id_and_a_busy_one_is_sent_again_alone() {
+    use futures::FutureExt;
+    // The results come in another order; the first create's has no resource, only its
+    // location; the second create was not done (503) and goes again as POST /Users.
+    let server = canned::serve(vec![
+        canned::route(
+            "POST",
+            "/Bulk",
+            200,
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                "Operations":[
+                  {"method":"POST","bulkId":"b2","status":"503",
+                   "response":{"status":"503","detail":"busy"}},
+                  {"method":"POST","bulkId":"b1","status":"201",
+                   "location":"https://example.se/scim/Users/u1"}]}"#,
+        ),
+        canned::route(
+            "POST",
+            "/Users",
+            201,
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "id":"u2","userName":"eva.ros@example.se"}"#,
+        ),
+    ])
+    .await
+    .unwrap();
+    let scim = canned_client(&server);
+    let limits = flexsync_scim::BulkLimits {
+        max_operations: 10,
+        max_payload_size: 1 << 20,
+    };
+    let writer = flexsync_scim::Writer::bulk(&scim, limits, 1);
+    let (dag, eva) = (person("1", "Dag", "Holm"), person("2", "Eva", "Ros"));
+    let results = through_bulk(
+        &writer,
+        vec![
+            async { writer.create_user(&dag).await }.boxed(),
+            async { writer.create_user(&eva).await }.boxed(),
+        ],
+    )
+    .await;
+    let made = results[0].as_ref().unwrap();
+    assert_eq!(made.id.as_deref(), Some("u1"));
+    assert_eq!(
+        made.user_name, "dag.holm@example.se",
+        "what was sent, with its id"
+    );
+    assert_eq!(results[1].as_ref().unwrap().id.as_deref(), Some("u2"));
+
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(
+        paths[0].ends_with("/Bulk") && paths[1].ends_with("/Users"),
+        "{paths:?}"
+    );
+    let bulk: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
+    assert!(bulk.get("failOnErrors").is_none());
+    assert_eq!(bulk["Operations"][0]["bulkId"], "b1");
+    assert_eq!(bulk["Operations"][1]["path"], "/Users");
+    assert_eq!(bulk["Operations"][1]["data"]["externalId"], "2");
+}
