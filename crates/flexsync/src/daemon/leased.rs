@@ -218,9 +218,10 @@ impl Leased {
 }
 
 /// The sync a holder that died ran to the end after claiming a slot at `claimed`: finished in
-/// the tenant's store, not closed as interrupted, its report written. The claim time is the
-/// database's clock and a run's start this machine's; a second of difference is allowed, far
-/// below any schedule's interval.
+/// the tenant's store, not closed as interrupted. A holder killed between recording the finish
+/// and writing the report leaves a report saying so in its place (the store keeps the run's
+/// changes). The claim time is the database's clock and a run's start this machine's; a second
+/// of difference is allowed, far below any schedule's interval.
 fn completed_since(config: &Config, claimed: Timestamp) -> Option<(i64, String)> {
     let store = config.open_state().ok()?;
     let runs = store
@@ -234,11 +235,29 @@ fn completed_since(config: &Config, claimed: Timestamp) -> Option<(i64, String)>
             .is_some_and(|s| s["error"] == serde_json::json!("interrupted"));
         let report = config.report_dir.join(format!("run-{:06}.json", run.id.0));
         let completed = run.started >= from && run.finished.is_some() && !interrupted;
-        (completed && report.is_file()).then(|| {
+        completed.then(|| {
+            if !report.is_file() {
+                write_lost_report(config, &run);
+            }
             let outcome = run.outcome.map_or("done", |o| o.label());
             (run.id.0, outcome.to_string())
         })
     })
+}
+
+/// The report of a run whose daemon died after recording it finished, before writing its own.
+fn write_lost_report(config: &Config, run: &flexsync_state::RunRecord) {
+    let outcome = run.outcome.unwrap_or(flexsync_core::outcome::Outcome::Done);
+    let why = anyhow::anyhow!(
+        "the daemon that ran this sync stopped after recording it finished and before writing \
+         its report; its changes are in `flexsync history --run {}`",
+        run.id.0
+    );
+    let mut report = crate::report::RunReport::failed(Some(run.id.0), outcome, &why);
+    report.started = run.started.to_string();
+    if let Err(error) = report.write(&config.report_dir) {
+        tracing::warn!(%error, run = run.id.0, "cannot write the report of a run its daemon left");
+    }
 }
 
 /// The slot after `at` on the tenant's schedule.
