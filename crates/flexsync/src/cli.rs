@@ -190,6 +190,10 @@ pub enum Command {
         /// The SCIM emulator's profile.
         #[arg(long, value_enum, default_value_t = ProfileArg::Extended)]
         profile: ProfileArg,
+        /// Sync with `[winningtemp] bulk = false`: every write its own request, even where the
+        /// SCIM emulator advertises Bulk.
+        #[arg(long)]
+        no_bulk: bool,
         /// Keep state, reports and logs in this folder (default: a temporary folder).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -228,6 +232,13 @@ pub enum EmulateCommand {
         token: String,
         #[arg(long, value_enum, default_value_t = ProfileArg::Documented)]
         profile: ProfileArg,
+        /// Operations one `/Bulk` request may carry (extended profile), advertised as
+        /// `bulk.maxOperations`.
+        #[arg(long, default_value_t = flexsync_emulators::scim::bulk::MAX_OPERATIONS)]
+        bulk_max_operations: usize,
+        /// Bytes one `/Bulk` request may carry, advertised as `bulk.maxPayloadSize`.
+        #[arg(long, default_value_t = flexsync_emulators::scim::bulk::MAX_PAYLOAD_SIZE)]
+        bulk_max_payload_size: usize,
         #[command(flatten)]
         faults: FaultArgs,
     },

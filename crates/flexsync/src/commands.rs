@@ -168,6 +168,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
             latency_ms,
             concurrency,
             profile,
+            no_bulk,
             dir,
         } => {
             crate::bench::run(crate::bench::BenchOptions {
@@ -177,6 +178,7 @@ async fn dispatch(command: Command) -> Result<Outcome, RunFailure> {
                 latency_ms,
                 concurrency,
                 profile,
+                bulk: !no_bulk,
                 dir,
             })
             .await
@@ -566,6 +568,8 @@ async fn emulate(end: EmulateCommand) -> Result<Outcome> {
             listen,
             token,
             profile,
+            bulk_max_operations,
+            bulk_max_payload_size,
             faults: fault_args,
         } => {
             let listener = tokio::net::TcpListener::bind(listen)
@@ -582,6 +586,10 @@ async fn emulate(end: EmulateCommand) -> Result<Outcome> {
                 patch_returns_no_content: false,
                 max_results: 200,
                 answer_case: Default::default(),
+                bulk: flexsync_emulators::scim::bulk::Limits {
+                    max_operations: bulk_max_operations.max(1),
+                    max_payload_size: bulk_max_payload_size.max(1),
+                },
             };
             let state = flexsync_emulators::scim::ScimEmulator::new(options);
             flexsync_emulators::scim::serve(listener, state, shutdown).await?;

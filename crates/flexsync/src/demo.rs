@@ -238,6 +238,7 @@ async fn start_emulators(
         patch_returns_no_content: false,
         max_results: 200,
         answer_case: Default::default(),
+        bulk: Default::default(),
     })
     .await
     .context("cannot start the SCIM emulator")

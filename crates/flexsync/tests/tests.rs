@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod approve;
+mod bulk;
 mod catalogue;
 mod chaos;
 mod cli;

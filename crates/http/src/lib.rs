@@ -64,7 +64,7 @@ impl Default for HttpSettings {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HttpError {
     #[error("could not build the HTTP client: {0}")]
     Build(String),

@@ -18,9 +18,10 @@ use url::Url;
 use crate::discovery::{ServerInfo, list_items};
 use crate::error::{ScimError, status_error};
 use crate::wire::{
-    ListResponse, Op, PatchOp, PatchOperation, ResourceType, Schema, ScimGroup, ScimUser,
-    ServiceProviderConfig, eq_filter,
+    ListResponse, PatchOperation, ResourceType, Schema, ScimGroup, ScimUser, ServiceProviderConfig,
+    eq_filter,
 };
+use crate::writer::{Write, Writer};
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -77,9 +78,9 @@ impl std::fmt::Debug for ScimClient {
 }
 
 /// A successful answer.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
 /// What to do after one page of a paged read.
@@ -307,14 +308,9 @@ impl ScimClient {
         self.get_json(&["Users", id]).await
     }
 
-    /// Creates a user; `schemas` is completed from the extensions it carries, and `id` and
-    /// `meta` are left to the server.
+    /// Creates a user, alone (see [`Writer::create_user`]).
     pub async fn create_user(&self, user: &ScimUser) -> Result<ScimUser, ScimError> {
-        let mut user = user.clone();
-        user.id = None;
-        user.meta = None;
-        user.complete_schemas();
-        self.create("Users", &user).await
+        Writer::single(self).create_user(user).await
     }
 
     /// Applies `operations`; `None` when the server answered 204 (or 200 without a body).
@@ -323,11 +319,11 @@ impl ScimClient {
         id: &str,
         operations: Vec<PatchOperation>,
     ) -> Result<Option<ScimUser>, ScimError> {
-        self.patch("Users", id, operations).await
+        Writer::single(self).patch_user(id, operations).await
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), ScimError> {
-        self.delete("Users", id).await
+        Writer::single(self).delete_user(id).await
     }
 
     // ---- groups
@@ -351,11 +347,7 @@ impl ScimClient {
     }
 
     pub async fn create_group(&self, group: &ScimGroup) -> Result<ScimGroup, ScimError> {
-        let mut group = group.clone();
-        group.id = None;
-        group.meta = None;
-        group.complete_schemas();
-        self.create("Groups", &group).await
+        Writer::single(self).create_group(group).await
     }
 
     pub async fn patch_group(
@@ -363,11 +355,11 @@ impl ScimClient {
         id: &str,
         operations: Vec<PatchOperation>,
     ) -> Result<Option<ScimGroup>, ScimError> {
-        self.patch("Groups", id, operations).await
+        Writer::single(self).patch_group(id, operations).await
     }
 
     pub async fn delete_group(&self, id: &str) -> Result<(), ScimError> {
-        self.delete("Groups", id).await
+        Writer::single(self).delete_group(id).await
     }
 
     // ---- the verbs
@@ -388,50 +380,6 @@ impl ScimClient {
             resource: describe(&Method::GET, &[endpoint]),
             message: without_values(&message),
         })
-    }
-
-    async fn create<T: Serialize + DeserializeOwned>(
-        &self,
-        endpoint: &str,
-        resource_body: &T,
-    ) -> Result<T, ScimError> {
-        let resource = describe(&Method::POST, &[endpoint]);
-        let body = encode(resource_body, &resource)?;
-        let url = self.url(&[endpoint])?;
-        let answer = self
-            .send(Method::POST, url, &[], Some(body), false, &resource)
-            .await?;
-        decode(&answer.body, &resource)
-    }
-
-    async fn patch<T: DeserializeOwned>(
-        &self,
-        endpoint: &str,
-        id: &str,
-        operations: Vec<PatchOperation>,
-    ) -> Result<Option<T>, ScimError> {
-        let resource = describe(&Method::PATCH, &[endpoint, id]);
-        // Re-sending an "add" may duplicate values on some servers; replace and remove may not.
-        let idempotent = operations.iter().all(|o| o.op != Op::Add);
-        let body = encode(&PatchOp::new(operations), &resource)?;
-        let url = self.url(&[endpoint, id])?;
-        let answer = self
-            .send(Method::PATCH, url, &[], Some(body), idempotent, &resource)
-            .await?;
-        decode_optional(&answer, &resource)
-    }
-
-    async fn delete(&self, endpoint: &str, id: &str) -> Result<(), ScimError> {
-        let resource = describe(&Method::DELETE, &[endpoint, id]);
-        let url = self.url(&[endpoint, id])?;
-        // A DELETE resent after a dropped connection finds the resource gone: that is success.
-        match self
-            .send(Method::DELETE, url, &[], None, true, &resource)
-            .await
-        {
-            Err(error) if error.is_not_found() => Ok(()),
-            result => result.map(|_| ()),
-        }
     }
 
     /// The one resource of `endpoint` with `attribute eq value` that `matches` also accepts
@@ -556,6 +504,43 @@ impl ScimClient {
         Ok(url)
     }
 
+    /// `segments` as a path relative to the SCIM root, encoded as in a URL (`/Users/a%2Fb`).
+    pub(crate) fn relative_path(&self, segments: &[String]) -> Result<String, ScimError> {
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let url = self.url(&segments)?;
+        let root = self.base.path().trim_end_matches('/');
+        Ok(url
+            .path()
+            .strip_prefix(root)
+            .unwrap_or(url.path())
+            .to_string())
+    }
+
+    /// Sends one write alone.
+    pub(crate) async fn send_write(&self, write: &Write) -> Result<Answer, ScimError> {
+        let url = self.url(&write.segments())?;
+        self.send(
+            write.method().clone(),
+            url,
+            &[],
+            write.body().cloned(),
+            write.idempotent(),
+            write.resource(),
+        )
+        .await
+    }
+
+    /// Sends one BulkRequest body to `/Bulk`.
+    pub(crate) async fn send_bulk(
+        &self,
+        body: Vec<u8>,
+        idempotent: bool,
+    ) -> Result<Answer, ScimError> {
+        let url = self.url(&["Bulk"])?;
+        self.send(Method::POST, url, &[], Some(body), idempotent, "POST /Bulk")
+            .await
+    }
+
     /// Sends one request through the transport; any answer outside 2xx becomes
     /// [`ScimError::Status`].
     async fn send(
@@ -599,41 +584,46 @@ impl ScimClient {
                 })?;
         tracing::debug!(method = %method, path = url.path(), status, "SCIM request");
         if !(200..300).contains(&status) {
-            // A careless server may quote our token back, in any encoding; it never goes
-            // further than here: scrubbed before the body is cut short, and again once decoded.
-            let body = self.scrubber.scrub_bytes(&body);
-            return Err(match status_error(status, &body, resource) {
-                ScimError::Status {
-                    status,
-                    scim_type,
-                    detail,
-                    resource,
-                } => ScimError::Status {
-                    status,
-                    scim_type: scim_type.map(|t| self.scrubber.scrub(&t)),
-                    detail: self.scrubber.scrub(&detail),
-                    resource,
-                },
-                other => other,
-            });
+            return Err(self.refused(status, &body, resource));
         }
         Ok(Answer { status, body })
+    }
+
+    /// The error for an answer outside 2xx. A careless server may quote our token back, in
+    /// any encoding; it never goes further than here: scrubbed before the body is cut short,
+    /// and again once decoded.
+    pub(crate) fn refused(&self, status: u16, body: &[u8], resource: &str) -> ScimError {
+        let body = self.scrubber.scrub_bytes(body);
+        match status_error(status, &body, resource) {
+            ScimError::Status {
+                status,
+                scim_type,
+                detail,
+                resource,
+            } => ScimError::Status {
+                status,
+                scim_type: scim_type.map(|t| self.scrubber.scrub(&t)),
+                detail: self.scrubber.scrub(&detail),
+                resource,
+            },
+            other => other,
+        }
     }
 }
 
 /// `GET /Users/abc`, naming the request in errors.
-fn describe(method: &Method, segments: &[&str]) -> String {
+pub(crate) fn describe(method: &Method, segments: &[&str]) -> String {
     format!("{method} /{}", segments.join("/"))
 }
 
-fn encode<T: Serialize>(value: &T, resource: &str) -> Result<Vec<u8>, ScimError> {
+pub(crate) fn encode<T: Serialize>(value: &T, resource: &str) -> Result<Vec<u8>, ScimError> {
     serde_json::to_vec(value).map_err(|e| ScimError::Decode {
         resource: resource.to_string(),
         message: format!("could not encode the request: {e}"),
     })
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimError> {
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimError> {
     // Never the value itself: a field of the wrong type may hold anything, our token included.
     let error = |e: serde_json::Error| ScimError::Decode {
         resource: resource.to_string(),
@@ -644,7 +634,7 @@ fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result<T, ScimErr
 }
 
 /// A PATCH answer: 204 or an empty body is `None`, 200 with a resource is `Some`.
-fn decode_optional<T: DeserializeOwned>(
+pub(crate) fn decode_optional<T: DeserializeOwned>(
     answer: &Answer,
     resource: &str,
 ) -> Result<Option<T>, ScimError> {

@@ -9,7 +9,7 @@ const MAX_DETAIL_CHARS: usize = 200;
 
 /// What can go wrong talking to a SCIM server. `resource` always names what was asked for
 /// (e.g. `GET /Users/2819c223`, `user externalId "1001"`); the token never appears.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ScimError {
     #[error(
         "{resource}: the server answered {status}{}: {detail}",
@@ -42,6 +42,20 @@ fn scim_type_text(scim_type: &Option<String>) -> String {
 }
 
 impl ScimError {
+    /// The same error, about `resource` (e.g. one write of a Bulk request that failed whole).
+    pub fn about(&self, resource: String) -> ScimError {
+        let mut error = self.clone();
+        match &mut error {
+            ScimError::Status { resource: r, .. }
+            | ScimError::Transport { resource: r, .. }
+            | ScimError::Decode { resource: r, .. }
+            | ScimError::Partial { resource: r, .. }
+            | ScimError::Ambiguous { resource: r, .. } => *r = resource,
+            ScimError::Settings(_) => {}
+        }
+        error
+    }
+
     /// The HTTP status the server answered, if it answered with an error.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -6,13 +6,18 @@
 //! - [`discovery`]: [`ServerInfo`], what the server advertises, built purely from its
 //!   discovery documents.
 //! - [`client`]: [`ScimClient`], every request through the shared HTTP transport.
+//! - [`writer`]: [`Writer`], writes sent alone or gathered into `/Bulk` requests.
+//! - [`bulk`]: the pure part of Bulk: limits, batching, and matching results to operations.
 //! - [`error`]: [`ScimError`], with the status, `scimType` and the resource asked for.
 
+pub mod bulk;
 pub mod client;
 pub mod discovery;
 pub mod error;
 pub mod wire;
+pub mod writer;
 
+pub use bulk::BulkLimits;
 pub use client::{ScimClient, ScimSettings};
 pub use discovery::ServerInfo;
 pub use error::ScimError;
@@ -20,3 +25,4 @@ pub use wire::{
     ENTERPRISE_USER_SCHEMA, Email, GROUP_SCHEMA, Member, Meta, Name, Op, PatchOp, PatchOperation,
     ScimGroup, ScimUser, USER_SCHEMA,
 };
+pub use writer::Writer;

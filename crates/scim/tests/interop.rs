@@ -1,6 +1,6 @@
 //! The SCIM client over real sockets: against the third-party `scim2-server` (set
 //! `SCIM2_SERVER`; see crates/testkit/scim2-server/README.md), and against canned answers for server
-//! behaviours scim2-server does not show.
+//! behaviours scim2-server does not show (and the emulator, for a Bulk limit advertised wrongly).
 // clippy.toml allows these inside #[test] functions only; the helpers below are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -968,4 +968,194 @@ mod parsing {
             }
         }
     }
+}
+
+/// Runs `writes` together through a Bulk writer and returns what each came to, in order.
+async fn through_bulk<'a, T>(
+    writer: &flexsync_scim::Writer<'a>,
+    writes: Vec<futures::future::BoxFuture<'a, T>>,
+) -> Vec<T> {
+    writer.drive(futures::future::join_all(writes)).await
+}
+
+#[tokio::test]
+async fn writes_through_scim2_server_bulk_are_answered_as_they_would_be_alone() {
+    let Some(server) =
+        server("writes_through_scim2_server_bulk_are_answered_as_they_would_be_alone")
+    else {
+        return;
+    };
+    use futures::FutureExt;
+    let scim = client(&server);
+    let info = scim.discover().await.unwrap();
+    let limits =
+        flexsync_scim::BulkLimits::advertised(&info).expect("scim2-server advertises Bulk");
+    let kept = scim.create_user(&person("1", "Dag", "Holm")).await.unwrap();
+    let gone = scim.create_user(&person("2", "Eva", "Ros")).await.unwrap();
+    let (kept_id, gone_id) = (kept.id.unwrap(), gone.id.unwrap());
+    let before = scim.request_count();
+
+    let writer = flexsync_scim::Writer::bulk(&scim, limits, 2);
+    let mut same_name = person("3", "Dag", "Holm");
+    same_name.user_name = same_name.user_name.to_uppercase();
+    let (new_one, duplicate) = (person("4", "Ola", "Berg"), same_name);
+    let results = through_bulk(
+        &writer,
+        vec![
+            async { writer.create_user(&new_one).await.map(|u| u.id) }.boxed(),
+            async { writer.create_user(&duplicate).await.map(|u| u.id) }.boxed(),
+            async {
+                let ops = vec![PatchOperation::replace("active", json!(false))];
+                writer.patch_user(&kept_id, ops).await.map(|_| None)
+            }
+            .boxed(),
+            async {
+                let ops = vec![PatchOperation::replace("shoeSize", json!(42))];
+                writer.patch_user(&kept_id, ops).await.map(|_| None)
+            }
+            .boxed(),
+            async { writer.delete_user(&gone_id).await.map(|()| None) }.boxed(),
+            async { writer.delete_user("no-such-id").await.map(|()| None) }.boxed(),
+        ],
+    )
+    .await;
+    assert_eq!(
+        scim.request_count() - before,
+        1,
+        "one /Bulk request: {results:?}"
+    );
+
+    let made = results[0]
+        .as_ref()
+        .unwrap()
+        .clone()
+        .expect("the new user's id");
+    let duplicate = results[1].as_ref().unwrap_err();
+    assert_eq!(status_of(duplicate), (409, Some("uniqueness")));
+    assert!(
+        duplicate.to_string().starts_with("POST /Users: "),
+        "{duplicate}"
+    );
+    assert!(results[2].is_ok(), "{:?}", results[2]);
+    let bad_path = results[3].as_ref().unwrap_err();
+    assert_eq!(status_of(bad_path).0, 400);
+    assert!(results[4].is_ok() && results[5].is_ok(), "{results:?}");
+
+    let held = scim.list_users().await.unwrap();
+    let names: BTreeSet<&str> = held.iter().map(|u| u.user_name.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["dag.holm@example.se", "ola.berg@example.se"])
+    );
+    let made = scim.get_user(&made).await.unwrap();
+    assert_eq!(made.external_id.as_deref(), Some("4"));
+    assert_eq!(scim.get_user(&kept_id).await.unwrap().active, Some(false));
+}
+
+#[tokio::test]
+async fn a_bulk_request_refused_as_too_large_is_sent_again_in_halves() {
+    use flexsync_emulators::scim::{Profile, ScimOptions, bulk::Limits, start};
+    use futures::FutureExt;
+    // The server takes 3 operations a request, but the writer was told 8.
+    let server = start(ScimOptions {
+        token: "t".into(),
+        profile: Profile::Extended,
+        bulk: Limits {
+            max_operations: 3,
+            ..Limits::default()
+        },
+        ..ScimOptions::default()
+    })
+    .await
+    .unwrap();
+    let scim = ScimClient::new(ScimSettings::new(
+        server.base_url(),
+        SecretString::from("t"),
+    ))
+    .unwrap();
+    let told = flexsync_scim::BulkLimits {
+        max_operations: 8,
+        max_payload_size: 1 << 20,
+    };
+    let writer = flexsync_scim::Writer::bulk(&scim, told, 1);
+    let people: Vec<ScimUser> = (0..8)
+        .map(|n| person(&n.to_string(), "Anna", &format!("Nilsson{n}")))
+        .collect();
+    let writes = people
+        .iter()
+        .map(|p| async { writer.create_user(p).await }.boxed())
+        .collect();
+    let results = through_bulk(&writer, writes).await;
+    for result in &results {
+        assert!(result.as_ref().is_ok_and(|u| u.id.is_some()), "{result:?}");
+    }
+    let stats = server.bulk_stats();
+    assert!(stats.refused >= 1, "{stats:?}");
+    assert_eq!(stats.operations, 8, "each write made once: {stats:?}");
+    assert_eq!(server.users().len(), 8);
+    assert_eq!(server.writes(), 8);
+}
+
+#[tokio::test]
+async fn a_bulk_result_is_found_by_bulk_id_and_a_busy_one_is_sent_again_alone() {
+    use futures::FutureExt;
+    // The results come in another order; the first create's has no resource, only its
+    // location; the second create was not done (503) and goes again as POST /Users.
+    let server = canned::serve(vec![
+        canned::route(
+            "POST",
+            "/Bulk",
+            200,
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkResponse"],
+                "Operations":[
+                  {"method":"POST","bulkId":"b2","status":"503",
+                   "response":{"status":"503","detail":"busy"}},
+                  {"method":"POST","bulkId":"b1","status":"201",
+                   "location":"https://example.se/scim/Users/u1"}]}"#,
+        ),
+        canned::route(
+            "POST",
+            "/Users",
+            201,
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "id":"u2","userName":"eva.ros@example.se"}"#,
+        ),
+    ])
+    .await
+    .unwrap();
+    let scim = canned_client(&server);
+    let limits = flexsync_scim::BulkLimits {
+        max_operations: 10,
+        max_payload_size: 1 << 20,
+    };
+    let writer = flexsync_scim::Writer::bulk(&scim, limits, 1);
+    let (dag, eva) = (person("1", "Dag", "Holm"), person("2", "Eva", "Ros"));
+    let results = through_bulk(
+        &writer,
+        vec![
+            async { writer.create_user(&dag).await }.boxed(),
+            async { writer.create_user(&eva).await }.boxed(),
+        ],
+    )
+    .await;
+    let made = results[0].as_ref().unwrap();
+    assert_eq!(made.id.as_deref(), Some("u1"));
+    assert_eq!(
+        made.user_name, "dag.holm@example.se",
+        "what was sent, with its id"
+    );
+    assert_eq!(results[1].as_ref().unwrap().id.as_deref(), Some("u2"));
+
+    let requests = server.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.target.as_str()).collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(
+        paths[0].ends_with("/Bulk") && paths[1].ends_with("/Users"),
+        "{paths:?}"
+    );
+    let bulk: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
+    assert!(bulk.get("failOnErrors").is_none());
+    assert_eq!(bulk["Operations"][0]["bulkId"], "b1");
+    assert_eq!(bulk["Operations"][1]["path"], "/Users");
+    assert_eq!(bulk["Operations"][1]["data"]["externalId"], "2");
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use flexsync_core::group_plan::{GroupCapabilities, GroupOperation, GroupPlan, TargetGroup};
 use flexsync_core::ids::{ExternalId, TargetId};
-use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimGroup, ServerInfo};
+use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimGroup, ServerInfo, Writer};
 
 use crate::outcome::{ApplyError, Halt, Journal, StepOutcome};
 
@@ -91,13 +91,14 @@ pub async fn observe_groups(
         .collect())
 }
 
-/// Carries out a group plan, at most `concurrency` steps at a time, each after the steps it
-/// needs (see [`schedule`]). `user_ids` maps user external ids to target ids
+/// Carries out a group plan, at most `concurrency` requests at a time, each step after the
+/// steps it needs (see [`schedule`]); through a Bulk writer, the steps ready together share
+/// requests. `user_ids` maps user external ids to target ids
 /// (the users are synced first); a member without a target id is reported, not sent.
 /// Each write's intent goes to `journal` first; once it cannot be recorded, `halt` is set and no
 /// further step is written.
 pub async fn apply_group_plan(
-    client: &ScimClient,
+    writer: &Writer<'_>,
     plan: &GroupPlan,
     user_ids: &BTreeMap<ExternalId, TargetId>,
     parent_attr: &str,
@@ -106,14 +107,15 @@ pub async fn apply_group_plan(
     concurrency: usize,
 ) -> Vec<StepOutcome> {
     let applier = GroupApplier {
-        client,
+        writer,
         user_ids,
         parent_attr: split_parent_attribute(parent_attr),
         created: Mutex::new(BTreeMap::new()),
         failed: Mutex::new(BTreeSet::new()),
     };
     let after = schedule(plan);
-    crate::order::run_after(&after, concurrency, |i| {
+    let limit = writer.steps_in_flight(concurrency);
+    let steps = crate::order::run_after(&after, limit, |i| {
         let step = &plan.steps[i];
         let applier = &applier;
         async move {
@@ -134,8 +136,8 @@ pub async fn apply_group_plan(
             journal.group_outcome(intent, &outcome);
             outcome
         }
-    })
-    .await
+    });
+    writer.drive(steps).await
 }
 
 /// For each step of the plan (in its order), the earlier steps it waits for: the step before
@@ -190,7 +192,7 @@ fn schedule(plan: &GroupPlan) -> Vec<Vec<usize>> {
 }
 
 struct GroupApplier<'a> {
-    client: &'a ScimClient,
+    writer: &'a Writer<'a>,
     user_ids: &'a BTreeMap<ExternalId, TargetId>,
     parent_attr: (&'a str, &'a str),
     /// External id -> target id of the groups created in this run.
@@ -296,7 +298,7 @@ impl GroupApplier<'_> {
             },
             GroupOperation::RetireGroup { target_id, .. } => {
                 outcome.target_id = Some(target_id.clone());
-                match self.client.delete_group(target_id).await {
+                match self.writer.delete_group(target_id).await {
                     Err(error) if error.is_not_found() => {
                         outcome.note = Some("already gone".to_string());
                         Ok(())
@@ -335,9 +337,14 @@ impl GroupApplier<'_> {
                 .extensions
                 .insert(urn.to_string(), json!({ attribute: parent }));
         }
-        let (id, note) = match self.client.create_group(&group).await {
+        let (id, note) = match self.writer.create_group(&group).await {
             Ok(made) => (made.id, None),
-            Err(error) => match self.client.find_group_by_external_id(external_id).await {
+            Err(error) => match self
+                .writer
+                .client()
+                .find_group_by_external_id(external_id)
+                .await
+            {
                 Ok(Some(found)) => (
                     found.id,
                     Some(format!("already existed (create answered: {error})")),
@@ -393,7 +400,7 @@ impl GroupApplier<'_> {
     }
 
     async fn patch(&self, id: &str, operations: Vec<PatchOperation>) -> Result<(), ApplyError> {
-        self.client.patch_group(id, operations).await?;
+        self.writer.patch_group(id, operations).await?;
         Ok(())
     }
 }
@@ -602,13 +609,19 @@ mod tests {
         created: &mut BTreeSet<ExternalId>,
         caps: GroupCapabilities,
     ) -> (GroupPlan, Vec<StepOutcome>) {
+        // Where the server advertises Bulk (the extended profile), the writes go through it.
+        let info = client.discover().await.unwrap();
+        let writer = match flexsync_scim::BulkLimits::advertised(&info) {
+            Some(limits) => Writer::bulk(client, limits, 4),
+            None => Writer::single(client),
+        };
         let current = observe_groups(client, DEFAULT_PARENT_ATTRIBUTE)
             .await
             .unwrap();
         let plan = plan_groups(desired, &current, user_ids, created, caps, &settings());
         let halt = Halt::default();
         let outcomes = apply_group_plan(
-            client,
+            &writer,
             &plan,
             user_ids,
             DEFAULT_PARENT_ATTRIBUTE,
@@ -666,6 +679,25 @@ mod tests {
         let mut created = BTreeSet::new();
         let (plan, _) = sync(&client, &first, &user_ids, &mut created, caps).await;
         assert_eq!(plan.tree_by_hand, !caps.parent);
+        let counters = server.knobs.counters();
+        let singles = server.knobs.count_methods(&["PATCH", "DELETE"])
+            + counters.get("POST /api/scim/Groups").copied().unwrap_or(0);
+        match profile {
+            Profile::Extended => {
+                assert!(
+                    counters.get("POST /api/scim/Bulk").is_some_and(|n| *n > 0),
+                    "{counters:?}"
+                );
+                assert_eq!(singles, 0, "{counters:?}");
+            }
+            Profile::Documented => {
+                assert!(
+                    !counters.contains_key("POST /api/scim/Bulk"),
+                    "{counters:?}"
+                );
+                assert!(singles > 0, "{counters:?}");
+            }
+        }
 
         let held = observe_groups(&client, DEFAULT_PARENT_ATTRIBUTE)
             .await

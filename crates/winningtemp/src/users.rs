@@ -10,7 +10,7 @@ use flexsync_core::current::{Attribute, Capabilities, Current};
 use flexsync_core::desired::UserValues;
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::plan::{Change, Operation, Plan, Step};
-use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimUser, ServerInfo};
+use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimUser, ServerInfo, Writer};
 
 use crate::attributes::AttributeMap;
 use crate::convert::{change_ops, manager_op, new_user, target_user};
@@ -68,9 +68,10 @@ pub async fn observe(
     ))
 }
 
-/// Carries out a plan, each step as soon as the steps it needs are done (see [`schedule`]).
+/// Carries out a plan, each step as soon as the steps it needs are done (see [`schedule`]);
+/// through a Bulk writer, the steps ready together share requests.
 pub struct Applier<'a> {
-    pub client: &'a ScimClient,
+    pub writer: &'a Writer<'a>,
     pub map: &'a AttributeMap,
     pub capabilities: &'a Capabilities,
     pub concurrency: usize,
@@ -84,7 +85,9 @@ pub struct Applier<'a> {
 impl Applier<'_> {
     pub async fn apply(&self, plan: &Plan) -> Vec<StepOutcome> {
         let (order, after) = schedule(plan);
-        crate::order::run_after(&after, self.concurrency, |i| self.run_step(order[i])).await
+        let limit = self.writer.steps_in_flight(self.concurrency);
+        let steps = crate::order::run_after(&after, limit, |i| self.run_step(order[i]));
+        self.writer.drive(steps).await
     }
 
     fn target_of(&self, external_id: &str) -> Option<TargetId> {
@@ -236,10 +239,15 @@ impl Applier<'_> {
             attributes,
             manager_id.as_ref(),
         );
-        let created = match self.client.create_user(&user).await {
+        let created = match self.writer.create_user(&user).await {
             Ok(created) => created,
             Err(error) if error.is_uniqueness() => {
-                match self.client.find_user_by_external_id(external_id).await {
+                match self
+                    .writer
+                    .client()
+                    .find_user_by_external_id(external_id)
+                    .await
+                {
                     Ok(Some(existing)) => {
                         outcome.note = Some("existed already: adopted".into());
                         existing
@@ -311,7 +319,7 @@ impl Applier<'_> {
         if ops.is_empty() {
             return Ok(());
         }
-        self.client.patch_user(target_id, ops).await?;
+        self.writer.patch_user(target_id, ops).await?;
         Ok(())
     }
 }

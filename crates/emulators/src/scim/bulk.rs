@@ -1,5 +1,6 @@
-//! `/Bulk` (RFC 7644 section 3.7), served in the extended profile: up to [`MAX_OPERATIONS`]
-//! operations and [`MAX_PAYLOAD_SIZE`] bytes (both advertised, 413 beyond), `bulkId:`
+//! `/Bulk` (RFC 7644 section 3.7), served in the extended profile: up to [`Limits`] operations
+//! and bytes (by default [`MAX_OPERATIONS`] and [`MAX_PAYLOAD_SIZE`]; both advertised, 413
+//! beyond), `bulkId:`
 //! references between operations (a POST runs before the first operation that names its
 //! bulkId; results keep the request's order), and `failOnErrors`.
 
@@ -15,10 +16,26 @@ use super::store::Store;
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
-/// Operations one request may carry (`bulk.maxOperations`).
+/// Operations one request may carry (`bulk.maxOperations`) by default.
 pub const MAX_OPERATIONS: usize = 100;
-/// Bytes one request may carry (`bulk.maxPayloadSize`).
+/// Bytes one request may carry (`bulk.maxPayloadSize`) by default.
 pub const MAX_PAYLOAD_SIZE: usize = 1_048_576;
+
+/// What one BulkRequest may carry: advertised, and answered 413 beyond.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_operations: usize,
+    pub max_payload_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_operations: MAX_OPERATIONS,
+            max_payload_size: MAX_PAYLOAD_SIZE,
+        }
+    }
+}
 const BULK_ID_PREFIX: &str = "bulkId:";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +67,30 @@ impl Method {
     }
 }
 
+/// What the emulator's `/Bulk` has served, for tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkStats {
+    /// Requests run (refused ones are not).
+    pub requests: u64,
+    /// Operations in the requests run.
+    pub operations: u64,
+    /// The most operations one request carried.
+    pub most_operations: usize,
+    /// The largest body of a request run, in bytes.
+    pub largest_payload: usize,
+    /// Requests answered 413 (over `maxOperations` or `maxPayloadSize`).
+    pub refused: u64,
+}
+
+impl BulkStats {
+    pub fn ran(&mut self, request: &BulkRequest, size: usize) {
+        self.requests += 1;
+        self.operations += request.operations.len() as u64;
+        self.most_operations = self.most_operations.max(request.operations.len());
+        self.largest_payload = self.largest_payload.max(size);
+    }
+}
+
 /// One operation as sent; `method` is `None` when it was missing or unknown.
 #[derive(Debug, Clone, PartialEq)]
 struct Operation {
@@ -76,9 +117,9 @@ fn member<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 
 /// Reads a BulkRequest body; a request that is malformed as a whole is an error, an operation
 /// that is malformed fails alone when its turn comes.
-pub fn parse(body: &[u8]) -> Result<BulkRequest, ScimError> {
-    if body.len() > MAX_PAYLOAD_SIZE {
-        return Err(too_large(body.len()));
+pub fn parse(body: &[u8], limits: Limits) -> Result<BulkRequest, ScimError> {
+    if body.len() > limits.max_payload_size {
+        return Err(too_large(body.len(), limits));
     }
     let body: Value = serde_json::from_slice(body)
         .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
@@ -119,10 +160,11 @@ pub fn parse(body: &[u8]) -> Result<BulkRequest, ScimError> {
     if items.is_empty() {
         return Err(ScimError::invalid_syntax("Operations is empty"));
     }
-    if items.len() > MAX_OPERATIONS {
+    if items.len() > limits.max_operations {
         return Err(ScimError::payload_too_large(format!(
-            "the number of operations ({}) exceeds the maxOperations ({MAX_OPERATIONS})",
-            items.len()
+            "the number of operations ({}) exceeds the maxOperations ({})",
+            items.len(),
+            limits.max_operations
         )));
     }
     let operations = items.iter().map(read_operation).collect();
@@ -133,10 +175,10 @@ pub fn parse(body: &[u8]) -> Result<BulkRequest, ScimError> {
 }
 
 /// The 413 for a body of `size` bytes.
-pub fn too_large(size: usize) -> ScimError {
+pub fn too_large(size: usize, limits: Limits) -> ScimError {
     ScimError::payload_too_large(format!(
-        "the size of the bulk request ({size} bytes) exceeds the maxPayloadSize \
-         ({MAX_PAYLOAD_SIZE})"
+        "the size of the bulk request ({size} bytes) exceeds the maxPayloadSize ({})",
+        limits.max_payload_size
     ))
 }
 
@@ -460,7 +502,7 @@ mod tests {
         if let Some(n) = fail_on_errors {
             body["failOnErrors"] = json!(n);
         }
-        parse(body.to_string().as_bytes()).unwrap()
+        parse(body.to_string().as_bytes(), Limits::default()).unwrap()
     }
 
     fn statuses(response: &Value) -> Vec<&str> {
@@ -579,16 +621,21 @@ mod tests {
             .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
             .collect();
         let body = json!({"schemas": [BULK_REQUEST], "Operations": many}).to_string();
-        assert_eq!(parse(body.as_bytes()).unwrap_err().status, 413);
+        assert_eq!(
+            parse(body.as_bytes(), Limits::default())
+                .unwrap_err()
+                .status,
+            413
+        );
         let big = vec![b' '; MAX_PAYLOAD_SIZE + 1];
-        assert_eq!(parse(&big).unwrap_err().status, 413);
+        assert_eq!(parse(&big, Limits::default()).unwrap_err().status, 413);
         for bad in [
             json!({"Operations": [{"method": "DELETE", "path": "/Users/1"}]}),
             json!({"schemas": [BULK_REQUEST], "Operations": []}),
             json!({"schemas": [BULK_REQUEST], "failOnErrors": 0,
                    "Operations": [{"method": "DELETE", "path": "/Users/1"}]}),
         ] {
-            let err = parse(bad.to_string().as_bytes()).unwrap_err();
+            let err = parse(bad.to_string().as_bytes(), Limits::default()).unwrap_err();
             assert_eq!(err.status, 400, "{bad}");
         }
     }

@@ -184,7 +184,7 @@ async fn service_provider(State(state): State<ScimEmulator>, Query(params): Para
     Ok(ok(&service_provider_config(
         &base_url(&state),
         options.max_results,
-        options.profile == Profile::Extended,
+        (options.profile == Profile::Extended).then_some(options.bulk),
     )))
 }
 
@@ -405,14 +405,22 @@ async fn run_bulk(State(state): State<ScimEmulator>, request: Request) -> Answer
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(size) = declared.filter(|size| *size > bulk::MAX_PAYLOAD_SIZE) {
-        return Err(bulk::too_large(size));
+    let limits = state.options().bulk;
+    let refused = |error: ScimError| {
+        if error.status == 413 {
+            state.bulk_stats_mut().refused += 1;
+        }
+        error
+    };
+    if let Some(size) = declared.filter(|size| *size > limits.max_payload_size) {
+        return Err(refused(bulk::too_large(size, limits)));
     }
     let body: Body = request.into_body();
-    let bytes = axum::body::to_bytes(body, bulk::MAX_PAYLOAD_SIZE)
+    let bytes = axum::body::to_bytes(body, limits.max_payload_size)
         .await
-        .map_err(|_| bulk::too_large(bulk::MAX_PAYLOAD_SIZE + 1))?;
-    let parsed = bulk::parse(&bytes)?;
+        .map_err(|_| refused(bulk::too_large(limits.max_payload_size + 1, limits)))?;
+    let parsed = bulk::parse(&bytes, limits).map_err(refused)?;
+    state.bulk_stats_mut().ran(&parsed, bytes.len());
     let answer = bulk::run(&mut state.store(), &parsed, jiff::Timestamp::now());
     Ok(ok(&answer))
 }

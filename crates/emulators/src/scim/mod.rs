@@ -50,6 +50,8 @@ pub struct ScimOptions {
     pub max_results: usize,
     /// How attribute names are spelled in the Users and Groups it answers with.
     pub answer_case: AnswerCase,
+    /// What one `/Bulk` request may carry (extended profile): advertised, 413 beyond.
+    pub bulk: bulk::Limits,
 }
 
 /// How the emulator spells attribute names in the resources it answers with. RFC 7643 section
@@ -105,6 +107,7 @@ impl Default for ScimOptions {
             patch_returns_no_content: false,
             max_results: 200,
             answer_case: AnswerCase::AsDeclared,
+            bulk: bulk::Limits::default(),
         }
     }
 }
@@ -114,6 +117,7 @@ struct Inner {
     options: ScimOptions,
     knobs: Arc<Knobs>,
     store: Mutex<Store>,
+    bulk_stats: Mutex<bulk::BulkStats>,
 }
 
 /// The emulator's state, shared by the routes; cheap to clone.
@@ -131,6 +135,7 @@ impl ScimEmulator {
                 options,
                 knobs,
                 store,
+                bulk_stats: Mutex::default(),
             }),
         }
     }
@@ -170,6 +175,18 @@ impl ScimEmulator {
     /// Requests that changed something (created, changed or deleted a resource).
     pub fn writes(&self) -> u64 {
         self.store().writes()
+    }
+
+    /// What `/Bulk` has served so far.
+    pub fn bulk_stats(&self) -> bulk::BulkStats {
+        self.inner.bulk_stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    pub(crate) fn bulk_stats_mut(&self) -> MutexGuard<'_, bulk::BulkStats> {
+        self.inner
+            .bulk_stats
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -240,6 +257,10 @@ impl RunningScim {
 
     pub fn writes(&self) -> u64 {
         self.emulator.writes()
+    }
+
+    pub fn bulk_stats(&self) -> bulk::BulkStats {
+        self.emulator.bulk_stats()
     }
 
     /// Stops the server and waits for it to finish.

@@ -618,19 +618,21 @@ impl ResourceSchema {
 }
 
 /// ServiceProviderConfig (RFC 7643 section 5).
-/// `bulk` is true in the extended profile, which serves `/Bulk`.
-pub fn service_provider_config(base_url: &str, max_results: usize, bulk: bool) -> Value {
-    let (max_operations, max_payload) = if bulk {
-        (super::bulk::MAX_OPERATIONS, super::bulk::MAX_PAYLOAD_SIZE)
-    } else {
-        (0, 0)
-    };
+/// `bulk` is set in the extended profile, which serves `/Bulk` within those limits.
+pub fn service_provider_config(
+    base_url: &str,
+    max_results: usize,
+    bulk: Option<super::bulk::Limits>,
+) -> Value {
+    let (max_operations, max_payload) = bulk
+        .map(|l| (l.max_operations, l.max_payload_size))
+        .unwrap_or((0, 0));
     json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": "https://www.winningtemp.com/",
         "patch": {"supported": true},
         "bulk": {
-            "supported": bulk,
+            "supported": bulk.is_some(),
             "maxOperations": max_operations,
             "maxPayloadSize": max_payload,
         },

@@ -146,3 +146,73 @@ async fn bulk_limits_are_413_and_a_bad_envelope_400() {
     );
     assert_eq!(env.scim.writes(), 0);
 }
+
+#[tokio::test]
+async fn limits_set_in_the_options_are_advertised_and_enforced_at_their_edge() {
+    use flexsync_emulators::scim::bulk::Limits;
+    let deletes = |n: usize| -> Value {
+        let ops: Vec<Value> = (0..n)
+            .map(|i| json!({"method": "DELETE", "path": format!("/Users/u{i}")}))
+            .collect();
+        json!({"schemas": [BULK], "Operations": ops})
+    };
+    let max_payload_size = deletes(2).to_string().len();
+    let env = env_with(ScimOptions {
+        profile: Profile::Extended,
+        bulk: Limits {
+            max_operations: 3,
+            max_payload_size,
+        },
+        ..options()
+    })
+    .await;
+    let (_, config) = env.get("/ServiceProviderConfig").await;
+    assert_eq!(
+        config["bulk"],
+        json!({"supported": true, "maxOperations": 3, "maxPayloadSize": max_payload_size})
+    );
+    // Two operations fill the payload exactly: served (each a 404: nobody is there).
+    let (status, answer) = env.post("/Bulk", deletes(2)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(statuses(&answer), vec!["404", "404"]);
+    // Three are within maxOperations, but over maxPayloadSize.
+    let (status, body) = env.post("/Bulk", deletes(3)).await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, None);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("maxPayloadSize")),
+        "{body}"
+    );
+    let stats = env.scim.bulk_stats();
+    assert_eq!((stats.requests, stats.operations, stats.refused), (1, 2, 1));
+    assert_eq!(stats.largest_payload, max_payload_size);
+}
+
+#[tokio::test]
+async fn more_operations_than_max_operations_are_413_whatever_their_size() {
+    use flexsync_emulators::scim::bulk::Limits;
+    let env = env_with(ScimOptions {
+        profile: Profile::Extended,
+        bulk: Limits {
+            max_operations: 2,
+            ..Limits::default()
+        },
+        ..options()
+    })
+    .await;
+    let ops: Vec<Value> = (0..3)
+        .map(|i| json!({"method": "DELETE", "path": format!("/Users/u{i}")}))
+        .collect();
+    let (status, body) = env
+        .post("/Bulk", json!({"schemas": [BULK], "Operations": ops}))
+        .await;
+    assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, None);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("maxOperations (2)")),
+        "{body}"
+    );
+    assert_eq!(env.scim.bulk_stats().refused, 1);
+}

@@ -32,6 +32,8 @@ pub struct BenchOptions {
     pub latency_ms: u64,
     pub concurrency: usize,
     pub profile: ProfileArg,
+    /// `[winningtemp] bulk`: Bulk where the SCIM emulator advertises it.
+    pub bulk: bool,
     pub dir: Option<PathBuf>,
 }
 
@@ -40,8 +42,9 @@ pub async fn run(options: BenchOptions) -> Result<Outcome, RunFailure> {
         std::env::temp_dir().join(format!("flexsync-bench-{}", std::process::id()))
     });
     println!(
-        "== flexsync bench: seed {}, {} ms added latency, {} requests in flight, SCIM profile {:?}",
-        options.seed, options.latency_ms, options.concurrency, options.profile
+        "== flexsync bench: seed {}, {} ms added latency, {} requests in flight, SCIM profile {:?}, \
+         bulk {}",
+        options.seed, options.latency_ms, options.concurrency, options.profile, options.bulk
     );
     println!("   working folder: {}", dir.display());
     let mut rows = Vec::new();
@@ -267,6 +270,7 @@ max_concurrent = {concurrency}
 scim_url = "{scim_url}"
 token_file = "scim-token.txt"
 max_concurrent = {concurrency}
+bulk = {bulk}
 
 [sync]
 concurrency = {concurrency}
@@ -286,6 +290,7 @@ levels = [{{ dimension = "Kontor" }}, {{ dimension = "Avdelning" }}, {{ dimensio
         companies = companies.join(", "),
         scim_url = scim_server.base_url(),
         concurrency = options.concurrency,
+        bulk = options.bulk,
     );
     crate::demo::write_secret(&dir.join("flex-password.txt"), generate::DEMO_PASSWORD)?;
     crate::demo::write_secret(&dir.join("scim-token.txt"), TOKEN)?;

@@ -119,6 +119,9 @@ pub struct Config {
     pub files: Option<FileChannel>,
     pub user_extension: String,
     pub group_parent_attribute: String,
+    /// Writes go in `/Bulk` requests where the SCIM server advertises Bulk
+    /// (`[winningtemp] bulk`, default true).
+    pub bulk: bool,
     /// The SQLite file, or for a PostgreSQL store its URL (no password) and schema, for people.
     pub state_path: PathBuf,
     /// Where the state store lives, to open it ([`Config::open_state`]).
@@ -283,6 +286,7 @@ impl Config {
             files,
             user_extension: winningtemp.user_extension,
             group_parent_attribute: winningtemp.group_parent_attribute,
+            bulk: winningtemp.bulk,
             state_path,
             state: records.state,
             report_dir: records.report_dir,
@@ -398,6 +402,13 @@ mod tests {
             "[flex]\nbase_url = \"https://x\"\nusername = \"u\"\npassword_env = \"PATH\"\ninstance = 1\ncompanies = [1]\n[winningtemp]\nscim_url = \"https://wt\"\ntoken_env = \"PATH\"\n{extra}"
         );
         Config::from_raw(toml::from_str(&text)?, Path::new("."))
+    }
+
+    #[test]
+    fn bulk_is_used_where_advertised_unless_turned_off() {
+        assert!(load("").unwrap().bulk);
+        assert!(!load("bulk = false\n").unwrap().bulk);
+        assert!(load("bulk = \"no\"\n").is_err());
     }
 
     #[test]

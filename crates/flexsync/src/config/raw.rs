@@ -96,6 +96,8 @@ pub struct RawWinningtemp {
     /// The group attribute that holds a group's parent (`urn:...:Group:parentExternalId`).
     pub group_parent_attribute: Option<String>,
     pub page_size: Option<usize>,
+    /// Gather writes into `/Bulk` requests where the server advertises Bulk (default true).
+    pub bulk: Option<bool>,
     pub timeout_seconds: Option<u64>,
     pub max_concurrent: Option<usize>,
     /// Requests per second at most (retries included); none = no limit.

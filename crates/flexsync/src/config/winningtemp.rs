@@ -16,6 +16,8 @@ pub(super) struct WinningtempPart {
     pub(super) scim: Option<ScimSettings>,
     pub(super) user_extension: String,
     pub(super) group_parent_attribute: String,
+    /// Whether writes go in `/Bulk` requests where the server advertises Bulk.
+    pub(super) bulk: bool,
 }
 
 pub(super) fn winningtemp_part(
@@ -23,20 +25,22 @@ pub(super) fn winningtemp_part(
     base: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<WinningtempPart> {
-    let (scim, user_extension, group_parent_attribute) = match raw {
+    let (scim, user_extension, group_parent_attribute, bulk) = match raw {
         Some(mut wt) => {
             let user_extension = wt.user_extension.take();
             let group_parent_attribute = wt.group_parent_attribute.take();
+            let bulk = wt.bulk.take();
             let scim = scim_settings(wt, base, warnings)?;
-            (Some(scim), user_extension, group_parent_attribute)
+            (Some(scim), user_extension, group_parent_attribute, bulk)
         }
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     Ok(WinningtempPart {
         scim,
         user_extension: user_extension.unwrap_or_else(|| DEFAULT_USER_EXTENSION.to_string()),
         group_parent_attribute: group_parent_attribute
             .unwrap_or_else(|| flexsync_winningtemp::groups::DEFAULT_PARENT_ATTRIBUTE.to_string()),
+        bulk: bulk.unwrap_or(true),
     })
 }
 

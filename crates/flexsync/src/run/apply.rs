@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use flexsync_core::desired::Desired;
+use flexsync_scim::Writer;
 use flexsync_winningtemp::groups;
 use flexsync_winningtemp::users::Applier;
 use flexsync_winningtemp::{Halt, StepOutcome};
@@ -63,8 +64,13 @@ pub(super) async fn apply(
         let current = &observed.current;
         // What the target shows wins over what we remember.
         let known = user_ids(current, &recalled.memory);
+        let limits = observed.bulk.filter(|_| config.bulk);
+        let writer = match limits {
+            Some(limits) => Writer::bulk(scim, limits, config.concurrency),
+            None => Writer::single(scim),
+        };
         let applier = Applier {
-            client: scim,
+            writer: &writer,
             map: &map,
             capabilities: &current.capabilities,
             concurrency: config.concurrency,
@@ -94,7 +100,7 @@ pub(super) async fn apply(
         if !planned.group_plan.is_empty() {
             let known = applier.known.lock().map(|k| k.clone()).unwrap_or_default();
             let outcomes = groups::apply_group_plan(
-                scim,
+                &writer,
                 &planned.group_plan,
                 &known,
                 &config.group_parent_attribute,

@@ -82,6 +82,8 @@ pub(super) struct Observed {
     pub(super) groups: Option<(GroupCapabilities, Vec<TargetGroup>)>,
     /// False when only the file channel is configured (nothing was read, nothing is planned).
     pub(super) over_scim: bool,
+    /// What one `/Bulk` request may carry, where the server advertises Bulk.
+    pub(super) bulk: Option<flexsync_scim::BulkLimits>,
 }
 
 /// Reads Winningtemp over SCIM; with only the file channel configured, there is nothing to read.
@@ -126,5 +128,6 @@ async fn observe_scim(
         current,
         groups,
         over_scim: true,
+        bulk: flexsync_scim::BulkLimits::advertised(&info),
     })
 }

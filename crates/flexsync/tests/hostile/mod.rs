@@ -119,6 +119,14 @@ impl HostileRig {
         (ran, rss)
     }
 
+    /// `[winningtemp] bulk = false`: every write its own request.
+    pub fn turn_off_bulk(&self) {
+        self.edit_config(
+            "token_file = \"scim-token.txt\"\n",
+            "token_file = \"scim-token.txt\"\nbulk = false\n",
+        );
+    }
+
     /// Replaces `from` with `to` in the configuration file.
     pub fn edit_config(&self, from: &str, to: &str) {
         let text = std::fs::read_to_string(&self.config_path).unwrap();

@@ -47,8 +47,13 @@ async fn a_token_echoed_in_any_encoding_is_never_printed_reported_or_stored() {
         HOSTILE_TOKEN.replace('/', "%2F").replace('+', "%2B"),
         b64.encode(HOSTILE_TOKEN),
     ];
-    for form in echoes {
+    // Creates go one by one to /Users, or together to /Bulk where the server advertises it.
+    let routes = [(false, "/api/scim/Users"), (true, "/api/scim/Bulk")];
+    for ((bulk, route), form) in routes.iter().cycle().zip(echoes) {
         let rig = HostileRig::start("").await;
+        if !bulk {
+            rig.turn_off_bulk();
+        }
         let raw_json = format!(
             r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"400","detail":"token {form} is refused"}}"#
         );
@@ -57,8 +62,7 @@ async fn a_token_echoed_in_any_encoding_is_never_printed_reported_or_stored() {
         } else {
             echo(&form)
         };
-        rig.scim_proxy
-            .attack(rule(Some("POST"), "/api/scim/Users", attack));
+        rig.scim_proxy.attack(rule(Some("POST"), route, attack));
         let ran = rig.sync().await;
         assert_eq!(ran.code, 1, "{form}: {}", ran.printed());
         assert!(ran.printed().contains("answered 400"), "{}", ran.printed());

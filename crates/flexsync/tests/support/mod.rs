@@ -157,6 +157,7 @@ pub fn scim_options(profile: Profile) -> ScimOptions {
         patch_returns_no_content: false,
         max_results: 200,
         answer_case: AnswerCase::AsDeclared,
+        bulk: Default::default(),
     }
 }
 
@@ -219,13 +220,18 @@ impl Rig {
     pub async fn sync_counted(&self) -> (RunResult, u64) {
         self.scim.knobs.reset_counters();
         let before = self.scim.writes();
+        let bulk_before = self.scim.bulk_stats();
         let result = self.sync().await;
         let writes = self.scim.writes() - before;
+        // A Bulk request is one request of many writes.
+        let bulk = self.scim.bulk_stats();
+        let operations = (
+            bulk.requests - bulk_before.requests,
+            bulk.operations - bulk_before.operations,
+        );
         assert_eq!(
             writes,
-            self.scim
-                .knobs
-                .count_methods(&["POST", "PATCH", "PUT", "DELETE"]),
+            self.write_requests() - operations.0 + operations.1,
             "store writes and write requests disagree"
         );
         (result, writes)
