@@ -12,13 +12,13 @@
 pub(crate) mod tests;
 
 use jiff::civil::Date;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::ids::ExternalId;
 use crate::map::dates::parse_date;
-use crate::map::people::{nfc, words};
+use crate::map::people::{collapse, nfc, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
 use crate::snapshot::{
     Snapshot, SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
@@ -41,7 +41,11 @@ struct Segment {
 /// A group key: whitespace collapsed and trimmed, in Unicode NFC, case-folded (upper then lower
 /// case, so that e.g. "STRASSE" and "straße" fold alike).
 pub fn normalise(text: &str) -> String {
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut collapsed = collapse(text);
+    if collapsed.is_ascii() {
+        collapsed.make_ascii_lowercase();
+        return collapsed;
+    }
     nfc(&nfc(&collapsed).to_uppercase().to_lowercase())
 }
 
@@ -109,21 +113,21 @@ impl<'a> Dimension<'a> {
 
 /// The source read once, indexed for lookups.
 struct Index<'a> {
-    employees: BTreeMap<&'a str, &'a SourceEmployee>,
+    employees: HashMap<&'a str, &'a SourceEmployee>,
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     /// (company id, normalised dimension name) -> dimension; the first one wins.
     dimensions: BTreeMap<(&'a str, String), Dimension<'a>>,
     /// (employee id, dimension id) -> dated default accounts.
-    defaults: BTreeMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
+    defaults: HashMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
 }
 
 impl<'a> Index<'a> {
     fn new(snapshot: &'a Snapshot) -> Index<'a> {
         let mut index = Index {
-            employees: BTreeMap::new(),
+            employees: HashMap::new(),
             companies: BTreeMap::new(),
             dimensions: BTreeMap::new(),
-            defaults: BTreeMap::new(),
+            defaults: HashMap::new(),
         };
         for employee in &snapshot.employees {
             index
@@ -168,10 +172,10 @@ pub fn build_groups(
         findings: Vec::new(),
         missing_dimensions: BTreeSet::new(),
         groups: BTreeMap::new(),
-        origins: BTreeMap::new(),
+        origins: HashMap::new(),
         merges: BTreeSet::new(),
     };
-    let mut placed: BTreeMap<ExternalId, ExternalId> = BTreeMap::new();
+    let mut placed: HashMap<ExternalId, ExternalId> = HashMap::new();
     for (user_id, user) in &desired.users {
         if !user.values.active {
             continue;
@@ -218,7 +222,7 @@ struct Builder<'s, 'a> {
     missing_dimensions: BTreeSet<(String, String)>,
     groups: BTreeMap<ExternalId, DesiredGroup>,
     /// External id -> the path of keys that first made it, to detect merges.
-    origins: BTreeMap<ExternalId, String>,
+    origins: HashMap<ExternalId, String>,
     merges: BTreeSet<(ExternalId, String)>,
 }
 
