@@ -30,7 +30,7 @@ pub const PATH_PREFIX: &str = "grp:";
 pub const NAME_PREFIX: &str = "grp-name:";
 
 /// One step of a user's path: which level, its key and its label.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Segment {
     /// The normalised level name (`company` for the company).
     tag: String,
@@ -174,6 +174,7 @@ pub fn build_groups(
         groups: BTreeMap::new(),
         origins: HashMap::new(),
         merges: BTreeSet::new(),
+        paths: HashMap::new(),
     };
     let mut placed: HashMap<ExternalId, ExternalId> = HashMap::new();
     for (user_id, user) in &desired.users {
@@ -224,6 +225,9 @@ struct Builder<'s, 'a> {
     /// External id -> the path of keys that first made it, to detect merges.
     origins: HashMap<ExternalId, String>,
     merges: BTreeSet<(ExternalId, String)>,
+    /// Each path already placed (company key, segments) -> its last group: a path seen again
+    /// makes no group and no finding, so it is looked up, not walked.
+    paths: HashMap<(String, Vec<Segment>), ExternalId>,
 }
 
 impl Builder<'_, '_> {
@@ -269,11 +273,16 @@ impl Builder<'_, '_> {
             return None;
         }
 
+        let path = (company_key, segments);
+        if let Some(known) = self.paths.get(&path) {
+            return Some(known.clone());
+        }
+        let (company_key, segments) = &path;
         let mut parent: Option<ExternalId> = None;
         for end in 1..=segments.len() {
             let prefix = &segments[..end];
-            let id = external_id(&company_key, prefix, self.settings.naming);
-            let origin = key_path(&company_key, prefix);
+            let id = external_id(company_key, prefix, self.settings.naming);
+            let origin = key_path(company_key, prefix);
             match self.origins.get(&id) {
                 None => {
                     self.origins.insert(id.clone(), origin);
@@ -312,6 +321,9 @@ impl Builder<'_, '_> {
                 Some(_) => {}
             }
             parent = Some(id);
+        }
+        if let Some(last) = &parent {
+            self.paths.insert(path, last.clone());
         }
         parent
     }

@@ -26,7 +26,11 @@ pub(super) fn one_per_person(
     let mut kept_by = BTreeMap::new();
     let by_email = group(candidates, |c| Some(c.values.user_name.clone()));
     let mut kept = Vec::new();
-    for (email, records) in by_email {
+    for (email, mut records) in by_email {
+        if records.len() == 1 {
+            kept.append(&mut records);
+            continue;
+        }
         let field = format!("EmailWork '{email}'");
         kept.extend(choose(
             records,
@@ -44,12 +48,13 @@ pub(super) fn one_per_person(
         .into_iter()
         .partition(|c| c.employment_number.is_some());
     for (number, records) in group(numbered, |c| c.employment_number.clone()) {
-        let spans_companies = records
-            .iter()
-            .map(|c| &c.company)
-            .collect::<BTreeSet<_>>()
-            .len()
-            > 1;
+        let spans_companies = records.len() > 1
+            && records
+                .iter()
+                .map(|c| &c.company)
+                .collect::<BTreeSet<_>>()
+                .len()
+                > 1;
         if spans_companies {
             let field = format!("EmploymentNumber '{number}'");
             rest.extend(choose(
