@@ -79,7 +79,11 @@ fn group(
     let mut groups: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     for candidate in candidates {
         if let Some(key) = key(&candidate) {
-            groups.entry(key).or_default().push(candidate);
+            // Most people have one record: a group starts with room for one, not four.
+            groups
+                .entry(key)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(candidate);
         }
     }
     groups
