@@ -76,19 +76,15 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         .iter()
         .map(|company| (company.id.trim(), company))
         .collect();
-    let company_of: HashMap<String, String> = candidates
-        .iter()
-        .map(|c| (c.external_id.clone(), c.company.clone()))
-        .collect();
     let (candidates, kept_by) =
         same_person::one_per_person(candidates, &settings.people, &companies, &mut findings);
     let same_person = kept_by
         .iter()
-        .filter(|(skipped, kept)| company_of.get(*skipped) != company_of.get(*kept))
+        .filter(|(_, kept)| kept.other_company)
         .map(|(skipped, kept)| {
             (
                 ExternalId::from(skipped.as_str()),
-                ExternalId::from(kept.as_str()),
+                ExternalId::from(kept.id.as_str()),
             )
         })
         .collect();
@@ -104,7 +100,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     for candidate in &candidates {
         let id = candidate.external_id.as_str();
         let named = candidate.manager_id.as_deref();
-        let merged = named.and_then(|named| Some((named, kept_by.get(named)?)));
+        let merged = named.and_then(|named| Some((named, &kept_by.get(named)?.id)));
         let manager = merged.map_or(named, |(_, kept)| Some(kept.as_str()));
         match managers::resolve(id, manager, &user_ids, &records) {
             Ok(None) => {}

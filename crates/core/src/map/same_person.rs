@@ -15,14 +15,22 @@ use super::{Candidate, finding};
 /// The companies by trimmed id, to rank records by `prefer` and to name them.
 pub(super) type Companies<'a> = BTreeMap<&'a str, &'a SourceCompany>;
 
-/// Keeps one record per person. Returns the kept records and, for each skipped record, the
-/// record kept in its place (the same person in Winningtemp).
+/// The record kept in a skipped record's place (the same person in Winningtemp).
+#[derive(Debug)]
+pub(super) struct KeptBy {
+    pub(super) id: String,
+    /// The kept record is in another company than the skipped one.
+    pub(super) other_company: bool,
+}
+
+/// Keeps one record per person. Returns the kept records and, by each skipped record's id, the
+/// record kept in its place.
 pub(super) fn one_per_person(
     candidates: Vec<Candidate>,
     settings: &SamePerson,
     companies: &Companies,
     findings: &mut Vec<Finding>,
-) -> (Vec<Candidate>, BTreeMap<String, String>) {
+) -> (Vec<Candidate>, BTreeMap<String, KeptBy>) {
     let mut kept_by = BTreeMap::new();
     let by_email = group(candidates, |c| Some(c.values.user_name.clone()));
     let mut kept = Vec::new();
@@ -96,7 +104,7 @@ fn choose(
     companies: &Companies,
     shared: &str,
     findings: &mut Vec<Finding>,
-    kept_by: &mut BTreeMap<String, String>,
+    kept_by: &mut BTreeMap<String, KeptBy>,
 ) -> Option<Candidate> {
     let one_company = records
         .iter()
@@ -129,7 +137,11 @@ fn choose(
             companies,
             shared,
         ));
-        kept_by.insert(loser.external_id, winner.external_id.clone());
+        let kept = KeptBy {
+            id: winner.external_id.clone(),
+            other_company: loser.company != winner.company,
+        };
+        kept_by.insert(loser.external_id, kept);
     }
     Some(winner)
 }
