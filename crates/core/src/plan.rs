@@ -2,7 +2,7 @@
 //! reason. Pure: the same inputs always give the same plan, and planning against the state a
 //! plan produces gives an empty plan.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -279,17 +279,17 @@ fn changes(current: &Current, desired: &UserValues, target: &UserValues) -> Vec<
 
 /// Where each target user can be found.
 struct TargetIndex<'a> {
-    by_id: BTreeMap<&'a str, &'a TargetUser>,
-    by_external_id: BTreeMap<&'a str, &'a TargetUser>,
-    by_user_name: BTreeMap<String, &'a TargetUser>,
+    by_id: HashMap<&'a str, &'a TargetUser>,
+    by_external_id: HashMap<&'a str, &'a TargetUser>,
+    by_user_name: HashMap<String, &'a TargetUser>,
 }
 
 impl<'a> TargetIndex<'a> {
     fn new(current: &'a Current) -> TargetIndex<'a> {
         let mut index = TargetIndex {
-            by_id: BTreeMap::new(),
-            by_external_id: BTreeMap::new(),
-            by_user_name: BTreeMap::new(),
+            by_id: HashMap::new(),
+            by_external_id: HashMap::new(),
+            by_user_name: HashMap::new(),
         };
         // Sorted by id so that, where a server holds duplicates, the same one always wins.
         let mut users: Vec<&TargetUser> = current.users.iter().collect();
@@ -460,9 +460,13 @@ impl<'a> Planner<'a> {
 
     /// The steps for one desired user.
     fn user(&mut self, user: &'a DesiredUser) {
+        let linkable = user
+            .manager_external_id
+            .as_deref()
+            .is_none_or(|m| !self.manage_managers || self.linkable(m));
         if let Some(manager) = user.manager_external_id.as_deref()
             && self.manage_managers
-            && !self.linkable(manager)
+            && !linkable
         {
             self.waiting.push(Conflict {
                 external_id: user.external_id.clone(),
@@ -472,11 +476,7 @@ impl<'a> Planner<'a> {
                 ),
             });
         }
-        let manage_managers = self.manage_managers
-            && user
-                .manager_external_id
-                .as_deref()
-                .is_none_or(|m| self.linkable(m));
+        let manage_managers = self.manage_managers && linkable;
         match self.index.linked(user, self.memory) {
             Some(target) => self.linked(user, target, manage_managers),
             None => self.unlinked(user, manage_managers),

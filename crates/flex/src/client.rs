@@ -381,10 +381,12 @@ impl FlexClient {
         dropped: &mut u64,
     ) -> Result<Vec<SourceCompany>, FlexError> {
         let what = "the company list".to_string();
-        let items = self.read_list(&["companies"], None, &what).await?;
+        let items = self
+            .read_list(&["companies"], None, &what, wire::company)
+            .await?;
         let mut companies = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            if let Some(company) = take(wire::company(item), item, index, &what, warnings, dropped)
+        for (index, item) in items.into_iter().enumerate() {
+            if let Some(company) = take(item, index, &what, warnings, dropped)
                 && !companies.iter().any(|c: &SourceCompany| c.id == company.id)
             {
                 companies.push(company);
@@ -400,25 +402,30 @@ impl FlexClient {
         let periods_what = format!("employment periods of company {label}");
         let defaults_what = format!("default accounts of company {label}");
         let (employees, periods, dimensions, defaults) = tokio::try_join!(
-            self.read_list(&["employees"], Some(id), &employees_what),
-            self.read_list(&["employmentperiods"], Some(id), &periods_what),
+            self.read_list(&["employees"], Some(id), &employees_what, |item| {
+                wire::employee(item, id)
+            }),
+            self.read_list(
+                &["employmentperiods"],
+                Some(id),
+                &periods_what,
+                wire::period
+            ),
             self.read_dimensions(company, &label),
-            self.read_list(&["employmentdefaultaccounts"], Some(id), &defaults_what),
+            self.read_list(
+                &["employmentdefaultaccounts"],
+                Some(id),
+                &defaults_what,
+                wire::default_account
+            ),
         )?;
         let mut out = FlexRead::default();
         let (warnings, dropped) = (&mut out.warnings, &mut out.dropped);
 
         let what = employees_what;
         let mut by_id: BTreeMap<String, Vec<SourceEmployee>> = BTreeMap::new();
-        for (index, item) in employees.iter().enumerate() {
-            let Some(employee) = take(
-                wire::employee(item, id),
-                item,
-                index,
-                &what,
-                warnings,
-                dropped,
-            ) else {
+        for (index, item) in employees.into_iter().enumerate() {
+            let Some(employee) = take(item, index, &what, warnings, dropped) else {
                 continue;
             };
             if !employee.company_id.eq_ignore_ascii_case(id) {
@@ -441,9 +448,9 @@ impl FlexClient {
 
         let what = periods_what;
         let mut kept_periods: Vec<SourcePeriod> = periods
-            .iter()
+            .into_iter()
             .enumerate()
-            .filter_map(|(i, item)| take(wire::period(item), item, i, &what, warnings, dropped))
+            .filter_map(|(i, item)| take(item, i, &what, warnings, dropped))
             .filter(|p| ids.contains(&p.employee_id))
             .collect();
         kept_periods.sort_by(|a, b| {
@@ -453,18 +460,9 @@ impl FlexClient {
 
         let what = defaults_what;
         let mut kept_defaults: Vec<SourceDefaultAccount> = defaults
-            .iter()
+            .into_iter()
             .enumerate()
-            .filter_map(|(i, item)| {
-                take(
-                    wire::default_account(item),
-                    item,
-                    i,
-                    &what,
-                    warnings,
-                    dropped,
-                )
-            })
+            .filter_map(|(i, item)| take(item, i, &what, warnings, dropped))
             .filter(|d| ids.contains(&d.employee_id))
             .collect();
         kept_defaults.sort_by(|a, b| {
@@ -502,18 +500,12 @@ impl FlexClient {
                 &["companies", &company.id, "accountdistributions"],
                 None,
                 &what,
+                |item| wire::dimension(item, &company.id),
             )
             .await?;
         let mut dimensions: Vec<SourceDimension> = Vec::new();
-        for (index, item) in items.iter().enumerate() {
-            let Some(mut dimension) = take(
-                wire::dimension(item, &company.id),
-                item,
-                index,
-                &what,
-                &mut warnings,
-                &mut dropped,
-            ) else {
+        for (index, item) in items.into_iter().enumerate() {
+            let Some(mut dimension) = take(item, index, &what, &mut warnings, &mut dropped) else {
                 continue;
             };
             if !dimension.company_id.eq_ignore_ascii_case(&company.id)
@@ -530,17 +522,12 @@ impl FlexClient {
                     &["accountdistributions", &dimension.id, "accounts"],
                     None,
                     &what,
+                    wire::account,
                 )
                 .await?;
-            for (index, item) in accounts.iter().enumerate() {
-                if let Some(account) = take(
-                    wire::account(item),
-                    item,
-                    index,
-                    &what,
-                    &mut warnings,
-                    &mut dropped,
-                ) && !dimension.accounts.iter().any(|a| a.id == account.id)
+            for (index, item) in accounts.into_iter().enumerate() {
+                if let Some(account) = take(item, index, &what, &mut warnings, &mut dropped)
+                    && !dimension.accounts.iter().any(|a| a.id == account.id)
                 {
                     dimension.accounts.push(account);
                 }
@@ -556,16 +543,17 @@ impl FlexClient {
 
     /// Reads a whole list, once more if it changed while it was read (its total moved, or fewer
     /// distinct records came than it counts: a record shifted across a page boundary).
-    async fn read_list(
+    async fn read_list<T>(
         &self,
         path: &[&str],
         company_id: Option<&str>,
         what: &str,
-    ) -> Result<Vec<Value>, FlexError> {
-        match self.read_list_once(path, company_id, what).await {
+        parse: impl Fn(&Value) -> Parsed<T>,
+    ) -> Result<Vec<Item<T>>, FlexError> {
+        match self.read_list_once(path, company_id, what, &parse).await {
             Err(FlexError::Unstable { detail, .. }) => {
                 tracing::warn!(what, %detail, "a Flex list changed while it was read; reading it again");
-                self.read_list_once(path, company_id, what).await
+                self.read_list_once(path, company_id, what, &parse).await
             }
             result => result,
         }
@@ -575,14 +563,17 @@ impl FlexClient {
     /// page, or (without a total) when a page repeats, as from a server that ignores paging.
     /// A short page does not end the read: the server may cap the page size. Refuses a read
     /// that ends short of the total, repeats a page despite a total, runs into `max_pages`, or
-    /// changed under it (`Unstable`).
-    async fn read_list_once(
+    /// changed under it (`Unstable`). Each page is parsed into typed records and dropped.
+    async fn read_list_once<T>(
         &self,
         path: &[&str],
         company_id: Option<&str>,
         what: &str,
-    ) -> Result<Vec<Value>, FlexError> {
-        let mut items: Vec<Value> = Vec::new();
+        parse: &impl Fn(&Value) -> Parsed<T>,
+    ) -> Result<Vec<Item<T>>, FlexError> {
+        let mut items: Vec<Item<T>> = Vec::new();
+        // The fingerprint of every record read, to find records that came twice.
+        let mut prints: Vec<u64> = Vec::new();
         let mut total: Option<u64> = None;
         // Pages and records are compared by fingerprint, not kept twice: a page may be large.
         let hashing = RandomState::new();
@@ -635,7 +626,12 @@ impl FlexClient {
             if page.items.is_empty() {
                 return finish_list(items, total, what);
             }
-            let page_print = fingerprint(&hashing, page.items.iter());
+            let item_prints: Vec<u64> = page
+                .items
+                .iter()
+                .map(|item| fingerprint(&hashing, [item]))
+                .collect();
+            let page_print = hashing.hash_one(&item_prints);
             if previous == Some(page_print) {
                 return same_page_again(items, total, what);
             }
@@ -653,12 +649,10 @@ impl FlexClient {
                     stream,
                 });
             }
-            items.extend(page.items);
+            items.extend(page.items.iter().map(|value| Item::new(value, parse)));
+            prints.extend(item_prints);
             if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
-                let distinct: BTreeSet<u64> = items
-                    .iter()
-                    .map(|item| fingerprint(&hashing, [item]))
-                    .collect();
+                let distinct: BTreeSet<&u64> = prints.iter().collect();
                 if (distinct.len() as u64) < total {
                     return Err(FlexError::Unstable {
                         what: what.to_string(),
@@ -782,11 +776,11 @@ struct Pages<'a> {
 
 /// A page came again: a server that ignores paging. Without a total, what was read is all there
 /// is; with one, the read would be partial.
-fn same_page_again(
-    items: Vec<Value>,
+fn same_page_again<T>(
+    items: Vec<Item<T>>,
     total: Option<u64>,
     what: &str,
-) -> Result<Vec<Value>, FlexError> {
+) -> Result<Vec<Item<T>>, FlexError> {
     match total {
         None => Ok(items),
         Some(_) => Err(FlexError::Body {
@@ -816,7 +810,11 @@ fn parse_json(body: &[u8], content_type: Option<&str>, what: &str) -> Result<Val
     })
 }
 
-fn finish_list(items: Vec<Value>, total: Option<u64>, what: &str) -> Result<Vec<Value>, FlexError> {
+fn finish_list<T>(
+    items: Vec<Item<T>>,
+    total: Option<u64>,
+    what: &str,
+) -> Result<Vec<Item<T>>, FlexError> {
     match total {
         Some(total) if (items.len() as u64) < total => Err(FlexError::Partial {
             what: what.to_string(),
@@ -827,16 +825,31 @@ fn finish_list(items: Vec<Value>, total: Option<u64>, what: &str) -> Result<Vec<
     }
 }
 
+/// One record of a list as read: typed, with its label kept only when a warning will need it.
+struct Item<T> {
+    parsed: Parsed<T>,
+    label: Option<String>,
+}
+
+impl<T> Item<T> {
+    fn new(value: &Value, parse: impl Fn(&Value) -> Parsed<T>) -> Item<T> {
+        let parsed = parse(value);
+        let warned = !parsed.problems.is_empty() || parsed.record.is_err();
+        let label = warned.then(|| wire::record_label(value)).flatten();
+        Item { parsed, label }
+    }
+}
+
 /// Keeps a parsed record, turning its problems into warnings; counts a dropped record.
 fn take<T>(
-    parsed: Parsed<T>,
-    item: &Value,
+    item: Item<T>,
     index: usize,
     what: &str,
     warnings: &mut Vec<ReadWarning>,
     dropped: &mut u64,
 ) -> Option<T> {
-    let record = wire::record_label(item).unwrap_or_else(|| format!("#{}", index + 1));
+    let Item { parsed, label } = item;
+    let record = label.unwrap_or_else(|| format!("#{}", index + 1));
     for problem in parsed.problems {
         warnings.push(ReadWarning {
             what: what.to_string(),

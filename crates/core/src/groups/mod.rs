@@ -12,13 +12,13 @@
 pub(crate) mod tests;
 
 use jiff::civil::Date;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::ids::ExternalId;
 use crate::map::dates::parse_date;
-use crate::map::people::{nfc, words};
+use crate::map::people::{collapse, nfc, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
 use crate::snapshot::{
     Snapshot, SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
@@ -30,7 +30,7 @@ pub const PATH_PREFIX: &str = "grp:";
 pub const NAME_PREFIX: &str = "grp-name:";
 
 /// One step of a user's path: which level, its key and its label.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Segment {
     /// The normalised level name (`company` for the company).
     tag: String,
@@ -41,7 +41,11 @@ struct Segment {
 /// A group key: whitespace collapsed and trimmed, in Unicode NFC, case-folded (upper then lower
 /// case, so that e.g. "STRASSE" and "straße" fold alike).
 pub fn normalise(text: &str) -> String {
-    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut collapsed = collapse(text);
+    if collapsed.is_ascii() {
+        collapsed.make_ascii_lowercase();
+        return collapsed;
+    }
     nfc(&nfc(&collapsed).to_uppercase().to_lowercase())
 }
 
@@ -109,21 +113,21 @@ impl<'a> Dimension<'a> {
 
 /// The source read once, indexed for lookups.
 struct Index<'a> {
-    employees: BTreeMap<&'a str, &'a SourceEmployee>,
+    employees: HashMap<&'a str, &'a SourceEmployee>,
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     /// (company id, normalised dimension name) -> dimension; the first one wins.
     dimensions: BTreeMap<(&'a str, String), Dimension<'a>>,
     /// (employee id, dimension id) -> dated default accounts.
-    defaults: BTreeMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
+    defaults: HashMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
 }
 
 impl<'a> Index<'a> {
     fn new(snapshot: &'a Snapshot) -> Index<'a> {
         let mut index = Index {
-            employees: BTreeMap::new(),
+            employees: HashMap::new(),
             companies: BTreeMap::new(),
             dimensions: BTreeMap::new(),
-            defaults: BTreeMap::new(),
+            defaults: HashMap::new(),
         };
         for employee in &snapshot.employees {
             index
@@ -168,10 +172,11 @@ pub fn build_groups(
         findings: Vec::new(),
         missing_dimensions: BTreeSet::new(),
         groups: BTreeMap::new(),
-        origins: BTreeMap::new(),
+        origins: HashMap::new(),
         merges: BTreeSet::new(),
+        paths: HashMap::new(),
     };
-    let mut placed: BTreeMap<ExternalId, ExternalId> = BTreeMap::new();
+    let mut placed: HashMap<ExternalId, ExternalId> = HashMap::new();
     for (user_id, user) in &desired.users {
         if !user.values.active {
             continue;
@@ -218,8 +223,11 @@ struct Builder<'s, 'a> {
     missing_dimensions: BTreeSet<(String, String)>,
     groups: BTreeMap<ExternalId, DesiredGroup>,
     /// External id -> the path of keys that first made it, to detect merges.
-    origins: BTreeMap<ExternalId, String>,
+    origins: HashMap<ExternalId, String>,
     merges: BTreeSet<(ExternalId, String)>,
+    /// Each path already placed (company key, segments) -> its last group: a path seen again
+    /// makes no group and no finding, so it is looked up, not walked.
+    paths: HashMap<(String, Vec<Segment>), ExternalId>,
 }
 
 impl Builder<'_, '_> {
@@ -265,11 +273,16 @@ impl Builder<'_, '_> {
             return None;
         }
 
+        let path = (company_key, segments);
+        if let Some(known) = self.paths.get(&path) {
+            return Some(known.clone());
+        }
+        let (company_key, segments) = &path;
         let mut parent: Option<ExternalId> = None;
         for end in 1..=segments.len() {
             let prefix = &segments[..end];
-            let id = external_id(&company_key, prefix, self.settings.naming);
-            let origin = key_path(&company_key, prefix);
+            let id = external_id(company_key, prefix, self.settings.naming);
+            let origin = key_path(company_key, prefix);
             match self.origins.get(&id) {
                 None => {
                     self.origins.insert(id.clone(), origin);
@@ -308,6 +321,9 @@ impl Builder<'_, '_> {
                 Some(_) => {}
             }
             parent = Some(id);
+        }
+        if let Some(last) = &parent {
+            self.paths.insert(path, last.clone());
         }
         parent
     }

@@ -1,7 +1,7 @@
 //! Manager links between desired users: resolving `ImmediateManagerEmployeeId`, breaking cycles,
 //! and the depth of each user in the manager tree.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Why a record's manager reference cannot become a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +19,8 @@ pub enum ManagerProblem {
 pub fn resolve(
     own_id: &str,
     manager_id: Option<&str>,
-    users: &BTreeSet<&str>,
-    records: &BTreeSet<&str>,
+    users: &HashSet<&str>,
+    records: &HashSet<&str>,
 ) -> Result<Option<String>, ManagerProblem> {
     let Some(manager) = manager_id.map(str::trim).filter(|id| !id.is_empty()) else {
         return Ok(None);
@@ -39,11 +39,11 @@ pub fn resolve(
 /// Removes one link from every cycle in `links` (user -> manager): the link of the lowest id in
 /// the cycle. Returns each cycle broken, starting at that lowest id and following the links.
 pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut done: HashSet<&str> = HashSet::new();
     let mut cycles: Vec<Vec<String>> = Vec::new();
     for start in links.keys() {
         let mut path: Vec<&str> = Vec::new();
-        let mut on_path: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut on_path: HashMap<&str, usize> = HashMap::new();
         let mut node = start.as_str();
         loop {
             if done.contains(node) {
@@ -78,9 +78,9 @@ pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
 /// free of cycles (see [`break_cycles`]); a walk longer than the number of links stops anyway.
 pub fn depths<'a>(
     users: impl IntoIterator<Item = &'a str>,
-    links: &BTreeMap<String, String>,
-) -> BTreeMap<String, u32> {
-    let mut depths: BTreeMap<String, u32> = BTreeMap::new();
+    links: &'a BTreeMap<String, String>,
+) -> HashMap<&'a str, u32> {
+    let mut depths: HashMap<&str, u32> = HashMap::new();
     for user in users {
         let mut path: Vec<&str> = Vec::new();
         let mut node = user;
@@ -96,7 +96,7 @@ pub fn depths<'a>(
         };
         let mut depth = known.map_or(0, |depth| depth.saturating_add(1));
         for id in path.iter().rev() {
-            depths.insert(id.to_string(), depth);
+            depths.insert(id, depth);
             depth = depth.saturating_add(1);
         }
     }
@@ -116,8 +116,8 @@ mod tests {
 
     #[test]
     fn resolve_tells_the_cases_apart() {
-        let users: BTreeSet<&str> = ["a", "b"].into_iter().collect();
-        let records: BTreeSet<&str> = ["a", "b", "skipped"].into_iter().collect();
+        let users: HashSet<&str> = ["a", "b"].into_iter().collect();
+        let records: HashSet<&str> = ["a", "b", "skipped"].into_iter().collect();
         assert_eq!(resolve("a", None, &users, &records), Ok(None));
         assert_eq!(resolve("a", Some("  "), &users, &records), Ok(None));
         assert_eq!(
@@ -182,10 +182,9 @@ mod tests {
         let graph = links(&[("b", "a"), ("c", "b"), ("d", "c"), ("e", "b")]);
         let users = ["e", "d", "c", "b", "a", "f"];
         let depths = depths(users, &graph);
-        let expected: BTreeMap<String, u32> =
+        let expected: HashMap<&str, u32> =
             [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 2), ("f", 0)]
                 .into_iter()
-                .map(|(id, depth)| (id.to_string(), depth))
                 .collect();
         assert_eq!(depths, expected);
     }

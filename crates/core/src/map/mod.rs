@@ -19,7 +19,7 @@ pub mod value;
 pub(crate) mod tests;
 
 use jiff::civil::Date;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::desired::{Desired, DesiredUser, ScopedOut, Skipped, UserValues};
 use crate::finding::{Finding, FindingKind, Severity};
@@ -36,9 +36,9 @@ const MANAGER_FIELD: &str = "ImmediateManagerEmployeeId";
 /// Turns one full read of Flex into the users Winningtemp should have on `today`.
 pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desired {
     let mut findings = Vec::new();
-    let periods = periods_by_employee(&snapshot.periods);
-    let no_periods: Vec<&SourcePeriod> = Vec::new();
     let values = value::Values::new(snapshot, settings, today);
+    let periods = values.periods();
+    let no_periods: Vec<&SourcePeriod> = Vec::new();
 
     let mut candidates = Vec::new();
     let mut out_of_scope = BTreeMap::new();
@@ -76,35 +76,31 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         .iter()
         .map(|company| (company.id.trim(), company))
         .collect();
-    let company_of: BTreeMap<String, String> = candidates
-        .iter()
-        .map(|c| (c.external_id.clone(), c.company.clone()))
-        .collect();
     let (candidates, kept_by) =
         same_person::one_per_person(candidates, &settings.people, &companies, &mut findings);
     let same_person = kept_by
         .iter()
-        .filter(|(skipped, kept)| company_of.get(*skipped) != company_of.get(*kept))
+        .filter(|(_, kept)| kept.other_company)
         .map(|(skipped, kept)| {
             (
                 ExternalId::from(skipped.as_str()),
-                ExternalId::from(kept.as_str()),
+                ExternalId::from(kept.id.as_str()),
             )
         })
         .collect();
 
-    let records: BTreeSet<&str> = snapshot
+    let records: HashSet<&str> = snapshot
         .employees
         .iter()
         .map(|employee| employee.id.trim())
         .filter(|id| !id.is_empty())
         .collect();
-    let user_ids: BTreeSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
+    let user_ids: HashSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
     let mut links = BTreeMap::new();
     for candidate in &candidates {
         let id = candidate.external_id.as_str();
         let named = candidate.manager_id.as_deref();
-        let merged = named.and_then(|named| Some((named, kept_by.get(named)?)));
+        let merged = named.and_then(|named| Some((named, &kept_by.get(named)?.id)));
         let manager = merged.map_or(named, |(_, kept)| Some(kept.as_str()));
         match managers::resolve(id, manager, &user_ids, &records) {
             Ok(None) => {}
@@ -129,7 +125,8 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     for cycle in managers::break_cycles(&mut links) {
         findings.push(cycle_finding(&cycle));
     }
-    let depths = managers::depths(user_ids.iter().copied(), &links);
+    // A user without a manager has depth 0, so only those with one need walking.
+    let depths = managers::depths(links.keys().map(String::as_str), &links);
 
     let mut users = BTreeMap::new();
     let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -199,25 +196,13 @@ fn finding(
     }
 }
 
-/// Employment periods by trimmed employee id, in source order.
-fn periods_by_employee(periods: &[SourcePeriod]) -> BTreeMap<&str, Vec<&SourcePeriod>> {
-    let mut by_employee: BTreeMap<&str, Vec<&SourcePeriod>> = BTreeMap::new();
-    for period in periods {
-        by_employee
-            .entry(period.employee_id.trim())
-            .or_default()
-            .push(period);
-    }
-    by_employee
-}
-
 /// The records to judge, by trimmed `Id`: a record without an `Id` is skipped, and of records
 /// sharing an `Id` the first is kept.
 fn unique_records<'a>(
     employees: &'a [SourceEmployee],
     findings: &mut Vec<Finding>,
 ) -> Vec<(String, &'a SourceEmployee)> {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut records = Vec::new();
     for (index, employee) in employees.iter().enumerate() {
         let id = employee.id.trim();

@@ -4,7 +4,7 @@
 
 use jiff::civil::Date;
 use std::collections::BTreeMap;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
 use crate::desired::Gender;
 use crate::mapping::ExtraMapping;
@@ -14,7 +14,13 @@ use super::dates::parse_date;
 /// `text` in Unicode NFC, so a composed "Göteborg" and a decomposed "Go\u{308}teborg" are one
 /// value.
 pub fn nfc(text: &str) -> String {
-    text.nfc().collect()
+    let composed =
+        text.is_ascii() || unicode_normalization::is_nfc_quick(text.chars()) == IsNormalized::Yes;
+    if composed {
+        text.to_string()
+    } else {
+        text.nfc().collect()
+    }
 }
 
 /// A text value as the map step takes it: trimmed and in NFC; blank becomes None.
@@ -25,8 +31,20 @@ pub fn clean(value: Option<&str>) -> Option<String> {
 
 /// Like [`clean`], with every inner run of whitespace made one space (names and labels).
 pub fn words(value: Option<&str>) -> Option<String> {
-    let text = value?.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = collapse(value?);
     (!text.is_empty()).then(|| nfc(&text))
+}
+
+/// Every run of whitespace made one space, none at either end.
+pub fn collapse(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Why a work email cannot be a user name.

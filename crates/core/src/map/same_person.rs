@@ -15,18 +15,30 @@ use super::{Candidate, finding};
 /// The companies by trimmed id, to rank records by `prefer` and to name them.
 pub(super) type Companies<'a> = BTreeMap<&'a str, &'a SourceCompany>;
 
-/// Keeps one record per person. Returns the kept records and, for each skipped record, the
-/// record kept in its place (the same person in Winningtemp).
+/// The record kept in a skipped record's place (the same person in Winningtemp).
+#[derive(Debug)]
+pub(super) struct KeptBy {
+    pub(super) id: String,
+    /// The kept record is in another company than the skipped one.
+    pub(super) other_company: bool,
+}
+
+/// Keeps one record per person. Returns the kept records and, by each skipped record's id, the
+/// record kept in its place.
 pub(super) fn one_per_person(
     candidates: Vec<Candidate>,
     settings: &SamePerson,
     companies: &Companies,
     findings: &mut Vec<Finding>,
-) -> (Vec<Candidate>, BTreeMap<String, String>) {
+) -> (Vec<Candidate>, BTreeMap<String, KeptBy>) {
     let mut kept_by = BTreeMap::new();
     let by_email = group(candidates, |c| Some(c.values.user_name.clone()));
     let mut kept = Vec::new();
-    for (email, records) in by_email {
+    for (email, mut records) in by_email {
+        if records.len() == 1 {
+            kept.append(&mut records);
+            continue;
+        }
         let field = format!("EmailWork '{email}'");
         kept.extend(choose(
             records,
@@ -44,12 +56,13 @@ pub(super) fn one_per_person(
         .into_iter()
         .partition(|c| c.employment_number.is_some());
     for (number, records) in group(numbered, |c| c.employment_number.clone()) {
-        let spans_companies = records
-            .iter()
-            .map(|c| &c.company)
-            .collect::<BTreeSet<_>>()
-            .len()
-            > 1;
+        let spans_companies = records.len() > 1
+            && records
+                .iter()
+                .map(|c| &c.company)
+                .collect::<BTreeSet<_>>()
+                .len()
+                > 1;
         if spans_companies {
             let field = format!("EmploymentNumber '{number}'");
             rest.extend(choose(
@@ -74,7 +87,11 @@ fn group(
     let mut groups: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     for candidate in candidates {
         if let Some(key) = key(&candidate) {
-            groups.entry(key).or_default().push(candidate);
+            // Most people have one record: a group starts with room for one, not four.
+            groups
+                .entry(key)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(candidate);
         }
     }
     groups
@@ -87,7 +104,7 @@ fn choose(
     companies: &Companies,
     shared: &str,
     findings: &mut Vec<Finding>,
-    kept_by: &mut BTreeMap<String, String>,
+    kept_by: &mut BTreeMap<String, KeptBy>,
 ) -> Option<Candidate> {
     let one_company = records
         .iter()
@@ -120,7 +137,11 @@ fn choose(
             companies,
             shared,
         ));
-        kept_by.insert(loser.external_id, winner.external_id.clone());
+        let kept = KeptBy {
+            id: winner.external_id.clone(),
+            other_company: loser.company != winner.company,
+        };
+        kept_by.insert(loser.external_id, kept);
     }
     Some(winner)
 }

@@ -4,7 +4,8 @@
 
 use jiff::civil::Date;
 use regex::Regex;
-use std::collections::BTreeMap;
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::groups::normalise;
 use crate::mapping::{AccountPart, BuiltIn, MappingSettings, Source, Transform, ValueMapping};
@@ -28,14 +29,18 @@ pub fn check_date_format(format: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Reads configured values out of one snapshot on one day.
+type DefaultsIndex<'a> = HashMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>;
+
+/// Reads configured values out of one snapshot on one day. The indexes of default accounts
+/// and periods are built on first use: most settings need neither.
 pub struct Values<'a> {
     today: Date,
     settings: &'a MappingSettings,
+    snapshot: &'a Snapshot,
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     dimensions: BTreeMap<(&'a str, String), &'a SourceDimension>,
-    defaults: BTreeMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
-    periods: BTreeMap<&'a str, Vec<&'a SourcePeriod>>,
+    defaults: OnceCell<DefaultsIndex<'a>>,
+    periods: OnceCell<HashMap<&'a str, Vec<&'a SourcePeriod>>>,
     patterns: BTreeMap<String, Regex>,
 }
 
@@ -44,10 +49,11 @@ impl<'a> Values<'a> {
         let mut values = Values {
             today,
             settings,
+            snapshot,
             companies: BTreeMap::new(),
             dimensions: BTreeMap::new(),
-            defaults: BTreeMap::new(),
-            periods: BTreeMap::new(),
+            defaults: OnceCell::new(),
+            periods: OnceCell::new(),
             patterns: BTreeMap::new(),
         };
         for company in &snapshot.companies {
@@ -56,14 +62,6 @@ impl<'a> Values<'a> {
         for dimension in &snapshot.dimensions {
             let key = (dimension.company_id.trim(), normalise(&dimension.name));
             values.dimensions.entry(key).or_insert(dimension);
-        }
-        for default in &snapshot.default_accounts {
-            let key = (default.employee_id.trim(), default.dimension_id.trim());
-            values.defaults.entry(key).or_default().push(default);
-        }
-        for period in &snapshot.periods {
-            let id = period.employee_id.trim();
-            values.periods.entry(id).or_default().push(period);
         }
         let rules = settings.scope.include.iter().chain(&settings.scope.exclude);
         let scope_patterns = rules.filter_map(|rule| match &rule.test {
@@ -88,6 +86,31 @@ impl<'a> Values<'a> {
 
     pub fn today(&self) -> Date {
         self.today
+    }
+
+    fn defaults(&self) -> &DefaultsIndex<'a> {
+        self.defaults.get_or_init(|| {
+            let mut defaults: DefaultsIndex<'a> = HashMap::new();
+            for default in &self.snapshot.default_accounts {
+                let key = (default.employee_id.trim(), default.dimension_id.trim());
+                defaults.entry(key).or_default().push(default);
+            }
+            defaults
+        })
+    }
+
+    /// Employment periods by trimmed employee id, in source order.
+    pub fn periods(&self) -> &HashMap<&'a str, Vec<&'a SourcePeriod>> {
+        self.periods.get_or_init(|| {
+            let mut periods: HashMap<&str, Vec<&SourcePeriod>> = HashMap::new();
+            for period in &self.snapshot.periods {
+                periods
+                    .entry(period.employee_id.trim())
+                    .or_default()
+                    .push(period);
+            }
+            periods
+        })
     }
 
     /// The compiled form of a pattern the settings hold (config checked them all).
@@ -189,7 +212,7 @@ impl<'a> Values<'a> {
         let key = (employee.company_id.trim(), normalise(name));
         let dimension = self.dimensions.get(&key)?;
         let defaults = self
-            .defaults
+            .defaults()
             .get(&(employee.id.trim(), dimension.id.trim()))?;
         let date = |text: Option<&str>| clean(text).map(|t| parse_date(&t));
         let current = defaults
@@ -222,7 +245,7 @@ impl<'a> Values<'a> {
 
     /// A value of the period that covers the day, else the next one, else the last one.
     fn period(&self, employee: &SourceEmployee, name: &str) -> Option<String> {
-        let periods = self.periods.get(employee.id.trim())?;
+        let periods = self.periods().get(employee.id.trim())?;
         let dated: Vec<(Date, Option<Date>, &SourcePeriod)> = periods
             .iter()
             .filter_map(|p| {
@@ -260,21 +283,30 @@ impl<'a> Values<'a> {
 pub fn field(employee: &SourceEmployee, name: &str) -> Option<String> {
     let name = name.trim();
     let bare = name.strip_prefix("Employment.").unwrap_or(name);
-    let own = match bare.to_ascii_lowercase().as_str() {
-        "id" => Some(employee.id.as_str()),
-        "companyid" => Some(employee.company_id.as_str()),
-        "firstname" => employee.first_name.as_deref(),
-        "lastname" => employee.last_name.as_deref(),
-        "emailwork" => employee.email_work.as_deref(),
-        "dateofbirth" => employee.date_of_birth.as_deref(),
-        "gender" => employee.gender.as_deref(),
-        "immediatemanageremployeeid" => employee.manager_id.as_deref(),
-        "employmentnumber" => employee.employment_number.as_deref(),
-        "employmenttype" => employee.employment_type.as_deref(),
-        _ => return lookup_ignoring_case(&employee.fields, name),
-    };
-    clean(own)
+    match OWN_FIELDS
+        .iter()
+        .find(|(own, _)| own.eq_ignore_ascii_case(bare))
+    {
+        Some((_, read)) => clean(read(employee)),
+        None => lookup_ignoring_case(&employee.fields, name),
+    }
 }
+
+type Read = fn(&SourceEmployee) -> Option<&str>;
+
+/// The fields a [`SourceEmployee`] keeps in a place of their own, by Flex name.
+const OWN_FIELDS: [(&str, Read); 10] = [
+    ("Id", |e| Some(e.id.as_str())),
+    ("CompanyId", |e| Some(e.company_id.as_str())),
+    ("FirstName", |e| e.first_name.as_deref()),
+    ("LastName", |e| e.last_name.as_deref()),
+    ("EmailWork", |e| e.email_work.as_deref()),
+    ("DateOfBirth", |e| e.date_of_birth.as_deref()),
+    ("Gender", |e| e.gender.as_deref()),
+    ("ImmediateManagerEmployeeId", |e| e.manager_id.as_deref()),
+    ("EmploymentNumber", |e| e.employment_number.as_deref()),
+    ("EmploymentType", |e| e.employment_type.as_deref()),
+];
 
 fn lookup_ignoring_case(fields: &BTreeMap<String, String>, name: &str) -> Option<String> {
     let value = fields.get(name).or_else(|| {

@@ -15,7 +15,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::data::{ApiUser, Served, employment, field_text, get as get_field};
+use super::data::{ApiUser, Listed, Served, employment, field_text, get as get_field};
 use super::{FlexEmulator, ListStyle, PageFaultKind};
 use crate::knobs;
 
@@ -169,19 +169,23 @@ impl Call {
         }
     }
 
-    /// Keeps the records of `company` (or of every company the caller may read).
     /// The records of `company` (or of every company this user may read), by reference: only
     /// the page served is ever copied.
-    fn of_company<'r>(&self, records: &'r [Value], company: Option<&str>) -> Vec<&'r Value> {
-        records
+    fn of_company<'r>(&self, list: &'r Listed, company: Option<&str>) -> Vec<&'r Value> {
+        if let Some(company) = company {
+            return list.of(company);
+        }
+        let mut readable: BTreeMap<&str, bool> = BTreeMap::new();
+        list.records
             .iter()
-            .filter(|r| {
-                let owner = self.served.company_of(r);
-                match company {
-                    Some(company) => owner.as_deref() == Some(company),
-                    None => owner.is_none_or(|o| self.may_read(&o)),
-                }
+            .zip(&list.owners)
+            .filter(|(_, owner)| match owner {
+                None => true,
+                Some(owner) => *readable
+                    .entry(owner)
+                    .or_insert_with(|| self.may_read(owner)),
             })
+            .map(|(record, _)| record)
             .collect()
     }
 }
@@ -457,7 +461,7 @@ async fn employee(Path(id): Path<String>, call: Call) -> Answer {
 async fn employee_periods(Path(id): Path<String>, call: Call) -> Answer {
     find_employee(&call, &id)?;
     let id = guid(&id, "id")?;
-    let items = of_employee(&call.served.periods, Some(&id));
+    let items = of_employee(&call.served.periods.records, Some(&id));
     page(&call, EMPLOYMENT_PERIODS, items)
 }
 
@@ -476,7 +480,7 @@ fn of_employee<'r>(
 }
 
 /// The lists filtered by `companyId` and `employeeId`.
-fn employee_records(call: Call, resource: &str, pick: fn(&Served) -> &Vec<Value>) -> Answer {
+fn employee_records(call: Call, resource: &str, pick: fn(&Served) -> &Listed) -> Answer {
     let company = call.company_filter()?;
     let employee = match call.param("employeeid") {
         Some(id) => Some(guid(id, "employeeId")?),

@@ -57,7 +57,7 @@ impl FlexData {
     }
 
     pub fn from_value(value: Value) -> Result<FlexData, FlexDataError> {
-        let Value::Object(root) = value else {
+        let Value::Object(mut root) = value else {
             return Err(FlexDataError::Shape("the document is not an object".into()));
         };
         let instance = match get(&root, "Instance") {
@@ -66,7 +66,7 @@ impl FlexData {
             _ => return Err(FlexDataError::Shape("\"Instance\" is missing".into())),
         };
         let mut api_users = Vec::new();
-        for (index, user) in list(&root, "ApiUsers")?.iter().enumerate() {
+        for (index, user) in list(&mut root, "ApiUsers")?.iter().enumerate() {
             api_users.push(api_user(user).ok_or_else(|| {
                 FlexDataError::Shape(format!(
                     "ApiUsers[{index}] needs a Username, a Password and CompanyIds null or a list"
@@ -76,11 +76,11 @@ impl FlexData {
         Ok(FlexData {
             instance,
             api_users,
-            companies: list(&root, "Companies")?,
-            employees: list(&root, "Employees")?,
-            employment_periods: list(&root, "EmploymentPeriods")?,
-            account_distributions: list(&root, "AccountDistributions")?,
-            employment_default_accounts: list(&root, "EmploymentDefaultAccounts")?,
+            companies: list(&mut root, "Companies")?,
+            employees: list(&mut root, "Employees")?,
+            employment_periods: list(&mut root, "EmploymentPeriods")?,
+            account_distributions: list(&mut root, "AccountDistributions")?,
+            employment_default_accounts: list(&mut root, "EmploymentDefaultAccounts")?,
         })
     }
 
@@ -125,8 +125,16 @@ fn api_user(value: &Value) -> Option<ApiUser> {
     })
 }
 
-fn list(root: &Map<String, Value>, name: &str) -> Result<Vec<Value>, FlexDataError> {
-    match get(root, name) {
+/// Takes the list `name` out of the document (no copy of its records).
+fn list(root: &mut Map<String, Value>, name: &str) -> Result<Vec<Value>, FlexDataError> {
+    let key = if root.contains_key(name) {
+        Some(name.to_string())
+    } else {
+        root.keys()
+            .find(|key| key.eq_ignore_ascii_case(name))
+            .cloned()
+    };
+    match key.and_then(|key| root.remove(&key)) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => {
             if let Some(index) = items.iter().position(|v| !v.is_object()) {
@@ -134,7 +142,7 @@ fn list(root: &Map<String, Value>, name: &str) -> Result<Vec<Value>, FlexDataErr
                     "{name}[{index}] is not an object"
                 )));
             }
-            Ok(items.clone())
+            Ok(items)
         }
         Some(_) => Err(FlexDataError::Shape(format!("{name} is not a list"))),
     }
@@ -171,37 +179,76 @@ pub(crate) fn employment(record: &Value) -> Option<&Value> {
     }
 }
 
-/// The data, sorted and indexed the way the routes serve it.
+/// The data, sorted and indexed the way the routes serve it. Each list is moved out of `data`
+/// (one copy of every record) and sliced by company once, so a page costs what it holds.
 #[derive(Debug, Default)]
 pub(crate) struct Served {
+    /// The instance, API users and account distributions; its other lists are moved out below.
     pub data: FlexData,
     /// Employees sorted by employment number, then `Id`.
-    pub employees: Vec<Value>,
+    pub employees: Listed,
     /// Periods and default accounts sorted by their employee's order, then `Id`.
-    pub periods: Vec<Value>,
-    pub default_accounts: Vec<Value>,
+    pub periods: Listed,
+    pub default_accounts: Listed,
     pub companies: Vec<Value>,
     /// Lowercase id -> company id (lowercase) of each employee.
     pub employee_company: BTreeMap<String, String>,
+    /// Lowercase id -> position in `employees` (the first of that id).
+    employee_at: BTreeMap<String, usize>,
+}
+
+/// One list in the order it is served, with the company (lowercase GUID) of each record.
+#[derive(Debug, Default)]
+pub(crate) struct Listed {
+    pub records: Vec<Value>,
+    /// The company of `records[i]`, if it has one.
+    pub owners: Vec<Option<String>>,
+    /// Company -> the positions of its records, in order.
+    pub by_company: BTreeMap<String, Vec<usize>>,
+}
+
+impl Listed {
+    fn new(records: Vec<Value>, owner: impl Fn(&Value) -> Option<String>) -> Listed {
+        let owners: Vec<Option<String>> = records.iter().map(owner).collect();
+        let mut by_company: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (at, company) in owners.iter().enumerate() {
+            if let Some(company) = company {
+                by_company.entry(company.clone()).or_default().push(at);
+            }
+        }
+        Listed {
+            records,
+            owners,
+            by_company,
+        }
+    }
+
+    /// The records of one company, in order.
+    pub fn of(&self, company: &str) -> Vec<&Value> {
+        self.by_company
+            .get(company)
+            .map(|at| at.iter().map(|&i| &self.records[i]).collect())
+            .unwrap_or_default()
+    }
 }
 
 impl Served {
-    pub fn new(data: FlexData) -> Served {
-        let mut employees = data.employees.clone();
-        employees.sort_by_key(|e| {
+    pub fn new(mut data: FlexData) -> Served {
+        let mut employees = std::mem::take(&mut data.employees);
+        employees.sort_by_cached_key(|e| {
             (
                 employment(e).and_then(|x| field_text(x, "EmploymentNumber")),
                 field_text(e, "Id"),
             )
         });
-        let order: BTreeMap<String, usize> = employees
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| Some((field_text(e, "Id")?.to_ascii_lowercase(), i)))
-            .collect();
-        let by_employee = |records: &[Value]| {
-            let mut records = records.to_vec();
-            records.sort_by_key(|r| {
+        let mut order: BTreeMap<String, usize> = BTreeMap::new();
+        for (at, employee) in employees.iter().enumerate() {
+            if let Some(id) = field_text(employee, "Id") {
+                order.entry(id.to_ascii_lowercase()).or_insert(at);
+            }
+        }
+        let by_employee = |mut records: Vec<Value>| {
+            records.sort_by_cached_key(|r| {
                 (
                     field_text(r, "EmployeeId")
                         .and_then(|id| order.get(&id.to_ascii_lowercase()).copied())
@@ -211,9 +258,9 @@ impl Served {
             });
             records
         };
-        let periods = by_employee(&data.employment_periods);
-        let default_accounts = by_employee(&data.employment_default_accounts);
-        let mut companies = data.companies.clone();
+        let periods = by_employee(std::mem::take(&mut data.employment_periods));
+        let default_accounts = by_employee(std::mem::take(&mut data.employment_default_accounts));
+        let mut companies = std::mem::take(&mut data.companies);
         companies.sort_by_key(|c| {
             (
                 c.as_object()
@@ -222,7 +269,7 @@ impl Served {
                 field_text(c, "Id"),
             )
         });
-        let employee_company = employees
+        let employee_company: BTreeMap<String, String> = employees
             .iter()
             .filter_map(|e| {
                 Some((
@@ -231,24 +278,21 @@ impl Served {
                 ))
             })
             .collect();
+        let owner = |record: &Value| company_of(&employee_company, record);
         Served {
+            employees: Listed::new(employees, owner),
+            periods: Listed::new(periods, owner),
+            default_accounts: Listed::new(default_accounts, owner),
             data,
-            employees,
-            periods,
-            default_accounts,
             companies,
             employee_company,
+            employee_at: order,
         }
     }
 
     /// The company (lowercase GUID) a record belongs to: its `CompanyId`, or its employee's.
     pub fn company_of(&self, record: &Value) -> Option<String> {
-        field_text(record, "CompanyId")
-            .map(|c| c.to_ascii_lowercase())
-            .or_else(|| {
-                let employee = field_text(record, "EmployeeId")?.to_ascii_lowercase();
-                self.employee_company.get(&employee).cloned()
-            })
+        company_of(&self.employee_company, record)
     }
 
     pub fn company(&self, id: &str) -> Option<&Value> {
@@ -267,9 +311,8 @@ impl Served {
     }
 
     pub fn employee(&self, id: &str) -> Option<&Value> {
-        self.employees
-            .iter()
-            .find(|e| field_text(e, "Id").is_some_and(|e| e.eq_ignore_ascii_case(id)))
+        let at = *self.employee_at.get(&id.to_ascii_lowercase())?;
+        self.employees.records.get(at)
     }
 
     pub fn distribution(&self, id: &str) -> Option<&Value> {
@@ -278,6 +321,15 @@ impl Served {
             .iter()
             .find(|d| field_text(d, "Id").is_some_and(|d| d.eq_ignore_ascii_case(id)))
     }
+}
+
+fn company_of(employee_company: &BTreeMap<String, String>, record: &Value) -> Option<String> {
+    field_text(record, "CompanyId")
+        .map(|c| c.to_ascii_lowercase())
+        .or_else(|| {
+            let employee = field_text(record, "EmployeeId")?.to_ascii_lowercase();
+            employee_company.get(&employee).cloned()
+        })
 }
 
 #[cfg(test)]
@@ -338,6 +390,7 @@ mod tests {
         let served = Served::new(data);
         let ids: Vec<String> = served
             .employees
+            .records
             .iter()
             .filter_map(|e| field_text(e, "Id"))
             .collect();

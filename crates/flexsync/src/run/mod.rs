@@ -1,5 +1,5 @@
-//! One run as its pipeline: open the state store, read Flex, map, recall what the store
-//! remembers, observe Winningtemp, plan, judge, apply and record. Each stage is a function
+//! One run as its pipeline: open the state store, read Flex and observe Winningtemp at once,
+//! map, recall what the store remembers, plan, judge, apply and record. Each stage is a function
 //! returning a typed value; the report is built from them in [`record`], and how the run ended
 //! is one [`Outcome`], mapped to an exit code once.
 
@@ -146,13 +146,16 @@ pub async fn run(
     today: jiff::civil::Date,
 ) -> Result<RunResult, RunFailure> {
     let session = session::Session::open(config, mode)?;
-    let read = session.step(Stop::Unreachable, observe::read_flex(ends, &session).await)?;
+    // Both ends are read at once (reads only); a failure is still judged in the order Flex,
+    // state store, Winningtemp, and stops the run before anything is written.
+    let (read, observed) = tokio::join!(
+        observe::read_flex(ends, &session),
+        observe::observe(ends, config, &session),
+    );
+    let read = session.step(Stop::Unreachable, read)?;
     let desired = plan::map(config, &read, today);
     let recalled = session.step(Stop::Usage, observe::recall(&session.store))?;
-    let observed = session.step(
-        Stop::Unreachable,
-        observe::observe(ends, config, &session).await,
-    )?;
+    let observed = session.step(Stop::Unreachable, observed)?;
     let planned = plan::plan(
         config,
         &allowance,
