@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use crate::db::{Conn, DbError, params};
 use crate::error::StateError;
+use crate::schema::MigrateError;
 use crate::pg::{PgConn, PgTarget};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -340,30 +341,12 @@ fn millis(ttl: Duration) -> i64 {
 }
 
 fn migrate(conn: &mut Conn) -> Result<(), DbError> {
-    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-    conn.transaction(|tx| {
-        tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
-        let found: Vec<(i64,)> = tx.rows("SELECT version FROM schema_version", params![])?;
-        let found = match found.first() {
-            Some((version,)) => *version,
-            None => {
-                tx.execute("INSERT INTO schema_version (version) VALUES (0)", params![])?;
-                0
-            }
-        };
-        if found > known {
-            return Err(DbError::Decode(format!(
-                "lease schema version {found} is newer than this flexsync knows ({known})"
-            )));
-        }
-        for (version, sql) in (1_i64..)
-            .zip(MIGRATIONS.iter())
-            .skip(usize::try_from(found).unwrap_or(0))
-        {
-            tx.batch(sql)?;
-            tx.execute("UPDATE schema_version SET version = ?1", params![version])?;
-        }
-        Ok(())
+    crate::schema::apply_postgres(conn, MIGRATIONS).map_err(|error| match error {
+        MigrateError::Postgres(error) => error,
+        MigrateError::Sql(error) => DbError::Sqlite(error),
+        MigrateError::Newer { found, known } => DbError::Decode(format!(
+            "lease schema version {found} is newer than this flexsync knows ({known})"
+        )),
     })
 }
 

@@ -313,7 +313,13 @@ pub fn migrate(conn: &mut Connection) -> Result<(), MigrateError> {
 /// Brings a PostgreSQL store up to [`PG_MIGRATIONS`], in one transaction that other openers of
 /// the same store wait for.
 pub fn migrate_postgres(conn: &mut Conn) -> Result<(), MigrateError> {
-    let known = i64::try_from(PG_MIGRATIONS.len()).unwrap_or(i64::MAX);
+    apply_postgres(conn, PG_MIGRATIONS)
+}
+
+/// Brings a PostgreSQL schema up to `migrations` (each moving it from version `index` to
+/// `index + 1`), its version kept in its table `schema_version`.
+pub(crate) fn apply_postgres(conn: &mut Conn, migrations: &[&str]) -> Result<(), MigrateError> {
+    let known = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
     conn.transaction(|tx| {
         tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
         let found: Vec<(i64,)> = tx.rows("SELECT version FROM schema_version", vec![])?;
@@ -328,7 +334,7 @@ pub fn migrate_postgres(conn: &mut Conn) -> Result<(), MigrateError> {
             return Err(MigrateError::Newer { found, known });
         }
         for (version, sql) in (1_i64..)
-            .zip(PG_MIGRATIONS.iter())
+            .zip(migrations.iter())
             .skip(usize::try_from(found).unwrap_or(0))
         {
             tx.batch(sql)?;

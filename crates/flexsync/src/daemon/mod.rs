@@ -31,7 +31,7 @@ use tokio::sync::watch;
 
 use flexsync_core::guard::Allowance;
 
-use crate::config::Config;
+use crate::config::{Config, DaemonSettings};
 use crate::daemon_listener::GuardedListener;
 use crate::notify::Delivery;
 use crate::run::{Outcome, RunFailure, RunKind, sync_and_report};
@@ -485,25 +485,9 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let site = Site {
-        report_dir: config.report_dir.clone(),
-        tenant: None,
-        token: config.daemon.status_token.clone(),
-        guarded: !config.daemon.listen.ip().is_loopback(),
-    };
+    let site = Site::of_daemon(&config.daemon, config.report_dir.clone(), None);
     let app = router(state.clone(), site, Arc::new(config.clone()));
-    let (max_connections, header_timeout) =
-        (config.daemon.max_connections, config.daemon.header_timeout);
-    let mut http_stop = stop_rx.clone();
-    let http = tokio::spawn(async move {
-        let listener = GuardedListener::new(listener, max_connections, header_timeout);
-        let serving = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped(&mut http_stop).await })
-            .await;
-        if let Err(error) = serving {
-            tracing::error!(%error, "the /healthz and /metrics server failed");
-        }
-    });
+    let http = spawn_http(listener, &config.daemon, app, stop_rx.clone());
     tracing::info!(
         schedule = %config.schedule.describe(),
         "flexsync daemon: /healthz and /metrics on http://{address}"
@@ -511,14 +495,38 @@ pub async fn serve(
 
     schedule_loop(Arc::new(config), state, stop_rx, None).await;
 
+    close_http(http).await;
+    tracing::info!("flexsync daemon stopped");
+    Ok(Outcome::Done)
+}
+
+/// Serves `app` on `listener` (guarded by the `[daemon]` limits) until `stop` turns true.
+pub(crate) fn spawn_http(
+    listener: TcpListener,
+    settings: &DaemonSettings,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let listener =
+        GuardedListener::new(listener, settings.max_connections, settings.header_timeout);
+    tokio::spawn(async move {
+        let serving = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped(&mut stop).await })
+            .await;
+        if let Err(error) = serving {
+            tracing::error!(%error, "the /healthz and /metrics server failed");
+        }
+    })
+}
+
+/// Waits for the HTTP server to close, at most `HTTP_STOP`.
+pub(crate) async fn close_http(http: tokio::task::JoinHandle<()>) {
     if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
         tracing::warn!(
             "the HTTP server did not close within {}s",
             HTTP_STOP.as_secs()
         );
     }
-    tracing::info!("flexsync daemon stopped");
-    Ok(Outcome::Done)
 }
 
 /// Runs `config`'s syncs on its schedule until `stop_rx` turns true, keeping each in `state`:

@@ -31,6 +31,20 @@ pub struct Site {
 }
 
 impl Site {
+    /// The pages of a daemon with these `[daemon]` settings: guarded off loopback by its token.
+    pub fn of_daemon(
+        settings: &crate::config::DaemonSettings,
+        report_dir: PathBuf,
+        tenant: Option<String>,
+    ) -> Site {
+        Site {
+            report_dir,
+            tenant,
+            token: settings.status_token.clone(),
+            guarded: !settings.listen.ip().is_loopback(),
+        }
+    }
+
     /// Where the pages are served: `` (the root) or `/tenants/{name}`.
     pub fn base(&self) -> String {
         self.tenant

@@ -25,11 +25,10 @@ use tracing::Instrument;
 
 use crate::config::DaemonSettings;
 use crate::config::tenants::{self, Tenant};
-use crate::daemon_listener::GuardedListener;
 use crate::run::{Outcome, RunFailure};
 
 use super::site::{Leases, Site, TenantRow};
-use super::{HTTP_STOP, Shared, lock, schedule_loop, stop_signal, stopped};
+use super::{Shared, lock, schedule_loop, stop_signal};
 
 /// One tenant as the daemon runs it.
 #[derive(Clone)]
@@ -151,28 +150,12 @@ pub async fn serve(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let listener =
-        GuardedListener::new(listener, settings.max_connections, settings.header_timeout);
-    let mut http_stop = stop_rx.clone();
-    let site = Overview {
+    let overview = Overview {
         board: board.clone(),
         leases,
-        guard: Arc::new(Site {
-            report_dir: std::path::PathBuf::new(),
-            tenant: None,
-            token: settings.status_token.clone(),
-            guarded: !settings.listen.ip().is_loopback(),
-        }),
+        guard: Arc::new(Site::of_daemon(&settings, std::path::PathBuf::new(), None)),
     };
-    let app = router(site);
-    let http = tokio::spawn(async move {
-        let serving = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped(&mut http_stop).await })
-            .await;
-        if let Err(error) = serving {
-            tracing::error!(%error, "the /healthz and /metrics server failed");
-        }
-    });
+    let http = super::spawn_http(listener, &settings, router(overview), stop_rx.clone());
     tracing::info!(
         tenants = board.len(),
         parallel = settings.parallel_tenants,
@@ -188,12 +171,7 @@ pub async fn serve(
     if let Err(error) = joined.await {
         tracing::error!(%error, "waiting for the tenants failed");
     }
-    if tokio::time::timeout(HTTP_STOP, http).await.is_err() {
-        tracing::warn!(
-            "the HTTP server did not close within {}s",
-            HTTP_STOP.as_secs()
-        );
-    }
+    super::close_http(http).await;
     tracing::info!("flexsync daemon stopped");
     Ok(Outcome::Done)
 }

@@ -96,40 +96,10 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn daemon_toml(port: u16) -> String {
     format!(
         "[schedule]\nrun_at_start = true\ntimes = [\"01:00\"]\n[daemon]\nlisten = \"127.0.0.1:{port}\"\n"
     )
-}
-
-/// A plain HTTP/1.1 GET: the status and the body, or none while nothing answers.
-async fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    get_with(port, path, None).await
-}
-
-/// A GET with a bearer token.
-async fn get_with(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.ok()?;
-    let text = String::from_utf8(raw).ok()?;
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
 }
 
 fn sample(page: &str, name: &str) -> Option<f64> {

@@ -89,14 +89,6 @@ fn lease_section(dir: &Path, schema: &str, port: u16) -> String {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait(what: &str, seconds: u64, mut done: impl FnMut() -> bool, logs: &[&Instance]) {
     let until = Instant::now() + Duration::from_secs(seconds);
     while !done() {
