@@ -8,8 +8,8 @@ use jiff::Timestamp;
 
 use crate::db::{Conn, DbError, params};
 use crate::error::StateError;
-use crate::schema::MigrateError;
 use crate::pg::{PgConn, PgTarget};
+use crate::schema::MigrateError;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
