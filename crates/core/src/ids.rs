@@ -4,27 +4,26 @@
 //!   `Id` for users, a path key (e.g. `grp:1010/kontor=100`) for groups.
 //! - [`TargetId`]: the target's own `id` of a user or group (the SCIM server assigns it).
 //!
-//! Both serialize as the bare string (`#[serde(transparent)]`), borrow as `str` (so maps keyed
-//! by them can be searched with a `&str`) and compare with string types.
+//! Both serialize as the bare string, borrow as `str` (so maps keyed by them can be searched
+//! with a `&str`) and compare with string types. The text is shared, not copied, when an id is
+//! cloned: a run hands each id to many maps and lists.
 
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(
-            Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-        )]
-        #[serde(transparent)]
-        pub struct $name(String);
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn new(id: impl Into<String>) -> $name {
-                $name(id.into())
+                $name(Arc::from(id.into()))
             }
 
             pub fn as_str(&self) -> &str {
@@ -32,7 +31,25 @@ macro_rules! string_id {
             }
 
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name(Arc::from(""))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                String::deserialize(deserializer).map($name::new)
             }
         }
 
@@ -64,61 +81,61 @@ macro_rules! string_id {
 
         impl From<&str> for $name {
             fn from(id: &str) -> $name {
-                $name(id.to_string())
+                $name(Arc::from(id))
             }
         }
 
         impl From<&String> for $name {
             fn from(id: &String) -> $name {
-                $name(id.clone())
+                $name(Arc::from(id.as_str()))
             }
         }
 
         impl From<String> for $name {
             fn from(id: String) -> $name {
-                $name(id)
+                $name(Arc::from(id))
             }
         }
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.to_string()
             }
         }
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
 
         impl PartialEq<&str> for $name {
             fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
+                &*self.0 == *other
             }
         }
 
         impl PartialEq<String> for $name {
             fn eq(&self, other: &String) -> bool {
-                &self.0 == other
+                &*self.0 == other.as_str()
             }
         }
 
         impl PartialEq<$name> for str {
             fn eq(&self, other: &$name) -> bool {
-                self == other.0
+                self == &*other.0
             }
         }
 
         impl PartialEq<$name> for &str {
             fn eq(&self, other: &$name) -> bool {
-                *self == other.0
+                *self == &*other.0
             }
         }
 
         impl PartialEq<$name> for String {
             fn eq(&self, other: &$name) -> bool {
-                *self == other.0
+                self.as_str() == &*other.0
             }
         }
     };

@@ -1,6 +1,7 @@
 //! The settings the map step takes from configuration.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// How Flex records become users. The defaults are the built-in mapping the README's "What is synced" table lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,61 @@ impl MappingSettings {
     /// Whether a configured mapping replaces the source of `builtin`.
     pub fn overrides(&self, builtin: BuiltIn) -> bool {
         self.values.iter().any(|m| m.builtin == Some(builtin))
+    }
+
+    /// Every source the settings read, with the configuration key that names it: value
+    /// mappings (and the sources they concatenate), scope rules and segments.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &Source)> {
+        let values = self.values.iter().flat_map(|m| {
+            let concat = m.transforms.iter().flat_map(|t| match t {
+                Transform::Concat { sources, .. } => sources.as_slice(),
+                _ => &[],
+            });
+            std::iter::once(&m.source)
+                .chain(concat)
+                .map(|source| (m.key.as_str(), source))
+        });
+        let rules = self.scope.include.iter().chain(&self.scope.exclude);
+        values
+            .chain(rules.map(|r| (r.key.as_str(), &r.source)))
+            .chain(self.segments.iter().map(|s| (s.key.as_str(), &s.source)))
+    }
+}
+
+/// The Flex fields without a place of their own that a configuration reads: what a sync keeps
+/// of each record (a read for `check` keeps every field, to list what there is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamedFields {
+    /// Employee fields, by the names the configuration gives (`City`, `Employment.Title`).
+    pub employee: BTreeSet<String>,
+    /// Employment period fields (`Title`, `EmploymentRate`).
+    pub period: BTreeSet<String>,
+}
+
+impl NamedFields {
+    /// The fields the mapping (extra mappings, value mappings, scope rules, segments) and the
+    /// group levels read.
+    pub fn of(mapping: &MappingSettings, groups: &GroupSettings) -> NamedFields {
+        let mut named = NamedFields::default();
+        named.employee.extend(
+            mapping
+                .extra
+                .iter()
+                .map(|e| e.source_field.trim().to_string()),
+        );
+        for (_, source) in mapping.sources() {
+            match source {
+                Source::Field(name) => named.employee.insert(name.trim().to_string()),
+                Source::Period(name) => named.period.insert(name.trim().to_string()),
+                Source::Dimension { .. } | Source::Constant(_) | Source::Company => false,
+            };
+        }
+        for level in &groups.levels {
+            if let GroupLevel::Field(name) = level {
+                named.employee.insert(name.trim().to_string());
+            }
+        }
+        named
     }
 }
 

@@ -2,7 +2,9 @@
 //! reason. Pure: the same inputs always give the same plan, and planning against the state a
 //! plan produces gives an empty plan.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -195,22 +197,68 @@ impl Plan {
     }
 }
 
+/// The attributes compared and written besides `active`, `manager` and the extras, in a fixed
+/// order.
+const FIXED_ATTRIBUTES: [Attribute; 10] = [
+    Attribute::UserName,
+    Attribute::Email,
+    Attribute::GivenName,
+    Attribute::FamilyName,
+    Attribute::Gender,
+    Attribute::BirthDate,
+    Attribute::ExcludeFromSurveys,
+    Attribute::EmploymentStart,
+    Attribute::EmploymentEnd,
+    Attribute::Segments,
+];
+
 /// The attributes compared and written besides `active` and `manager`, in a fixed order.
 fn value_attributes(values: &UserValues) -> Vec<Attribute> {
-    let mut attributes = vec![
-        Attribute::UserName,
-        Attribute::Email,
-        Attribute::GivenName,
-        Attribute::FamilyName,
-        Attribute::Gender,
-        Attribute::BirthDate,
-        Attribute::ExcludeFromSurveys,
-        Attribute::EmploymentStart,
-        Attribute::EmploymentEnd,
-        Attribute::Segments,
-    ];
+    let mut attributes = FIXED_ATTRIBUTES.to_vec();
     attributes.extend(values.extra.keys().cloned().map(Attribute::Extra));
     attributes
+}
+
+/// Whether `values` holds a value for `attribute` (what [`value_text`] tells, without the text).
+fn has_value(values: &UserValues, attribute: &Attribute) -> bool {
+    match attribute {
+        Attribute::UserName | Attribute::GivenName | Attribute::FamilyName | Attribute::Active => {
+            true
+        }
+        Attribute::Email => values.email.is_some(),
+        Attribute::Gender => values.gender.is_some(),
+        Attribute::BirthDate => values.birth_date.is_some(),
+        Attribute::ExcludeFromSurveys => values.exclude_from_surveys.is_some(),
+        Attribute::EmploymentStart => values.employment_start.is_some(),
+        Attribute::EmploymentEnd => values.employment_end.is_some(),
+        Attribute::Manager => false,
+        Attribute::Segments => !values.segments.is_empty(),
+        Attribute::Extra(path) => values.extra.contains_key(path),
+    }
+}
+
+/// Whether the target holds every value the plan compares exactly as desired, compared as
+/// typed values without building their text: the common case of a user who did not change.
+/// Users it does not call identical go through [`changes`], which may still find nothing (a
+/// user name in another case, an attribute the target does not hold).
+fn identical(desired: &UserValues, target: &UserValues) -> bool {
+    desired.user_name == target.user_name
+        && desired.email == target.email
+        && desired.given_name == target.given_name
+        && desired.family_name == target.family_name
+        && desired.gender == target.gender
+        && desired.birth_date == target.birth_date
+        && desired.exclude_from_surveys == target.exclude_from_surveys
+        && desired.employment_start == target.employment_start
+        && desired.employment_end == target.employment_end
+        && desired.extra == target.extra
+        && shown_segments(desired).eq(shown_segments(target))
+}
+
+/// A user's segments as people see them: category and segment name.
+fn shown_segments(values: &UserValues) -> impl Iterator<Item = (&String, &String)> {
+    let segments = values.segments.iter();
+    segments.map(|(category, segment)| (category, &segment.name))
 }
 
 /// An attribute's value as text, for comparing and for people. `None` = no value.
@@ -251,6 +299,9 @@ fn same_value(attribute: &Attribute, desired: &Option<String>, current: &Option<
 
 /// The supported attributes whose desired value differs from the target's.
 fn changes(current: &Current, desired: &UserValues, target: &UserValues) -> Vec<Change> {
+    if identical(desired, target) {
+        return Vec::new();
+    }
     let mut attributes = value_attributes(desired);
     // An extra mapping whose Flex field went blank has no desired value, but the target's old
     // value must still go: compare every extra the target holds for us.
@@ -277,19 +328,29 @@ fn changes(current: &Current, desired: &UserValues, target: &UserValues) -> Vec<
         .collect()
 }
 
+/// `text` in lower case, borrowed when it is already (as user names nearly always are).
+fn lower_case(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.to_lowercase())
+    }
+}
+
 /// Where each target user can be found.
 struct TargetIndex<'a> {
     by_id: HashMap<&'a str, &'a TargetUser>,
     by_external_id: HashMap<&'a str, &'a TargetUser>,
-    by_user_name: HashMap<String, &'a TargetUser>,
+    by_user_name: HashMap<Cow<'a, str>, &'a TargetUser>,
 }
 
 impl<'a> TargetIndex<'a> {
     fn new(current: &'a Current) -> TargetIndex<'a> {
+        let users = current.users.len();
         let mut index = TargetIndex {
-            by_id: HashMap::new(),
-            by_external_id: HashMap::new(),
-            by_user_name: HashMap::new(),
+            by_id: HashMap::with_capacity(users),
+            by_external_id: HashMap::with_capacity(users),
+            by_user_name: HashMap::with_capacity(users),
         };
         // Sorted by id so that, where a server holds duplicates, the same one always wins.
         let mut users: Vec<&TargetUser> = current.users.iter().collect();
@@ -301,7 +362,7 @@ impl<'a> TargetIndex<'a> {
             }
             index
                 .by_user_name
-                .entry(user.values.user_name.to_lowercase())
+                .entry(lower_case(&user.values.user_name))
                 .or_insert(user);
         }
         index
@@ -329,7 +390,7 @@ impl<'a> TargetIndex<'a> {
     fn moved_from(&self, desired: &Desired, user: &DesiredUser) -> Option<&'a TargetUser> {
         let holder = self
             .by_user_name
-            .get(&user.values.user_name.to_lowercase())
+            .get(&lower_case(&user.values.user_name))
             .copied()?;
         let old = holder.external_id.as_deref()?;
         let moved = old != user.external_id
@@ -339,13 +400,17 @@ impl<'a> TargetIndex<'a> {
     }
 
     /// The target id that a desired manager has now, if it exists in the target.
-    fn manager_target_id(&self, external_id: &str, memory: &Memory) -> Option<TargetId> {
+    fn manager_target_id<'m>(
+        &'m self,
+        external_id: &str,
+        memory: &'m Memory,
+    ) -> Option<&'m TargetId> {
         self.by_external_id
             .get(external_id)
-            .map(|u| u.id.clone())
+            .map(|u| &u.id)
             .or_else(|| {
                 let id = memory.links.get(external_id)?;
-                self.by_id.contains_key(id.as_str()).then(|| id.clone())
+                self.by_id.contains_key(id.as_str()).then_some(id)
             })
     }
 }
@@ -391,7 +456,7 @@ struct Planner<'a> {
     manage_managers: bool,
     keep_paused: bool,
     /// Target users that belong to a desired user; the rest may be leavers.
-    claimed: BTreeSet<&'a str>,
+    claimed: HashSet<&'a str>,
     adopts: Vec<Step>,
     creates: Vec<Step>,
     updates: Vec<Step>,
@@ -418,7 +483,7 @@ impl<'a> Planner<'a> {
             index: TargetIndex::new(current),
             manage_managers: current.capabilities.supports(&Attribute::Manager),
             keep_paused: settings.keep_paused,
-            claimed: BTreeSet::new(),
+            claimed: HashSet::with_capacity(current.users.len()),
             adopts: Vec::new(),
             creates: Vec::new(),
             updates: Vec::new(),
@@ -434,10 +499,10 @@ impl<'a> Planner<'a> {
 
     /// The values to write to `target` for `user`: `active` stays false when the keep-paused
     /// rule holds a paused account, and the user is then listed in `kept_paused`.
-    fn values(&mut self, user: &DesiredUser, target: &TargetUser) -> UserValues {
-        let mut values = user.values.clone();
+    fn values(&mut self, user: &'a DesiredUser, target: &TargetUser) -> Cow<'a, UserValues> {
+        let mut values = Cow::Borrowed(&user.values);
         if self.keep_paused && values.active && !target.values.active {
-            values.active = false;
+            values.to_mut().active = false;
             self.kept_paused.push(user.external_id.clone());
         }
         values
@@ -451,7 +516,7 @@ impl<'a> Planner<'a> {
                 let holder = self
                     .index
                     .by_user_name
-                    .get(&m.values.user_name.to_lowercase());
+                    .get(&lower_case(&m.values.user_name));
                 let free = holder
                     .is_none_or(|t| t.external_id.as_deref().is_none_or(|e| e == m.external_id));
                 m.values.active && (free || self.index.moved_from(self.desired, m).is_some())
@@ -484,16 +549,17 @@ impl<'a> Planner<'a> {
     }
 
     /// A user whose account is known: by its externalId, or by our remembered link.
-    fn linked(&mut self, user: &DesiredUser, target: &'a TargetUser, manage_managers: bool) {
+    fn linked(&mut self, user: &'a DesiredUser, target: &'a TargetUser, manage_managers: bool) {
         self.claimed.insert(&target.id);
         let values = self.values(user, target);
         let diff = changes(self.current, &values, &target.values);
         let relinked = target.external_id.as_deref() != Some(user.external_id.as_str());
         if relinked {
             let reason = "our remembered account lost its externalId: set it again";
+            let values = values.into_owned();
             self.adopts
                 .push(adopt(target, user, values, diff, reason.into()));
-        } else {
+        } else if !diff.is_empty() || values.active != target.values.active {
             let written = self.memory.written.get(&user.external_id);
             let reason = crate::drift::update_reason(&diff, written);
             let flipped_by_hand =
@@ -524,12 +590,12 @@ impl<'a> Planner<'a> {
 
     /// A user with no known account: adopt one that carries its userName, take over its old
     /// account after a move between companies, report a taken userName, or create it.
-    fn unlinked(&mut self, user: &DesiredUser, manage_managers: bool) {
+    fn unlinked(&mut self, user: &'a DesiredUser, manage_managers: bool) {
         let external_id = &user.external_id;
         let holder = self
             .index
             .by_user_name
-            .get(&user.values.user_name.to_lowercase())
+            .get(&lower_case(&user.values.user_name))
             .copied();
         if holder.is_none() && user.values.active && self.moved_account(user, manage_managers) {
             return;
@@ -584,7 +650,7 @@ impl<'a> Planner<'a> {
 
     /// Takes over the account of the person's record in another configured company (the same
     /// person by `[companies] same_person`, e.g. by employment number with a new work email).
-    fn moved_account(&mut self, user: &DesiredUser, manage_managers: bool) -> bool {
+    fn moved_account(&mut self, user: &'a DesiredUser, manage_managers: bool) -> bool {
         let external_id = &user.external_id;
         let old = self
             .desired
@@ -613,7 +679,7 @@ impl<'a> Planner<'a> {
     /// Takes over `target` for `user`, with its changes and manager link.
     fn adopt(
         &mut self,
-        user: &DesiredUser,
+        user: &'a DesiredUser,
         target: &'a TargetUser,
         reason: String,
         manage_managers: bool,
@@ -621,7 +687,8 @@ impl<'a> Planner<'a> {
         self.claimed.insert(&target.id);
         let values = self.values(user, target);
         let diff = changes(self.current, &values, &target.values);
-        self.adopts.push(adopt(target, user, values, diff, reason));
+        self.adopts
+            .push(adopt(target, user, values.into_owned(), diff, reason));
         if manage_managers {
             self.link_manager(user, target);
         }
@@ -779,7 +846,7 @@ fn push_lifecycle(
     updates: &mut Vec<Step>,
     deactivations: &mut Vec<Step>,
     user: &DesiredUser,
-    values: UserValues,
+    values: Cow<'_, UserValues>,
     target: &TargetUser,
     diff: Diff,
 ) {
@@ -795,7 +862,7 @@ fn push_lifecycle(
             operation: Operation::ReactivateUser {
                 target_id,
                 external_id,
-                values,
+                values: values.into_owned(),
                 changes: diff,
             },
             reason: flipped_by_hand.unwrap_or_else(|| "employed and in scope in Flex again".into()),
@@ -804,7 +871,7 @@ fn push_lifecycle(
             operation: Operation::DeactivateUser {
                 target_id,
                 external_id,
-                values: (!diff.is_empty()).then_some(values),
+                values: (!diff.is_empty()).then(|| values.into_owned()),
                 changes: diff,
             },
             reason: flipped_by_hand.unwrap_or_else(|| "no employment period covers today".into()),
@@ -820,7 +887,7 @@ fn push_lifecycle(
                     operation: Operation::UpdateUser {
                         target_id,
                         external_id,
-                        values,
+                        values: values.into_owned(),
                         changes: diff,
                     },
                     reason,
@@ -857,10 +924,10 @@ fn manager_step(
     index: &TargetIndex<'_>,
     memory: &Memory,
 ) -> Option<Step> {
-    let before = target.and_then(|t| t.manager_id.clone());
+    let before = target.and_then(|t| t.manager_id.as_ref());
     let wanted = user.manager_external_id.as_deref();
     let wanted_id = wanted.and_then(|m| index.manager_target_id(m, memory));
-    let reason = match (wanted, &wanted_id, &before) {
+    let reason = match (wanted, wanted_id, before) {
         (None, _, None) => return None,
         (None, _, Some(_)) => NO_MANAGER,
         (Some(_), Some(id), Some(now)) if id == now => return None,
@@ -872,7 +939,7 @@ fn manager_step(
             target_id: target.map(|t| t.id.clone()),
             external_id: user.external_id.clone(),
             manager_external_id: wanted.map(ExternalId::from),
-            before,
+            before: before.cloned(),
         },
         reason: reason.into(),
     })
@@ -882,7 +949,7 @@ fn manager_step(
 fn create_attributes(current: &Current, values: &UserValues) -> Vec<Attribute> {
     let mut attributes: Vec<Attribute> = value_attributes(values)
         .into_iter()
-        .filter(|a| current.capabilities.supports(a) && value_text(values, a).is_some())
+        .filter(|a| current.capabilities.supports(a) && has_value(values, a))
         .collect();
     attributes.push(Attribute::Active);
     attributes
@@ -890,18 +957,37 @@ fn create_attributes(current: &Current, values: &UserValues) -> Vec<Attribute> {
 
 /// Mapped values the target does not advertise, counted per attribute.
 fn not_sent(desired: &Desired, current: &Current) -> Vec<NotSent> {
+    let supports = |attribute: &Attribute| current.capabilities.supports(attribute);
+    let unsupported: Vec<&Attribute> = FIXED_ATTRIBUTES.iter().filter(|a| !supports(a)).collect();
+    let supported_extras: BTreeSet<&str> = current
+        .capabilities
+        .attributes
+        .iter()
+        .filter_map(|attribute| match attribute {
+            Attribute::Extra(path) => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut counts: BTreeMap<Attribute, usize> = BTreeMap::new();
+    let mut count = |attribute: &Attribute| match counts.get_mut(attribute) {
+        Some(users) => *users += 1,
+        None => {
+            counts.insert(attribute.clone(), 1);
+        }
+    };
     for user in desired.users.values() {
-        for attribute in value_attributes(&user.values) {
-            if !current.capabilities.supports(&attribute)
-                && value_text(&user.values, &attribute).is_some()
-            {
-                *counts.entry(attribute).or_insert(0) += 1;
+        for attribute in &unsupported {
+            if has_value(&user.values, attribute) {
+                count(attribute);
             }
         }
-        if user.manager_external_id.is_some() && !current.capabilities.supports(&Attribute::Manager)
-        {
-            *counts.entry(Attribute::Manager).or_insert(0) += 1;
+        for path in user.values.extra.keys() {
+            if !supported_extras.contains(path.as_str()) {
+                count(&Attribute::Extra(path.clone()));
+            }
+        }
+        if user.manager_external_id.is_some() && !supports(&Attribute::Manager) {
+            count(&Attribute::Manager);
         }
     }
     counts

@@ -14,6 +14,10 @@ pub struct Snapshot {
     pub periods: Vec<SourcePeriod>,
     pub dimensions: Vec<SourceDimension>,
     pub default_accounts: Vec<SourceDefaultAccount>,
+    /// The read kept only the employee and period fields the configuration names (a sync's
+    /// read), not every field Flex sent (a read for `check`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub named_fields_only: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

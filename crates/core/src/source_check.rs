@@ -8,7 +8,7 @@ use jiff::civil::Date;
 
 use crate::groups::normalise;
 use crate::map::value::field;
-use crate::mapping::{GroupLevel, GroupSettings, MappingSettings, Source, Transform};
+use crate::mapping::{GroupLevel, GroupSettings, MappingSettings, Source};
 use crate::snapshot::{Snapshot, SourceCompany};
 
 /// One thing the configuration names that the source lacks.
@@ -44,7 +44,7 @@ pub fn missing_sources(
                 }
             }
             GroupLevel::Field(name) => {
-                if !fields.contains(name.as_str()) {
+                if !fields.with_values.contains(name.as_str()) {
                     gaps.push(Gap {
                         key,
                         problem: missing_field(name, &fields),
@@ -85,30 +85,15 @@ pub fn missing_sources(
         }
     }
     for (index, extra) in mapping.extra.iter().enumerate() {
-        if !fields.contains(extra.source_field.as_str()) {
+        if !fields.with_values.contains(extra.source_field.as_str()) {
             gaps.push(Gap {
                 key: format!("mapping.extra[{}].field", index + 1),
                 problem: missing_field(&extra.source_field, &fields),
             });
         }
     }
-    let rules = mapping.scope.include.iter().chain(&mapping.scope.exclude);
-    let named = mapping
-        .values
-        .iter()
-        .flat_map(|m| {
-            let concat = m.transforms.iter().flat_map(|t| match t {
-                Transform::Concat { sources, .. } => sources.as_slice(),
-                _ => &[],
-            });
-            std::iter::once(&m.source)
-                .chain(concat)
-                .map(|s| (m.key.clone(), s))
-        })
-        .chain(rules.map(|r| (r.key.clone(), &r.source)))
-        .chain(mapping.segments.iter().map(|s| (s.key.clone(), &s.source)));
-    for (key, source) in named {
-        gaps.extend(source_gaps(snapshot, &key, source, &fields));
+    for (key, source) in mapping.sources() {
+        gaps.extend(source_gaps(snapshot, key, source, &fields));
     }
     gaps
 }
@@ -202,12 +187,7 @@ fn company_label(company: &SourceCompany) -> String {
 }
 
 /// What a configured source names that the data lacks.
-fn source_gaps(
-    snapshot: &Snapshot,
-    key: &str,
-    source: &Source,
-    fields: &BTreeSet<&str>,
-) -> Vec<Gap> {
+fn source_gaps(snapshot: &Snapshot, key: &str, source: &Source, fields: &FieldsRead) -> Vec<Gap> {
     let gap = |problem| Gap {
         key: key.to_string(),
         problem,
@@ -257,22 +237,40 @@ fn source_gaps(
     }
 }
 
+/// The employee fields a read holds values in, and whether it kept every field or only those
+/// the configuration names.
+struct FieldsRead<'a> {
+    with_values: BTreeSet<&'a str>,
+    named_only: bool,
+}
+
 /// Fields at least one employee has a value in.
-fn fields_with_values(snapshot: &Snapshot) -> BTreeSet<&str> {
-    snapshot
+fn fields_with_values(snapshot: &Snapshot) -> FieldsRead<'_> {
+    let with_values = snapshot
         .employees
         .iter()
         .flat_map(|e| e.fields.iter())
         .filter(|(_, value)| !value.trim().is_empty())
         .map(|(name, _)| name.as_str())
-        .collect()
+        .collect();
+    FieldsRead {
+        with_values,
+        named_only: snapshot.named_fields_only,
+    }
 }
 
-fn missing_field(name: &str, fields: &BTreeSet<&str>) -> String {
+fn missing_field(name: &str, fields: &FieldsRead) -> String {
+    let problem =
+        format!("no employee has a value in a field named '{name}' (names are case-sensitive)");
+    if fields.named_only {
+        return format!(
+            "{problem}; this read kept only the fields the configuration names, \
+             `flexsync check` lists every field there is"
+        );
+    }
     format!(
-        "no employee has a value in a field named '{name}' (names are case-sensitive); fields \
-         with values: {}",
-        listed(fields.iter().copied())
+        "{problem}; fields with values: {}",
+        listed(fields.with_values.iter().copied())
     )
 }
 
@@ -314,7 +312,7 @@ fn listed<'a>(names: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::ExtraMapping;
+    use crate::mapping::{ExtraMapping, Transform};
     use crate::snapshot::{SourceDimension, SourceEmployee};
 
     fn snapshot() -> Snapshot {

@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::str::FromStr;
 
 use base64::Engine as _;
+use flexsync_core::mapping::NamedFields;
 use flexsync_core::snapshot::{
     Snapshot, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee, SourcePeriod,
 };
@@ -20,7 +21,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::FlexError;
-use crate::wire::{self, Parsed};
+use crate::wire::{self, KeptFields, Parsed};
 
 /// How to reach Flex and what to read.
 #[derive(Debug, Clone)]
@@ -213,6 +214,10 @@ pub struct FlexClient {
     page_size: u32,
     max_pages: u32,
     transport: Transport,
+    /// The employee fields without a place of their own that a read keeps.
+    employee_fields: KeptFields,
+    /// The employment period fields a read keeps.
+    period_fields: KeptFields,
 }
 
 impl fmt::Debug for FlexClient {
@@ -263,7 +268,19 @@ impl FlexClient {
             page_size: settings.page_size,
             max_pages: settings.max_pages,
             transport,
+            employee_fields: KeptFields::All,
+            period_fields: KeptFields::All,
         })
+    }
+
+    /// The same client, keeping of each employee and employment period only the fields
+    /// `named` lists besides those with a place of their own: a sync reads what its
+    /// configuration names and no more. A new client keeps every field, for `check` to list.
+    pub fn keeping_only(&self, named: &NamedFields) -> FlexClient {
+        let mut client = self.clone();
+        client.employee_fields = KeptFields::Named(named.employee.iter().cloned().collect());
+        client.period_fields = KeptFields::Named(named.period.iter().cloned().collect());
+        client
     }
 
     /// The API root every request is made under.
@@ -307,6 +324,8 @@ impl FlexClient {
         warnings.append(&mut out.warnings);
         out.warnings = warnings;
         out.dropped += dropped;
+        out.snapshot.named_fields_only =
+            self.employee_fields != KeptFields::All || self.period_fields != KeptFields::All;
         Ok(out)
     }
 
@@ -403,14 +422,11 @@ impl FlexClient {
         let defaults_what = format!("default accounts of company {label}");
         let (employees, periods, dimensions, defaults) = tokio::try_join!(
             self.read_list(&["employees"], Some(id), &employees_what, |item| {
-                wire::employee(item, id)
+                wire::employee(item, id, &self.employee_fields)
             }),
-            self.read_list(
-                &["employmentperiods"],
-                Some(id),
-                &periods_what,
-                wire::period
-            ),
+            self.read_list(&["employmentperiods"], Some(id), &periods_what, |item| {
+                wire::period(item, &self.period_fields)
+            }),
             self.read_dimensions(company, &label),
             self.read_list(
                 &["employmentdefaultaccounts"],

@@ -197,8 +197,38 @@ const EMPLOYEE_KNOWN: [&str; 9] = [
     "Employment",
 ];
 
-/// Reads one employee. `company_id` is used when the record does not say its company.
-pub fn employee(value: &Value, company_id: &str) -> Parsed<SourceEmployee> {
+/// Which of the fields without a place of their own a read keeps in `fields`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeptFields {
+    /// Every scalar field (what `check` lists).
+    #[default]
+    All,
+    /// Only these, by name ignoring ASCII case: `City`, or `Employment.Title` for a field of
+    /// the employment.
+    Named(Vec<String>),
+}
+
+impl KeptFields {
+    /// Whether the field `key` under `prefix` (`""` or `"Employment."`) is kept.
+    fn keeps(&self, prefix: &str, key: &str) -> bool {
+        let KeptFields::Named(names) = self else {
+            return true;
+        };
+        names.iter().any(|name| {
+            name.len() == prefix.len() + key.len()
+                && name
+                    .get(..prefix.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+                && name
+                    .get(prefix.len()..)
+                    .is_some_and(|k| k.eq_ignore_ascii_case(key))
+        })
+    }
+}
+
+/// Reads one employee. `company_id` is used when the record does not say its company; only
+/// the `kept` fields go into `fields`.
+pub fn employee(value: &Value, company_id: &str, kept: &KeptFields) -> Parsed<SourceEmployee> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -212,7 +242,7 @@ pub fn employee(value: &Value, company_id: &str) -> Parsed<SourceEmployee> {
     let gender = r.text("Gender");
     let manager_id = r.id("ImmediateManagerEmployeeId");
 
-    let mut fields = scalar_fields(map, "", &EMPLOYEE_KNOWN);
+    let mut fields = scalar_fields(map, "", &EMPLOYEE_KNOWN, kept);
     let (employment_number, employment_type) = match employment(map, &mut r.problems) {
         Some(employment) => {
             let mut e = Reader::new(employment, "Employment.");
@@ -223,6 +253,7 @@ pub fn employee(value: &Value, company_id: &str) -> Parsed<SourceEmployee> {
                 employment,
                 "Employment.",
                 &["EmploymentNumber", "EmploymentType"],
+                kept,
             ));
             (number, kind)
         }
@@ -284,8 +315,8 @@ fn employment<'a>(
     }
 }
 
-/// Reads one employment period. Drops it when it names no employee.
-pub fn period(value: &Value) -> Parsed<SourcePeriod> {
+/// Reads one employment period, with the `kept` fields. Drops it when it names no employee.
+pub fn period(value: &Value, kept: &KeptFields) -> Parsed<SourcePeriod> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -294,7 +325,7 @@ pub fn period(value: &Value) -> Parsed<SourcePeriod> {
     let employee_id = r.id("EmployeeId");
     let from = r.text("FromDate");
     let to = r.text("ToDate");
-    let fields = scalar_fields(map, "", &["Id", "EmployeeId", "FromDate", "ToDate"]);
+    let fields = scalar_fields(map, "", &["Id", "EmployeeId", "FromDate", "ToDate"], kept);
     finish(
         r,
         employee_id.ok_or(Missing::Field("EmployeeId")),
@@ -447,15 +478,16 @@ fn number_text(n: &serde_json::Number) -> String {
     n.to_string()
 }
 
-/// Every non-null scalar field not in `known`, by PascalCase name with `prefix`.
+/// Every non-null scalar field not in `known` and `kept`, by PascalCase name with `prefix`.
 fn scalar_fields(
     map: &Map<String, Value>,
     prefix: &str,
     known: &[&str],
+    kept: &KeptFields,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (key, value) in map {
-        if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+        if known.iter().any(|k| k.eq_ignore_ascii_case(key)) || !kept.keeps(prefix, key) {
             continue;
         }
         let Ok(Some(text)) = scalar_text(value) else {
@@ -542,7 +574,7 @@ mod tests {
             "ImmediateManagerEmployeeId": null, "City": "Uppsala", "IsInAuditProcess": false,
             "Employment": {"EmploymentNumber": "A1", "EmploymentType": 0, "Title": "Chef"}
         });
-        let parsed = employee(&value, "other");
+        let parsed = employee(&value, "other", &KeptFields::All);
         assert!(parsed.problems.is_empty());
         let e = parsed.record.unwrap();
         assert_eq!(e.id, "e1");
@@ -563,13 +595,42 @@ mod tests {
     }
 
     #[test]
+    fn a_read_for_a_sync_keeps_only_the_named_fields() {
+        let value = json!({
+            "Id": "e1", "City": "Lund", "Country": "SE", "costCenter": "100",
+            "Employment": {"EmploymentNumber": "7", "Title": "Chef", "Grade": "3"}
+        });
+        let kept = KeptFields::Named(vec![
+            "city".into(),
+            "CostCenter".into(),
+            "Employment.TITLE".into(),
+        ]);
+        let e = employee(&value, "c1", &kept).record.unwrap();
+        let keys: Vec<&str> = e.fields.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["City", "CostCenter", "Employment.Title"]);
+        assert_eq!(
+            e.employment_number.as_deref(),
+            Some("7"),
+            "own places are always read"
+        );
+        let p = period(
+            &json!({"EmployeeId": "e1", "Title": "Chef", "Grade": "3"}),
+            &kept,
+        );
+        assert!(
+            p.record.unwrap().fields.is_empty(),
+            "no period field is named"
+        );
+    }
+
+    #[test]
     fn employee_in_camel_case_with_odd_shapes() {
         let value = json!({
             "id": 42, "firstName": "Ali", "gender": "Man", "dateOfBirth": "1990-12-12T00:00:00.000+01:00",
             "immediateManagerEmployeeId": "m1", "city": "Lund",
             "employment": [{"employmentNumber": 7, "employmentType": "Extern personal"}]
         });
-        let parsed = employee(&value, "c9");
+        let parsed = employee(&value, "c9", &KeptFields::All);
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
         let e = parsed.record.unwrap();
         assert_eq!(e.id, "42");
@@ -594,7 +655,7 @@ mod tests {
             "Id": "e1", "FirstName": {"x": 1}, "LastName": "Berg", "Gender": [1],
             "Employment": "full time"
         });
-        let parsed = employee(&value, "c1");
+        let parsed = employee(&value, "c1", &KeptFields::All);
         let e = parsed.record.unwrap();
         assert_eq!(e.first_name, None);
         assert_eq!(e.gender, None);
@@ -609,7 +670,7 @@ mod tests {
             "Id": 17, "FirstName": 42, "LastName": true, "EmailWork": 1.5,
             "DateOfBirth": 19900312, "Gender": 2
         });
-        let parsed = employee(&value, "c1");
+        let parsed = employee(&value, "c1", &KeptFields::All);
         let e = parsed.record.unwrap();
         assert_eq!(e.id, "17");
         assert_eq!(e.gender.as_deref(), Some("2"));
@@ -628,19 +689,19 @@ mod tests {
     #[test]
     fn records_without_their_key_are_dropped() {
         assert_eq!(
-            employee(&json!({"FirstName": "X"}), "c").record,
+            employee(&json!({"FirstName": "X"}), "c", &KeptFields::All).record,
             Err(Missing::Field("Id"))
         );
         assert_eq!(
-            employee(&json!({"Id": "  "}), "c").record,
+            employee(&json!({"Id": "  "}), "c", &KeptFields::All).record,
             Err(Missing::Field("Id"))
         );
         assert_eq!(
-            employee(&json!("e1"), "c").record,
+            employee(&json!("e1"), "c", &KeptFields::All).record,
             Err(Missing::NotAnObject("a text"))
         );
         assert_eq!(
-            period(&json!({"Id": "p"})).record,
+            period(&json!({"Id": "p"}), &KeptFields::All).record,
             Err(Missing::Field("EmployeeId"))
         );
         assert_eq!(
@@ -655,7 +716,7 @@ mod tests {
 
     #[test]
     fn periods_accounts_and_default_accounts() {
-        let p = period(&json!({"id": "p1", "employeeId": "e1", "fromDate": "2020-01-01T00:00:00", "toDate": null}))
+        let p = period(&json!({"id": "p1", "employeeId": "e1", "fromDate": "2020-01-01T00:00:00", "toDate": null}), &KeptFields::All)
             .record
             .unwrap();
         assert_eq!(p.employee_id, "e1");
@@ -681,7 +742,7 @@ mod tests {
 
     #[test]
     fn whole_numbers_sent_as_decimals_read_as_whole_numbers() {
-        let e = employee(&json!({"Id": "e", "Gender": 1.0}), "c")
+        let e = employee(&json!({"Id": "e", "Gender": 1.0}), "c", &KeptFields::All)
             .record
             .unwrap();
         assert_eq!(e.gender.as_deref(), Some("1"));
@@ -717,8 +778,8 @@ mod tests {
             let record = Value::Object(record);
             for value in [a, &record] {
                 let _ = parse_page(value);
-                let _ = employee(value, "c");
-                let _ = period(value);
+                let _ = employee(value, "c", &KeptFields::All);
+                let _ = period(value, &KeptFields::All);
                 let _ = dimension(value, "c");
                 let _ = account(value);
                 let _ = default_account(value);

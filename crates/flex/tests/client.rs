@@ -1100,11 +1100,11 @@ mod parsing {
         {
             prop_assert_eq!(&page.items, items);
         }
-        if let Ok(e) = wire::employee(value, "c1").record {
+        if let Ok(e) = wire::employee(value, "c1", &wire::KeptFields::All).record {
             prop_assert!(!e.id.is_empty() && e.id.trim() == e.id);
             prop_assert!(!e.company_id.is_empty());
         }
-        if let Ok(p) = wire::period(value).record {
+        if let Ok(p) = wire::period(value, &wire::KeptFields::All).record {
             prop_assert!(!p.employee_id.trim().is_empty());
         }
         if let Ok(d) = wire::dimension(value, "c1").record {
@@ -1150,7 +1150,7 @@ mod parsing {
         #[test]
         fn a_bad_field_never_drops_an_employee((record, id_kept) in employee_like()) {
             parse_everything(&record)?;
-            let parsed = wire::employee(&record, "c1");
+            let parsed = wire::employee(&record, "c1", &wire::KeptFields::All);
             if id_kept {
                 let employee = parsed.record.map_err(|m| TestCaseError::fail(m.to_string()))?;
                 prop_assert_eq!(employee.id, "e1");

@@ -9,11 +9,11 @@ use flexsync_core::current::{Capabilities, Current, Memory, TargetUser};
 use flexsync_core::desired::Desired;
 use flexsync_core::group_plan::{GroupCapabilities, TargetGroup, plan_groups};
 use flexsync_core::ids::{ExternalId, TargetId};
-use flexsync_core::mapping::{GroupLevel, GroupSettings, MappingSettings};
+use flexsync_core::mapping::{GroupLevel, GroupSettings, MappingSettings, NamedFields};
 use flexsync_core::plan::{PlanSettings, plan};
 use flexsync_core::snapshot::Snapshot;
 use flexsync_emulators::generate::{GenerateOptions, generate};
-use flexsync_flex::wire;
+use flexsync_flex::wire::{self, KeptFields};
 
 fn main() {
     let employees = std::env::var("FLEXSYNC_BENCH_EMPLOYEES")
@@ -27,7 +27,6 @@ fn main() {
         today,
         companies: None,
     });
-    let snapshot = snapshot(&document);
     let groups = GroupSettings {
         levels: ["Kontor", "Avdelning", "Team"]
             .map(|d| GroupLevel::Dimension(d.to_string()))
@@ -35,6 +34,7 @@ fn main() {
         ..GroupSettings::default()
     };
     let mapping = MappingSettings::default();
+    let snapshot = snapshot(&document, &NamedFields::of(&mapping, &groups));
     println!("map and plan of {employees} employees (best of 3)");
     let desired = best_of_3("map", || {
         let mut desired = flexsync_core::map::map(&snapshot, &mapping, today);
@@ -101,8 +101,11 @@ fn cpu_seconds() -> f64 {
     })
 }
 
-/// The generated document read as the Flex client reads it, company by company.
-fn snapshot(document: &serde_json::Value) -> Snapshot {
+/// The generated document read as the Flex client reads it for a sync, company by company,
+/// keeping the fields the configuration names.
+fn snapshot(document: &serde_json::Value, named: &NamedFields) -> Snapshot {
+    let employee_fields = KeptFields::Named(named.employee.iter().cloned().collect());
+    let period_fields = KeptFields::Named(named.period.iter().cloned().collect());
     let list = |key: &str| document[key].as_array().cloned().unwrap_or_default();
     let mut snapshot = Snapshot::default();
     for company in list("Companies") {
@@ -115,10 +118,12 @@ fn snapshot(document: &serde_json::Value) -> Snapshot {
             .to_string();
         snapshot
             .employees
-            .extend(wire::employee(&employee, &company).record);
+            .extend(wire::employee(&employee, &company, &employee_fields).record);
     }
     for period in list("EmploymentPeriods") {
-        snapshot.periods.extend(wire::period(&period).record);
+        snapshot
+            .periods
+            .extend(wire::period(&period, &period_fields).record);
     }
     for dimension in list("AccountDistributions") {
         let company = dimension["CompanyId"]

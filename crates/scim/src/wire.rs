@@ -13,7 +13,7 @@ pub const ENTERPRISE_USER_SCHEMA: &str =
 pub const PATCH_OP_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const LIST_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScimUser {
     #[serde(default)]
@@ -37,6 +37,45 @@ pub struct ScimUser {
     /// Schema extensions by URN, and any other attribute we do not model, as sent.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, Value>,
+}
+
+/// Read field by field: `#[serde(flatten)]` would first copy the whole user into a buffer, and
+/// a sync reads every user the target holds.
+impl<'de> Deserialize<'de> for ScimUser {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ScimUser, D::Error> {
+        deserializer.deserialize_map(UserVisitor)
+    }
+}
+
+struct UserVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UserVisitor {
+    type Value = ScimUser;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a SCIM user object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ScimUser, A::Error> {
+        let mut user = ScimUser::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "schemas" => user.schemas = map.next_value()?,
+                "id" => user.id = map.next_value()?,
+                "externalId" => user.external_id = map.next_value()?,
+                "userName" => user.user_name = map.next_value()?,
+                "name" => user.name = map.next_value()?,
+                "emails" => user.emails = map.next_value()?,
+                "active" => user.active = map.next_value()?,
+                "displayName" => user.display_name = map.next_value()?,
+                "meta" => user.meta = map.next_value()?,
+                _ => {
+                    user.extensions.insert(key, map.next_value()?);
+                }
+            }
+        }
+        Ok(user)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -269,64 +308,84 @@ impl PatchOperation {
     }
 }
 
-/// A value as a filter string literal (a JSON string): quotes, backslashes and control
-/// characters escaped.
 /// SCIM attribute names are case-insensitive (RFC 7643 section 2.1), but our types read the
 /// standard spelling: this renames any other spelling of the core and message attributes we read
 /// (`UserName`, `EXTERNALID`, ...) to it, at every depth but inside extension objects (keyed by
 /// their URN), which are matched without regard to case where they are read.
-pub fn canonical_keys(value: Value) -> Value {
-    const NAMES: &[&str] = &[
-        "schemas",
-        "id",
-        "externalId",
-        "userName",
-        "name",
-        "givenName",
-        "familyName",
-        "formatted",
-        "emails",
-        "value",
-        "type",
-        "primary",
-        "active",
-        "displayName",
-        "meta",
-        "resourceType",
-        "created",
-        "lastModified",
-        "location",
-        "version",
-        "members",
-        "display",
-        "Resources",
-        "totalResults",
-        "itemsPerPage",
-        "startIndex",
-        "status",
-        "scimType",
-        "detail",
-    ];
+pub fn canonical_keys(mut value: Value) -> Value {
+    canonicalise(&mut value);
+    value
+}
+
+/// The attribute names [`canonical_keys`] spells the standard way.
+const CANONICAL_NAMES: &[&str] = &[
+    "schemas",
+    "id",
+    "externalId",
+    "userName",
+    "name",
+    "givenName",
+    "familyName",
+    "formatted",
+    "emails",
+    "value",
+    "type",
+    "primary",
+    "active",
+    "displayName",
+    "meta",
+    "resourceType",
+    "created",
+    "lastModified",
+    "location",
+    "version",
+    "members",
+    "display",
+    "Resources",
+    "totalResults",
+    "itemsPerPage",
+    "startIndex",
+    "status",
+    "scimType",
+    "detail",
+];
+
+/// Renames, in place, the keys that spell a standard name another way; the standard spelling
+/// wins where both are sent. Most servers send the standard spelling, so most maps are left as
+/// they are.
+fn canonicalise(value: &mut Value) {
     match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(key, inner)| {
-                    if key.contains(':') {
-                        return (key, inner);
-                    }
-                    let canonical = NAMES
+        Value::Object(map) => {
+            let renames: Vec<(String, &str)> = map
+                .keys()
+                .filter(|key| !key.contains(':'))
+                .filter_map(|key| {
+                    let name = CANONICAL_NAMES
                         .iter()
-                        .find(|name| name.eq_ignore_ascii_case(&key))
-                        .map_or(key, |name| (*name).to_string());
-                    (canonical, canonical_keys(inner))
+                        .find(|name| name.eq_ignore_ascii_case(key))?;
+                    (*name != key).then(|| (key.clone(), *name))
                 })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical_keys).collect()),
-        other => other,
+                .collect();
+            for (key, name) in renames {
+                if let Some(inner) = map.remove(&key)
+                    && !map.contains_key(name)
+                {
+                    map.insert(name.to_string(), inner);
+                }
+            }
+            for (key, inner) in map.iter_mut() {
+                if !key.contains(':') {
+                    canonicalise(inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonicalise),
+        _ => {}
     }
 }
 
+/// A value as a filter string literal (a JSON string): quotes, backslashes and control
+/// characters escaped.
 pub fn quote_filter_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -493,6 +552,13 @@ mod tests {
         assert_eq!(user.active, Some(false));
         // Extension objects keep their own spelling.
         assert_eq!(user.extensions["urn:x:Ext"]["Department"], "HR");
+    }
+
+    #[test]
+    fn the_standard_spelling_wins_when_a_server_sends_two() {
+        let raw = json!({"userName": "a@example.se", "UserName": "b@example.se", "X": 1});
+        let keyed = canonical_keys(raw);
+        assert_eq!(keyed, json!({"userName": "a@example.se", "X": 1}));
     }
 
     #[test]

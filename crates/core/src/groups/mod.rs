@@ -11,8 +11,9 @@
 #[cfg(test)]
 pub(crate) mod tests;
 
+use foldhash::{HashMap, HashMapExt};
 use jiff::civil::Date;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, FindingKind, Severity};
@@ -124,10 +125,10 @@ struct Index<'a> {
 impl<'a> Index<'a> {
     fn new(snapshot: &'a Snapshot) -> Index<'a> {
         let mut index = Index {
-            employees: HashMap::new(),
+            employees: HashMap::with_capacity(snapshot.employees.len()),
             companies: BTreeMap::new(),
             dimensions: BTreeMap::new(),
-            defaults: HashMap::new(),
+            defaults: HashMap::with_capacity(snapshot.default_accounts.len()),
         };
         for employee in &snapshot.employees {
             index
@@ -176,16 +177,13 @@ pub fn build_groups(
         merges: BTreeSet::new(),
         paths: HashMap::new(),
     };
-    let mut placed: HashMap<ExternalId, ExternalId> = HashMap::new();
-    for (user_id, user) in &desired.users {
+    for (user_id, user) in desired.users.iter_mut() {
+        user.group = None;
         if !user.values.active {
             continue;
         }
-        let Some(employee) = index.employees.get(user_id.as_str()) else {
-            continue;
-        };
-        if let Some(group) = builder.place(user_id, employee) {
-            placed.insert(user_id.clone(), group);
+        if let Some(employee) = index.employees.get(user_id.as_str()) {
+            user.group = builder.place(user_id, employee);
         }
     }
     let Builder {
@@ -193,8 +191,7 @@ pub fn build_groups(
         mut findings,
         ..
     } = builder;
-    for (user_id, user) in desired.users.iter_mut() {
-        user.group = placed.get(user_id).cloned();
+    for (user_id, user) in &desired.users {
         if let Some(group) = user.group.as_ref().and_then(|id| groups.get_mut(id)) {
             group.members.push(user_id.clone());
             if let Some(manager) = &user.manager_external_id {

@@ -1,7 +1,8 @@
 //! Manager links between desired users: resolving `ImmediateManagerEmployeeId`, breaking cycles,
 //! and the depth of each user in the manager tree.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::BTreeMap;
 
 /// Why a record's manager reference cannot become a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,11 +40,13 @@ pub fn resolve(
 /// Removes one link from every cycle in `links` (user -> manager): the link of the lowest id in
 /// the cycle. Returns each cycle broken, starting at that lowest id and following the links.
 pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
-    let mut done: HashSet<&str> = HashSet::new();
+    let mut done: HashSet<&str> = HashSet::with_capacity(links.len());
     let mut cycles: Vec<Vec<String>> = Vec::new();
+    let mut path: Vec<&str> = Vec::new();
+    let mut on_path: HashMap<&str, usize> = HashMap::new();
     for start in links.keys() {
-        let mut path: Vec<&str> = Vec::new();
-        let mut on_path: HashMap<&str, usize> = HashMap::new();
+        path.clear();
+        on_path.clear();
         let mut node = start.as_str();
         loop {
             if done.contains(node) {
@@ -64,7 +67,7 @@ pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
                 None => break,
             }
         }
-        done.extend(path);
+        done.extend(&path);
     }
     for cycle in &cycles {
         if let Some(lowest) = cycle.first() {
@@ -80,7 +83,7 @@ pub fn depths<'a>(
     users: impl IntoIterator<Item = &'a str>,
     links: &'a BTreeMap<String, String>,
 ) -> HashMap<&'a str, u32> {
-    let mut depths: HashMap<&str, u32> = HashMap::new();
+    let mut depths: HashMap<&str, u32> = HashMap::with_capacity(links.len());
     for user in users {
         let mut path: Vec<&str> = Vec::new();
         let mut node = user;

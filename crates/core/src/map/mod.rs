@@ -18,8 +18,9 @@ pub mod value;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use jiff::civil::Date;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use crate::desired::{Desired, DesiredUser, ScopedOut, Skipped, UserValues};
 use crate::finding::{Finding, FindingKind, Severity};
@@ -96,7 +97,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         .filter(|id| !id.is_empty())
         .collect();
     let user_ids: HashSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
-    let mut links = BTreeMap::new();
+    let mut links = Vec::new();
     for candidate in &candidates {
         let id = candidate.external_id.as_str();
         let named = candidate.manager_id.as_deref();
@@ -117,18 +118,19 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
                         Severity::Notice,
                     ));
                 }
-                links.insert(id.to_string(), manager);
+                links.push((id.to_string(), manager));
             }
             Err(problem) => findings.push(manager_finding(id, problem)),
         }
     }
+    let mut links = BTreeMap::from_iter(links);
     for cycle in managers::break_cycles(&mut links) {
         findings.push(cycle_finding(&cycle));
     }
     // A user without a manager has depth 0, so only those with one need walking.
     let depths = managers::depths(links.keys().map(String::as_str), &links);
 
-    let mut users = BTreeMap::new();
+    let mut users = Vec::with_capacity(candidates.len());
     let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for candidate in candidates {
         findings.extend(candidate.findings);
@@ -144,8 +146,9 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             external_id: id.clone(),
             values: candidate.values,
         };
-        users.insert(id, user);
+        users.push((id, user));
     }
+    let users = BTreeMap::from_iter(users);
     // Records skipped for a finding still tell whether the person works here today.
     let skipped = records
         .iter()
@@ -162,6 +165,9 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             (ExternalId::from(*id), state)
         })
         .collect();
+    for ids in segment_gaps.values_mut() {
+        ids.sort_unstable();
+    }
     findings.extend(segments::empty_findings(&segment_gaps, &settings.segments));
     findings.sort();
     Desired {
@@ -202,8 +208,8 @@ fn unique_records<'a>(
     employees: &'a [SourceEmployee],
     findings: &mut Vec<Finding>,
 ) -> Vec<(String, &'a SourceEmployee)> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut records = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(employees.len());
+    let mut records = Vec::with_capacity(employees.len());
     for (index, employee) in employees.iter().enumerate() {
         let id = employee.id.trim();
         if id.is_empty() {
@@ -230,6 +236,8 @@ fn unique_records<'a>(
             records.push((id.to_string(), employee));
         }
     }
+    // In id order, so that the maps keyed by id are built from sorted lists.
+    records.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     records
 }
 

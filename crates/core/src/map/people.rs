@@ -110,7 +110,13 @@ pub fn birth_date(value: Option<&str>, today: Date) -> Result<Option<Date>, Birt
 /// came as numbers or as text (English or Swedish), else the text with spaces collapsed, in NFC
 /// and lower-cased.
 pub fn employment_kind(text: &str) -> String {
-    let lower = nfc(&words(Some(text)).unwrap_or_default().to_lowercase());
+    let lower = if text.is_ascii() {
+        let mut lower = collapse(text);
+        lower.make_ascii_lowercase();
+        lower
+    } else {
+        nfc(&words(Some(text)).unwrap_or_default().to_lowercase())
+    };
     if let Ok(number) = lower.parse::<i64>() {
         return number.to_string();
     }

@@ -2,6 +2,7 @@
 //! number across companies) are one person; one record is kept and the others are skipped with
 //! a finding that names the rule that decided.
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use jiff::civil::Date;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,13 +33,8 @@ pub(super) fn one_per_person(
     findings: &mut Vec<Finding>,
 ) -> (Vec<Candidate>, BTreeMap<String, KeptBy>) {
     let mut kept_by = BTreeMap::new();
-    let by_email = group(candidates, |c| Some(c.values.user_name.clone()));
-    let mut kept = Vec::new();
-    for (email, mut records) in by_email {
-        if records.len() == 1 {
-            kept.append(&mut records);
-            continue;
-        }
+    let (mut kept, by_email) = shared(candidates, |c| Some(c.values.user_name.as_str()));
+    for (email, records) in by_email {
         let field = format!("EmailWork '{email}'");
         kept.extend(choose(
             records,
@@ -52,17 +48,14 @@ pub(super) fn one_per_person(
     if !settings.match_by.contains(&PersonKey::EmploymentNumber) {
         return (kept, kept_by);
     }
-    let (numbered, mut rest): (Vec<Candidate>, Vec<Candidate>) = kept
-        .into_iter()
-        .partition(|c| c.employment_number.is_some());
-    for (number, records) in group(numbered, |c| c.employment_number.clone()) {
-        let spans_companies = records.len() > 1
-            && records
-                .iter()
-                .map(|c| &c.company)
-                .collect::<BTreeSet<_>>()
-                .len()
-                > 1;
+    let (mut rest, by_number) = shared(kept, |c| c.employment_number.as_deref());
+    for (number, records) in by_number {
+        let spans_companies = records
+            .iter()
+            .map(|c| &c.company)
+            .collect::<BTreeSet<_>>()
+            .len()
+            > 1;
         if spans_companies {
             let field = format!("EmploymentNumber '{number}'");
             rest.extend(choose(
@@ -80,21 +73,36 @@ pub(super) fn one_per_person(
     (rest, kept_by)
 }
 
-fn group(
+/// Splits the candidates into those alone with their key (or without one), in their order, and
+/// the groups of two or more that share a key, by key. Most people have one record, so only the
+/// few that share one are moved into groups.
+fn shared(
     candidates: Vec<Candidate>,
-    key: impl Fn(&Candidate) -> Option<String>,
-) -> BTreeMap<String, Vec<Candidate>> {
-    let mut groups: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-    for candidate in candidates {
-        if let Some(key) = key(&candidate) {
-            // Most people have one record: a group starts with room for one, not four.
-            groups
-                .entry(key)
-                .or_insert_with(|| Vec::with_capacity(1))
-                .push(candidate);
+    key: impl Fn(&Candidate) -> Option<&str>,
+) -> (Vec<Candidate>, BTreeMap<String, Vec<Candidate>>) {
+    let mut counts: HashMap<&str, u32> = HashMap::with_capacity(candidates.len());
+    for candidate in &candidates {
+        if let Some(key) = key(candidate) {
+            *counts.entry(key).or_insert(0) += 1;
         }
     }
-    groups
+    let keys: HashSet<String> = counts
+        .into_iter()
+        .filter(|(_, count)| *count > 1)
+        .map(|(key, _)| key.to_string())
+        .collect();
+    let mut alone = Vec::with_capacity(candidates.len());
+    let mut groups: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for candidate in candidates {
+        match key(&candidate).filter(|key| keys.contains(*key)) {
+            Some(key) => {
+                let key = key.to_string();
+                groups.entry(key).or_default().push(candidate);
+            }
+            None => alone.push(candidate),
+        }
+    }
+    (alone, groups)
 }
 
 /// The one record of a group that is kept; the others get a finding.

@@ -2,10 +2,11 @@
 //! dimension's account, the current employment period, the company or a constant), then its
 //! transforms applied in order.
 
+use foldhash::{HashMap, HashMapExt};
 use jiff::civil::Date;
 use regex::Regex;
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::groups::normalise;
 use crate::mapping::{AccountPart, BuiltIn, MappingSettings, Source, Transform, ValueMapping};
@@ -90,7 +91,8 @@ impl<'a> Values<'a> {
 
     fn defaults(&self) -> &DefaultsIndex<'a> {
         self.defaults.get_or_init(|| {
-            let mut defaults: DefaultsIndex<'a> = HashMap::new();
+            let mut defaults: DefaultsIndex<'a> =
+                HashMap::with_capacity(self.snapshot.default_accounts.len());
             for default in &self.snapshot.default_accounts {
                 let key = (default.employee_id.trim(), default.dimension_id.trim());
                 defaults.entry(key).or_default().push(default);
@@ -102,7 +104,8 @@ impl<'a> Values<'a> {
     /// Employment periods by trimmed employee id, in source order.
     pub fn periods(&self) -> &HashMap<&'a str, Vec<&'a SourcePeriod>> {
         self.periods.get_or_init(|| {
-            let mut periods: HashMap<&str, Vec<&SourcePeriod>> = HashMap::new();
+            let mut periods: HashMap<&str, Vec<&SourcePeriod>> =
+                HashMap::with_capacity(self.snapshot.employees.len());
             for period in &self.snapshot.periods {
                 periods
                     .entry(period.employee_id.trim())
@@ -422,6 +425,7 @@ mod tests {
                     ..SourceDefaultAccount::default()
                 },
             ],
+            named_fields_only: false,
         }
     }
 

@@ -149,7 +149,7 @@ pub async fn run(
     // Both ends are read at once (reads only); a failure is still judged in the order Flex,
     // state store, Winningtemp, and stops the run before anything is written.
     let (read, observed) = tokio::join!(
-        observe::read_flex(ends, &session),
+        observe::read_flex(ends, config, &session),
         observe::observe(ends, config, &session),
     );
     let read = session.step(Stop::Unreachable, read)?;

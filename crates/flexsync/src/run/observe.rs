@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use flexsync_core::current::{Current, Memory};
 use flexsync_core::group_plan::{GroupCapabilities, TargetGroup};
+use flexsync_core::mapping::NamedFields;
 use flexsync_core::retry_hold::RecordFailure;
 use flexsync_flex::FlexRead;
 use flexsync_state::{StateError, StateStore};
@@ -24,20 +25,30 @@ fn run_label(session: &Session) -> String {
         .map_or_else(|| "plan".to_string(), |id| format!("#{}", id.0))
 }
 
-/// Reads every configured company from Flex.
-pub(super) async fn read_flex(ends: &Ends, session: &Session) -> anyhow::Result<FlexRead> {
+/// Reads every configured company from Flex, keeping of each record the fields the
+/// configuration names.
+pub(super) async fn read_flex(
+    ends: &Ends,
+    config: &Config,
+    session: &Session,
+) -> anyhow::Result<FlexRead> {
     tracing::info!(run = %run_label(session), "reading Flex");
     let _progress = Phase::start(
         "reading Flex",
         Measure::Requests(ends.flex.transport_stats().clone()),
     );
-    ends.flex.read().await.map_err(|error| {
-        let check = error.settings_to_check();
-        anyhow::anyhow!(
-            "reading Flex at {} failed; nothing was written: {error} (check: {check})",
-            flexsync_http::bare(ends.flex.base_url())
-        )
-    })
+    let named = NamedFields::of(&config.mapping, &config.groups);
+    ends.flex
+        .keeping_only(&named)
+        .read()
+        .await
+        .map_err(|error| {
+            let check = error.settings_to_check();
+            anyhow::anyhow!(
+                "reading Flex at {} failed; nothing was written: {error} (check: {check})",
+                flexsync_http::bare(ends.flex.base_url())
+            )
+        })
 }
 
 /// What the state store remembers from earlier runs.
