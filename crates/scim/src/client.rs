@@ -115,7 +115,8 @@ const MAX_PAGE: usize = 10_000;
 /// Pages asked for ahead of the one being read, once the total is known.
 const PAGES_AHEAD: usize = 16;
 
-/// The records of a paged read so far, each resource once, and the checks between pages.
+/// The records of a paged read so far, each resource once and already converted, and the
+/// checks between pages.
 struct Listing<T> {
     resource: String,
     items: Vec<T>,
@@ -123,7 +124,7 @@ struct Listing<T> {
     seen: std::collections::BTreeSet<String>,
 }
 
-impl<T: DeserializeOwned> Listing<T> {
+impl<T> Listing<T> {
     fn new(resource: String) -> Listing<T> {
         Listing {
             resource,
@@ -134,7 +135,12 @@ impl<T: DeserializeOwned> Listing<T> {
     }
 
     /// Takes the page asked for at `start` and says what comes next.
-    fn take(&mut self, start: u64, page: ListResponse<Value>) -> Result<Paging, ScimError> {
+    fn take<R: DeserializeOwned>(
+        &mut self,
+        start: u64,
+        page: ListResponse<Value>,
+        convert: &mut impl FnMut(R) -> T,
+    ) -> Result<Paging, ScimError> {
         let resource = &self.resource;
         let got = page.resources.len() as u64;
         let first = page
@@ -165,14 +171,14 @@ impl<T: DeserializeOwned> Listing<T> {
                 repeated += 1;
                 continue;
             }
-            let item = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
+            let item: R = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
                 resource: format!(
                     "{resource}, record {position}{}",
                     id.map(|id| format!(" (id {id})")).unwrap_or_default()
                 ),
                 message: without_values(&e.to_string()),
             })?;
-            self.items.push(item);
+            self.items.push(convert(item));
         }
         if repeated > 0 {
             tracing::warn!(%resource, repeated, "the SCIM server listed resources more than once; each is read once");
@@ -274,10 +280,16 @@ impl ScimClient {
         self.list_all("Users", None, None).await
     }
 
-    /// Every user, page by page, asking the server for only `attributes` (RFC 7644 3.4.2.5;
-    /// `id` always comes back).
-    pub async fn list_users_with(&self, attributes: &[String]) -> Result<Vec<ScimUser>, ScimError> {
-        self.list_all("Users", None, Some(&attributes.join(",")))
+    /// Every user, page by page, each made into a `U` as its page is read: a large target is
+    /// not held as SCIM users and converted ones at once. With `attributes`, the server is asked
+    /// for only those (RFC 7644 3.4.2.5; `id` always comes back).
+    pub async fn list_users_into<U>(
+        &self,
+        attributes: Option<&[String]>,
+        convert: impl FnMut(ScimUser) -> U,
+    ) -> Result<Vec<U>, ScimError> {
+        let attributes = attributes.map(|names| names.join(","));
+        self.list_all_into("Users", None, attributes.as_deref(), convert)
             .await
     }
 
@@ -413,6 +425,18 @@ impl ScimClient {
         filter: Option<&str>,
         attributes: Option<&str>,
     ) -> Result<Vec<T>, ScimError> {
+        self.list_all_into(endpoint, filter, attributes, |item: T| item)
+            .await
+    }
+
+    /// [`ScimClient::list_all`], each resource made into a `U` as its page is read.
+    async fn list_all_into<T: DeserializeOwned, U>(
+        &self,
+        endpoint: &str,
+        filter: Option<&str>,
+        attributes: Option<&str>,
+        mut convert: impl FnMut(T) -> U,
+    ) -> Result<Vec<U>, ScimError> {
         let mut resource = describe(&Method::GET, &[endpoint]);
         if let Some(filter) = filter {
             resource = format!("{resource}?filter={filter}");
@@ -456,7 +480,7 @@ impl ScimClient {
             .buffered(PAGES_AHEAD);
         let mut start: u64 = 1;
         for read in 1..=self.max_pages {
-            match list.take(start, page)? {
+            match list.take(start, page, &mut convert)? {
                 Paging::Next(_) if read == self.max_pages => break,
                 Paging::Next(next) => {
                     start = next;

@@ -3,6 +3,7 @@
 
 use crate::db::params;
 use flexsync_core::current::{LinkKind, Memory};
+use flexsync_core::drift::Written;
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::kind::OperationKind;
 use flexsync_core::retry_hold::{FailedStep, FailureClass};
@@ -131,14 +132,26 @@ impl StateStore {
             "SELECT external_id, attribute, fingerprint FROM written",
             params![],
         )?;
+        // A person's rows are written together, so they mostly come one after another: each
+        // run of rows of one person is gathered before it joins the map.
+        let mut person: Option<(String, Written)> = None;
         for (external_id, attribute, fingerprint) in written {
             let fingerprint = u64::from_str_radix(&fingerprint, 16)
                 .map_err(|_| self.corrupt("written", &external_id, "fingerprint", fingerprint))?;
-            memory
-                .written
-                .entry(ExternalId::from(external_id))
-                .or_default()
-                .insert(attribute, fingerprint);
+            match &mut person {
+                Some((id, values)) if *id == external_id => {
+                    values.insert(attribute, fingerprint);
+                }
+                _ => {
+                    let values = Written::from([(attribute, fingerprint)]);
+                    if let Some((id, values)) = person.replace((external_id, values)) {
+                        add_written(&mut memory, id, values);
+                    }
+                }
+            }
+        }
+        if let Some((id, values)) = person {
+            add_written(&mut memory, id, values);
         }
         Ok(memory)
     }
@@ -259,6 +272,12 @@ impl StateStore {
         u32::try_from(count)
             .map_err(|_| self.corrupt("failures", external_id, "count", count.to_string()))
     }
+}
+
+/// Adds one person's written values to what the store remembers.
+fn add_written(memory: &mut Memory, external_id: String, values: Written) {
+    let known = memory.written.entry(ExternalId::from(external_id));
+    known.or_default().extend(values);
 }
 
 /// `update:00ab...` -> the kind and the fingerprint.

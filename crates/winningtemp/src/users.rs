@@ -12,56 +12,84 @@ use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::plan::{Change, Operation, Plan, Step};
 use flexsync_scim::{PatchOperation, ScimClient, ScimError, ScimUser, ServerInfo, Writer};
 
-use crate::attributes::AttributeMap;
+use crate::attributes::{AttributeMap, Location};
 use crate::convert::{change_ops, manager_op, new_user, target_user};
 use crate::outcome::{ApplyError, Halt, Journal, StepOutcome};
 
-/// Whether users listed with an attribute list carry no value of any extension attribute the
-/// server advertises (while some users are there to carry them).
-fn lacks_extensions(users: &[ScimUser], map: &AttributeMap, capabilities: &Capabilities) -> bool {
-    let advertised: Vec<_> = map
-        .rows()
-        .filter(|(attribute, location)| !location.is_core() && capabilities.supports(attribute))
-        .map(|(_, location)| location)
-        .collect();
-    !users.is_empty()
-        && !advertised.is_empty()
-        && !users.iter().any(|user| {
-            advertised
-                .iter()
-                .any(|l| user.extension_attribute(&l.schema, &l.path).is_some())
-        })
+/// Watches users listed with an attribute list for values of the extension attributes the
+/// server advertises: a list where none carries any (while some users are there to carry them)
+/// may have dropped what it was asked for.
+struct ExtensionWatch {
+    advertised: Vec<Location>,
+    users: usize,
+    values: bool,
 }
 
-/// Reads what the target has: discovery, then every user.
+impl ExtensionWatch {
+    fn new(map: &AttributeMap, capabilities: &Capabilities) -> ExtensionWatch {
+        let advertised = map
+            .rows()
+            .filter(|(attribute, location)| !location.is_core() && capabilities.supports(attribute))
+            .map(|(_, location)| location)
+            .collect();
+        ExtensionWatch {
+            advertised,
+            users: 0,
+            values: false,
+        }
+    }
+
+    fn see(&mut self, user: &ScimUser) {
+        self.users += 1;
+        self.values = self.values
+            || self
+                .advertised
+                .iter()
+                .any(|l| user.extension_attribute(&l.schema, &l.path).is_some());
+    }
+
+    fn lacks_extensions(&self) -> bool {
+        self.users > 0 && !self.advertised.is_empty() && !self.values
+    }
+}
+
+/// Reads what the target has: discovery, then every user, each converted as its page comes.
 pub async fn observe(
     client: &ScimClient,
     map: &AttributeMap,
 ) -> Result<(Current, ServerInfo), ScimError> {
     let info = client.discover().await?;
     let capabilities = map.capabilities(&info);
-    let users = match client.list_users_with(&map.read_attributes()).await {
+    let mut watch = ExtensionWatch::new(map, &capabilities);
+    let attributes = map.read_attributes();
+    let listed = client
+        .list_users_into(Some(&attributes), |user| {
+            watch.see(&user);
+            target_user(map, &user)
+        })
+        .await;
+    let whole = || client.list_users_into(None, |user| target_user(map, &user));
+    let users = match listed {
         // A server that answered the list without any advertised extension value may have
         // dropped what it was asked for: read whole users rather than plan every value anew.
-        Ok(users) if lacks_extensions(&users, map, &capabilities) => {
+        Ok(_) if watch.lacks_extensions() => {
             tracing::warn!(
                 "the SCIM server answered an attribute list without any extension value; \
                  reading whole users"
             );
-            client.list_users().await?
+            whole().await?
         }
         Ok(users) => users,
         // A server that cannot pick attributes is asked for everything.
         Err(error) if error.status() == Some(400) => {
             tracing::warn!(%error, "the SCIM server refused an attribute list; reading whole users");
-            client.list_users().await?
+            whole().await?
         }
         Err(error) => return Err(error),
     };
-    let users = users.iter().filter_map(|u| target_user(map, u)).collect();
     Ok((
         Current {
-            users,
+            users: users.into_iter().flatten().collect(),
             capabilities,
         },
         info,
@@ -391,9 +419,15 @@ mod tests {
             "id": "1", "userName": "a@example.se",
             WT: {"birthDate": "1980-01-02T00:00:00Z"}
         }))];
-        assert!(lacks_extensions(&bare, &map, &caps));
-        assert!(!lacks_extensions(&full, &map, &caps));
-        assert!(!lacks_extensions(&[], &map, &caps));
-        assert!(!lacks_extensions(&bare, &map, &Capabilities::core()));
+        let lacks = |users: &[ScimUser], caps: &Capabilities| {
+            let mut watch = ExtensionWatch::new(&map, caps);
+            users.iter().for_each(|user| watch.see(user));
+            watch.lacks_extensions()
+        };
+        assert!(lacks(&bare, &caps));
+        assert!(!lacks(&full, &caps));
+        assert!(!lacks(&[bare[0].clone(), full[0].clone()], &caps));
+        assert!(!lacks(&[], &caps));
+        assert!(!lacks(&bare, &Capabilities::core()));
     }
 }
