@@ -54,7 +54,9 @@ pub fn effective_mapping(
             None => format!("field {}", builtin.default_field()),
         };
         let personal = builtin.personal() || mapping.is_some_and(personal_mapping);
-        let texts = employees.iter().map(|e| values.builtin(e, builtin));
+        let texts = employees
+            .iter()
+            .map(|e| values.builtin(e, builtin).map(|text| text.into_owned()));
         uses.push(summarise(builtin.name(), source, vec![], personal, texts));
     }
     for (index, extra) in settings.extra.iter().enumerate() {

@@ -30,7 +30,7 @@ use crate::snapshot::{Snapshot, SourceEmployee, SourcePeriod};
 
 use dates::{Span, employment_on, merge_spans, overlaps, parse_date};
 use managers::ManagerProblem;
-use people::{BirthProblem, EmailProblem, clean, words};
+use people::{BirthProblem, EmailProblem, clean, clean_borrowed, words};
 
 const MANAGER_FIELD: &str = "ImmediateManagerEmployeeId";
 
@@ -38,8 +38,6 @@ const MANAGER_FIELD: &str = "ImmediateManagerEmployeeId";
 pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desired {
     let mut findings = Vec::new();
     let values = value::Values::new(snapshot, settings, today);
-    let periods = values.periods();
-    let no_periods: Vec<&SourcePeriod> = Vec::new();
 
     let mut candidates = Vec::new();
     let mut out_of_scope = BTreeMap::new();
@@ -65,7 +63,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         let raw_user_name = values.builtin(employee, BuiltIn::UserName);
         match people::user_name(raw_user_name.as_deref()) {
             Ok(user_name) => {
-                let own_periods = periods.get(id.as_str()).unwrap_or(&no_periods);
+                let own_periods = values.periods_of(id.as_str());
                 let record = candidate(id, user_name, employee, own_periods, &values, settings);
                 candidates.push(record);
             }
@@ -130,6 +128,22 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     // A user without a manager has depth 0, so only those with one need walking.
     let depths = managers::depths(links.keys().map(String::as_str), &links);
 
+    // Records skipped for a finding still tell whether the person works here today.
+    let skipped = records
+        .iter()
+        .filter(|id| !user_ids.contains(**id) && !out_of_scope.contains_key(**id))
+        .map(|id| {
+            let own = values.periods_of(id);
+            let spans = merge_spans(spans(id, own, &mut Vec::new()));
+            let employed = employment_on(&spans, today, settings.starter_lead_days).active;
+            let state = if employed {
+                Skipped::Employed
+            } else {
+                Skipped::NotEmployed
+            };
+            (ExternalId::from(*id), state)
+        })
+        .collect();
     let mut users = Vec::with_capacity(candidates.len());
     let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for candidate in candidates {
@@ -149,22 +163,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         users.push((id, user));
     }
     let users = BTreeMap::from_iter(users);
-    // Records skipped for a finding still tell whether the person works here today.
-    let skipped = records
-        .iter()
-        .filter(|id| !users.contains_key(**id) && !out_of_scope.contains_key(**id))
-        .map(|id| {
-            let own = periods.get(*id).unwrap_or(&no_periods);
-            let spans = merge_spans(spans(id, own, &mut Vec::new()));
-            let employed = employment_on(&spans, today, settings.starter_lead_days).active;
-            let state = if employed {
-                Skipped::Employed
-            } else {
-                Skipped::NotEmployed
-            };
-            (ExternalId::from(*id), state)
-        })
-        .collect();
+
     for ids in segment_gaps.values_mut() {
         ids.sort_unstable();
     }
@@ -417,7 +416,7 @@ fn candidate(
             segments: user_segments,
         },
         segment_gaps,
-        manager_id: raw(BuiltIn::Manager),
+        manager_id: raw(BuiltIn::Manager).map(|id| id.into_owned()),
         first_start: spans.first().map(|span| span.from),
         last_start: spans.iter().map(|span| span.from).max(),
         company: employee.company_id.trim().to_string(),
@@ -476,7 +475,8 @@ fn name(id: &str, field: &str, value: Option<&str>, findings: &mut Vec<Finding>)
 fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Vec<Span> {
     let mut spans = Vec::new();
     for period in periods {
-        let label = match clean(period.id.as_deref()) {
+        // Named only when something is wrong with it.
+        let label = || match clean(period.id.as_deref()) {
             Some(period_id) => format!("employment period {period_id}"),
             None => "an employment period without Id".to_string(),
         };
@@ -490,12 +490,12 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
                 Severity::Degraded,
             ));
         };
-        let from = match clean(period.from.as_deref()) {
+        let from = match clean_borrowed(period.from.as_deref()) {
             None => {
                 ignore(
                     "FromDate",
                     FindingKind::MissingDate,
-                    format!("{label} has no FromDate"),
+                    format!("{} has no FromDate", label()),
                 );
                 continue;
             }
@@ -505,13 +505,13 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
                     ignore(
                         "FromDate",
                         FindingKind::InvalidDate,
-                        format!("{label} has FromDate '{text}', not a date"),
+                        format!("{} has FromDate '{text}', not a date", label()),
                     );
                     continue;
                 }
             },
         };
-        let to = match clean(period.to.as_deref()) {
+        let to = match clean_borrowed(period.to.as_deref()) {
             None => None,
             Some(text) => match parse_date(&text) {
                 Some(date) => Some(date),
@@ -519,7 +519,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
                     ignore(
                         "ToDate",
                         FindingKind::InvalidDate,
-                        format!("{label} has ToDate '{text}', not a date"),
+                        format!("{} has ToDate '{text}', not a date", label()),
                     );
                     continue;
                 }
@@ -529,7 +529,7 @@ fn spans(id: &str, periods: &[&SourcePeriod], findings: &mut Vec<Finding>) -> Ve
             ignore(
                 "ToDate",
                 FindingKind::PeriodEndBeforeStart,
-                format!("{label} ends ({to}) before it starts ({from})"),
+                format!("{} ends ({to}) before it starts ({from})", label()),
             );
             continue;
         }

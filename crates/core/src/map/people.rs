@@ -3,6 +3,7 @@
 //! Unicode NFC).
 
 use jiff::civil::Date;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use unicode_normalization::{IsNormalized, UnicodeNormalization};
 
@@ -14,9 +15,7 @@ use super::dates::parse_date;
 /// `text` in Unicode NFC, so a composed "Göteborg" and a decomposed "Go\u{308}teborg" are one
 /// value.
 pub fn nfc(text: &str) -> String {
-    let composed =
-        text.is_ascii() || unicode_normalization::is_nfc_quick(text.chars()) == IsNormalized::Yes;
-    if composed {
+    if is_composed(text) {
         text.to_string()
     } else {
         text.nfc().collect()
@@ -27,6 +26,23 @@ pub fn nfc(text: &str) -> String {
 pub fn clean(value: Option<&str>) -> Option<String> {
     let text = value?.trim();
     (!text.is_empty()).then(|| nfc(text))
+}
+
+/// [`clean`], borrowing the text where it is already composed (as it nearly always is).
+pub fn clean_borrowed(value: Option<&str>) -> Option<Cow<'_, str>> {
+    let text = value?.trim();
+    if text.is_empty() {
+        None
+    } else if is_composed(text) {
+        Some(Cow::Borrowed(text))
+    } else {
+        Some(Cow::Owned(text.nfc().collect()))
+    }
+}
+
+/// Whether `text` is in NFC already, by the quick check (ASCII always is).
+fn is_composed(text: &str) -> bool {
+    text.is_ascii() || unicode_normalization::is_nfc_quick(text.chars()) == IsNormalized::Yes
 }
 
 /// Like [`clean`], with every inner run of whitespace made one space (names and labels).
@@ -71,14 +87,24 @@ pub fn user_name(email: Option<&str>) -> Result<String, EmailProblem> {
 /// Flex `Gender`: `1`/`2` or a text in English or Swedish. `0`, null and blank are "no gender"
 /// (Winningtemp `None`); anything else is not understood (`Err`, quoting the value).
 pub fn gender(value: Option<&str>) -> Result<Gender, String> {
-    let Some(text) = clean(value) else {
+    let Some(text) = clean_borrowed(value) else {
         return Ok(Gender::None);
     };
-    match text.to_lowercase().as_str() {
-        "0" => Ok(Gender::None),
-        "1" | "man" | "male" => Ok(Gender::Male),
-        "2" | "kvinna" | "female" | "woman" => Ok(Gender::Female),
-        _ => Err(text),
+    let is = |names: &[&str]| {
+        if text.is_ascii() {
+            names.iter().any(|name| name.eq_ignore_ascii_case(&text))
+        } else {
+            names.contains(&text.to_lowercase().as_str())
+        }
+    };
+    if is(&["0"]) {
+        Ok(Gender::None)
+    } else if is(&["1", "man", "male"]) {
+        Ok(Gender::Male)
+    } else if is(&["2", "kvinna", "female", "woman"]) {
+        Ok(Gender::Female)
+    } else {
+        Err(text.into_owned())
     }
 }
 
@@ -93,7 +119,7 @@ pub enum BirthProblem {
 
 /// Flex `DateOfBirth`: None when missing; a date no later than `today` and not before 1900.
 pub fn birth_date(value: Option<&str>, today: Date) -> Result<Option<Date>, BirthProblem> {
-    let Some(text) = clean(value) else {
+    let Some(text) = clean_borrowed(value) else {
         return Ok(None);
     };
     let date = parse_date(&text).ok_or(BirthProblem::Unparseable)?;

@@ -5,6 +5,7 @@
 use foldhash::{HashMap, HashMapExt};
 use jiff::civil::Date;
 use regex::Regex;
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use crate::snapshot::{
 };
 
 use super::dates::parse_date;
-use super::people::clean;
+use super::people::{clean, clean_borrowed};
 
 /// Whether `pattern` is a regular expression this engine accepts; the error says why not.
 pub fn check_pattern(pattern: &str) -> Result<(), String> {
@@ -32,6 +33,34 @@ pub fn check_date_format(format: &str) -> Result<(), String> {
 
 type DefaultsIndex<'a> = HashMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>;
 
+/// Employment periods grouped by employee: one list sorted by employee id (in source order
+/// within each employee), and where each employee's run of it starts and ends.
+struct PeriodIndex<'a> {
+    periods: Vec<&'a SourcePeriod>,
+    by_employee: HashMap<&'a str, (usize, usize)>,
+}
+
+impl<'a> PeriodIndex<'a> {
+    fn new(periods: &'a [SourcePeriod]) -> PeriodIndex<'a> {
+        let mut sorted: Vec<&SourcePeriod> = periods.iter().collect();
+        // Stable: each employee's periods keep their source order.
+        sorted.sort_by(|a, b| a.employee_id.trim().cmp(b.employee_id.trim()));
+        let mut by_employee = HashMap::with_capacity(sorted.len());
+        let mut start = 0;
+        for end in 1..=sorted.len() {
+            let id = sorted[start].employee_id.trim();
+            if end == sorted.len() || sorted[end].employee_id.trim() != id {
+                by_employee.insert(id, (start, end));
+                start = end;
+            }
+        }
+        PeriodIndex {
+            periods: sorted,
+            by_employee,
+        }
+    }
+}
+
 /// Reads configured values out of one snapshot on one day. The indexes of default accounts
 /// and periods are built on first use: most settings need neither.
 pub struct Values<'a> {
@@ -41,7 +70,7 @@ pub struct Values<'a> {
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     dimensions: BTreeMap<(&'a str, String), &'a SourceDimension>,
     defaults: OnceCell<DefaultsIndex<'a>>,
-    periods: OnceCell<HashMap<&'a str, Vec<&'a SourcePeriod>>>,
+    periods: OnceCell<PeriodIndex<'a>>,
     patterns: BTreeMap<String, Regex>,
 }
 
@@ -101,19 +130,15 @@ impl<'a> Values<'a> {
         })
     }
 
-    /// Employment periods by trimmed employee id, in source order.
-    pub fn periods(&self) -> &HashMap<&'a str, Vec<&'a SourcePeriod>> {
-        self.periods.get_or_init(|| {
-            let mut periods: HashMap<&str, Vec<&SourcePeriod>> =
-                HashMap::with_capacity(self.snapshot.employees.len());
-            for period in &self.snapshot.periods {
-                periods
-                    .entry(period.employee_id.trim())
-                    .or_default()
-                    .push(period);
-            }
-            periods
-        })
+    /// The employment periods of the employee with this (trimmed) id, in source order.
+    pub fn periods_of(&self, employee_id: &str) -> &[&'a SourcePeriod] {
+        let index = self
+            .periods
+            .get_or_init(|| PeriodIndex::new(&self.snapshot.periods));
+        match index.by_employee.get(employee_id) {
+            Some(&(start, end)) => &index.periods[start..end],
+            None => &[],
+        }
     }
 
     /// The compiled form of a pattern the settings hold (config checked them all).
@@ -123,15 +148,19 @@ impl<'a> Values<'a> {
 
     /// The text a built-in judges: the configured mapping's value when one replaces its
     /// source, else the Flex field it reads by default.
-    pub fn builtin(&self, employee: &SourceEmployee, builtin: BuiltIn) -> Option<String> {
+    pub fn builtin<'e>(
+        &self,
+        employee: &'e SourceEmployee,
+        builtin: BuiltIn,
+    ) -> Option<Cow<'e, str>> {
         match self
             .settings
             .values
             .iter()
             .find(|m| m.builtin == Some(builtin))
         {
-            Some(mapping) => self.value(employee, mapping),
-            None => field(employee, builtin.default_field()),
+            Some(mapping) => self.value(employee, mapping).map(Cow::Owned),
+            None => clean_borrowed(default_field(employee, builtin)),
         }
     }
 
@@ -248,7 +277,7 @@ impl<'a> Values<'a> {
 
     /// A value of the period that covers the day, else the next one, else the last one.
     fn period(&self, employee: &SourceEmployee, name: &str) -> Option<String> {
-        let periods = self.periods().get(employee.id.trim())?;
+        let periods = self.periods_of(employee.id.trim());
         let dated: Vec<(Date, Option<Date>, &SourcePeriod)> = periods
             .iter()
             .filter_map(|p| {
@@ -292,6 +321,20 @@ pub fn field(employee: &SourceEmployee, name: &str) -> Option<String> {
     {
         Some((_, read)) => clean(read(employee)),
         None => lookup_ignoring_case(&employee.fields, name),
+    }
+}
+
+/// The field a built-in reads when no mapping replaces its source (its
+/// [`BuiltIn::default_field`], which has a place of its own).
+fn default_field(employee: &SourceEmployee, builtin: BuiltIn) -> Option<&str> {
+    match builtin {
+        BuiltIn::UserName | BuiltIn::Email => employee.email_work.as_deref(),
+        BuiltIn::GivenName => employee.first_name.as_deref(),
+        BuiltIn::FamilyName => employee.last_name.as_deref(),
+        BuiltIn::Gender => employee.gender.as_deref(),
+        BuiltIn::BirthDate => employee.date_of_birth.as_deref(),
+        BuiltIn::EmploymentType => employee.employment_type.as_deref(),
+        BuiltIn::Manager => employee.manager_id.as_deref(),
     }
 }
 
@@ -568,8 +611,8 @@ mod tests {
         let values = Values::new(&snapshot, &settings, DAY);
         let employee = &snapshot.employees[0];
         assert_eq!(
-            values.builtin(employee, BuiltIn::UserName),
-            Some("Anna@Ekdala.se".into())
+            values.builtin(employee, BuiltIn::UserName).as_deref(),
+            Some("Anna@Ekdala.se")
         );
         let mut username = mapping(field_source("Employment.EmploymentNumber"), vec![]);
         username.builtin = Some(BuiltIn::UserName);
@@ -580,8 +623,8 @@ mod tests {
         settings.values.push(username);
         let values = Values::new(&snapshot, &settings, DAY);
         assert_eq!(
-            values.builtin(employee, BuiltIn::UserName),
-            Some("0042@ekdala.se".into())
+            values.builtin(employee, BuiltIn::UserName).as_deref(),
+            Some("0042@ekdala.se")
         );
     }
 
