@@ -200,8 +200,9 @@ impl RunReport {
     pub fn write_json(&self, dir: &Path) -> std::io::Result<PathBuf> {
         crate::safe_write::private_dir(dir)?;
         let path = dir.join(format!("{}.json", self.file_stem()));
-        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        crate::safe_write::write_atomically(&path, text.as_bytes())?;
+        crate::safe_write::write_atomically_with(&path, |out| {
+            serde_json::to_writer_pretty(out, self).map_err(std::io::Error::other)
+        })?;
         Ok(path)
     }
 

@@ -11,6 +11,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes `content` to `path` through an exclusive temporary file beside it.
 pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
+    write_atomically_with(path, |out| out.write_all(content))
+}
+
+/// [`write_atomically`], the content written by `write` as it is made (a large report is
+/// never held whole in memory).
+pub fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let name = path
@@ -18,7 +27,7 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (temp, file) = create_exclusive(dir, &name)?;
-    let written = write_and_sync(file, content).and_then(|()| fs::rename(&temp, path));
+    let written = write_and_sync(file, write).and_then(|()| fs::rename(&temp, path));
     if written.is_err() {
         let _ = fs::remove_file(&temp);
     }
@@ -71,8 +80,13 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-fn write_and_sync(mut file: File, content: &[u8]) -> io::Result<()> {
-    file.write_all(content)?;
+fn write_and_sync(
+    file: File,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut out = io::BufWriter::new(file);
+    write(&mut out)?;
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
     file.sync_all()
 }
 

@@ -49,25 +49,32 @@ const CHANGE_COLUMNS: &str = "c.run_id, r.started, c.external_id, c.name, c.emai
                               c.result, c.detail";
 
 impl StateStore {
-    /// Records the changes of `run`.
-    pub fn record_changes(&self, run: RunId, changes: &[ChangeRow]) -> Result<(), StateError> {
-        for change in changes {
-            self.execute(
-                "record a change",
-                "INSERT INTO changes (run_id, external_id, name, email, action, result, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    run.0,
-                    change.external_id.as_str(),
-                    change.name,
-                    change.email,
-                    change.action,
-                    change.result,
-                    change.detail.to_string()
-                ],
-            )?;
-        }
-        Ok(())
+    /// Records the changes of `run`, in one transaction, each row taken as it is written.
+    pub fn record_changes(
+        &self,
+        run: RunId,
+        changes: impl IntoIterator<Item = ChangeRow>,
+    ) -> Result<(), StateError> {
+        let sql = self.sql("record a change");
+        self.in_transaction("record a change", |tx| {
+            for change in changes {
+                tx.execute(
+                    "INSERT INTO changes (run_id, external_id, name, email, action, result, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        run.0,
+                        change.external_id.as_str(),
+                        change.name,
+                        change.email,
+                        change.action,
+                        change.result,
+                        change.detail.to_string()
+                    ],
+                )
+                .map_err(&sql)?;
+            }
+            Ok(())
+        })
     }
 
     /// The changes of one run, in the order they were recorded.
@@ -150,7 +157,7 @@ mod tests {
                 detail: json!({"reason": "no longer in Flex"}),
             };
             store
-                .record_changes(run, std::slice::from_ref(&pause))
+                .record_changes(run, [pause.clone()])
                 .unwrap();
             let stored = store.changes_of_run(run).unwrap();
             assert_eq!(stored.len(), 1);

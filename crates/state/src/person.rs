@@ -112,7 +112,7 @@ mod tests {
                     result: "ok".into(),
                     detail: serde_json::json!({"reason": "new"}),
                 };
-                store.record_changes(run, &[change]).unwrap();
+                store.record_changes(run, [change]).unwrap();
             }
             store
                 .finish_run(run, at, Outcome::Done, &serde_json::json!({}))

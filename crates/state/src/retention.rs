@@ -125,7 +125,7 @@ mod tests {
             result: "ok".into(),
             detail: serde_json::json!({}),
         };
-        store.record_changes(id, &[change]).unwrap();
+        store.record_changes(id, [change]).unwrap();
         store
             .finish_run(id, at(day), outcome, &serde_json::json!({}))
             .unwrap();

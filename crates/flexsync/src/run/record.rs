@@ -65,8 +65,9 @@ pub(super) fn record(
         if let Some(refusal) = &report.refused {
             approval::record_refusal(&session, run_id, &stages.plan_id, refusal, &report.planned);
         }
-        let rows: Vec<ChangeRow> = report.changes.iter().map(change_row).collect();
-        if let Err(error) = session.store.record_changes(run_id, &rows) {
+        // Each row made as it is written: a large run's rows are never all held.
+        let rows = report.changes.iter().map(change_row);
+        if let Err(error) = session.store.record_changes(run_id, rows) {
             tracing::warn!(%error, "could not record the run's changes for history");
         }
         // The report is written before the run is finished in the store: a run the store
