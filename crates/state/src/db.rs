@@ -190,6 +190,39 @@ impl Conn {
             .collect()
     }
 
+    /// Calls `each` with every row of a query, read as `T`, as the rows come: a large table is
+    /// never held whole (PostgreSQL's answer is, by its client; SQLite's rows are read one by
+    /// one).
+    pub fn each_row<T: FromRow, E: From<DbError>>(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        mut each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut take = |row: Vec<Value>| each(T::from_row(row).map_err(DbError::Decode)?);
+        match self {
+            Conn::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql).map_err(DbError::from)?;
+                let width = statement.column_count();
+                let mut rows = statement
+                    .query(rusqlite::params_from_iter(&params))
+                    .map_err(DbError::from)?;
+                while let Some(row) = rows.next().map_err(DbError::from)? {
+                    let values = (0..width)
+                        .map(|index| row.get_ref(index).map(sqlite_value))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(DbError::from)?;
+                    take(values)?;
+                }
+                Ok(())
+            }
+            Conn::Postgres(conn) => {
+                let (_, rows) = conn.query(sql, &params)?;
+                rows.into_iter().try_for_each(take)
+            }
+        }
+    }
+
     /// Runs statements separated by `;` without parameters (migrations).
     pub fn batch(&mut self, sql: &str) -> Result<(), DbError> {
         match self {
@@ -227,7 +260,6 @@ impl Conn {
 }
 
 fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
-    use rusqlite::types::ValueRef;
     let mut statement = conn.prepare_cached(sql)?;
     let columns: Vec<String> = statement
         .column_names()
@@ -238,21 +270,23 @@ fn sqlite_query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Res
     let rows = statement
         .query_map(rusqlite::params_from_iter(params), |row| {
             (0..width)
-                .map(|index| {
-                    Ok(match row.get_ref(index)? {
-                        ValueRef::Null => Value::Null,
-                        ValueRef::Integer(n) => Value::Int(n),
-                        ValueRef::Real(x) => Value::Text(x.to_string()),
-                        ValueRef::Text(text) => {
-                            Value::Text(String::from_utf8_lossy(text).into_owned())
-                        }
-                        ValueRef::Blob(bytes) => Value::Text(format!("({} bytes)", bytes.len())),
-                    })
-                })
+                .map(|index| row.get_ref(index).map(sqlite_value))
                 .collect::<Result<Vec<_>, rusqlite::Error>>()
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok((columns, rows))
+}
+
+/// One SQLite column value as the store reads it.
+fn sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Value {
+    use rusqlite::types::ValueRef;
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(n) => Value::Int(n),
+        ValueRef::Real(x) => Value::Text(x.to_string()),
+        ValueRef::Text(text) => Value::Text(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(bytes) => Value::Text(format!("({} bytes)", bytes.len())),
+    }
 }
 
 impl rusqlite::ToSql for Value {

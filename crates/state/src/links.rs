@@ -109,47 +109,51 @@ impl StateStore {
 
     /// Every link, and the target ids we created, as the plan reads them.
     pub fn memory(&self) -> Result<Memory, StateError> {
-        let rows: Vec<(String, String, bool, String)> = self.rows(
+        let mut memory = Memory::default();
+        self.each_row(
             "read links",
             "SELECT external_id, target_id, created_by_us, kind FROM links",
             params![],
+            |(external_id, target_id, created_by_us, kind): (String, String, bool, String)| {
+                let target_id = TargetId::from(target_id);
+                if created_by_us {
+                    memory.created.insert(target_id.clone());
+                }
+                let links = match LinkKind::parse(&kind) {
+                    Some(LinkKind::User) => &mut memory.links,
+                    Some(LinkKind::Group) => &mut memory.group_links,
+                    None => return Err(self.corrupt("links", external_id, "kind", kind)),
+                };
+                links.insert(ExternalId::from(external_id), target_id);
+                Ok(())
+            },
         )?;
-        let mut memory = Memory::default();
-        for (external_id, target_id, created_by_us, kind) in rows {
-            let target_id = TargetId::from(target_id);
-            if created_by_us {
-                memory.created.insert(target_id.clone());
-            }
-            let links = match LinkKind::parse(&kind) {
-                Some(LinkKind::User) => &mut memory.links,
-                Some(LinkKind::Group) => &mut memory.group_links,
-                None => return Err(self.corrupt("links", external_id, "kind", kind)),
-            };
-            links.insert(ExternalId::from(external_id), target_id);
-        }
-        let written: Vec<(String, String, String)> = self.rows(
+        // A person's rows are written together, so they mostly come one after another: each
+        // run of rows of one person is gathered before it joins the map. The rows are read as
+        // they come: there are about ten a person.
+        let mut person: Option<(String, Written)> = None;
+        self.each_row(
             "read written values",
             "SELECT external_id, attribute, fingerprint FROM written",
             params![],
-        )?;
-        // A person's rows are written together, so they mostly come one after another: each
-        // run of rows of one person is gathered before it joins the map.
-        let mut person: Option<(String, Written)> = None;
-        for (external_id, attribute, fingerprint) in written {
-            let fingerprint = u64::from_str_radix(&fingerprint, 16)
-                .map_err(|_| self.corrupt("written", &external_id, "fingerprint", fingerprint))?;
-            match &mut person {
-                Some((id, values)) if *id == external_id => {
-                    values.insert(attribute, fingerprint);
-                }
-                _ => {
-                    let values = Written::from([(attribute, fingerprint)]);
-                    if let Some((id, values)) = person.replace((external_id, values)) {
-                        add_written(&mut memory, id, values);
+            |(external_id, attribute, fingerprint): (String, String, String)| {
+                let fingerprint = u64::from_str_radix(&fingerprint, 16).map_err(|_| {
+                    self.corrupt("written", &external_id, "fingerprint", fingerprint)
+                })?;
+                match &mut person {
+                    Some((id, values)) if *id == external_id => {
+                        values.insert(attribute, fingerprint);
+                    }
+                    _ => {
+                        let values = Written::from([(attribute, fingerprint)]);
+                        if let Some((id, values)) = person.replace((external_id, values)) {
+                            add_written(&mut memory, id, values);
+                        }
                     }
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
         if let Some((id, values)) = person {
             add_written(&mut memory, id, values);
         }

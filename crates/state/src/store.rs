@@ -270,6 +270,24 @@ impl StateStore {
         self.with_conn(operation, |conn| conn.rows(query, params).map_err(&sql))
     }
 
+    /// Calls `each` with every row of a query as the rows come (see [`Conn::each_row`]).
+    pub(crate) fn each_row<T: FromRow>(
+        &self,
+        operation: &'static str,
+        query: &str,
+        params: Vec<Value>,
+        mut each: impl FnMut(T) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        let sql = self.sql(operation);
+        self.with_conn(operation, |conn| {
+            conn.each_row::<T, Failure>(query, params, |row| each(row).map_err(Failure::Store))
+                .map_err(|failure| match failure {
+                    Failure::Store(error) => error,
+                    Failure::Db(error) => sql(error),
+                })
+        })
+    }
+
     /// Maps a backend error to a [`StateError`] for `operation`.
     pub(crate) fn sql(&self, operation: &'static str) -> impl Fn(DbError) -> StateError {
         let path = self.inner.path.clone();
