@@ -14,12 +14,13 @@ pub(crate) mod tests;
 use foldhash::{HashMap, HashMapExt};
 use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::ids::ExternalId;
 use crate::map::dates::parse_date;
-use crate::map::people::{collapse, nfc, words};
+use crate::map::people::{collapse, nfc, trim, words};
 use crate::mapping::{GapRule, GroupLevel, GroupNaming, GroupSettings};
 use crate::snapshot::{
     Snapshot, SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
@@ -30,13 +31,14 @@ pub const PATH_PREFIX: &str = "grp:";
 /// The prefix of external ids derived from a name alone (compatibility naming).
 pub const NAME_PREFIX: &str = "grp-name:";
 
-/// One step of a user's path: which level, its key and its label.
+/// One step of a user's path: which level, its key and its label. The text is shared: a
+/// segment is made once per level and value, and cloned into every path that passes it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Segment {
     /// The normalised level name (`company` for the company).
-    tag: String,
-    key: String,
-    label: String,
+    tag: Rc<str>,
+    key: Rc<str>,
+    label: Rc<str>,
 }
 
 /// A group key: whitespace collapsed and trimmed, in Unicode NFC, case-folded (upper then lower
@@ -72,7 +74,7 @@ fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> Exte
     match naming {
         GroupNaming::Path => {
             let mut id = format!("{PATH_PREFIX}{}", id_part(company));
-            for segment in segments.iter().filter(|s| s.tag != COMPANY_TAG) {
+            for segment in segments.iter().filter(|s| &*s.tag != COMPANY_TAG) {
                 id.push('/');
                 id.push_str(&id_part(&segment.tag));
                 id.push('=');
@@ -81,7 +83,7 @@ fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> Exte
             ExternalId::new(id)
         }
         GroupNaming::NameOnly => {
-            let label = segments.last().map_or("", |s| s.label.as_str());
+            let label = segments.last().map_or("", |s| &*s.label);
             ExternalId::new(format!("{NAME_PREFIX}{}", id_part(label)))
         }
     }
@@ -92,14 +94,14 @@ const COMPANY_TAG: &str = "company";
 /// One dimension with its accounts by id and by normalised code; the first one of each wins.
 struct Dimension<'a> {
     dimension: &'a SourceDimension,
-    by_id: BTreeMap<&'a str, &'a SourceAccount>,
-    by_code: BTreeMap<String, &'a SourceAccount>,
+    by_id: HashMap<&'a str, &'a SourceAccount>,
+    by_code: HashMap<String, &'a SourceAccount>,
 }
 
 impl<'a> Dimension<'a> {
     fn new(dimension: &'a SourceDimension) -> Dimension<'a> {
-        let mut by_id = BTreeMap::new();
-        let mut by_code = BTreeMap::new();
+        let mut by_id = HashMap::with_capacity(dimension.accounts.len());
+        let mut by_code = HashMap::with_capacity(dimension.accounts.len());
         for account in &dimension.accounts {
             by_id.entry(account.id.trim()).or_insert(account);
             by_code.entry(normalise(&account.code)).or_insert(account);
@@ -176,6 +178,8 @@ pub fn build_groups(
         origins: HashMap::new(),
         merges: BTreeSet::new(),
         paths: HashMap::new(),
+        dimensions: HashMap::new(),
+        accounts: HashMap::new(),
     };
     for (user_id, user) in desired.users.iter_mut() {
         user.group = None;
@@ -225,11 +229,15 @@ struct Builder<'s, 'a> {
     /// Each path already placed (company key, segments) -> its last group: a path seen again
     /// makes no group and no finding, so it is looked up, not walked.
     paths: HashMap<(String, Vec<Segment>), ExternalId>,
+    /// (company id, level) -> the company's dimension of that level, once looked up.
+    dimensions: HashMap<(&'a str, usize), Option<&'s Dimension<'a>>>,
+    /// (level, account) -> its segment, made once.
+    accounts: HashMap<(usize, *const SourceAccount), Segment>,
 }
 
-impl Builder<'_, '_> {
+impl<'s, 'a> Builder<'s, 'a> {
     /// The user's path: makes every group on it and returns the external id of the last.
-    fn place(&mut self, user_id: &str, employee: &SourceEmployee) -> Option<ExternalId> {
+    fn place(&mut self, user_id: &str, employee: &'a SourceEmployee) -> Option<ExternalId> {
         let company_id = employee.company_id.trim();
         let company = self.index.companies.get(company_id).copied();
         let company_key = company
@@ -240,16 +248,17 @@ impl Builder<'_, '_> {
             .settings
             .levels
             .iter()
-            .map(|level| self.value(user_id, employee, company_id, level))
+            .enumerate()
+            .map(|(at, level)| self.value(user_id, employee, company_id, at, level))
             .collect();
         let mut segments = Vec::new();
         if self.settings.company_top {
             let label = words(company.and_then(|c| c.name.as_deref()))
                 .unwrap_or_else(|| company_key.clone());
             segments.push(Segment {
-                tag: COMPANY_TAG.to_string(),
-                key: company_key.clone(),
-                label,
+                tag: COMPANY_TAG.into(),
+                key: company_key.as_str().into(),
+                label: label.into(),
             });
         }
         segments.extend(self.path(user_id, &values));
@@ -283,7 +292,7 @@ impl Builder<'_, '_> {
             match self.origins.get(&id) {
                 None => {
                     self.origins.insert(id.clone(), origin);
-                    let labels: Vec<String> = prefix.iter().map(|s| s.label.clone()).collect();
+                    let labels: Vec<String> = prefix.iter().map(|s| s.label.to_string()).collect();
                     self.groups.insert(
                         id.clone(),
                         DesiredGroup {
@@ -299,7 +308,7 @@ impl Builder<'_, '_> {
                 Some(first) if *first != origin => {
                     if self.merges.insert((id.clone(), origin.clone())) {
                         let first = first.clone();
-                        let level = prefix.last().map_or("", |s| s.tag.as_str());
+                        let level = prefix.last().map_or("", |s| &*s.tag);
                         self.findings.push(Finding {
                             record: id.to_string(),
                             field: level.to_string(),
@@ -341,7 +350,7 @@ impl Builder<'_, '_> {
             GapRule::Skip => values.iter().flatten().cloned().collect(),
         };
         if !gaps.is_empty() {
-            let labels: Vec<&str> = path.iter().map(|s| s.label.as_str()).collect();
+            let labels: Vec<&str> = path.iter().map(|s| &*s.label).collect();
             let placed = if labels.is_empty() {
                 "no level".to_string()
             } else {
@@ -380,26 +389,37 @@ impl Builder<'_, '_> {
         &mut self,
         user_id: &str,
         employee: &SourceEmployee,
-        company_id: &str,
+        company_id: &'a str,
+        at: usize,
         level: &GroupLevel,
     ) -> Option<Segment> {
         match level {
             GroupLevel::Field(name) => {
                 let text = words(employee.fields.get(name).map(String::as_str))?;
                 Some(Segment {
-                    tag: normalise(name),
-                    key: normalise(&text),
-                    label: text,
+                    tag: normalise(name).into(),
+                    key: normalise(&text).into(),
+                    label: text.into(),
                 })
             }
-            GroupLevel::Dimension(name) => self.account(user_id, company_id, name),
+            GroupLevel::Dimension(name) => self.account(user_id, company_id, at, name),
         }
     }
 
     /// The user's default account on the day in the company's dimension called `name`.
-    fn account(&mut self, user_id: &str, company_id: &str, name: &str) -> Option<Segment> {
+    fn account(
+        &mut self,
+        user_id: &str,
+        company_id: &'a str,
+        at: usize,
+        name: &str,
+    ) -> Option<Segment> {
         let index = self.index;
-        let Some(indexed) = index.dimensions.get(&(company_id, normalise(name))) else {
+        let found = self
+            .dimensions
+            .entry((company_id, at))
+            .or_insert_with(|| index.dimensions.get(&(company_id, normalise(name))));
+        let Some(indexed) = *found else {
             if self
                 .missing_dimensions
                 .insert((company_id.to_string(), name.to_string()))
@@ -419,7 +439,9 @@ impl Builder<'_, '_> {
         };
         let dimension = indexed.dimension;
         let defaults = index.defaults.get(&(user_id, dimension.id.trim()))?;
-        let mut current = Vec::new();
+        // Of the default accounts that cover the day, the one that started last (the last
+        // listed of those that started the same day).
+        let mut current: Option<(Option<Date>, &SourceDefaultAccount)> = None;
         for default in defaults {
             let from = self.date(user_id, "FromDate", default.from.as_deref(), name);
             let to = self.date(user_id, "TomDate", default.to.as_deref(), name);
@@ -428,12 +450,11 @@ impl Builder<'_, '_> {
             };
             let started = from.is_none_or(|from| from <= self.today);
             let running = to.is_none_or(|to| self.today <= to);
-            if started && running {
-                current.push((from, *default));
+            if started && running && current.is_none_or(|(latest, _)| from >= latest) {
+                current = Some((from, *default));
             }
         }
-        current.sort_by_key(|(from, _)| *from);
-        let (_, default) = current.last()?;
+        let (_, default) = current?;
         let by_id = default
             .account_id
             .as_deref()
@@ -472,12 +493,18 @@ impl Builder<'_, '_> {
         } else {
             code
         };
-        let label = words(account.name.as_deref()).unwrap_or_else(|| nfc(key));
-        Some(Segment {
-            tag: normalise(name),
-            key: normalise(key),
-            label,
-        })
+        let segment = self
+            .accounts
+            .entry((at, account as *const SourceAccount))
+            .or_insert_with(|| {
+                let label = words(account.name.as_deref()).unwrap_or_else(|| nfc(key));
+                Segment {
+                    tag: normalise(name).into(),
+                    key: normalise(key).into(),
+                    label: label.into(),
+                }
+            });
+        Some(segment.clone())
     }
 
     /// A default account's date: Ok(None) when blank; an unreadable date is reported and the
@@ -489,7 +516,7 @@ impl Builder<'_, '_> {
         text: Option<&str>,
         dimension: &str,
     ) -> Option<Option<Date>> {
-        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        let Some(text) = text.map(trim).filter(|t| !t.is_empty()) else {
             return Some(None);
         };
         match parse_date(text) {
@@ -539,7 +566,7 @@ fn key_path(company: &str, segments: &[Segment]) -> String {
     parts.extend(
         segments
             .iter()
-            .filter(|s| s.tag != COMPANY_TAG)
+            .filter(|s| &*s.tag != COMPANY_TAG)
             .map(|s| format!("{}={}", s.tag, s.key)),
     );
     parts.join("/")

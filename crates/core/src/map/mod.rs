@@ -127,6 +127,10 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     }
     // A user without a manager has depth 0, so only those with one need walking.
     let depths = managers::depths(links.keys().map(String::as_str), &links);
+    let manager_of: HashMap<&str, &str> = links
+        .iter()
+        .map(|(user, manager)| (user.as_str(), manager.as_str()))
+        .collect();
 
     // Records skipped for a finding still tell whether the person works here today.
     let skipped = records
@@ -154,7 +158,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         }
         let id = ExternalId::new(candidate.external_id);
         let user = DesiredUser {
-            manager_external_id: links.get(id.as_str()).map(ExternalId::from),
+            manager_external_id: manager_of.get(id.as_str()).map(|m| ExternalId::from(*m)),
             manager_depth: depths.get(id.as_str()).copied().unwrap_or(0),
             group: None,
             external_id: id.clone(),
@@ -362,8 +366,7 @@ fn candidate(
     };
 
     let raw_type = raw(BuiltIn::EmploymentType);
-    let employment_type =
-        people::employment_type(raw_type.as_deref(), &settings.exclude_employment_types);
+    let employment_type = people::employment_type(raw_type.as_deref(), values.excluded_types());
     if employment_type.unknown {
         let text = clean(raw_type.as_deref()).unwrap_or_default();
         findings.push(finding(

@@ -22,15 +22,27 @@ pub fn nfc(text: &str) -> String {
     }
 }
 
+/// `text.trim()`, answered at once when both ends are ASCII and no space (as they nearly
+/// always are): the map trims every value it reads.
+pub fn trim(text: &str) -> &str {
+    let spaced = |byte: &u8| !byte.is_ascii() || byte.is_ascii_whitespace() || *byte == b'\x0B';
+    let bytes = text.as_bytes();
+    if bytes.first().is_some_and(spaced) || bytes.last().is_some_and(spaced) {
+        text.trim()
+    } else {
+        text
+    }
+}
+
 /// A text value as the map step takes it: trimmed and in NFC; blank becomes None.
 pub fn clean(value: Option<&str>) -> Option<String> {
-    let text = value?.trim();
+    let text = trim(value?);
     (!text.is_empty()).then(|| nfc(text))
 }
 
 /// [`clean`], borrowing the text where it is already composed (as it nearly always is).
 pub fn clean_borrowed(value: Option<&str>) -> Option<Cow<'_, str>> {
-    let text = value?.trim();
+    let text = trim(value?);
     if text.is_empty() {
         None
     } else if is_composed(text) {
@@ -40,9 +52,13 @@ pub fn clean_borrowed(value: Option<&str>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Whether `text` is in NFC already, by the quick check (ASCII always is).
+/// Whether `text` is in NFC already, by the quick check. Text below U+0300 (ASCII, Latin-1,
+/// the Latin extensions: Swedish names) always is: no combining mark or excluded character is
+/// there.
 fn is_composed(text: &str) -> bool {
-    text.is_ascii() || unicode_normalization::is_nfc_quick(text.chars()) == IsNormalized::Yes
+    text.is_ascii()
+        || text.chars().all(|c| c < '\u{300}')
+        || unicode_normalization::is_nfc_quick(text.chars()) == IsNormalized::Yes
 }
 
 /// Like [`clean`], with every inner run of whitespace made one space (names and labels).
@@ -161,16 +177,27 @@ pub struct EmploymentType {
     pub unknown: bool,
 }
 
+/// The configured employment types that exclude from surveys, each reduced to one spelling
+/// (see [`employment_kind`]) once, not for every record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedTypes(Vec<String>);
+
+impl ExcludedTypes {
+    pub fn new(entries: &[String]) -> ExcludedTypes {
+        ExcludedTypes(entries.iter().map(|entry| employment_kind(entry)).collect())
+    }
+}
+
 /// Judges `Employment.EmploymentType` against the configured exclusions.
-pub fn employment_type(value: Option<&str>, exclude: &[String]) -> EmploymentType {
-    let Some(text) = clean(value) else {
+pub fn employment_type(value: Option<&str>, exclude: &ExcludedTypes) -> EmploymentType {
+    let Some(text) = clean_borrowed(value) else {
         return EmploymentType {
             exclude_from_surveys: false,
             unknown: false,
         };
     };
     let kind = employment_kind(&text);
-    let excluded = exclude.iter().any(|entry| employment_kind(entry) == kind);
+    let excluded = exclude.0.contains(&kind);
     let known = kind == "0" || kind == "1";
     EmploymentType {
         exclude_from_surveys: excluded,
@@ -334,8 +361,37 @@ mod tests {
     }
 
     #[test]
+    fn text_below_u0300_is_composed_already() {
+        let below: String = (0u32..0x300).filter_map(char::from_u32).collect();
+        assert_eq!(below.nfc().collect::<String>(), below);
+        let backwards: String = below.chars().rev().collect();
+        assert_eq!(backwards.nfc().collect::<String>(), backwards);
+        assert!(is_composed(&below) && !is_composed("Go\u{308}teborg"));
+    }
+
+    #[test]
+    fn trim_answers_as_str_trim_does() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\ta\n",
+            "\u{b}a\u{b}",
+            "\u{a0}a\u{3000}",
+            "Å",
+            " Å ",
+            "a b",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn employment_type_excludes_what_the_settings_name() {
-        let defaults = crate::mapping::MappingSettings::default().exclude_employment_types;
+        let defaults = ExcludedTypes::new(
+            &crate::mapping::MappingSettings::default().exclude_employment_types,
+        );
         let external = EmploymentType {
             exclude_from_surveys: true,
             unknown: false,
@@ -359,9 +415,9 @@ mod tests {
             }
         );
         assert!(employment_type(Some("7"), &defaults).unknown);
-        let by_text = vec!["External Personnel".to_string()];
+        let by_text = ExcludedTypes::new(&["External Personnel".to_string()]);
         assert_eq!(employment_type(Some("1"), &by_text), external);
-        let custom = vec![" konsult ".to_string()];
+        let custom = ExcludedTypes::new(&[" konsult ".to_string()]);
         assert_eq!(employment_type(Some("KONSULT"), &custom), external);
         assert_eq!(employment_type(Some("1"), &custom), employee);
     }

@@ -17,7 +17,7 @@ use crate::snapshot::{
 };
 
 use super::dates::parse_date;
-use super::people::{clean, clean_borrowed};
+use super::people::{ExcludedTypes, clean, clean_borrowed, trim};
 
 /// Whether `pattern` is a regular expression this engine accepts; the error says why not.
 pub fn check_pattern(pattern: &str) -> Result<(), String> {
@@ -42,20 +42,23 @@ struct PeriodIndex<'a> {
 
 impl<'a> PeriodIndex<'a> {
     fn new(periods: &'a [SourcePeriod]) -> PeriodIndex<'a> {
-        let mut sorted: Vec<&SourcePeriod> = periods.iter().collect();
+        let mut sorted: Vec<(&str, &SourcePeriod)> = periods
+            .iter()
+            .map(|period| (trim(&period.employee_id), period))
+            .collect();
         // Stable: each employee's periods keep their source order.
-        sorted.sort_by(|a, b| a.employee_id.trim().cmp(b.employee_id.trim()));
+        sorted.sort_by_key(|(id, _)| *id);
         let mut by_employee = HashMap::with_capacity(sorted.len());
         let mut start = 0;
         for end in 1..=sorted.len() {
-            let id = sorted[start].employee_id.trim();
-            if end == sorted.len() || sorted[end].employee_id.trim() != id {
+            let id = sorted[start].0;
+            if end == sorted.len() || sorted[end].0 != id {
                 by_employee.insert(id, (start, end));
                 start = end;
             }
         }
         PeriodIndex {
-            periods: sorted,
+            periods: sorted.into_iter().map(|(_, period)| period).collect(),
             by_employee,
         }
     }
@@ -72,6 +75,7 @@ pub struct Values<'a> {
     defaults: OnceCell<DefaultsIndex<'a>>,
     periods: OnceCell<PeriodIndex<'a>>,
     patterns: BTreeMap<String, Regex>,
+    excluded_types: ExcludedTypes,
 }
 
 impl<'a> Values<'a> {
@@ -85,6 +89,7 @@ impl<'a> Values<'a> {
             defaults: OnceCell::new(),
             periods: OnceCell::new(),
             patterns: BTreeMap::new(),
+            excluded_types: ExcludedTypes::new(&settings.exclude_employment_types),
         };
         for company in &snapshot.companies {
             values.companies.entry(company.id.trim()).or_insert(company);
@@ -116,6 +121,11 @@ impl<'a> Values<'a> {
 
     pub fn today(&self) -> Date {
         self.today
+    }
+
+    /// The employment types that exclude from surveys, as configured.
+    pub fn excluded_types(&self) -> &ExcludedTypes {
+        &self.excluded_types
     }
 
     fn defaults(&self) -> &DefaultsIndex<'a> {
@@ -277,7 +287,7 @@ impl<'a> Values<'a> {
 
     /// A value of the period that covers the day, else the next one, else the last one.
     fn period(&self, employee: &SourceEmployee, name: &str) -> Option<String> {
-        let periods = self.periods_of(employee.id.trim());
+        let periods = self.periods_of(trim(&employee.id));
         let dated: Vec<(Date, Option<Date>, &SourcePeriod)> = periods
             .iter()
             .filter_map(|p| {
