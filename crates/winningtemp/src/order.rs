@@ -1,56 +1,62 @@
 //! Runs the steps of a plan as soon as the steps they wait for are done, at most `limit` at a
 //! time: no step waits for unrelated ones (a wave barrier would).
 
+use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Mutex;
 
-use futures::FutureExt;
-use futures::future::{BoxFuture, Shared, join_all};
-use tokio::sync::Semaphore;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 /// Runs `run(i)` for every step `i`, each after the steps `after[i]` names. Only earlier steps
 /// (`j < i`) are waited for, so the order can never deadlock; put what a step needs before it.
 /// Returns the results in step order.
+///
+/// A step's future is made only when it may start: a plan of 100,000 steps holds at most
+/// `limit` of them at a time, not one for every step.
 pub async fn run_after<'a, T, F, Fut>(after: &[Vec<usize>], limit: usize, run: F) -> Vec<T>
 where
     T: Send + 'a,
     F: Fn(usize) -> Fut + Sync + 'a,
     Fut: Future<Output = T> + Send + 'a,
 {
-    let semaphore = Semaphore::new(limit.max(1));
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..after.len()).map(|_| None).collect());
-    {
-        let mut steps: Vec<Shared<BoxFuture<'_, ()>>> = Vec::with_capacity(after.len());
-        for (i, before) in after.iter().enumerate() {
-            let waits: Vec<_> = before
-                .iter()
-                .filter(|&&j| j < i)
-                .map(|&j| steps[j].clone())
-                .collect();
-            let (semaphore, results, run) = (&semaphore, &results, &run);
-            let step = async move {
-                join_all(waits).await;
-                let _permit = semaphore.acquire().await.ok();
-                let out = run(i).await;
-                if let Ok(mut results) = results.lock() {
-                    results[i] = Some(out);
-                }
-            };
-            steps.push(step.boxed().shared());
+    let count = after.len();
+    // How many earlier steps each step still waits for, and who waits for each step.
+    let mut waiting: Vec<usize> = vec![0; count];
+    let mut waited_by: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (i, before) in after.iter().enumerate() {
+        for &j in before.iter().filter(|&&j| j < i) {
+            waiting[i] += 1;
+            waited_by[j].push(i);
         }
-        join_all(steps).await;
     }
-    results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
+    let mut ready: VecDeque<usize> = (0..count).filter(|&i| waiting[i] == 0).collect();
+    let mut results: Vec<Option<T>> = (0..count).map(|_| None).collect();
+    let mut running = FuturesUnordered::new();
+    let run = &run;
+    loop {
+        while running.len() < limit.max(1)
+            && let Some(i) = ready.pop_front()
+        {
+            running.push(async move { (i, run(i).await) });
+        }
+        let Some((done, out)) = running.next().await else {
+            break;
+        };
+        results[done] = Some(out);
+        for &next in &waited_by[done] {
+            waiting[next] -= 1;
+            if waiting[next] == 0 {
+                ready.push_back(next);
+            }
+        }
+    }
+    results.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
