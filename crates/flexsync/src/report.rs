@@ -192,7 +192,9 @@ impl RunReport {
     pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
         let json = self.write_json(dir)?;
         let page = dir.join(format!("{}.html", self.file_stem()));
-        crate::safe_write::write_atomically(&page, crate::report_page::render(self).as_bytes())?;
+        crate::safe_write::write_atomically_with(&page, |out| {
+            crate::report_page::write(self, out)
+        })?;
         Ok(json)
     }
 

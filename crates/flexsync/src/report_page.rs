@@ -4,6 +4,7 @@
 //! policy forbids loading anything.
 
 use std::collections::BTreeMap;
+use std::io::{self, Write};
 
 use maud::{DOCTYPE, Markup, html};
 
@@ -51,30 +52,39 @@ footer{color:#5a6472;font-size:.85em;margin-top:2em}
 
 /// The page of one run's report.
 pub fn render(report: &RunReport) -> String {
+    let mut page = Vec::new();
+    // Writing into memory cannot fail, and maud writes UTF-8.
+    let _ = write(report, &mut page);
+    String::from_utf8(page).unwrap_or_default()
+}
+
+/// Writes the page to `out` as it is made: the changes of a large run go row by row, so the
+/// page is never held whole.
+pub fn write(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
     let title = format!("{} — {}", run_title(report), outcome_text(report));
-    html! {
+    let head = html! {
         (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta http-equiv="Content-Security-Policy" content=(POLICY);
-                title { (title) }
-                style { (maud::PreEscaped(STYLE)) }
-            }
-            body {
-                main {
-                    (header(report))
-                    (attention(report))
-                    (changes(report))
-                    (findings(report))
-                    (tree(report))
-                    (footer(report))
-                }
-            }
-        }
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        meta http-equiv="Content-Security-Policy" content=(POLICY);
+        title { (title) }
+        style { (maud::PreEscaped(STYLE)) }
+    };
+    let head = head.into_string();
+    // The doctype opens the page; the rest of the head goes inside <html><head>.
+    let (doctype, head) = head.split_at(DOCTYPE.0.len());
+    out.write_all(doctype.as_bytes())?;
+    out.write_all(b"<html lang=\"en\"><head>")?;
+    out.write_all(head.as_bytes())?;
+    out.write_all(b"</head><body><main>")?;
+    for section in [header(report), attention(report)] {
+        out.write_all(section.into_string().as_bytes())?;
     }
-    .into_string()
+    write_changes(report, out)?;
+    for section in [findings(report), tree(report), footer(report)] {
+        out.write_all(section.into_string().as_bytes())?;
+    }
+    out.write_all(b"</main></body></html>")
 }
 
 /// "flexsync sync #12", "flexsync plan".
@@ -280,7 +290,7 @@ fn action_title(action: OperationKind) -> &'static str {
 
 /// Every change, grouped by action (pauses first), people in name order, with a line of
 /// counts that links to each group.
-fn changes(report: &RunReport) -> Markup {
+fn write_changes(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
     let mut by_action: BTreeMap<OperationKind, Vec<&NamedChange>> = BTreeMap::new();
     for change in &report.changes {
         by_action.entry(change.action).or_default().push(change);
@@ -293,7 +303,7 @@ fn changes(report: &RunReport) -> Markup {
         .iter()
         .filter_map(|action| by_action.get(action).map(|list| (*action, list)))
         .collect();
-    html! {
+    let summary = html! {
         h2 {
             "Changes (" (report.changes.len() - put_off)
             @if put_off > 0 { ", and " (put_off) " put off" }
@@ -309,23 +319,33 @@ fn changes(report: &RunReport) -> Markup {
                 }
             }
         }
-        @for (action, list) in &shown {
+    };
+    out.write_all(summary.into_string().as_bytes())?;
+    for (action, list) in &shown {
+        let heading = html! {
             h3 id=(action.as_str()) { (action_title(*action)) " (" (list.len()) ") " span.id { (action.as_str()) } }
-            table {
-                thead { tr { th { "Who" } th { "What changed" } th { "Why" } th { "Result" } } }
-                tbody {
-                    @for change in list.iter() {
-                        tr {
-                            td data-label="Who" { (person(&change.name, change.email.as_deref(), change.external_id.as_str())) }
-                            td data-label="What changed" { (attributes(change)) }
-                            td data-label="Why" { (change.reason) }
-                            td data-label="Result" { (result(&change.result)) }
-                        }
-                    }
+            thead { tr { th { "Who" } th { "What changed" } th { "Why" } th { "Result" } } }
+        };
+        let heading = heading.into_string();
+        let (title, columns) = heading.split_at(heading.find("<thead>").unwrap_or(heading.len()));
+        out.write_all(title.as_bytes())?;
+        out.write_all(b"<table>")?;
+        out.write_all(columns.as_bytes())?;
+        out.write_all(b"<tbody>")?;
+        for change in list.iter() {
+            let row = html! {
+                tr {
+                    td data-label="Who" { (person(&change.name, change.email.as_deref(), change.external_id.as_str())) }
+                    td data-label="What changed" { (attributes(change)) }
+                    td data-label="Why" { (change.reason) }
+                    td data-label="Result" { (result(&change.result)) }
                 }
-            }
+            };
+            out.write_all(row.into_string().as_bytes())?;
         }
+        out.write_all(b"</tbody></table>")?;
     }
+    Ok(())
 }
 
 /// A change's attributes: before and after for an update, the values set for a creation
