@@ -167,6 +167,8 @@ pub async fn run(
     );
     let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned)
         .map(|refusal| plan::with_cause(refusal, &plan::likely_causes(config, &read, today)));
+    // The Flex read is mapped and judged: it goes before the writes, which hold the most.
+    drop(read);
     let plan_id = approval::plan_id(&planned);
     let (refusal, approved) = approval::settle(&session, &plan_id, refusal);
     let applied = match (mode, &refusal) {
