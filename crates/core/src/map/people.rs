@@ -36,8 +36,7 @@ pub fn trim(text: &str) -> &str {
 
 /// A text value as the map step takes it: trimmed and in NFC; blank becomes None.
 pub fn clean(value: Option<&str>) -> Option<String> {
-    let text = trim(value?);
-    (!text.is_empty()).then(|| nfc(text))
+    clean_borrowed(value).map(Cow::into_owned)
 }
 
 /// [`clean`], borrowing the text where it is already composed (as it nearly always is).

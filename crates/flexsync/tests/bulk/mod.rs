@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 
 use flexsync::config::Config;
 use flexsync::run::{Mode, Outcome};
-use flexsync_core::guard::Allowance;
 use flexsync_emulators::generate::{self, GenerateOptions};
 use flexsync_emulators::knobs::Faults;
 use flexsync_emulators::scim::bulk::Limits;
@@ -42,15 +41,6 @@ fn assert_same(through_bulk: &(Held, Held), one_by_one: &(Held, Held)) {
             "{what} differ:\n{}",
             differing.join("\n")
         );
-    }
-}
-
-fn allow_all() -> Allowance {
-    Allowance {
-        deactivations: Some(usize::MAX),
-        source_drop: true,
-        group_retirements: Some(usize::MAX),
-        retry_held: false,
     }
 }
 

@@ -25,7 +25,7 @@ fn organisation(employees: usize, seed: u64) -> Value {
 }
 
 /// Lets every deactivation through, as the operator would after reviewing the plan.
-fn allow_all() -> Allowance {
+fn allow_pauses() -> Allowance {
     Allowance {
         deactivations: Some(usize::MAX),
         ..Allowance::default()
@@ -142,7 +142,7 @@ async fn syncs_through_errors_latency_and_dropped_connections_converge() {
         for knobs in [&rig.flex.knobs, &rig.scim.knobs] {
             knobs.reset_counters();
         }
-        let outcome = rig.run(Mode::Sync, allow_all()).await;
+        let outcome = rig.run(Mode::Sync, allow_pauses()).await;
         let run_injected = rig.flex.knobs.injected() + rig.scim.knobs.injected();
         let run_dropped = rig.flex.knobs.dropped() + rig.scim.knobs.dropped();
         injected += run_injected;
@@ -194,9 +194,12 @@ async fn syncs_through_errors_latency_and_dropped_connections_converge() {
         knobs.set_faults(Faults::default());
         knobs.set_drop_share(0.0);
     }
-    let clean = rig.run(Mode::Sync, allow_all()).await.unwrap_or_else(|f| {
-        panic!("clean run failed ({:?}): {:#}", f.outcome(), f.error);
-    });
+    let clean = rig
+        .run(Mode::Sync, allow_pauses())
+        .await
+        .unwrap_or_else(|f| {
+            panic!("clean run failed ({:?}): {:#}", f.outcome(), f.error);
+        });
     assert_eq!(clean.outcome, Outcome::Done, "{}", clean.report.render());
     assert_nobody_wrongly_paused(&rig, &doc, FAULTY_RUNS + 1);
     assert_target_is_desired(&rig, &doc, &clean);
@@ -277,7 +280,7 @@ async fn sync_killed_mid_apply_is_followed_by_a_run_that_converges_without_dupli
 
     let mut attempts = Vec::new();
     let result = loop {
-        match rig.run(Mode::Sync, allow_all()).await {
+        match rig.run(Mode::Sync, allow_pauses()).await {
             Ok(result) if result.outcome == Outcome::Done => break result,
             Ok(result) => attempts.push(format!("exit {:?}", result.outcome)),
             Err(failure) => attempts.push(format!("{:?}: {:#}", failure.outcome(), failure.error)),

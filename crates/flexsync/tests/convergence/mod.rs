@@ -7,7 +7,6 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use serde_json::{Value, json};
 
 use flexsync::run::{Mode, Outcome};
-use flexsync_core::guard::Allowance;
 use flexsync_emulators::generate::{self, GenerateOptions};
 use flexsync_emulators::knobs::Faults;
 use flexsync_emulators::scim::Profile;
@@ -61,16 +60,6 @@ fn case() -> impl Strategy<Value = Case> {
             profile,
             edits,
         })
-}
-
-/// Everything may be let through: the property is about convergence, not the guards.
-fn allow_all() -> Allowance {
-    Allowance {
-        deactivations: Some(usize::MAX),
-        source_drop: true,
-        group_retirements: Some(usize::MAX),
-        retry_held: false,
-    }
 }
 
 async fn apply_edits(rig: &Rig, edits: &[HandEdit]) {

@@ -145,6 +145,16 @@ token_file = "scim-token.txt"
     path
 }
 
+/// Every guard let through: for tests about what a sync does, not about the guards.
+pub fn allow_all() -> Allowance {
+    Allowance {
+        deactivations: Some(usize::MAX),
+        source_drop: true,
+        group_retirements: Some(usize::MAX),
+        retry_held: false,
+    }
+}
+
 pub fn flex_data(doc: &Value) -> FlexData {
     FlexData::from_value(doc.clone()).unwrap()
 }
