@@ -1,10 +1,10 @@
 //! The Flex HRM client: settings, authentication, paged reads, and the full read of the
 //! configured companies into a [`Snapshot`].
 
+use std::collections::BTreeSet;
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::str::FromStr;
 
 use base64::Engine as _;
@@ -17,10 +17,10 @@ use flexsync_http::{HttpSettings, Transport, TransportStats};
 use futures::StreamExt;
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 use url::Url;
 
 use crate::error::FlexError;
+use crate::json::Json;
 use crate::wire::{self, KeptFields, Parsed};
 
 /// How to reach Flex and what to read.
@@ -439,7 +439,7 @@ impl FlexClient {
         let (warnings, dropped) = (&mut out.warnings, &mut out.dropped);
 
         let what = employees_what;
-        let mut by_id: BTreeMap<String, Vec<SourceEmployee>> = BTreeMap::new();
+        let mut read: Vec<SourceEmployee> = Vec::with_capacity(employees.len());
         for (index, item) in employees.into_iter().enumerate() {
             let Some(employee) = take(item, index, &what, warnings, dropped) else {
                 continue;
@@ -453,21 +453,34 @@ impl FlexClient {
                 });
                 continue;
             }
-            match by_id.get(&employee.id) {
-                // The same record twice: a page that shifted while we read. Keep one.
-                Some(kept) if kept.contains(&employee) => continue,
-                // Two different records with one Id: both go on, and the map step reports it.
-                _ => by_id.entry(employee.id.clone()).or_default().push(employee),
+            read.push(employee);
+        }
+        // By id, in the order read within one id.
+        read.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut employees: Vec<SourceEmployee> = Vec::with_capacity(read.len());
+        let mut same_id_from = 0;
+        for employee in read {
+            if employees.last().is_none_or(|last| last.id != employee.id) {
+                same_id_from = employees.len();
+            }
+            // The same record twice is a page that shifted while we read: one is kept. Two
+            // different records with one Id both go on, and the map step reports them.
+            if !employees[same_id_from..].contains(&employee) {
+                employees.push(employee);
             }
         }
-        let ids: BTreeSet<String> = by_id.keys().cloned().collect();
+        let is_read = |employee_id: &str| {
+            employees
+                .binary_search_by(|e| e.id.as_str().cmp(employee_id))
+                .is_ok()
+        };
 
         let what = periods_what;
         let mut kept_periods: Vec<SourcePeriod> = periods
             .into_iter()
             .enumerate()
             .filter_map(|(i, item)| take(item, i, &what, warnings, dropped))
-            .filter(|p| ids.contains(&p.employee_id))
+            .filter(|p| is_read(&p.employee_id))
             .collect();
         kept_periods.sort_by(|a, b| {
             (&a.employee_id, &a.from, &a.id).cmp(&(&b.employee_id, &b.from, &b.id))
@@ -479,7 +492,7 @@ impl FlexClient {
             .into_iter()
             .enumerate()
             .filter_map(|(i, item)| take(item, i, &what, warnings, dropped))
-            .filter(|d| ids.contains(&d.employee_id))
+            .filter(|d| is_read(&d.employee_id))
             .collect();
         kept_defaults.sort_by(|a, b| {
             (&a.employee_id, &a.dimension_id, &a.from, &a.account_code).cmp(&(
@@ -495,7 +508,7 @@ impl FlexClient {
         warnings.extend(dimension_warnings);
         *dropped += dimension_dropped;
 
-        out.snapshot.employees = by_id.into_values().flatten().collect();
+        out.snapshot.employees = employees;
         out.snapshot.periods = kept_periods;
         out.snapshot.dimensions = dimensions;
         out.snapshot.default_accounts = kept_defaults;
@@ -564,7 +577,7 @@ impl FlexClient {
         path: &[&str],
         company_id: Option<&str>,
         what: &str,
-        parse: impl Fn(&Value) -> Parsed<T>,
+        parse: impl Fn(&Json<'_>) -> Parsed<T>,
     ) -> Result<Vec<Item<T>>, FlexError> {
         match self.read_list_once(path, company_id, what, &parse).await {
             Err(FlexError::Unstable { detail, .. }) => {
@@ -585,7 +598,7 @@ impl FlexClient {
         path: &[&str],
         company_id: Option<&str>,
         what: &str,
-        parse: &impl Fn(&Value) -> Parsed<T>,
+        parse: &impl Fn(&Json<'_>) -> Parsed<T>,
     ) -> Result<Vec<Item<T>>, FlexError> {
         let mut items: Vec<Item<T>> = Vec::new();
         // The fingerprint of every record read, to find records that came twice.
@@ -625,7 +638,7 @@ impl FlexClient {
                 return same_page_again(items, total, what);
             }
             let body = parse_json(&body, content_type.as_deref(), what)?;
-            let page = wire::take_page(body).map_err(|reason| FlexError::Body {
+            let page = wire::parse_page(body).map_err(|reason| FlexError::Body {
                 what: what.to_string(),
                 reason: format!("unexpected answer: {reason}"),
             })?;
@@ -645,7 +658,7 @@ impl FlexClient {
             let item_prints: Vec<u64> = page
                 .items
                 .iter()
-                .map(|item| fingerprint(&hashing, [item]))
+                .map(|item| hashing.hash_one(item))
                 .collect();
             let page_print = hashing.hash_one(&item_prints);
             if previous == Some(page_print) {
@@ -750,35 +763,6 @@ impl FlexClient {
     }
 }
 
-/// A fingerprint of JSON values, made by walking them: no text is built for it.
-fn fingerprint<'a>(hashing: &RandomState, values: impl IntoIterator<Item = &'a Value>) -> u64 {
-    let mut hasher = hashing.build_hasher();
-    for value in values {
-        feed(value, &mut hasher);
-    }
-    hasher.finish()
-}
-
-fn feed(value: &Value, hasher: &mut impl Hasher) {
-    match value {
-        Value::Null => 0u8.hash(hasher),
-        Value::Bool(b) => (1u8, b).hash(hasher),
-        Value::Number(n) => (2u8, n).hash(hasher),
-        Value::String(text) => (3u8, text).hash(hasher),
-        Value::Array(items) => {
-            (4u8, items.len()).hash(hasher);
-            items.iter().for_each(|item| feed(item, hasher));
-        }
-        Value::Object(map) => {
-            (5u8, map.len()).hash(hasher);
-            for (key, item) in map {
-                key.hash(hasher);
-                feed(item, hasher);
-            }
-        }
-    }
-}
-
 /// Pages asked for ahead of the one being read, once the total is known.
 const PAGES_AHEAD: usize = 16;
 
@@ -809,8 +793,12 @@ fn same_page_again<T>(
 }
 
 /// A 2xx body as JSON, or an error saying how it is not.
-fn parse_json(body: &[u8], content_type: Option<&str>, what: &str) -> Result<Value, FlexError> {
-    serde_json::from_slice(body).map_err(|e| {
+fn parse_json<'a>(
+    body: &'a [u8],
+    content_type: Option<&str>,
+    what: &str,
+) -> Result<Json<'a>, FlexError> {
+    Json::parse(body).map_err(|e| {
         let reason = if e.is_eof() {
             format!("the answer ends before its JSON does (cut off?): {e}")
         } else {
@@ -848,7 +836,7 @@ struct Item<T> {
 }
 
 impl<T> Item<T> {
-    fn new(value: &Value, parse: impl Fn(&Value) -> Parsed<T>) -> Item<T> {
+    fn new(value: &Json<'_>, parse: impl Fn(&Json<'_>) -> Parsed<T>) -> Item<T> {
         let parsed = parse(value);
         let warned = !parsed.problems.is_empty() || parsed.record.is_err();
         let label = warned.then(|| wire::record_label(value)).flatten();

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod error;
+pub mod json;
 pub mod wire;
 
 pub use client::{

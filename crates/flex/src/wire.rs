@@ -11,41 +11,30 @@ use flexsync_core::snapshot::{
     SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
     SourcePeriod,
 };
-use serde_json::{Map, Value};
 
-/// One page of a list, whatever envelope it came in.
+use crate::json::{Json, Object};
+
+/// One page of a list, whatever envelope it came in; its records borrow from the answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    pub items: Vec<Value>,
+pub struct Page<'a> {
+    pub items: Vec<Json<'a>>,
     /// `TotalItemCount`, when the envelope carries one.
     pub total: Option<u64>,
 }
 
 /// Reads a list answer: `{"Items": [...], "TotalItemCount": n}` (any key case), an object whose
-/// only array property holds the items, or a bare array.
-pub fn parse_page(body: &Value) -> Result<Page, String> {
-    take_page(body.clone())
-}
-
-/// [`parse_page`], taking the answer: its items are moved, not copied (a page may be large).
-pub fn take_page(body: Value) -> Result<Page, String> {
+/// only array property holds the items, or a bare array. The items are moved, not copied.
+pub fn parse_page(body: Json<'_>) -> Result<Page<'_>, String> {
     match body {
-        Value::Array(items) => Ok(Page { items, total: None }),
-        Value::Object(mut map) => {
-            let total = field(&map, "TotalItemCount").and_then(as_count);
-            let items_key = if map.contains_key("Items") {
-                Some("Items".to_string())
-            } else {
-                map.keys()
-                    .find(|k| k.eq_ignore_ascii_case("Items"))
-                    .cloned()
-            };
-            let key = match items_key.filter(|k| map.contains_key(k)) {
+        Json::Array(items) => Ok(Page { items, total: None }),
+        Json::Object(mut object) => {
+            let total = field(&object, "TotalItemCount").and_then(as_count);
+            let key = match items_key(&object) {
                 Some(key) => key,
                 None => {
-                    let mut arrays = map.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k);
+                    let mut arrays = object.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k);
                     match (arrays.next(), arrays.next()) {
-                        (Some(key), None) => key.clone(),
+                        (Some(key), None) => key.to_string(),
                         (None, _) => return Err("the answer holds no list of items".to_string()),
                         (Some(_), Some(_)) => {
                             return Err("the answer holds several lists and no \"Items\"".into());
@@ -53,18 +42,30 @@ pub fn take_page(body: Value) -> Result<Page, String> {
                     }
                 }
             };
-            let items = match map.remove(&key) {
-                Some(Value::Array(items)) => items,
-                Some(Value::Null) => Vec::new(),
+            let items = match object.take(&key) {
+                Some(Json::Array(items)) => items,
+                Some(Json::Null) | None => Vec::new(),
                 Some(other) => {
-                    return Err(format!("\"Items\" is {}, not a list", kind(&other)));
+                    return Err(format!("\"Items\" is {}, not a list", other.kind()));
                 }
-                None => Vec::new(),
             };
             Ok(Page { items, total })
         }
-        other => Err(format!("the answer is {}, not a list", kind(&other))),
+        other => Err(format!("the answer is {}, not a list", other.kind())),
     }
+}
+
+/// The key that holds the items: `Items` in any case (the first in byte order).
+fn items_key(object: &Object<'_>) -> Option<String> {
+    if object.contains_key("Items") {
+        return Some("Items".to_string());
+    }
+    object
+        .iter()
+        .map(|(key, _)| key)
+        .filter(|key| key.eq_ignore_ascii_case("Items"))
+        .min()
+        .map(str::to_string)
 }
 
 /// A field of one record that could not be read as it is; the field is skipped.
@@ -101,13 +102,13 @@ impl std::fmt::Display for Missing {
 
 /// Collects the problems of one record while its fields are read.
 struct Reader<'a> {
-    map: &'a Map<String, Value>,
+    map: &'a Object<'a>,
     prefix: &'static str,
     problems: Vec<FieldProblem>,
 }
 
 impl<'a> Reader<'a> {
-    fn new(map: &'a Map<String, Value>, prefix: &'static str) -> Self {
+    fn new(map: &'a Object<'a>, prefix: &'static str) -> Self {
         Reader {
             map,
             prefix,
@@ -135,12 +136,12 @@ impl<'a> Reader<'a> {
     fn string(&mut self, name: &str) -> Option<String> {
         let value = field(self.map, name)?;
         match value {
-            Value::Null => None,
-            Value::String(text) => Some(text.clone()),
+            Json::Null => None,
+            Json::String(text) => Some(text.to_string()),
             other => {
                 self.problems.push(FieldProblem {
                     field: format!("{}{name}", self.prefix),
-                    problem: format!("expected a text, found {}; skipped", kind(other)),
+                    problem: format!("expected a text, found {}; skipped", other.kind()),
                 });
                 None
             }
@@ -150,13 +151,16 @@ impl<'a> Reader<'a> {
     /// An identifier: text or number, not empty.
     fn id(&mut self, name: &str) -> Option<String> {
         self.text(name)
-            .map(|t| t.trim().to_string())
+            .map(|t| match t.trim() {
+                trimmed if trimmed.len() == t.len() => t,
+                trimmed => trimmed.to_string(),
+            })
             .filter(|t| !t.is_empty())
     }
 }
 
 /// Reads one company. Drops it when it has no `Id`.
-pub fn company(value: &Value) -> Parsed<SourceCompany> {
+pub fn company(value: &Json<'_>) -> Parsed<SourceCompany> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -228,7 +232,7 @@ impl KeptFields {
 
 /// Reads one employee. `company_id` is used when the record does not say its company; only
 /// the `kept` fields go into `fields`.
-pub fn employee(value: &Value, company_id: &str, kept: &KeptFields) -> Parsed<SourceEmployee> {
+pub fn employee(value: &Json<'_>, company_id: &str, kept: &KeptFields) -> Parsed<SourceEmployee> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -283,15 +287,14 @@ pub fn employee(value: &Value, company_id: &str, kept: &KeptFields) -> Parsed<So
 }
 
 /// `Employment` as an object or a list of objects (the first is taken).
-fn employment<'a>(
-    map: &'a Map<String, Value>,
+fn employment<'a, 'b>(
+    map: &'b Object<'a>,
     problems: &mut Vec<FieldProblem>,
-) -> Option<&'a Map<String, Value>> {
+) -> Option<&'b Object<'a>> {
     match field(map, "Employment")? {
-        Value::Object(employment) => Some(employment),
-        Value::Array(list) => {
-            let objects: Vec<&Map<String, Value>> =
-                list.iter().filter_map(Value::as_object).collect();
+        Json::Object(employment) => Some(employment),
+        Json::Array(list) => {
+            let objects: Vec<&Object<'a>> = list.iter().filter_map(Json::as_object).collect();
             if objects.len() != list.len() || objects.len() > 1 {
                 problems.push(FieldProblem {
                     field: "Employment".to_string(),
@@ -304,11 +307,11 @@ fn employment<'a>(
             }
             objects.first().copied()
         }
-        Value::Null => None,
+        Json::Null => None,
         other => {
             problems.push(FieldProblem {
                 field: "Employment".to_string(),
-                problem: format!("expected an object, found {}; skipped", kind(other)),
+                problem: format!("expected an object, found {}; skipped", other.kind()),
             });
             None
         }
@@ -316,7 +319,7 @@ fn employment<'a>(
 }
 
 /// Reads one employment period, with the `kept` fields. Drops it when it names no employee.
-pub fn period(value: &Value, kept: &KeptFields) -> Parsed<SourcePeriod> {
+pub fn period(value: &Json<'_>, kept: &KeptFields) -> Parsed<SourcePeriod> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -340,7 +343,7 @@ pub fn period(value: &Value, kept: &KeptFields) -> Parsed<SourcePeriod> {
 }
 
 /// Reads one dimension (`AccountDistribution`) without its accounts, which are read apart.
-pub fn dimension(value: &Value, company_id: &str) -> Parsed<SourceDimension> {
+pub fn dimension(value: &Json<'_>, company_id: &str) -> Parsed<SourceDimension> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -364,7 +367,7 @@ pub fn dimension(value: &Value, company_id: &str) -> Parsed<SourceDimension> {
 
 /// Reads one account of a dimension. Drops it without `Id` or without `Code` (the code is the
 /// stable key of a group).
-pub fn account(value: &Value) -> Parsed<SourceAccount> {
+pub fn account(value: &Json<'_>) -> Parsed<SourceAccount> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -382,7 +385,7 @@ pub fn account(value: &Value) -> Parsed<SourceAccount> {
 
 /// Reads one default account (`EmploymentDefaultAccount`). Drops it when it names no employee
 /// or no dimension.
-pub fn default_account(value: &Value) -> Parsed<SourceDefaultAccount> {
+pub fn default_account(value: &Json<'_>) -> Parsed<SourceDefaultAccount> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
@@ -409,7 +412,7 @@ pub fn default_account(value: &Value) -> Parsed<SourceDefaultAccount> {
 }
 
 /// The record's `Id` (or `EmployeeId`), for naming a record in a warning.
-pub fn record_label(value: &Value) -> Option<String> {
+pub fn record_label(value: &Json<'_>) -> Option<String> {
     let map = value.as_object()?;
     ["Id", "EmployeeId"]
         .iter()
@@ -418,10 +421,10 @@ pub fn record_label(value: &Value) -> Option<String> {
 
 /// The server's `Message` from an error body, if it sent one.
 pub fn error_message(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
+    let value = Json::parse(body).ok()?;
     let text = match &value {
-        Value::Object(map) => field(map, "Message").and_then(Value::as_str)?.to_string(),
-        Value::String(text) => text.clone(),
+        Json::Object(map) => field(map, "Message").and_then(Json::as_str)?,
+        Json::String(text) => text,
         _ => return None,
     };
     let text = text.trim();
@@ -439,30 +442,26 @@ fn finish<K, T>(r: Reader<'_>, key: Result<K, Missing>, build: impl FnOnce(K) ->
     }
 }
 
-fn not_an_object<T>(value: &Value) -> Parsed<T> {
+fn not_an_object<T>(value: &Json<'_>) -> Parsed<T> {
     Parsed {
-        record: Err(Missing::NotAnObject(kind(value))),
+        record: Err(Missing::NotAnObject(value.kind())),
         problems: Vec::new(),
     }
 }
 
 /// A key of an object: the exact name first, then any case.
-pub fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    map.get(name).or_else(|| {
-        map.iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    })
+pub fn field<'a, 'b>(map: &'b Object<'a>, name: &str) -> Option<&'b Json<'a>> {
+    map.get_ignoring_case(name)
 }
 
 /// A scalar as text: `Ok(None)` for null, `Err(shape)` for a list or an object.
-fn scalar_text(value: &Value) -> Result<Option<String>, &'static str> {
+fn scalar_text(value: &Json<'_>) -> Result<Option<String>, &'static str> {
     match value {
-        Value::Null => Ok(None),
-        Value::String(text) => Ok(Some(text.clone())),
-        Value::Bool(b) => Ok(Some(b.to_string())),
-        Value::Number(n) => Ok(Some(number_text(n))),
-        other => Err(kind(other)),
+        Json::Null => Ok(None),
+        Json::String(text) => Ok(Some(text.to_string())),
+        Json::Bool(b) => Ok(Some(b.to_string())),
+        Json::Number(n) => Ok(Some(number_text(n))),
+        other => Err(other.kind()),
     }
 }
 
@@ -480,13 +479,13 @@ fn number_text(n: &serde_json::Number) -> String {
 
 /// Every non-null scalar field not in `known` and `kept`, by PascalCase name with `prefix`.
 fn scalar_fields(
-    map: &Map<String, Value>,
+    map: &Object<'_>,
     prefix: &str,
     known: &[&str],
     kept: &KeptFields,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for (key, value) in map {
+    for (key, value) in map.iter() {
         if known.iter().any(|k| k.eq_ignore_ascii_case(key)) || !kept.keeps(prefix, key) {
             continue;
         }
@@ -495,7 +494,7 @@ fn scalar_fields(
         };
         let name = format!("{prefix}{}", pascal_case(key));
         // When a key comes in two spellings, the PascalCase one wins.
-        if !out.contains_key(&name) || key.as_str() == pascal_case(key) {
+        if !out.contains_key(&name) || key == pascal_case(key) {
             out.insert(name, text);
         }
     }
@@ -510,50 +509,76 @@ fn pascal_case(key: &str) -> String {
     }
 }
 
-fn as_count(value: &Value) -> Option<u64> {
+fn as_count(value: &Json<'_>) -> Option<u64> {
     match value {
-        Value::Number(n) => n.as_u64(),
-        Value::String(text) => text.trim().parse().ok(),
+        Json::Number(n) => n.as_u64(),
+        Json::String(text) => text.trim().parse().ok(),
         _ => None,
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// Runs `read` on the value as it would come in an answer.
+    fn from_answer<R>(value: &Value, read: impl FnOnce(&Json<'_>) -> R) -> R {
+        let text = value.to_string();
+        read(&Json::parse(text.as_bytes()).unwrap())
+    }
+
+    /// [`super::parse_page`] on the value as an answer, the items as `serde_json` values.
+    fn parse_page(value: &Value) -> Result<(Vec<Value>, Option<u64>), String> {
+        let text = value.to_string();
+        let page = super::parse_page(Json::parse(text.as_bytes()).unwrap())?;
+        Ok((page.items.iter().map(Value::from).collect(), page.total))
+    }
+
+    fn employee(value: &Value, company_id: &str, kept: &KeptFields) -> Parsed<SourceEmployee> {
+        from_answer(value, |json| super::employee(json, company_id, kept))
+    }
+
+    fn period(value: &Value, kept: &KeptFields) -> Parsed<SourcePeriod> {
+        from_answer(value, |json| super::period(json, kept))
+    }
+
+    fn dimension(value: &Value, company_id: &str) -> Parsed<SourceDimension> {
+        from_answer(value, |json| super::dimension(json, company_id))
+    }
+
+    fn account(value: &Value) -> Parsed<SourceAccount> {
+        from_answer(value, super::account)
+    }
+
+    fn default_account(value: &Value) -> Parsed<SourceDefaultAccount> {
+        from_answer(value, super::default_account)
+    }
+
+    fn company(value: &Value) -> Parsed<SourceCompany> {
+        from_answer(value, super::company)
+    }
+
+    fn record_label(value: &Value) -> Option<String> {
+        from_answer(value, super::record_label)
+    }
 
     #[test]
     fn page_envelopes_in_every_accepted_shape() {
         let pascal = json!({"PageIndex": 0, "PageSize": 2, "TotalItemCount": 3, "Items": [1, 2]});
         assert_eq!(
             parse_page(&pascal).unwrap(),
-            Page {
-                items: vec![json!(1), json!(2)],
-                total: Some(3)
-            }
+            (vec![json!(1), json!(2)], Some(3))
         );
         let camel = json!({"totalItemCount": "3", "items": [1]});
-        assert_eq!(parse_page(&camel).unwrap().total, Some(3));
-        assert_eq!(parse_page(&camel).unwrap().items, vec![json!(1)]);
+        assert_eq!(parse_page(&camel).unwrap(), (vec![json!(1)], Some(3)));
         let only_array = json!({"Count": 1, "Employees": [{"Id": "a"}]});
-        assert_eq!(parse_page(&only_array).unwrap().items.len(), 1);
+        assert_eq!(parse_page(&only_array).unwrap().0.len(), 1);
         let bare = json!([{"Id": "a"}, {"Id": "b"}]);
-        assert_eq!(parse_page(&bare).unwrap().items.len(), 2);
-        assert_eq!(parse_page(&bare).unwrap().total, None);
+        assert_eq!(parse_page(&bare).unwrap().0.len(), 2);
+        assert_eq!(parse_page(&bare).unwrap().1, None);
         let null_items = json!({"TotalItemCount": 0, "Items": null});
-        assert!(parse_page(&null_items).unwrap().items.is_empty());
+        assert!(parse_page(&null_items).unwrap().0.is_empty());
     }
 
     #[test]
