@@ -13,13 +13,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use url::Url;
 
+use crate::decode::RawPage;
 use crate::discovery::{ServerInfo, list_items};
 use crate::error::{ScimError, status_error};
 use crate::wire::{
-    ListResponse, PatchOperation, ResourceType, Schema, ScimGroup, ScimUser, ServiceProviderConfig,
-    eq_filter,
+    PatchOperation, ResourceType, Schema, ScimGroup, ScimUser, ServiceProviderConfig, eq_filter,
 };
 use crate::writer::{Write, Writer};
 
@@ -134,50 +135,50 @@ impl<T> Listing<T> {
         }
     }
 
-    /// Takes the page asked for at `start` and says what comes next.
-    fn take<R: DeserializeOwned>(
+    /// Takes the page asked for at `start` and says what comes next. Each resource is read
+    /// from its own text, so a bad one is named by its place and id.
+    fn take<R: Listed>(
         &mut self,
         start: u64,
-        page: ListResponse<Value>,
+        page: RawPage<'_>,
         convert: &mut impl FnMut(R) -> T,
     ) -> Result<Paging, ScimError> {
         let resource = &self.resource;
         let got = page.resources.len() as u64;
-        let first = page
-            .resources
-            .first()
-            .and_then(|r| r.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        if first.is_some() && first == self.previous_first {
-            return Err(ScimError::Partial {
-                resource: resource.clone(),
-                reason: format!(
-                    "the page at index {start} repeats the one before: the server ignores \
-                     startIndex"
-                ),
-            });
-        }
-        self.previous_first = first;
         let mut repeated: usize = 0;
         for (offset, raw) in page.resources.into_iter().enumerate() {
             let position = start + offset as u64;
-            let id = raw.get("id").and_then(Value::as_str).map(str::to_string);
+            let item: R = serde_json::from_str(raw.get()).map_err(|e| ScimError::Decode {
+                resource: format!(
+                    "{resource}, record {position}{}",
+                    listed_id(raw)
+                        .map(|id| format!(" (id {id})"))
+                        .unwrap_or_default()
+                ),
+                message: without_values(&e.to_string()),
+            })?;
+            let id = item.id();
+            if offset == 0 {
+                let first = id.map(str::to_string);
+                if first.is_some() && first == self.previous_first {
+                    return Err(ScimError::Partial {
+                        resource: resource.clone(),
+                        reason: format!(
+                            "the page at index {start} repeats the one before: the server \
+                             ignores startIndex"
+                        ),
+                    });
+                }
+                self.previous_first = first;
+            }
             // A resource listed again (a careless or hostile server) is one resource: planning
             // it twice would write to it twice.
-            if let Some(id) = &id
-                && !self.seen.insert(id.clone())
+            if let Some(id) = id
+                && !self.seen.insert(id.to_string())
             {
                 repeated += 1;
                 continue;
             }
-            let item: R = serde_json::from_value(raw).map_err(|e| ScimError::Decode {
-                resource: format!(
-                    "{resource}, record {position}{}",
-                    id.map(|id| format!(" (id {id})")).unwrap_or_default()
-                ),
-                message: without_values(&e.to_string()),
-            })?;
             self.items.push(convert(item));
         }
         if repeated > 0 {
@@ -190,6 +191,30 @@ impl<T> Listing<T> {
             self.items.len() as u64,
         ))
     }
+}
+
+/// A resource read from a list, which names itself by its server id.
+pub(crate) trait Listed: DeserializeOwned {
+    fn id(&self) -> Option<&str>;
+}
+
+impl Listed for ScimUser {
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+impl Listed for ScimGroup {
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
+/// The `id` of a resource that could not be read, to name it.
+fn listed_id(raw: &RawValue) -> Option<String> {
+    let value: Value = serde_json::from_str(raw.get()).ok()?;
+    let value = crate::wire::canonical_keys(value);
+    value.get("id")?.as_str().map(str::to_string)
 }
 
 impl ScimClient {
@@ -396,7 +421,7 @@ impl ScimClient {
 
     /// The one resource of `endpoint` with `attribute eq value` that `matches` also accepts
     /// (servers may match more loosely than asked); more than one is an error.
-    async fn find_one<T: DeserializeOwned>(
+    async fn find_one<T: Listed>(
         &self,
         endpoint: &str,
         attribute: &str,
@@ -419,7 +444,7 @@ impl ScimClient {
     /// 1-based `startIndex`, `count`. Once the first page tells the total, the pages after it
     /// are asked for together (the transport bounds the requests in flight) and read in order;
     /// a page that ends short of where the next was asked from falls back to one at a time.
-    async fn list_all<T: DeserializeOwned>(
+    async fn list_all<T: Listed>(
         &self,
         endpoint: &str,
         filter: Option<&str>,
@@ -430,7 +455,7 @@ impl ScimClient {
     }
 
     /// [`ScimClient::list_all`], each resource made into a `U` as its page is read.
-    async fn list_all_into<T: DeserializeOwned, U>(
+    async fn list_all_into<T: Listed, U>(
         &self,
         endpoint: &str,
         filter: Option<&str>,
@@ -459,13 +484,14 @@ impl ScimClient {
                 let answer = self
                     .send(Method::GET, url, &query, None, true, resource)
                     .await?;
-                decode::<ListResponse<Value>>(&answer.body, resource)
+                Ok::<_, ScimError>(answer.body)
             }
         };
         let mut list = Listing::new(resource.clone());
-        let mut page = fetch(1).await?;
-        let step = page.resources.len() as u64;
-        let ahead: Vec<u64> = match page.total_results {
+        let mut body = fetch(1).await?;
+        let first = decode_page(&body, &resource)?;
+        let step = first.resources.len() as u64;
+        let ahead: Vec<u64> = match first.total_results {
             Some(total) if step > 0 => (1..)
                 .map(|n| 1 + n * step)
                 .take_while(|start| *start <= total)
@@ -480,13 +506,14 @@ impl ScimClient {
             .buffered(PAGES_AHEAD);
         let mut start: u64 = 1;
         for read in 1..=self.max_pages {
+            let page = decode_page(&body, &resource)?;
             match list.take(start, page, &mut convert)? {
                 Paging::Next(_) if read == self.max_pages => break,
                 Paging::Next(next) => {
                     start = next;
                     // Off the planned pages once, the rest come one at a time.
                     on_plan = on_plan && planned.next() == Some(next);
-                    page = match on_plan {
+                    body = match on_plan {
                         true => match prefetched.next().await {
                             Some(page) => page?,
                             None => fetch(next).await?,
@@ -655,6 +682,14 @@ pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], resource: &str) -> Result
     };
     let value: Value = serde_json::from_slice(body).map_err(error)?;
     serde_json::from_value(crate::wire::canonical_keys(value)).map_err(error)
+}
+
+/// A page of a list, its resources left as text to be read one by one.
+fn decode_page<'a>(body: &'a [u8], resource: &str) -> Result<RawPage<'a>, ScimError> {
+    serde_json::from_slice(body).map_err(|e| ScimError::Decode {
+        resource: resource.to_string(),
+        message: without_values(&e.to_string()),
+    })
 }
 
 /// A PATCH answer: 204 or an empty body is `None`, 200 with a resource is `Some`.

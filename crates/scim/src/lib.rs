@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`wire`]: serde types for users, groups, list responses, PATCH bodies, error bodies and
 //!   discovery documents; unknown extension attributes are kept, never dropped.
+//! - `decode`: reading users, groups and list pages field by field, attribute names in any
+//!   case.
 //! - [`discovery`]: [`ServerInfo`], what the server advertises, built purely from its
 //!   discovery documents.
 //! - [`client`]: [`ScimClient`], every request through the shared HTTP transport.
@@ -12,6 +14,7 @@
 
 pub mod bulk;
 pub mod client;
+mod decode;
 pub mod discovery;
 pub mod error;
 pub mod wire;

@@ -1,5 +1,6 @@
 //! Our own thin serde types for SCIM 2.0 messages (RFC 7643/7644). They keep every attribute
 //! they do not model (extensions above all) in `extensions`, keyed as the server sent them.
+//! Users, groups and list pages are read by [`crate::decode`].
 
 use std::collections::BTreeMap;
 
@@ -39,46 +40,7 @@ pub struct ScimUser {
     pub extensions: BTreeMap<String, Value>,
 }
 
-/// Read field by field: `#[serde(flatten)]` would first copy the whole user into a buffer, and
-/// a sync reads every user the target holds.
-impl<'de> Deserialize<'de> for ScimUser {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ScimUser, D::Error> {
-        deserializer.deserialize_map(UserVisitor)
-    }
-}
-
-struct UserVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UserVisitor {
-    type Value = ScimUser;
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-        formatter.write_str("a SCIM user object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ScimUser, A::Error> {
-        let mut user = ScimUser::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "schemas" => user.schemas = map.next_value()?,
-                "id" => user.id = map.next_value()?,
-                "externalId" => user.external_id = map.next_value()?,
-                "userName" => user.user_name = map.next_value()?,
-                "name" => user.name = map.next_value()?,
-                "emails" => user.emails = map.next_value()?,
-                "active" => user.active = map.next_value()?,
-                "displayName" => user.display_name = map.next_value()?,
-                "meta" => user.meta = map.next_value()?,
-                _ => {
-                    user.extensions.insert(key, map.next_value()?);
-                }
-            }
-        }
-        Ok(user)
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Name {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -89,7 +51,7 @@ pub struct Name {
     pub formatted: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Email {
     pub value: String,
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
@@ -98,7 +60,7 @@ pub struct Email {
     pub primary: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,7 +75,7 @@ pub struct Meta {
     pub version: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScimGroup {
     #[serde(default)]
@@ -132,7 +94,7 @@ pub struct ScimGroup {
     pub extensions: BTreeMap<String, Value>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Member {
     pub value: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,8 +169,9 @@ fn complete_schemas(schemas: &mut Vec<String>, core: &str, extensions: &BTreeMap
     }
 }
 
-/// A page of a search (RFC 7644 §3.4.2). An empty page may omit `Resources`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A page of a search (RFC 7644 §3.4.2). An empty page may omit `Resources`. Read by
+/// [`crate::decode`], as are users, groups and their parts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListResponse<T> {
     #[serde(default)]
@@ -318,7 +281,7 @@ pub fn canonical_keys(mut value: Value) -> Value {
 }
 
 /// The attribute names [`canonical_keys`] spells the standard way.
-const CANONICAL_NAMES: &[&str] = &[
+pub(crate) const CANONICAL_NAMES: &[&str] = &[
     "schemas",
     "id",
     "externalId",

@@ -780,9 +780,10 @@ async fn a_token_quoted_back_by_the_server_is_not_repeated() {
 mod parsing {
     use flexsync_scim::discovery::list_items;
     use flexsync_scim::error::status_error;
-    use flexsync_scim::wire::{ListResponse, ScimErrorBody};
+    use flexsync_scim::wire::{ListResponse, ScimErrorBody, canonical_keys};
     use flexsync_scim::{ScimGroup, ScimUser};
     use proptest::prelude::*;
+    use serde::de::DeserializeOwned;
     use serde_json::{Value, json};
 
     /// Attribute names the wire types look for, so that generated resources go deep.
@@ -920,6 +921,51 @@ mod parsing {
         Ok(())
     }
 
+    /// Every key at any depth in a case chosen by `seed`. Now and then the key is also kept as
+    /// it was, beside the new spelling, holding its value, while the new spelling holds
+    /// another: the standard spelling must win.
+    fn recase(value: &Value, seed: &mut u64) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut out = serde_json::Map::new();
+                for (key, inner) in map {
+                    *seed ^= *seed << 13;
+                    *seed ^= *seed >> 7;
+                    *seed ^= *seed << 17;
+                    let recased: String = key
+                        .chars()
+                        .enumerate()
+                        .map(|(i, c)| match (*seed >> (i % 48)) & 1 {
+                            1 => c.to_ascii_uppercase(),
+                            _ => c.to_ascii_lowercase(),
+                        })
+                        .collect();
+                    if *seed >> 62 == 0 && recased != *key {
+                        out.insert(key.clone(), inner.clone());
+                        out.insert(recased, json!("sent in another spelling"));
+                    } else {
+                        out.insert(recased, recase(inner, seed));
+                    }
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => Value::Array(items.iter().map(|i| recase(i, seed)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// `T` read straight from the text is `T` read from the text's tree with standard names.
+    fn read_alike<T: DeserializeOwned + PartialEq + std::fmt::Debug>(
+        text: &str,
+    ) -> Result<(), TestCaseError> {
+        let direct = serde_json::from_str::<T>(text).ok();
+        let tree: Value =
+            serde_json::from_str(text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let through_tree = serde_json::from_value::<T>(canonical_keys(tree)).ok();
+        prop_assert_eq!(direct, through_tree, "{}", text);
+        Ok(())
+    }
+
     /// An error body of any shape becomes a status error naming the status and the request.
     fn judge_error_body(status: u16, body: &[u8]) -> Result<(), TestCaseError> {
         let error = status_error(status, body, "GET /Users");
@@ -953,6 +999,19 @@ mod parsing {
             prop_assert_eq!(read.total_results, Some(resources.len() as u64));
             prop_assert_eq!(read.resources, resources);
             judge_error_body(status, value.to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn names_in_any_case_read_as_the_standard_ones(
+            resource in resource_like(),
+            mut seed in 1u64..,
+        ) {
+            let text = recase(&resource, &mut seed).to_string();
+            read_alike::<ScimUser>(&text)?;
+            read_alike::<ScimGroup>(&text)?;
+            let page = recase(&json!({"totalResults": 1, "Resources": [resource]}), &mut seed);
+            read_alike::<ListResponse<ScimUser>>(&page.to_string())?;
+            read_alike::<ListResponse<ScimGroup>>(&page.to_string())?;
         }
 
         #[test]
