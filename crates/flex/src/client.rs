@@ -354,6 +354,13 @@ impl FlexClient {
         let mut out = FlexRead::default();
         let parts =
             futures::future::try_join_all(companies.iter().map(|c| self.read_company(c))).await?;
+        // Sized once: grown a company at a time, the lists would hold up to twice their records.
+        let snapshots = || parts.iter().map(|part| &part.snapshot);
+        let snapshot = &mut out.snapshot;
+        snapshot.employees = Vec::with_capacity(snapshots().map(|s| s.employees.len()).sum());
+        snapshot.periods = Vec::with_capacity(snapshots().map(|s| s.periods.len()).sum());
+        snapshot.default_accounts =
+            Vec::with_capacity(snapshots().map(|s| s.default_accounts.len()).sum());
         for part in parts {
             out.snapshot.employees.extend(part.snapshot.employees);
             out.snapshot.periods.extend(part.snapshot.periods);
@@ -400,14 +407,12 @@ impl FlexClient {
         dropped: &mut u64,
     ) -> Result<Vec<SourceCompany>, FlexError> {
         let what = "the company list".to_string();
-        let items = self
+        let list = self
             .read_list(&["companies"], None, &what, wire::company)
             .await?;
         let mut companies = Vec::new();
-        for (index, item) in items.into_iter().enumerate() {
-            if let Some(company) = take(item, index, &what, warnings, dropped)
-                && !companies.iter().any(|c: &SourceCompany| c.id == company.id)
-            {
+        for company in list.keep(warnings, dropped) {
+            if !companies.iter().any(|c: &SourceCompany| c.id == company.id) {
                 companies.push(company);
             }
         }
@@ -439,11 +444,8 @@ impl FlexClient {
         let (warnings, dropped) = (&mut out.warnings, &mut out.dropped);
 
         let what = employees_what;
-        let mut read: Vec<SourceEmployee> = Vec::with_capacity(employees.len());
-        for (index, item) in employees.into_iter().enumerate() {
-            let Some(employee) = take(item, index, &what, warnings, dropped) else {
-                continue;
-            };
+        let mut read: Vec<SourceEmployee> = Vec::with_capacity(employees.records.len());
+        for employee in employees.keep(warnings, dropped) {
             if !employee.company_id.eq_ignore_ascii_case(id) {
                 warnings.push(ReadWarning {
                     what: what.clone(),
@@ -475,11 +477,8 @@ impl FlexClient {
                 .is_ok()
         };
 
-        let what = periods_what;
         let mut kept_periods: Vec<SourcePeriod> = periods
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, item)| take(item, i, &what, warnings, dropped))
+            .keep(warnings, dropped)
             .filter(|p| is_read(&p.employee_id))
             .collect();
         kept_periods.sort_by(|a, b| {
@@ -487,11 +486,8 @@ impl FlexClient {
         });
         kept_periods.dedup();
 
-        let what = defaults_what;
         let mut kept_defaults: Vec<SourceDefaultAccount> = defaults
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, item)| take(item, i, &what, warnings, dropped))
+            .keep(warnings, dropped)
             .filter(|d| is_read(&d.employee_id))
             .collect();
         kept_defaults.sort_by(|a, b| {
@@ -524,7 +520,7 @@ impl FlexClient {
         let mut warnings = Vec::new();
         let mut dropped = 0;
         let what = format!("dimensions (account distributions) of company {label}");
-        let items = self
+        let list = self
             .read_list(
                 &["companies", &company.id, "accountdistributions"],
                 None,
@@ -533,10 +529,7 @@ impl FlexClient {
             )
             .await?;
         let mut dimensions: Vec<SourceDimension> = Vec::new();
-        for (index, item) in items.into_iter().enumerate() {
-            let Some(mut dimension) = take(item, index, &what, &mut warnings, &mut dropped) else {
-                continue;
-            };
+        for mut dimension in list.keep(&mut warnings, &mut dropped) {
             if !dimension.company_id.eq_ignore_ascii_case(&company.id)
                 || dimensions.iter().any(|d| d.id == dimension.id)
             {
@@ -554,10 +547,8 @@ impl FlexClient {
                     wire::account,
                 )
                 .await?;
-            for (index, item) in accounts.into_iter().enumerate() {
-                if let Some(account) = take(item, index, &what, &mut warnings, &mut dropped)
-                    && !dimension.accounts.iter().any(|a| a.id == account.id)
-                {
+            for account in accounts.keep(&mut warnings, &mut dropped) {
+                if !dimension.accounts.iter().any(|a| a.id == account.id) {
                     dimension.accounts.push(account);
                 }
             }
@@ -578,7 +569,7 @@ impl FlexClient {
         company_id: Option<&str>,
         what: &str,
         parse: impl Fn(&Json<'_>) -> Parsed<T>,
-    ) -> Result<Vec<Item<T>>, FlexError> {
+    ) -> Result<List<T>, FlexError> {
         match self.read_list_once(path, company_id, what, &parse).await {
             Err(FlexError::Unstable { detail, .. }) => {
                 tracing::warn!(what, %detail, "a Flex list changed while it was read; reading it again");
@@ -599,8 +590,8 @@ impl FlexClient {
         company_id: Option<&str>,
         what: &str,
         parse: &impl Fn(&Json<'_>) -> Parsed<T>,
-    ) -> Result<Vec<Item<T>>, FlexError> {
-        let mut items: Vec<Item<T>> = Vec::new();
+    ) -> Result<List<T>, FlexError> {
+        let mut list = List::new(what);
         // The fingerprint of every record read, to find records that came twice.
         let mut prints: Vec<u64> = Vec::new();
         let mut total: Option<u64> = None;
@@ -635,7 +626,7 @@ impl FlexClient {
             // when the answer is the same to the byte, after (by its items) otherwise.
             let body_fingerprint = hashing.hash_one(&body);
             if previous_body.replace(body_fingerprint) == Some(body_fingerprint) {
-                return same_page_again(items, total, what);
+                return same_page_again(list, total, what);
             }
             let body = parse_json(&body, content_type.as_deref(), what)?;
             let page = wire::parse_page(body).map_err(|reason| FlexError::Body {
@@ -653,7 +644,7 @@ impl FlexClient {
                 _ => {}
             }
             if page.items.is_empty() {
-                return finish_list(items, total, what);
+                return finish_list(list, total, what);
             }
             let item_prints: Vec<u64> = page
                 .items
@@ -662,7 +653,7 @@ impl FlexClient {
                 .collect();
             let page_print = hashing.hash_one(&item_prints);
             if previous == Some(page_print) {
-                return same_page_again(items, total, what);
+                return same_page_again(list, total, what);
             }
             if page_index == 0
                 && let Some(total) = total
@@ -678,20 +669,22 @@ impl FlexClient {
                     stream,
                 });
             }
-            items.extend(page.items.iter().map(|value| Item::new(value, parse)));
+            for value in &page.items {
+                list.take(value, parse(value));
+            }
             prints.extend(item_prints);
-            if let Some(total) = total.filter(|total| items.len() as u64 >= *total) {
+            if let Some(total) = total.filter(|total| list.read >= *total) {
                 let distinct: BTreeSet<&u64> = prints.iter().collect();
                 if (distinct.len() as u64) < total {
                     return Err(FlexError::Unstable {
                         what: what.to_string(),
                         detail: format!(
                             "{} records came twice, so as many were missed",
-                            items.len() - distinct.len()
+                            list.read - distinct.len() as u64
                         ),
                     });
                 }
-                return Ok(items);
+                return Ok(list);
             }
             previous = Some(page_print);
         }
@@ -776,13 +769,9 @@ struct Pages<'a> {
 
 /// A page came again: a server that ignores paging. Without a total, what was read is all there
 /// is; with one, the read would be partial.
-fn same_page_again<T>(
-    items: Vec<Item<T>>,
-    total: Option<u64>,
-    what: &str,
-) -> Result<Vec<Item<T>>, FlexError> {
+fn same_page_again<T>(list: List<T>, total: Option<u64>, what: &str) -> Result<List<T>, FlexError> {
     match total {
-        None => Ok(items),
+        None => Ok(list),
         Some(_) => Err(FlexError::Body {
             what: what.to_string(),
             reason: "Flex sent the same page twice, so paging does not work and the read would \
@@ -814,66 +803,72 @@ fn parse_json<'a>(
     })
 }
 
-fn finish_list<T>(
-    items: Vec<Item<T>>,
-    total: Option<u64>,
-    what: &str,
-) -> Result<Vec<Item<T>>, FlexError> {
+fn finish_list<T>(list: List<T>, total: Option<u64>, what: &str) -> Result<List<T>, FlexError> {
     match total {
-        Some(total) if (items.len() as u64) < total => Err(FlexError::Partial {
+        Some(total) if list.read < total => Err(FlexError::Partial {
             what: what.to_string(),
-            read: items.len() as u64,
+            read: list.read,
             total,
         }),
-        _ => Ok(items),
+        _ => Ok(list),
     }
 }
 
-/// One record of a list as read: typed, with its label kept only when a warning will need it.
-struct Item<T> {
-    parsed: Parsed<T>,
-    label: Option<String>,
+/// A list as read: its records, typed as each page came, and what was wrong with them.
+struct List<T> {
+    what: String,
+    records: Vec<T>,
+    warnings: Vec<ReadWarning>,
+    dropped: u64,
+    /// Records read, dropped ones too.
+    read: u64,
 }
 
-impl<T> Item<T> {
-    fn new(value: &Json<'_>, parse: impl Fn(&Json<'_>) -> Parsed<T>) -> Item<T> {
-        let parsed = parse(value);
-        let warned = !parsed.problems.is_empty() || parsed.record.is_err();
-        let label = warned.then(|| wire::record_label(value)).flatten();
-        Item { parsed, label }
-    }
-}
-
-/// Keeps a parsed record, turning its problems into warnings; counts a dropped record.
-fn take<T>(
-    item: Item<T>,
-    index: usize,
-    what: &str,
-    warnings: &mut Vec<ReadWarning>,
-    dropped: &mut u64,
-) -> Option<T> {
-    let Item { parsed, label } = item;
-    let record = label.unwrap_or_else(|| format!("#{}", index + 1));
-    for problem in parsed.problems {
-        warnings.push(ReadWarning {
+impl<T> List<T> {
+    fn new(what: &str) -> List<T> {
+        List {
             what: what.to_string(),
-            record: record.clone(),
-            field: Some(problem.field),
-            message: problem.problem,
-        });
-    }
-    match parsed.record {
-        Ok(record) => Some(record),
-        Err(missing) => {
-            *dropped += 1;
-            warnings.push(ReadWarning {
-                what: what.to_string(),
-                record,
-                field: None,
-                message: format!("{missing}; dropped"),
-            });
-            None
+            records: Vec::new(),
+            warnings: Vec::new(),
+            dropped: 0,
+            read: 0,
         }
+    }
+
+    /// Keeps one parsed record, its problems made warnings; counts a dropped record. A record
+    /// is named by its `Id`, or by its place in the list.
+    fn take(&mut self, value: &Json<'_>, parsed: Parsed<T>) {
+        self.read += 1;
+        if !parsed.problems.is_empty() || parsed.record.is_err() {
+            let record = wire::record_label(value).unwrap_or_else(|| format!("#{}", self.read));
+            for problem in parsed.problems {
+                self.warnings.push(ReadWarning {
+                    what: self.what.clone(),
+                    record: record.clone(),
+                    field: Some(problem.field),
+                    message: problem.problem,
+                });
+            }
+            if let Err(missing) = &parsed.record {
+                self.dropped += 1;
+                self.warnings.push(ReadWarning {
+                    what: self.what.clone(),
+                    record,
+                    field: None,
+                    message: format!("{missing}; dropped"),
+                });
+            }
+        }
+        if let Ok(record) = parsed.record {
+            self.records.push(record);
+        }
+    }
+
+    /// The records, once their warnings and dropped count are added to the read's.
+    fn keep(self, warnings: &mut Vec<ReadWarning>, dropped: &mut u64) -> std::vec::IntoIter<T> {
+        warnings.extend(self.warnings);
+        *dropped += self.dropped;
+        self.records.into_iter()
     }
 }
 

@@ -1,7 +1,9 @@
 //! What the store remembers per person: the link from external id to target id (and whether we
 //! created that target user), and the record-level failures kept for retry with growing intervals.
 
-use crate::db::params;
+use std::collections::BTreeMap;
+
+use crate::db::{Value, params};
 use flexsync_core::current::{LinkKind, Memory};
 use flexsync_core::drift::Written;
 use flexsync_core::ids::{ExternalId, TargetId};
@@ -107,8 +109,10 @@ impl StateStore {
         Ok(())
     }
 
-    /// Every link, and the target ids we created, as the plan reads them.
-    pub fn memory(&self) -> Result<Memory, StateError> {
+    /// Every link, and the target ids we created: what a plan needs of the memory. The values
+    /// written before (`Memory::written`) are left out; they explain a change, so a run reads
+    /// them for the people its plan changes ([`StateStore::written_of`]).
+    pub fn links(&self) -> Result<Memory, StateError> {
         let mut memory = Memory::default();
         self.each_row(
             "read links",
@@ -128,36 +132,54 @@ impl StateStore {
                 Ok(())
             },
         )?;
-        // A person's rows are written together, so they mostly come one after another: each
-        // run of rows of one person is gathered before it joins the map. The rows are read as
-        // they come: there are about ten a person.
-        let mut person: Option<(String, Written)> = None;
+        Ok(memory)
+    }
+
+    /// The whole memory: every link, and the values written to every account.
+    pub fn memory(&self) -> Result<Memory, StateError> {
+        let mut memory = self.links()?;
         self.each_row(
             "read written values",
             "SELECT external_id, attribute, fingerprint FROM written",
             params![],
-            |(external_id, attribute, fingerprint): (String, String, String)| {
-                let fingerprint = u64::from_str_radix(&fingerprint, 16).map_err(|_| {
-                    self.corrupt("written", &external_id, "fingerprint", fingerprint)
-                })?;
-                match &mut person {
-                    Some((id, values)) if *id == external_id => {
-                        values.insert(attribute, fingerprint);
-                    }
-                    _ => {
-                        let values = Written::from([(attribute, fingerprint)]);
-                        if let Some((id, values)) = person.replace((external_id, values)) {
-                            add_written(&mut memory, id, values);
-                        }
-                    }
-                }
-                Ok(())
-            },
+            |row: (String, String, String)| self.add_written(&mut memory.written, row),
         )?;
-        if let Some((id, values)) = person {
-            add_written(&mut memory, id, values);
-        }
         Ok(memory)
+    }
+
+    /// The values written to the accounts of `external_ids`, for those that have any.
+    pub fn written_of<'a>(
+        &self,
+        external_ids: impl IntoIterator<Item = &'a ExternalId>,
+    ) -> Result<BTreeMap<ExternalId, Written>, StateError> {
+        let ids: Vec<&ExternalId> = external_ids.into_iter().collect();
+        let mut written = BTreeMap::new();
+        for chunk in ids.chunks(WRITTEN_OF_CHUNK) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("?{n}")).collect();
+            let query = format!(
+                "SELECT external_id, attribute, fingerprint FROM written WHERE external_id IN ({})",
+                placeholders.join(", ")
+            );
+            let params = chunk.iter().map(|id| Value::Text(id.to_string())).collect();
+            self.each_row("read written values", &query, params, |row| {
+                self.add_written(&mut written, row)
+            })?;
+        }
+        Ok(written)
+    }
+
+    /// One row of `written` into `into`.
+    fn add_written(
+        &self,
+        into: &mut BTreeMap<ExternalId, Written>,
+        (external_id, attribute, fingerprint): (String, String, String),
+    ) -> Result<(), StateError> {
+        let fingerprint = u64::from_str_radix(&fingerprint, 16)
+            .map_err(|_| self.corrupt("written", &external_id, "fingerprint", fingerprint))?;
+        into.entry(ExternalId::from(external_id))
+            .or_default()
+            .insert(attribute, fingerprint);
+        Ok(())
     }
 
     /// Counts one more failure for `external_id` and returns the record as it now stands.
@@ -279,10 +301,9 @@ impl StateStore {
 }
 
 /// Adds one person's written values to what the store remembers.
-fn add_written(memory: &mut Memory, external_id: String, values: Written) {
-    let known = memory.written.entry(ExternalId::from(external_id));
-    known.or_default().extend(values);
-}
+/// Ids asked for in one query of [`StateStore::written_of`]: well under SQLite's limit of
+/// variables in a statement.
+const WRITTEN_OF_CHUNK: usize = 500;
 
 /// `update:00ab...` -> the kind and the fingerprint.
 fn parse_failed_step(text: &str) -> Option<FailedStep> {
@@ -334,6 +355,30 @@ mod tests {
                     .collect::<Vec<_>>(),
                 vec!["T1"]
             );
+        }
+    }
+
+    both_backends! {
+        fn written_values_are_read_for_the_people_asked_for(db) {
+            let store = db.open();
+            let t = at("2025-02-01T00:00:00Z");
+            let ids: Vec<ExternalId> = (0..1_200).map(|n| format!("E{n}").into()).collect();
+            for (n, id) in ids.iter().enumerate() {
+                store.link(LinkKind::User, id, &format!("T{n}").into(), true, t).unwrap();
+                let written = Written::from([("email".to_string(), n as u64), ("active".to_string(), 1)]);
+                store.remember_written(id, &written, t).unwrap();
+            }
+            assert!(store.links().unwrap().written.is_empty(), "links leave them out");
+            assert_eq!(store.memory().unwrap().written.len(), 1_200);
+            // More than one query's worth, with one never written and one asked twice.
+            let unknown: ExternalId = "never-written".into();
+            let asked = ids.iter().skip(100).chain([&unknown, &ids[150]]);
+            let read = store.written_of(asked).unwrap();
+            assert_eq!(read.len(), 1_100);
+            assert_eq!(read[&ids[1_000]]["email"], 1_000);
+            assert_eq!(read[&ids[1_000]]["active"], 1);
+            assert!(!read.contains_key(&ids[99]) && !read.contains_key(&unknown));
+            assert!(store.written_of([]).unwrap().is_empty());
         }
     }
 

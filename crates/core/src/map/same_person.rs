@@ -77,7 +77,7 @@ pub(super) fn one_per_person(
 /// the groups of two or more that share a key, by key. Most people have one record, so only the
 /// few that share one are moved into groups.
 fn shared(
-    candidates: Vec<Candidate>,
+    mut candidates: Vec<Candidate>,
     key: impl Fn(&Candidate) -> Option<&str>,
 ) -> (Vec<Candidate>, BTreeMap<String, Vec<Candidate>>) {
     let mut counts: HashMap<&str, u32> = HashMap::with_capacity(candidates.len());
@@ -91,18 +91,16 @@ fn shared(
         .filter(|(_, count)| *count > 1)
         .map(|(key, _)| key.to_string())
         .collect();
-    let mut alone = Vec::with_capacity(candidates.len());
     let mut groups: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
-    for candidate in candidates {
-        match key(&candidate).filter(|key| keys.contains(*key)) {
-            Some(key) => {
-                let key = key.to_string();
-                groups.entry(key).or_default().push(candidate);
-            }
-            None => alone.push(candidate),
+    // Taken out in place: the candidates left are those alone, in their order, in the list
+    // they came in (a second list of them all would double what is held).
+    let sharing = candidates.extract_if(.., |c| key(c).is_some_and(|k| keys.contains(k)));
+    for candidate in sharing {
+        if let Some(key) = key(&candidate) {
+            groups.entry(key.to_string()).or_default().push(candidate);
         }
     }
-    (alone, groups)
+    (candidates, groups)
 }
 
 /// The one record of a group that is kept; the others get a finding.

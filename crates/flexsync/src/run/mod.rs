@@ -154,9 +154,13 @@ pub async fn run(
     );
     let read = session.step(Stop::Unreachable, read)?;
     let desired = plan::map(config, &read, today);
-    let recalled = session.step(Stop::Usage, observe::recall(&session.store))?;
+    // What a refusal would name as its likely cause is found now, so that the Flex read goes
+    // before the state store's memory and the plan join what is held.
+    let causes = plan::likely_causes(config, &read, today);
+    drop(read);
+    let mut recalled = session.step(Stop::Usage, observe::recall(&session.store))?;
     let observed = session.step(Stop::Unreachable, observed)?;
-    let planned = plan::plan(
+    let mut planned = plan::plan(
         config,
         &allowance,
         &desired,
@@ -165,10 +169,25 @@ pub async fn run(
         session.started,
         today,
     );
+    // What flexsync wrote before tells why a value changes: it is read for the people the plan
+    // changes, not for everyone, and their steps are planned again with it.
+    let written = session
+        .store
+        .written_of(plan::changed_people(&planned.plan));
+    recalled.memory.written = session.step(Stop::Usage, written)?;
+    if !recalled.memory.written.is_empty() {
+        let users = plan::plan_users(
+            config,
+            &allowance,
+            &desired,
+            &observed,
+            &recalled,
+            session.started,
+        );
+        (planned.plan, planned.deferred, planned.waits) = (users.plan, users.deferred, users.waits);
+    }
     let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned)
-        .map(|refusal| plan::with_cause(refusal, &plan::likely_causes(config, &read, today)));
-    // The Flex read is mapped and judged: it goes before the writes, which hold the most.
-    drop(read);
+        .map(|refusal| plan::with_cause(refusal, &causes));
     let plan_id = approval::plan_id(&planned);
     let (refusal, approved) = approval::settle(&session, &plan_id, refusal);
     let applied = match (mode, &refusal) {

@@ -79,7 +79,7 @@ pub(super) fn recall(store: &StateStore) -> Result<Recalled, StateError> {
         None
     });
     Ok(Recalled {
-        memory: store.memory()?,
+        memory: store.links()?,
         failures,
         empty_since: store.empty_groups()?,
         last_source_records,

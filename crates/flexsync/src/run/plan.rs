@@ -107,18 +107,11 @@ pub(super) fn plan(
     today: jiff::civil::Date,
 ) -> Planned {
     let current = &observed.current;
-    let mut plan = match observed.over_scim {
-        true => plan::plan(desired, current, &recalled.memory, &config.plan),
-        false => Plan::default(),
-    };
-    // Records that failed lately wait their turn; held ones are listed in every report, unless
-    // the operator asks for them to be tried now.
-    let waits = if allowance.retry_held {
-        BTreeMap::new()
-    } else {
-        retry_hold::held_back(&recalled.failures, now, &config.hold)
-    };
-    let deferred = retry_hold::defer(&mut plan, &waits, now);
+    let PlannedUsers {
+        plan,
+        deferred,
+        waits,
+    } = plan_users(config, allowance, desired, observed, recalled, now);
     let mut group_plan = match &observed.groups {
         Some((caps, target_groups)) => plan_groups(
             desired,
@@ -166,6 +159,58 @@ pub(super) fn plan(
         grace,
         files,
     }
+}
+
+/// The users' part of a plan.
+pub(super) struct PlannedUsers {
+    pub(super) plan: Plan,
+    pub(super) deferred: Vec<Deferred>,
+    pub(super) waits: BTreeMap<ExternalId, HoldState>,
+}
+
+/// The users' steps, with those of records that failed lately put off.
+pub(super) fn plan_users(
+    config: &Config,
+    allowance: &Allowance,
+    desired: &Desired,
+    observed: &Observed,
+    recalled: &Recalled,
+    now: jiff::Timestamp,
+) -> PlannedUsers {
+    let mut plan = match observed.over_scim {
+        true => plan::plan(desired, &observed.current, &recalled.memory, &config.plan),
+        false => Plan::default(),
+    };
+    // Records that failed lately wait their turn; held ones are listed in every report, unless
+    // the operator asks for them to be tried now.
+    let waits = if allowance.retry_held {
+        BTreeMap::new()
+    } else {
+        retry_hold::held_back(&recalled.failures, now, &config.hold)
+    };
+    let deferred = retry_hold::defer(&mut plan, &waits, now);
+    PlannedUsers {
+        plan,
+        deferred,
+        waits,
+    }
+}
+
+/// The people whose planned steps say why by what flexsync wrote to them before (updates,
+/// pauses and reactivations): the values written are read for them only.
+pub(super) fn changed_people(plan: &Plan) -> Vec<&ExternalId> {
+    plan.steps
+        .iter()
+        .filter(|step| {
+            matches!(
+                step.operation,
+                plan::Operation::UpdateUser { .. }
+                    | plan::Operation::DeactivateUser { .. }
+                    | plan::Operation::ReactivateUser { .. }
+            )
+        })
+        .map(|step| step.operation.external_id())
+        .collect()
 }
 
 /// The guards' verdict on the plan: `None` lets it through.
