@@ -1,10 +1,13 @@
 //! A full read of the Flex source for the configured companies, before any judgement.
 //!
 //! Values that the map step must validate (dates, gender, employment type) stay as the text the
-//! API sent, so that a finding can quote them.
+//! API sent, so that a finding can quote them. Texts that many records repeat (an employee's id
+//! on each of their periods and default accounts, dates, dimension and account ids) are
+//! `Arc<str>`, so that the reader can hold each once.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Everything one run read from Flex. Built by the Flex client; consumed by [`crate::map`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,9 +58,9 @@ pub struct SourceEmployee {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourcePeriod {
     pub id: Option<String>,
-    pub employee_id: String,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub employee_id: Arc<str>,
+    pub from: Option<Arc<str>>,
+    pub to: Option<Arc<str>>,
     /// Every other scalar field of the period (`Title`, `EmploymentRate`, ...), as text.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
@@ -82,10 +85,10 @@ pub struct SourceAccount {
 /// An employee's dated value in one dimension (`EmploymentDefaultAccount`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceDefaultAccount {
-    pub employee_id: String,
-    pub dimension_id: String,
-    pub account_id: Option<String>,
-    pub account_code: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub employee_id: Arc<str>,
+    pub dimension_id: Arc<str>,
+    pub account_id: Option<Arc<str>>,
+    pub account_code: Option<Arc<str>>,
+    pub from: Option<Arc<str>>,
+    pub to: Option<Arc<str>>,
 }

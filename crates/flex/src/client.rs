@@ -21,7 +21,7 @@ use url::Url;
 
 use crate::error::FlexError;
 use crate::json::Json;
-use crate::wire::{self, KeptFields, Parsed};
+use crate::wire::{self, KeptFields, Parsed, SharedTexts};
 
 /// How to reach Flex and what to read.
 #[derive(Debug, Clone)]
@@ -425,19 +425,21 @@ impl FlexClient {
         let employees_what = format!("employees of company {label}");
         let periods_what = format!("employment periods of company {label}");
         let defaults_what = format!("default accounts of company {label}");
+        let (mut period_texts, mut default_texts) =
+            (SharedTexts::default(), SharedTexts::default());
         let (employees, periods, dimensions, defaults) = tokio::try_join!(
             self.read_list(&["employees"], Some(id), &employees_what, |item| {
                 wire::employee(item, id, &self.employee_fields)
             }),
             self.read_list(&["employmentperiods"], Some(id), &periods_what, |item| {
-                wire::period(item, &self.period_fields)
+                wire::period(item, &self.period_fields, &mut period_texts)
             }),
             self.read_dimensions(company, &label),
             self.read_list(
                 &["employmentdefaultaccounts"],
                 Some(id),
                 &defaults_what,
-                wire::default_account
+                |item| wire::default_account(item, &mut default_texts)
             ),
         )?;
         let mut out = FlexRead::default();
@@ -568,12 +570,16 @@ impl FlexClient {
         path: &[&str],
         company_id: Option<&str>,
         what: &str,
-        parse: impl Fn(&Json<'_>) -> Parsed<T>,
+        mut parse: impl FnMut(&Json<'_>) -> Parsed<T>,
     ) -> Result<List<T>, FlexError> {
-        match self.read_list_once(path, company_id, what, &parse).await {
+        match self
+            .read_list_once(path, company_id, what, &mut parse)
+            .await
+        {
             Err(FlexError::Unstable { detail, .. }) => {
                 tracing::warn!(what, %detail, "a Flex list changed while it was read; reading it again");
-                self.read_list_once(path, company_id, what, &parse).await
+                self.read_list_once(path, company_id, what, &mut parse)
+                    .await
             }
             result => result,
         }
@@ -589,7 +595,7 @@ impl FlexClient {
         path: &[&str],
         company_id: Option<&str>,
         what: &str,
-        parse: &impl Fn(&Json<'_>) -> Parsed<T>,
+        parse: &mut impl FnMut(&Json<'_>) -> Parsed<T>,
     ) -> Result<List<T>, FlexError> {
         let mut list = List::new(what);
         // The fingerprint of every record read, to find records that came twice.

@@ -5,7 +5,9 @@
 //! ids and enums may come as numbers or text, and a field of the wrong shape is skipped and
 //! reported as a [`FieldProblem`] while the rest of the record is kept.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use flexsync_core::snapshot::{
     SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
@@ -118,6 +120,11 @@ impl<'a> Reader<'a> {
 
     /// A scalar field as text; `None` when missing, null, or of the wrong shape (reported).
     fn text(&mut self, name: &str) -> Option<String> {
+        self.scalar(name).map(Cow::into_owned)
+    }
+
+    /// [`Reader::text`], borrowed from the answer where it can be.
+    fn scalar(&mut self, name: &str) -> Option<Cow<'a, str>> {
         let value = field(self.map, name)?;
         match scalar_text(value) {
             Ok(text) => text,
@@ -150,12 +157,44 @@ impl<'a> Reader<'a> {
 
     /// An identifier: text or number, not empty.
     fn id(&mut self, name: &str) -> Option<String> {
-        self.text(name)
-            .map(|t| match t.trim() {
-                trimmed if trimmed.len() == t.len() => t,
-                trimmed => trimmed.to_string(),
-            })
-            .filter(|t| !t.is_empty())
+        self.scalar_id(name).map(Cow::into_owned)
+    }
+
+    /// [`Reader::id`], borrowed from the answer where it can be.
+    fn scalar_id(&mut self, name: &str) -> Option<Cow<'a, str>> {
+        let text = self.scalar(name)?;
+        let trimmed = match text {
+            Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+            Cow::Owned(text) => Cow::Owned(text.trim().to_string()),
+        };
+        (!trimmed.is_empty()).then_some(trimmed)
+    }
+
+    /// [`Reader::text`], held once in `texts` however many records carry it.
+    fn shared(&mut self, name: &str, texts: &mut SharedTexts) -> Option<Arc<str>> {
+        self.scalar(name).map(|text| texts.share(&text))
+    }
+
+    /// [`Reader::id`], held once in `texts`.
+    fn shared_id(&mut self, name: &str, texts: &mut SharedTexts) -> Option<Arc<str>> {
+        self.scalar_id(name).map(|id| texts.share(&id))
+    }
+}
+
+/// Texts that many records repeat (an employee's id on each of their periods and default
+/// accounts, dates, dimension and account ids), each held once for one list.
+#[derive(Debug, Default)]
+pub struct SharedTexts(HashSet<Arc<str>>);
+
+impl SharedTexts {
+    /// The one copy of `text`.
+    pub fn share(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return Arc::clone(shared);
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
     }
 }
 
@@ -319,15 +358,19 @@ fn employment<'a, 'b>(
 }
 
 /// Reads one employment period, with the `kept` fields. Drops it when it names no employee.
-pub fn period(value: &Json<'_>, kept: &KeptFields) -> Parsed<SourcePeriod> {
+pub fn period(
+    value: &Json<'_>,
+    kept: &KeptFields,
+    texts: &mut SharedTexts,
+) -> Parsed<SourcePeriod> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
     let mut r = Reader::new(map, "");
     let id = r.id("Id");
-    let employee_id = r.id("EmployeeId");
-    let from = r.text("FromDate");
-    let to = r.text("ToDate");
+    let employee_id = r.shared_id("EmployeeId", texts);
+    let from = r.shared("FromDate", texts);
+    let to = r.shared("ToDate", texts);
     let fields = scalar_fields(map, "", &["Id", "EmployeeId", "FromDate", "ToDate"], kept);
     finish(
         r,
@@ -385,17 +428,19 @@ pub fn account(value: &Json<'_>) -> Parsed<SourceAccount> {
 
 /// Reads one default account (`EmploymentDefaultAccount`). Drops it when it names no employee
 /// or no dimension.
-pub fn default_account(value: &Json<'_>) -> Parsed<SourceDefaultAccount> {
+pub fn default_account(value: &Json<'_>, texts: &mut SharedTexts) -> Parsed<SourceDefaultAccount> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
     let mut r = Reader::new(map, "");
-    let employee_id = r.id("EmployeeId");
-    let dimension_id = r.id("AccountDistributionId");
-    let account_id = r.id("AccountId");
-    let account_code = r.id("AccountCode");
-    let from = r.text("FromDate");
-    let to = r.text("TomDate").or_else(|| r.text("ToDate"));
+    let employee_id = r.shared_id("EmployeeId", texts);
+    let dimension_id = r.shared_id("AccountDistributionId", texts);
+    let account_id = r.shared_id("AccountId", texts);
+    let account_code = r.shared_id("AccountCode", texts);
+    let from = r.shared("FromDate", texts);
+    let to = r
+        .shared("TomDate", texts)
+        .or_else(|| r.shared("ToDate", texts));
     let key = match (employee_id, dimension_id) {
         (Some(e), Some(d)) => Ok((e, d)),
         (None, _) => Err(Missing::Field("EmployeeId")),
@@ -417,6 +462,7 @@ pub fn record_label(value: &Json<'_>) -> Option<String> {
     ["Id", "EmployeeId"]
         .iter()
         .find_map(|name| field(map, name).and_then(|v| scalar_text(v).ok().flatten()))
+        .map(Cow::into_owned)
 }
 
 /// The server's `Message` from an error body, if it sent one.
@@ -455,12 +501,12 @@ pub fn field<'a, 'b>(map: &'b Object<'a>, name: &str) -> Option<&'b Json<'a>> {
 }
 
 /// A scalar as text: `Ok(None)` for null, `Err(shape)` for a list or an object.
-fn scalar_text(value: &Json<'_>) -> Result<Option<String>, &'static str> {
+fn scalar_text<'b>(value: &'b Json<'_>) -> Result<Option<Cow<'b, str>>, &'static str> {
     match value {
         Json::Null => Ok(None),
-        Json::String(text) => Ok(Some(text.to_string())),
-        Json::Bool(b) => Ok(Some(b.to_string())),
-        Json::Number(n) => Ok(Some(number_text(n))),
+        Json::String(text) => Ok(Some(Cow::Borrowed(text))),
+        Json::Bool(b) => Ok(Some(Cow::Owned(b.to_string()))),
+        Json::Number(n) => Ok(Some(Cow::Owned(number_text(n)))),
         other => Err(other.kind()),
     }
 }
@@ -495,7 +541,7 @@ fn scalar_fields(
         let name = format!("{prefix}{}", pascal_case(key));
         // When a key comes in two spellings, the PascalCase one wins.
         if !out.contains_key(&name) || key == pascal_case(key) {
-            out.insert(name, text);
+            out.insert(name, text.into_owned());
         }
     }
     out
@@ -540,7 +586,9 @@ mod tests {
     }
 
     fn period(value: &Value, kept: &KeptFields) -> Parsed<SourcePeriod> {
-        from_answer(value, |json| super::period(json, kept))
+        from_answer(value, |json| {
+            super::period(json, kept, &mut SharedTexts::default())
+        })
     }
 
     fn dimension(value: &Value, company_id: &str) -> Parsed<SourceDimension> {
@@ -552,7 +600,9 @@ mod tests {
     }
 
     fn default_account(value: &Value) -> Parsed<SourceDefaultAccount> {
-        from_answer(value, super::default_account)
+        from_answer(value, |json| {
+            super::default_account(json, &mut SharedTexts::default())
+        })
     }
 
     fn company(value: &Value) -> Parsed<SourceCompany> {
@@ -744,7 +794,7 @@ mod tests {
         let p = period(&json!({"id": "p1", "employeeId": "e1", "fromDate": "2020-01-01T00:00:00", "toDate": null}), &KeptFields::All)
             .record
             .unwrap();
-        assert_eq!(p.employee_id, "e1");
+        assert_eq!(&*p.employee_id, "e1");
         assert_eq!(p.from.as_deref(), Some("2020-01-01T00:00:00"));
         assert_eq!(p.to, None);
         let a = account(&json!({"Id": "a1", "Code": 200, "Name": "Ekonomi"}))
@@ -763,6 +813,30 @@ mod tests {
             .record
             .unwrap();
         assert_eq!(c.number, Some(1010));
+    }
+
+    #[test]
+    fn texts_repeated_across_records_are_held_once() {
+        let mut texts = SharedTexts::default();
+        let a = json!({"EmployeeId": "e1", "AccountDistributionId": "d1", "AccountCode": 200,
+                       "FromDate": "2021-09-01T00:00:00"});
+        let b = json!({"EmployeeId": " e1 ", "AccountDistributionId": "d1", "AccountCode": "200",
+                       "FromDate": "2021-09-01T00:00:00"});
+        let [a, b] = [a, b].map(|value| {
+            from_answer(&value, |json| super::default_account(json, &mut texts))
+                .record
+                .unwrap()
+        });
+        assert_eq!(
+            a, b,
+            "ids are trimmed, and numbers read as text, before they are shared"
+        );
+        assert!(Arc::ptr_eq(&a.employee_id, &b.employee_id));
+        assert!(Arc::ptr_eq(&a.dimension_id, &b.dimension_id));
+        assert!(Arc::ptr_eq(
+            a.from.as_ref().unwrap(),
+            b.from.as_ref().unwrap()
+        ));
     }
 
     #[test]

@@ -187,8 +187,8 @@ async fn reads_the_example_file_whole() {
     }
     for default in list("EmploymentDefaultAccounts") {
         assert!(snapshot.default_accounts.iter().any(|d| {
-            d.employee_id == default["EmployeeId"]
-                && d.dimension_id == default["AccountDistributionId"]
+            default["EmployeeId"] == *d.employee_id
+                && default["AccountDistributionId"] == *d.dimension_id
                 && d.account_code.as_deref() == default["AccountCode"].as_str()
         }));
     }
@@ -351,7 +351,7 @@ async fn two_companies_are_read_apart() {
         let owner = snapshot
             .employees
             .iter()
-            .find(|e| e.id == period.employee_id)
+            .find(|e| *e.id == *period.employee_id)
             .unwrap();
         assert!(owner.company_id == guid(1, 0) || owner.company_id == guid(1, 1));
     }
@@ -1123,7 +1123,8 @@ mod parsing {
             prop_assert!(!e.id.is_empty() && e.id.trim() == e.id);
             prop_assert!(!e.company_id.is_empty());
         }
-        if let Ok(p) = wire::period(value, &wire::KeptFields::All).record {
+        let mut texts = wire::SharedTexts::default();
+        if let Ok(p) = wire::period(value, &wire::KeptFields::All, &mut texts).record {
             prop_assert!(!p.employee_id.trim().is_empty());
         }
         if let Ok(d) = wire::dimension(value, "c1").record {
@@ -1132,7 +1133,7 @@ mod parsing {
         if let Ok(a) = wire::account(value).record {
             prop_assert!(!a.id.trim().is_empty() && !a.code.trim().is_empty());
         }
-        if let Ok(d) = wire::default_account(value).record {
+        if let Ok(d) = wire::default_account(value, &mut texts).record {
             prop_assert!(!d.employee_id.trim().is_empty() && !d.dimension_id.trim().is_empty());
         }
         if let Ok(c) = wire::company(value).record {

@@ -14,7 +14,7 @@ use flexsync_core::plan::{PlanSettings, plan};
 use flexsync_core::snapshot::Snapshot;
 use flexsync_emulators::generate::{GenerateOptions, generate};
 use flexsync_flex::json::Json;
-use flexsync_flex::wire::{self, KeptFields};
+use flexsync_flex::wire::{self, KeptFields, SharedTexts};
 
 fn main() -> Result<(), serde_json::Error> {
     let employees = std::env::var("FLEXSYNC_BENCH_EMPLOYEES")
@@ -121,6 +121,7 @@ fn snapshot(document: &Json<'_>, named: &NamedFields) -> Snapshot {
         id.and_then(Json::as_str).unwrap_or_default().to_string()
     };
     let mut snapshot = Snapshot::default();
+    let mut texts = SharedTexts::default();
     for company in list("Companies") {
         snapshot.companies.extend(wire::company(company).record);
     }
@@ -133,7 +134,7 @@ fn snapshot(document: &Json<'_>, named: &NamedFields) -> Snapshot {
     for period in list("EmploymentPeriods") {
         snapshot
             .periods
-            .extend(wire::period(period, &period_fields).record);
+            .extend(wire::period(period, &period_fields, &mut texts).record);
     }
     for dimension in list("AccountDistributions") {
         let company = company_of(dimension);
@@ -150,7 +151,7 @@ fn snapshot(document: &Json<'_>, named: &NamedFields) -> Snapshot {
     for default in list("EmploymentDefaultAccounts") {
         snapshot
             .default_accounts
-            .extend(wire::default_account(default).record);
+            .extend(wire::default_account(default, &mut texts).record);
     }
     snapshot
 }

@@ -517,8 +517,8 @@ mod tests {
         };
         let default = |employee: &str, name: &str, code: &str| SourceDefaultAccount {
             employee_id: employee.into(),
-            dimension_id: format!("d-{name}"),
-            account_id: Some(format!("a-{name}-{code}")),
+            dimension_id: format!("d-{name}").into(),
+            account_id: Some(format!("a-{name}-{code}").into()),
             account_code: Some(code.into()),
             from: Some("2020-01-01T00:00:00".into()),
             to: None,
@@ -547,7 +547,7 @@ mod tests {
             });
             snapshot.periods.push(SourcePeriod {
                 id: None,
-                employee_id: employee.to_string(),
+                employee_id: (*employee).into(),
                 from: Some("2020-01-01".into()),
                 to: None,
                 fields: Default::default(),

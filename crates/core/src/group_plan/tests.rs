@@ -211,9 +211,9 @@ fn second_run_renames_moves_people_and_retires_what_emptied() {
     org.rename("c-a", "Avdelning", "200", "Ekonomi och finans");
     org.snapshot
         .default_accounts
-        .retain(|d| !(d.employee_id == "e01" && d.dimension_id == "c-a-Team"));
+        .retain(|d| !(&*d.employee_id == "e01" && &*d.dimension_id == "c-a-Team"));
     for d in org.snapshot.default_accounts.iter_mut() {
-        if d.employee_id == "e04" && d.dimension_id == "c-a-Kontor" {
+        if &*d.employee_id == "e04" && &*d.dimension_id == "c-a-Kontor" {
             d.account_id = Some("c-a-Kontor-100".into());
             d.account_code = Some("100".into());
         }

@@ -112,11 +112,11 @@ impl Org {
         let dimension_id = format!("{company}-{dimension}");
         self.snapshot.default_accounts.push(SourceDefaultAccount {
             employee_id: employee.into(),
-            account_id: Some(format!("{dimension_id}-{code}")),
-            dimension_id,
+            account_id: Some(format!("{dimension_id}-{code}").into()),
+            dimension_id: dimension_id.into(),
             account_code: Some(code.into()),
-            from: from.map(str::to_string),
-            to: to.map(str::to_string),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
         });
         self
     }
@@ -403,7 +403,7 @@ fn account_codes_match_whatever_their_case_spaces_or_unicode_form() {
     org.account("a", "c", "Kontor", "G\u{d6}T", None, None);
     org.account("b", "c", "Kontor", "x", None, None);
     for default in &mut org.snapshot.default_accounts {
-        if default.employee_id == "b" {
+        if &*default.employee_id == "b" {
             default.account_id = None;
             default.account_code = Some(" go\u{308}t ".into());
         }

@@ -274,7 +274,7 @@ mod tests {
         let period = SourcePeriod {
             employee_id: id.into(),
             from: Some(from.into()),
-            to: to.map(str::to_string),
+            to: to.map(Into::into),
             ..SourcePeriod::default()
         };
         (employee, period)

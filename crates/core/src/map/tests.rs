@@ -72,9 +72,9 @@ pub(crate) fn snapshot_from_flex(json: &str) -> Snapshot {
         .iter()
         .map(|period| SourcePeriod {
             id: text(period.get("Id")),
-            employee_id: text(period.get("EmployeeId")).unwrap_or_default(),
-            from: text(period.get("FromDate")),
-            to: text(period.get("ToDate")),
+            employee_id: text(period.get("EmployeeId")).unwrap_or_default().into(),
+            from: text(period.get("FromDate")).map(Into::into),
+            to: text(period.get("ToDate")).map(Into::into),
             fields: BTreeMap::new(),
         })
         .collect();
@@ -589,9 +589,9 @@ fn period() -> impl Strategy<Value = SourcePeriod> {
     )
         .prop_map(|(id, employee_id, from, to)| SourcePeriod {
             id,
-            employee_id,
-            from,
-            to,
+            employee_id: employee_id.into(),
+            from: from.map(Into::into),
+            to: to.map(Into::into),
             fields: BTreeMap::new(),
         })
 }
