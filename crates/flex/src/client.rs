@@ -664,6 +664,10 @@ impl FlexClient {
             if page_index == 0
                 && let Some(total) = total
             {
+                // Room for the total told, so that a large list is not grown by doubling; a
+                // total past any real organisation's is not trusted that far.
+                let told = usize::try_from(total.min(RESERVED_AT_MOST)).unwrap_or(0);
+                list.records.reserve(told);
                 let size = page.items.len() as u64;
                 let last = total.div_ceil(size).min(u64::from(self.max_pages)) as u32;
                 let stream = futures::stream::iter(1..last)
@@ -764,6 +768,9 @@ impl FlexClient {
 
 /// Pages asked for ahead of the one being read, once the total is known.
 const PAGES_AHEAD: usize = 16;
+
+/// The most records room is made for up front when a list tells its total.
+const RESERVED_AT_MOST: u64 = 500_000;
 
 type Answer = Result<(Vec<u8>, Option<String>), FlexError>;
 

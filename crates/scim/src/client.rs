@@ -116,6 +116,9 @@ const MAX_PAGE: usize = 10_000;
 /// Pages asked for ahead of the one being read, once the total is known.
 const PAGES_AHEAD: usize = 16;
 
+/// The most records room is made for up front when a list tells its total.
+const RESERVED_AT_MOST: u64 = 500_000;
+
 /// The records of a paged read so far, each resource once and already converted, and the
 /// checks between pages.
 struct Listing<T> {
@@ -491,6 +494,10 @@ impl ScimClient {
         let mut body = fetch(1).await?;
         let first = decode_page(&body, &resource)?;
         let step = first.resources.len() as u64;
+        // Room for the total told, so that a large list is not grown by doubling; a total past
+        // any real organisation's is not trusted that far.
+        let told = first.total_results.unwrap_or(0).min(RESERVED_AT_MOST);
+        list.items.reserve(usize::try_from(told).unwrap_or(0));
         let ahead: Vec<u64> = match first.total_results {
             Some(total) if step > 0 => (1..)
                 .map(|n| 1 + n * step)

@@ -39,7 +39,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let mut findings = Vec::new();
     let values = value::Values::new(snapshot, settings, today);
 
-    let mut candidates = Vec::new();
+    let mut candidates = Vec::with_capacity(snapshot.employees.len());
     let mut out_of_scope = BTreeMap::new();
     for (id, employee) in unique_records(&snapshot.employees, &mut findings) {
         if let Some(rule) = scope::out_of_scope(&values, employee, &settings.scope) {
@@ -166,6 +166,8 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         };
         users.push((id, user));
     }
+    // Built from the whole list: its nodes are full, where users added one by one would leave
+    // them half empty.
     let users = BTreeMap::from_iter(users);
 
     for ids in segment_gaps.values_mut() {
