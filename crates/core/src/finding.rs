@@ -133,18 +133,19 @@ impl Finding {
 
     /// Names the person each finding is about, from the Flex records by `Id`.
     pub fn name_people(findings: &mut [Finding], employees: &[crate::snapshot::SourceEmployee]) {
-        let names: std::collections::BTreeMap<&str, (String, Option<String>)> = employees
-            .iter()
-            .map(|e| (e.id.trim(), (full_name(e), work_email(e))))
-            .collect();
+        // Names are made for the people findings name, not for everyone read.
+        let by_id: std::collections::HashMap<&str, &crate::snapshot::SourceEmployee> =
+            employees.iter().map(|e| (e.id.trim(), e)).collect();
+        let name_of = |id: &str| by_id.get(id).map(|e| full_name(e));
         for finding in findings.iter_mut().filter(|f| f.name.is_none()) {
-            finding.problem = name_mentions(&finding.problem, &names);
-            finding.action = name_mentions(&finding.action, &names);
-            let Some((name, email)) = names.get(finding.record.as_str()) else {
+            finding.problem = name_mentions(&finding.problem, &name_of);
+            finding.action = name_mentions(&finding.action, &name_of);
+            let Some(employee) = by_id.get(finding.record.as_str()) else {
                 continue;
             };
-            finding.name = (!name.is_empty()).then(|| name.clone());
-            finding.email = email.clone();
+            let name = full_name(employee);
+            finding.name = (!name.is_empty()).then_some(name);
+            finding.email = work_email(employee);
         }
     }
 }
@@ -169,15 +170,12 @@ fn work_email(employee: &crate::snapshot::SourceEmployee) -> Option<String> {
 
 /// Employee ids in a finding's text become "Anna Svensson (<id>)": "manager <id> is ..." reads
 /// "manager Anna Svensson (<id>) is ...".
-fn name_mentions(
-    text: &str,
-    names: &std::collections::BTreeMap<&str, (String, Option<String>)>,
-) -> String {
+fn name_mentions(text: &str, name_of: &impl Fn(&str) -> Option<String>) -> String {
     text.split(' ')
         .map(|word| {
             let id = word.trim_end_matches([',', ';', ':', ')', '.']);
-            match names.get(id) {
-                Some((name, _)) if !name.is_empty() => {
+            match name_of(id) {
+                Some(name) if !name.is_empty() => {
                     format!("{name} ({id}){}", &word[id.len()..])
                 }
                 _ => word.to_string(),
@@ -193,9 +191,7 @@ mod tests {
 
     #[test]
     fn managers_and_employees_mentioned_by_id_are_named() {
-        let names = [("m-1", ("Lars Arvidsson".to_string(), None))]
-            .into_iter()
-            .collect();
+        let names = |id: &str| (id == "m-1").then(|| "Lars Arvidsson".to_string());
         assert_eq!(
             name_mentions("manager m-1 is not a user; employee m-1, (m-1) m-2", &names),
             "manager Lars Arvidsson (m-1) is not a user; employee Lars Arvidsson (m-1), (m-1) m-2"

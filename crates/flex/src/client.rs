@@ -2,7 +2,6 @@
 //! configured companies into a [`Snapshot`].
 
 use std::collections::BTreeSet;
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::str::FromStr;
@@ -602,7 +601,8 @@ impl FlexClient {
         let mut prints: Vec<u64> = Vec::new();
         let mut total: Option<u64> = None;
         // Pages and records are compared by fingerprint, not kept twice: a page may be large.
-        let hashing = RandomState::new();
+        // Randomly seeded: a server cannot aim two records at one fingerprint ahead of time.
+        let hashing = foldhash::fast::RandomState::default();
         let mut previous: Option<u64> = None;
         let mut previous_body: Option<u64> = None;
         let fetch = |page_index: u32| {
