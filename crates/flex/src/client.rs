@@ -472,11 +472,8 @@ impl FlexClient {
                 employees.push(employee);
             }
         }
-        let is_read = |employee_id: &str| {
-            employees
-                .binary_search_by(|e| e.id.as_str().cmp(employee_id))
-                .is_ok()
-        };
+        let read_ids: foldhash::HashSet<&str> = employees.iter().map(|e| e.id.as_str()).collect();
+        let is_read = |employee_id: &str| read_ids.contains(employee_id);
 
         let mut kept_periods: Vec<SourcePeriod> = periods
             .keep(warnings, dropped)

@@ -125,7 +125,7 @@ struct Listing<T> {
     resource: String,
     items: Vec<T>,
     previous_first: Option<String>,
-    seen: std::collections::BTreeSet<String>,
+    seen: foldhash::HashSet<String>,
 }
 
 impl<T> Listing<T> {
@@ -134,7 +134,7 @@ impl<T> Listing<T> {
             resource,
             items: Vec::new(),
             previous_first: None,
-            seen: std::collections::BTreeSet::new(),
+            seen: foldhash::HashSet::default(),
         }
     }
 

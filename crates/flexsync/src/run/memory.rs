@@ -187,12 +187,16 @@ pub(super) fn reconcile_memory(
         }
     }
     // A record that failed and has since left both Flex and the target needs nothing more.
+    let held: BTreeSet<&ExternalId> = match failed.is_empty() {
+        true => BTreeSet::new(),
+        false => current
+            .users
+            .iter()
+            .filter_map(|u| u.external_id.as_ref())
+            .collect(),
+    };
     for external_id in &failed {
-        let gone = !desired.users.contains_key(*external_id)
-            && !current
-                .users
-                .iter()
-                .any(|u| u.external_id.as_ref() == Some(*external_id));
+        let gone = !desired.users.contains_key(*external_id) && !held.contains(*external_id);
         if gone {
             result = result.and_then(|()| store.clear_failure(external_id));
         }
