@@ -120,7 +120,8 @@ pub struct DesiredGroup {
 /// The whole desired state of one run, plus what the map step found along the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desired {
-    pub users: BTreeMap<ExternalId, DesiredUser>,
+    /// Boxed: a user is large, and the map is built from a list that is sorted first.
+    pub users: BTreeMap<ExternalId, Box<DesiredUser>>,
     /// The group tree, by external id; empty when no group levels are configured.
     pub groups: BTreeMap<ExternalId, DesiredGroup>,
     pub findings: Vec<Finding>,

@@ -436,7 +436,7 @@ pub fn plan(
 ) -> Plan {
     let mut planner = Planner::new(desired, current, memory, settings);
     // Managers before their reports, so that most links go in the create request itself.
-    let mut ordered: Vec<&DesiredUser> = desired.users.values().collect();
+    let mut ordered: Vec<&DesiredUser> = desired.users.values().map(|user| &**user).collect();
     ordered
         .sort_by(|a, b| (a.manager_depth, &a.external_id).cmp(&(b.manager_depth, &b.external_id)));
     for user in ordered {

@@ -341,6 +341,7 @@ pub fn explain(result: &RunResult, who: &str, lookup: &Lookup<'_>) -> Result<Str
         .desired
         .users
         .values()
+        .map(|user| &**user)
         .find(|u| u.external_id.to_lowercase() == wanted || u.values.user_name == wanted);
     let user = match by_id {
         Some(user) => Some(user),

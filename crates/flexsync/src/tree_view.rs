@@ -125,7 +125,7 @@ mod tests {
         }
     }
 
-    fn user(id: &str, group: Option<&str>) -> (ExternalId, DesiredUser) {
+    fn user(id: &str, group: Option<&str>) -> (ExternalId, Box<DesiredUser>) {
         let user = DesiredUser {
             external_id: id.into(),
             values: UserValues {
@@ -136,7 +136,7 @@ mod tests {
             manager_depth: 0,
             group: group.map(ExternalId::from),
         };
-        (id.into(), user)
+        (id.into(), Box::new(user))
     }
 
     #[test]

@@ -164,7 +164,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             external_id: id.clone(),
             values: candidate.values,
         };
-        users.push((id, user));
+        users.push((id, Box::new(user)));
     }
     // Built from the whole list: its nodes are full, where users added one by one would leave
     // them half empty.

@@ -75,7 +75,7 @@ pub fn segment_id(category: &str, key: &str) -> ExternalId {
 
 /// Every segment value the users have, by external id.
 pub(super) fn catalogue(
-    users: &BTreeMap<ExternalId, DesiredUser>,
+    users: &BTreeMap<ExternalId, Box<DesiredUser>>,
     segments: &[SegmentSource],
 ) -> BTreeMap<ExternalId, DesiredSegment> {
     let columns: BTreeMap<&str, &str> = segments

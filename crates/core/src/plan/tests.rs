@@ -50,7 +50,7 @@ fn desired(users: Vec<DesiredUser>) -> Desired {
         source_records: users.len(),
         users: users
             .into_iter()
-            .map(|u| (u.external_id.clone(), u))
+            .map(|u| (u.external_id.clone(), Box::new(u)))
             .collect(),
         findings: Vec::new(),
         groups: BTreeMap::new(),

@@ -646,7 +646,7 @@ mod tests {
 
         let mut desired = Desired::default();
         for u in [asa, erik, leaver, consultant] {
-            desired.users.insert(u.external_id.clone(), u);
+            desired.users.insert(u.external_id.clone(), Box::new(u));
         }
         for g in [
             group("se/sthlm", "Stockholm", None, &["1001"]),
@@ -886,7 +886,9 @@ mod tests {
             erik.values.family_name = "Lindqvist".into();
         }
         let newcomer = user("1004", "Nils", "Ny", "nils.ny@example.se");
-        after.users.insert(newcomer.external_id.clone(), newcomer);
+        after
+            .users
+            .insert(newcomer.external_id.clone(), Box::new(newcomer));
         let diff = diff_delivery(
             Some(&render_users(&before, &columns)),
             &render_users(&after, &columns),
