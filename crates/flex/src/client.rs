@@ -661,12 +661,15 @@ impl FlexClient {
             if page_index == 0
                 && let Some(total) = total
             {
-                // Room for the total told, so that a large list is not grown by doubling; a
-                // total past any real organisation's is not trusted that far.
-                let told = usize::try_from(total.min(RESERVED_AT_MOST)).unwrap_or(0);
-                list.records.reserve(told);
                 let size = page.items.len() as u64;
                 let last = total.div_ceil(size).min(u64::from(self.max_pages)) as u32;
+                // Room for the records told, so that a large list is not grown by doubling:
+                // no more than the pages to come can carry, nor than any real organisation
+                // has, and none if the memory is not there.
+                let told = total
+                    .min(size.saturating_mul(u64::from(last)))
+                    .min(RESERVED_AT_MOST);
+                let _ = list.records.try_reserve(usize::try_from(told).unwrap_or(0));
                 let stream = futures::stream::iter(1..last)
                     .map(fetch)
                     .buffered(PAGES_AHEAD)

@@ -68,12 +68,13 @@ impl<'a> Object<'a> {
         self.0.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// The value of `key` spelled exactly, or else in any ASCII case (the first such key in
-    /// byte order, so that the choice does not hang on the order of the members).
+    /// The value of `key` spelled exactly, or else in any ASCII case: the spelling first in
+    /// byte order (whatever the order of the members), and its last value if it came twice.
     pub fn get_ignoring_case(&self, key: &str) -> Option<&Json<'a>> {
         self.get(key).or_else(|| {
             self.0
                 .iter()
+                .rev()
                 .filter(|(k, _)| k.eq_ignore_ascii_case(key))
                 .min_by(|(a, _), (b, _)| a.cmp(b))
                 .map(|(_, v)| v)
@@ -277,6 +278,12 @@ mod tests {
             object.get_ignoring_case("iD"),
             Some(&Json::Number(2.into())),
             "the first in byte order"
+        );
+        let twice = Json::parse(br#"{"ID": 1, "id": 2, "ID": 3}"#).unwrap();
+        assert_eq!(
+            twice.as_object().unwrap().get_ignoring_case("Id"),
+            Some(&Json::Number(3.into())),
+            "its last value"
         );
         assert_eq!(object.get("iD"), None);
     }

@@ -2,6 +2,7 @@
 //! [`flexsync_core::snapshot::Snapshot`], or fails without a partial result.
 //!
 //! Layout:
+//! - [`json`]: a JSON tree that borrows its texts from the answer, what pages are read into.
 //! - [`wire`]: tolerant reading of the API's JSON (page envelopes, employees, periods,
 //!   dimensions, accounts, default accounts) into the snapshot types.
 //! - [`client`]: settings, authentication, paged reads and the full read.

@@ -34,7 +34,13 @@ pub fn parse_page(body: Json<'_>) -> Result<Page<'_>, String> {
             let key = match items_key(&object) {
                 Some(key) => key,
                 None => {
-                    let mut arrays = object.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k);
+                    // A key sent twice counts once.
+                    let keys: std::collections::BTreeSet<&str> = object
+                        .iter()
+                        .filter(|(_, v)| v.is_array())
+                        .map(|(k, _)| k)
+                        .collect();
+                    let mut arrays = keys.into_iter();
                     match (arrays.next(), arrays.next()) {
                         (Some(key), None) => key.to_string(),
                         (None, _) => return Err("the answer holds no list of items".to_string()),
@@ -530,11 +536,14 @@ fn scalar_fields(
     known: &[&str],
     kept: &KeptFields,
 ) -> BTreeMap<String, String> {
+    // A key sent twice keeps its last value; the spellings are then taken in byte order.
+    let members: BTreeMap<&str, &Json<'_>> = map
+        .iter()
+        .filter(|(key, _)| !known.iter().any(|k| k.eq_ignore_ascii_case(key)))
+        .filter(|(key, _)| kept.keeps(prefix, key))
+        .collect();
     let mut out = BTreeMap::new();
-    for (key, value) in map.iter() {
-        if known.iter().any(|k| k.eq_ignore_ascii_case(key)) || !kept.keeps(prefix, key) {
-            continue;
-        }
+    for (key, value) in members {
         let Ok(Some(text)) = scalar_text(value) else {
             continue;
         };
@@ -813,6 +822,24 @@ mod tests {
             .record
             .unwrap();
         assert_eq!(c.number, Some(1010));
+    }
+
+    #[test]
+    fn a_key_sent_twice_keeps_its_last_value() {
+        let text = br#"{"Id": "e1", "city": "a", "city": "b", "Unit": "x", "Unit": null,
+                        "Employees": [{"Id": "e1"}], "Employees": [{"Id": "e2"}]}"#;
+        let json = Json::parse(text).unwrap();
+        let e = super::employee(&json, "c1", &KeptFields::All)
+            .record
+            .unwrap();
+        assert_eq!(e.fields.get("City").map(String::as_str), Some("b"));
+        assert_eq!(e.fields.get("Unit"), None, "its last value is null");
+        let page = super::parse_page(json).unwrap();
+        assert_eq!(
+            page.items.len(),
+            1,
+            "one list, sent twice, is not two lists"
+        );
     }
 
     #[test]

@@ -494,10 +494,15 @@ impl ScimClient {
         let mut body = fetch(1).await?;
         let first = decode_page(&body, &resource)?;
         let step = first.resources.len() as u64;
-        // Room for the total told, so that a large list is not grown by doubling; a total past
-        // any real organisation's is not trusted that far.
-        let told = first.total_results.unwrap_or(0).min(RESERVED_AT_MOST);
-        list.items.reserve(usize::try_from(told).unwrap_or(0));
+        // Room for the records told, so that a whole list is not grown by doubling: no more
+        // than the pages read can carry, nor than any real organisation has, and none if the
+        // memory is not there. A lookup by filter finds a few.
+        if filter.is_none() {
+            let pages = u64::try_from(self.max_pages).unwrap_or(u64::MAX);
+            let told = first.total_results.unwrap_or(0);
+            let told = told.min(step.saturating_mul(pages)).min(RESERVED_AT_MOST);
+            let _ = list.items.try_reserve(usize::try_from(told).unwrap_or(0));
+        }
         let ahead: Vec<u64> = match first.total_results {
             Some(total) if step > 0 => (1..)
                 .map(|n| 1 + n * step)

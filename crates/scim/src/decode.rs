@@ -1,8 +1,10 @@
 //! Reading users, groups and list pages straight from a server's JSON, field by field.
 //! Attribute names match without regard to case (RFC 7643 section 2.1): where a server sends
-//! one name in two spellings, the standard one wins, and among others the first. This is what
-//! [`canonical_keys`] does to a whole tree, done while the text is read, so a page of users is
-//! never held as a `serde_json::Value`.
+//! one name in two spellings, the standard one wins, and among others the first in byte order;
+//! a key sent twice keeps its last value (though a standard name's earlier value is read too,
+//! and fails the record if it is of the wrong type). These are the choices [`canonical_keys`]
+//! makes on a whole tree, made while the text is read, so a page of users is never held as a
+//! `serde_json::Value`.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -19,7 +21,7 @@ use crate::wire::{
 
 /// Reads the members of an object. A key that spells one of `names` the standard way calls
 /// `known` with that name. Another spelling is held back, and read only if the standard
-/// spelling never comes: the first such spelling of each name. Any other key calls `other`.
+/// spelling never comes: of several, the first in byte order. Any other key calls `other`.
 fn read_members<'de, A: MapAccess<'de>>(
     mut map: A,
     names: &[&'static str],
@@ -28,21 +30,24 @@ fn read_members<'de, A: MapAccess<'de>>(
 ) -> Result<(), A::Error> {
     debug_assert!(names.len() <= 64);
     let mut standard_read: u64 = 0;
-    let mut held_back: Vec<(usize, Value)> = Vec::new();
+    let mut held_back: Vec<(usize, Cow<'de, str>, Value)> = Vec::new();
     while let Some(Key(key)) = map.next_key()? {
         if let Some(index) = names.iter().position(|name| *name == key) {
             standard_read |= 1 << index;
             known(names[index], Attribute::Next(&mut map))?;
         } else if let Some(index) = names.iter().position(|n| n.eq_ignore_ascii_case(&key)) {
             let value: Value = map.next_value()?;
-            if !held_back.iter().any(|(held, _)| *held == index) {
-                held_back.push((index, value));
+            match held_back.iter_mut().find(|(held, _, _)| *held == index) {
+                // The same spelling again keeps its last value, as a JSON object does.
+                Some(held) if key <= held.1 => *held = (index, key, value),
+                Some(_) => {}
+                None => held_back.push((index, key, value)),
             }
         } else {
             other(key, &mut map)?;
         }
     }
-    for (index, value) in held_back {
+    for (index, _, value) in held_back {
         if standard_read & (1 << index) == 0 {
             known(names[index], Attribute::Held(value, PhantomData))?;
         }
@@ -70,34 +75,45 @@ fn skip<'de, A: MapAccess<'de>>(_: Cow<'de, str>, map: &mut A) -> Result<(), A::
     map.next_value::<IgnoredAny>().map(|_| ())
 }
 
-/// Keeps a member that is not modelled, as [`canonical_keys`] would leave it: an extension
-/// (keyed by its URN) as sent, anything else with standard names inside and as its key.
-fn keep_extension<'de, A: MapAccess<'de>>(
-    extensions: &mut BTreeMap<String, Value>,
-    key: Cow<'de, str>,
-    map: &mut A,
-) -> Result<(), A::Error> {
-    let value: Value = map.next_value()?;
-    if key.contains(':') {
-        extensions.insert(key.into_owned(), value);
-        return Ok(());
+/// The members a type does not model, gathered as they come, and keyed at the end as
+/// [`canonical_keys`] would key them: an extension (keyed by its URN) as sent, anything else
+/// with standard names inside and as its key (of several spellings, the standard one, else the
+/// first in byte order).
+#[derive(Default)]
+struct Unmodelled<'de>(Vec<(Cow<'de, str>, Value)>);
+
+impl<'de> Unmodelled<'de> {
+    fn keep<A: MapAccess<'de>>(&mut self, key: Cow<'de, str>, map: &mut A) -> Result<(), A::Error> {
+        self.0.push((key, map.next_value()?));
+        Ok(())
     }
-    let value = canonical_keys(value);
-    match CANONICAL_NAMES
-        .iter()
-        .find(|n| n.eq_ignore_ascii_case(&key))
-    {
-        Some(name) if *name == key => {
-            extensions.insert(key.into_owned(), value);
+
+    fn into_extensions(self) -> BTreeMap<String, Value> {
+        // A key sent twice keeps its last value; the rest goes in byte order.
+        let members: BTreeMap<Cow<'de, str>, Value> = self.0.into_iter().collect();
+        let mut extensions = BTreeMap::new();
+        let mut respelled = Vec::new();
+        for (key, value) in members {
+            if key.contains(':') {
+                extensions.insert(key.into_owned(), value);
+                continue;
+            }
+            let value = canonical_keys(value);
+            match CANONICAL_NAMES
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(&key))
+            {
+                Some(name) if *name != key => respelled.push((*name, value)),
+                _ => {
+                    extensions.insert(key.into_owned(), value);
+                }
+            }
         }
-        Some(name) => {
+        for (name, value) in respelled {
             extensions.entry(name.to_string()).or_insert(value);
         }
-        None => {
-            extensions.insert(key.into_owned(), value);
-        }
+        extensions
     }
-    Ok(())
 }
 
 /// A key, borrowed from the text when it has no escapes.
@@ -154,7 +170,7 @@ macro_rules! read_from_object {
 
 read_from_object!(ScimUser, "a SCIM user object", |map| {
     let mut user = ScimUser::default();
-    let mut extensions = BTreeMap::new();
+    let mut unmodelled = Unmodelled::default();
     read_members(
         map,
         &[
@@ -182,15 +198,15 @@ read_from_object!(ScimUser, "a SCIM user object", |map| {
             }
             Ok(())
         },
-        |key, map| keep_extension(&mut extensions, key, map),
+        |key, map| unmodelled.keep(key, map),
     )?;
-    user.extensions = extensions;
+    user.extensions = unmodelled.into_extensions();
     Ok(user)
 });
 
 read_from_object!(ScimGroup, "a SCIM group object", |map| {
     let mut group = ScimGroup::default();
-    let mut extensions = BTreeMap::new();
+    let mut unmodelled = Unmodelled::default();
     read_members(
         map,
         &[
@@ -212,9 +228,9 @@ read_from_object!(ScimGroup, "a SCIM group object", |map| {
             }
             Ok(())
         },
-        |key, map| keep_extension(&mut extensions, key, map),
+        |key, map| unmodelled.keep(key, map),
     )?;
-    group.extensions = extensions;
+    group.extensions = unmodelled.into_extensions();
     Ok(group)
 });
 
@@ -450,11 +466,16 @@ mod tests {
             assert_eq!(user.user_name, "a@example.se", "{text}");
         }
         let user: ScimUser =
-            serde_json::from_str(r#"{"UserName": "first@x.se", "USERNAME": "second@x.se"}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"UserName": "a@x.se", "USERNAME": "b@x.se"}"#).unwrap();
         assert_eq!(
-            user.user_name, "first@x.se",
-            "among other spellings, the first"
+            user.user_name, "b@x.se",
+            "among other spellings, the first in byte order"
+        );
+        let user: ScimUser =
+            serde_json::from_str(r#"{"USERNAME": "a@x.se", "USERNAME": "b@x.se"}"#).unwrap();
+        assert_eq!(
+            user.user_name, "b@x.se",
+            "a key sent twice keeps its last value"
         );
         let bad = serde_json::from_str::<ScimUser>(r#"{"UserName": 7}"#);
         assert!(bad.is_err(), "another spelling alone is read, and judged");

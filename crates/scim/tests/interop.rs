@@ -954,6 +954,40 @@ mod parsing {
         }
     }
 
+    /// The value as JSON text with each object's members in an order chosen by `seed`; now and
+    /// then a member comes twice. (Sent twice with two values, a standard name is read in
+    /// order, and an earlier value of the wrong type fails the record: RFC 8259 leaves objects
+    /// with repeated names to each reader.)
+    fn shuffled_text(value: &Value, seed: &mut u64) -> String {
+        fn next(seed: &mut u64) -> u64 {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed
+        }
+        match value {
+            Value::Object(map) => {
+                let mut members: Vec<(u64, String)> = Vec::new();
+                for (key, inner) in map {
+                    let key_text = Value::String(key.clone()).to_string();
+                    let text = shuffled_text(inner, seed);
+                    if next(seed).is_multiple_of(5) {
+                        members.push((next(seed) % 1000, format!("{key_text}: {text}")));
+                    }
+                    members.push((next(seed) % 1000, format!("{key_text}: {text}")));
+                }
+                members.sort_by_key(|(order, _)| *order);
+                let texts: Vec<&str> = members.iter().map(|(_, text)| text.as_str()).collect();
+                format!("{{{}}}", texts.join(", "))
+            }
+            Value::Array(items) => {
+                let texts: Vec<String> = items.iter().map(|i| shuffled_text(i, seed)).collect();
+                format!("[{}]", texts.join(", "))
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// `T` read straight from the text is `T` read from the text's tree with standard names.
     fn read_alike<T: DeserializeOwned + PartialEq + std::fmt::Debug>(
         text: &str,
@@ -1006,12 +1040,16 @@ mod parsing {
             resource in resource_like(),
             mut seed in 1u64..,
         ) {
-            let text = recase(&resource, &mut seed).to_string();
-            read_alike::<ScimUser>(&text)?;
-            read_alike::<ScimGroup>(&text)?;
+            let recased = recase(&resource, &mut seed);
+            for text in [recased.to_string(), shuffled_text(&recased, &mut seed)] {
+                read_alike::<ScimUser>(&text)?;
+                read_alike::<ScimGroup>(&text)?;
+            }
             let page = recase(&json!({"totalResults": 1, "Resources": [resource]}), &mut seed);
-            read_alike::<ListResponse<ScimUser>>(&page.to_string())?;
-            read_alike::<ListResponse<ScimGroup>>(&page.to_string())?;
+            for text in [page.to_string(), shuffled_text(&page, &mut seed)] {
+                read_alike::<ListResponse<ScimUser>>(&text)?;
+                read_alike::<ListResponse<ScimGroup>>(&text)?;
+            }
         }
 
         #[test]

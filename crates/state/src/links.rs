@@ -300,7 +300,6 @@ impl StateStore {
     }
 }
 
-/// Adds one person's written values to what the store remembers.
 /// Ids asked for in one query of [`StateStore::written_of`]: well under SQLite's limit of
 /// variables in a statement.
 const WRITTEN_OF_CHUNK: usize = 500;

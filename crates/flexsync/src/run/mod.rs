@@ -170,7 +170,8 @@ pub async fn run(
         today,
     );
     // What flexsync wrote before tells why a value changes: it is read for the people the plan
-    // changes, not for everyone, and their steps are planned again with it.
+    // changes, not for everyone, and the users are planned again with it (only the reasons of
+    // those people's steps can differ).
     let written = session
         .store
         .written_of(plan::changed_people(&planned.plan));
