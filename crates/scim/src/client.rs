@@ -492,18 +492,18 @@ impl ScimClient {
         };
         let mut list = Listing::new(resource.clone());
         let mut body = fetch(1).await?;
-        let first = decode_page(&body, &resource)?;
-        let step = first.resources.len() as u64;
+        let mut page = decode_page(&body, &resource)?;
+        let step = page.resources.len() as u64;
         // Room for the records told, so that a whole list is not grown by doubling: no more
         // than the pages read can carry, nor than any real organisation has, and none if the
         // memory is not there. A lookup by filter finds a few.
         if filter.is_none() {
             let pages = u64::try_from(self.max_pages).unwrap_or(u64::MAX);
-            let told = first.total_results.unwrap_or(0);
+            let told = page.total_results.unwrap_or(0);
             let told = told.min(step.saturating_mul(pages)).min(RESERVED_AT_MOST);
             let _ = list.items.try_reserve(usize::try_from(told).unwrap_or(0));
         }
-        let ahead: Vec<u64> = match first.total_results {
+        let ahead: Vec<u64> = match page.total_results {
             Some(total) if step > 0 => (1..)
                 .map(|n| 1 + n * step)
                 .take_while(|start| *start <= total)
@@ -518,7 +518,6 @@ impl ScimClient {
             .buffered(PAGES_AHEAD);
         let mut start: u64 = 1;
         for read in 1..=self.max_pages {
-            let page = decode_page(&body, &resource)?;
             match list.take(start, page, &mut convert)? {
                 Paging::Next(_) if read == self.max_pages => break,
                 Paging::Next(next) => {
@@ -532,6 +531,7 @@ impl ScimClient {
                         },
                         false => fetch(next).await?,
                     };
+                    page = decode_page(&body, &resource)?;
                 }
                 Paging::Done => return Ok(list.items),
                 Paging::Short { total } => {

@@ -160,33 +160,26 @@ pub async fn run(
     drop(read);
     let mut recalled = session.step(Stop::Usage, observe::recall(&session.store))?;
     let observed = session.step(Stop::Unreachable, observed)?;
-    let mut planned = plan::plan(
-        config,
-        &allowance,
-        &desired,
-        &observed,
-        &recalled,
-        session.started,
-        today,
-    );
-    // What flexsync wrote before tells why a value changes: it is read for the people the plan
-    // changes, not for everyone, and the users are planned again with it (only the reasons of
-    // those people's steps can differ).
-    let written = session
-        .store
-        .written_of(plan::changed_people(&planned.plan));
-    recalled.memory.written = session.step(Stop::Usage, written)?;
-    if !recalled.memory.written.is_empty() {
-        let users = plan::plan_users(
+    let plan_users = |recalled: &observe::Recalled| {
+        plan::plan_users(
             config,
             &allowance,
             &desired,
             &observed,
-            &recalled,
+            recalled,
             session.started,
-        );
-        (planned.plan, planned.deferred, planned.waits) = (users.plan, users.deferred, users.waits);
+        )
+    };
+    let mut users = plan_users(&recalled);
+    // What flexsync wrote before tells why a value changes: it is read for the people the plan
+    // changes, not for everyone, and the users are planned again with it (only the reasons of
+    // those people's steps can differ).
+    let written = session.store.written_of(plan::changed_people(&users.plan));
+    recalled.memory.written = session.step(Stop::Usage, written)?;
+    if !recalled.memory.written.is_empty() {
+        users = plan_users(&recalled);
     }
+    let planned = plan::plan(config, &desired, &observed, &recalled, users, today);
     let refusal = plan::judge(config, &allowance, &desired, &observed, &recalled, &planned)
         .map(|refusal| plan::with_cause(refusal, &causes));
     let plan_id = approval::plan_id(&planned);

@@ -97,13 +97,13 @@ pub(super) struct Planned {
     pub(super) files: Option<PlannedFiles>,
 }
 
+/// The whole plan around the users' part ([`plan_users`]): the group tree and the files.
 pub(super) fn plan(
     config: &Config,
-    allowance: &Allowance,
     desired: &Desired,
     observed: &Observed,
     recalled: &Recalled,
-    now: jiff::Timestamp,
+    users: PlannedUsers,
     today: jiff::civil::Date,
 ) -> Planned {
     let current = &observed.current;
@@ -111,7 +111,7 @@ pub(super) fn plan(
         plan,
         deferred,
         waits,
-    } = plan_users(config, allowance, desired, observed, recalled, now);
+    } = users;
     let mut group_plan = match &observed.groups {
         Some((caps, target_groups)) => plan_groups(
             desired,
