@@ -16,6 +16,7 @@ use jiff::civil::Date;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use crate::by_employee::ByEmployee;
 use crate::desired::{Desired, DesiredGroup};
 use crate::finding::{Finding, FindingKind, Severity};
 use crate::ids::ExternalId;
@@ -31,15 +32,18 @@ pub const PATH_PREFIX: &str = "grp:";
 /// The prefix of external ids derived from a name alone (compatibility naming).
 pub const NAME_PREFIX: &str = "grp-name:";
 
-/// One step of a user's path: which level, its key and its label. The text is shared: a
-/// segment is made once per level and value, and cloned into every path that passes it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One step of a user's path: which level, its key and its label. Each is made once per level
+/// and value, and paths name it by its place in the builder's list ([`SegmentId`]).
+#[derive(Debug)]
 struct Segment {
     /// The normalised level name (`company` for the company).
-    tag: Rc<str>,
-    key: Rc<str>,
-    label: Rc<str>,
+    tag: String,
+    key: String,
+    label: String,
 }
+
+/// A segment's place in [`Builder::segments`].
+type SegmentId = u32;
 
 /// A group key: whitespace collapsed and trimmed, in Unicode NFC, case-folded (upper then lower
 /// case, so that e.g. "STRASSE" and "straße" fold alike).
@@ -70,11 +74,11 @@ fn id_part(text: &str) -> String {
 }
 
 /// The external id of the group at the end of `segments` (company segment first).
-fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> ExternalId {
+fn external_id(company: &str, segments: &[&Segment], naming: GroupNaming) -> ExternalId {
     match naming {
         GroupNaming::Path => {
             let mut id = format!("{PATH_PREFIX}{}", id_part(company));
-            for segment in segments.iter().filter(|s| &*s.tag != COMPANY_TAG) {
+            for segment in segments.iter().filter(|s| s.tag != COMPANY_TAG) {
                 id.push('/');
                 id.push_str(&id_part(&segment.tag));
                 id.push('=');
@@ -83,7 +87,7 @@ fn external_id(company: &str, segments: &[Segment], naming: GroupNaming) -> Exte
             ExternalId::new(id)
         }
         GroupNaming::NameOnly => {
-            let label = segments.last().map_or("", |s| &*s.label);
+            let label = segments.last().map_or("", |s| s.label.as_str());
             ExternalId::new(format!("{NAME_PREFIX}{}", id_part(label)))
         }
     }
@@ -120,8 +124,8 @@ struct Index<'a> {
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     /// (company id, normalised dimension name) -> dimension; the first one wins.
     dimensions: BTreeMap<(&'a str, String), Dimension<'a>>,
-    /// (employee id, dimension id) -> dated default accounts.
-    defaults: HashMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>,
+    /// Each employee's dated default accounts.
+    defaults: ByEmployee<'a, SourceDefaultAccount>,
 }
 
 impl<'a> Index<'a> {
@@ -130,7 +134,7 @@ impl<'a> Index<'a> {
             employees: HashMap::with_capacity(snapshot.employees.len()),
             companies: BTreeMap::new(),
             dimensions: BTreeMap::new(),
-            defaults: HashMap::with_capacity(snapshot.default_accounts.len()),
+            defaults: ByEmployee::new(&snapshot.default_accounts, |d| d.employee_id.trim()),
         };
         for employee in &snapshot.employees {
             index
@@ -147,10 +151,6 @@ impl<'a> Index<'a> {
                 .dimensions
                 .entry(key)
                 .or_insert_with(|| Dimension::new(dimension));
-        }
-        for default in &snapshot.default_accounts {
-            let key = (default.employee_id.trim(), default.dimension_id.trim());
-            index.defaults.entry(key).or_default().push(default);
         }
         index
     }
@@ -177,9 +177,14 @@ pub fn build_groups(
         groups: BTreeMap::new(),
         origins: HashMap::new(),
         merges: BTreeSet::new(),
-        paths: HashMap::new(),
-        dimensions: HashMap::new(),
+        segments: Vec::new(),
         accounts: HashMap::new(),
+        fields: HashMap::new(),
+        places: HashMap::new(),
+        dimensions: HashMap::new(),
+        paths: HashMap::new(),
+        values: Vec::new(),
+        path: Vec::new(),
     };
     for (user_id, user) in desired.users.iter_mut() {
         user.group = None;
@@ -187,7 +192,8 @@ pub fn build_groups(
             continue;
         }
         if let Some(employee) = index.employees.get(user_id.as_str()) {
-            user.group = builder.place(user_id, employee);
+            let defaults = index.defaults.of(user_id.as_str());
+            user.group = builder.place(user_id, employee, defaults);
         }
     }
     let Builder {
@@ -226,43 +232,100 @@ struct Builder<'s, 'a> {
     /// External id -> the path of keys that first made it, to detect merges.
     origins: HashMap<ExternalId, String>,
     merges: BTreeSet<(ExternalId, String)>,
-    /// Each path already placed (company key, segments) -> its last group: a path seen again
-    /// makes no group and no finding, so it is looked up, not walked.
-    paths: HashMap<(String, Vec<Segment>), ExternalId>,
+    /// Every segment made so far; paths name them by place.
+    segments: Vec<Segment>,
+    /// (level, account) -> its segment.
+    accounts: HashMap<(usize, *const SourceAccount), SegmentId>,
+    /// (level, field value) -> its segment.
+    fields: HashMap<(usize, String), SegmentId>,
+    /// Company id -> where its users' paths start.
+    places: HashMap<&'a str, Rc<CompanyPlace>>,
     /// (company id, level) -> the company's dimension of that level, once looked up.
     dimensions: HashMap<(&'a str, usize), Option<&'s Dimension<'a>>>,
-    /// (level, account) -> its segment, made once.
-    accounts: HashMap<(usize, *const SourceAccount), Segment>,
+    /// Each path already placed -> its last group: a path seen again makes no group and no
+    /// finding, so it is looked up, not walked. A path is its company's number (see
+    /// [`CompanyPlace`]), then its segments.
+    paths: HashMap<Box<[u32]>, ExternalId>,
+    /// The user's value in each level, and the user's path: kept to be reused for the next.
+    values: Vec<Option<SegmentId>>,
+    path: Vec<u32>,
+}
+
+/// Where the paths of a company's users start.
+struct CompanyPlace {
+    /// Tells the company's paths apart from others' in [`Builder::paths`].
+    number: u32,
+    /// The company number (or id) that starts every group id.
+    key: String,
+    /// The company's own group, when the tree starts with companies.
+    top: Option<SegmentId>,
 }
 
 impl<'s, 'a> Builder<'s, 'a> {
     /// The user's path: makes every group on it and returns the external id of the last.
-    fn place(&mut self, user_id: &str, employee: &'a SourceEmployee) -> Option<ExternalId> {
+    fn place(
+        &mut self,
+        user_id: &str,
+        employee: &'a SourceEmployee,
+        defaults: &[&'a SourceDefaultAccount],
+    ) -> Option<ExternalId> {
         let company_id = employee.company_id.trim();
+        let company = self.company(company_id);
+        let mut values = std::mem::take(&mut self.values);
+        values.clear();
+        for (at, level) in self.settings.levels.iter().enumerate() {
+            values.push(self.value(user_id, employee, defaults, company_id, at, level));
+        }
+        let mut path = std::mem::take(&mut self.path);
+        path.clear();
+        path.push(company.number);
+        path.extend(company.top);
+        self.extend_path(user_id, &values, &mut path);
+        let placed = self.place_path(user_id, &company, &values, &path);
+        self.values = values;
+        self.path = path;
+        placed
+    }
+
+    /// The start of every path in the company with this (trimmed) id, made on first use.
+    fn company(&mut self, company_id: &'a str) -> Rc<CompanyPlace> {
+        if let Some(place) = self.places.get(company_id) {
+            return place.clone();
+        }
         let company = self.index.companies.get(company_id).copied();
-        let company_key = company
+        let key = company
             .and_then(|c| c.number)
             .map_or_else(|| company_id.to_string(), |n| n.to_string());
+        let top = self.settings.company_top.then(|| {
+            let label =
+                words(company.and_then(|c| c.name.as_deref())).unwrap_or_else(|| key.clone());
+            self.segment(COMPANY_TAG.to_string(), key.clone(), label)
+        });
+        let place = Rc::new(CompanyPlace {
+            number: self.places.len() as u32,
+            key,
+            top,
+        });
+        self.places.insert(company_id, place.clone());
+        place
+    }
 
-        let values: Vec<Option<Segment>> = self
-            .settings
-            .levels
-            .iter()
-            .enumerate()
-            .map(|(at, level)| self.value(user_id, employee, company_id, at, level))
-            .collect();
-        let mut segments = Vec::new();
-        if self.settings.company_top {
-            let label = words(company.and_then(|c| c.name.as_deref()))
-                .unwrap_or_else(|| company_key.clone());
-            segments.push(Segment {
-                tag: COMPANY_TAG.into(),
-                key: company_key.as_str().into(),
-                label: label.into(),
-            });
-        }
-        segments.extend(self.path(user_id, &values));
-        if segments.is_empty() {
+    fn segment(&mut self, tag: String, key: String, label: String) -> SegmentId {
+        self.segments.push(Segment { tag, key, label });
+        (self.segments.len() - 1) as SegmentId
+    }
+
+    /// Makes the groups of `path` (the company's number, then segments) that do not exist yet,
+    /// and returns the last one's external id.
+    fn place_path(
+        &mut self,
+        user_id: &str,
+        company: &CompanyPlace,
+        values: &[Option<SegmentId>],
+        path: &[u32],
+    ) -> Option<ExternalId> {
+        let ids = &path[1..];
+        if ids.is_empty() {
             if values.iter().any(Option::is_some) {
                 return None;
             }
@@ -278,21 +341,19 @@ impl<'s, 'a> Builder<'s, 'a> {
             });
             return None;
         }
-
-        let path = (company_key, segments);
-        if let Some(known) = self.paths.get(&path) {
+        if let Some(known) = self.paths.get(path) {
             return Some(known.clone());
         }
-        let (company_key, segments) = &path;
+        let segments: Vec<&Segment> = ids.iter().map(|id| &self.segments[*id as usize]).collect();
         let mut parent: Option<ExternalId> = None;
         for end in 1..=segments.len() {
             let prefix = &segments[..end];
-            let id = external_id(company_key, prefix, self.settings.naming);
-            let origin = key_path(company_key, prefix);
+            let id = external_id(&company.key, prefix, self.settings.naming);
+            let origin = key_path(&company.key, prefix);
             match self.origins.get(&id) {
                 None => {
                     self.origins.insert(id.clone(), origin);
-                    let labels: Vec<String> = prefix.iter().map(|s| s.label.to_string()).collect();
+                    let labels: Vec<String> = prefix.iter().map(|s| s.label.clone()).collect();
                     self.groups.insert(
                         id.clone(),
                         DesiredGroup {
@@ -308,7 +369,7 @@ impl<'s, 'a> Builder<'s, 'a> {
                 Some(first) if *first != origin => {
                     if self.merges.insert((id.clone(), origin.clone())) {
                         let first = first.clone();
-                        let level = prefix.last().map_or("", |s| &*s.tag);
+                        let level = prefix.last().map_or("", |s| &s.tag);
                         self.findings.push(Finding {
                             record: id.to_string(),
                             field: level.to_string(),
@@ -329,28 +390,32 @@ impl<'s, 'a> Builder<'s, 'a> {
             parent = Some(id);
         }
         if let Some(last) = &parent {
-            self.paths.insert(path, last.clone());
+            self.paths.insert(path.into(), last.clone());
         }
         parent
     }
 
-    /// The levels that make the user's path, by the gap rule; gaps are reported.
-    fn path(&mut self, user_id: &str, values: &[Option<Segment>]) -> Vec<Segment> {
+    /// Adds the levels that make the user's path, by the gap rule; gaps are reported.
+    fn extend_path(&mut self, user_id: &str, values: &[Option<SegmentId>], path: &mut Vec<u32>) {
         let Some(lowest) = values.iter().rposition(Option::is_some) else {
-            return Vec::new();
+            return;
         };
+        let placed_from = path.len();
+        match self.settings.gap {
+            GapRule::StopAtFirstEmpty => path.extend(values.iter().map_while(|v| *v)),
+            GapRule::Skip => path.extend(values.iter().flatten()),
+        }
         let gaps: Vec<&str> = values[..lowest]
             .iter()
             .zip(&self.settings.levels)
             .filter(|(value, _)| value.is_none())
             .map(|(_, level)| level.name())
             .collect();
-        let path: Vec<Segment> = match self.settings.gap {
-            GapRule::StopAtFirstEmpty => values.iter().map_while(Clone::clone).collect(),
-            GapRule::Skip => values.iter().flatten().cloned().collect(),
-        };
         if !gaps.is_empty() {
-            let labels: Vec<&str> = path.iter().map(|s| &*s.label).collect();
+            let labels: Vec<&str> = path[placed_from..]
+                .iter()
+                .map(|id| self.segments[*id as usize].label.as_str())
+                .collect();
             let placed = if labels.is_empty() {
                 "no level".to_string()
             } else {
@@ -376,7 +441,6 @@ impl<'s, 'a> Builder<'s, 'a> {
                 email: None,
             });
         }
-        path
     }
 
     fn level_names(&self) -> String {
@@ -389,20 +453,24 @@ impl<'s, 'a> Builder<'s, 'a> {
         &mut self,
         user_id: &str,
         employee: &SourceEmployee,
+        defaults: &[&SourceDefaultAccount],
         company_id: &'a str,
         at: usize,
         level: &GroupLevel,
-    ) -> Option<Segment> {
+    ) -> Option<SegmentId> {
         match level {
             GroupLevel::Field(name) => {
                 let text = words(employee.fields.get(name).map(String::as_str))?;
-                Some(Segment {
-                    tag: normalise(name).into(),
-                    key: normalise(&text).into(),
-                    label: text.into(),
-                })
+                let key = (at, text);
+                if let Some(id) = self.fields.get(&key) {
+                    return Some(*id);
+                }
+                let (at, text) = key;
+                let id = self.segment(normalise(name), normalise(&text), text.clone());
+                self.fields.insert((at, text), id);
+                Some(id)
             }
-            GroupLevel::Dimension(name) => self.account(user_id, company_id, at, name),
+            GroupLevel::Dimension(name) => self.account(user_id, defaults, company_id, at, name),
         }
     }
 
@@ -410,10 +478,11 @@ impl<'s, 'a> Builder<'s, 'a> {
     fn account(
         &mut self,
         user_id: &str,
+        defaults: &[&SourceDefaultAccount],
         company_id: &'a str,
         at: usize,
         name: &str,
-    ) -> Option<Segment> {
+    ) -> Option<SegmentId> {
         let index = self.index;
         let found = self
             .dimensions
@@ -438,11 +507,14 @@ impl<'s, 'a> Builder<'s, 'a> {
             return None;
         };
         let dimension = indexed.dimension;
-        let defaults = index.defaults.get(&(user_id, dimension.id.trim()))?;
+        let dimension_id = dimension.id.trim();
         // Of the default accounts that cover the day, the one that started last (the last
         // listed of those that started the same day).
         let mut current: Option<(Option<Date>, &SourceDefaultAccount)> = None;
-        for default in defaults {
+        for default in defaults
+            .iter()
+            .filter(|d| d.dimension_id.trim() == dimension_id)
+        {
             let from = self.date(user_id, "FromDate", default.from.as_deref(), name);
             let to = self.date(user_id, "TomDate", default.to.as_deref(), name);
             let (Some(from), Some(to)) = (from, to) else {
@@ -487,24 +559,20 @@ impl<'s, 'a> Builder<'s, 'a> {
             });
             return None;
         };
+        if let Some(id) = self.accounts.get(&(at, account as *const SourceAccount)) {
+            return Some(*id);
+        }
         let code = account.code.trim();
         let key = if code.is_empty() {
             account.id.trim()
         } else {
             code
         };
-        let segment = self
-            .accounts
-            .entry((at, account as *const SourceAccount))
-            .or_insert_with(|| {
-                let label = words(account.name.as_deref()).unwrap_or_else(|| nfc(key));
-                Segment {
-                    tag: normalise(name).into(),
-                    key: normalise(key).into(),
-                    label: label.into(),
-                }
-            });
-        Some(segment.clone())
+        let label = words(account.name.as_deref()).unwrap_or_else(|| nfc(key));
+        let id = self.segment(normalise(name), normalise(key), label);
+        self.accounts
+            .insert((at, account as *const SourceAccount), id);
+        Some(id)
     }
 
     /// A default account's date: Ok(None) when blank; an unreadable date is reported and the
@@ -561,12 +629,12 @@ fn prune(groups: &mut BTreeMap<ExternalId, DesiredGroup>) {
 }
 
 /// The path of keys, readable, for merge findings.
-fn key_path(company: &str, segments: &[Segment]) -> String {
+fn key_path(company: &str, segments: &[&Segment]) -> String {
     let mut parts = vec![company.to_string()];
     parts.extend(
         segments
             .iter()
-            .filter(|s| &*s.tag != COMPANY_TAG)
+            .filter(|s| s.tag != COMPANY_TAG)
             .map(|s| format!("{}={}", s.tag, s.key)),
     );
     parts.join("/")

@@ -1,8 +1,11 @@
 //! Manager links between desired users: resolving `ImmediateManagerEmployeeId`, breaking cycles,
-//! and the depth of each user in the manager tree.
+//! and the depth of each user in the manager tree. Users are places in one list in id order,
+//! and each one's manager is a place in it too ([`Managers`]).
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::collections::BTreeMap;
+use foldhash::{HashMap, HashSet};
+
+/// Each user's manager, as a place in the same list of users; `None` without one.
+pub type Managers = Vec<Option<usize>>;
 
 /// Why a record's manager reference cannot become a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,21 +18,21 @@ pub enum ManagerProblem {
     Unknown(String),
 }
 
-/// Resolves a manager id against the desired users and every record id in the snapshot:
-/// `Ok(None)` when no manager is given, `Ok(Some(id))` for a desired user.
+/// Resolves a manager id against the desired users (id -> place) and every record id in the
+/// snapshot: `Ok(None)` when no manager is given, `Ok(Some(place))` for a desired user.
 pub fn resolve(
     own_id: &str,
     manager_id: Option<&str>,
-    users: &HashSet<&str>,
+    users: &HashMap<&str, usize>,
     records: &HashSet<&str>,
-) -> Result<Option<String>, ManagerProblem> {
+) -> Result<Option<usize>, ManagerProblem> {
     let Some(manager) = manager_id.map(str::trim).filter(|id| !id.is_empty()) else {
         return Ok(None);
     };
     if manager == own_id {
         Err(ManagerProblem::Itself)
-    } else if users.contains(manager) {
-        Ok(Some(manager.to_string()))
+    } else if let Some(place) = users.get(manager) {
+        Ok(Some(*place))
     } else if records.contains(manager) {
         Err(ManagerProblem::OutOfScope(manager.to_string()))
     } else {
@@ -37,96 +40,113 @@ pub fn resolve(
     }
 }
 
-/// Removes one link from every cycle in `links` (user -> manager): the link of the lowest id in
-/// the cycle. Returns each cycle broken, starting at that lowest id and following the links.
-pub fn break_cycles(links: &mut BTreeMap<String, String>) -> Vec<Vec<String>> {
-    let mut done: HashSet<&str> = HashSet::with_capacity(links.len());
-    let mut cycles: Vec<Vec<String>> = Vec::new();
-    let mut path: Vec<&str> = Vec::new();
-    let mut on_path: HashMap<&str, usize> = HashMap::new();
-    for start in links.keys() {
+/// Removes one link from every cycle: the link of the lowest place in the cycle (the lowest id,
+/// with users in id order). Returns each cycle broken, starting at that place and following the
+/// links, in the order of their lowest start.
+pub fn break_cycles(managers: &mut Managers) -> Vec<Vec<usize>> {
+    const NEW: usize = usize::MAX;
+    const DONE: usize = usize::MAX - 1;
+    // For each user: NEW, DONE, or its place on the path being walked.
+    let mut seen = vec![NEW; managers.len()];
+    let mut cycles: Vec<Vec<usize>> = Vec::new();
+    let mut path: Vec<usize> = Vec::new();
+    for start in 0..managers.len() {
         path.clear();
-        on_path.clear();
-        let mut node = start.as_str();
+        let mut node = start;
         loop {
-            if done.contains(node) {
-                break;
-            }
-            if let Some(&at) = on_path.get(node) {
-                let mut cycle: Vec<String> = path[at..].iter().map(|id| id.to_string()).collect();
-                if let Some(lowest) = (0..cycle.len()).min_by_key(|&i| &cycle[i]) {
-                    cycle.rotate_left(lowest);
+            match seen[node] {
+                DONE => break,
+                NEW => {}
+                at => {
+                    let mut cycle = path[at..].to_vec();
+                    if let Some(lowest) = (0..cycle.len()).min_by_key(|&i| cycle[i]) {
+                        cycle.rotate_left(lowest);
+                    }
+                    cycles.push(cycle);
+                    break;
                 }
-                cycles.push(cycle);
-                break;
             }
-            on_path.insert(node, path.len());
+            seen[node] = path.len();
             path.push(node);
-            match links.get(node) {
-                Some(next) => node = next.as_str(),
+            match managers[node] {
+                Some(next) => node = next,
                 None => break,
             }
         }
-        done.extend(&path);
+        for node in &path {
+            seen[*node] = DONE;
+        }
     }
     for cycle in &cycles {
         if let Some(lowest) = cycle.first() {
-            links.remove(lowest);
+            managers[*lowest] = None;
         }
     }
     cycles
 }
 
-/// The depth of every user: 0 without a manager, else the manager's depth + 1. `links` must be
-/// free of cycles (see [`break_cycles`]); a walk longer than the number of links stops anyway.
-pub fn depths<'a>(
-    users: impl IntoIterator<Item = &'a str>,
-    links: &'a BTreeMap<String, String>,
-) -> HashMap<&'a str, u32> {
-    let mut depths: HashMap<&str, u32> = HashMap::with_capacity(links.len());
-    for user in users {
-        let mut path: Vec<&str> = Vec::new();
+/// The depth of every user: 0 without a manager, else the manager's depth + 1. The links must
+/// be free of cycles (see [`break_cycles`]); a walk longer than the list stops anyway.
+pub fn depths(managers: &Managers) -> Vec<u32> {
+    let mut depths: Vec<Option<u32>> = vec![None; managers.len()];
+    let mut path: Vec<usize> = Vec::new();
+    for user in 0..managers.len() {
+        path.clear();
         let mut node = user;
         let known = loop {
-            if let Some(&depth) = depths.get(node) {
+            if let Some(depth) = depths[node] {
                 break Some(depth);
             }
             path.push(node);
-            match links.get(node) {
-                Some(next) if path.len() <= links.len() => node = next.as_str(),
+            match managers[node] {
+                Some(next) if path.len() <= managers.len() => node = next,
                 _ => break None,
             }
         };
         let mut depth = known.map_or(0, |depth| depth.saturating_add(1));
-        for id in path.iter().rev() {
-            depths.insert(id, depth);
+        for node in path.iter().rev() {
+            depths[*node] = Some(depth);
             depth = depth.saturating_add(1);
         }
     }
-    depths
+    depths.into_iter().map(Option::unwrap_or_default).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn links(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
+    /// The users named in `pairs`, in id order, and each one's manager as a place.
+    fn graph(pairs: &[(&str, &str)], alone: &[&str]) -> (Vec<String>, Managers) {
+        let mut users: Vec<String> = pairs
             .iter()
-            .map(|(user, manager)| (user.to_string(), manager.to_string()))
+            .flat_map(|(user, manager)| [user.to_string(), manager.to_string()])
+            .chain(alone.iter().map(|user| user.to_string()))
+            .collect();
+        users.sort();
+        users.dedup();
+        let place = |id: &str| users.iter().position(|user| user == id);
+        let mut managers = vec![None; users.len()];
+        for (user, manager) in pairs {
+            managers[place(user).unwrap()] = place(manager);
+        }
+        (users, managers)
+    }
+
+    fn links(users: &[String], managers: &Managers) -> Vec<(String, String)> {
+        let pairs = managers.iter().enumerate();
+        pairs
+            .filter_map(|(user, manager)| Some((users[user].clone(), users[(*manager)?].clone())))
             .collect()
     }
 
     #[test]
     fn resolve_tells_the_cases_apart() {
-        let users: HashSet<&str> = ["a", "b"].into_iter().collect();
+        let users: HashMap<&str, usize> = [("a", 0), ("b", 1)].into_iter().collect();
         let records: HashSet<&str> = ["a", "b", "skipped"].into_iter().collect();
         assert_eq!(resolve("a", None, &users, &records), Ok(None));
         assert_eq!(resolve("a", Some("  "), &users, &records), Ok(None));
-        assert_eq!(
-            resolve("a", Some(" b "), &users, &records),
-            Ok(Some("b".into()))
-        );
+        assert_eq!(resolve("a", Some(" b "), &users, &records), Ok(Some(1)));
         assert_eq!(
             resolve("a", Some("a"), &users, &records),
             Err(ManagerProblem::Itself)
@@ -143,59 +163,61 @@ mod tests {
 
     #[test]
     fn break_cycles_drops_the_link_of_the_lowest_id_in_each_cycle() {
-        let mut graph = links(&[
-            ("b", "a"),
-            ("a", "b"),
-            ("x", "z"),
-            ("z", "y"),
-            ("y", "x"),
-            ("tail", "x"),
-            ("c", "boss"),
-        ]);
-        let cycles = break_cycles(&mut graph);
-        assert_eq!(
-            cycles,
-            vec![
-                vec!["a".to_string(), "b".to_string()],
-                vec!["x".to_string(), "z".to_string(), "y".to_string()],
-            ]
+        let (users, mut managers) = graph(
+            &[
+                ("b", "a"),
+                ("a", "b"),
+                ("x", "z"),
+                ("z", "y"),
+                ("y", "x"),
+                ("tail", "x"),
+                ("c", "boss"),
+            ],
+            &[],
         );
-        assert_eq!(
-            graph,
-            links(&[
+        let cycles: Vec<Vec<&str>> = break_cycles(&mut managers)
+            .into_iter()
+            .map(|cycle| cycle.into_iter().map(|at| users[at].as_str()).collect())
+            .collect();
+        assert_eq!(cycles, [vec!["a", "b"], vec!["x", "z", "y"]]);
+        let (expected_users, expected) = graph(
+            &[
                 ("b", "a"),
                 ("z", "y"),
                 ("y", "x"),
                 ("tail", "x"),
-                ("c", "boss")
-            ])
+                ("c", "boss"),
+            ],
+            &["a", "x"],
         );
+        assert_eq!(links(&users, &managers), links(&expected_users, &expected));
     }
 
     #[test]
     fn break_cycles_leaves_a_tree_alone() {
-        let tree = links(&[("b", "a"), ("c", "b"), ("d", "b")]);
-        let mut graph = tree.clone();
-        assert!(break_cycles(&mut graph).is_empty());
-        assert_eq!(graph, tree);
+        let (_, tree) = graph(&[("b", "a"), ("c", "b"), ("d", "b")], &[]);
+        let mut managers = tree.clone();
+        assert!(break_cycles(&mut managers).is_empty());
+        assert_eq!(managers, tree);
     }
 
     #[test]
     fn depths_count_the_managers_above() {
-        let graph = links(&[("b", "a"), ("c", "b"), ("d", "c"), ("e", "b")]);
-        let users = ["e", "d", "c", "b", "a", "f"];
-        let depths = depths(users, &graph);
-        let expected: HashMap<&str, u32> =
+        let (users, managers) = graph(&[("b", "a"), ("c", "b"), ("d", "c"), ("e", "b")], &["f"]);
+        let depths: Vec<(&str, u32)> = users
+            .iter()
+            .map(String::as_str)
+            .zip(depths(&managers))
+            .collect();
+        assert_eq!(
+            depths,
             [("a", 0), ("b", 1), ("c", 2), ("d", 3), ("e", 2), ("f", 0)]
-                .into_iter()
-                .collect();
-        assert_eq!(depths, expected);
+        );
     }
 
     #[test]
     fn depths_stop_on_a_cycle_left_in_place() {
-        let graph = links(&[("a", "b"), ("b", "a")]);
-        let depths = depths(["a", "b"], &graph);
-        assert_eq!(depths.len(), 2);
+        let (_, managers) = graph(&[("a", "b"), ("b", "a")], &[]);
+        assert_eq!(depths(&managers).len(), 2);
     }
 }

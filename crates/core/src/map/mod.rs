@@ -80,12 +80,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let same_person = kept_by
         .iter()
         .filter(|(_, kept)| kept.other_company)
-        .map(|(skipped, kept)| {
-            (
-                ExternalId::from(skipped.as_str()),
-                ExternalId::from(kept.id.as_str()),
-            )
-        })
+        .map(|(skipped, kept)| (skipped.clone(), kept.id.clone()))
         .collect();
 
     let records: HashSet<&str> = snapshot
@@ -94,48 +89,55 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         .map(|employee| employee.id.trim())
         .filter(|id| !id.is_empty())
         .collect();
-    let user_ids: HashSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
-    let mut links = Vec::new();
-    for candidate in &candidates {
+    // In id order: the manager links below are places in this list.
+    let mut candidates = candidates;
+    candidates.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+    let places: HashMap<&str, usize> = candidates
+        .iter()
+        .enumerate()
+        .map(|(place, c)| (c.external_id.as_str(), place))
+        .collect();
+    let mut managers: managers::Managers = vec![None; candidates.len()];
+    for (place, candidate) in candidates.iter().enumerate() {
         let id = candidate.external_id.as_str();
         let named = candidate.manager_id.as_deref();
         let merged = named.and_then(|named| Some((named, &kept_by.get(named)?.id)));
         let manager = merged.map_or(named, |(_, kept)| Some(kept.as_str()));
-        match managers::resolve(id, manager, &user_ids, &records) {
+        match managers::resolve(id, manager, &places, &records) {
             Ok(None) => {}
             Ok(Some(manager)) => {
-                if let Some((named, _)) = merged {
+                if let Some((named, kept)) = merged {
                     findings.push(finding(
                         id,
                         MANAGER_FIELD,
                         FindingKind::ManagerMerged,
                         format!(
-                            "manager {named} was skipped: employee {manager} has the same EmailWork"
+                            "manager {named} was skipped: employee {kept} has the same EmailWork"
                         ),
-                        &format!("linked to {manager} instead, who has the same work email"),
+                        &format!("linked to {kept} instead, who has the same work email"),
                         Severity::Notice,
                     ));
                 }
-                links.push((id.to_string(), manager));
+                managers[place] = Some(manager);
             }
             Err(problem) => findings.push(manager_finding(id, problem)),
         }
     }
-    let mut links = BTreeMap::from_iter(links);
-    for cycle in managers::break_cycles(&mut links) {
-        findings.push(cycle_finding(&cycle));
+    for cycle in managers::break_cycles(&mut managers) {
+        let ids: Vec<&str> = cycle
+            .iter()
+            .map(|at| candidates[*at].external_id.as_str())
+            .collect();
+        findings.push(cycle_finding(&ids));
     }
-    // A user without a manager has depth 0, so only those with one need walking.
-    let depths = managers::depths(links.keys().map(String::as_str), &links);
-    let manager_of: HashMap<&str, &str> = links
-        .iter()
-        .map(|(user, manager)| (user.as_str(), manager.as_str()))
-        .collect();
+    let depths = managers::depths(&managers);
+    drop(places);
 
+    let user_id_set: HashSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
     // Records skipped for a finding still tell whether the person works here today.
     let skipped = records
         .iter()
-        .filter(|id| !user_ids.contains(**id) && !out_of_scope.contains_key(**id))
+        .filter(|id| !user_id_set.contains(**id) && !out_of_scope.contains_key(**id))
         .map(|id| {
             let own = values.periods_of(id);
             let spans = merge_spans(spans(id, own, &mut Vec::new()));
@@ -148,18 +150,19 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             (ExternalId::from(*id), state)
         })
         .collect();
+    let ids: Vec<ExternalId> = candidates.iter().map(|c| c.external_id.clone()).collect();
     let mut users = Vec::with_capacity(candidates.len());
     let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for candidate in candidates {
+    for (place, candidate) in candidates.into_iter().enumerate() {
         findings.extend(candidate.findings);
         for category in candidate.segment_gaps {
-            let id = candidate.external_id.clone();
+            let id = candidate.external_id.to_string();
             segment_gaps.entry(category).or_default().push(id);
         }
-        let id = ExternalId::new(candidate.external_id);
+        let id = candidate.external_id;
         let user = DesiredUser {
-            manager_external_id: manager_of.get(id.as_str()).map(|m| ExternalId::from(*m)),
-            manager_depth: depths.get(id.as_str()).copied().unwrap_or(0),
+            manager_external_id: managers[place].map(|manager| ids[manager].clone()),
+            manager_depth: depths[place],
             group: None,
             external_id: id.clone(),
             values: candidate.values,
@@ -212,7 +215,7 @@ fn finding(
 fn unique_records<'a>(
     employees: &'a [SourceEmployee],
     findings: &mut Vec<Finding>,
-) -> Vec<(String, &'a SourceEmployee)> {
+) -> Vec<(ExternalId, &'a SourceEmployee)> {
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(employees.len());
     let mut records = Vec::with_capacity(employees.len());
     for (index, employee) in employees.iter().enumerate() {
@@ -238,7 +241,7 @@ fn unique_records<'a>(
             ));
         } else {
             seen.insert(id, index);
-            records.push((id.to_string(), employee));
+            records.push((ExternalId::from(id), employee));
         }
     }
     // In id order, so that the maps keyed by id are built from sorted lists.
@@ -249,7 +252,7 @@ fn unique_records<'a>(
 /// A record that can become a user, before duplicate emails and managers are settled.
 #[derive(Debug)]
 struct Candidate {
-    external_id: String,
+    external_id: ExternalId,
     values: UserValues,
     manager_id: Option<String>,
     /// The earliest start of any usable employment period.
@@ -284,7 +287,7 @@ fn email_finding(id: &str, problem: EmailProblem) -> Finding {
 
 /// Judges the rest of one record, once its work email has given a user name.
 fn candidate(
-    id: String,
+    id: ExternalId,
     user_name: String,
     employee: &SourceEmployee,
     periods: &[&SourcePeriod],
@@ -593,8 +596,8 @@ fn manager_finding(id: &str, problem: ManagerProblem) -> Finding {
     )
 }
 
-fn cycle_finding(cycle: &[String]) -> Finding {
-    let lowest = cycle.first().map(String::as_str).unwrap_or_default();
+fn cycle_finding(cycle: &[&str]) -> Finding {
+    let lowest = cycle.first().copied().unwrap_or_default();
     let mut path = cycle.join(" -> ");
     path.push_str(" -> ");
     path.push_str(lowest);

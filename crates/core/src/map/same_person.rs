@@ -8,6 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::finding::{Finding, FindingKind, Severity};
+use crate::ids::ExternalId;
 use crate::mapping::{PersonKey, Prefer, SamePerson};
 use crate::snapshot::SourceCompany;
 
@@ -19,7 +20,7 @@ pub(super) type Companies<'a> = BTreeMap<&'a str, &'a SourceCompany>;
 /// The record kept in a skipped record's place (the same person in Winningtemp).
 #[derive(Debug)]
 pub(super) struct KeptBy {
-    pub(super) id: String,
+    pub(super) id: ExternalId,
     /// The kept record is in another company than the skipped one.
     pub(super) other_company: bool,
 }
@@ -31,7 +32,7 @@ pub(super) fn one_per_person(
     settings: &SamePerson,
     companies: &Companies,
     findings: &mut Vec<Finding>,
-) -> (Vec<Candidate>, BTreeMap<String, KeptBy>) {
+) -> (Vec<Candidate>, BTreeMap<ExternalId, KeptBy>) {
     let mut kept_by = BTreeMap::new();
     let (mut kept, by_email) = shared(candidates, |c| Some(c.values.user_name.as_str()));
     for (email, records) in by_email {
@@ -110,7 +111,7 @@ fn choose(
     companies: &Companies,
     shared: &str,
     findings: &mut Vec<Finding>,
-    kept_by: &mut BTreeMap<String, KeptBy>,
+    kept_by: &mut BTreeMap<ExternalId, KeptBy>,
 ) -> Option<Candidate> {
     let one_company = records
         .iter()
@@ -159,7 +160,7 @@ fn preference(
     c: &Candidate,
     prefer: &Prefer,
     companies: &Companies,
-) -> (bool, usize, Reverse<Option<Date>>, String) {
+) -> (bool, usize, Reverse<Option<Date>>, ExternalId) {
     (
         !c.values.active,
         rank(c, prefer, companies),

@@ -2,13 +2,13 @@
 //! dimension's account, the current employment period, the company or a constant), then its
 //! transforms applied in order.
 
-use foldhash::{HashMap, HashMapExt};
 use jiff::civil::Date;
 use regex::Regex;
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
+use crate::by_employee::ByEmployee;
 use crate::groups::normalise;
 use crate::mapping::{AccountPart, BuiltIn, MappingSettings, Source, Transform, ValueMapping};
 use crate::snapshot::{
@@ -31,39 +31,6 @@ pub fn check_date_format(format: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-type DefaultsIndex<'a> = HashMap<(&'a str, &'a str), Vec<&'a SourceDefaultAccount>>;
-
-/// Employment periods grouped by employee: one list sorted by employee id (in source order
-/// within each employee), and where each employee's run of it starts and ends.
-struct PeriodIndex<'a> {
-    periods: Vec<&'a SourcePeriod>,
-    by_employee: HashMap<&'a str, (usize, usize)>,
-}
-
-impl<'a> PeriodIndex<'a> {
-    fn new(periods: &'a [SourcePeriod]) -> PeriodIndex<'a> {
-        let mut sorted: Vec<(&str, &SourcePeriod)> = periods
-            .iter()
-            .map(|period| (trim(&period.employee_id), period))
-            .collect();
-        // Stable: each employee's periods keep their source order.
-        sorted.sort_by_key(|(id, _)| *id);
-        let mut by_employee = HashMap::with_capacity(sorted.len());
-        let mut start = 0;
-        for end in 1..=sorted.len() {
-            let id = sorted[start].0;
-            if end == sorted.len() || sorted[end].0 != id {
-                by_employee.insert(id, (start, end));
-                start = end;
-            }
-        }
-        PeriodIndex {
-            periods: sorted.into_iter().map(|(_, period)| period).collect(),
-            by_employee,
-        }
-    }
-}
-
 /// Reads configured values out of one snapshot on one day. The indexes of default accounts
 /// and periods are built on first use: most settings need neither.
 pub struct Values<'a> {
@@ -72,8 +39,8 @@ pub struct Values<'a> {
     snapshot: &'a Snapshot,
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     dimensions: BTreeMap<(&'a str, String), &'a SourceDimension>,
-    defaults: OnceCell<DefaultsIndex<'a>>,
-    periods: OnceCell<PeriodIndex<'a>>,
+    defaults: OnceCell<ByEmployee<'a, SourceDefaultAccount>>,
+    periods: OnceCell<ByEmployee<'a, SourcePeriod>>,
     patterns: BTreeMap<String, Regex>,
     excluded_types: ExcludedTypes,
 }
@@ -128,27 +95,20 @@ impl<'a> Values<'a> {
         &self.excluded_types
     }
 
-    fn defaults(&self) -> &DefaultsIndex<'a> {
-        self.defaults.get_or_init(|| {
-            let mut defaults: DefaultsIndex<'a> =
-                HashMap::with_capacity(self.snapshot.default_accounts.len());
-            for default in &self.snapshot.default_accounts {
-                let key = (default.employee_id.trim(), default.dimension_id.trim());
-                defaults.entry(key).or_default().push(default);
-            }
-            defaults
-        })
+    /// The default accounts of the employee with this (trimmed) id, in source order.
+    fn defaults_of(&self, employee_id: &str) -> &[&'a SourceDefaultAccount] {
+        self.defaults
+            .get_or_init(|| {
+                ByEmployee::new(&self.snapshot.default_accounts, |d| trim(&d.employee_id))
+            })
+            .of(employee_id)
     }
 
     /// The employment periods of the employee with this (trimmed) id, in source order.
     pub fn periods_of(&self, employee_id: &str) -> &[&'a SourcePeriod] {
-        let index = self
-            .periods
-            .get_or_init(|| PeriodIndex::new(&self.snapshot.periods));
-        match index.by_employee.get(employee_id) {
-            Some(&(start, end)) => &index.periods[start..end],
-            None => &[],
-        }
+        self.periods
+            .get_or_init(|| ByEmployee::new(&self.snapshot.periods, |p| trim(&p.employee_id)))
+            .of(employee_id)
     }
 
     /// The compiled form of a pattern the settings hold (config checked them all).
@@ -253,12 +213,12 @@ impl<'a> Values<'a> {
     fn account(&self, employee: &SourceEmployee, name: &str) -> Option<&'a SourceAccount> {
         let key = (employee.company_id.trim(), normalise(name));
         let dimension = self.dimensions.get(&key)?;
-        let defaults = self
-            .defaults()
-            .get(&(employee.id.trim(), dimension.id.trim()))?;
+        let dimension_id = dimension.id.trim();
         let date = |text: Option<&str>| clean(text).map(|t| parse_date(&t));
-        let current = defaults
+        let current = self
+            .defaults_of(employee.id.trim())
             .iter()
+            .filter(|default| default.dimension_id.trim() == dimension_id)
             .filter_map(|default| {
                 let from = date(default.from.as_deref());
                 let to = date(default.to.as_deref());
