@@ -4,6 +4,7 @@
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -337,35 +338,62 @@ fn lower_case(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Where each target user can be found.
+/// Where each target user can be found. Where a server holds two accounts with one external id
+/// or user name, the one with the lowest id is found, always. The maps by id and by user name
+/// are built on first use: an unchanged sync never needs them.
 struct TargetIndex<'a> {
-    by_id: HashMap<&'a str, &'a TargetUser>,
+    users: &'a [TargetUser],
     by_external_id: HashMap<&'a str, &'a TargetUser>,
-    by_user_name: HashMap<Cow<'a, str>, &'a TargetUser>,
+    by_id: OnceCell<HashMap<&'a str, &'a TargetUser>>,
+    by_user_name: OnceCell<HashMap<Cow<'a, str>, &'a TargetUser>>,
+}
+
+/// Keeps `user` under `key` unless a user with a lower id is there already.
+fn keep_lowest<'a, K: Eq + std::hash::Hash>(
+    map: &mut HashMap<K, &'a TargetUser>,
+    key: K,
+    user: &'a TargetUser,
+) {
+    map.entry(key)
+        .and_modify(|kept| {
+            if user.id < kept.id {
+                *kept = user;
+            }
+        })
+        .or_insert(user);
 }
 
 impl<'a> TargetIndex<'a> {
     fn new(current: &'a Current) -> TargetIndex<'a> {
-        let users = current.users.len();
-        let mut index = TargetIndex {
-            by_id: HashMap::with_capacity(users),
-            by_external_id: HashMap::with_capacity(users),
-            by_user_name: HashMap::with_capacity(users),
-        };
-        // Sorted by id so that, where a server holds duplicates, the same one always wins.
-        let mut users: Vec<&TargetUser> = current.users.iter().collect();
-        users.sort_by(|a, b| a.id.cmp(&b.id));
-        for user in users {
-            index.by_id.insert(&user.id, user);
+        let mut by_external_id = HashMap::with_capacity(current.users.len());
+        for user in &current.users {
             if let Some(external_id) = user.external_id.as_deref() {
-                index.by_external_id.entry(external_id).or_insert(user);
+                keep_lowest(&mut by_external_id, external_id, user);
             }
-            index
-                .by_user_name
-                .entry(lower_case(&user.values.user_name))
-                .or_insert(user);
         }
-        index
+        TargetIndex {
+            users: &current.users,
+            by_external_id,
+            by_id: OnceCell::new(),
+            by_user_name: OnceCell::new(),
+        }
+    }
+
+    fn by_id(&self) -> &HashMap<&'a str, &'a TargetUser> {
+        self.by_id.get_or_init(|| {
+            let users = self.users.iter();
+            users.map(|user| (user.id.as_str(), user)).collect()
+        })
+    }
+
+    fn by_user_name(&self) -> &HashMap<Cow<'a, str>, &'a TargetUser> {
+        self.by_user_name.get_or_init(|| {
+            let mut by_user_name = HashMap::with_capacity(self.users.len());
+            for user in self.users {
+                keep_lowest(&mut by_user_name, lower_case(&user.values.user_name), user);
+            }
+            by_user_name
+        })
     }
 
     /// The target user that is this desired user: by external id, then by our remembered link.
@@ -375,7 +403,7 @@ impl<'a> TargetIndex<'a> {
             .copied()
             .or_else(|| {
                 let target_id = memory.links.get(&desired.external_id)?;
-                let user = self.by_id.get(target_id.as_str()).copied()?;
+                let user = self.by_id().get(target_id.as_str()).copied()?;
                 // A remembered link is only trusted while the account carries no other external id.
                 match &user.external_id {
                     Some(other) if other != &desired.external_id => None,
@@ -389,7 +417,7 @@ impl<'a> TargetIndex<'a> {
     /// and it is the same person (see [`same_person`]).
     fn moved_from(&self, desired: &Desired, user: &DesiredUser) -> Option<&'a TargetUser> {
         let holder = self
-            .by_user_name
+            .by_user_name()
             .get(&lower_case(&user.values.user_name))
             .copied()?;
         let old = holder.external_id.as_deref()?;
@@ -410,7 +438,7 @@ impl<'a> TargetIndex<'a> {
             .map(|u| &u.id)
             .or_else(|| {
                 let id = memory.links.get(external_id)?;
-                self.by_id.contains_key(id.as_str()).then_some(id)
+                self.by_id().contains_key(id.as_str()).then_some(id)
             })
     }
 }
@@ -515,7 +543,7 @@ impl<'a> Planner<'a> {
                 // Created, adopted or re-keyed in this run: only managers active in Flex are.
                 let holder = self
                     .index
-                    .by_user_name
+                    .by_user_name()
                     .get(&lower_case(&m.values.user_name));
                 let free = holder
                     .is_none_or(|t| t.external_id.as_deref().is_none_or(|e| e == m.external_id));
@@ -594,7 +622,7 @@ impl<'a> Planner<'a> {
         let external_id = &user.external_id;
         let holder = self
             .index
-            .by_user_name
+            .by_user_name()
             .get(&lower_case(&user.values.user_name))
             .copied();
         if holder.is_none() && user.values.active && self.moved_account(user, manage_managers) {

@@ -181,7 +181,6 @@ pub fn build_groups(
         accounts: HashMap::new(),
         fields: HashMap::new(),
         places: HashMap::new(),
-        dimensions: HashMap::new(),
         paths: HashMap::new(),
         values: Vec::new(),
         path: Vec::new(),
@@ -239,9 +238,7 @@ struct Builder<'s, 'a> {
     /// (level, field value) -> its segment.
     fields: HashMap<(usize, String), SegmentId>,
     /// Company id -> where its users' paths start.
-    places: HashMap<&'a str, Rc<CompanyPlace>>,
-    /// (company id, level) -> the company's dimension of that level, once looked up.
-    dimensions: HashMap<(&'a str, usize), Option<&'s Dimension<'a>>>,
+    places: HashMap<&'a str, Rc<CompanyPlace<'s, 'a>>>,
     /// Each path already placed -> its last group: a path seen again makes no group and no
     /// finding, so it is looked up, not walked. A path is its company's number (see
     /// [`CompanyPlace`]), then its segments.
@@ -252,13 +249,15 @@ struct Builder<'s, 'a> {
 }
 
 /// Where the paths of a company's users start.
-struct CompanyPlace {
+struct CompanyPlace<'s, 'a> {
     /// Tells the company's paths apart from others' in [`Builder::paths`].
     number: u32,
     /// The company number (or id) that starts every group id.
     key: String,
     /// The company's own group, when the tree starts with companies.
     top: Option<SegmentId>,
+    /// The company's dimension of each level (None for a field, or a dimension it lacks).
+    dimensions: Vec<Option<&'s Dimension<'a>>>,
 }
 
 impl<'s, 'a> Builder<'s, 'a> {
@@ -274,7 +273,7 @@ impl<'s, 'a> Builder<'s, 'a> {
         let mut values = std::mem::take(&mut self.values);
         values.clear();
         for (at, level) in self.settings.levels.iter().enumerate() {
-            values.push(self.value(user_id, employee, defaults, company_id, at, level));
+            values.push(self.value(user_id, employee, defaults, &company, at, level));
         }
         let mut path = std::mem::take(&mut self.path);
         path.clear();
@@ -288,7 +287,7 @@ impl<'s, 'a> Builder<'s, 'a> {
     }
 
     /// The start of every path in the company with this (trimmed) id, made on first use.
-    fn company(&mut self, company_id: &'a str) -> Rc<CompanyPlace> {
+    fn company(&mut self, company_id: &'a str) -> Rc<CompanyPlace<'s, 'a>> {
         if let Some(place) = self.places.get(company_id) {
             return place.clone();
         }
@@ -301,10 +300,18 @@ impl<'s, 'a> Builder<'s, 'a> {
                 words(company.and_then(|c| c.name.as_deref())).unwrap_or_else(|| key.clone());
             self.segment(COMPANY_TAG.to_string(), key.clone(), label)
         });
+        let levels = self.settings.levels.iter();
+        let dimensions = levels
+            .map(|level| match level {
+                GroupLevel::Field(_) => None,
+                GroupLevel::Dimension(name) => self.dimension(company_id, name),
+            })
+            .collect();
         let place = Rc::new(CompanyPlace {
             number: self.places.len() as u32,
             key,
             top,
+            dimensions,
         });
         self.places.insert(company_id, place.clone());
         place
@@ -320,7 +327,7 @@ impl<'s, 'a> Builder<'s, 'a> {
     fn place_path(
         &mut self,
         user_id: &str,
-        company: &CompanyPlace,
+        company: &CompanyPlace<'s, 'a>,
         values: &[Option<SegmentId>],
         path: &[u32],
     ) -> Option<ExternalId> {
@@ -454,7 +461,7 @@ impl<'s, 'a> Builder<'s, 'a> {
         user_id: &str,
         employee: &SourceEmployee,
         defaults: &[&SourceDefaultAccount],
-        company_id: &'a str,
+        company: &CompanyPlace<'s, 'a>,
         at: usize,
         level: &GroupLevel,
     ) -> Option<SegmentId> {
@@ -470,42 +477,45 @@ impl<'s, 'a> Builder<'s, 'a> {
                 self.fields.insert((at, text), id);
                 Some(id)
             }
-            GroupLevel::Dimension(name) => self.account(user_id, defaults, company_id, at, name),
+            GroupLevel::Dimension(name) => {
+                let dimension = company.dimensions[at]?;
+                self.account(user_id, defaults, dimension, at, name)
+            }
         }
     }
 
-    /// The user's default account on the day in the company's dimension called `name`.
+    /// The company's dimension called `name`; a company without one is reported once.
+    fn dimension(&mut self, company_id: &'a str, name: &str) -> Option<&'s Dimension<'a>> {
+        let found = self.index.dimensions.get(&(company_id, normalise(name)));
+        if found.is_none()
+            && self
+                .missing_dimensions
+                .insert((company_id.to_string(), name.to_string()))
+        {
+            self.findings.push(Finding {
+                record: company_id.to_string(),
+                field: "AccountDistribution".to_string(),
+                kind: FindingKind::GroupDimensionMissing,
+                problem: format!("the company has no dimension named '{name}'"),
+                action: "its employees have no value in this level".to_string(),
+                severity: Severity::Degraded,
+                name: None,
+                email: None,
+            });
+        }
+        found
+    }
+
+    /// The user's default account on the day in `indexed`, the company's dimension called
+    /// `name`.
     fn account(
         &mut self,
         user_id: &str,
         defaults: &[&SourceDefaultAccount],
-        company_id: &'a str,
+        indexed: &Dimension<'a>,
         at: usize,
         name: &str,
     ) -> Option<SegmentId> {
-        let index = self.index;
-        let found = self
-            .dimensions
-            .entry((company_id, at))
-            .or_insert_with(|| index.dimensions.get(&(company_id, normalise(name))));
-        let Some(indexed) = *found else {
-            if self
-                .missing_dimensions
-                .insert((company_id.to_string(), name.to_string()))
-            {
-                self.findings.push(Finding {
-                    record: company_id.to_string(),
-                    field: "AccountDistribution".to_string(),
-                    kind: FindingKind::GroupDimensionMissing,
-                    problem: format!("the company has no dimension named '{name}'"),
-                    action: "its employees have no value in this level".to_string(),
-                    severity: Severity::Degraded,
-                    name: None,
-                    email: None,
-                });
-            }
-            return None;
-        };
         let dimension = indexed.dimension;
         let dimension_id = dimension.id.trim();
         // Of the default accounts that cover the day, the one that started last (the last

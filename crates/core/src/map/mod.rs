@@ -18,7 +18,7 @@ pub mod value;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::HashMap;
 use jiff::civil::Date;
 use std::collections::BTreeMap;
 
@@ -39,9 +39,12 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     let mut findings = Vec::new();
     let values = value::Values::new(snapshot, settings, today);
 
-    let mut candidates = Vec::with_capacity(snapshot.employees.len());
+    let records = unique_records(&snapshot.employees, &mut findings);
+    // Every record's id, in order: a manager may be a record that is not a user.
+    let record_ids: Vec<&str> = records.iter().map(|(_, e)| e.id.trim()).collect();
+    let mut candidates = Vec::with_capacity(records.len());
     let mut out_of_scope = BTreeMap::new();
-    for (id, employee) in unique_records(&snapshot.employees, &mut findings) {
+    for (id, employee) in records {
         if let Some(rule) = scope::out_of_scope(&values, employee, &settings.scope) {
             let name = [&employee.first_name, &employee.last_name]
                 .iter()
@@ -83,12 +86,6 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         .map(|(skipped, kept)| (skipped.clone(), kept.id.clone()))
         .collect();
 
-    let records: HashSet<&str> = snapshot
-        .employees
-        .iter()
-        .map(|employee| employee.id.trim())
-        .filter(|id| !id.is_empty())
-        .collect();
     // In id order: the manager links below are places in this list.
     let mut candidates = candidates;
     candidates.sort_by(|a, b| a.external_id.cmp(&b.external_id));
@@ -103,7 +100,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         let named = candidate.manager_id.as_deref();
         let merged = named.and_then(|named| Some((named, &kept_by.get(named)?.id)));
         let manager = merged.map_or(named, |(_, kept)| Some(kept.as_str()));
-        match managers::resolve(id, manager, &places, &records) {
+        match managers::resolve(id, manager, &places, &record_ids) {
             Ok(None) => {}
             Ok(Some(manager)) => {
                 if let Some((named, kept)) = merged {
@@ -131,13 +128,11 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
         findings.push(cycle_finding(&ids));
     }
     let depths = managers::depths(&managers);
-    drop(places);
 
-    let user_id_set: HashSet<&str> = candidates.iter().map(|c| c.external_id.as_str()).collect();
     // Records skipped for a finding still tell whether the person works here today.
-    let skipped = records
+    let skipped = record_ids
         .iter()
-        .filter(|id| !user_id_set.contains(**id) && !out_of_scope.contains_key(**id))
+        .filter(|id| !places.contains_key(**id) && !out_of_scope.contains_key(**id))
         .map(|id| {
             let own = values.periods_of(id);
             let spans = merge_spans(spans(id, own, &mut Vec::new()));
@@ -210,14 +205,13 @@ fn finding(
     }
 }
 
-/// The records to judge, by trimmed `Id`: a record without an `Id` is skipped, and of records
-/// sharing an `Id` the first is kept.
+/// The records to judge, by trimmed `Id`, in id order: a record without an `Id` is skipped, and
+/// of records sharing an `Id` the first is kept.
 fn unique_records<'a>(
     employees: &'a [SourceEmployee],
     findings: &mut Vec<Finding>,
 ) -> Vec<(ExternalId, &'a SourceEmployee)> {
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(employees.len());
-    let mut records = Vec::with_capacity(employees.len());
+    let mut listed: Vec<(&str, usize)> = Vec::with_capacity(employees.len());
     for (index, employee) in employees.iter().enumerate() {
         let id = employee.id.trim();
         if id.is_empty() {
@@ -230,22 +224,31 @@ fn unique_records<'a>(
                 "skipped",
                 Severity::Skipped,
             ));
-        } else if let Some(first) = seen.get(id) {
-            findings.push(finding(
+        } else {
+            listed.push((id, index));
+        }
+    }
+    // Stable: of the records sharing an id, the first listed comes first. The Flex client lists
+    // employees in id order already, which costs this sort one pass.
+    listed.sort_by_key(|(id, _)| *id);
+    let mut records = Vec::with_capacity(listed.len());
+    let mut kept: Option<(&str, usize)> = None;
+    for (id, index) in listed {
+        match kept {
+            Some((kept_id, first)) if kept_id == id => findings.push(finding(
                 id,
                 "Id",
                 FindingKind::DuplicateId,
                 format!("employee records {first} and {index} share this Id"),
                 &format!("kept record {first}, skipped record {index}"),
                 Severity::Skipped,
-            ));
-        } else {
-            seen.insert(id, index);
-            records.push((ExternalId::from(id), employee));
+            )),
+            _ => {
+                kept = Some((id, index));
+                records.push((ExternalId::from(id), &employees[index]));
+            }
         }
     }
-    // In id order, so that the maps keyed by id are built from sorted lists.
-    records.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     records
 }
 

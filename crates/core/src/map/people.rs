@@ -63,7 +63,13 @@ fn is_composed(text: &str) -> bool {
 /// Like [`clean`], with every inner run of whitespace made one space (names and labels).
 pub fn words(value: Option<&str>) -> Option<String> {
     let text = collapse(value?);
-    (!text.is_empty()).then(|| nfc(&text))
+    if text.is_empty() {
+        None
+    } else if is_composed(&text) {
+        Some(text)
+    } else {
+        Some(text.nfc().collect())
+    }
 }
 
 /// Every run of whitespace made one space, none at either end.
@@ -88,13 +94,16 @@ pub enum EmailProblem {
 /// The user name from `EmailWork`: trimmed, NFC and lower-cased, with exactly one `@`,
 /// something on both sides, and no whitespace.
 pub fn user_name(email: Option<&str>) -> Result<String, EmailProblem> {
-    let email = clean(email).ok_or(EmailProblem::Missing)?;
+    let email = clean_borrowed(email).ok_or(EmailProblem::Missing)?;
     let shaped = match email.split_once('@') {
         Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@'),
         None => false,
     };
     if !shaped || email.chars().any(char::is_whitespace) {
-        return Err(EmailProblem::NotAnEmail(email));
+        return Err(EmailProblem::NotAnEmail(email.into_owned()));
+    }
+    if email.is_ascii() {
+        return Ok(email.to_ascii_lowercase());
     }
     Ok(nfc(&email.to_lowercase()))
 }
