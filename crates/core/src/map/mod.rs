@@ -88,15 +88,15 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
 
     // In id order: the manager links below are places in this list.
     let mut candidates = candidates;
-    candidates.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+    candidates.sort_by(|a, b| a.user.external_id.cmp(&b.user.external_id));
     let places: HashMap<&str, usize> = candidates
         .iter()
         .enumerate()
-        .map(|(place, c)| (c.external_id.as_str(), place))
+        .map(|(place, c)| (c.user.external_id.as_str(), place))
         .collect();
     let mut managers: managers::Managers = vec![None; candidates.len()];
     for (place, candidate) in candidates.iter().enumerate() {
-        let id = candidate.external_id.as_str();
+        let id = candidate.user.external_id.as_str();
         let named = candidate.manager_id.as_deref();
         let merged = named.and_then(|named| Some((named, &kept_by.get(named)?.id)));
         let manager = merged.map_or(named, |(_, kept)| Some(kept.as_str()));
@@ -123,7 +123,7 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
     for cycle in managers::break_cycles(&mut managers) {
         let ids: Vec<&str> = cycle
             .iter()
-            .map(|at| candidates[*at].external_id.as_str())
+            .map(|at| candidates[*at].user.external_id.as_str())
             .collect();
         findings.push(cycle_finding(&ids));
     }
@@ -145,24 +145,22 @@ pub fn map(snapshot: &Snapshot, settings: &MappingSettings, today: Date) -> Desi
             (ExternalId::from(*id), state)
         })
         .collect();
-    let ids: Vec<ExternalId> = candidates.iter().map(|c| c.external_id.clone()).collect();
+    let ids: Vec<ExternalId> = candidates
+        .iter()
+        .map(|c| c.user.external_id.clone())
+        .collect();
     let mut users = Vec::with_capacity(candidates.len());
     let mut segment_gaps: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (place, candidate) in candidates.into_iter().enumerate() {
         findings.extend(candidate.findings);
         for category in candidate.segment_gaps {
-            let id = candidate.external_id.to_string();
+            let id = candidate.user.external_id.to_string();
             segment_gaps.entry(category).or_default().push(id);
         }
-        let id = candidate.external_id;
-        let user = DesiredUser {
-            manager_external_id: managers[place].map(|manager| ids[manager].clone()),
-            manager_depth: depths[place],
-            group: None,
-            external_id: id.clone(),
-            values: candidate.values,
-        };
-        users.push((id, Box::new(user)));
+        let mut user = candidate.user;
+        user.manager_external_id = managers[place].map(|manager| ids[manager].clone());
+        user.manager_depth = depths[place];
+        users.push((user.external_id.clone(), user));
     }
     // Built from the whole list: its nodes are full, where users added one by one would leave
     // them half empty.
@@ -255,8 +253,9 @@ fn unique_records<'a>(
 /// A record that can become a user, before duplicate emails and managers are settled.
 #[derive(Debug)]
 struct Candidate {
-    external_id: ExternalId,
-    values: UserValues,
+    /// The user it becomes, boxed from the start: the list of candidates is then small, and
+    /// the users are moved, not copied, into the desired state.
+    user: Box<DesiredUser>,
     manager_id: Option<String>,
     /// The earliest start of any usable employment period.
     first_start: Option<Date>,
@@ -410,29 +409,35 @@ fn candidate(
     let (extra, columns) = configured(employee, values, settings);
     let (user_segments, segment_gaps) =
         segments::user_segments(values, employee, &settings.segments);
+    let values = UserValues {
+        email,
+        user_name,
+        given_name,
+        family_name,
+        gender,
+        birth_date,
+        exclude_from_surveys: Some(employment_type.exclude_from_surveys),
+        employment_start: employment.span.map(|span| span.from),
+        employment_end: employment.span.and_then(|span| span.to),
+        active: employment.active,
+        extra,
+        columns,
+        segments: user_segments,
+    };
     Candidate {
-        values: UserValues {
-            email,
-            user_name,
-            given_name,
-            family_name,
-            gender,
-            birth_date,
-            exclude_from_surveys: Some(employment_type.exclude_from_surveys),
-            employment_start: employment.span.map(|span| span.from),
-            employment_end: employment.span.and_then(|span| span.to),
-            active: employment.active,
-            extra,
-            columns,
-            segments: user_segments,
-        },
+        user: Box::new(DesiredUser {
+            external_id: id,
+            values,
+            manager_external_id: None,
+            manager_depth: 0,
+            group: None,
+        }),
         segment_gaps,
         manager_id: raw(BuiltIn::Manager).map(|id| id.into_owned()),
         first_start: spans.first().map(|span| span.from),
         last_start: spans.iter().map(|span| span.from).max(),
         company: employee.company_id.trim().to_string(),
         employment_number: clean(employee.employment_number.as_deref()),
-        external_id: id,
         findings,
     }
 }

@@ -34,7 +34,7 @@ pub(super) fn one_per_person(
     findings: &mut Vec<Finding>,
 ) -> (Vec<Candidate>, BTreeMap<ExternalId, KeptBy>) {
     let mut kept_by = BTreeMap::new();
-    let (mut kept, by_email) = shared(candidates, |c| Some(c.values.user_name.as_str()));
+    let (mut kept, by_email) = shared(candidates, |c| Some(c.user.values.user_name.as_str()));
     for (email, records) in by_email {
         let field = format!("EmailWork '{email}'");
         kept.extend(choose(
@@ -124,10 +124,10 @@ fn choose(
         records.sort_by_key(|c| {
             let first = c.first_start;
             (
-                !c.values.active,
+                !c.user.values.active,
                 first.is_none(),
                 first,
-                c.external_id.clone(),
+                c.user.external_id.clone(),
             )
         });
     } else {
@@ -145,10 +145,10 @@ fn choose(
             shared,
         ));
         let kept = KeptBy {
-            id: winner.external_id.clone(),
+            id: winner.user.external_id.clone(),
             other_company: loser.company != winner.company,
         };
-        kept_by.insert(loser.external_id, kept);
+        kept_by.insert(loser.user.external_id, kept);
     }
     Some(winner)
 }
@@ -162,10 +162,10 @@ fn preference(
     companies: &Companies,
 ) -> (bool, usize, Reverse<Option<Date>>, ExternalId) {
     (
-        !c.values.active,
+        !c.user.values.active,
         rank(c, prefer, companies),
         Reverse(c.last_start),
-        c.external_id.clone(),
+        c.user.external_id.clone(),
     )
 }
 
@@ -216,16 +216,19 @@ fn loser_finding(
 ) -> Finding {
     if one_company {
         return finding(
-            &loser.external_id,
+            &loser.user.external_id,
             "EmailWork",
             FindingKind::DuplicateEmail,
-            format!("{shared} is also on employee {}", winner.external_id),
-            &format!("skipped; employee {} keeps the email", winner.external_id),
+            format!("{shared} is also on employee {}", winner.user.external_id),
+            &format!(
+                "skipped; employee {} keeps the email",
+                winner.user.external_id
+            ),
             Severity::Skipped,
         );
     }
     let prefer = &settings.prefer;
-    let why = if winner.values.active && !loser.values.active {
+    let why = if winner.user.values.active && !loser.user.values.active {
         "its employment covers the day"
     } else if rank(winner, prefer, companies) < rank(loser, prefer, companies) {
         "its company comes first"
@@ -235,12 +238,12 @@ fn loser_finding(
         "the lowest Id"
     };
     finding(
-        &loser.external_id,
+        &loser.user.external_id,
         "CompanyId",
         FindingKind::SamePerson,
         format!(
             "the same person as employee {} in company {} ({shared} on both)",
-            winner.external_id,
+            winner.user.external_id,
             company_label(companies, &winner.company),
         ),
         &format!(
