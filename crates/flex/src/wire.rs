@@ -7,11 +7,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 use flexsync_core::snapshot::{
-    SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension, SourceEmployee,
-    SourcePeriod,
+    SharedText, SourceAccount, SourceCompany, SourceDefaultAccount, SourceDimension,
+    SourceEmployee, SourcePeriod,
 };
 
 use crate::json::{Json, Object};
@@ -177,12 +176,12 @@ impl<'a> Reader<'a> {
     }
 
     /// [`Reader::text`], held once in `texts` however many records carry it.
-    fn shared(&mut self, name: &str, texts: &mut SharedTexts) -> Option<Arc<str>> {
+    fn shared(&mut self, name: &str, texts: &mut SharedTexts) -> Option<SharedText> {
         self.scalar(name).map(|text| texts.share(&text))
     }
 
     /// [`Reader::id`], held once in `texts`.
-    fn shared_id(&mut self, name: &str, texts: &mut SharedTexts) -> Option<Arc<str>> {
+    fn shared_id(&mut self, name: &str, texts: &mut SharedTexts) -> Option<SharedText> {
         self.scalar_id(name).map(|id| texts.share(&id))
     }
 }
@@ -190,16 +189,16 @@ impl<'a> Reader<'a> {
 /// Texts that many records repeat (an employee's id on each of their periods and default
 /// accounts, dates, dimension and account ids), each held once for one list.
 #[derive(Debug, Default)]
-pub struct SharedTexts(HashSet<Arc<str>>);
+pub struct SharedTexts(HashSet<SharedText>);
 
 impl SharedTexts {
     /// The one copy of `text`.
-    pub fn share(&mut self, text: &str) -> Arc<str> {
+    pub fn share(&mut self, text: &str) -> SharedText {
         if let Some(shared) = self.0.get(text) {
-            return Arc::clone(shared);
+            return shared.clone();
         }
-        let shared: Arc<str> = Arc::from(text);
-        self.0.insert(Arc::clone(&shared));
+        let shared = SharedText::from(text);
+        self.0.insert(shared.clone());
         shared
     }
 }
@@ -858,12 +857,10 @@ mod tests {
             a, b,
             "ids are trimmed, and numbers read as text, before they are shared"
         );
-        assert!(Arc::ptr_eq(&a.employee_id, &b.employee_id));
-        assert!(Arc::ptr_eq(&a.dimension_id, &b.dimension_id));
-        assert!(Arc::ptr_eq(
-            a.from.as_ref().unwrap(),
-            b.from.as_ref().unwrap()
-        ));
+        assert!(a.employee_id.is_held_once_with(&b.employee_id));
+        assert!(a.dimension_id.is_held_once_with(&b.dimension_id));
+        let from = |d: &SourceDefaultAccount| d.from.clone().unwrap();
+        assert!(from(&a).is_held_once_with(&from(&b)));
     }
 
     #[test]
