@@ -90,24 +90,25 @@ pub struct SourceCompany {
     pub name: Option<String>,
 }
 
-/// One Flex employee record. A person employed by two companies has two records.
+/// One Flex employee record. A person employed by two companies has two records. Its own
+/// texts are boxed (no spare capacity, a pointer narrower than `String`): a read holds 100,000.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceEmployee {
     /// Flex `Id` (GUID as text). Becomes the Winningtemp external id.
     pub id: String,
     /// Flex `CompanyId` (GUID as text).
     pub company_id: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email_work: Option<String>,
+    pub first_name: Option<Box<str>>,
+    pub last_name: Option<Box<str>>,
+    pub email_work: Option<Box<str>>,
     /// `DateOfBirth` as sent, e.g. `1990-03-12T00:00:00`.
-    pub date_of_birth: Option<String>,
+    pub date_of_birth: Option<Box<str>>,
     /// `Gender` as sent: `"1"`, `"2"`, `"0"`, or a text value.
-    pub gender: Option<String>,
-    pub manager_id: Option<String>,
-    pub employment_number: Option<String>,
+    pub gender: Option<Box<str>>,
+    pub manager_id: Option<Box<str>>,
+    pub employment_number: Option<Box<str>>,
     /// `Employment.EmploymentType` as sent: `"0"`, `"1"`, or a text such as `"Extern personal"`.
-    pub employment_type: Option<String>,
+    pub employment_type: Option<Box<str>>,
     /// Every other scalar field of the record, by its PascalCase name (`City`, `Country`, ...),
     /// as text; used by configured extra mappings and group levels.
     pub fields: BTreeMap<String, String>,

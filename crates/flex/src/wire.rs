@@ -318,14 +318,14 @@ pub fn employee(value: &Json<'_>, company_id: &str, kept: &KeptFields) -> Parsed
     finish(r, id.ok_or(Missing::Field("Id")), |id| SourceEmployee {
         id,
         company_id: company,
-        first_name,
-        last_name,
-        email_work,
-        date_of_birth,
-        gender,
-        manager_id,
-        employment_number,
-        employment_type,
+        first_name: first_name.map(String::into_boxed_str),
+        last_name: last_name.map(String::into_boxed_str),
+        email_work: email_work.map(String::into_boxed_str),
+        date_of_birth: date_of_birth.map(String::into_boxed_str),
+        gender: gender.map(String::into_boxed_str),
+        manager_id: manager_id.map(String::into_boxed_str),
+        employment_number: employment_number.map(String::into_boxed_str),
+        employment_type: employment_type.map(String::into_boxed_str),
         fields,
     })
 }

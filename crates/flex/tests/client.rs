@@ -138,21 +138,21 @@ async fn reads_the_example_file_whole() {
             .iter()
             .find(|e| e.id == record["Id"])
             .unwrap();
-        let text = |v: &Value| v.as_str().map(str::to_string);
+        let text = |v: &Value| v.as_str().map(Box::from);
         assert_eq!(e.company_id, record["CompanyId"]);
         assert_eq!(e.first_name, text(&record["FirstName"]));
         assert_eq!(e.last_name, text(&record["LastName"]));
         assert_eq!(e.email_work, text(&record["EmailWork"]));
         assert_eq!(e.date_of_birth, text(&record["DateOfBirth"]));
         assert_eq!(e.manager_id, text(&record["ImmediateManagerEmployeeId"]));
-        assert_eq!(e.gender, Some(record["Gender"].to_string()));
+        assert_eq!(e.gender, Some(record["Gender"].to_string().into()));
         assert_eq!(
             e.employment_number,
             text(&record["Employment"]["EmploymentNumber"])
         );
         assert_eq!(
             e.employment_type,
-            Some(record["Employment"]["EmploymentType"].to_string())
+            Some(record["Employment"]["EmploymentType"].to_string().into())
         );
         assert_eq!(
             e.fields.get("City").map(String::as_str),

@@ -272,7 +272,8 @@ fn personal_words(snapshot: &flexsync_core::snapshot::Snapshot) -> BTreeSet<Stri
                 .as_deref()
                 .and_then(|m| m.split('@').next())
                 .map(str::to_string);
-            [e.first_name.clone(), e.last_name.clone(), email]
+            let name = |part: &Option<Box<str>>| part.as_deref().map(str::to_string);
+            [name(&e.first_name), name(&e.last_name), email]
         })
         .flatten()
         .flat_map(|text| {

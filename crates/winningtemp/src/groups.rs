@@ -540,9 +540,9 @@ mod tests {
                 id: employee.to_string(),
                 company_id: "c".into(),
                 first_name: Some("Förnamn".into()),
-                last_name: Some(employee.to_string()),
-                email_work: Some(format!("{employee}@example.se")),
-                manager_id: (*employee != "e1").then(|| "e1".to_string()),
+                last_name: Some((*employee).into()),
+                email_work: Some(format!("{employee}@example.se").into()),
+                manager_id: (*employee != "e1").then(|| "e1".into()),
                 ..SourceEmployee::default()
             });
             snapshot.periods.push(SourcePeriod {

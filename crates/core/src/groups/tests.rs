@@ -71,10 +71,10 @@ impl Org {
         self.snapshot.employees.push(SourceEmployee {
             id: id.into(),
             company_id: company.into(),
-            first_name: Some(format!("First {id}")),
-            last_name: Some(format!("Last {id}")),
-            email_work: Some(format!("{id}@example.se")),
-            manager_id: manager.map(str::to_string),
+            first_name: Some(format!("First {id}").into()),
+            last_name: Some(format!("Last {id}").into()),
+            email_work: Some(format!("{id}@example.se").into()),
+            manager_id: manager.map(Into::into),
             ..SourceEmployee::default()
         });
         self.snapshot.periods.push(SourcePeriod {

@@ -56,14 +56,14 @@ pub(crate) fn snapshot_from_flex(json: &str) -> Snapshot {
             SourceEmployee {
                 id: field("Id").unwrap_or_default(),
                 company_id: field("CompanyId").unwrap_or_default(),
-                first_name: field("FirstName"),
-                last_name: field("LastName"),
-                email_work: field("EmailWork"),
-                date_of_birth: field("DateOfBirth"),
-                gender: field("Gender"),
-                manager_id: field("ImmediateManagerEmployeeId"),
-                employment_number: employment_field("EmploymentNumber"),
-                employment_type: employment_field("EmploymentType"),
+                first_name: field("FirstName").map(Into::into),
+                last_name: field("LastName").map(Into::into),
+                email_work: field("EmailWork").map(Into::into),
+                date_of_birth: field("DateOfBirth").map(Into::into),
+                gender: field("Gender").map(Into::into),
+                manager_id: field("ImmediateManagerEmployeeId").map(Into::into),
+                employment_number: employment_field("EmploymentNumber").map(Into::into),
+                employment_type: employment_field("EmploymentType").map(Into::into),
                 fields,
             }
         })
@@ -566,13 +566,13 @@ fn employee() -> impl Strategy<Value = SourceEmployee> {
             )| {
                 SourceEmployee {
                     id,
-                    first_name,
-                    last_name,
-                    email_work,
-                    date_of_birth,
-                    gender,
-                    manager_id,
-                    employment_type,
+                    first_name: first_name.map(Into::into),
+                    last_name: last_name.map(Into::into),
+                    email_work: email_work.map(Into::into),
+                    date_of_birth: date_of_birth.map(Into::into),
+                    gender: gender.map(Into::into),
+                    manager_id: manager_id.map(Into::into),
+                    employment_type: employment_type.map(Into::into),
                     fields,
                     ..SourceEmployee::default()
                 }
@@ -619,7 +619,7 @@ fn snapshot() -> impl Strategy<Value = Snapshot> {
                         employee.id = format!("e{index}");
                     }
                     if let Some(manager) = manager {
-                        employee.manager_id = Some(format!("e{}", manager.index(count)));
+                        employee.manager_id = Some(format!("e{}", manager.index(count)).into());
                     }
                     employee
                 })
