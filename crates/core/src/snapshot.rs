@@ -97,7 +97,7 @@ pub struct SourceEmployee {
     /// Flex `Id` (GUID as text). Becomes the Winningtemp external id.
     pub id: String,
     /// Flex `CompanyId` (GUID as text).
-    pub company_id: String,
+    pub company_id: SharedText,
     pub first_name: Option<Box<str>>,
     pub last_name: Option<Box<str>>,
     pub email_work: Option<Box<str>>,
@@ -108,7 +108,7 @@ pub struct SourceEmployee {
     pub manager_id: Option<Box<str>>,
     pub employment_number: Option<Box<str>>,
     /// `Employment.EmploymentType` as sent: `"0"`, `"1"`, or a text such as `"Extern personal"`.
-    pub employment_type: Option<Box<str>>,
+    pub employment_type: Option<SharedText>,
     /// Every other scalar field of the record, by its PascalCase name (`City`, `Country`, ...),
     /// as text; used by configured extra mappings and group levels.
     pub fields: BTreeMap<String, String>,

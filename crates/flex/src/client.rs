@@ -424,11 +424,14 @@ impl FlexClient {
         let employees_what = format!("employees of company {label}");
         let periods_what = format!("employment periods of company {label}");
         let defaults_what = format!("default accounts of company {label}");
-        let (mut period_texts, mut default_texts) =
-            (SharedTexts::default(), SharedTexts::default());
+        let (mut employee_texts, mut period_texts, mut default_texts) = (
+            SharedTexts::default(),
+            SharedTexts::default(),
+            SharedTexts::default(),
+        );
         let (employees, periods, dimensions, defaults) = tokio::try_join!(
             self.read_list(&["employees"], Some(id), &employees_what, |item| {
-                wire::employee(item, id, &self.employee_fields)
+                wire::employee(item, id, &self.employee_fields, &mut employee_texts)
             }),
             self.read_list(&["employmentperiods"], Some(id), &periods_what, |item| {
                 wire::period(item, &self.period_fields, &mut period_texts)

@@ -276,13 +276,19 @@ impl KeptFields {
 
 /// Reads one employee. `company_id` is used when the record does not say its company; only
 /// the `kept` fields go into `fields`.
-pub fn employee(value: &Json<'_>, company_id: &str, kept: &KeptFields) -> Parsed<SourceEmployee> {
+pub fn employee(
+    value: &Json<'_>,
+    company_id: &str,
+    kept: &KeptFields,
+    texts: &mut SharedTexts,
+) -> Parsed<SourceEmployee> {
     let Some(map) = value.as_object() else {
         return not_an_object(value);
     };
     let mut r = Reader::new(map, "");
     let id = r.id("Id");
-    let company = r.id("CompanyId").unwrap_or_else(|| company_id.to_string());
+    let company = r.shared_id("CompanyId", texts);
+    let company = company.unwrap_or_else(|| texts.share(company_id));
     let first_name = r.string("FirstName");
     let last_name = r.string("LastName");
     let email_work = r.string("EmailWork");
@@ -325,7 +331,7 @@ pub fn employee(value: &Json<'_>, company_id: &str, kept: &KeptFields) -> Parsed
         gender: gender.map(String::into_boxed_str),
         manager_id: manager_id.map(String::into_boxed_str),
         employment_number: employment_number.map(String::into_boxed_str),
-        employment_type: employment_type.map(String::into_boxed_str),
+        employment_type: employment_type.map(|kind| texts.share(&kind)),
         fields,
     })
 }
@@ -590,7 +596,9 @@ mod tests {
     }
 
     fn employee(value: &Value, company_id: &str, kept: &KeptFields) -> Parsed<SourceEmployee> {
-        from_answer(value, |json| super::employee(json, company_id, kept))
+        from_answer(value, |json| {
+            super::employee(json, company_id, kept, &mut SharedTexts::default())
+        })
     }
 
     fn period(value: &Value, kept: &KeptFields) -> Parsed<SourcePeriod> {
@@ -661,7 +669,7 @@ mod tests {
         assert!(parsed.problems.is_empty());
         let e = parsed.record.unwrap();
         assert_eq!(e.id, "e1");
-        assert_eq!(e.company_id, "c1");
+        assert_eq!(&*e.company_id, "c1");
         assert_eq!(e.first_name.as_deref(), Some("Sara"));
         assert_eq!(e.date_of_birth.as_deref(), Some("1981-02-14T00:00:00"));
         assert_eq!(e.gender.as_deref(), Some("2"));
@@ -718,7 +726,7 @@ mod tests {
         let e = parsed.record.unwrap();
         assert_eq!(e.id, "42");
         assert_eq!(
-            e.company_id, "c9",
+            &*e.company_id, "c9",
             "the company read falls in when the record names none"
         );
         assert_eq!(e.gender.as_deref(), Some("Man"));
@@ -828,7 +836,7 @@ mod tests {
         let text = br#"{"Id": "e1", "city": "a", "city": "b", "Unit": "x", "Unit": null,
                         "Employees": [{"Id": "e1"}], "Employees": [{"Id": "e2"}]}"#;
         let json = Json::parse(text).unwrap();
-        let e = super::employee(&json, "c1", &KeptFields::All)
+        let e = super::employee(&json, "c1", &KeptFields::All, &mut SharedTexts::default())
             .record
             .unwrap();
         assert_eq!(e.fields.get("City").map(String::as_str), Some("b"));

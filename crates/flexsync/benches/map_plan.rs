@@ -147,7 +147,7 @@ fn snapshot(document: &Json<'_>, named: &NamedFields) -> Snapshot {
         let company = company_of(employee);
         snapshot
             .employees
-            .extend(wire::employee(employee, &company, &employee_fields).record);
+            .extend(wire::employee(employee, &company, &employee_fields, &mut texts).record);
     }
     for period in list("EmploymentPeriods") {
         snapshot

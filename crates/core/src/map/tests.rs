@@ -55,7 +55,7 @@ pub(crate) fn snapshot_from_flex(json: &str) -> Snapshot {
                 .collect();
             SourceEmployee {
                 id: field("Id").unwrap_or_default(),
-                company_id: field("CompanyId").unwrap_or_default(),
+                company_id: field("CompanyId").unwrap_or_default().into(),
                 first_name: field("FirstName").map(Into::into),
                 last_name: field("LastName").map(Into::into),
                 email_work: field("EmailWork").map(Into::into),

@@ -313,7 +313,7 @@ type Read = fn(&SourceEmployee) -> Option<&str>;
 /// The fields a [`SourceEmployee`] keeps in a place of their own, by Flex name.
 const OWN_FIELDS: [(&str, Read); 10] = [
     ("Id", |e| Some(e.id.as_str())),
-    ("CompanyId", |e| Some(e.company_id.as_str())),
+    ("CompanyId", |e| Some(&e.company_id)),
     ("FirstName", |e| e.first_name.as_deref()),
     ("LastName", |e| e.last_name.as_deref()),
     ("EmailWork", |e| e.email_work.as_deref()),

@@ -257,7 +257,7 @@ pub(super) fn likely_causes(
         if !snapshot
             .employees
             .iter()
-            .any(|e| e.company_id == company.id)
+            .any(|e| *e.company_id == company.id)
         {
             causes.push(format!(
                 "flex.companies: company {} {} returned no employees",
