@@ -97,6 +97,32 @@ pub struct Current {
     pub capabilities: Capabilities,
 }
 
+impl Current {
+    /// Holds each user's id once: the target repeats it as the manager of each report and as a
+    /// member of each group, and a read makes a copy each time. `groups` are the target's.
+    pub fn share_ids(&mut self, groups: &mut [crate::group_plan::TargetGroup]) {
+        let ids: foldhash::HashMap<&str, TargetId> = self
+            .users
+            .iter()
+            .map(|user| (user.id.as_str(), user.id.clone()))
+            .collect();
+        let shared = |id: TargetId| ids.get(id.as_str()).cloned().unwrap_or(id);
+        let managers: Vec<Option<TargetId>> = self
+            .users
+            .iter()
+            .map(|user| user.manager_id.clone().map(shared))
+            .collect();
+        for group in groups {
+            let members = std::mem::take(&mut group.members);
+            group.members = members.into_iter().map(shared).collect();
+        }
+        drop(ids);
+        for (user, manager) in self.users.iter_mut().zip(managers) {
+            user.manager_id = manager;
+        }
+    }
+}
+
 /// What our state store remembers between runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Memory {
@@ -130,5 +156,58 @@ impl LinkKind {
         [LinkKind::User, LinkKind::Group]
             .into_iter()
             .find(|k| k.label() == name)
+    }
+}
+
+#[cfg(test)]
+mod shared_ids {
+    use super::*;
+    use crate::group_plan::TargetGroup;
+
+    fn user(id: &str, manager: Option<&str>) -> TargetUser {
+        TargetUser {
+            id: TargetId::from(id),
+            external_id: None,
+            values: UserValues::default(),
+            manager_id: manager.map(TargetId::from),
+        }
+    }
+
+    #[test]
+    fn managers_and_members_hold_the_users_own_id() {
+        let mut current = Current {
+            users: vec![
+                user("t-boss", None),
+                user("t-1", Some("t-boss")),
+                user("t-2", Some("t-gone")),
+            ],
+            ..Current::default()
+        };
+        let mut groups = vec![TargetGroup {
+            id: TargetId::from("g-1"),
+            external_id: None,
+            display_name: "G".into(),
+            parent_external_id: None,
+            members: ["t-1", "t-boss", "t-gone"].map(TargetId::from).into(),
+            managers: BTreeSet::new(),
+        }];
+        let before = (current.clone(), groups.clone());
+        current.share_ids(&mut groups);
+        assert_eq!(
+            (current.clone(), groups.clone()),
+            before,
+            "no value changes"
+        );
+        let same = |a: &TargetId, b: &TargetId| std::ptr::eq(a.as_str(), b.as_str());
+        let boss = &current.users[0].id;
+        assert!(same(current.users[1].manager_id.as_ref().unwrap(), boss));
+        let members: Vec<&TargetId> = groups[0].members.iter().collect();
+        assert!(same(members[0], &current.users[1].id));
+        assert!(same(members[1], boss));
+        assert_eq!(
+            members[2].as_str(),
+            "t-gone",
+            "an id of no user stays as read"
+        );
     }
 }

@@ -127,7 +127,7 @@ async fn observe_scim(
     map: &AttributeMap,
     config: &Config,
 ) -> anyhow::Result<Observed> {
-    let (current, info) = users::observe(scim, map).await?;
+    let (mut current, info) = users::observe(scim, map).await?;
     let groups = if config.groups.levels.is_empty() && !config.groups.company_top {
         None
     } else {
@@ -135,6 +135,9 @@ async fn observe_scim(
         let target = groups::observe_groups(scim, &config.group_parent_attribute).await?;
         Some((caps, target))
     };
+    let mut groups = groups;
+    let target_groups = groups.as_mut().map(|(_, target)| target.as_mut_slice());
+    current.share_ids(target_groups.unwrap_or_default());
     Ok(Observed {
         current,
         groups,
