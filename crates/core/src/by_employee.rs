@@ -1,5 +1,5 @@
-//! Records grouped by the employee they belong to (periods, default accounts): one list sorted
-//! by employee id, each employee's records in source order. The map and the group tree visit
+//! Records found by the employee they belong to (employees, periods, default accounts): one list
+//! sorted by employee id, each employee's records in source order. The map and the group tree visit
 //! employees in id order, so a lookup starts where the last one ended instead of hashing.
 
 use std::cell::Cell;

@@ -4,7 +4,7 @@
 //! Layout:
 //! - [`ids`]: the ids that travel through a run: external ids (source side) and target ids.
 //! - [`snapshot`]: one full read of Flex, as raw as it came (strings where we must still judge).
-//! - [`by_employee`]: a snapshot's periods or default accounts, looked up by employee.
+//! - [`by_employee`]: a snapshot's employees, periods or default accounts, looked up by employee.
 //! - [`source_check`]: dimensions and fields the configuration names that the source lacks.
 //! - [`finding`]: data-quality findings, each naming a record and a field.
 //! - [`desired`]: the state Winningtemp should have (users with every mapped value).

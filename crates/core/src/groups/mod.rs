@@ -120,7 +120,8 @@ impl<'a> Dimension<'a> {
 
 /// The source read once, indexed for lookups.
 struct Index<'a> {
-    employees: HashMap<&'a str, &'a SourceEmployee>,
+    /// The records by trimmed id; of records sharing one, the first is the user's.
+    employees: ByEmployee<'a, SourceEmployee>,
     companies: BTreeMap<&'a str, &'a SourceCompany>,
     /// (company id, normalised dimension name) -> dimension; the first one wins.
     dimensions: BTreeMap<(&'a str, String), Dimension<'a>>,
@@ -131,17 +132,11 @@ struct Index<'a> {
 impl<'a> Index<'a> {
     fn new(snapshot: &'a Snapshot) -> Index<'a> {
         let mut index = Index {
-            employees: HashMap::with_capacity(snapshot.employees.len()),
+            employees: ByEmployee::new(&snapshot.employees, |e| e.id.trim()),
             companies: BTreeMap::new(),
             dimensions: BTreeMap::new(),
             defaults: ByEmployee::new(&snapshot.default_accounts, |d| d.employee_id.trim()),
         };
-        for employee in &snapshot.employees {
-            index
-                .employees
-                .entry(employee.id.trim())
-                .or_insert(employee);
-        }
         for company in &snapshot.companies {
             index.companies.entry(company.id.trim()).or_insert(company);
         }
@@ -190,7 +185,7 @@ pub fn build_groups(
         if !user.values.active {
             continue;
         }
-        if let Some(employee) = index.employees.get(user_id.as_str()) {
+        if let Some(employee) = index.employees.of(user_id.as_str()).first() {
             let defaults = index.defaults.of(user_id.as_str());
             user.group = builder.place(user_id, employee, defaults);
         }
