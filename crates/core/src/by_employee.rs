@@ -1,7 +1,7 @@
-//! Records found by the employee they belong to (employees, periods, default accounts): one list
-//! sorted by employee id, each employee's records in source order. The map and the group tree visit
-//! employees in id order, so a lookup starts where the last one ended instead of hashing.
-
+//! Records found by the employee they belong to (employees, periods, default accounts): one
+//! list sorted by employee id, each employee's records in source order. The map and the group
+//! tree visit employees in id order, so a lookup starts where the last one ended instead of
+//! hashing.
 use std::cell::Cell;
 use std::ops::Range;
 
