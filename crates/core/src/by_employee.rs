@@ -2,6 +2,7 @@
 //! list sorted by employee id, each employee's records in source order. The map and the group
 //! tree visit employees in id order, so a lookup starts where the last one ended instead of
 //! hashing.
+
 use std::cell::Cell;
 use std::ops::Range;
 
