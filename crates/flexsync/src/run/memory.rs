@@ -318,11 +318,11 @@ impl Journal for StoreJournal {
                 let created = outcome.kind == OperationKind::Create && outcome.note.is_none();
                 let linked = matches!(outcome.kind, OperationKind::Create | OperationKind::Adopt);
                 let done = StepDone {
-                    external_id: &outcome.external_id,
-                    target_id,
+                    external_id: outcome.external_id.clone(),
+                    target_id: target_id.clone(),
                     kind: outcome.kind,
                     link: linked.then_some((LinkKind::User, created)),
-                    written: &flexsync_core::drift::written_by(&step.operation),
+                    written: flexsync_core::drift::written_by(&step.operation),
                 };
                 store.record_step_done(flexsync_state::OpId(intent), &done, now)
             }
