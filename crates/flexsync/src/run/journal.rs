@@ -1,12 +1,14 @@
 //! The journal of the apply phase over the state store: every write's intent and outcome go to
 //! one committer thread, which writes whatever is pending together in one transaction (group
-//! commit). An intent is answered once its batch is committed; [`StoreJournal::flush`] waits
-//! until everything handed over is committed.
+//! commit). A step goes on once its intent is committed; the steps of one batch go on together,
+//! so their writes share Bulk requests ([`Waiting`]). [`StoreJournal::flush`] waits until
+//! everything handed over is committed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
@@ -19,15 +21,26 @@ use flexsync_core::retry_hold::FailedStep;
 use flexsync_state::{JournalEntry, OpId, OpOutcome, Recorded, RunId, StateStore, StepDone};
 use flexsync_winningtemp::{IntentRecorded, Journal, StepOutcome};
 
+/// How long the committer waits for more once entries stop coming: the steps that became ready
+/// together hand over their intents one after the other, and should share a batch (and then
+/// their writes a Bulk request).
+const SETTLE: Duration = Duration::from_micros(200);
+
+/// The most a batch takes, so that a steady stream is still committed.
+const MOST_IN_BATCH: usize = 10_000;
+
 /// Why an intent is refused when the committer is gone.
 const NO_COMMITTER: &str = "the journal's committer stopped";
+
+/// Where the committer puts an intent's id, or why it could not be recorded.
+type IntentAnswer = Arc<OnceLock<Result<i64, String>>>;
 
 /// What the committer is handed, in the order the steps hand it over.
 enum Queued {
     /// An intent, answered with its id once committed.
     Intent {
         entry: JournalEntry,
-        answer: oneshot::Sender<Result<i64, String>>,
+        answer: IntentAnswer,
     },
     /// What a step came to: its outcome and what goes with it.
     Outcome(Vec<JournalEntry>),
@@ -42,6 +55,7 @@ pub(super) struct StoreJournal {
     pub(super) done: Arc<AtomicU64>,
     /// None once the journal is dropped: the committer finishes what is queued and ends.
     queue: Option<mpsc::Sender<Queued>>,
+    waiting: Arc<Waiting>,
     committer: Option<JoinHandle<()>>,
 }
 
@@ -49,15 +63,21 @@ impl StoreJournal {
     /// Starts the committer. If it cannot start, every intent is refused, so nothing is written.
     pub(super) fn start(store: StateStore, run: RunId) -> StoreJournal {
         let (queue, pending) = mpsc::channel();
+        let waiting = Arc::new(Waiting::default());
+        let woken = waiting.clone();
         let committer = std::thread::Builder::new()
             .name("flexsync-journal".into())
-            .spawn(move || commit_batches(&store, &pending))
+            .spawn(move || {
+                let _close = CloseOnExit(&woken);
+                commit_batches(&store, &pending, &woken)
+            })
             .map_err(|error| tracing::error!(%error, "could not start the journal; writing stops"))
             .ok();
         StoreJournal {
             run,
             done: Arc::default(),
             queue: Some(queue),
+            waiting,
             committer,
         }
     }
@@ -78,19 +98,21 @@ impl StoreJournal {
         operation: OperationKind,
         detail: serde_json::Value,
     ) -> IntentRecorded<'_> {
-        let (answer, answered) = oneshot::channel();
+        let answer = IntentAnswer::default();
         let entry = JournalEntry::Intent {
             run: self.run,
             external_id: external_id.clone(),
             operation,
             detail,
         };
-        // Sent now, not when awaited: the committer sees intents and outcomes in call order. A
-        // send that fails drops `answer`, and the intent is refused.
+        // Sent now, not when awaited: the committer sees intents and outcomes in call order.
         if let Some(queue) = &self.queue {
-            let _ = queue.send(Queued::Intent { entry, answer });
+            let _ = queue.send(Queued::Intent {
+                entry,
+                answer: answer.clone(),
+            });
         }
-        Box::pin(async move { answered.await.unwrap_or_else(|_| Err(NO_COMMITTER.into())) })
+        Box::pin(answer_of(answer, self.waiting.clone()))
     }
 
     fn outcome_of(&self, entries: Vec<JournalEntry>) {
@@ -211,17 +233,102 @@ fn group_outcome(op: OpId, outcome: &StepOutcome) -> Vec<JournalEntry> {
     entries
 }
 
-/// Commits what is handed over, everything pending at once, until the journal is dropped.
-fn commit_batches(store: &StateStore, pending: &mpsc::Receiver<Queued>) {
-    while let Ok(first) = pending.recv() {
-        let mut batch = vec![first];
-        batch.extend(pending.try_iter());
-        commit(store, batch);
+/// The steps waiting for their intent's answer. Once a batch is answered the committer wakes
+/// them one by one; the first to go on wakes the rest where it runs (the steps share one task),
+/// so the steps of a batch go on together, not one by one as the committer's thread gets the
+/// processor.
+#[derive(Default)]
+struct Waiting {
+    wakers: Mutex<Vec<Waker>>,
+    /// Batches answered so far, and of those the last whose steps were all woken.
+    batches: AtomicU64,
+    woken: AtomicU64,
+    /// The committer has ended: no more answers come.
+    closed: AtomicBool,
+}
+
+impl Waiting {
+    fn wait(&self, waker: &Waker) {
+        if let Ok(mut wakers) = self.wakers.lock() {
+            wakers.push(waker.clone());
+        }
+    }
+
+    /// Called by a step that found its answer: the first of a batch wakes the others.
+    fn answered(&self) {
+        let batches = self.batches.load(Ordering::SeqCst);
+        if self.woken.fetch_max(batches, Ordering::SeqCst) < batches {
+            self.wake_all();
+        }
+    }
+
+    /// Called by the committer once every intent of a batch has its answer.
+    fn batch_answered(&self) {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        while let Some(waker) = self.wakers.lock().ok().and_then(|mut w| w.pop()) {
+            waker.wake();
+        }
+    }
+
+    fn wake_all(&self) {
+        let wakers = self
+            .wakers
+            .lock()
+            .map(|mut w| std::mem::take(&mut *w))
+            .unwrap_or_default();
+        wakers.into_iter().for_each(Waker::wake);
     }
 }
 
-/// Writes one batch in one transaction, then answers its intents and flushes. A batch that
-/// cannot be committed refuses every intent in it, and its outcomes are lost (logged).
+/// The answer to one intent, once the committer has answered its batch.
+async fn answer_of(answer: IntentAnswer, waiting: Arc<Waiting>) -> Result<i64, String> {
+    std::future::poll_fn(move |cx| {
+        if let Some(id) = answer.get() {
+            waiting.answered();
+            return Poll::Ready(id.clone());
+        }
+        waiting.wait(cx.waker());
+        // Answered (or the committer ended) while this step registered: it may not be woken.
+        if let Some(id) = answer.get() {
+            waiting.answered();
+            return Poll::Ready(id.clone());
+        }
+        if waiting.closed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(NO_COMMITTER.into()));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Marks [`Waiting`] closed when the committer ends, however it ends, and wakes every step.
+struct CloseOnExit<'a>(&'a Waiting);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.wake_all();
+    }
+}
+
+/// Commits what is handed over, everything pending at once, until the journal is dropped. A
+/// batch takes what comes until nothing more has come for [`SETTLE`].
+fn commit_batches(store: &StateStore, pending: &mpsc::Receiver<Queued>, waiting: &Waiting) {
+    while let Ok(first) = pending.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MOST_IN_BATCH
+            && let Ok(next) = pending.recv_timeout(SETTLE)
+        {
+            batch.push(next);
+        }
+        commit(store, batch);
+        waiting.batch_answered();
+    }
+}
+
+/// Writes one batch in one transaction, then answers its intents (the steps are woken once all
+/// are answered, see [`Waiting`]) and flushes. A batch that cannot be committed refuses
+/// every intent in it, and its outcomes are lost (logged).
 fn commit(store: &StateStore, batch: Vec<Queued>) {
     let mut entries = Vec::with_capacity(batch.len());
     let mut intents = Vec::new();
@@ -236,7 +343,15 @@ fn commit(store: &StateStore, batch: Vec<Queued>) {
             Queued::Flush(answer) => flushes.push(answer),
         }
     }
-    match store.record_journal(&entries, jiff::Timestamp::now()) {
+    let started = std::time::Instant::now();
+    let committed = store.record_journal(&entries, jiff::Timestamp::now());
+    tracing::debug!(
+        entries = entries.len(),
+        intents = intents.len(),
+        micros = started.elapsed().as_micros() as u64,
+        "journal batch"
+    );
+    match committed {
         Ok(recorded) => {
             for op in recorded.iter().filter_map(|r| match r {
                 Recorded::Unmatched(op) => Some(op),
@@ -249,7 +364,7 @@ fn commit(store: &StateStore, batch: Vec<Queued>) {
                     Some(Recorded::Intent(op)) => Ok(op.0),
                     _ => Err("the state store answered no id for an intent".to_string()),
                 };
-                let _ = answer.send(id);
+                let _ = answer.set(id);
             }
         }
         Err(error) => {
@@ -262,7 +377,7 @@ fn commit(store: &StateStore, batch: Vec<Queued>) {
             }
             let reason = error.to_string();
             for (_, answer) in intents {
-                let _ = answer.send(Err(reason.clone()));
+                let _ = answer.set(Err(reason.clone()));
             }
         }
     }
@@ -330,6 +445,32 @@ mod tests {
             .map(|o| o.id.0)
             .collect();
         assert_eq!(open, [ids[2]]);
+    }
+
+    #[test]
+    fn the_first_step_of_a_batch_to_go_on_wakes_the_others() {
+        use futures::StreamExt;
+        let waiting = Arc::new(Waiting::default());
+        let answers: Vec<IntentAnswer> = (0..3).map(|_| IntentAnswer::default()).collect();
+        let mut steps: futures::stream::FuturesUnordered<_> = answers
+            .iter()
+            .map(|answer| answer_of(answer.clone(), waiting.clone()))
+            .collect();
+        let mut cx = std::task::Context::from_waker(Waker::noop());
+        assert!(steps.poll_next_unpin(&mut cx).is_pending());
+        for (id, answer) in (0..).zip(&answers) {
+            answer.set(Ok(id)).unwrap();
+        }
+        waiting.batches.fetch_add(1, Ordering::SeqCst);
+        // The committer's thread wakes one step, and loses the processor.
+        let first = waiting.wakers.lock().unwrap().pop().unwrap();
+        first.wake();
+        let mut ids = Vec::new();
+        while let Poll::Ready(Some(id)) = steps.poll_next_unpin(&mut cx) {
+            ids.push(id.unwrap());
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 1, 2]);
     }
 
     #[tokio::test]
