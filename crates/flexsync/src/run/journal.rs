@@ -71,7 +71,10 @@ impl StoreJournal {
                 let _close = CloseOnExit(&woken);
                 commit_batches(&store, &pending, &woken)
             })
-            .map_err(|error| tracing::error!(%error, "could not start the journal; writing stops"))
+            .map_err(|error| {
+                tracing::error!(%error, "could not start the journal; writing stops");
+                waiting.close();
+            })
             .ok();
         StoreJournal {
             run,
@@ -270,6 +273,12 @@ impl Waiting {
         }
     }
 
+    /// No more answers come: every waiting step is told so.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
     fn wake_all(&self) {
         let wakers = self
             .wakers
@@ -306,8 +315,7 @@ struct CloseOnExit<'a>(&'a Waiting);
 
 impl Drop for CloseOnExit<'_> {
     fn drop(&mut self) {
-        self.0.closed.store(true, Ordering::SeqCst);
-        self.0.wake_all();
+        self.0.close();
     }
 }
 
