@@ -10,6 +10,9 @@ use jiff::civil::Date;
 use crate::error::StateError;
 use crate::store::StateStore;
 
+/// Forgets that a group was empty (see [`StateStore::clear_group_empty`]).
+pub(crate) const CLEAR_GROUP_EMPTY: &str = "DELETE FROM empty_groups WHERE external_id = ?1";
+
 impl StateStore {
     /// Notes that a group is empty from `since`, unless it was noted already.
     pub fn mark_group_empty(
@@ -30,7 +33,7 @@ impl StateStore {
     pub fn clear_group_empty(&self, external_id: &ExternalId) -> Result<(), StateError> {
         self.execute(
             "clear an empty group",
-            "DELETE FROM empty_groups WHERE external_id = ?1",
+            CLEAR_GROUP_EMPTY,
             params![external_id.as_str()],
         )?;
         Ok(())

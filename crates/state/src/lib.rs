@@ -20,6 +20,7 @@
 //! - [`links`]: external id -> target id links ([`StateStore::memory`]) and per-record failures.
 //! - [`lease`]: tenants' leases and scheduled slots, for daemons sharing tenants (PostgreSQL).
 //! - [`step`]: a step that succeeded, its outcome and what it leaves, in one transaction.
+//! - [`journal`]: the journal's intents and outcomes in batches, one transaction a batch.
 //! - [`lock`]: the run lock that keeps two runs from overlapping.
 //! - [`person`]: one person's rows, to export or forget (data-protection requests).
 //! - [`retention`]: pruning runs older than the configured days, keeping what later runs need.
@@ -34,6 +35,7 @@ pub mod changes;
 pub mod db;
 pub mod error;
 pub mod groups;
+pub mod journal;
 pub mod lease;
 pub mod links;
 pub mod lock;
@@ -50,6 +52,7 @@ pub(crate) mod testing;
 pub use approvals::{RefusalRow, StoredRefusal};
 pub use changes::{ChangeRow, StoredChange};
 pub use error::StateError;
+pub use journal::{JournalEntry, Recorded};
 pub use lease::{Claim, Lease, LeaseBoard, SlotRow};
 pub use links::FailureRecord;
 pub use lock::LockGuard;

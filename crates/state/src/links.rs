@@ -37,6 +37,20 @@ pub(crate) const WRITTEN: &str =
 pub(crate) const CLEAR_FAILURE_OF: &str = "DELETE FROM failures WHERE external_id = ?1
      AND (failed_step IS NULL OR failed_step LIKE ?2 || ':%')";
 
+/// Counts one more failure of a record (see [`StateStore::record_failure`]).
+pub(crate) const FAILURE: &str = "INSERT INTO failures
+         (external_id, count, first_at, last_at, last_message, class, failed_step)
+     VALUES (?1, 1, ?2, ?2, ?3, ?4, ?5)
+     ON CONFLICT (external_id) DO UPDATE SET
+         count = failures.count + 1,
+         last_at = excluded.last_at,
+         last_message = excluded.last_message,
+         class = excluded.class,
+         failed_step = excluded.failed_step
+     RETURNING count, first_at";
+/// Forgets the link of an external id (see [`StateStore::unlink`]).
+pub(crate) const UNLINK: &str = "DELETE FROM links WHERE external_id = ?1";
+
 /// Failures of one record in a row, since its last success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureRecord {
@@ -79,11 +93,7 @@ impl StateStore {
 
     /// Forgets the link of `external_id` (no error when there is none).
     pub fn unlink(&self, external_id: &ExternalId) -> Result<(), StateError> {
-        self.execute(
-            "unlink a user",
-            "DELETE FROM links WHERE external_id = ?1",
-            params![external_id.as_str()],
-        )?;
+        self.execute("unlink a user", UNLINK, params![external_id.as_str()])?;
         Ok(())
     }
 
@@ -191,25 +201,15 @@ impl StateStore {
         failed_step: Option<FailedStep>,
         at: Timestamp,
     ) -> Result<FailureRecord, StateError> {
-        let step = failed_step.map(|f| format!("{}:{:016x}", f.kind.as_str(), f.fingerprint));
         let rows: Vec<(i64, String)> = self.rows(
             "record a failure",
-            "INSERT INTO failures
-                     (external_id, count, first_at, last_at, last_message, class, failed_step)
-                 VALUES (?1, 1, ?2, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (external_id) DO UPDATE SET
-                     count = failures.count + 1,
-                     last_at = excluded.last_at,
-                     last_message = excluded.last_message,
-                     class = excluded.class,
-                     failed_step = excluded.failed_step
-                 RETURNING count, first_at",
+            FAILURE,
             params![
                 external_id.as_str(),
                 at.to_string(),
                 message,
                 class.as_str(),
-                step
+                failed_step_text(failed_step)
             ],
         )?;
         let Some((count, first_at)) = rows.into_iter().next() else {
@@ -303,6 +303,11 @@ impl StateStore {
 /// Ids asked for in one query of [`StateStore::written_of`]: well under SQLite's limit of
 /// variables in a statement.
 const WRITTEN_OF_CHUNK: usize = 500;
+
+/// The kind and the fingerprint of a failed step as stored: `update:00ab...`.
+pub(crate) fn failed_step_text(failed_step: Option<FailedStep>) -> Option<String> {
+    failed_step.map(|f| format!("{}:{:016x}", f.kind.as_str(), f.fingerprint))
+}
 
 /// `update:00ab...` -> the kind and the fingerprint.
 fn parse_failed_step(text: &str) -> Option<FailedStep> {

@@ -13,10 +13,22 @@ use flexsync_core::outcome::{Outcome, RunKind};
 use crate::error::StateError;
 use crate::store::StateStore;
 
+/// Records an intent and returns its id (see [`StateStore::record_intent`]).
+pub(crate) const INTENT: &str = "INSERT INTO operations (run_id, external_id, operation, detail)
+     VALUES (?1, ?2, ?3, ?4) RETURNING id";
 /// Records the outcome of an intent that has none yet (see [`StateStore::record_outcome`]).
 pub(crate) const OUTCOME: &str =
     "UPDATE operations SET outcome = ?2, target_id = ?3, message = ?4, finished = ?5
      WHERE id = ?1 AND outcome IS NULL";
+
+/// The values of [`OUTCOME`] for `op`.
+pub(crate) fn outcome_params(op: OpId, outcome: &OpOutcome, at: &str) -> Vec<Value> {
+    let (kind, target_id, message) = match outcome {
+        OpOutcome::Done { target_id } => ("done", Some(target_id.as_str()), None),
+        OpOutcome::Failed { message } => ("failed", None, Some(message.as_str())),
+    };
+    params![op.0, kind, target_id, message, at]
+}
 
 /// The key in a run summary that holds how many source records the run read.
 pub const SOURCE_RECORDS: &str = "source_records";
@@ -233,8 +245,7 @@ impl StateStore {
     ) -> Result<OpId, StateError> {
         self.insert(
             "record an intent",
-            "INSERT INTO operations (run_id, external_id, operation, detail)
-             VALUES (?1, ?2, ?3, ?4) RETURNING id",
+            INTENT,
             params![run.0, external_id.as_str(), operation, detail.to_string()],
         )
         .map(OpId)
@@ -248,14 +259,10 @@ impl StateStore {
         at: Timestamp,
     ) -> Result<(), StateError> {
         let operation = "record an outcome";
-        let (kind, target_id, message) = match outcome {
-            OpOutcome::Done { target_id } => ("done", Some(target_id.into_string()), None),
-            OpOutcome::Failed { message } => ("failed", None, Some(message)),
-        };
         let changed = self.execute(
             operation,
             OUTCOME,
-            params![op.0, kind, target_id, message, at.to_string()],
+            outcome_params(op, &outcome, &at.to_string()),
         )?;
         if changed == 0 {
             return Err(self.missing(operation, format!("no operation {op} without an outcome")));

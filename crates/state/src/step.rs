@@ -1,6 +1,7 @@
-//! A step that succeeded, recorded in one transaction: its outcome, the link a create or
-//! adoption made, the fingerprints of the values it wrote, and the failure it mends. One commit
-//! a step instead of one a row; the intent was committed on its own before the request.
+//! A step that succeeded, recorded all or nothing: its outcome, the link a create or adoption
+//! made, the fingerprints of the values it wrote, and the failure it mends. Written alone
+//! ([`StateStore::record_step_done`]) or with other entries of the journal
+//! ([`StateStore::record_journal`]).
 
 use flexsync_core::current::LinkKind;
 use flexsync_core::drift::Written;
@@ -8,21 +9,22 @@ use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::kind::OperationKind;
 use jiff::Timestamp;
 
-use crate::db::params;
+use crate::db::{Conn, DbError, params};
 use crate::error::StateError;
+use crate::journal::{JournalEntry, Recorded};
 use crate::links::{CLEAR_FAILURE_OF, LINK, WRITTEN};
 use crate::runs::{OUTCOME, OpId};
 use crate::store::StateStore;
 
 /// What a successful step leaves besides its outcome.
-#[derive(Debug)]
-pub struct StepDone<'a> {
-    pub external_id: &'a ExternalId,
-    pub target_id: &'a TargetId,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepDone {
+    pub external_id: ExternalId,
+    pub target_id: TargetId,
     pub kind: OperationKind,
     /// The link a create or adoption made, and whether we created the account.
     pub link: Option<(LinkKind, bool)>,
-    pub written: &'a Written,
+    pub written: Written,
 }
 
 impl StateStore {
@@ -30,47 +32,51 @@ impl StateStore {
     pub fn record_step_done(
         &self,
         op: OpId,
-        done: &StepDone<'_>,
+        done: &StepDone,
         at: Timestamp,
     ) -> Result<(), StateError> {
-        let operation = "record a step that succeeded";
-        let sql = self.sql(operation);
-        let at = at.to_string();
-        let (external_id, target_id) = (done.external_id.as_str(), done.target_id.as_str());
-        let changed = self.in_transaction(operation, |tx| {
-            let changed = tx
-                .execute(
-                    OUTCOME,
-                    params![op.0, "done", target_id, None::<&str>, at.as_str()],
-                )
-                .map_err(&sql)?;
-            if changed == 0 {
-                return Ok(0);
-            }
-            if let Some((kind, created)) = done.link {
-                tx.execute(
-                    LINK,
-                    params![external_id, target_id, created, at.as_str(), kind.label()],
-                )
-                .map_err(&sql)?;
-            }
-            for (attribute, fingerprint) in done.written {
-                let fingerprint = format!("{fingerprint:016x}");
-                tx.execute(
-                    WRITTEN,
-                    params![external_id, attribute.as_str(), fingerprint, at.as_str()],
-                )
-                .map_err(&sql)?;
-            }
-            tx.execute(CLEAR_FAILURE_OF, params![external_id, done.kind.as_str()])
-                .map_err(&sql)?;
-            Ok(changed)
-        })?;
-        if changed == 0 {
-            return Err(self.missing(operation, format!("no operation {op} without an outcome")));
+        let entry = JournalEntry::StepDone {
+            op,
+            done: done.clone(),
+        };
+        match self.record_journal(std::slice::from_ref(&entry), at)?[..] {
+            [Recorded::Written] => Ok(()),
+            _ => Err(self.missing(
+                "record a step that succeeded",
+                format!("no operation {op} without an outcome"),
+            )),
         }
-        Ok(())
     }
+}
+
+/// Writes `done` for `op` inside a transaction; false, with nothing written, when `op` is not an
+/// operation without an outcome.
+pub(crate) fn write_step_done(
+    tx: &mut Conn,
+    op: OpId,
+    done: &StepDone,
+    at: &str,
+) -> Result<bool, DbError> {
+    let (external_id, target_id) = (done.external_id.as_str(), done.target_id.as_str());
+    let changed = tx.execute(OUTCOME, params![op.0, "done", target_id, None::<&str>, at])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if let Some((kind, created)) = done.link {
+        tx.execute(
+            LINK,
+            params![external_id, target_id, created, at, kind.label()],
+        )?;
+    }
+    for (attribute, fingerprint) in &done.written {
+        let fingerprint = format!("{fingerprint:016x}");
+        tx.execute(
+            WRITTEN,
+            params![external_id, attribute.as_str(), fingerprint, at],
+        )?;
+    }
+    tx.execute(CLEAR_FAILURE_OF, params![external_id, done.kind.as_str()])?;
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -95,11 +101,11 @@ mod tests {
                 .unwrap();
             let written: Written = [("email".to_string(), 7u64)].into_iter().collect();
             let done = StepDone {
-                external_id: &sara,
-                target_id: &TargetId::from("t-1"),
+                external_id: sara.clone(),
+                target_id: TargetId::from("t-1"),
                 kind: OperationKind::Create,
                 link: Some((LinkKind::User, true)),
-                written: &written,
+                written: written.clone(),
             };
             store.record_step_done(op, &done, at).unwrap();
 

@@ -186,10 +186,10 @@ impl StateStore {
             .map_err(sql("enable foreign keys"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql("set synchronous mode"))?;
-        // Every write step commits on its own (intent before write), and each commit rewrites
-        // the same few pages in the log: checkpoint after 10,000 pages (about 40 MB) rather
-        // than 1,000, so each page goes to the database file once per checkpoint, not once
-        // per few hundred commits.
+        // The journal commits often (each batch of intents and outcomes, intent before write),
+        // and each commit rewrites the same few pages in the log: checkpoint after 10,000 pages
+        // (about 40 MB) rather than 1,000, so each page goes to the database file once per
+        // checkpoint, not once per few hundred commits.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
             .map_err(sql("set the checkpoint interval"))?;
         schema::migrate(&mut conn).map_err(|error| match error {

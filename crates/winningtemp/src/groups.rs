@@ -123,6 +123,7 @@ pub async fn apply_group_plan(
                 Some(_) => None,
                 None => journal
                     .group_intent(step)
+                    .await
                     .map_err(|error| halt.stop(&error))
                     .ok(),
             };
@@ -591,12 +592,17 @@ mod tests {
     struct Counting(std::sync::atomic::AtomicI64);
 
     impl Journal for Counting {
-        fn intent(&self, _: &flexsync_core::plan::Step) -> Result<i64, String> {
-            Ok(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        fn intent(&self, _: &flexsync_core::plan::Step) -> crate::IntentRecorded<'_> {
+            let id = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(std::future::ready(Ok(id)))
         }
         fn outcome(&self, _: i64, _: &flexsync_core::plan::Step, _: &StepOutcome) {}
-        fn group_intent(&self, _: &flexsync_core::group_plan::GroupStep) -> Result<i64, String> {
-            Ok(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        fn group_intent(
+            &self,
+            _: &flexsync_core::group_plan::GroupStep,
+        ) -> crate::IntentRecorded<'_> {
+            let id = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(std::future::ready(Ok(id)))
         }
         fn group_outcome(&self, _: i64, _: &StepOutcome) {}
     }

@@ -17,4 +17,4 @@ pub mod outcome;
 pub mod users;
 
 pub use attributes::AttributeMap;
-pub use outcome::{ApplyError, Halt, Journal, StepOutcome};
+pub use outcome::{ApplyError, Halt, IntentRecorded, Journal, StepOutcome};

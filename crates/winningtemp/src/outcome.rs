@@ -1,6 +1,7 @@
 //! What carrying out one step of a plan came to: its outcome, the typed error of a failed write
 //! (with the class that decides when it is tried again), and the journal that records both.
 
+use futures::future::BoxFuture;
 use serde::{Serialize, Serializer};
 
 use flexsync_core::group_plan::GroupStep;
@@ -135,12 +136,19 @@ fn error_message<S: Serializer>(error: &Option<ApplyError>, s: S) -> Result<S::O
     }
 }
 
+/// An intent being recorded: its id once it is committed, or why it could not be.
+pub type IntentRecorded<'a> = BoxFuture<'a, Result<i64, String>>;
+
 /// Called before each write (to record its intent) and after it (to record the outcome). A write
-/// whose intent cannot be recorded is not made: `intent` answers why, and the appliers stop.
+/// is made only once its intent is recorded: a journal may commit the intents pending together
+/// at once, and answers each when it is committed. A write whose intent cannot be recorded is
+/// not made: `intent` answers why, and the appliers stop. An outcome is handed over in order
+/// after its intent; it need not be recorded when the call returns.
 pub trait Journal: Send + Sync {
-    fn intent(&self, step: &Step) -> Result<i64, String>;
+    /// Hands the intent over at once (so intents and outcomes keep the order of the calls).
+    fn intent(&self, step: &Step) -> IntentRecorded<'_>;
     fn outcome(&self, intent: i64, step: &Step, outcome: &StepOutcome);
-    fn group_intent(&self, step: &GroupStep) -> Result<i64, String>;
+    fn group_intent(&self, step: &GroupStep) -> IntentRecorded<'_>;
     fn group_outcome(&self, intent: i64, outcome: &StepOutcome);
 }
 

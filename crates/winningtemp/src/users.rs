@@ -137,7 +137,7 @@ impl Applier<'_> {
         // Intent before write, or no write.
         let intent = match self.halt.reason() {
             Some(_) => Err(None),
-            None => self.journal.intent(step).map_err(Some),
+            None => self.journal.intent(step).await.map_err(Some),
         };
         let intent = match intent {
             Ok(intent) => intent,
@@ -429,5 +429,151 @@ mod tests {
         assert!(!lacks(&[bare[0].clone(), full[0].clone()], &caps));
         assert!(!lacks(&[], &caps));
         assert!(!lacks(&bare, &Capabilities::core()));
+    }
+
+    /// A journal whose intents wait until the test commits them (all pending at once) or
+    /// refuses them; it checks that each outcome follows its committed intent.
+    #[derive(Default)]
+    struct Gated {
+        pending: Mutex<Vec<tokio::sync::oneshot::Sender<Result<i64, String>>>>,
+        /// Intents committed so far: their ids are 0 up to this.
+        committed: std::sync::atomic::AtomicI64,
+        outcomes: Mutex<Vec<i64>>,
+    }
+
+    impl Gated {
+        fn committed(&self) -> i64 {
+            self.committed.load(std::sync::atomic::Ordering::SeqCst)
+        }
+
+        /// Answers every pending intent: its id, or (refused) an error.
+        fn commit(&self, refuse: bool) {
+            let pending = std::mem::take(&mut *self.pending.lock().unwrap());
+            for answer in pending {
+                let answered = match refuse {
+                    true => Err("the store is full".to_string()),
+                    false => Ok(self
+                        .committed
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
+                };
+                let _ = answer.send(answered);
+            }
+        }
+    }
+
+    impl Journal for Gated {
+        fn intent(&self, _: &Step) -> crate::IntentRecorded<'_> {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            self.pending.lock().unwrap().push(answer);
+            Box::pin(async move { answered.await.unwrap_or_else(|_| Err("dropped".into())) })
+        }
+        fn outcome(&self, intent: i64, _: &Step, _: &StepOutcome) {
+            assert!(intent < self.committed(), "an outcome before its intent");
+            self.outcomes.lock().unwrap().push(intent);
+        }
+        fn group_intent(
+            &self,
+            _: &flexsync_core::group_plan::GroupStep,
+        ) -> crate::IntentRecorded<'_> {
+            Box::pin(std::future::ready(Err("no groups here".to_string())))
+        }
+        fn group_outcome(&self, _: i64, _: &StepOutcome) {}
+    }
+
+    fn creates(count: usize) -> Plan {
+        let steps = (0..count)
+            .map(|i| Step {
+                operation: Operation::CreateUser {
+                    external_id: ExternalId::from(format!("e{i}")),
+                    values: UserValues {
+                        user_name: format!("user{i}@example.se"),
+                        given_name: "Förnamn".into(),
+                        family_name: format!("Efternamn{i}"),
+                        active: true,
+                        ..UserValues::default()
+                    },
+                    attributes: Vec::new(),
+                    manager_external_id: None,
+                },
+                reason: "new".into(),
+            })
+            .collect();
+        Plan {
+            steps,
+            ..Plan::default()
+        }
+    }
+
+    /// Applies six creates through a Bulk writer while the journal commits (or, `refuse`,
+    /// refuses) what is pending every 20 ms; checks that no write ever went out before its
+    /// intent was committed. Returns the outcomes and the writes the server saw.
+    async fn apply_gated(refuse: bool) -> (Vec<StepOutcome>, Halt, u64) {
+        use flexsync_emulators::scim::{Profile, ScimOptions, start};
+        let server = start(ScimOptions {
+            profile: Profile::Extended,
+            ..ScimOptions::default()
+        })
+        .await
+        .unwrap();
+        let token = secrecy::SecretString::from(server.emulator().options().token.clone());
+        let settings = flexsync_scim::ScimSettings::new(server.base_url(), token);
+        let client = ScimClient::new(settings).unwrap();
+        let info = client.discover().await.unwrap();
+        let limits = flexsync_scim::BulkLimits::advertised(&info).unwrap();
+        let writer = Writer::bulk(&client, limits, 4);
+        let map = AttributeMap {
+            user_extension: WT.into(),
+            extra: Vec::new(),
+        };
+        let journal = Gated::default();
+        let halt = Halt::default();
+        let applier = Applier {
+            writer: &writer,
+            map: &map,
+            capabilities: &Capabilities::core(),
+            concurrency: 4,
+            known: Arc::default(),
+            journal: &journal,
+            halt: &halt,
+        };
+        let plan = creates(6);
+        let gate = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let committed = u64::try_from(journal.committed()).unwrap();
+                assert!(server.writes() <= committed, "a write before its intent");
+                journal.commit(refuse);
+            }
+        };
+        let outcomes = tokio::select! {
+            outcomes = applier.apply(&plan) => outcomes,
+            () = gate => unreachable!("the gate never ends"),
+        };
+        assert_eq!(
+            journal.outcomes.lock().unwrap().len(),
+            usize::try_from(journal.committed()).unwrap()
+        );
+        (outcomes, halt, server.writes())
+    }
+
+    #[tokio::test]
+    async fn no_write_goes_out_before_its_intent_is_committed() {
+        let (outcomes, halt, writes) = apply_gated(false).await;
+        assert_eq!(outcomes.len(), 6);
+        assert!(outcomes.iter().all(|o| o.error.is_none()), "{outcomes:?}");
+        assert_eq!(writes, 6);
+        assert_eq!(halt.reason(), None);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_of_intents_halts_writing_and_leaves_its_steps_unwritten() {
+        let (outcomes, halt, writes) = apply_gated(true).await;
+        assert_eq!(writes, 0);
+        assert_eq!(halt.reason().as_deref(), Some("the store is full"));
+        assert_eq!(outcomes.len(), 6);
+        for outcome in &outcomes {
+            let message = outcome.error_message().unwrap_or_default();
+            assert!(message.starts_with("not written"), "{outcome:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The one stage that writes: users, then groups over SCIM, then the files; and what the state
-//! store must remember of it. No write is made whose intent the store did not record: once it
-//! cannot, writing stops and the rest is left for the next run.
+//! store must remember of it. No write is made whose intent the store did not record (the
+//! journal commits the intents pending together at once): once it cannot, writing stops and the
+//! rest is left for the next run.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,9 +13,8 @@ use flexsync_winningtemp::{Halt, StepOutcome};
 
 use super::Ends;
 use super::files::deliver_files;
-use super::memory::{
-    StoreJournal, reconcile_groups, reconcile_memory, remember_empty_groups, user_ids,
-};
+use super::journal::StoreJournal;
+use super::memory::{reconcile_groups, reconcile_memory, remember_empty_groups, user_ids};
 use super::observe::{Observed, Recalled};
 use super::plan::Planned;
 use super::session::Session;
@@ -48,11 +48,7 @@ pub(super) async fn apply(
     };
     let halt = Halt::default();
     if let Some(scim) = &ends.scim {
-        let journal = StoreJournal {
-            store: session.store.clone(),
-            run,
-            done: Arc::default(),
-        };
+        let journal = StoreJournal::start(session.store.clone(), run);
         let _progress = crate::progress::Phase::start(
             "applying",
             crate::progress::Measure::Steps {
@@ -79,6 +75,8 @@ pub(super) async fn apply(
             halt: &halt,
         };
         applied.outcomes = applier.apply(&planned.plan).await;
+        // What follows reads the store: every outcome of the users is in it first.
+        journal.flush().await;
         reconcile_memory(
             &session.store,
             desired,
@@ -111,6 +109,7 @@ pub(super) async fn apply(
             .await;
             applied.outcomes.extend(outcomes);
         }
+        journal.flush().await;
     }
     applied.halted = halt.reason();
     if applied.halted.is_some() {

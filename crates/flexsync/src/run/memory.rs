@@ -1,19 +1,18 @@
-//! What the state store remembers around a run: intents and outcomes of every write, links of
-//! users and groups, interrupted runs, failures, and groups waiting out their grace period.
+//! What the state store remembers around a run: links of users and groups, interrupted runs,
+//! failures, and groups waiting out their grace period. The journal of the writes themselves is
+//! in [`super::journal`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use flexsync_core::current::{Current, LinkKind, Memory};
 use flexsync_core::desired::Desired;
-use flexsync_core::group_plan::{Grace, GroupStep, TargetGroup};
+use flexsync_core::group_plan::{Grace, TargetGroup};
 use flexsync_core::ids::{ExternalId, TargetId};
-use flexsync_core::outcome::{Outcome, RunKind};
-use flexsync_core::plan::{Plan, Step};
-use flexsync_core::retry_hold::{self, FailedStep, RecordFailure};
-use flexsync_state::{OpOutcome, StateStore, StepDone};
-
 use flexsync_core::kind::OperationKind;
-use flexsync_winningtemp::{Journal, StepOutcome};
+use flexsync_core::outcome::{Outcome, RunKind};
+use flexsync_core::plan::Plan;
+use flexsync_core::retry_hold::{self, RecordFailure};
+use flexsync_state::{OpOutcome, StateStore};
 
 /// User external id -> target id, from the target and from our links.
 pub(super) fn user_ids(current: &Current, memory: &Memory) -> BTreeMap<ExternalId, TargetId> {
@@ -34,29 +33,6 @@ pub(super) fn created_groups(memory: &Memory) -> BTreeSet<ExternalId> {
         .filter(|(_, target_id)| memory.created.contains(*target_id))
         .map(|(external_id, _)| external_id.clone())
         .collect()
-}
-
-/// Keeps the link of a group created by a step, or forgets a retired one.
-fn remember_group(store: &StateStore, outcome: &StepOutcome) {
-    if outcome.error.is_some() {
-        return;
-    }
-    let saved = match (outcome.kind, &outcome.target_id) {
-        (OperationKind::CreateGroup, Some(target_id)) => store.link(
-            LinkKind::Group,
-            &outcome.external_id,
-            target_id,
-            outcome.note.is_none(),
-            jiff::Timestamp::now(),
-        ),
-        (OperationKind::RetireGroup, _) => store
-            .unlink(&outcome.external_id)
-            .and_then(|()| store.clear_group_empty(&outcome.external_id)),
-        _ => Ok(()),
-    };
-    if let Err(error) = saved {
-        tracing::warn!(%error, "could not record a group link");
-    }
 }
 
 /// What settling earlier runs found: warnings, and the records whose create was under way
@@ -243,104 +219,5 @@ pub(super) fn remember_empty_groups(
     }
     if let Err(error) = result {
         tracing::warn!(%error, "could not record empty groups");
-    }
-}
-
-/// Records intents and outcomes in the state store, and keeps the links it learns.
-pub(super) struct StoreJournal {
-    pub(super) store: StateStore,
-    pub(super) run: flexsync_state::RunId,
-    /// Steps that came to an outcome, for the progress of the apply phase.
-    pub(super) done: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl StoreJournal {
-    fn record_intent(
-        &self,
-        external_id: &ExternalId,
-        kind: OperationKind,
-        detail: &serde_json::Value,
-    ) -> Result<i64, String> {
-        self.store
-            .record_intent(self.run, external_id, kind.as_str(), detail)
-            .map(|id| id.0)
-            .map_err(|error| {
-                tracing::error!(%error, "could not record intent; writing stops");
-                error.to_string()
-            })
-    }
-
-    fn record_outcome(&self, intent: i64, outcome: &StepOutcome) {
-        let result = match &outcome.error {
-            None => OpOutcome::Done {
-                target_id: outcome.target_id.clone().unwrap_or_default(),
-            },
-            Some(error) => OpOutcome::Failed {
-                message: error.message.clone(),
-            },
-        };
-        let now = jiff::Timestamp::now();
-        if let Err(error) = self
-            .store
-            .record_outcome(flexsync_state::OpId(intent), result, now)
-        {
-            tracing::warn!(%error, "could not record outcome");
-        }
-    }
-}
-
-impl Journal for StoreJournal {
-    fn intent(&self, step: &Step) -> Result<i64, String> {
-        let detail = super::redact::journal_detail(step);
-        self.record_intent(step.operation.external_id(), step.operation.kind(), &detail)
-    }
-
-    fn group_intent(&self, step: &GroupStep) -> Result<i64, String> {
-        let detail = serde_json::to_value(step).unwrap_or_default();
-        self.record_intent(step.operation.external_id(), step.operation.kind(), &detail)
-    }
-
-    fn group_outcome(&self, intent: i64, outcome: &StepOutcome) {
-        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.record_outcome(intent, outcome);
-        remember_group(&self.store, outcome);
-    }
-
-    fn outcome(&self, intent: i64, step: &Step, outcome: &StepOutcome) {
-        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let store = &self.store;
-        let now = jiff::Timestamp::now();
-        if outcome.error.is_some() || outcome.target_id.is_none() {
-            self.record_outcome(intent, outcome);
-        }
-        let saved = match (&outcome.error, &outcome.target_id) {
-            (None, Some(target_id)) => {
-                let created = outcome.kind == OperationKind::Create && outcome.note.is_none();
-                let linked = matches!(outcome.kind, OperationKind::Create | OperationKind::Adopt);
-                let done = StepDone {
-                    external_id: &outcome.external_id,
-                    target_id,
-                    kind: outcome.kind,
-                    link: linked.then_some((LinkKind::User, created)),
-                    written: &flexsync_core::drift::written_by(&step.operation),
-                };
-                store.record_step_done(flexsync_state::OpId(intent), &done, now)
-            }
-            // A refused token is the run's failure, not the record's: nothing is counted.
-            (Some(error), _) if error.is_refused_token() => Ok(()),
-            (Some(error), _) => store
-                .record_failure(
-                    &outcome.external_id,
-                    &error.message,
-                    error.class,
-                    Some(FailedStep::of(step)),
-                    now,
-                )
-                .map(|_| ()),
-            (None, None) => Ok(()),
-        };
-        if let Err(error) = saved {
-            tracing::warn!(%error, "could not update the state store");
-        }
     }
 }

@@ -18,6 +18,7 @@ pub use flexsync_core::outcome::{Outcome, RunKind};
 mod apply;
 mod approval;
 mod files;
+mod journal;
 mod lock;
 mod memory;
 mod observe;
