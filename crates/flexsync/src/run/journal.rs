@@ -335,27 +335,45 @@ fn commit_batches(store: &StateStore, pending: &mpsc::Receiver<Queued>, waiting:
 }
 
 /// Writes one batch in one transaction, then answers its intents (the steps are woken once all
-/// are answered, see [`Waiting`]) and flushes. A batch that cannot be committed refuses
-/// every intent in it, and its outcomes are lost (logged).
+/// are answered, see [`Waiting`]) and flushes. A batch that cannot be committed is written again
+/// one step at a time, so that one entry the store refuses (a message it cannot hold) costs
+/// that step alone: a refused intent stops writing, a refused outcome is lost (logged).
 fn commit(store: &StateStore, batch: Vec<Queued>) {
-    let mut entries = Vec::with_capacity(batch.len());
-    let mut intents = Vec::new();
+    let mut steps = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
     for queued in batch {
         match queued {
-            Queued::Intent { entry, answer } => {
-                intents.push((entries.len(), answer));
-                entries.push(entry);
-            }
-            Queued::Outcome(more) => entries.extend(more),
+            Queued::Intent { entry, answer } => steps.push((vec![entry], Some(answer))),
+            Queued::Outcome(entries) => steps.push((entries, None)),
             Queued::Flush(answer) => flushes.push(answer),
         }
     }
+    if let Err(error) = commit_steps(store, &steps)
+        && steps.len() > 1
+    {
+        tracing::warn!(%error, steps = steps.len(), "a journal batch failed; writing its steps one by one");
+        for step in &steps {
+            let _ = commit_steps(store, std::slice::from_ref(step));
+        }
+    }
+    for answer in flushes {
+        let _ = answer.send(());
+    }
+}
+
+/// Writes the entries of `steps` in one transaction and answers their intents: with their ids,
+/// or, when the transaction fails, with why (unless a retry may still answer them).
+fn commit_steps(
+    store: &StateStore,
+    steps: &[(Vec<JournalEntry>, Option<IntentAnswer>)],
+) -> Result<(), flexsync_state::StateError> {
+    let entries: Vec<JournalEntry> = steps.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+    let intents = steps.iter().filter(|(_, answer)| answer.is_some()).count();
     let started = std::time::Instant::now();
     let committed = store.record_journal(&entries, jiff::Timestamp::now());
     tracing::debug!(
         entries = entries.len(),
-        intents = intents.len(),
+        intents,
         micros = started.elapsed().as_micros() as u64,
         "journal batch"
     );
@@ -367,30 +385,33 @@ fn commit(store: &StateStore, batch: Vec<Queued>) {
             }) {
                 tracing::warn!("could not record an outcome: no operation {op} without one");
             }
-            for (index, answer) in intents {
-                let id = match recorded.get(index) {
-                    Some(Recorded::Intent(op)) => Ok(op.0),
-                    _ => Err("the state store answered no id for an intent".to_string()),
-                };
-                let _ = answer.set(id);
+            let mut at = 0;
+            for (step_entries, answer) in steps {
+                if let Some(answer) = answer {
+                    let id = match recorded.get(at) {
+                        Some(Recorded::Intent(op)) => Ok(op.0),
+                        _ => Err("the state store answered no id for an intent".to_string()),
+                    };
+                    let _ = answer.set(id);
+                }
+                at += step_entries.len();
             }
+            Ok(())
         }
+        Err(error) if steps.len() > 1 => Err(error),
         Err(error) => {
-            let outcomes = entries.len() - intents.len();
-            if !intents.is_empty() {
-                tracing::error!(%error, intents = intents.len(), "could not record intents; writing stops");
-            }
-            if outcomes > 0 {
-                tracing::warn!(%error, entries = outcomes, "could not record outcomes");
-            }
             let reason = error.to_string();
-            for (_, answer) in intents {
-                let _ = answer.set(Err(reason.clone()));
+            for (_, answer) in steps {
+                match answer {
+                    Some(answer) => {
+                        tracing::error!(%error, "could not record an intent; writing stops");
+                        let _ = answer.set(Err(reason.clone()));
+                    }
+                    None => tracing::warn!(%error, "could not record an outcome"),
+                }
             }
+            Err(error)
         }
-    }
-    for answer in flushes {
-        let _ = answer.send(());
     }
 }
 
@@ -491,5 +512,41 @@ mod tests {
         assert!(intents.iter().all(Result::is_err), "{intents:?}");
         drop(journal);
         assert!(store.unfinished_intents().unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_entry_the_store_refuses_costs_its_own_step_alone() {
+        let store = StateStore::open_in_memory().unwrap();
+        let run = store
+            .begin_run(jiff::Timestamp::now(), RunKind::Sync)
+            .unwrap();
+        let intent = |run: RunId, id: &str| {
+            let answer = IntentAnswer::default();
+            let entry = JournalEntry::Intent {
+                run,
+                external_id: ExternalId::from(id),
+                operation: OperationKind::Create,
+                detail: serde_json::json!({}),
+            };
+            (
+                Queued::Intent {
+                    entry,
+                    answer: answer.clone(),
+                },
+                answer,
+            )
+        };
+        let (first, first_answer) = intent(run, "E1");
+        // A run the store does not hold: this intent alone is refused.
+        let (bad, bad_answer) = intent(RunId(99), "E2");
+        let (last, last_answer) = intent(run, "E3");
+        commit(&store, vec![first, bad, last]);
+        assert!(
+            matches!(first_answer.get(), Some(Ok(_))),
+            "{first_answer:?}"
+        );
+        assert!(matches!(bad_answer.get(), Some(Err(_))), "{bad_answer:?}");
+        assert!(matches!(last_answer.get(), Some(Ok(_))), "{last_answer:?}");
+        assert_eq!(store.unfinished_intents().unwrap().len(), 2);
     }
 }
