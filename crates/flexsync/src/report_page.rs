@@ -50,17 +50,22 @@ footer{color:#5a6472;font-size:.85em;margin-top:2em}
 }
 ";
 
-/// The page of one run's report.
-pub fn render(report: &RunReport) -> String {
+/// The page of one run's report, with at most `most_rows` rows in each list (changes of one
+/// action, findings of one kind, each kind of attention); what is left out is counted.
+pub fn render(report: &RunReport, most_rows: usize) -> String {
     let mut page = Vec::new();
     // Writing into memory cannot fail, and maud writes UTF-8.
-    let _ = write(report, &mut page);
+    let _ = write_rows(report, &mut page, most_rows);
     String::from_utf8(page).unwrap_or_default()
 }
 
-/// Writes the page to `out` as it is made: the changes of a large run go row by row, so the
-/// page is never held whole.
+/// Writes the whole page to `out` as it is made: the changes of a large run go row by row, so
+/// the page is never held whole.
 pub fn write(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
+    write_rows(report, out, usize::MAX)
+}
+
+fn write_rows(report: &RunReport, out: &mut impl Write, most_rows: usize) -> io::Result<()> {
     let title = format!("{} — {}", run_title(report), outcome_text(report));
     let head = html! {
         (DOCTYPE)
@@ -77,11 +82,11 @@ pub fn write(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
     out.write_all(b"<html lang=\"en\"><head>")?;
     out.write_all(head.as_bytes())?;
     out.write_all(b"</head><body><main>")?;
-    for section in [header(report), attention(report)] {
+    for section in [header(report), attention(report, most_rows)] {
         out.write_all(section.into_string().as_bytes())?;
     }
-    write_changes(report, out)?;
-    for section in [findings(report), tree(report), footer(report)] {
+    write_changes(report, out, most_rows)?;
+    for section in [findings(report, most_rows), tree(report), footer(report)] {
         out.write_all(section.into_string().as_bytes())?;
     }
     out.write_all(b"</main></body></html>")
@@ -150,7 +155,7 @@ pub fn local_time(started: &str) -> String {
 }
 
 /// What a person must look at: refusals, errors, failures, held records, people left out.
-fn attention(report: &RunReport) -> Markup {
+fn attention(report: &RunReport, most_rows: usize) -> Markup {
     let left_out: Vec<&Finding> = report
         .findings
         .iter()
@@ -185,25 +190,29 @@ fn attention(report: &RunReport) -> Markup {
                         }
                     }
                 }
-                @for failure in &report.failures {
+                @for failure in report.failures.iter().take(most_rows) {
                     li {
                         b { "Failed " (failure.kind) ": " } (who_text(report, &failure.external_id, failure.kind))
                         " — " (failure.error_message().unwrap_or(""))
                     }
                 }
-                @for external_id in &report.held_back {
+                (more_items(report.failures.len(), most_rows, "failures"))
+                @for external_id in report.held_back.iter().take(most_rows) {
                     li {
                         b { "Held: " } (who_text(report, external_id, held_kind(report, external_id)))
                         ": " (crate::report::held_reason(report, external_id))
                         " (or run sync --retry-held)"
                     }
                 }
-                @for finding in &left_out {
+                (more_items(report.held_back.len(), most_rows, "held"))
+                @for finding in left_out.iter().take(most_rows) {
                     li { b { "Left out: " } (finding.who()) " — " (finding.field) ": " (finding.problem) }
                 }
-                @for conflict in &report.conflicts {
+                (more_items(left_out.len(), most_rows, "left out"))
+                @for conflict in report.conflicts.iter().take(most_rows) {
                     li { b { "Conflict: " } (conflict.external_id) " — " (conflict.problem) }
                 }
+                (more_items(report.conflicts.len(), most_rows, "conflicts"))
                 @if let Some(error) = delivery_error {
                     li { b { "Files not delivered: " } (error) }
                 }
@@ -290,7 +299,7 @@ fn action_title(action: OperationKind) -> &'static str {
 
 /// Every change, grouped by action (pauses first), people in name order, with a line of
 /// counts that links to each group.
-fn write_changes(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
+fn write_changes(report: &RunReport, out: &mut impl Write, most_rows: usize) -> io::Result<()> {
     let mut by_action: BTreeMap<OperationKind, Vec<&NamedChange>> = BTreeMap::new();
     for change in &report.changes {
         by_action.entry(change.action).or_default().push(change);
@@ -332,7 +341,7 @@ fn write_changes(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
         out.write_all(b"<table>")?;
         out.write_all(columns.as_bytes())?;
         out.write_all(b"<tbody>")?;
-        for change in list.iter() {
+        for change in list.iter().take(most_rows) {
             let row = html! {
                 tr {
                     td data-label="Who" { (person(&change.name, change.email.as_deref(), change.external_id.as_str())) }
@@ -343,9 +352,28 @@ fn write_changes(report: &RunReport, out: &mut impl Write) -> io::Result<()> {
             };
             out.write_all(row.into_string().as_bytes())?;
         }
+        out.write_all(more_rows(list.len(), most_rows).into_string().as_bytes())?;
         out.write_all(b"</tbody></table>")?;
     }
     Ok(())
+}
+
+/// The row that counts what a list left out, when it left anything out.
+fn more_rows(listed: usize, most_rows: usize) -> Markup {
+    html! {
+        @if listed > most_rows {
+            tr { td colspan="4" { "… and " (listed - most_rows) " more in the whole report" } }
+        }
+    }
+}
+
+/// The line that counts the items of one kind a list of attention left out.
+fn more_items(listed: usize, most_rows: usize, what: &str) -> Markup {
+    html! {
+        @if listed > most_rows {
+            li { "… and " (listed - most_rows) " more " (what) " in the whole report" }
+        }
+    }
 }
 
 /// A change's attributes: before and after for an update, the values set for a creation
@@ -389,7 +417,7 @@ fn result(result: &ChangeResult) -> Markup {
 }
 
 /// Findings grouped by kind, people named.
-fn findings(report: &RunReport) -> Markup {
+fn findings(report: &RunReport, most_rows: usize) -> Markup {
     let mut by_kind: BTreeMap<FindingKind, Vec<&Finding>> = BTreeMap::new();
     for finding in &report.findings {
         by_kind.entry(finding.kind).or_default().push(finding);
@@ -402,7 +430,7 @@ fn findings(report: &RunReport) -> Markup {
             table {
                 thead { tr { th { "Who" } th { "Field" } th { "Problem" } th { "What was done" } } }
                 tbody {
-                    @for finding in list {
+                    @for finding in list.iter().take(most_rows) {
                         tr {
                             td data-label="Who" {
                                 (person(finding.name.as_deref().unwrap_or(&finding.record),
@@ -413,6 +441,7 @@ fn findings(report: &RunReport) -> Markup {
                             td data-label="What was done" { (finding.action) }
                         }
                     }
+                    (more_rows(list.len(), most_rows))
                 }
             }
         }
@@ -518,7 +547,7 @@ mod tests {
             changes: vec![pause("<script>alert(1)</script> Svensson")],
             ..RunReport::default()
         };
-        let page = render(&report);
+        let page = render(&report, usize::MAX);
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; Svensson"));
         assert!(page.contains("default-src 'none'"));

@@ -102,19 +102,40 @@ fn delivery(
     }
 }
 
-/// The email: subject with outcome and counts, the summary as text and HTML, the JSON report
-/// attached.
+/// How many rows each list of the email's HTML part shows; the report files have them all.
+const MOST_ROWS_IN_EMAIL: usize = 200;
+
+/// The largest JSON report attached to an email. A larger one (an initial sync of 100,000
+/// writes about 130 MB) would be refused by most mail servers: the email names its file.
+const MOST_ATTACHED_BYTES: usize = 10_000_000;
+
+/// The email: subject with outcome and counts, the summary as text and HTML (each list cut at
+/// [`MOST_ROWS_IN_EMAIL`]), and the JSON report attached while it is small enough.
 pub fn email_of(outcome: Outcome, report: &RunReport) -> Email {
     let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    let attached = json.len() <= MOST_ATTACHED_BYTES;
+    let mut text = text_body(outcome, report);
+    if attached {
+        text.push_str("\nThe whole report is attached as JSON.\n");
+    } else {
+        text.push_str(&format!(
+            "\nThe whole report ({} MB) is too large to attach: it is {} in the report folder.\n",
+            json.len() / 1_000_000,
+            report_name(report)
+        ));
+    }
     Email {
         subject: subject(outcome, report),
-        text: text_body(outcome, report),
-        html: crate::report_page::render(report),
-        attachments: vec![Attachment {
-            filename: report_name(report),
-            content_type: "application/json".to_string(),
-            body: json.into_bytes(),
-        }],
+        text,
+        html: crate::report_page::render(report, MOST_ROWS_IN_EMAIL),
+        attachments: attached
+            .then(|| Attachment {
+                filename: report_name(report),
+                content_type: "application/json".to_string(),
+                body: json.into_bytes(),
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -176,7 +197,6 @@ pub fn text_body(outcome: Outcome, report: &RunReport) -> String {
     if report.refused.is_some() {
         text.push_str(&planned_changes(report));
     }
-    text.push_str("\nThe whole report is attached as JSON.\n");
     text
 }
 
@@ -198,7 +218,7 @@ fn planned_changes(report: &RunReport) -> String {
     }
     if report.changes.len() > MAX_PLANNED {
         text.push_str(&format!(
-            "  ... {} more in the attached report\n",
+            "  ... {} more in the whole report\n",
             report.changes.len() - MAX_PLANNED
         ));
     }
@@ -236,4 +256,52 @@ pub fn summary(outcome: Outcome, report: &RunReport) -> Value {
         "changes": changes,
         "warnings": report.warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changes::{ChangeResult, NamedChange};
+    use flexsync_core::ids::ExternalId;
+    use flexsync_core::kind::OperationKind;
+
+    fn report_of(changes: usize, reason: &str) -> RunReport {
+        let change = |n: usize| NamedChange {
+            external_id: ExternalId::new(format!("e{n:06}")),
+            name: format!("Person {n:06}"),
+            email: Some(format!("person{n}@example.se")),
+            action: OperationKind::Create,
+            attributes: Vec::new(),
+            reason: reason.to_string(),
+            result: ChangeResult::Ok,
+        };
+        RunReport {
+            run_id: Some(7),
+            changes: (0..changes).map(change).collect(),
+            ..RunReport::default()
+        }
+    }
+
+    #[test]
+    fn an_email_lists_a_few_hundred_rows_and_attaches_a_small_report() {
+        let email = email_of(Outcome::Done, &report_of(250, "new in Flex"));
+        assert!(email.html.contains("Person 000199"));
+        assert!(!email.html.contains("Person 000200"));
+        assert!(email.html.contains("… and 50 more in the whole report"));
+        assert_eq!(email.attachments.len(), 1);
+        assert!(email.text.contains("attached as JSON"));
+    }
+
+    #[test]
+    fn a_report_too_large_to_attach_is_named_instead() {
+        // About 11 MB of JSON.
+        let email = email_of(Outcome::Done, &report_of(11_000, &"x".repeat(1_000)));
+        assert!(email.attachments.is_empty());
+        assert!(
+            email
+                .text
+                .contains("too large to attach: it is run-000007.json")
+        );
+        assert!(email.html.len() < 1_000_000, "{} bytes", email.html.len());
+    }
 }
