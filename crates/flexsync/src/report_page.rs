@@ -3,7 +3,7 @@
 //! findings grouped by kind, and the group tree. No script and no request: the page's content
 //! policy forbids loading anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 
 use maud::{DOCTYPE, Markup, html};
@@ -156,6 +156,7 @@ pub fn local_time(started: &str) -> String {
 
 /// What a person must look at: refusals, errors, failures, held records, people left out.
 fn attention(report: &RunReport, most_rows: usize) -> Markup {
+    let changes = changes_by_id(report);
     let left_out: Vec<&Finding> = report
         .findings
         .iter()
@@ -192,14 +193,14 @@ fn attention(report: &RunReport, most_rows: usize) -> Markup {
                 }
                 @for failure in report.failures.iter().take(most_rows) {
                     li {
-                        b { "Failed " (failure.kind) ": " } (who_text(report, &failure.external_id, failure.kind))
+                        b { "Failed " (failure.kind) ": " } (who_text(&changes, &failure.external_id, failure.kind))
                         " — " (failure.error_message().unwrap_or(""))
                     }
                 }
                 (more_items(report.failures.len(), most_rows, "failures"))
                 @for external_id in report.held_back.iter().take(most_rows) {
                     li {
-                        b { "Held: " } (who_text(report, external_id, held_kind(report, external_id)))
+                        b { "Held: " } (who_text(&changes, external_id, held_kind(report, external_id)))
                         ": " (crate::report::held_reason(report, external_id))
                         " (or run sync --retry-held)"
                     }
@@ -235,18 +236,33 @@ fn held_kind(report: &RunReport, external_id: &ExternalId) -> OperationKind {
         .map_or(OperationKind::Update, |d| d.kind)
 }
 
+/// The run's named changes by external id, in report order: found once, not searched for
+/// each failure (a run where every write fails has as many failures as changes).
+fn changes_by_id(report: &RunReport) -> HashMap<&str, Vec<&NamedChange>> {
+    let mut by_id: HashMap<&str, Vec<&NamedChange>> = HashMap::new();
+    for change in &report.changes {
+        by_id
+            .entry(change.external_id.as_str())
+            .or_default()
+            .push(change);
+    }
+    by_id
+}
+
 /// "Anna Svensson <anna@example.se> (id)" for a step, from the run's named changes.
-fn who_text(report: &RunReport, external_id: &ExternalId, kind: OperationKind) -> String {
-    let change = report
-        .changes
+fn who_text(
+    changes: &HashMap<&str, Vec<&NamedChange>>,
+    external_id: &ExternalId,
+    kind: OperationKind,
+) -> String {
+    let of_person = changes
+        .get(external_id.as_str())
+        .map_or(&[][..], Vec::as_slice);
+    let change = of_person
         .iter()
-        .find(|c| &c.external_id == external_id && c.action == kind)
-        .or_else(|| {
-            report
-                .changes
-                .iter()
-                .find(|c| &c.external_id == external_id)
-        });
+        .find(|c| c.action == kind)
+        .or_else(|| of_person.first())
+        .copied();
     match change {
         Some(NamedChange {
             name,
