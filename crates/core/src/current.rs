@@ -160,7 +160,7 @@ impl LinkKind {
 }
 
 #[cfg(test)]
-mod shared_ids {
+mod tests {
     use super::*;
     use crate::group_plan::TargetGroup;
 

@@ -86,7 +86,11 @@ fn write_rows(report: &RunReport, out: &mut impl Write, most_rows: usize) -> io:
         out.write_all(section.into_string().as_bytes())?;
     }
     write_changes(report, out, most_rows)?;
-    for section in [findings(report, most_rows), tree(report), footer(report)] {
+    for section in [
+        findings(report, most_rows),
+        tree(report, most_rows),
+        footer(report),
+    ] {
         out.write_all(section.into_string().as_bytes())?;
     }
     out.write_all(b"</main></body></html>")
@@ -465,7 +469,7 @@ fn findings(report: &RunReport, most_rows: usize) -> Markup {
 }
 
 /// The group tree, nested as it is, with member counts and the run's changes to each group.
-fn tree(report: &RunReport) -> Markup {
+fn tree(report: &RunReport, most_rows: usize) -> Markup {
     if report.tree.is_empty() {
         return html! {};
     }
@@ -480,7 +484,11 @@ fn tree(report: &RunReport) -> Markup {
     }
     html! {
         h2 { "Group tree (" (report.tree.len()) " groups)" }
-        ul.tree { (branch(&report.tree, 0, &changed)) }
+        // A start of an outline in pre-order is an outline too.
+        ul.tree { (branch(&report.tree[..report.tree.len().min(most_rows)], 0, &changed)) }
+        @if report.tree.len() > most_rows {
+            p { "… and " (report.tree.len() - most_rows) " more groups in the whole report" }
+        }
         @if report.outside_the_tree > 0 {
             p { (report.outside_the_tree) " active users sit in no group." }
         }

@@ -29,7 +29,9 @@ pub enum JournalEntry {
     Outcome { op: OpId, outcome: OpOutcome },
     /// A step that succeeded, with what it leaves (see [`StateStore::record_step_done`]).
     StepDone { op: OpId, done: StepDone },
-    /// One more failure of a record (see [`StateStore::record_failure`]).
+    /// One more failure of a record (see [`StateStore::record_failure`]). Right after its step's
+    /// `Outcome`, it is written only when that outcome was: a batch written again after an
+    /// unclear end counts the failure once.
     Failure {
         external_id: ExternalId,
         message: String,
@@ -72,11 +74,16 @@ impl StateStore {
         let sql = self.sql(operation);
         let at = at.to_string();
         self.in_transaction(operation, |tx| {
-            entries
-                .iter()
-                .map(|entry| write_entry(tx, entry, &at))
-                .collect::<Result<Vec<Recorded>, DbError>>()
-                .map_err(&sql)
+            let mut recorded: Vec<Recorded> = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let after_unmatched = matches!(recorded.last(), Some(Recorded::Unmatched(_)));
+                let answer = match entry {
+                    JournalEntry::Failure { .. } if after_unmatched => Recorded::Written,
+                    _ => write_entry(tx, entry, &at).map_err(&sql)?,
+                };
+                recorded.push(answer);
+            }
+            Ok(recorded)
         })
     }
 }
@@ -323,6 +330,58 @@ mod tests {
             store.record_journal(&forget, at()).unwrap();
             assert!(store.memory().unwrap().group_links.is_empty());
             assert!(store.empty_groups().unwrap().is_empty());
+        }
+    }
+
+    both_backends! {
+        fn a_failed_step_written_again_counts_its_failure_once(db) {
+            let store = db.open();
+            let run = store.begin_run(at(), RunKind::Sync).unwrap();
+            let recorded = store.record_journal(&[intent(run, "E1")], at()).unwrap();
+            let e1 = op_of(&recorded[0]);
+            let failed = [
+                JournalEntry::Outcome {
+                    op: e1,
+                    outcome: OpOutcome::Failed {
+                        message: "refused".into(),
+                    },
+                },
+                failure("E1"),
+            ];
+            store.record_journal(&failed, at()).unwrap();
+            // The same step again, as after a commit whose end was unclear.
+            let again = store.record_journal(&failed, at()).unwrap();
+            assert_eq!(again, [Recorded::Unmatched(e1), Recorded::Written]);
+            let failures = store.failures().unwrap();
+            assert_eq!(failures.len(), 1);
+            assert_eq!(failures[0].count, 1);
+        }
+    }
+
+    both_backends! {
+        fn a_message_with_a_nul_character_is_recorded(db) {
+            let store = db.open();
+            let run = store.begin_run(at(), RunKind::Sync).unwrap();
+            let recorded = store.record_journal(&[intent(run, "E1")], at()).unwrap();
+            let e1 = op_of(&recorded[0]);
+            let message = "refused\0by the server".to_string();
+            let failed = [
+                JournalEntry::Outcome {
+                    op: e1,
+                    outcome: OpOutcome::Failed {
+                        message: message.clone(),
+                    },
+                },
+                JournalEntry::Failure {
+                    external_id: "E1".into(),
+                    message,
+                    class: FailureClass::Permanent,
+                    failed_step: None,
+                },
+            ];
+            store.record_journal(&failed, at()).unwrap();
+            let kept = &store.failures().unwrap()[0].last_message;
+            assert!(kept.starts_with("refused") && kept.ends_with("by the server"), "{kept:?}");
         }
     }
 }

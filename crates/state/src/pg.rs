@@ -268,6 +268,11 @@ impl ToSql for Bound {
             Value::Int(n) if *ty == Type::INT2 => i16::try_from(*n)?.to_sql(ty, out),
             Value::Int(n) if *ty == Type::BOOL => (*n != 0).to_sql(ty, out),
             Value::Int(n) => n.to_string().to_sql(&Type::TEXT, out),
+            // PostgreSQL text cannot hold NUL, which a hostile server may put in an error
+            // message: it is stored as U+FFFD, and looked up the same way.
+            Value::Text(text) if text.contains('\0') => {
+                text.replace('\0', "\u{FFFD}").to_sql(&Type::TEXT, out)
+            }
             Value::Text(text) => text.as_str().to_sql(&Type::TEXT, out),
         }
     }

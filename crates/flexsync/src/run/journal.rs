@@ -335,9 +335,10 @@ fn commit_batches(store: &StateStore, pending: &mpsc::Receiver<Queued>, waiting:
 }
 
 /// Writes one batch in one transaction, then answers its intents (the steps are woken once all
-/// are answered, see [`Waiting`]) and flushes. A batch that cannot be committed is written again
-/// one step at a time, so that one entry the store refuses (a message it cannot hold) costs
-/// that step alone: a refused intent stops writing, a refused outcome is lost (logged).
+/// are answered, see [`Waiting`]) and flushes. A batch that cannot be committed refuses every
+/// intent in it (writing stops: the store is failing). Its outcomes are written again one step at
+/// a time, so that an entry the store cannot hold costs that step's outcome alone; after two
+/// refusals in a row the store is taken to be down and the rest are lost (logged).
 fn commit(store: &StateStore, batch: Vec<Queued>) {
     let mut steps = Vec::with_capacity(batch.len());
     let mut flushes = Vec::new();
@@ -348,12 +349,22 @@ fn commit(store: &StateStore, batch: Vec<Queued>) {
             Queued::Flush(answer) => flushes.push(answer),
         }
     }
-    if let Err(error) = commit_steps(store, &steps)
-        && steps.len() > 1
-    {
-        tracing::warn!(%error, steps = steps.len(), "a journal batch failed; writing its steps one by one");
-        for step in &steps {
-            let _ = commit_steps(store, std::slice::from_ref(step));
+    if let Err(error) = commit_steps(store, &steps) {
+        let reason = error.to_string();
+        let mut refused = 0;
+        for answer in steps.iter().filter_map(|(_, answer)| answer.as_ref()) {
+            let _ = answer.set(Err(reason.clone()));
+            refused += 1;
+        }
+        if refused > 0 {
+            tracing::error!(%error, intents = refused, "could not record intents; writing stops");
+        }
+        let outcomes: Vec<_> = steps
+            .into_iter()
+            .filter(|(_, answer)| answer.is_none())
+            .collect();
+        if !outcomes.is_empty() {
+            retry_outcomes(store, &outcomes, &error);
         }
     }
     for answer in flushes {
@@ -361,8 +372,34 @@ fn commit(store: &StateStore, batch: Vec<Queued>) {
     }
 }
 
-/// Writes the entries of `steps` in one transaction and answers their intents: with their ids,
-/// or, when the transaction fails, with why (unless a retry may still answer them).
+/// Writes the outcomes of a refused batch one step at a time.
+fn retry_outcomes(
+    store: &StateStore,
+    outcomes: &[(Vec<JournalEntry>, Option<IntentAnswer>)],
+    error: &flexsync_state::StateError,
+) {
+    tracing::warn!(%error, steps = outcomes.len(), "a journal batch failed; writing its outcomes one by one");
+    let mut refused_in_a_row = 0;
+    for (at, step) in outcomes.iter().enumerate() {
+        match commit_steps(store, std::slice::from_ref(step)) {
+            Ok(()) => refused_in_a_row = 0,
+            Err(error) => {
+                tracing::warn!(%error, "could not record an outcome");
+                refused_in_a_row += 1;
+                if refused_in_a_row == 2 {
+                    let lost = outcomes.len() - at - 1;
+                    if lost > 0 {
+                        tracing::warn!(%error, steps = lost, "the state store refuses outcomes; these are lost");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Writes the entries of `steps` in one transaction and, once committed, answers their intents
+/// with their ids.
 fn commit_steps(
     store: &StateStore,
     steps: &[(Vec<JournalEntry>, Option<IntentAnswer>)],
@@ -370,49 +407,31 @@ fn commit_steps(
     let entries: Vec<JournalEntry> = steps.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
     let intents = steps.iter().filter(|(_, answer)| answer.is_some()).count();
     let started = std::time::Instant::now();
-    let committed = store.record_journal(&entries, jiff::Timestamp::now());
+    let recorded = store.record_journal(&entries, jiff::Timestamp::now())?;
     tracing::debug!(
         entries = entries.len(),
         intents,
         micros = started.elapsed().as_micros() as u64,
         "journal batch"
     );
-    match committed {
-        Ok(recorded) => {
-            for op in recorded.iter().filter_map(|r| match r {
-                Recorded::Unmatched(op) => Some(op),
-                _ => None,
-            }) {
-                tracing::warn!("could not record an outcome: no operation {op} without one");
-            }
-            let mut at = 0;
-            for (step_entries, answer) in steps {
-                if let Some(answer) = answer {
-                    let id = match recorded.get(at) {
-                        Some(Recorded::Intent(op)) => Ok(op.0),
-                        _ => Err("the state store answered no id for an intent".to_string()),
-                    };
-                    let _ = answer.set(id);
-                }
-                at += step_entries.len();
-            }
-            Ok(())
-        }
-        Err(error) if steps.len() > 1 => Err(error),
-        Err(error) => {
-            let reason = error.to_string();
-            for (_, answer) in steps {
-                match answer {
-                    Some(answer) => {
-                        tracing::error!(%error, "could not record an intent; writing stops");
-                        let _ = answer.set(Err(reason.clone()));
-                    }
-                    None => tracing::warn!(%error, "could not record an outcome"),
-                }
-            }
-            Err(error)
-        }
+    for op in recorded.iter().filter_map(|r| match r {
+        Recorded::Unmatched(op) => Some(op),
+        _ => None,
+    }) {
+        tracing::warn!("could not record an outcome: no operation {op} without one");
     }
+    let mut at = 0;
+    for (step_entries, answer) in steps {
+        if let Some(answer) = answer {
+            let id = match recorded.get(at) {
+                Some(Recorded::Intent(op)) => Ok(op.0),
+                _ => Err("the state store answered no id for an intent".to_string()),
+            };
+            let _ = answer.set(id);
+        }
+        at += step_entries.len();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -512,41 +531,5 @@ mod tests {
         assert!(intents.iter().all(Result::is_err), "{intents:?}");
         drop(journal);
         assert!(store.unfinished_intents().unwrap().is_empty());
-    }
-
-    #[test]
-    fn one_entry_the_store_refuses_costs_its_own_step_alone() {
-        let store = StateStore::open_in_memory().unwrap();
-        let run = store
-            .begin_run(jiff::Timestamp::now(), RunKind::Sync)
-            .unwrap();
-        let intent = |run: RunId, id: &str| {
-            let answer = IntentAnswer::default();
-            let entry = JournalEntry::Intent {
-                run,
-                external_id: ExternalId::from(id),
-                operation: OperationKind::Create,
-                detail: serde_json::json!({}),
-            };
-            (
-                Queued::Intent {
-                    entry,
-                    answer: answer.clone(),
-                },
-                answer,
-            )
-        };
-        let (first, first_answer) = intent(run, "E1");
-        // A run the store does not hold: this intent alone is refused.
-        let (bad, bad_answer) = intent(RunId(99), "E2");
-        let (last, last_answer) = intent(run, "E3");
-        commit(&store, vec![first, bad, last]);
-        assert!(
-            matches!(first_answer.get(), Some(Ok(_))),
-            "{first_answer:?}"
-        );
-        assert!(matches!(bad_answer.get(), Some(Err(_))), "{bad_answer:?}");
-        assert!(matches!(last_answer.get(), Some(Ok(_))), "{last_answer:?}");
-        assert_eq!(store.unfinished_intents().unwrap().len(), 2);
     }
 }
