@@ -101,24 +101,15 @@ impl Current {
     /// Holds each user's id once: the target repeats it as the manager of each report and as a
     /// member of each group, and a read makes a copy each time. `groups` are the target's.
     pub fn share_ids(&mut self, groups: &mut [crate::group_plan::TargetGroup]) {
-        let ids: foldhash::HashMap<&str, TargetId> = self
-            .users
-            .iter()
-            .map(|user| (user.id.as_str(), user.id.clone()))
-            .collect();
+        let ids: foldhash::HashSet<TargetId> =
+            self.users.iter().map(|user| user.id.clone()).collect();
         let shared = |id: TargetId| ids.get(id.as_str()).cloned().unwrap_or(id);
-        let managers: Vec<Option<TargetId>> = self
-            .users
-            .iter()
-            .map(|user| user.manager_id.clone().map(shared))
-            .collect();
+        for user in &mut self.users {
+            user.manager_id = user.manager_id.take().map(shared);
+        }
         for group in groups {
             let members = std::mem::take(&mut group.members);
             group.members = members.into_iter().map(shared).collect();
-        }
-        drop(ids);
-        for (user, manager) in self.users.iter_mut().zip(managers) {
-            user.manager_id = manager;
         }
     }
 }

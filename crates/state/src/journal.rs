@@ -27,7 +27,7 @@ pub enum JournalEntry {
     },
     /// What came of an intent (see [`StateStore::record_outcome`]).
     Outcome { op: OpId, outcome: OpOutcome },
-    /// A step that succeeded, with what it leaves (see [`StateStore::record_step_done`]).
+    /// A step that succeeded, with what it leaves (see [`StepDone`]).
     StepDone { op: OpId, done: StepDone },
     /// One more failure of a record (see [`StateStore::record_failure`]). Right after its step's
     /// `Outcome`, it is written only when that outcome was: a batch written again after an
@@ -203,12 +203,27 @@ mod tests {
     }
 
     fn failure(external_id: &str) -> JournalEntry {
+        failure_saying(external_id, "refused")
+    }
+
+    fn failure_saying(external_id: &str, message: &str) -> JournalEntry {
         JournalEntry::Failure {
             external_id: external_id.into(),
-            message: "refused".into(),
+            message: message.into(),
             class: FailureClass::Permanent,
             failed_step: None,
         }
+    }
+
+    /// A user step that failed, as the journal hands it over: its outcome, then the failure.
+    fn failed(op: OpId, external_id: &str, message: &str) -> [JournalEntry; 2] {
+        let outcome = OpOutcome::Failed {
+            message: message.into(),
+        };
+        [
+            JournalEntry::Outcome { op, outcome },
+            failure_saying(external_id, message),
+        ]
     }
 
     fn op_of(recorded: &Recorded) -> OpId {
@@ -339,15 +354,7 @@ mod tests {
             let run = store.begin_run(at(), RunKind::Sync).unwrap();
             let recorded = store.record_journal(&[intent(run, "E1")], at()).unwrap();
             let e1 = op_of(&recorded[0]);
-            let failed = [
-                JournalEntry::Outcome {
-                    op: e1,
-                    outcome: OpOutcome::Failed {
-                        message: "refused".into(),
-                    },
-                },
-                failure("E1"),
-            ];
+            let failed = failed(e1, "E1", "refused");
             store.record_journal(&failed, at()).unwrap();
             // The same step again, as after a commit whose end was unclear.
             let again = store.record_journal(&failed, at()).unwrap();
@@ -364,21 +371,7 @@ mod tests {
             let run = store.begin_run(at(), RunKind::Sync).unwrap();
             let recorded = store.record_journal(&[intent(run, "E1")], at()).unwrap();
             let e1 = op_of(&recorded[0]);
-            let message = "refused\0by the server".to_string();
-            let failed = [
-                JournalEntry::Outcome {
-                    op: e1,
-                    outcome: OpOutcome::Failed {
-                        message: message.clone(),
-                    },
-                },
-                JournalEntry::Failure {
-                    external_id: "E1".into(),
-                    message,
-                    class: FailureClass::Permanent,
-                    failed_step: None,
-                },
-            ];
+            let failed = failed(e1, "E1", "refused\0by the server");
             store.record_journal(&failed, at()).unwrap();
             let kept = &store.failures().unwrap()[0].last_message;
             assert!(kept.starts_with("refused") && kept.ends_with("by the server"), "{kept:?}");

@@ -1,20 +1,15 @@
 //! A step that succeeded, recorded all or nothing: its outcome, the link a create or adoption
-//! made, the fingerprints of the values it wrote, and the failure it mends. Written alone
-//! ([`StateStore::record_step_done`]) or with other entries of the journal
-//! ([`StateStore::record_journal`]).
+//! made, the fingerprints of the values it wrote, and the failure it mends. Written as an entry
+//! of the journal ([`crate::StateStore::record_journal`]).
 
 use flexsync_core::current::LinkKind;
 use flexsync_core::drift::Written;
 use flexsync_core::ids::{ExternalId, TargetId};
 use flexsync_core::kind::OperationKind;
-use jiff::Timestamp;
 
 use crate::db::{Conn, DbError, params};
-use crate::error::StateError;
-use crate::journal::{JournalEntry, Recorded};
 use crate::links::{CLEAR_FAILURE_OF, LINK, WRITTEN};
 use crate::runs::{OUTCOME, OpId};
-use crate::store::StateStore;
 
 /// What a successful step leaves besides its outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,28 +20,6 @@ pub struct StepDone {
     /// The link a create or adoption made, and whether we created the account.
     pub link: Option<(LinkKind, bool)>,
     pub written: Written,
-}
-
-impl StateStore {
-    /// Records `op` done with everything [`StepDone`] holds, all or nothing.
-    pub fn record_step_done(
-        &self,
-        op: OpId,
-        done: &StepDone,
-        at: Timestamp,
-    ) -> Result<(), StateError> {
-        let entry = JournalEntry::StepDone {
-            op,
-            done: done.clone(),
-        };
-        match self.record_journal(std::slice::from_ref(&entry), at)?[..] {
-            [Recorded::Written] => Ok(()),
-            _ => Err(self.missing(
-                "record a step that succeeded",
-                format!("no operation {op} without an outcome"),
-            )),
-        }
-    }
 }
 
 /// Writes `done` for `op` inside a transaction; false, with nothing written, when `op` is not an
@@ -85,12 +58,13 @@ mod tests {
     use flexsync_core::current::Memory;
     use flexsync_core::outcome::RunKind;
 
+    use crate::journal::{JournalEntry, Recorded};
     use crate::testing::both_backends;
 
     both_backends! {
         fn a_step_done_leaves_its_outcome_link_written_values_and_no_failure(db) {
             let store = db.open();
-            let at = Timestamp::from_second(1_700_000_000).unwrap();
+            let at = jiff::Timestamp::from_second(1_700_000_000).unwrap();
             let run = store.begin_run(at, RunKind::Sync).unwrap();
             let sara = ExternalId::from("e-sara");
             store
@@ -107,7 +81,8 @@ mod tests {
                 link: Some((LinkKind::User, true)),
                 written: written.clone(),
             };
-            store.record_step_done(op, &done, at).unwrap();
+            let entry = [JournalEntry::StepDone { op, done }];
+            assert_eq!(store.record_journal(&entry, at).unwrap(), [Recorded::Written]);
 
             let memory: Memory = store.memory().unwrap();
             assert_eq!(memory.links.get("e-sara"), Some(&TargetId::from("t-1")));
@@ -115,8 +90,9 @@ mod tests {
             assert_eq!(memory.written.get("e-sara"), Some(&written));
             assert!(store.failures().unwrap().is_empty());
             assert!(store.unfinished_intents().unwrap().is_empty());
-            // Each intent gets one outcome: a second is refused and changes nothing.
-            assert!(store.record_step_done(op, &done, at).is_err());
+            // Each intent gets one outcome: a second changes nothing.
+            assert_eq!(store.record_journal(&entry, at).unwrap(), [Recorded::Unmatched(op)]);
+            assert_eq!(store.memory().unwrap(), memory);
         }
     }
 }
